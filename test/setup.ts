@@ -1,0 +1,2 @@
+// Integration tests start real servers and processes: give them room.
+jest.setTimeout(120_000);
