@@ -4,3 +4,4 @@
  */
 export * as wire from './wire';
 export * from './service';
+export * from './compute';

@@ -1,0 +1,65 @@
+import type { Command } from './command';
+import { UsageError } from './command';
+
+/**
+ * The subcommands, loaded on demand so `spillway simulate` never pays for the gRPC or
+ * Azure modules. Add a command here with its module path.
+ */
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {};
+
+/** Registers a lazily loaded subcommand. */
+function register(name: string, summary: string, load: () => Promise<Command>): void {
+  commands[name] = { summary, load };
+}
+
+// Subcommands (one line each; keep in alphabetical order).
+register(
+  'emulate',
+  'serve an Azure-compatible local endpoint (batch | arm)',
+  async () => (await import('./commands/emulate')).emulateCommand,
+);
+
+function usage(): string {
+  const names = Object.keys(commands).sort();
+  const width = Math.max(8, ...names.map((n) => n.length));
+  const lines = names.map((n) => `  ${n.padEnd(width)}  ${commands[n]!.summary}`);
+  return [
+    'spillway: burst a render farm into Azure and bring the frames back.',
+    '',
+    'Usage: spillway <command> [options]      spillway <command> --help for details',
+    '',
+    'Commands:',
+    ...(lines.length > 0 ? lines : ['  (none yet)']),
+  ].join('\n');
+}
+
+/** Runs the CLI with the arguments after `spillway`; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const entry = commands[name];
+  if (!entry) {
+    console.error(`spillway: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const command = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`spillway ${name}: ${err.message}\n\n${command.help}`);
+      return 2;
+    }
+    console.error(`spillway ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+export { register };

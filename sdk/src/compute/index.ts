@@ -1,0 +1,2 @@
+/** Compute backends: the contract, and (as they land) `local`, `batch` and `scaleset`. */
+export * from './backend';
