@@ -19,7 +19,9 @@ async function main(): Promise<void> {
   introspection.setServing(true);
   console.log(`server listening on 127.0.0.1:${port} (loopback only)`);
 
-  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
+  const pkg = grpc.loadPackageDefinition(
+    protoLoader.loadSync(healthProtoPath, { enums: String }),
+  ) as unknown as {
     grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
   };
   const client = new pkg.grpc.health.v1.Health(

@@ -16,7 +16,7 @@ function register(name: string, summary: string, load: () => Promise<Command>): 
 register(
   'emulate',
   'serve an Azure-compatible local endpoint (batch | arm)',
-  async () => (await import('./commands/emulate')).emulateCommand,
+  async () => (require('./commands/emulate') as typeof import('./commands/emulate')).emulateCommand,
 );
 
 function usage(): string {

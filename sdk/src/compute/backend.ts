@@ -271,7 +271,11 @@ export interface ComputeBackend extends CapacityBackend {
    * Adds tasks. Idempotent by task id: a retry after a fault re-sends the same ids and an
    * identical existing task counts as added; no task is ever created twice.
    */
-  addTasks(jobId: string, tasks: readonly ComputeTaskSpec[], options?: OperationOptions): Promise<AddTasksResult>;
+  addTasks(
+    jobId: string,
+    tasks: readonly ComputeTaskSpec[],
+    options?: OperationOptions,
+  ): Promise<AddTasksResult>;
   /** A task's state, or undefined when there is no such task. */
   getTask(jobId: string, taskId: string, options?: OperationOptions): Promise<TaskInfo | undefined>;
   /** Tasks of a job, filtered; an async iterable so large jobs are paged. */

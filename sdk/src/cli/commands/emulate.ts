@@ -3,8 +3,8 @@ import { UsageError } from '../command';
 
 /** `spillway emulate batch|arm`: the Azure-compatible local endpoints. */
 const targets: Record<string, () => Promise<Command>> = {
-  batch: async () => (await import('./emulate-batch')).emulateBatchCommand,
-  arm: async () => (await import('./emulate-arm')).emulateArmCommand,
+  batch: async () => (require('./emulate-batch') as typeof import('./emulate-batch')).emulateBatchCommand,
+  arm: async () => (require('./emulate-arm') as typeof import('./emulate-arm')).emulateArmCommand,
 };
 
 export const emulateCommand: Command = {
