@@ -1,0 +1,266 @@
+/**
+ * Maps between the SDK's own types and the generated `spillway.v1` wire types. The one
+ * place that knows both, used by the server (to the wire) and the client (from the wire).
+ */
+import * as w from '../gen/spillway/v1/frames';
+import { SourceKind as WireSourceKind, type FrameKey as WireFrameKey } from '../gen/spillway/v1/common';
+import type {
+  FrameEvent,
+  FrameEventType,
+  FrameKey,
+  Frame,
+  FrameSpec,
+  FrameState,
+  FrameSubmission,
+  Job,
+  JobSpec,
+  JobState,
+  SourceKind,
+} from './frames';
+
+function bimap<A extends string, B extends number>(pairs: readonly (readonly [A, B])[]) {
+  const to = new Map<A, B>(pairs);
+  const from = new Map<B, A>(pairs.map(([a, b]) => [b, a]));
+  return {
+    toWire: (a: A): B => to.get(a)!,
+    fromWire: (b: B): A | undefined => from.get(b),
+  };
+}
+
+export const sourceKinds = bimap<SourceKind, WireSourceKind>([
+  ['deadline', WireSourceKind.SOURCE_KIND_DEADLINE],
+  ['opencue', WireSourceKind.SOURCE_KIND_OPENCUE],
+  ['client', WireSourceKind.SOURCE_KIND_CLIENT],
+]);
+
+export const frameStates = bimap<FrameState, w.FrameState>([
+  ['queued', w.FrameState.FRAME_STATE_QUEUED],
+  ['preparing', w.FrameState.FRAME_STATE_PREPARING],
+  ['running', w.FrameState.FRAME_STATE_RUNNING],
+  ['succeeded', w.FrameState.FRAME_STATE_SUCCEEDED],
+  ['failed', w.FrameState.FRAME_STATE_FAILED],
+  ['recalled', w.FrameState.FRAME_STATE_RECALLED],
+  ['cancelled', w.FrameState.FRAME_STATE_CANCELLED],
+]);
+
+export const frameEventTypes = bimap<FrameEventType, w.FrameEventType>([
+  ['queued', w.FrameEventType.FRAME_EVENT_TYPE_QUEUED],
+  ['started', w.FrameEventType.FRAME_EVENT_TYPE_STARTED],
+  ['preempted', w.FrameEventType.FRAME_EVENT_TYPE_PREEMPTED],
+  ['retrying', w.FrameEventType.FRAME_EVENT_TYPE_RETRYING],
+  ['succeeded', w.FrameEventType.FRAME_EVENT_TYPE_SUCCEEDED],
+  ['failed', w.FrameEventType.FRAME_EVENT_TYPE_FAILED],
+  ['recalled', w.FrameEventType.FRAME_EVENT_TYPE_RECALLED],
+  ['cancelled', w.FrameEventType.FRAME_EVENT_TYPE_CANCELLED],
+]);
+
+export const jobStates = bimap<JobState, w.JobState>([
+  ['active', w.JobState.JOB_STATE_ACTIVE],
+  ['completed', w.JobState.JOB_STATE_COMPLETED],
+  ['cancelled', w.JobState.JOB_STATE_CANCELLED],
+]);
+
+const optionalDate = (d: Date | undefined): Date | undefined => d;
+const nonEmpty = (s: string): string | undefined => (s === '' ? undefined : s);
+
+export function keyToWire(k: FrameKey): WireFrameKey {
+  return { source: k.source, sourceJobId: k.sourceJobId, sourceTaskId: k.sourceTaskId };
+}
+
+export function keyFromWire(k: WireFrameKey | undefined): FrameKey {
+  return { source: k?.source ?? '', sourceJobId: k?.sourceJobId ?? '', sourceTaskId: k?.sourceTaskId ?? '' };
+}
+
+function durationToWire(ms: number | undefined) {
+  return ms === undefined ? undefined : { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}
+
+function durationFromWire(d: { seconds: number; nanos: number } | undefined): number | undefined {
+  return d === undefined ? undefined : d.seconds * 1000 + Math.round(d.nanos / 1e6);
+}
+
+export function jobSpecToWire(s: JobSpec): w.JobSpec {
+  return {
+    source: s.source,
+    sourceKind: sourceKinds.toWire(s.sourceKind ?? 'client'),
+    sourceJobId: s.sourceJobId,
+    name: s.name ?? '',
+    capacityGroup: s.capacityGroup ?? '',
+    commandTemplate: s.commandTemplate,
+    assetManifestId: s.assetManifestId ?? '',
+    output: { patterns: [...(s.outputPatterns ?? [])], destination: s.outputDestination ?? '' },
+    environment: { ...(s.environment ?? {}) },
+    maxRetries: s.maxRetries ?? 0,
+    priority: s.priority ?? 50,
+    deadline: optionalDate(s.deadline),
+    frameTimeout: durationToWire(s.frameTimeoutMs),
+  };
+}
+
+/** Wire to SDK; unset wire fields become absent (defaults are applied by the service). */
+export function jobSpecFromWire(s: w.JobSpec | undefined): JobSpec {
+  const spec = s ?? w.JobSpec.fromPartial({});
+  const patterns = spec.output?.patterns ?? [];
+  return dropUndefined({
+    source: spec.source,
+    sourceKind: sourceKinds.fromWire(spec.sourceKind),
+    sourceJobId: spec.sourceJobId,
+    name: nonEmpty(spec.name),
+    capacityGroup: nonEmpty(spec.capacityGroup),
+    commandTemplate: spec.commandTemplate,
+    assetManifestId: nonEmpty(spec.assetManifestId),
+    outputPatterns: patterns.length > 0 ? patterns : undefined,
+    outputDestination: nonEmpty(spec.output?.destination ?? ''),
+    environment: Object.keys(spec.environment).length > 0 ? spec.environment : undefined,
+    maxRetries: spec.maxRetries,
+    priority: spec.priority,
+    deadline: spec.deadline,
+    frameTimeoutMs: durationFromWire(spec.frameTimeout),
+  });
+}
+
+export function frameSpecToWire(f: FrameSpec): w.FrameSpec {
+  return {
+    sourceTaskId: f.sourceTaskId,
+    frameStart: f.frameStart,
+    frameEnd: f.frameEnd,
+    frameStep: f.frameStep ?? 1,
+    command: f.command ?? '',
+    environment: { ...(f.environment ?? {}) },
+  };
+}
+
+export function frameSpecFromWire(f: w.FrameSpec): FrameSpec {
+  return dropUndefined({
+    sourceTaskId: f.sourceTaskId,
+    frameStart: f.frameStart,
+    frameEnd: f.frameEnd,
+    frameStep: f.frameStep === 0 ? undefined : f.frameStep,
+    command: nonEmpty(f.command),
+    environment: Object.keys(f.environment).length > 0 ? f.environment : undefined,
+  });
+}
+
+export function frameToWire(f: Frame): w.Frame {
+  return {
+    key: keyToWire(f.key),
+    frameId: f.frameId,
+    jobId: f.jobId,
+    state: frameStates.toWire(f.state),
+    frameStart: f.frameStart,
+    frameEnd: f.frameEnd,
+    attempts: f.attempts,
+    preemptions: f.preemptions,
+    nodeId: f.nodeId ?? '',
+    exitCode: f.exitCode ?? 0,
+    message: f.message ?? '',
+    submittedAt: f.submittedAt,
+    startedAt: f.startedAt,
+    finishedAt: f.finishedAt,
+    outputs: f.outputs.map((o) => ({ ...o })),
+    cost: f.cost,
+  };
+}
+
+export function frameFromWire(f: w.Frame): Frame {
+  return dropUndefined({
+    key: keyFromWire(f.key),
+    frameId: f.frameId,
+    jobId: f.jobId,
+    state: frameStates.fromWire(f.state) ?? 'queued',
+    frameStart: f.frameStart,
+    frameEnd: f.frameEnd,
+    attempts: f.attempts,
+    preemptions: f.preemptions,
+    nodeId: nonEmpty(f.nodeId),
+    exitCode: f.exitCode,
+    message: nonEmpty(f.message),
+    submittedAt: f.submittedAt ?? new Date(0),
+    startedAt: f.startedAt,
+    finishedAt: f.finishedAt,
+    outputs: f.outputs,
+    cost: f.cost,
+  });
+}
+
+export function jobToWire(j: Job): w.Job {
+  return {
+    jobId: j.jobId,
+    spec: jobSpecToWire(j.spec),
+    state: jobStates.toWire(j.state),
+    counts: { ...j.counts },
+    createdAt: j.createdAt,
+    updatedAt: j.updatedAt,
+    cost: j.cost,
+  };
+}
+
+export function jobFromWire(j: w.Job | undefined): Job {
+  const job = j ?? w.Job.fromPartial({});
+  return {
+    jobId: job.jobId,
+    spec: jobSpecFromWire(job.spec),
+    state: jobStates.fromWire(job.state) ?? 'active',
+    counts: job.counts ?? { queued: 0, running: 0, succeeded: 0, failed: 0, recalled: 0, cancelled: 0 },
+    createdAt: job.createdAt ?? new Date(0),
+    updatedAt: job.updatedAt ?? new Date(0),
+    cost: job.cost,
+  };
+}
+
+export function eventToWire(e: FrameEvent): w.FrameEvent {
+  return {
+    cursor: e.cursor,
+    time: e.time,
+    type: frameEventTypes.toWire(e.type),
+    key: keyToWire(e.key),
+    frameId: e.frameId,
+    jobId: e.jobId,
+    state: frameStates.toWire(e.state),
+    attempt: e.attempt,
+    nodeId: e.nodeId ?? '',
+    exitCode: e.exitCode ?? 0,
+    message: e.message ?? '',
+    outputs: (e.outputs ?? []).map((o) => ({ ...o })),
+  };
+}
+
+export function eventFromWire(e: w.FrameEvent): FrameEvent {
+  return dropUndefined({
+    cursor: e.cursor,
+    time: e.time ?? new Date(0),
+    type: frameEventTypes.fromWire(e.type) ?? 'queued',
+    key: keyFromWire(e.key),
+    frameId: e.frameId,
+    jobId: e.jobId,
+    state: frameStates.fromWire(e.state) ?? 'queued',
+    attempt: e.attempt,
+    nodeId: nonEmpty(e.nodeId),
+    exitCode: e.exitCode,
+    message: nonEmpty(e.message),
+    outputs: e.outputs.length > 0 ? e.outputs : undefined,
+  });
+}
+
+export function submissionFromWire(s: w.FrameSubmission): FrameSubmission {
+  return {
+    key: keyFromWire(s.key),
+    frameId: s.frameId,
+    created: s.created,
+    state: frameStates.fromWire(s.state) ?? 'queued',
+  };
+}
+
+export function submissionToWire(s: FrameSubmission): w.FrameSubmission {
+  return {
+    key: keyToWire(s.key),
+    frameId: s.frameId,
+    created: s.created,
+    state: frameStates.toWire(s.state),
+  };
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}

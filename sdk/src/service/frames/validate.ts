@@ -1,0 +1,134 @@
+import { ValidationError } from '../../errors';
+import type { FrameSpec, JobSpec } from '../../model/frames';
+
+/** Limits of one submission. */
+export const SUBMIT_LIMITS = {
+  /** Frames per SubmitFrames call. */
+  maxFramesPerCall: 10_000,
+  /** Characters of a rendered command (Batch's command-line limit is 8,191). */
+  maxCommandLength: 8_000,
+  maxIdLength: 256,
+  maxEnvironmentEntries: 100,
+} as const;
+
+const SOURCE = /^[A-Za-z0-9._:-]{1,128}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const GROUP = /^[a-z][a-z0-9-]{0,63}$/;
+
+/**
+ * Checks a submission before anything is stored or sent. Throws `ValidationError` naming
+ * the wire field path (`job.source`, `frames[3].frame_end`) and quoting the value.
+ */
+export function validateSubmission(job: JobSpec, frames: readonly FrameSpec[]): void {
+  if (!SOURCE.test(job.source)) {
+    throw new ValidationError('job.source', job.source, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+  }
+  id('job.source_job_id', job.sourceJobId);
+  if (job.capacityGroup !== undefined && !GROUP.test(job.capacityGroup)) {
+    throw new ValidationError(
+      'job.capacity_group',
+      job.capacityGroup,
+      'must be 1-64 characters of a-z 0-9 -, starting with a letter',
+    );
+  }
+  if (
+    job.priority !== undefined &&
+    !(Number.isInteger(job.priority) && job.priority >= 0 && job.priority <= 100)
+  ) {
+    throw new ValidationError('job.priority', job.priority, 'must be a whole number from 0 to 100');
+  }
+  if (job.maxRetries !== undefined && !(Number.isInteger(job.maxRetries) && job.maxRetries <= 100)) {
+    throw new ValidationError('job.max_retries', job.maxRetries, 'must be a whole number from 0 to 100');
+  }
+  if (job.frameTimeoutMs !== undefined && !(job.frameTimeoutMs > 0)) {
+    throw new ValidationError('job.frame_timeout', job.frameTimeoutMs, 'must be positive when set');
+  }
+  environment('job.environment', job.environment);
+  if (job.commandTemplate.length > SUBMIT_LIMITS.maxCommandLength) {
+    throw new ValidationError(
+      'job.command_template',
+      `${job.commandTemplate.length} characters`,
+      `must be at most ${SUBMIT_LIMITS.maxCommandLength} characters`,
+    );
+  }
+  if (frames.length === 0) throw new ValidationError('frames', [], 'must hold at least one frame');
+  if (frames.length > SUBMIT_LIMITS.maxFramesPerCall) {
+    throw new ValidationError(
+      'frames',
+      `${frames.length} frames`,
+      `must hold at most ${SUBMIT_LIMITS.maxFramesPerCall} frames per call; split the submission`,
+    );
+  }
+  const seen = new Set<string>();
+  frames.forEach((f, i) => {
+    const at = `frames[${i}]`;
+    id(`${at}.source_task_id`, f.sourceTaskId);
+    if (seen.has(f.sourceTaskId)) {
+      throw new ValidationError(
+        `${at}.source_task_id`,
+        f.sourceTaskId,
+        'is repeated in this call; keys must be unique',
+      );
+    }
+    seen.add(f.sourceTaskId);
+    if (!Number.isSafeInteger(f.frameStart)) {
+      throw new ValidationError(`${at}.frame_start`, f.frameStart, 'must be a whole number');
+    }
+    if (!Number.isSafeInteger(f.frameEnd) || f.frameEnd < f.frameStart) {
+      throw new ValidationError(
+        `${at}.frame_end`,
+        f.frameEnd,
+        `must be a whole number >= frame_start (${f.frameStart})`,
+      );
+    }
+    if (f.frameStep !== undefined && !(Number.isInteger(f.frameStep) && f.frameStep >= 0)) {
+      throw new ValidationError(`${at}.frame_step`, f.frameStep, 'must be a whole number >= 0');
+    }
+    if (f.command === undefined && job.commandTemplate.trim() === '') {
+      throw new ValidationError(
+        `${at}.command`,
+        '',
+        'is required when job.command_template is empty: give a template or a command per frame',
+      );
+    }
+    if (f.command !== undefined && f.command.length > SUBMIT_LIMITS.maxCommandLength) {
+      throw new ValidationError(
+        `${at}.command`,
+        `${f.command.length} characters`,
+        `must be at most ${SUBMIT_LIMITS.maxCommandLength} characters`,
+      );
+    }
+    environment(`${at}.environment`, f.environment);
+  });
+}
+
+function id(field: string, value: string): void {
+  if (value.length === 0 || value.length > SUBMIT_LIMITS.maxIdLength || /[\0\n\r]/.test(value)) {
+    throw new ValidationError(
+      field,
+      value,
+      `must be 1-${SUBMIT_LIMITS.maxIdLength} characters with no NUL or line breaks`,
+    );
+  }
+}
+
+function environment(field: string, env: Readonly<Record<string, string>> | undefined): void {
+  if (!env) return;
+  const names = Object.keys(env);
+  if (names.length > SUBMIT_LIMITS.maxEnvironmentEntries) {
+    throw new ValidationError(
+      field,
+      `${names.length} entries`,
+      `must have at most ${SUBMIT_LIMITS.maxEnvironmentEntries}`,
+    );
+  }
+  for (const name of names) {
+    if (!ENV_NAME.test(name)) {
+      throw new ValidationError(
+        `${field}[${JSON.stringify(name)}]`,
+        name,
+        'is not a valid environment variable name',
+      );
+    }
+  }
+}
