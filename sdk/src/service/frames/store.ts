@@ -61,6 +61,8 @@ interface FrameRecord {
   cost: number;
   /** The attempt generation last handed to the backend (0: never). */
   dispatched: number;
+  /** The highest generation that must never be reused (its task was ended by a recall). */
+  burned: number;
 }
 
 interface JobRecord {
@@ -158,6 +160,7 @@ export class FrameStore {
       outputs: [],
       cost: 0,
       dispatched: 0,
+      burned: 0,
     };
     this.frames.set(frameId, frame);
     this.byKey.set(keyString(key), frameId);
@@ -173,6 +176,7 @@ export class FrameStore {
       f.startedAt = at;
     }
     if (change.type === 'preempted') f.preemptions += 1;
+    if (change.type === 'recalled') f.burned = f.dispatched;
     if (change.nodeId !== undefined) f.nodeId = change.nodeId;
     if (change.exitCode !== undefined) f.exitCode = change.exitCode;
     if (change.message !== undefined) f.message = change.message;
@@ -224,7 +228,21 @@ export class FrameStore {
       };
       const existing = this.byKey.get(keyString(key));
       if (existing !== undefined) {
-        results.push({ key, frameId: existing, created: false, state: this.frames.get(existing)!.state });
+        const frame = this.frames.get(existing)!;
+        if (frame.state !== 'recalled') {
+          results.push({ key, frameId: existing, created: false, state: frame.state });
+          continue;
+        }
+        // Offloaded again after a recall: it runs again, as a new generation.
+        const seq = this.events.length + 1;
+        const change: FrameChange = {
+          type: 'queued',
+          state: 'queued',
+          message: 'offloaded again after a recall',
+        };
+        this.applyChange(existing, change, now, seq);
+        records.push({ t: 'event', seq, frameId: existing, at: now, change });
+        results.push({ key, frameId: existing, created: true, state: 'queued' });
         continue;
       }
       const frameId = frameIdOf(key);
@@ -249,7 +267,10 @@ export class FrameStore {
     return event;
   }
 
-  /** Records that these frames were handed to the backend as attempt generation `attempt`. */
+  /**
+   * Records that these frames are being handed to the backend as generation `attempt`.
+   * Called before the backend call, so events of the new tasks are never taken for stale.
+   */
   async markDispatched(frameIds: readonly string[], attempt: number): Promise<void> {
     for (const id of frameIds) this.frames.get(id)!.dispatched = attempt;
     await this.journal.append({ t: 'dispatched', frameIds: [...frameIds], attempt });
@@ -330,6 +351,16 @@ export class FrameStore {
   /** The attempt generation last dispatched for a frame (0: never). */
   dispatchedGeneration(frameId: string): number {
     return this.frames.get(frameId)?.dispatched ?? 0;
+  }
+
+  /**
+   * The generation to dispatch a frame as: the one already recorded (a re-send is then
+   * recognised by the backend), unless a recall ended it, then the next one.
+   */
+  nextGeneration(frameId: string): number {
+    const f = this.frames.get(frameId);
+    if (!f) return 1;
+    return f.dispatched > f.burned ? f.dispatched : f.burned + 1;
   }
 
   /** The frame's spec and its job's spec, for building its task. */

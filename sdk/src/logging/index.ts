@@ -1,0 +1,10 @@
+/** Structured logging with secret redaction. */
+export {
+  createLogger,
+  silentLogger,
+  type Logger,
+  type LoggerOptions,
+  type LogFields,
+  type LogLevel,
+} from './logger';
+export { redact, redactKnown, registerSecret } from './redact';
