@@ -1,0 +1,326 @@
+import * as grpc from '@grpc/grpc-js';
+import { SpillwayError } from '../errors';
+import * as w from '../gen/spillway/v1/frames';
+import type {
+  Frame,
+  FrameEvent,
+  FrameKey,
+  FrameSpec,
+  FrameState,
+  FrameSubmission,
+  Job,
+  JobSpec,
+  JobState,
+} from '../model/frames';
+import {
+  eventFromWire,
+  frameFromWire,
+  frameSpecToWire,
+  frameStates,
+  jobFromWire,
+  jobSpecToWire,
+  jobStates,
+  keyFromWire,
+  keyToWire,
+  submissionFromWire,
+} from '../model/wire-mapping';
+import { redactKnown, registerSecret } from '../logging';
+
+/** Options of a `BurstClient`. */
+export interface BurstClientOptions {
+  /** Bearer token sent with every call. @default none (loopback services need none) */
+  readonly token?: string;
+  /** TLS: the CA to trust (PEM), and a client certificate for mutual TLS. @default plain text */
+  readonly tls?: {
+    readonly ca?: Buffer;
+    readonly cert?: Buffer;
+    readonly key?: Buffer;
+    readonly serverName?: string;
+  };
+  /** Deadline of each unary call. @default 30000 */
+  readonly callTimeoutMs?: number;
+  /** Attempts of a call that failed with UNAVAILABLE (all Spillway RPCs are idempotent). @default 4 */
+  readonly maxAttempts?: number;
+  /** Largest message. @default 16 MiB */
+  readonly maxMessageBytes?: number;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  readonly abortSignal?: AbortSignal;
+  /** Overrides the client's call timeout. */
+  readonly timeoutMs?: number;
+}
+
+/** Options of `watchFrames`. */
+export interface WatchFramesOptions {
+  /** Resume after this cursor. @default from the first retained event */
+  readonly afterCursor?: string;
+  /** Only this job's events. */
+  readonly jobId?: string;
+  /** Only this source's events. */
+  readonly source?: string;
+  /** Stops the watch; the iterator then ends. */
+  readonly abortSignal?: AbortSignal;
+  /** Called after each reconnect, with the cursor it resumed from. */
+  readonly onReconnect?: (cursor: string, attempt: number) => void;
+  /** Longest pause between reconnect attempts. @default 5000 */
+  readonly maxBackoffMs?: number;
+}
+
+/** An error the service answered with, typed by its gRPC status. The gRPC error is the `cause`. */
+export class BurstServiceError extends SpillwayError {
+  constructor(
+    message: string,
+    code: string,
+    /** The gRPC status number. */
+    readonly status: grpc.status,
+    /** For INVALID_ARGUMENT: the offending field's path. */
+    readonly field: string | undefined,
+    cause: unknown,
+  ) {
+    super(message, code, { cause });
+  }
+}
+
+/** The typed error for a gRPC failure. */
+export function fromGrpcError(err: unknown): BurstServiceError {
+  const e = err as Partial<grpc.ServiceError>;
+  const status = e.code ?? grpc.status.UNKNOWN;
+  const field = e.metadata?.get('spillway-field')[0];
+  return new BurstServiceError(
+    redactKnown(e.details || e.message || 'call failed'),
+    grpc.status[status] ?? 'UNKNOWN',
+    status,
+    typeof field === 'string' ? field : undefined,
+    err,
+  );
+}
+
+/**
+ * Typed, promise-based client of the Spillway burst-capacity service. One channel serves
+ * every call. Methods take an options bag with `abortSignal`; failures are
+ * `BurstServiceError`s.
+ */
+export class BurstClient {
+  private readonly frames: w.FrameServiceClient;
+  private readonly channel: grpc.Channel;
+
+  constructor(
+    /** `host:port` of the service. */
+    readonly address: string,
+    private readonly options: BurstClientOptions = {},
+  ) {
+    if (options.token) registerSecret(options.token);
+    const credentials = options.tls
+      ? grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null)
+      : grpc.credentials.createInsecure();
+    const maxBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+    const channelOptions: grpc.ChannelOptions = {
+      'grpc.max_receive_message_length': maxBytes,
+      'grpc.max_send_message_length': maxBytes,
+      ...(options.tls?.serverName ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
+    };
+    this.channel = new grpc.Channel(address, credentials, channelOptions);
+    this.frames = new w.FrameServiceClient(address, credentials, {
+      ...channelOptions,
+      channelOverride: this.channel,
+    });
+  }
+
+  private metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.options.token) md.set('authorization', `Bearer ${this.options.token}`);
+    return md;
+  }
+
+  private async unary<Req, Res>(
+    method: (
+      req: Req,
+      md: grpc.Metadata,
+      opts: Partial<grpc.CallOptions>,
+      cb: (e: grpc.ServiceError | null, r: Res) => void,
+    ) => grpc.ClientUnaryCall,
+    request: Req,
+    options: CallOptions = {},
+  ): Promise<Res> {
+    const attempts = this.options.maxAttempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      options.abortSignal?.throwIfAborted();
+      try {
+        return await new Promise<Res>((resolve, reject) => {
+          const deadline = new Date(Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs ?? 30_000));
+          const call = method.call(this.frames, request, this.metadata(), { deadline }, (err, res) =>
+            err ? reject(err) : resolve(res),
+          );
+          options.abortSignal?.addEventListener('abort', () => call.cancel(), { once: true });
+        });
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (e.code === grpc.status.UNAVAILABLE && attempt < attempts && !options.abortSignal?.aborted) {
+          await backoff(attempt, 2000, options.abortSignal);
+          continue;
+        }
+        throw fromGrpcError(err);
+      }
+    }
+  }
+
+  /** Adds frames to a job (creating it). Idempotent by frame key: safe to retry. */
+  async submitFrames(
+    job: JobSpec,
+    frames: readonly FrameSpec[],
+    options?: CallOptions,
+  ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
+    const res = await this.unary(
+      this.frames.submitFrames,
+      { job: jobSpecToWire(job), frames: frames.map(frameSpecToWire) },
+      options,
+    );
+    return { jobId: res.jobId, frames: res.frames.map(submissionFromWire) };
+  }
+
+  /**
+   * Streams frame events in order. Reconnects on UNAVAILABLE (a restarted service) and
+   * resumes after the last event it yielded, so no event is lost or repeated. Ends when
+   * `abortSignal` fires; throws on any other error.
+   */
+  async *watchFrames(options: WatchFramesOptions = {}): AsyncGenerator<FrameEvent> {
+    let cursor = options.afterCursor ?? '';
+    let failures = 0;
+    while (!options.abortSignal?.aborted) {
+      const call = this.frames.watchFrames(
+        { afterCursor: cursor, jobId: options.jobId ?? '', source: options.source ?? '' },
+        this.metadata(),
+      );
+      const onAbort = (): void => call.cancel();
+      options.abortSignal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const message of call as AsyncIterable<w.WatchFramesResponse>) {
+          failures = 0;
+          for (const e of message.events) {
+            const event = eventFromWire(e);
+            cursor = event.cursor;
+            yield event;
+          }
+        }
+        return; // the server ended the stream (it is shutting down cleanly): done
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (options.abortSignal?.aborted || e.code === grpc.status.CANCELLED) return;
+        if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.INTERNAL) throw fromGrpcError(err);
+        failures += 1;
+        await backoff(failures, options.maxBackoffMs ?? 5000, options.abortSignal);
+        options.onReconnect?.(cursor, failures);
+      } finally {
+        options.abortSignal?.removeEventListener('abort', onAbort);
+        call.cancel();
+      }
+    }
+  }
+
+  /** Takes back frames that have not started in the cloud. */
+  async recallFrames(
+    request: { keys?: readonly FrameKey[]; jobId?: string; maxFrames?: number; reason?: string },
+    options?: CallOptions,
+  ): Promise<{ recalled: FrameKey[]; notRecalled: FrameKey[] }> {
+    const res = await this.unary(
+      this.frames.recallFrames,
+      {
+        keys: (request.keys ?? []).map(keyToWire),
+        jobId: request.jobId ?? '',
+        maxFrames: request.maxFrames ?? 0,
+        reason: request.reason ?? '',
+      },
+      options,
+    );
+    return { recalled: res.recalled.map(keyFromWire), notRecalled: res.notRecalled.map(keyFromWire) };
+  }
+
+  /** Cancels a job's unfinished frames. Cancelling a finished job succeeds. */
+  async cancelJob(jobId: string, options?: CallOptions & { reason?: string }): Promise<Job> {
+    const res = await this.unary(this.frames.cancelJob, { jobId, reason: options?.reason ?? '' }, options);
+    return jobFromWire(res.job);
+  }
+
+  /** A job by service id, or by `{ source, sourceJobId }`. */
+  async getJob(ref: string | { source: string; sourceJobId: string }, options?: CallOptions): Promise<Job> {
+    const req = typeof ref === 'string' ? { jobId: ref, source: '', sourceJobId: '' } : { jobId: '', ...ref };
+    return jobFromWire((await this.unary(this.frames.getJob, req, options)).job);
+  }
+
+  /** Every job (newest first), paged transparently. */
+  listJobs(filter: { source?: string; states?: readonly JobState[] } & CallOptions = {}): PagedIterable<Job> {
+    return paged(async (pageToken) => {
+      const res = await this.unary(
+        this.frames.listJobs,
+        {
+          pageSize: 500,
+          pageToken,
+          source: filter.source ?? '',
+          states: (filter.states ?? []).map((s) => jobStates.toWire(s)),
+        },
+        filter,
+      );
+      return { items: res.jobs.map(jobFromWire), next: res.nextPageToken };
+    });
+  }
+
+  /** A job's frames in submission order, paged transparently. */
+  listFrames(
+    jobId: string,
+    filter: { states?: readonly FrameState[] } & CallOptions = {},
+  ): PagedIterable<Frame> {
+    return paged(async (pageToken) => {
+      const res = await this.unary(
+        this.frames.listFrames,
+        { jobId, pageSize: 1000, pageToken, states: (filter.states ?? []).map((s) => frameStates.toWire(s)) },
+        filter,
+      );
+      return { items: res.frames.map(frameFromWire), next: res.nextPageToken };
+    });
+  }
+
+  /** Closes the channel. */
+  close(): void {
+    this.frames.close();
+    this.channel.close();
+  }
+}
+
+/** An async iterable of items that can also be walked page by page. */
+export interface PagedIterable<T> extends AsyncIterable<T> {
+  byPage(): AsyncIterable<T[]>;
+}
+
+function paged<T>(fetch: (token: string) => Promise<{ items: T[]; next: string }>): PagedIterable<T> {
+  async function* pages(): AsyncGenerator<T[]> {
+    let token = '';
+    do {
+      const page = await fetch(token);
+      yield page.items;
+      token = page.next;
+    } while (token !== '');
+  }
+  return {
+    byPage: pages,
+    async *[Symbol.asyncIterator]() {
+      for await (const page of pages()) yield* page;
+    },
+  };
+}
+
+function backoff(attempt: number, maxMs: number, signal?: AbortSignal): Promise<void> {
+  const ms = Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,10 @@
+/** `BurstClient`: the typed client of the burst-capacity service. */
+export {
+  BurstClient,
+  BurstServiceError,
+  fromGrpcError,
+  type BurstClientOptions,
+  type CallOptions,
+  type PagedIterable,
+  type WatchFramesOptions,
+} from './burst-client';

@@ -1,0 +1,157 @@
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import { ResourceExhaustedError, ValidationError } from '../../errors';
+import * as w from '../../gen/spillway/v1/frames';
+import {
+  eventToWire,
+  frameSpecFromWire,
+  frameStates,
+  frameToWire,
+  jobSpecFromWire,
+  jobStates,
+  jobToWire,
+  keyFromWire,
+  keyToWire,
+  submissionToWire,
+} from '../../model/wire-mapping';
+import type { FrameManager } from '../frames/manager';
+import type { FrameStore } from '../frames/store';
+import { serverStream, unary, type HandlerContext } from './handlers';
+
+/** Limits of the FrameService. */
+export interface FrameServiceLimits {
+  /** Concurrent WatchFrames streams per client address. @default 100 */
+  readonly maxStreamsPerClient?: number;
+  /** Events per WatchFrames message. @default 500 */
+  readonly eventsPerMessage?: number;
+  /** A heartbeat (empty message) after this long without events. @default 15000 */
+  readonly heartbeatMs?: number;
+}
+
+/** The FrameService handlers: validate, call the domain, map errors. Nothing else. */
+export function frameServiceHandlers(
+  ctx: HandlerContext,
+  manager: FrameManager,
+  store: FrameStore,
+  limits: FrameServiceLimits = {},
+): w.FrameServiceServer {
+  const maxStreams = limits.maxStreamsPerClient ?? 100;
+  const perMessage = limits.eventsPerMessage ?? 500;
+  const heartbeatMs = limits.heartbeatMs ?? 15_000;
+  const streams = new Map<string, number>();
+
+  return {
+    submitFrames: unary(ctx, async (req: w.SubmitFramesRequest) => {
+      const result = await manager.submit(jobSpecFromWire(req.job), req.frames.map(frameSpecFromWire));
+      return { jobId: result.jobId, frames: result.frames.map(submissionToWire) };
+    }),
+
+    watchFrames: serverStream(
+      ctx,
+      async (call: ServerWritableStream<w.WatchFramesRequest, w.WatchFramesResponse>) => {
+        const req = call.request;
+        let cursor = 0;
+        if (req.afterCursor !== '') {
+          if (!/^\d{1,15}$/.test(req.afterCursor)) {
+            throw new ValidationError('after_cursor', req.afterCursor, 'is not a cursor this service issued');
+          }
+          cursor = Number(req.afterCursor);
+        }
+        const client = peerHost(call.getPeer());
+        const open = streams.get(client) ?? 0;
+        if (open >= maxStreams) {
+          throw new ResourceExhaustedError(
+            `too many WatchFrames streams from ${client} (limit ${maxStreams}); close some`,
+          );
+        }
+        streams.set(client, open + 1);
+        let wake: (() => void) | undefined;
+        const unsubscribe = store.onEvents(() => wake?.());
+        const onCancel = (): void => wake?.();
+        call.on('cancelled', onCancel);
+        try {
+          const filter = { jobId: req.jobId || undefined, source: req.source || undefined };
+          while (!call.cancelled) {
+            const { events, scannedTo } = store.eventsAfter(cursor, filter, perMessage);
+            cursor = scannedTo;
+            if (events.length > 0) {
+              // Back-pressure: a slow watcher holds only its cursor; we wait for it to drain.
+              if (!call.write({ events: events.map(eventToWire) })) await drained(call);
+              continue;
+            }
+            const heartbeat = await new Promise<boolean>((resolve) => {
+              const timer = setTimeout(() => resolve(true), heartbeatMs);
+              wake = () => {
+                clearTimeout(timer);
+                resolve(false);
+              };
+            });
+            wake = undefined;
+            if (heartbeat && !call.cancelled && !call.write({ events: [] })) await drained(call);
+          }
+        } finally {
+          unsubscribe();
+          call.off('cancelled', onCancel);
+          const n = (streams.get(client) ?? 1) - 1;
+          if (n > 0) streams.set(client, n);
+          else streams.delete(client);
+        }
+      },
+    ),
+
+    recallFrames: unary(ctx, async (req: w.RecallFramesRequest) => {
+      const result = await manager.recall({
+        keys: req.keys.map((k) => keyFromWire(k)),
+        jobId: req.jobId || undefined,
+        maxFrames: req.maxFrames || undefined,
+        reason: req.reason || undefined,
+      });
+      return { recalled: result.recalled.map(keyToWire), notRecalled: result.notRecalled.map(keyToWire) };
+    }),
+
+    cancelJob: unary(ctx, async (req: w.CancelJobRequest) => {
+      if (!req.jobId) throw new ValidationError('job_id', req.jobId, 'is required');
+      return { job: jobToWire(await manager.cancel(req.jobId, req.reason)) };
+    }),
+
+    getJob: unary(ctx, async (req: w.GetJobRequest) => ({
+      job: jobToWire(manager.getJob({ jobId: req.jobId, source: req.source, sourceJobId: req.sourceJobId })),
+    })),
+
+    listJobs: unary(ctx, async (req: w.ListJobsRequest) => {
+      const page = manager.listJobs({
+        source: req.source || undefined,
+        states: req.states.map((s) => jobStates.fromWire(s)).filter((s) => s !== undefined),
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { jobs: page.items.map(jobToWire), nextPageToken: page.nextPageToken };
+    }),
+
+    listFrames: unary(ctx, async (req: w.ListFramesRequest) => {
+      if (!req.jobId) throw new ValidationError('job_id', req.jobId, 'is required');
+      const page = manager.listFrames(req.jobId, {
+        states: req.states.map((s) => frameStates.fromWire(s)).filter((s) => s !== undefined),
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { frames: page.items.map(frameToWire), nextPageToken: page.nextPageToken };
+    }),
+  };
+}
+
+function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+  });
+}
+
+function peerHost(peer: string): string {
+  const m = /^(?:ipv4:|ipv6:)?\[?([^\]]*?)\]?:\d+$/.exec(peer);
+  return m?.[1] ?? peer;
+}

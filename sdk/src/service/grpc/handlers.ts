@@ -1,0 +1,73 @@
+import type {
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  ServerUnaryCall,
+  ServerWritableStream,
+  ServerReadableStream,
+} from '@grpc/grpc-js';
+import type { Logger } from '../../logging';
+import type { Authenticator } from './auth';
+import { toServiceError } from './status';
+
+/** What every handler needs: who may call, and where errors are logged. */
+export interface HandlerContext {
+  readonly authenticate: Authenticator;
+  readonly logger: Logger;
+}
+
+/** A unary handler from an async function: authenticates, runs, maps errors. */
+export function unary<Req, Res>(
+  ctx: HandlerContext,
+  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => {
+        ctx.authenticate(call.metadata);
+        return fn(call.request, call);
+      })
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err, ctx.logger)),
+      );
+  };
+}
+
+/** A server-streaming handler from an async function that writes to the call. */
+export function serverStream<Req, Res>(
+  ctx: HandlerContext,
+  fn: (call: ServerWritableStream<Req, Res>) => Promise<void>,
+): handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    Promise.resolve()
+      .then(() => {
+        ctx.authenticate(call.metadata);
+        return fn(call);
+      })
+      .then(
+        () => call.end(),
+        (err: unknown) => {
+          if (!call.cancelled) call.destroy(Object.assign(new Error(), toServiceError(err, ctx.logger)));
+        },
+      );
+  };
+}
+
+/** A client-streaming handler from an async function that reads the call. */
+export function clientStream<Req, Res>(
+  ctx: HandlerContext,
+  fn: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
+): handleClientStreamingCall<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => {
+        ctx.authenticate(call.metadata);
+        return fn(call);
+      })
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err, ctx.logger)),
+      );
+  };
+}
