@@ -1,0 +1,249 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ValidationError } from '../errors';
+
+/**
+ * The service's configuration: a JSON file (`--config FILE` or `SPILLWAY_CONFIG`) plus
+ * environment variables, which win. Validated at start; an error names the key
+ * (`compute.local.nodes`) and quotes the value. Secrets are read from files named here,
+ * never written in the file itself.
+ */
+export interface ServiceConfig {
+  /** `host:port` to listen on. Env `SPILLWAY_LISTEN`. @default '127.0.0.1:7443' */
+  readonly listen: string;
+  /** Where state (journal, embedded Azurite, engine directories) lives. Env `SPILLWAY_DATA_DIR`. @default '~/.spillway' */
+  readonly dataDir: string;
+  /** TLS files; required off loopback. Env `SPILLWAY_TLS_CERT_FILE`, `SPILLWAY_TLS_KEY_FILE`, `SPILLWAY_TLS_CLIENT_CA_FILE`. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
+  /** File holding the bearer token clients must send. Env `SPILLWAY_TOKEN_FILE`. @default none */
+  readonly tokenFile?: string;
+  readonly compute: ComputeConfig;
+  readonly storage: StorageConfig;
+  /** Spend cap. @default uncapped */
+  readonly budget: { readonly maxSpendPerHour: number; readonly currency: string };
+  /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'text' | 'json' };
+}
+
+/** Which compute backend runs offloaded frames. */
+export interface ComputeConfig {
+  /** Env `SPILLWAY_COMPUTE_BACKEND`. @default 'local' */
+  readonly backend: 'local' | 'batch';
+  /** The capacity group frames go to when a job names none. @default 'default' */
+  readonly defaultGroup: string;
+  /** The embedded local engine. */
+  readonly local: {
+    /** Simulated nodes. Env `SPILLWAY_LOCAL_NODES`. @default 4 */
+    readonly nodes: number;
+    /** Task slots per node. Env `SPILLWAY_LOCAL_SLOTS`. @default 1 */
+    readonly slotsPerNode: number;
+    /** Simulated boot time of a node. @default 0 */
+    readonly bootDelayMs: number;
+  };
+  /** Azure Batch (when `backend` is `batch`). */
+  readonly batch?: {
+    /** Account URL, e.g. `https://acct.westeurope.batch.azure.com`. Env `SPILLWAY_BATCH_URL`. */
+    readonly accountUrl: string;
+    /** Account name, for shared-key auth. Env `SPILLWAY_BATCH_ACCOUNT`. */
+    readonly accountName?: string;
+    /** File holding the account key (shared-key auth); without it, Azure AD (DefaultAzureCredential). Env `SPILLWAY_BATCH_KEY_FILE`. */
+    readonly accountKeyFile?: string;
+  };
+}
+
+/** Where assets and outputs live. */
+export interface StorageConfig {
+  /** File holding a storage connection string; without it, Azurite is started embedded. Env `SPILLWAY_STORAGE_CONNECTION_STRING_FILE`. */
+  readonly connectionStringFile?: string;
+  /** Container for assets and outputs. @default 'spillway' */
+  readonly container: string;
+}
+
+type Json = Record<string, unknown>;
+
+/** Loads and validates the configuration from an optional file and the environment. */
+export function loadConfig(
+  options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Json } = {},
+): ServiceConfig {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.SPILLWAY_CONFIG;
+  let raw: Json = {};
+  if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ValidationError('config', file, `cannot be read: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text) as Json;
+    } catch (err) {
+      throw new ValidationError('config', file, `is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ValidationError('config', file, 'must hold a JSON object');
+    }
+  }
+  const layer = (key: string, envName: string): unknown => {
+    const o = options.overrides && key in options.overrides ? options.overrides[key] : undefined;
+    return o ?? env[envName] ?? get(raw, key);
+  };
+
+  const listen = str(layer('listen', 'SPILLWAY_LISTEN'), 'listen', '127.0.0.1:7443');
+  const dataDir = expandHome(str(layer('dataDir', 'SPILLWAY_DATA_DIR'), 'dataDir', '~/.spillway'));
+  const certFile = optStr(layer('tls.certFile', 'SPILLWAY_TLS_CERT_FILE'), 'tls.certFile');
+  const keyFile = optStr(layer('tls.keyFile', 'SPILLWAY_TLS_KEY_FILE'), 'tls.keyFile');
+  const clientCaFile = optStr(layer('tls.clientCaFile', 'SPILLWAY_TLS_CLIENT_CA_FILE'), 'tls.clientCaFile');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ValidationError(
+      certFile ? 'tls.keyFile' : 'tls.certFile',
+      '',
+      'is required with the other TLS file',
+    );
+  }
+  const backend = oneOf(
+    layer('compute.backend', 'SPILLWAY_COMPUTE_BACKEND'),
+    'compute.backend',
+    ['local', 'batch'],
+    'local',
+  );
+  const batchUrl = optStr(
+    layer('compute.batch.accountUrl', 'SPILLWAY_BATCH_URL'),
+    'compute.batch.accountUrl',
+  );
+  if (backend === 'batch' && !batchUrl) {
+    throw new ValidationError('compute.batch.accountUrl', '', 'is required when compute.backend is "batch"');
+  }
+  const budget = num(get(raw, 'budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
+  return {
+    listen,
+    dataDir,
+    tls: certFile && keyFile ? { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } : undefined,
+    tokenFile: optStr(layer('tokenFile', 'SPILLWAY_TOKEN_FILE'), 'tokenFile'),
+    compute: {
+      backend,
+      defaultGroup: str(get(raw, 'compute.defaultGroup'), 'compute.defaultGroup', 'default'),
+      local: {
+        nodes: num(
+          layer('compute.local.nodes', 'SPILLWAY_LOCAL_NODES'),
+          'compute.local.nodes',
+          4,
+          0,
+          1000,
+          true,
+        ),
+        slotsPerNode: num(
+          layer('compute.local.slotsPerNode', 'SPILLWAY_LOCAL_SLOTS'),
+          'compute.local.slotsPerNode',
+          1,
+          1,
+          256,
+          true,
+        ),
+        bootDelayMs: num(
+          get(raw, 'compute.local.bootDelayMs'),
+          'compute.local.bootDelayMs',
+          0,
+          0,
+          3_600_000,
+          true,
+        ),
+      },
+      batch: batchUrl
+        ? {
+            accountUrl: batchUrl,
+            accountName: optStr(
+              layer('compute.batch.accountName', 'SPILLWAY_BATCH_ACCOUNT'),
+              'compute.batch.accountName',
+            ),
+            accountKeyFile: optStr(
+              layer('compute.batch.accountKeyFile', 'SPILLWAY_BATCH_KEY_FILE'),
+              'compute.batch.accountKeyFile',
+            ),
+          }
+        : undefined,
+    },
+    storage: {
+      connectionStringFile: optStr(
+        layer('storage.connectionStringFile', 'SPILLWAY_STORAGE_CONNECTION_STRING_FILE'),
+        'storage.connectionStringFile',
+      ),
+      container: str(get(raw, 'storage.container'), 'storage.container', 'spillway'),
+    },
+    budget: { maxSpendPerHour: budget, currency: str(get(raw, 'budget.currency'), 'budget.currency', 'USD') },
+    log: {
+      level: oneOf(
+        layer('log.level', 'SPILLWAY_LOG_LEVEL'),
+        'log.level',
+        ['debug', 'info', 'warn', 'error'],
+        'info',
+      ),
+      format: oneOf(layer('log.format', 'SPILLWAY_LOG_FORMAT'), 'log.format', ['text', 'json'], 'text'),
+    },
+  };
+}
+
+/** Reads a secret from a file, trimmed; the error names the key, never the content. */
+export function readSecretFile(file: string, key: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ValidationError(key, file, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  if (text.length === 0) throw new ValidationError(key, file, 'is empty');
+  return text;
+}
+
+function get(obj: Json, dotted: string): unknown {
+  let node: unknown = obj;
+  for (const part of dotted.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Json)[part];
+  }
+  return node;
+}
+
+function str(v: unknown, key: string, dflt: string): string {
+  if (v === undefined || v === '') return dflt;
+  if (typeof v !== 'string') throw new ValidationError(key, v, 'must be a string');
+  return v;
+}
+
+function optStr(v: unknown, key: string): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string') throw new ValidationError(key, v, 'must be a string');
+  return v;
+}
+
+function num(v: unknown, key: string, dflt: number, min: number, max: number, integer = false): number {
+  if (v === undefined || v === '') return dflt;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (
+    typeof n !== 'number' ||
+    !Number.isFinite(n) ||
+    n < min ||
+    n > max ||
+    (integer && !Number.isInteger(n))
+  ) {
+    throw new ValidationError(
+      key,
+      v,
+      `must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+function oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[], dflt: T): T {
+  if (v === undefined || v === '') return dflt;
+  if (typeof v !== 'string' || !allowed.includes(v as T)) {
+    throw new ValidationError(key, v, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+  }
+  return v as T;
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : path.resolve(p);
+}
