@@ -16,6 +16,7 @@ import {
 import type { FrameManager } from '../frames/manager';
 import type { FrameStore } from '../frames/store';
 import { serverStream, unary, type HandlerContext } from './handlers';
+import { parseCursor, pump } from './watch';
 
 /** Limits of the FrameService. */
 export interface FrameServiceLimits {
@@ -49,12 +50,9 @@ export function frameServiceHandlers(
       ctx,
       async (call: ServerWritableStream<w.WatchFramesRequest, w.WatchFramesResponse>) => {
         const req = call.request;
-        let cursor = 0;
-        if (req.afterCursor !== '') {
-          if (!/^\d{1,15}$/.test(req.afterCursor)) {
-            throw new ValidationError('after_cursor', req.afterCursor, 'is not a cursor this service issued');
-          }
-          cursor = Number(req.afterCursor);
+        const cursor = parseCursor(req.afterCursor);
+        if (cursor === undefined) {
+          throw new ValidationError('after_cursor', req.afterCursor, 'is not a cursor this service issued');
         }
         const client = peerHost(call.getPeer());
         const open = streams.get(client) ?? 0;
@@ -64,33 +62,22 @@ export function frameServiceHandlers(
           );
         }
         streams.set(client, open + 1);
-        let wake: (() => void) | undefined;
-        const unsubscribe = store.onEvents(() => wake?.());
-        const onCancel = (): void => wake?.();
-        call.on('cancelled', onCancel);
+        const filter = { jobId: req.jobId || undefined, source: req.source || undefined };
         try {
-          const filter = { jobId: req.jobId || undefined, source: req.source || undefined };
-          while (!call.cancelled) {
-            const { events, scannedTo } = store.eventsAfter(cursor, filter, perMessage);
-            cursor = scannedTo;
-            if (events.length > 0) {
-              // Back-pressure: a slow watcher holds only its cursor; we wait for it to drain.
-              if (!call.write({ events: events.map(eventToWire) })) await drained(call);
-              continue;
-            }
-            const heartbeat = await new Promise<boolean>((resolve) => {
-              const timer = setTimeout(() => resolve(true), heartbeatMs);
-              wake = () => {
-                clearTimeout(timer);
-                resolve(false);
-              };
-            });
-            wake = undefined;
-            if (heartbeat && !call.cancelled && !call.write({ events: [] })) await drained(call);
-          }
+          await pump(
+            call,
+            {
+              read: (from, limit) => {
+                const { events, scannedTo } = store.eventsAfter(from, filter, limit);
+                return { items: events, next: scannedTo };
+              },
+              subscribe: (l) => store.onEvents(l),
+            },
+            cursor,
+            (events) => ({ events: events.map(eventToWire) }),
+            { perMessage, heartbeatMs },
+          );
         } finally {
-          unsubscribe();
-          call.off('cancelled', onCancel);
           const n = (streams.get(client) ?? 1) - 1;
           if (n > 0) streams.set(client, n);
           else streams.delete(client);
@@ -137,18 +124,6 @@ export function frameServiceHandlers(
       return { frames: page.items.map(frameToWire), nextPageToken: page.nextPageToken };
     }),
   };
-}
-
-function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-  });
 }
 
 function peerHost(peer: string): string {

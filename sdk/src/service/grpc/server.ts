@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { FailedPreconditionError, ValidationError } from '../../errors';
+import { CapacityServiceService, type CapacityServiceServer } from '../../gen/spillway/v1/capacity';
 import { FrameServiceService, type FrameServiceServer } from '../../gen/spillway/v1/frames';
 import type { Logger } from '../../logging';
 import { registerSecret } from '../../logging';
@@ -81,6 +82,7 @@ export function checkListenSecurity(options: ListenOptions): { host: string; por
 /** The services a Spillway server carries; each present one is added. */
 export interface ServiceImplementations {
   readonly frames?: FrameServiceServer;
+  readonly capacity?: CapacityServiceServer;
 }
 
 /** A running gRPC server. */
@@ -117,6 +119,7 @@ export async function startServer(
   });
   const impl = services(handlerContext(options, logger));
   if (impl.frames) server.addService(FrameServiceService, impl.frames);
+  if (impl.capacity) server.addService(CapacityServiceService, impl.capacity);
   const introspection = addIntrospection(server);
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(

@@ -1,0 +1,171 @@
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { ComputeNode, GroupStatus, NodeState } from '../../compute/backend';
+import { ValidationError } from '../../errors';
+import * as w from '../../gen/spillway/v1/capacity';
+import { NodePriority } from '../../gen/spillway/v1/common';
+import type { CapacityGroupView, CapacityManager, SequencedCapacityEvent } from '../capacity/manager';
+import { serverStream, unary, type HandlerContext } from './handlers';
+import { parseCursor, pump } from './watch';
+
+const nodeStates: Record<NodeState, w.NodeState> = {
+  creating: w.NodeState.NODE_STATE_CREATING,
+  starting: w.NodeState.NODE_STATE_STARTING,
+  waitingForStartTask: w.NodeState.NODE_STATE_WAITING_FOR_START_TASK,
+  idle: w.NodeState.NODE_STATE_IDLE,
+  running: w.NodeState.NODE_STATE_RUNNING,
+  preempted: w.NodeState.NODE_STATE_PREEMPTED,
+  startTaskFailed: w.NodeState.NODE_STATE_START_TASK_FAILED,
+  unusable: w.NodeState.NODE_STATE_UNUSABLE,
+  leaving: w.NodeState.NODE_STATE_LEAVING,
+  offline: w.NodeState.NODE_STATE_OFFLINE,
+};
+
+const provisioning: Record<GroupStatus['state'], w.ProvisioningState> = {
+  creating: w.ProvisioningState.PROVISIONING_STATE_CREATING,
+  steady: w.ProvisioningState.PROVISIONING_STATE_STEADY,
+  resizing: w.ProvisioningState.PROVISIONING_STATE_RESIZING,
+  deleting: w.ProvisioningState.PROVISIONING_STATE_DELETING,
+  failed: w.ProvisioningState.PROVISIONING_STATE_FAILED,
+};
+
+const eventTypes: Record<SequencedCapacityEvent['type'], w.CapacityEventType> = {
+  nodeReady: w.CapacityEventType.CAPACITY_EVENT_TYPE_NODE_READY,
+  nodePreempted: w.CapacityEventType.CAPACITY_EVENT_TYPE_NODE_PREEMPTED,
+  nodeFailed: w.CapacityEventType.CAPACITY_EVENT_TYPE_NODE_FAILED,
+  nodeRemoved: w.CapacityEventType.CAPACITY_EVENT_TYPE_NODE_REMOVED,
+  resizeCompleted: w.CapacityEventType.CAPACITY_EVENT_TYPE_RESIZE_COMPLETED,
+  resizeFailed: w.CapacityEventType.CAPACITY_EVENT_TYPE_RESIZE_FAILED,
+  quotaReached: w.CapacityEventType.CAPACITY_EVENT_TYPE_QUOTA_REACHED,
+};
+
+function groupToWire(g: CapacityGroupView): w.CapacityGroup {
+  const s = g.status;
+  return {
+    spec: g.spec,
+    status: s
+      ? {
+          state: provisioning[s.state],
+          targetDedicatedNodes: s.targetDedicatedNodes,
+          targetSpotNodes: s.targetSpotNodes,
+          currentDedicatedNodes: s.currentDedicatedNodes,
+          currentSpotNodes: s.currentSpotNodes,
+          nodeCounts: Object.entries(s.nodeCounts).map(([state, c]) => ({
+            state: nodeStates[state as NodeState],
+            dedicated: c.dedicated,
+            spot: c.spot,
+          })),
+          costPerHour: g.costPerHour,
+          errors: s.errors.map((e) => ({ ...e })),
+          updatedAt: new Date(),
+          backendId: s.backendId,
+        }
+      : undefined,
+  };
+}
+
+function nodeToWire(n: ComputeNode): w.Node {
+  return {
+    nodeId: n.id,
+    capacityGroup: n.group,
+    state: nodeStates[n.state],
+    priority: n.priority === 'spot' ? NodePriority.NODE_PRIORITY_SPOT : NodePriority.NODE_PRIORITY_DEDICATED,
+    runningTasks: n.runningTasks,
+    createdAt: n.createdAt,
+    protectedFromScaleIn: n.protectedFromScaleIn ?? false,
+    workerName: '',
+  };
+}
+
+function pageOf<T>(items: T[], pageSize: number, pageToken: string): { items: T[]; next: string } {
+  const size = pageSize || 100;
+  if (size > 1000) throw new ValidationError('page_size', size, 'must be from 1 to 1000');
+  const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString().slice(1)) : 0;
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new ValidationError('page_token', pageToken, 'is not a token this service issued');
+  return {
+    items: items.slice(offset, offset + size),
+    next: offset + size < items.length ? Buffer.from(`o${offset + size}`).toString('base64url') : '',
+  };
+}
+
+/** The CapacityService handlers: validate, call the capacity manager, map errors. */
+export function capacityServiceHandlers(
+  ctx: HandlerContext,
+  capacity: CapacityManager,
+): w.CapacityServiceServer {
+  return {
+    listCapacityGroups: unary(ctx, async (req: w.ListCapacityGroupsRequest, call) => {
+      const page = pageOf(await capacity.list({ abortSignal: abortOf(call) }), req.pageSize, req.pageToken);
+      return { groups: page.items.map(groupToWire), nextPageToken: page.next };
+    }),
+    getCapacityGroup: unary(ctx, async (req: w.GetCapacityGroupRequest) => ({
+      group: groupToWire(await capacity.get(req.name)),
+    })),
+    ensureCapacityGroup: unary(ctx, async (req: w.EnsureCapacityGroupRequest) => {
+      if (!req.spec) throw new ValidationError('spec', null, 'is required');
+      const { group, created } = await capacity.ensure(req.spec);
+      return { group: groupToWire(group), created };
+    }),
+    resizeCapacityGroup: unary(ctx, async (req: w.ResizeCapacityGroupRequest) => {
+      const timeout = req.resizeTimeout ? req.resizeTimeout.seconds * 1000 : undefined;
+      const group = await capacity.resize(
+        req.name,
+        { dedicated: req.targetDedicatedNodes, spot: req.targetSpotNodes },
+        {
+          deallocation:
+            req.deallocation === w.NodeDeallocation.NODE_DEALLOCATION_REQUEUE ? 'requeue' : 'taskCompletion',
+          ...(timeout ? { resizeTimeoutMs: timeout } : {}),
+        },
+      );
+      return { group: groupToWire(group) };
+    }),
+    deleteCapacityGroup: unary(ctx, async (req: w.DeleteCapacityGroupRequest) => {
+      await capacity.delete(req.name);
+      return {};
+    }),
+    listNodes: unary(ctx, async (req: w.ListNodesRequest) => {
+      const page = pageOf(await capacity.listNodes(req.capacityGroup), req.pageSize, req.pageToken);
+      return { nodes: page.items.map(nodeToWire), nextPageToken: page.next };
+    }),
+    watchCapacityEvents: serverStream(
+      ctx,
+      async (call: ServerWritableStream<w.WatchCapacityEventsRequest, w.WatchCapacityEventsResponse>) => {
+        const req = call.request;
+        const start = req.afterCursor === '' ? capacity.lastSeq : parseCursor(req.afterCursor);
+        if (start === undefined)
+          throw new ValidationError('after_cursor', req.afterCursor, 'is not a cursor this service issued');
+        await pump(
+          call,
+          {
+            read: (from, limit) => {
+              const all = capacity.eventsAfter(from);
+              const slice = all.slice(0, limit);
+              const items = slice.filter((e) => !req.capacityGroup || e.group === req.capacityGroup);
+              return { items, next: slice.length > 0 ? slice[slice.length - 1]!.seq : from };
+            },
+            subscribe: (l) => capacity.onEvents(l),
+          },
+          start,
+          (events) => ({
+            events: events.map((e) => ({
+              cursor: String(e.seq),
+              time: e.time,
+              type: eventTypes[e.type],
+              capacityGroup: e.group,
+              nodeId: e.nodeId ?? '',
+              workerName: '',
+              error: e.error ? { ...e.error } : undefined,
+            })),
+          }),
+          { perMessage: 500, heartbeatMs: 15_000 },
+        );
+      },
+    ),
+  };
+}
+
+function abortOf(call: { on(event: 'cancelled', l: () => void): unknown }): AbortSignal {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  return controller.signal;
+}
