@@ -13,6 +13,18 @@ function register(name: string, summary: string, load: () => Promise<Command>): 
 }
 
 // Subcommands (one line each; keep in alphabetical order).
+register('cancel', 'cancel a job', () =>
+  Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).cancelCommand),
+);
+register('recall', 'take back frames not started in the cloud', () =>
+  Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).recallCommand),
+);
+register('submit', 'submit frames: a range and a command template, or a job file', () =>
+  Promise.resolve((require('./commands/submit') as typeof import('./commands/submit')).submitCommand),
+);
+register('watch', 'follow frame events; a progress bar for a job', () =>
+  Promise.resolve((require('./commands/watch') as typeof import('./commands/watch')).watchCommand),
+);
 register(
   'emulate',
   'serve an Azure-compatible local endpoint (batch | arm)',
