@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { FailedPreconditionError, ValidationError } from '../../errors';
+import { BurstServiceService, type BurstServiceServer } from '../../gen/spillway/v1/burst';
 import { CapacityServiceService, type CapacityServiceServer } from '../../gen/spillway/v1/capacity';
 import { FrameServiceService, type FrameServiceServer } from '../../gen/spillway/v1/frames';
 import type { Logger } from '../../logging';
@@ -83,6 +84,7 @@ export function checkListenSecurity(options: ListenOptions): { host: string; por
 export interface ServiceImplementations {
   readonly frames?: FrameServiceServer;
   readonly capacity?: CapacityServiceServer;
+  readonly burst?: BurstServiceServer;
 }
 
 /** A running gRPC server. */
@@ -120,6 +122,7 @@ export async function startServer(
   const impl = services(handlerContext(options, logger));
   if (impl.frames) server.addService(FrameServiceService, impl.frames);
   if (impl.capacity) server.addService(CapacityServiceService, impl.capacity);
+  if (impl.burst) server.addService(BurstServiceService, impl.burst);
   const introspection = addIntrospection(server);
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(
