@@ -1,0 +1,274 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type {
+  AddTasksResult,
+  CapacityEvent,
+  ComputeBackend,
+  ComputeJobSpec,
+  ComputeTaskSpec,
+  TaskEvent,
+  TaskInfo,
+} from '../../compute/backend';
+import { silentLogger } from '../../logging';
+import type { JobSpec } from '../../model/frames';
+import { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './dispatcher';
+import { FrameStore } from './store';
+
+// The dispatcher's control logic (crash windows, reconcile, generations, recall) against a
+// scripted in-memory backend, where every interleaving can be forced. The same paths run
+// against the real local engine in test/service.
+
+class ScriptedBackend implements ComputeBackend {
+  readonly kind = 'local' as const;
+  readonly tasks = new Map<string, TaskInfo>();
+  readonly created: string[] = [];
+  readonly terminated: string[] = [];
+  private listeners = new Set<(e: TaskEvent) => void>();
+  failNextAdd = false;
+
+  async createJob(_spec: ComputeJobSpec): Promise<void> {}
+  async addTasks(jobId: string, tasks: readonly ComputeTaskSpec[]): Promise<AddTasksResult> {
+    const added: string[] = [];
+    const alreadyExisted: string[] = [];
+    for (const t of tasks) {
+      if (this.tasks.has(t.id)) {
+        alreadyExisted.push(t.id);
+        continue;
+      }
+      this.tasks.set(t.id, {
+        jobId,
+        taskId: t.id,
+        state: 'active',
+        retryCount: 0,
+        requeueCount: 0,
+        stateTransitionTime: new Date(),
+      });
+      this.created.push(t.id);
+      added.push(t.id);
+    }
+    if (this.failNextAdd) {
+      this.failNextAdd = false;
+      throw new Error('500 OperationTimedOut (applied, then failed)');
+    }
+    return { added, alreadyExisted };
+  }
+  async getTask(_jobId: string, taskId: string): Promise<TaskInfo | undefined> {
+    return this.tasks.get(taskId);
+  }
+  async *listTasks(): AsyncIterable<TaskInfo> {
+    yield* this.tasks.values();
+  }
+  async getTaskCounts() {
+    return { active: 0, running: 0, completed: 0, succeeded: 0, failed: 0 };
+  }
+  async terminateTask(_jobId: string, taskId: string): Promise<void> {
+    this.terminated.push(taskId);
+    const t = this.tasks.get(taskId);
+    if (t && t.state !== 'completed') this.tasks.set(taskId, { ...t, state: 'completed', result: 'failure' });
+  }
+  async terminateJob(): Promise<void> {}
+  async deleteJob(): Promise<void> {}
+  onTaskEvent(l: (e: TaskEvent) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  /** Moves a task and tells the listeners. */
+  emit(taskId: string, type: TaskEvent['type'], change: Partial<TaskInfo>): void {
+    const task = { ...this.tasks.get(taskId)!, ...change, stateTransitionTime: new Date() };
+    this.tasks.set(taskId, task);
+    for (const l of this.listeners) l({ type, task, time: new Date() });
+  }
+  async ensureGroup(): Promise<never> {
+    throw new Error('unused');
+  }
+  async getGroup() {
+    return undefined;
+  }
+  async listGroups() {
+    return [];
+  }
+  async resizeGroup(): Promise<never> {
+    throw new Error('unused');
+  }
+  async deleteGroup(): Promise<void> {}
+  async listNodes() {
+    return [];
+  }
+  async removeNodes(): Promise<void> {}
+  onCapacityEvent(_l: (e: CapacityEvent) => void): () => void {
+    return () => undefined;
+  }
+  async close(): Promise<void> {}
+}
+
+const factory: TaskFactory = {
+  jobFor: (jobId, _spec, group) => ({ id: jobId, group }),
+  taskFor: (taskId, _jobId, _frameId, job, frame) => ({
+    id: taskId,
+    commandLine: `${job.commandTemplate} ${frame.frameStart}`,
+  }),
+};
+const outputs: OutputResolver = {
+  outputsOf: async () => [{ path: 'out/f.png', sizeBytes: 3, sha256: 'a'.repeat(64) }],
+};
+const job: JobSpec = { source: 'test', sourceJobId: 'j1', commandTemplate: 'render' };
+const frames = [1, 2, 3].map((n) => ({ sourceTaskId: String(n), frameStart: n, frameEnd: n }));
+
+describe('FrameDispatcher', () => {
+  let dir: string;
+  let store: FrameStore;
+  let backend: ScriptedBackend;
+  let dispatcher: FrameDispatcher;
+
+  const start = async (resolver: OutputResolver = outputs): Promise<void> => {
+    dispatcher = new FrameDispatcher(store, backend, factory, resolver, {
+      defaultGroup: 'default',
+      logger: silentLogger,
+      retryBaseMs: 1,
+    });
+    await dispatcher.start();
+  };
+  const submit = async (): Promise<string[]> => {
+    const r = await store.submit(job, frames);
+    dispatcher.submitted(r.frames.map((f) => f.frameId));
+    await dispatcher.idle();
+    return r.frames.map((f) => f.frameId);
+  };
+  const types = (frameId: string) =>
+    store
+      .eventsAfter(0, {}, 1000)
+      .events.filter((e) => e.frameId === frameId)
+      .map((e) => e.type);
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-dispatch-'));
+    store = FrameStore.open(dir);
+    backend = new ScriptedBackend();
+  });
+  afterEach(async () => {
+    await dispatcher.stop();
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dispatches each frame once and turns task events into frame events', async () => {
+    await start();
+    const [id] = await submit();
+    expect(backend.created).toHaveLength(3);
+    backend.emit(id!, 'started', { state: 'running', nodeId: 'n1' });
+    backend.emit(id!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    await dispatcher.idle();
+    expect(types(id!)).toEqual(['queued', 'started', 'succeeded']);
+    expect(store.getFrame(id!)).toMatchObject({ state: 'succeeded', attempts: 1, nodeId: 'n1' });
+    expect(store.getFrame(id!)!.outputs).toHaveLength(1);
+  });
+
+  it('retries a fault after the backend applied the call without creating any task twice', async () => {
+    await start();
+    backend.failNextAdd = true;
+    await submit();
+    await new Promise((r) => setTimeout(r, 50));
+    await dispatcher.idle();
+    expect(backend.created).toHaveLength(3);
+    expect(new Set(backend.created).size).toBe(3);
+  });
+
+  it('after a restart, finds the tasks the backend already has instead of adding them again', async () => {
+    await start();
+    const ids = await submit();
+    backend.emit(ids[0]!, 'started', { state: 'running' });
+    backend.emit(ids[0]!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    backend.emit(ids[1]!, 'started', { state: 'running' });
+    await dispatcher.idle();
+    await dispatcher.stop();
+    // While the service was down, frame 2 finished and frame 3 started.
+    backend.emit(ids[1]!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    backend.emit(ids[2]!, 'started', { state: 'running' });
+
+    await start();
+    await dispatcher.idle();
+    expect(backend.created).toHaveLength(3);
+    expect(types(ids[1]!)).toEqual(['queued', 'started', 'succeeded']);
+    expect(types(ids[2]!)).toEqual(['queued', 'started']);
+  });
+
+  it('hands frames over again when the backend lost them (an embedded engine restarted)', async () => {
+    await start();
+    const ids = await submit();
+    await dispatcher.stop();
+    backend = new ScriptedBackend();
+    await start();
+    await dispatcher.idle();
+    expect(backend.created.sort()).toEqual([...ids].sort());
+  });
+
+  it('recalls a frame still waiting and leaves a running one; a recalled frame offloaded again is a new task', async () => {
+    await start();
+    const [waiting, running] = await submit();
+    backend.emit(running!, 'started', { state: 'running' });
+    await dispatcher.idle();
+    const result = await dispatcher.recall([waiting!, running!], 'local workers free');
+    expect(result).toEqual({ recalled: [waiting], notRecalled: [running] });
+    expect(backend.terminated).toEqual([waiting]);
+    expect(store.getFrame(waiting!)!.state).toBe('recalled');
+
+    // Late news of the terminated task changes nothing.
+    backend.emit(waiting!, 'completed', { state: 'completed', result: 'failure' });
+    await dispatcher.idle();
+    expect(store.getFrame(waiting!)!.state).toBe('recalled');
+
+    const again = await store.submit(job, [frames[0]!]);
+    expect(again.frames[0]).toMatchObject({ frameId: waiting, created: true, state: 'queued' });
+    dispatcher.submitted([waiting!]);
+    await dispatcher.idle();
+    expect(backend.created).toContain(taskIdOf(waiting!, 2));
+  });
+
+  it('reports preemption and retries, then a failure past retries', async () => {
+    await start();
+    const [id] = await submit();
+    backend.emit(id!, 'started', { state: 'running' });
+    backend.emit(id!, 'preempted', { state: 'active', requeueCount: 1 });
+    backend.emit(id!, 'started', { state: 'running', requeueCount: 1 });
+    backend.emit(id!, 'retrying', { state: 'active', retryCount: 1, exitCode: 3 });
+    backend.emit(id!, 'started', { state: 'running', retryCount: 1, requeueCount: 1 });
+    backend.emit(id!, 'completed', {
+      state: 'completed',
+      result: 'failure',
+      exitCode: 3,
+      retryCount: 1,
+      requeueCount: 1,
+    });
+    await dispatcher.idle();
+    expect(types(id!)).toEqual([
+      'queued',
+      'started',
+      'preempted',
+      'started',
+      'retrying',
+      'started',
+      'failed',
+    ]);
+    expect(store.getFrame(id!)).toMatchObject({ state: 'failed', attempts: 3, preemptions: 1, exitCode: 3 });
+  });
+
+  it('fails a frame whose task succeeded but whose outputs are missing: never done without outputs', async () => {
+    await start({ outputsOf: async () => Promise.reject(new Error('outputs.json not found')) });
+    const [id] = await submit();
+    backend.emit(id!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    await dispatcher.idle();
+    expect(store.getFrame(id!)).toMatchObject({ state: 'failed' });
+    expect(store.getFrame(id!)!.message).toMatch(/outputs are missing.*outputs.json not found/);
+  });
+
+  it('cancels a job: unfinished frames end cancelled and their tasks are ended', async () => {
+    await start();
+    const ids = await submit();
+    backend.emit(ids[0]!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    await dispatcher.idle();
+    await dispatcher.cancel(store.getFrame(ids[0]!)!.jobId, 'user asked');
+    expect(ids.map((id) => store.getFrame(id)!.state)).toEqual(['succeeded', 'cancelled', 'cancelled']);
+    expect(backend.terminated.sort()).toEqual([ids[1], ids[2]].sort());
+  });
+});
