@@ -5,3 +5,9 @@
 export * as wire from './wire';
 export * from './service';
 export * from './compute';
+export * from './model';
+export * from './errors';
+export * from './client';
+export * from './template';
+export { loadConfig, readSecretFile, type ServiceConfig } from './config';
+export { createLogger, redact, silentLogger, type Logger, type LogLevel } from './logging';

@@ -1,2 +1,3 @@
 /** Compute backends: the contract, and (as they land) `local`, `batch` and `scaleset`. */
 export * from './backend';
+export { chunkFrames, framesOf, parseFrameRange, type FrameChunk, type FrameRun } from './frames';

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { FailedPreconditionError, ValidationError } from '../../errors';
+import { AssetServiceService, type AssetServiceServer } from '../../gen/spillway/v1/assets';
 import { BurstServiceService, type BurstServiceServer } from '../../gen/spillway/v1/burst';
 import { CapacityServiceService, type CapacityServiceServer } from '../../gen/spillway/v1/capacity';
 import { FrameServiceService, type FrameServiceServer } from '../../gen/spillway/v1/frames';
@@ -85,6 +86,7 @@ export interface ServiceImplementations {
   readonly frames?: FrameServiceServer;
   readonly capacity?: CapacityServiceServer;
   readonly burst?: BurstServiceServer;
+  readonly assets?: AssetServiceServer;
 }
 
 /** A running gRPC server. */
@@ -123,6 +125,7 @@ export async function startServer(
   if (impl.frames) server.addService(FrameServiceService, impl.frames);
   if (impl.capacity) server.addService(CapacityServiceService, impl.capacity);
   if (impl.burst) server.addService(BurstServiceService, impl.burst);
+  if (impl.assets) server.addService(AssetServiceService, impl.assets);
   const introspection = addIntrospection(server);
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(

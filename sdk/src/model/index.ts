@@ -1,0 +1,2 @@
+/** The SDK's own types for jobs, frames and events. */
+export * from './frames';

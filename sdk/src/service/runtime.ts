@@ -1,0 +1,218 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Container, ContainerModule } from 'inversify';
+import type { CapacityBackend, ComputeBackend } from '../compute/backend';
+import type { ServiceConfig } from '../config';
+import { readSecretFile } from '../config';
+import { BurstMode } from '../gen/spillway/v1/common';
+import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import type { AssetServiceServer } from '../gen/spillway/v1/assets';
+import type { Logger } from '../logging';
+import { BurstManager } from './burst/manager';
+import type { Planner } from './burst/planner';
+import { simpleRule } from './burst/simple-rule';
+import { CapacityManager } from './capacity/manager';
+import { FrameDispatcher, type OutputResolver, type TaskFactory } from './frames/dispatcher';
+import { FrameManager } from './frames/manager';
+import { FrameStore } from './frames/store';
+import { burstServiceHandlers } from './grpc/burst';
+import { capacityServiceHandlers } from './grpc/capacity';
+import { frameServiceHandlers } from './grpc/frames';
+import type { HandlerContext } from './grpc/handlers';
+import { startServer, type RunningServer, type ServerTls } from './grpc/server';
+
+/** Storage as the service uses it: how tasks fetch assets and bring outputs back. */
+export interface ServiceStorage {
+  /** Builds backend jobs and tasks (asset preparation, output upload). */
+  readonly tasks: TaskFactory;
+  /** Reads a succeeded frame's outputs. */
+  readonly outputs: OutputResolver;
+  /** The AssetService, when storage offers one. */
+  assetService?(ctx: HandlerContext): AssetServiceServer;
+  close(): Promise<void>;
+}
+
+/** Builds the parts that touch the outside world, from configuration. */
+export interface RuntimeProviders {
+  /** The frame-offload backend (local engine or Azure Batch). */
+  compute(config: ServiceConfig, logger: Logger): Promise<ComputeBackend>;
+  /** The worker-burst backend (VM Scale Sets), if configured. */
+  workerBurst?(config: ServiceConfig, logger: Logger): Promise<CapacityBackend | undefined>;
+  /** Blob storage (Azurite when none is configured). */
+  storage(config: ServiceConfig, logger: Logger): Promise<ServiceStorage>;
+  /** @default the interim simple rule */
+  readonly planner?: Planner;
+}
+
+/** inversify tokens, named like the interface they stand for. */
+export const TYPES = {
+  ServiceConfig: Symbol.for('ServiceConfig'),
+  Logger: Symbol.for('Logger'),
+  ComputeBackend: Symbol.for('ComputeBackend'),
+  WorkerBurstBackend: Symbol.for('WorkerBurstBackend'),
+  ServiceStorage: Symbol.for('ServiceStorage'),
+  Planner: Symbol.for('Planner'),
+  FrameStore: Symbol.for('FrameStore'),
+  FrameDispatcher: Symbol.for('FrameDispatcher'),
+  FrameManager: Symbol.for('FrameManager'),
+  CapacityManager: Symbol.for('CapacityManager'),
+  BurstManager: Symbol.for('BurstManager'),
+} as const;
+
+/** A running service. */
+export interface RunningService {
+  readonly address: string;
+  readonly port: number;
+  readonly server: RunningServer;
+  readonly store: FrameStore;
+  /** Stops serving, stops dispatching, closes backends and storage. State stays on disk. */
+  close(): Promise<void>;
+}
+
+function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeProviders): ContainerModule {
+  return new ContainerModule(async ({ bind }) => {
+    bind<ServiceConfig>(TYPES.ServiceConfig).toConstantValue(config);
+    bind<Logger>(TYPES.Logger).toConstantValue(logger);
+    bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? simpleRule);
+    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(await providers.compute(config, logger));
+    bind<CapacityBackend | undefined>(TYPES.WorkerBurstBackend).toConstantValue(
+      await providers.workerBurst?.(config, logger),
+    );
+    bind<ServiceStorage>(TYPES.ServiceStorage).toConstantValue(await providers.storage(config, logger));
+  });
+}
+
+const framesModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.FrameStore)
+    .toDynamicValue((ctx) =>
+      FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state')),
+    )
+    .inSingletonScope();
+  bind(TYPES.FrameDispatcher)
+    .toDynamicValue((ctx) => {
+      const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
+      return new FrameDispatcher(
+        ctx.get(TYPES.FrameStore),
+        ctx.get(TYPES.ComputeBackend),
+        storage.tasks,
+        storage.outputs,
+        {
+          defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
+          logger: ctx.get(TYPES.Logger),
+        },
+      );
+    })
+    .inSingletonScope();
+  bind(TYPES.FrameManager)
+    .toDynamicValue((ctx) => new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher)))
+    .inSingletonScope();
+});
+
+const capacityModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.CapacityManager)
+    .toDynamicValue((ctx) => {
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      const workerBurst = ctx.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+      return new CapacityManager(
+        { offload: ctx.get(TYPES.ComputeBackend), ...(workerBurst ? { workerBurst } : {}) },
+        path.join(config.dataDir, 'state', 'groups.json'),
+        ctx.get(TYPES.Logger),
+      );
+    })
+    .inSingletonScope();
+  bind(TYPES.BurstManager)
+    .toDynamicValue((ctx) => {
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      return new BurstManager(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
+        planner: ctx.get(TYPES.Planner),
+        defaultGroup: config.compute.defaultGroup,
+        maxSpendPerHour: config.budget.maxSpendPerHour,
+        currency: config.budget.currency,
+        logger: ctx.get(TYPES.Logger),
+      });
+    })
+    .inSingletonScope();
+});
+
+/** The embedded default's capacity group: the local engine's nodes, always on. */
+function defaultGroupSpec(config: ServiceConfig): CapacityGroupSpec {
+  return CapacityGroupSpec.fromPartial({
+    name: config.compute.defaultGroup,
+    mode: BurstMode.BURST_MODE_FRAME_OFFLOAD,
+    vmSize: config.compute.backend === 'local' ? 'local' : 'Standard_D4as_v5',
+    taskSlotsPerNode: config.compute.local.slotsPerNode,
+    maxDedicatedNodes: Math.max(1, config.compute.local.nodes),
+    maxSpotNodes: Math.max(1, config.compute.local.nodes),
+  });
+}
+
+/**
+ * Starts the service: the composition root (inversify) wires configuration, backends,
+ * storage, the frame and capacity domains and the gRPC server. Every executable that runs
+ * a service calls this once.
+ */
+export async function startService(
+  config: ServiceConfig,
+  providers: RuntimeProviders,
+  logger: Logger,
+): Promise<RunningService> {
+  const container = new Container();
+  await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule);
+
+  const store = container.get<FrameStore>(TYPES.FrameStore);
+  const dispatcher = container.get<FrameDispatcher>(TYPES.FrameDispatcher);
+  const capacity = container.get<CapacityManager>(TYPES.CapacityManager);
+  const burst = container.get<BurstManager>(TYPES.BurstManager);
+  const frames = container.get<FrameManager>(TYPES.FrameManager);
+  const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
+  const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
+  const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+
+  if (!capacity.specOf(config.compute.defaultGroup)) {
+    await capacity.ensure(defaultGroupSpec(config));
+  }
+  if (config.compute.backend === 'local' && config.compute.local.nodes > 0) {
+    await capacity.resize(config.compute.defaultGroup, { dedicated: config.compute.local.nodes, spot: 0 });
+  }
+  await dispatcher.start();
+
+  const token = config.tokenFile ? readSecretFile(config.tokenFile, 'tokenFile') : undefined;
+  const tls: ServerTls | undefined = config.tls
+    ? {
+        certChain: fs.readFileSync(config.tls.certFile),
+        privateKey: fs.readFileSync(config.tls.keyFile),
+        ...(config.tls.clientCaFile ? { clientCa: fs.readFileSync(config.tls.clientCaFile) } : {}),
+      }
+    : undefined;
+  const server = await startServer(
+    (ctx) => ({
+      frames: frameServiceHandlers(ctx, frames, store),
+      capacity: capacityServiceHandlers(ctx, capacity),
+      burst: burstServiceHandlers(ctx, burst),
+      ...(storage.assetService ? { assets: storage.assetService(ctx) } : {}),
+    }),
+    { listen: config.listen, ...(tls ? { tls } : {}), ...(token ? { token } : {}) },
+    logger,
+  );
+
+  let closed = false;
+  return {
+    address: server.address,
+    port: server.port,
+    server,
+    store,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+      await dispatcher.stop();
+      await burst.idle();
+      capacity.close();
+      await compute.close();
+      await workerBurst?.close();
+      await storage.close();
+      await store.close();
+    },
+  };
+}

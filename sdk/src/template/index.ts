@@ -1,0 +1,2 @@
+/** Frame-token substitution (OpenCue's token names). */
+export { frameTokens, renderCommand, type FrameContext } from './tokens';
