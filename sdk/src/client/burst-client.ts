@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { SpillwayError } from '../errors';
+import * as wb from '../gen/spillway/v1/burst';
 import * as w from '../gen/spillway/v1/frames';
 import type {
   Frame,
@@ -11,6 +12,7 @@ import type {
   Job,
   JobSpec,
   JobState,
+  SourceKind,
 } from '../model/frames';
 import {
   eventFromWire,
@@ -22,8 +24,10 @@ import {
   jobStates,
   keyFromWire,
   keyToWire,
+  sourceKinds,
   submissionFromWire,
 } from '../model/wire-mapping';
+import type { FarmReport, PlanOutput } from '../service/burst/planner';
 import { redactKnown, registerSecret } from '../logging';
 
 /** Options of a `BurstClient`. */
@@ -104,6 +108,7 @@ export function fromGrpcError(err: unknown): BurstServiceError {
  */
 export class BurstClient {
   private readonly frames: w.FrameServiceClient;
+  private readonly burst: wb.BurstServiceClient;
   private readonly channel: grpc.Channel;
 
   constructor(
@@ -126,6 +131,10 @@ export class BurstClient {
       ...channelOptions,
       channelOverride: this.channel,
     });
+    this.burst = new wb.BurstServiceClient(address, credentials, {
+      ...channelOptions,
+      channelOverride: this.channel,
+    });
   }
 
   private metadata(): grpc.Metadata {
@@ -143,6 +152,7 @@ export class BurstClient {
     ) => grpc.ClientUnaryCall,
     request: Req,
     options: CallOptions = {},
+    target: grpc.Client = this.frames,
   ): Promise<Res> {
     const attempts = this.options.maxAttempts ?? 4;
     for (let attempt = 1; ; attempt++) {
@@ -150,7 +160,7 @@ export class BurstClient {
       try {
         return await new Promise<Res>((resolve, reject) => {
           const deadline = new Date(Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs ?? 30_000));
-          const call = method.call(this.frames, request, this.metadata(), { deadline }, (err, res) =>
+          const call = method.call(target, request, this.metadata(), { deadline }, (err, res) =>
             err ? reject(err) : resolve(res),
           );
           options.abortSignal?.addEventListener('abort', () => call.cancel(), { once: true });
@@ -281,11 +291,89 @@ export class BurstClient {
     });
   }
 
+  /**
+   * Reports a bridge's farm and returns the service's plan for it: frames to offload and
+   * recall per job, and the capacity the service is steering towards.
+   */
+  async reportFarmState(
+    report: FarmReport,
+    options?: CallOptions & { sourceKind?: SourceKind },
+  ): Promise<BurstPlan> {
+    const res = await this.unary(
+      this.burst.reportFarmState,
+      {
+        state: {
+          source: report.source,
+          sourceKind: sourceKinds.toWire(options?.sourceKind ?? 'client'),
+          observedAt: report.observedAt,
+          jobs: report.jobs.map((j) => ({
+            sourceJobId: j.sourceJobId,
+            name: j.sourceJobId,
+            priority: j.priority,
+            group: j.group,
+            pool: '',
+            queuedFrames: j.queuedFrames,
+            renderingFrames: j.renderingFrames,
+            offloadedFrames: j.offloadedFrames,
+            completedFrames: 0,
+            submittedAt: j.submittedAt,
+            deadline: j.deadline,
+            frameTime:
+              j.frameTimeMs === undefined
+                ? undefined
+                : {
+                    seconds: Math.floor(j.frameTimeMs / 1000),
+                    nanos: Math.round((j.frameTimeMs % 1000) * 1e6),
+                  },
+            burstable: j.burstable,
+            capacityGroup: j.capacityGroup ?? '',
+          })),
+          workers: report.workers.map((g) => ({
+            group: g.group,
+            idleWorkers: g.idle,
+            busyWorkers: g.busy,
+            offlineWorkers: 0,
+          })),
+        },
+      },
+      options,
+      this.burst,
+    );
+    const plan = res.plan ?? wb.BurstPlan.fromPartial({});
+    return {
+      planId: plan.planId,
+      offload: plan.offload.map((o) => ({
+        sourceJobId: o.sourceJobId,
+        frameCount: o.frameCount,
+        capacityGroup: o.capacityGroup,
+      })),
+      recall: plan.recall.map((r) => ({ sourceJobId: r.sourceJobId, frameCount: r.frameCount })),
+      targets: plan.targets.map((t) => ({
+        capacityGroup: t.capacityGroup,
+        dedicated: t.targetDedicatedNodes,
+        spot: t.targetSpotNodes,
+      })),
+      projectedCostPerHour: plan.projectedCostPerHour,
+      reasons: plan.reasons,
+      reportIntervalMs: plan.reportInterval
+        ? plan.reportInterval.seconds * 1000 + plan.reportInterval.nanos / 1e6
+        : 5000,
+    };
+  }
+
   /** Closes the channel. */
   close(): void {
+    this.burst.close();
     this.frames.close();
     this.channel.close();
   }
+}
+
+/** The service's plan for a bridge. */
+export interface BurstPlan extends PlanOutput {
+  readonly planId: string;
+  /** When to report again. */
+  readonly reportIntervalMs: number;
 }
 
 /** An async iterable of items that can also be walked page by page. */

@@ -2,6 +2,7 @@
 export {
   BurstClient,
   BurstServiceError,
+  type BurstPlan,
   fromGrpcError,
   type BurstClientOptions,
   type CallOptions,
