@@ -1,0 +1,175 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LocalEngine } from './engine';
+import type { EngineTask, EngineTaskEvent } from './types';
+
+function until(
+  engine: LocalEngine,
+  jobId: string,
+  pred: (t: EngineTask[]) => boolean,
+  ms = 15_000,
+): Promise<EngineTask[]> {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      const tasks = [...engine.listTasks(jobId)];
+      if (pred(tasks)) return resolve(tasks);
+      if (Date.now() > deadline)
+        return reject(new Error(`timed out: ${JSON.stringify(tasks.map((t) => [t.id, t.state]))}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
+/** Gone, or a zombie nobody reaped (PID 1 in a container may not reap). */
+function dead(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+const allDone = (n: number) => (ts: EngineTask[]) =>
+  ts.length === n && ts.every((t) => t.state === 'completed');
+
+describe('LocalEngine', () => {
+  let engine: LocalEngine;
+  afterEach(async () => engine.close());
+
+  it('GIVEN a pool of 2 nodes x 2 slots WHEN 6 tasks run THEN each runs once with the Batch environment, output captured', async () => {
+    engine = new LocalEngine({ bootDelayMs: 20 });
+    engine.addPool({ id: 'p', vmSize: 'x', taskSlotsPerNode: 2, targetDedicatedNodes: 2 });
+    engine.addJob({ id: 'j', poolId: 'p', environment: { GREETING: 'hi' } });
+    for (let i = 0; i < 6; i++) {
+      engine.addTask('j', {
+        id: `t${i}`,
+        commandLine:
+          'echo "$GREETING $AZ_BATCH_JOB_ID $AZ_BATCH_TASK_ID $AZ_BATCH_NODE_ID" && pwd && echo err >&2',
+      });
+    }
+    const tasks = await until(engine, 'j', allDone(6));
+    expect(tasks.every((t) => t.result === 'success' && t.exitCode === 0)).toBe(true);
+    const t0 = tasks[0]!;
+    const stdout = fs.readFileSync(path.join(t0.taskDir!, 'stdout.txt'), 'utf8');
+    expect(stdout).toContain(`hi j t0 ${t0.nodeId}`);
+    expect(stdout).toContain(path.join(t0.taskDir!, 'wd'));
+    expect(fs.readFileSync(path.join(t0.taskDir!, 'stderr.txt'), 'utf8')).toBe('err\n');
+    expect(engine.taskCounts('j')).toEqual({ active: 0, running: 0, completed: 6, succeeded: 6, failed: 0 });
+    expect(new Set(tasks.map((t) => t.nodeId)).size).toBe(2);
+  });
+
+  it('GIVEN a job with preparation and release WHEN tasks run on 2 nodes THEN preparation runs once per node and release at job end', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 2 });
+    const marker = path.join(engine.rootDir, 'marks');
+    fs.mkdirSync(marker);
+    engine.addJob({
+      id: 'j',
+      poolId: 'p',
+      preparation: {
+        commandLine: `echo "$AZ_BATCH_NODE_ID" >> ${marker}/prep && echo asset > "$AZ_BATCH_NODE_SHARED_DIR/asset"`,
+      },
+      release: { commandLine: `echo "$AZ_BATCH_NODE_ID" >> ${marker}/release` },
+    });
+    for (let i = 0; i < 8; i++)
+      engine.addTask('j', {
+        id: `t${i}`,
+        commandLine: 'cat "$AZ_BATCH_NODE_SHARED_DIR/asset" && test -d "$AZ_BATCH_JOB_PREP_WORKING_DIR"',
+      });
+    const tasks = await until(engine, 'j', allDone(8));
+    expect(tasks.filter((t) => t.result !== 'success')).toEqual([]);
+    const prep = fs.readFileSync(path.join(marker, 'prep'), 'utf8').trim().split('\n');
+    expect(prep.sort()).toEqual([...new Set(tasks.map((t) => t.nodeId!))].sort());
+    await engine.terminateJob('j');
+    expect(fs.readFileSync(path.join(marker, 'release'), 'utf8').trim().split('\n').sort()).toEqual(
+      prep.sort(),
+    );
+    expect(engine.getJob('j')?.state).toBe('completed');
+  });
+
+  it('GIVEN a failing task with 2 retries WHEN it runs THEN it is tried 3 times and completes failed', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
+    engine.addJob({ id: 'j', poolId: 'p', maxTaskRetryCount: 2 });
+    engine.addTask('j', { id: 'bad', commandLine: 'exit 3' });
+    const [t] = await until(engine, 'j', allDone(1));
+    expect(t).toMatchObject({ result: 'failure', exitCode: 3, retryCount: 2, requeueCount: 0 });
+    expect(t!.failureInfo?.code).toBe('FailureExitCode');
+  });
+
+  it('GIVEN a task that starts a background child WHEN its wall clock runs out THEN the whole process tree is killed', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
+    engine.addJob({ id: 'j', poolId: 'p' });
+    const pidFile = path.join(engine.rootDir, 'child.pid');
+    engine.addTask('j', {
+      id: 'slow',
+      commandLine: `sleep 30 & echo $! > ${pidFile}; wait`,
+      maxWallClockMs: 300,
+    });
+    const [t] = await until(engine, 'j', allDone(1));
+    expect(t?.failureInfo?.code).toBe('MaxWallClockTimeExpiry');
+    expect(dead(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
+  });
+
+  it('GIVEN a running task WHEN it is terminated THEN its process group dies and it completes with TaskEnded', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
+    engine.addJob({ id: 'j', poolId: 'p' });
+    const pidFile = path.join(engine.rootDir, 'child.pid');
+    engine.addTask('j', { id: 'long', commandLine: `sleep 30 & echo $! > ${pidFile}; wait` });
+    await until(
+      engine,
+      'j',
+      (ts) => ts[0]?.state === 'running' && fs.existsSync(pidFile) && fs.statSync(pidFile).size > 0,
+    );
+    engine.terminateTask('j', 'long');
+    const [t] = await until(engine, 'j', allDone(1));
+    expect(t?.failureInfo?.code).toBe('TaskEnded');
+    expect(dead(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
+  });
+
+  it('GIVEN tasks running on spot nodes WHEN the nodes are preempted THEN tasks are requeued without using retries and complete once', async () => {
+    engine = new LocalEngine({ spotRecoveryMs: 50, bootDelayMs: 20 });
+    engine.addPool({ id: 'p', vmSize: 'x', targetSpotNodes: 2, targetDedicatedNodes: 1 });
+    engine.addJob({ id: 'j', poolId: 'p' });
+    const events: EngineTaskEvent[] = [];
+    engine.onTaskEvent((e) => events.push(e));
+    for (let i = 0; i < 3; i++) engine.addTask('j', { id: `t${i}`, commandLine: 'sleep 0.4' });
+    await until(engine, 'j', (ts) => ts.filter((t) => t.state === 'running').length === 3);
+    const preempted = engine.preemptSpotNodes('p', 2);
+    expect(preempted).toHaveLength(2);
+    const tasks = await until(engine, 'j', allDone(3));
+    expect(tasks.every((t) => t.result === 'success' && t.retryCount === 0)).toBe(true);
+    expect(tasks.reduce((n, t) => n + t.requeueCount, 0)).toBe(2);
+    expect(events.filter((e) => e.type === 'completed')).toHaveLength(3);
+    expect(events.filter((e) => e.type === 'preempted')).toHaveLength(2);
+  });
+
+  it('GIVEN a pool resizing WHEN it is resized again THEN it answers PoolNotSteady, and a quota shortfall is a resize error', async () => {
+    engine = new LocalEngine({ bootDelayMs: 200, quota: { dedicatedNodes: 2 } });
+    engine.addPool({ id: 'p', vmSize: 'x' });
+    engine.resizePool('p', { targetDedicatedNodes: 3, targetSpotNodes: 0 });
+    expect(() => engine.resizePool('p', { targetDedicatedNodes: 1, targetSpotNodes: 0 })).toThrow(
+      expect.objectContaining({ code: 'PoolNotSteady', statusCode: 409 }),
+    );
+    expect(engine.getPool('p')?.resizeErrors[0]?.code).toBe('AccountCoreQuotaReached');
+    expect(engine.currentNodes('p').dedicated).toBe(2);
+  });
+
+  it('GIVEN 10,000 queued tasks on a pool with no nodes WHEN counted THEN adding them is cheap and all are active', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x' });
+    engine.addJob({ id: 'j', poolId: 'p' });
+    for (let i = 0; i < 10_000; i++) engine.addTask('j', { id: `t${i}`, commandLine: 'true' });
+    expect(engine.taskCounts('j').active).toBe(10_000);
+    expect(() => engine.addTask('j', { id: 'T5', commandLine: 'true' })).toThrow(
+      expect.objectContaining({ code: 'TaskExists' }),
+    );
+  });
+});

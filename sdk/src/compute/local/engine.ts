@@ -1,0 +1,1128 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EngineError } from './errors';
+import { downloadResourceFiles, uploadOutputFiles } from './files';
+import { runProcess, type RunningProcess } from './process';
+import type {
+  BatchNodeState,
+  DeallocationOption,
+  EngineCapacityEvent,
+  EngineCommand,
+  EngineJob,
+  EngineJobSpec,
+  EngineNode,
+  EnginePool,
+  EnginePoolSpec,
+  EngineTask,
+  EngineTaskCounts,
+  EngineTaskEvent,
+  EngineTaskSpec,
+} from './types';
+
+/** Options of the local engine. */
+export interface LocalEngineOptions {
+  /** Where node directories live. @default a new temporary directory, removed on close */
+  readonly rootDir?: string;
+  /** Simulated time from a resize to a node being idle (half creating, half starting). @default 0 */
+  readonly bootDelayMs?: number;
+  /** Random spot preemptions, per spot node and hour. @default 0 (only on demand) */
+  readonly spotPreemptionsPerNodeHour?: number;
+  /** A preempted spot node comes back (as a fresh node) after this long; negative never. @default 30 seconds */
+  readonly spotRecoveryMs?: number;
+  /** Seed of the random preemptions. @default 1 */
+  readonly seed?: number;
+  /** Account-wide node quota; a resize beyond it reports `AccountCoreQuotaReached`. @default unlimited */
+  readonly quota?: { readonly dedicatedNodes?: number; readonly spotNodes?: number };
+  /** Reported as `AZ_BATCH_ACCOUNT_NAME`. @default 'local' */
+  readonly accountName?: string;
+  /** Job release time limit (Batch: 15 minutes). @default 15 minutes */
+  readonly releaseTimeoutMs?: number;
+  /** Timeout of each resource/output file transfer. @default 60 seconds */
+  readonly transferTimeoutMs?: number;
+}
+
+type Mut<T> = { -readonly [K in keyof T]: T[K] };
+
+interface NodeRec extends Mut<EngineNode> {
+  tasks: Set<TaskRec>;
+  /** Per job: the preparation's outcome (a promise while it runs). */
+  prepared: Map<string, Promise<boolean>>;
+  prepFailed: Set<string>;
+  /** Bumped on preemption, reboot and removal: callbacks of an older generation are stale. */
+  generation: number;
+  leaving?: DeallocationOption;
+  readyOnce: boolean;
+  procs: Set<RunningProcess>;
+}
+
+interface PoolRec extends Mut<EnginePool> {
+  nodes: Map<string, NodeRec>;
+  nodeSeq: number;
+  resizeTimer?: NodeJS.Timeout;
+}
+
+interface TaskRec extends Mut<EngineTask> {
+  proc?: RunningProcess;
+  attempt: number;
+  terminating?: boolean;
+  key: string;
+}
+
+interface JobRec extends Mut<EngineJob> {
+  tasks: Map<string, TaskRec>;
+  queue: TaskRec[];
+  qHead: number;
+  counts: Mut<EngineTaskCounts>;
+  seq: number;
+  /** Nodes that ran (or started) the job's preparation or a task: release runs there. */
+  nodesUsed: Set<NodeRec>;
+  release?: Promise<void>;
+}
+
+const READY: ReadonlySet<BatchNodeState> = new Set(['idle', 'running']);
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The local engine: Azure Batch's model (pools of nodes with task slots, jobs with
+ * preparation and release, tasks with retries) run on this machine. Nodes are simulated
+ * (boot delay, spot preemption); tasks are real `/bin/sh -c` processes, each in its own
+ * process group and working directory, with the environment variables Batch sets.
+ *
+ * Errors are {@link EngineError}s carrying the code and HTTP status Batch answers with.
+ * Everything is event-driven: no polling loop, so 10,000 queued tasks cost only memory.
+ */
+export class LocalEngine {
+  /** Where node directories live. */
+  readonly rootDir: string;
+  private readonly ownsRoot: boolean;
+  private readonly pools = new Map<string, PoolRec>();
+  private readonly jobs = new Map<string, JobRec>();
+  private readonly taskListeners = new Set<(e: EngineTaskEvent) => void>();
+  private readonly capacityListeners = new Set<(e: EngineCapacityEvent) => void>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly random: () => number;
+  private scheduled = false;
+  private closed = false;
+  private preemptTimer?: NodeJS.Timeout;
+
+  constructor(private readonly options: LocalEngineOptions = {}) {
+    this.ownsRoot = options.rootDir === undefined;
+    this.rootDir = options.rootDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-local-'));
+    fs.mkdirSync(this.rootDir, { recursive: true });
+    this.random = mulberry32(options.seed ?? 1);
+    const rate = options.spotPreemptionsPerNodeHour ?? 0;
+    if (rate > 0) {
+      this.preemptTimer = setInterval(() => {
+        for (const pool of this.pools.values()) {
+          for (const node of [...pool.nodes.values()]) {
+            if (node.priority === 'spot' && READY.has(node.state) && this.random() < rate / 3600) {
+              this.preemptNode(pool.id, node.id);
+            }
+          }
+        }
+      }, 1000);
+      this.preemptTimer.unref();
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Subscribes to task changes; returns the unsubscribe function. */
+  onTaskEvent(listener: (e: EngineTaskEvent) => void): () => void {
+    this.taskListeners.add(listener);
+    return () => this.taskListeners.delete(listener);
+  }
+
+  /** Subscribes to capacity changes; returns the unsubscribe function. */
+  onCapacityEvent(listener: (e: EngineCapacityEvent) => void): () => void {
+    this.capacityListeners.add(listener);
+    return () => this.capacityListeners.delete(listener);
+  }
+
+  private emitTask(type: EngineTaskEvent['type'], task: TaskRec): void {
+    const event: EngineTaskEvent = { type, task, time: new Date() };
+    for (const l of this.taskListeners) l(event);
+  }
+
+  private emitCapacity(event: Omit<EngineCapacityEvent, 'time'>): void {
+    const e: EngineCapacityEvent = { ...event, time: new Date() };
+    for (const l of this.capacityListeners) l(e);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  // ---------------------------------------------------------------- pools
+
+  /** Creates a pool and starts allocating its target nodes. `PoolExists` if the id is taken. */
+  addPool(spec: EnginePoolSpec): EnginePool {
+    const key = spec.id.toLowerCase();
+    if (this.pools.has(key)) throw new EngineError('PoolExists', 'The specified pool already exists.', 409);
+    const now = new Date();
+    const pool: PoolRec = {
+      spec,
+      id: spec.id,
+      state: 'active',
+      allocationState: 'steady',
+      allocationStateTransitionTime: now,
+      creationTime: now,
+      lastModified: now,
+      targetDedicatedNodes: 0,
+      targetSpotNodes: 0,
+      resizeTimeoutMs: spec.resizeTimeoutMs ?? 15 * 60_000,
+      resizeErrors: [],
+      taskSlotsPerNode: spec.taskSlotsPerNode ?? 1,
+      version: 1,
+      nodes: new Map(),
+      nodeSeq: 0,
+    };
+    this.pools.set(key, pool);
+    if ((spec.targetDedicatedNodes ?? 0) > 0 || (spec.targetSpotNodes ?? 0) > 0) {
+      this.resizePool(spec.id, {
+        targetDedicatedNodes: spec.targetDedicatedNodes ?? 0,
+        targetSpotNodes: spec.targetSpotNodes ?? 0,
+      });
+    }
+    return pool;
+  }
+
+  private pool(id: string): PoolRec {
+    const pool = this.pools.get(id.toLowerCase());
+    if (!pool) throw new EngineError('PoolNotFound', 'The specified pool does not exist.', 404);
+    return pool;
+  }
+
+  /** A pool, or undefined. */
+  getPool(id: string): EnginePool | undefined {
+    return this.pools.get(id.toLowerCase());
+  }
+
+  /** Every pool, in creation order. */
+  listPools(): EnginePool[] {
+    return [...this.pools.values()];
+  }
+
+  /** A pool's nodes. */
+  listNodes(poolId: string): EngineNode[] {
+    return [...this.pool(poolId).nodes.values()];
+  }
+
+  /** Node counts of a pool by priority (Batch counts preempted spot nodes as current). */
+  currentNodes(poolId: string): { dedicated: number; spot: number } {
+    let dedicated = 0;
+    let spot = 0;
+    for (const n of this.pool(poolId).nodes.values()) {
+      if (n.priority === 'dedicated') dedicated++;
+      else spot++;
+    }
+    return { dedicated, spot };
+  }
+
+  /**
+   * Sets a pool's targets. `PoolResizing`-style 409 (code `PoolNotSteady`) while a resize or
+   * removal is in progress, as Batch does.
+   */
+  resizePool(
+    poolId: string,
+    target: {
+      targetDedicatedNodes: number;
+      targetSpotNodes: number;
+      resizeTimeoutMs?: number;
+      deallocation?: DeallocationOption;
+    },
+  ): void {
+    const pool = this.pool(poolId);
+    if (pool.state === 'deleting')
+      throw new EngineError('PoolBeingDeleted', 'The specified pool is being deleted.', 409);
+    if (pool.allocationState !== 'steady') {
+      throw new EngineError(
+        'PoolNotSteady',
+        'The specified pool is not in a steady allocation state: a resize or node removal is in progress.',
+        409,
+      );
+    }
+    for (const [field, v] of [
+      ['targetDedicatedNodes', target.targetDedicatedNodes],
+      ['targetLowPriorityNodes', target.targetSpotNodes],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 0) {
+        throw new EngineError(
+          'InvalidPropertyValue',
+          'The value provided for one of the properties in the request body is invalid.',
+          400,
+          [
+            { key: 'PropertyName', value: field },
+            { key: 'PropertyValue', value: String(v) },
+          ],
+        );
+      }
+    }
+    const timeoutMs = target.resizeTimeoutMs ?? pool.resizeTimeoutMs;
+    pool.targetDedicatedNodes = target.targetDedicatedNodes;
+    pool.targetSpotNodes = target.targetSpotNodes;
+    pool.resizeErrors = [];
+    this.setAllocation(pool, 'resizing');
+    const errors: { code: string; message: string }[] = [];
+    for (const priority of ['dedicated', 'spot'] as const) {
+      const want = priority === 'dedicated' ? target.targetDedicatedNodes : target.targetSpotNodes;
+      const present = [...pool.nodes.values()].filter((n) => n.priority === priority && !n.leaving);
+      if (present.length < want) {
+        const quota =
+          priority === 'dedicated' ? this.options.quota?.dedicatedNodes : this.options.quota?.spotNodes;
+        let allowed = want;
+        if (quota !== undefined) {
+          let used = 0;
+          for (const p of this.pools.values()) {
+            for (const n of p.nodes.values()) if (n.priority === priority && !n.leaving) used++;
+          }
+          allowed = Math.min(want, present.length + Math.max(0, quota - used));
+          if (allowed < want) {
+            errors.push({
+              code:
+                priority === 'dedicated' ? 'AccountCoreQuotaReached' : 'AccountLowPriorityCoreQuotaReached',
+              message: `The specified account has reached its ${priority === 'dedicated' ? 'dedicated' : 'low-priority'} core quota (${quota} nodes); ${want - allowed} requested nodes could not be allocated.`,
+            });
+          }
+        }
+        for (let i = present.length; i < allowed; i++) this.createNode(pool, priority);
+      } else if (present.length > want) {
+        const order: Record<string, number> = {
+          preempted: 0,
+          starttaskfailed: 0,
+          unusable: 0,
+          creating: 1,
+          starting: 1,
+          waitingforstarttask: 1,
+          rebooting: 1,
+          idle: 2,
+          running: 3,
+        };
+        const victims = present
+          .sort((a, b) => (order[a.state] ?? 4) - (order[b.state] ?? 4) || a.tasks.size - b.tasks.size)
+          .slice(0, present.length - want);
+        for (const n of victims) this.leaveNode(pool, n, target.deallocation ?? 'requeue');
+      }
+    }
+    if (errors.length > 0) {
+      pool.resizeErrors = errors;
+      for (const error of errors) this.emitCapacity({ type: 'quotaReached', poolId: pool.id, error });
+    }
+    if (pool.resizeTimer) clearTimeout(pool.resizeTimer);
+    pool.resizeTimer = setTimeout(() => {
+      pool.resizeTimer = undefined;
+      if (pool.allocationState === 'steady' || this.closed) return;
+      pool.resizeErrors = [
+        ...pool.resizeErrors,
+        {
+          code: 'ResizeTimedOut',
+          message: 'Desired number of nodes could not be allocated as the resize timeout was reached.',
+        },
+      ];
+      this.setAllocation(pool, 'steady');
+      this.emitCapacity({ type: 'resizeFailed', poolId: pool.id, error: pool.resizeErrors.at(-1)! });
+    }, timeoutMs);
+    pool.resizeTimer.unref();
+    this.checkAllocation(pool);
+  }
+
+  /** Stops a resize: nodes not yet allocated are dropped; the pool becomes steady at its current size. */
+  stopResize(poolId: string): void {
+    const pool = this.pool(poolId);
+    if (pool.allocationState === 'steady') return;
+    this.setAllocation(pool, 'stopping');
+    for (const n of [...pool.nodes.values()]) {
+      if (n.state === 'creating') this.dropNode(pool, n);
+    }
+    const current = this.currentNodes(pool.id);
+    pool.targetDedicatedNodes = current.dedicated;
+    pool.targetSpotNodes = current.spot;
+    this.checkAllocation(pool);
+  }
+
+  /** Removes named nodes (at most 100, only while steady), lowering the targets. */
+  removeNodes(
+    poolId: string,
+    nodeIds: readonly string[],
+    deallocation: DeallocationOption = 'requeue',
+  ): void {
+    const pool = this.pool(poolId);
+    if (nodeIds.length === 0 || nodeIds.length > 100) {
+      throw new EngineError(
+        'InvalidPropertyValue',
+        'The value provided for one of the properties in the request body is invalid.',
+        400,
+        [
+          { key: 'PropertyName', value: 'nodeList' },
+          { key: 'Reason', value: 'between 1 and 100 node ids are allowed' },
+        ],
+      );
+    }
+    if (pool.allocationState !== 'steady') {
+      throw new EngineError(
+        'PoolNotSteady',
+        'The specified pool is not in a steady allocation state: a resize or node removal is in progress.',
+        409,
+      );
+    }
+    const nodes = nodeIds.map((id) => {
+      const n = pool.nodes.get(id);
+      if (!n)
+        throw new EngineError('NodeNotFound', `The specified node ${id} does not exist in the pool.`, 404);
+      return n;
+    });
+    this.setAllocation(pool, 'resizing');
+    for (const n of nodes) {
+      if (n.leaving) continue;
+      if (n.priority === 'dedicated') pool.targetDedicatedNodes = Math.max(0, pool.targetDedicatedNodes - 1);
+      else pool.targetSpotNodes = Math.max(0, pool.targetSpotNodes - 1);
+      this.leaveNode(pool, n, deallocation);
+    }
+    this.checkAllocation(pool);
+  }
+
+  /** Deletes a pool: its nodes go (their tasks are requeued). */
+  deletePool(poolId: string): void {
+    const pool = this.pool(poolId);
+    if (pool.state === 'deleting') return;
+    pool.state = 'deleting';
+    pool.lastModified = new Date();
+    if (pool.resizeTimer) clearTimeout(pool.resizeTimer);
+    for (const n of [...pool.nodes.values()]) this.leaveNode(pool, n, 'requeue');
+    this.after(0, () => this.pools.delete(pool.id.toLowerCase()));
+  }
+
+  /** Preempts a spot node now: its running tasks are killed and requeued without using up retries. */
+  preemptNode(poolId: string, nodeId: string): void {
+    const pool = this.pool(poolId);
+    const node = pool.nodes.get(nodeId);
+    if (!node)
+      throw new EngineError('NodeNotFound', `The specified node ${nodeId} does not exist in the pool.`, 404);
+    if (node.priority !== 'spot' || node.state === 'preempted' || node.leaving) return;
+    this.requeueNodeTasks(node);
+    node.generation++;
+    node.prepared.clear();
+    node.prepFailed.clear();
+    this.setNodeState(node, 'preempted');
+    this.emitCapacity({ type: 'nodePreempted', poolId: pool.id, nodeId: node.id });
+    const recovery = this.options.spotRecoveryMs ?? 30_000;
+    if (recovery >= 0) {
+      const gen = node.generation;
+      this.after(recovery, () => {
+        if (node.generation === gen && pool.nodes.get(node.id) === node) this.boot(pool, node);
+      });
+    }
+    this.schedule();
+  }
+
+  /**
+   * Preempts a share of a pool's busy (else any ready) spot nodes, chosen by the seeded
+   * random source. Returns the preempted node ids.
+   */
+  preemptSpotNodes(poolId: string, count: number): string[] {
+    const pool = this.pool(poolId);
+    const spot = [...pool.nodes.values()].filter(
+      (n) => n.priority === 'spot' && READY.has(n.state) && !n.leaving,
+    );
+    spot.sort((a, b) => b.tasks.size - a.tasks.size || this.random() - 0.5);
+    const chosen = spot.slice(0, count).map((n) => n.id);
+    for (const id of chosen) this.preemptNode(poolId, id);
+    return chosen;
+  }
+
+  /** Reboots a node: running tasks are requeued; job preparation runs again before the next task. */
+  rebootNode(poolId: string, nodeId: string): void {
+    const pool = this.pool(poolId);
+    const node = pool.nodes.get(nodeId);
+    if (!node)
+      throw new EngineError('NodeNotFound', `The specified node ${nodeId} does not exist in the pool.`, 404);
+    this.requeueNodeTasks(node);
+    node.generation++;
+    node.prepared.clear();
+    node.prepFailed.clear();
+    this.setNodeState(node, 'rebooting');
+    const gen = node.generation;
+    this.after(this.bootDelay() / 2, () => {
+      if (node.generation === gen) this.boot(pool, node, 'starting');
+    });
+    this.schedule();
+  }
+
+  private bootDelay(): number {
+    return this.options.bootDelayMs ?? 0;
+  }
+
+  private setAllocation(pool: PoolRec, state: PoolRec['allocationState']): void {
+    pool.allocationState = state;
+    pool.allocationStateTransitionTime = new Date();
+    pool.lastModified = pool.allocationStateTransitionTime;
+    pool.version++;
+  }
+
+  private checkAllocation(pool: PoolRec): void {
+    if (pool.allocationState === 'steady') return;
+    for (const n of pool.nodes.values()) {
+      if (n.state === 'creating' || n.leaving) return;
+    }
+    const failed = pool.resizeErrors.length > 0;
+    this.setAllocation(pool, 'steady');
+    if (pool.resizeTimer) {
+      clearTimeout(pool.resizeTimer);
+      pool.resizeTimer = undefined;
+    }
+    this.emitCapacity(
+      failed
+        ? { type: 'resizeFailed', poolId: pool.id, error: pool.resizeErrors[0]! }
+        : { type: 'resizeCompleted', poolId: pool.id },
+    );
+  }
+
+  private createNode(pool: PoolRec, priority: 'dedicated' | 'spot'): void {
+    pool.nodeSeq++;
+    const id = `tvmps_${pool.id}_${priority === 'dedicated' ? 'd' : 'p'}${String(pool.nodeSeq).padStart(4, '0')}`;
+    const now = new Date();
+    const node: NodeRec = {
+      id,
+      poolId: pool.id,
+      priority,
+      state: 'creating',
+      stateTransitionTime: now,
+      allocationTime: now,
+      runningTasks: 0,
+      runningSlots: 0,
+      totalTasksRun: 0,
+      rootDir: path.join(this.rootDir, 'nodes', id),
+      errors: [],
+      tasks: new Set(),
+      prepared: new Map(),
+      prepFailed: new Set(),
+      generation: 0,
+      readyOnce: false,
+      procs: new Set(),
+    };
+    pool.nodes.set(id, node);
+    this.boot(pool, node);
+  }
+
+  /** Node state machine: creating → starting → (waitingforstarttask) → idle, or starttaskfailed. */
+  private boot(pool: PoolRec, node: NodeRec, from: 'creating' | 'starting' = 'creating'): void {
+    const gen = ++node.generation;
+    node.readyOnce = false;
+    this.setNodeState(node, from);
+    const half = this.bootDelay() / 2;
+    const start = (): void => {
+      if (node.generation !== gen) return;
+      this.setNodeState(node, 'starting');
+      this.checkAllocation(pool);
+      this.after(half, () => {
+        if (node.generation !== gen) return;
+        node.lastBootTime = new Date();
+        for (const d of ['shared', 'startup', 'workitems']) {
+          fs.mkdirSync(path.join(node.rootDir, d), { recursive: true });
+        }
+        const st = pool.spec.startTask;
+        if (!st) return this.nodeReady(pool, node);
+        const wait = st.waitForSuccess ?? true;
+        node.startTaskInfo = { state: 'running' };
+        if (wait) this.setNodeState(node, 'waitingforstarttask');
+        else this.nodeReady(pool, node);
+        const dir = path.join(node.rootDir, 'startup');
+        void this.runCommand(node, st, dir, path.join(dir, 'wd'), this.nodeEnv(node)).then((exitCode) => {
+          if (node.generation !== gen) return;
+          node.startTaskInfo = { state: 'completed', exitCode };
+          if (!wait) return;
+          if (exitCode === 0) this.nodeReady(pool, node);
+          else {
+            node.errors = [
+              { code: 'StartTaskFailed', message: `The start task exited with code ${exitCode}.` },
+            ];
+            this.setNodeState(node, 'starttaskfailed');
+            this.emitCapacity({
+              type: 'nodeFailed',
+              poolId: pool.id,
+              nodeId: node.id,
+              error: { code: 'StartTaskFailed', message: `The start task exited with code ${exitCode}.` },
+            });
+          }
+        });
+      });
+    };
+    if (from === 'creating') this.after(half, start);
+    else start();
+  }
+
+  private nodeReady(pool: PoolRec, node: NodeRec): void {
+    this.setNodeState(node, node.tasks.size > 0 ? 'running' : 'idle');
+    if (!node.readyOnce) {
+      node.readyOnce = true;
+      this.emitCapacity({ type: 'nodeReady', poolId: pool.id, nodeId: node.id });
+    }
+    this.schedule();
+  }
+
+  private setNodeState(node: NodeRec, state: BatchNodeState): void {
+    if (node.state === state) return;
+    node.state = state;
+    node.stateTransitionTime = new Date();
+  }
+
+  private leaveNode(pool: PoolRec, node: NodeRec, deallocation: DeallocationOption): void {
+    if (node.leaving) return;
+    node.leaving = deallocation;
+    if (deallocation === 'requeue') this.requeueNodeTasks(node);
+    else if (deallocation === 'terminate') {
+      for (const t of [...node.tasks]) {
+        t.terminating = true;
+        t.proc?.kill();
+      }
+    }
+    this.setNodeState(node, 'leavingpool');
+    this.maybeDropLeaving(pool, node);
+  }
+
+  private maybeDropLeaving(pool: PoolRec, node: NodeRec): void {
+    if (node.leaving && node.tasks.size === 0) this.dropNode(pool, node);
+  }
+
+  private dropNode(pool: PoolRec, node: NodeRec): void {
+    node.generation++;
+    for (const p of node.procs) p.kill();
+    pool.nodes.delete(node.id);
+    this.emitCapacity({ type: 'nodeRemoved', poolId: pool.id, nodeId: node.id });
+    this.checkAllocation(pool);
+    this.schedule();
+  }
+
+  private requeueNodeTasks(node: NodeRec): void {
+    for (const t of [...node.tasks]) {
+      t.proc?.kill();
+      this.releaseSlot(t, node);
+      t.attempt++;
+      t.requeueCount++;
+      t.lastRequeueTime = new Date();
+      t.nodeId = undefined;
+      this.setTaskState(t, 'active');
+      const job = this.jobs.get(t.jobId.toLowerCase());
+      job?.queue.push(t);
+      this.emitTask('preempted', t);
+    }
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  /** Adds a job. `JobExists` if the id is taken. */
+  addJob(spec: EngineJobSpec): EngineJob {
+    const key = spec.id.toLowerCase();
+    if (this.jobs.has(key)) throw new EngineError('JobExists', 'The specified job already exists.', 409);
+    const now = new Date();
+    const job: JobRec = {
+      spec,
+      id: spec.id,
+      poolId: spec.poolId,
+      state: 'active',
+      stateTransitionTime: now,
+      creationTime: now,
+      lastModified: now,
+      version: 1,
+      tasks: new Map(),
+      queue: [],
+      qHead: 0,
+      counts: { active: 0, running: 0, completed: 0, succeeded: 0, failed: 0 },
+      seq: 0,
+      nodesUsed: new Set(),
+    };
+    this.jobs.set(key, job);
+    return job;
+  }
+
+  private job(id: string): JobRec {
+    const job = this.jobs.get(id.toLowerCase());
+    if (!job) throw new EngineError('JobNotFound', 'The specified job does not exist.', 404);
+    return job;
+  }
+
+  /** A job, or undefined. */
+  getJob(id: string): EngineJob | undefined {
+    return this.jobs.get(id.toLowerCase());
+  }
+
+  /** Every job. */
+  listJobs(): EngineJob[] {
+    return [...this.jobs.values()];
+  }
+
+  /**
+   * Ends a job: running tasks are killed (completed, failed, `TaskEnded`), then the release
+   * command runs on every node that ran the job; then the job is `completed`.
+   */
+  terminateJob(id: string, reason = 'UserTerminate'): Promise<void> {
+    const job = this.job(id);
+    if (job.state === 'completed')
+      throw new EngineError('JobCompleted', 'The specified job is already in a completed state.', 409);
+    if (job.state === 'terminating' || job.state === 'deleting') return job.release ?? Promise.resolve();
+    this.setJobState(job, 'terminating');
+    job.terminateReason = reason;
+    job.release = this.endJob(job).then(() => {
+      if (job.state === 'terminating') this.setJobState(job, 'completed');
+      job.endTime = new Date();
+    });
+    return job.release;
+  }
+
+  private async endJob(job: JobRec): Promise<void> {
+    const running = [...job.tasks.values()].filter((t) => t.state === 'running' || t.state === 'preparing');
+    for (const t of running) {
+      t.terminating = true;
+      t.proc?.kill();
+    }
+    // Let the killed tasks report before release runs.
+    await Promise.all(running.map((t) => t.proc?.done));
+    const release = job.spec.release;
+    if (!release) return;
+    await Promise.all(
+      [...job.nodesUsed].map(async (node) => {
+        const pool = this.pools.get(node.poolId.toLowerCase());
+        if (!pool || pool.nodes.get(node.id) !== node) return;
+        const dir = path.join(node.rootDir, 'workitems', job.id, 'job-1', 'jobrelease');
+        await this.runCommand(
+          node,
+          {
+            ...release,
+            maxWallClockMs: Math.min(
+              release.maxWallClockMs ?? 15 * 60_000,
+              this.options.releaseTimeoutMs ?? 15 * 60_000,
+            ),
+          },
+          dir,
+          path.join(dir, 'wd'),
+          this.jobEnv(node, job, 'jobrelease', path.join(dir, 'wd'), dir),
+        );
+      }),
+    );
+  }
+
+  /** Deletes a job: ends it (without waiting for release) and forgets it and its tasks. */
+  deleteJob(id: string): void {
+    const job = this.job(id);
+    if (job.state === 'active') void this.terminateJob(id, 'UserTerminate');
+    this.setJobState(job, 'deleting');
+    this.after(0, () => this.jobs.delete(job.id.toLowerCase()));
+  }
+
+  private setJobState(job: JobRec, state: JobRec['state']): void {
+    job.state = state;
+    job.stateTransitionTime = new Date();
+    job.lastModified = job.stateTransitionTime;
+    job.version++;
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  /** Adds a task. `TaskExists` if its id (case-insensitively) is taken in the job. */
+  addTask(jobId: string, spec: EngineTaskSpec): EngineTask {
+    const job = this.job(jobId);
+    if (job.state !== 'active') {
+      throw new EngineError(
+        job.state === 'completed' ? 'JobCompleted' : 'JobNotActive',
+        `The specified job is in the ${job.state} state; tasks cannot be added.`,
+        409,
+      );
+    }
+    const key = spec.id.toLowerCase();
+    if (job.tasks.has(key)) throw new EngineError('TaskExists', 'The specified task already exists.', 409);
+    const now = new Date();
+    const task: TaskRec = {
+      jobId: job.id,
+      id: spec.id,
+      spec,
+      seq: ++job.seq,
+      creationTime: now,
+      state: 'active',
+      stateTransitionTime: now,
+      retryCount: 0,
+      requeueCount: 0,
+      version: 1,
+      attempt: 0,
+      key,
+    };
+    job.tasks.set(key, task);
+    job.counts.active++;
+    job.queue.push(task);
+    this.emitTask('added', task);
+    this.schedule();
+    return task;
+  }
+
+  /** A task, or undefined. */
+  getTask(jobId: string, taskId: string): EngineTask | undefined {
+    return this.job(jobId).tasks.get(taskId.toLowerCase());
+  }
+
+  /** Every task of a job, in the order they were added. */
+  listTasks(jobId: string): Iterable<EngineTask> {
+    return this.job(jobId).tasks.values();
+  }
+
+  /** Task counts of a job (preparing counts as running, as in Batch). */
+  taskCounts(jobId: string): EngineTaskCounts {
+    return { ...this.job(jobId).counts };
+  }
+
+  /** Ends a task: kills its whole process tree if running. `TaskCompleted` if already done. */
+  terminateTask(jobId: string, taskId: string): void {
+    const task = this.job(jobId).tasks.get(taskId.toLowerCase());
+    if (!task) throw new EngineError('TaskNotFound', 'The specified task does not exist.', 404);
+    if (task.state === 'completed')
+      throw new EngineError('TaskCompleted', 'The specified task is already completed.', 409);
+    task.terminating = true;
+    if (task.state === 'active') {
+      this.complete(task, {
+        failure: { category: 'usererror', code: 'TaskEnded', message: 'Task Was Ended by User Request' },
+      });
+    } else task.proc?.kill();
+  }
+
+  private setTaskState(task: TaskRec, state: TaskRec['state']): void {
+    const job = this.jobs.get(task.jobId.toLowerCase());
+    if (job) {
+      const bucket = (s: TaskRec['state']): 'active' | 'running' | 'completed' =>
+        s === 'preparing' ? 'running' : s;
+      job.counts[bucket(task.state)]--;
+      job.counts[bucket(state)]++;
+    }
+    task.previousState = task.state;
+    task.previousStateTransitionTime = task.stateTransitionTime;
+    task.state = state;
+    task.stateTransitionTime = new Date();
+    task.version++;
+  }
+
+  private complete(task: TaskRec, outcome: { exitCode?: number; failure?: TaskRec['failureInfo'] }): void {
+    task.exitCode = outcome.exitCode;
+    task.failureInfo = outcome.failure;
+    task.result = outcome.failure ? 'failure' : 'success';
+    task.endTime = new Date();
+    this.setTaskState(task, 'completed');
+    const job = this.jobs.get(task.jobId.toLowerCase());
+    if (job) {
+      if (task.result === 'success') job.counts.succeeded++;
+      else job.counts.failed++;
+    }
+    this.emitTask('completed', task);
+    if (
+      job &&
+      job.spec.onAllTasksComplete === 'terminatejob' &&
+      job.counts.active + job.counts.running === 0
+    ) {
+      void this.terminateJob(job.id, 'AllTasksComplete').catch(() => undefined);
+    }
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  /** Coalesces scheduling passes: one per turn of the event loop, however many changes. */
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.closed) this.runSchedule();
+    });
+  }
+
+  private runSchedule(): void {
+    for (const job of this.jobs.values()) {
+      if (job.state !== 'active' || job.qHead >= job.queue.length) continue;
+      const pool = this.pools.get(job.poolId.toLowerCase());
+      if (!pool || pool.state !== 'active') continue;
+      const nodes = [...pool.nodes.values()].filter(
+        (n) => READY.has(n.state) && !n.leaving && !n.prepFailed.has(job.id),
+      );
+      while (job.qHead < job.queue.length) {
+        const task = job.queue[job.qHead]!;
+        if (task.state !== 'active' || task.nodeId !== undefined) {
+          job.qHead++;
+          continue;
+        }
+        const slots = task.spec.requiredSlots ?? 1;
+        // Spread: the node with the most free slots.
+        let best: NodeRec | undefined;
+        for (const n of nodes) {
+          if (
+            pool.taskSlotsPerNode - n.runningSlots >= slots &&
+            (!best || n.runningSlots < best.runningSlots)
+          )
+            best = n;
+        }
+        if (!best) break;
+        job.qHead++;
+        this.assign(job, task, best);
+      }
+      if (job.qHead > 1024 && job.qHead * 2 > job.queue.length) {
+        job.queue = job.queue.slice(job.qHead);
+        job.qHead = 0;
+      }
+    }
+  }
+
+  private assign(job: JobRec, task: TaskRec, node: NodeRec): void {
+    const slots = task.spec.requiredSlots ?? 1;
+    node.tasks.add(task);
+    node.runningTasks = node.tasks.size;
+    node.runningSlots += slots;
+    node.totalTasksRun++;
+    this.setNodeState(node, 'running');
+    job.nodesUsed.add(node);
+    task.attempt++;
+    task.nodeId = node.id;
+    task.taskDir = path.join(node.rootDir, 'workitems', job.id, 'job-1', task.id);
+    this.setTaskState(task, 'preparing');
+    void this.execute(job, task, node, task.attempt, node.generation).catch(() => undefined);
+  }
+
+  private releaseSlot(task: TaskRec, node: NodeRec): void {
+    if (!node.tasks.delete(task)) return;
+    node.runningTasks = node.tasks.size;
+    node.runningSlots = Math.max(0, node.runningSlots - (task.spec.requiredSlots ?? 1));
+    if (node.state === 'running' && node.tasks.size === 0) this.setNodeState(node, 'idle');
+  }
+
+  private async execute(
+    job: JobRec,
+    task: TaskRec,
+    node: NodeRec,
+    attempt: number,
+    gen: number,
+  ): Promise<void> {
+    const stale = (): boolean => task.attempt !== attempt || node.generation !== gen || this.closed;
+    const prep = job.spec.preparation;
+    if (prep) {
+      let done = node.prepared.get(job.id);
+      if (!done) {
+        done = this.prepare(job, node, prep);
+        node.prepared.set(job.id, done);
+      }
+      const ok = await done;
+      if (stale()) return;
+      if (!ok && (prep.waitForSuccess ?? true)) {
+        // As Batch: the job's tasks no longer run on this node; this one goes back to the queue.
+        node.prepFailed.add(job.id);
+        this.releaseSlot(task, node);
+        task.nodeId = undefined;
+        this.setTaskState(task, 'active');
+        job.queue.push(task);
+        this.maybeDropLeaving(this.pool(node.poolId), node);
+        this.schedule();
+        return;
+      }
+    }
+    const taskDir = task.taskDir!;
+    const wd = path.join(taskDir, 'wd');
+    await fs.promises.mkdir(wd, { recursive: true });
+    let failure: TaskRec['failureInfo'];
+    let exitCode: number | undefined;
+    try {
+      if (task.spec.resourceFiles?.length) {
+        await downloadResourceFiles(task.spec.resourceFiles, wd, {
+          timeoutMs: this.options.transferTimeoutMs,
+        });
+      }
+    } catch (e) {
+      failure = { category: 'usererror', code: 'ResourceFileDownloadError', message: (e as Error).message };
+    }
+    if (stale()) return;
+    if (task.terminating) {
+      failure = { category: 'usererror', code: 'TaskEnded', message: 'Task Was Ended by User Request' };
+    } else if (!failure) {
+      task.startTime = new Date();
+      this.setTaskState(task, 'running');
+      this.emitTask('started', task);
+      const proc = runProcess({
+        commandLine: task.spec.commandLine,
+        cwd: wd,
+        env: this.jobEnv(node, job, task.id, wd, taskDir, task.spec.environment),
+        stdoutPath: path.join(taskDir, 'stdout.txt'),
+        stderrPath: path.join(taskDir, 'stderr.txt'),
+        maxWallClockMs: task.spec.maxWallClockMs ?? job.spec.maxWallClockMs,
+      });
+      task.proc = proc;
+      node.procs.add(proc);
+      const outcome = await proc.done;
+      node.procs.delete(proc);
+      if (task.proc === proc) task.proc = undefined;
+      if (stale()) return;
+      exitCode = outcome.exitCode;
+      if (task.terminating) {
+        failure = { category: 'usererror', code: 'TaskEnded', message: 'Task Was Ended by User Request' };
+      } else if (outcome.timedOut) {
+        failure = {
+          category: 'usererror',
+          code: 'MaxWallClockTimeExpiry',
+          message: 'The task exceeded its maximum wall clock time.',
+        };
+      } else if (outcome.spawnError) {
+        failure = { category: 'usererror', code: 'CommandProgramNotFound', message: outcome.spawnError };
+      } else if (exitCode !== 0) {
+        failure = {
+          category: 'usererror',
+          code: 'FailureExitCode',
+          message: `The task exited with exit code ${exitCode}`,
+        };
+      }
+      if (task.spec.outputFiles?.length) {
+        try {
+          await uploadOutputFiles(task.spec.outputFiles, wd, !failure, {
+            timeoutMs: this.options.transferTimeoutMs,
+          });
+        } catch (e) {
+          failure = { category: 'usererror', code: 'FileUploadError', message: (e as Error).message };
+        }
+        if (stale()) return;
+      }
+    }
+    this.releaseSlot(task, node);
+    const maxRetries = task.spec.maxTaskRetryCount ?? job.spec.maxTaskRetryCount ?? 0;
+    if (failure && !task.terminating && (maxRetries === -1 || task.retryCount < maxRetries)) {
+      task.retryCount++;
+      task.lastRetryTime = new Date();
+      task.nodeId = undefined;
+      task.exitCode = exitCode;
+      this.setTaskState(task, 'active');
+      job.queue.push(task);
+      this.emitTask('retrying', task);
+    } else {
+      this.complete(task, {
+        ...(exitCode !== undefined ? { exitCode } : {}),
+        ...(failure ? { failure } : {}),
+      });
+    }
+    this.maybeDropLeaving(this.pool(node.poolId), node);
+    this.schedule();
+  }
+
+  private async prepare(
+    job: JobRec,
+    node: NodeRec,
+    prep: NonNullable<EngineJobSpec['preparation']>,
+  ): Promise<boolean> {
+    const dir = path.join(node.rootDir, 'workitems', job.id, 'job-1', 'jobpreparation');
+    const wd = path.join(dir, 'wd');
+    try {
+      await fs.promises.mkdir(wd, { recursive: true });
+      if (prep.resourceFiles?.length) {
+        await downloadResourceFiles(prep.resourceFiles, wd, { timeoutMs: this.options.transferTimeoutMs });
+      }
+    } catch {
+      return false;
+    }
+    const exitCode = await this.runCommand(
+      node,
+      prep,
+      dir,
+      wd,
+      this.jobEnv(node, job, 'jobpreparation', wd, dir),
+    );
+    return exitCode === 0;
+  }
+
+  /** Runs a node-level command (start task, preparation, release); resolves to its exit code. */
+  private async runCommand(
+    node: NodeRec,
+    cmd: EngineCommand,
+    dir: string,
+    wd: string,
+    env: NodeJS.ProcessEnv,
+  ): Promise<number> {
+    await fs.promises.mkdir(wd, { recursive: true });
+    const proc = runProcess({
+      commandLine: cmd.commandLine,
+      cwd: wd,
+      env: { ...env, ...cmd.environment },
+      stdoutPath: path.join(dir, 'stdout.txt'),
+      stderrPath: path.join(dir, 'stderr.txt'),
+      ...(cmd.maxWallClockMs !== undefined ? { maxWallClockMs: cmd.maxWallClockMs } : {}),
+    });
+    node.procs.add(proc);
+    const outcome = await proc.done;
+    node.procs.delete(proc);
+    return outcome.exitCode;
+  }
+
+  private nodeEnv(node: NodeRec): NodeJS.ProcessEnv {
+    const base: NodeJS.ProcessEnv = {};
+    for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'USER']) {
+      if (process.env[k] !== undefined) base[k] = process.env[k];
+    }
+    return {
+      ...base,
+      AZ_BATCH_ACCOUNT_NAME: this.options.accountName ?? 'local',
+      AZ_BATCH_POOL_ID: node.poolId,
+      AZ_BATCH_NODE_ID: node.id,
+      AZ_BATCH_NODE_IS_DEDICATED: node.priority === 'dedicated' ? 'true' : 'false',
+      AZ_BATCH_NODE_ROOT_DIR: node.rootDir,
+      AZ_BATCH_NODE_SHARED_DIR: path.join(node.rootDir, 'shared'),
+      AZ_BATCH_NODE_STARTUP_DIR: path.join(node.rootDir, 'startup'),
+      AZ_BATCH_TASK_WORKING_DIR: path.join(node.rootDir, 'startup', 'wd'),
+      AZ_BATCH_TASK_DIR: path.join(node.rootDir, 'startup'),
+    };
+  }
+
+  private jobEnv(
+    node: NodeRec,
+    job: JobRec,
+    taskId: string,
+    wd: string,
+    taskDir: string,
+    taskEnv?: Readonly<Record<string, string>>,
+  ): NodeJS.ProcessEnv {
+    const prepDir = path.join(node.rootDir, 'workitems', job.id, 'job-1', 'jobpreparation');
+    return {
+      ...this.nodeEnv(node),
+      ...job.spec.environment,
+      ...taskEnv,
+      AZ_BATCH_JOB_ID: job.id,
+      AZ_BATCH_TASK_ID: taskId,
+      AZ_BATCH_TASK_DIR: taskDir,
+      AZ_BATCH_TASK_WORKING_DIR: wd,
+      ...(job.spec.preparation
+        ? { AZ_BATCH_JOB_PREP_DIR: prepDir, AZ_BATCH_JOB_PREP_WORKING_DIR: path.join(prepDir, 'wd') }
+        : {}),
+    };
+  }
+
+  /** Stops everything: kills every process, clears timers, removes its own temporary directory. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.preemptTimer) clearInterval(this.preemptTimer);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const waits: Promise<unknown>[] = [];
+    for (const pool of this.pools.values()) {
+      if (pool.resizeTimer) clearTimeout(pool.resizeTimer);
+      for (const n of pool.nodes.values()) {
+        for (const p of n.procs) {
+          p.kill();
+          waits.push(p.done);
+        }
+      }
+    }
+    await Promise.all(waits);
+    if (this.ownsRoot) await fs.promises.rm(this.rootDir, { recursive: true, force: true });
+  }
+}

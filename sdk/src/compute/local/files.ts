@@ -1,0 +1,213 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { OutputFileSpec, ResourceFile } from '../backend';
+
+/** Options of the file transfers a task does. */
+export interface TransferOptions {
+  /** Per-request timeout. @default 60 seconds */
+  readonly timeoutMs?: number;
+  /** Attempts per file for retryable failures. @default 3 */
+  readonly maxTries?: number;
+  readonly abortSignal?: AbortSignal;
+}
+
+type StorageBlob = typeof import('@azure/storage-blob');
+let storageBlob: StorageBlob | undefined;
+/** Loaded on first use: a run without resource or output files never pays for it. */
+function blobSdk(): StorageBlob {
+  storageBlob ??= require('@azure/storage-blob') as StorageBlob;
+  return storageBlob;
+}
+
+/** Strips the query (SAS) from a URL, so it can be named in an error without the secret. */
+export function withoutQuery(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : `${url.slice(0, q)}?<redacted>`;
+}
+
+function inside(root: string, rel: string, field: string): string {
+  const target = path.resolve(root, rel);
+  if (target !== root && !target.startsWith(root + path.sep)) {
+    throw new Error(`${field} "${rel}" points outside the task directory`);
+  }
+  return target;
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    });
+  });
+
+async function fetchToFile(url: string, dest: string, options: TransferOptions): Promise<void> {
+  const tries = options.maxTries ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    const signals = [AbortSignal.timeout(options.timeoutMs ?? 60_000)];
+    if (options.abortSignal) signals.push(options.abortSignal);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.any(signals) });
+      if (!res.ok) {
+        const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
+        await res.body?.cancel();
+        if (!retryable || attempt >= tries) {
+          throw Object.assign(new Error(`GET ${withoutQuery(url)} answered ${res.status}`), { final: true });
+        }
+      } else {
+        await fs.promises.writeFile(dest, Buffer.from(await res.arrayBuffer()));
+        return;
+      }
+    } catch (e) {
+      if ((e as { final?: boolean }).final || options.abortSignal?.aborted || attempt >= tries) {
+        throw new Error(
+          (e as { final?: boolean }).final
+            ? (e as Error).message
+            : `GET ${withoutQuery(url)} failed: ${(e as Error).name}`,
+        );
+      }
+    }
+    await sleep(200 * 2 ** attempt * (0.5 + Math.random()), options.abortSignal);
+  }
+}
+
+/**
+ * Downloads resource files into `workDir`, as the Batch node agent does: an `httpUrl` to
+ * `filePath`; a `storageContainerUrl` (with SAS) copies every blob under `blobPrefix` into
+ * the directory `filePath`. Errors never carry the SAS.
+ */
+export async function downloadResourceFiles(
+  files: readonly ResourceFile[],
+  workDir: string,
+  options: TransferOptions = {},
+): Promise<void> {
+  for (const f of files) {
+    if (f.httpUrl) {
+      const rel = f.filePath ?? path.basename(new URL(f.httpUrl).pathname);
+      const dest = inside(workDir, rel, 'resourceFiles.filePath');
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+      await fetchToFile(f.httpUrl, dest, options);
+      if (f.fileMode) await fs.promises.chmod(dest, parseInt(f.fileMode, 8));
+    } else if (f.storageContainerUrl) {
+      const { ContainerClient } = blobSdk();
+      const container = new ContainerClient(f.storageContainerUrl, undefined, {
+        retryOptions: { maxTries: options.maxTries ?? 3, tryTimeoutInMs: options.timeoutMs ?? 60_000 },
+      });
+      const base = inside(workDir, f.filePath ?? '.', 'resourceFiles.filePath');
+      try {
+        for await (const blob of container.listBlobsFlat({
+          ...(f.blobPrefix ? { prefix: f.blobPrefix } : {}),
+          abortSignal: options.abortSignal,
+        })) {
+          const dest = inside(base, blob.name, 'blob name');
+          await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+          await container.getBlobClient(blob.name).downloadToFile(dest, 0, undefined, {
+            abortSignal: options.abortSignal,
+          });
+          if (f.fileMode) await fs.promises.chmod(dest, parseInt(f.fileMode, 8));
+        }
+      } catch (e) {
+        throw new Error(
+          `downloading ${withoutQuery(f.storageContainerUrl)} failed: ${(e as { code?: string }).code ?? (e as Error).name}`,
+        );
+      }
+    }
+  }
+}
+
+const GLOB_CHARS = /[*?[]/;
+
+/** Turns a glob (`*`, `?`, `**`) into a regular expression over `/`-separated paths. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        i++;
+        if (glob[i + 1] === '/') {
+          i++;
+          re += '(?:.*/)?';
+        } else re += '.*';
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+async function walk(dir: string, rel = ''): Promise<string[]> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const e of entries) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await walk(dir, r)));
+    else if (e.isFile()) out.push(r);
+  }
+  return out;
+}
+
+/** Files matching `pattern` (relative to `workDir`, `..` allowed) and the blob name each gets. */
+export async function matchOutputFiles(
+  spec: OutputFileSpec,
+  workDir: string,
+): Promise<{ file: string; blobName: string }[]> {
+  const parts = spec.filePattern.split('/');
+  const firstGlob = parts.findIndex((p) => GLOB_CHARS.test(p));
+  if (firstGlob < 0) {
+    const file = path.resolve(workDir, spec.filePattern);
+    return fs.existsSync(file) && fs.statSync(file).isFile() ? [{ file, blobName: spec.path }] : [];
+  }
+  const baseDir = path.resolve(workDir, parts.slice(0, firstGlob).join('/') || '.');
+  const re = globToRegExp(parts.slice(firstGlob).join('/'));
+  const prefix = spec.path.replace(/\/+$/, '');
+  return (await walk(baseDir))
+    .filter((r) => re.test(r))
+    .map((r) => ({ file: path.join(baseDir, r), blobName: prefix ? `${prefix}/${r}` : r }));
+}
+
+/**
+ * Uploads a task's output files whose `uploadCondition` matches the outcome, as Batch does.
+ * Returns the number of files uploaded; throws (without the SAS) when an upload fails.
+ */
+export async function uploadOutputFiles(
+  specs: readonly OutputFileSpec[],
+  workDir: string,
+  succeeded: boolean,
+  options: TransferOptions = {},
+): Promise<number> {
+  let count = 0;
+  for (const spec of specs) {
+    const wanted =
+      spec.uploadCondition === 'taskCompletion' ||
+      (spec.uploadCondition === 'taskSuccess' && succeeded) ||
+      (spec.uploadCondition === 'taskFailure' && !succeeded);
+    if (!wanted) continue;
+    const matches = await matchOutputFiles(spec, workDir);
+    if (matches.length === 0) continue;
+    const { ContainerClient } = blobSdk();
+    const container = new ContainerClient(spec.containerUrl, undefined, {
+      retryOptions: { maxTries: options.maxTries ?? 3, tryTimeoutInMs: options.timeoutMs ?? 60_000 },
+    });
+    for (const m of matches) {
+      try {
+        await container
+          .getBlockBlobClient(m.blobName)
+          .uploadFile(m.file, { abortSignal: options.abortSignal });
+      } catch (e) {
+        throw new Error(
+          `uploading ${m.blobName} to ${withoutQuery(spec.containerUrl)} failed: ${(e as { code?: string }).code ?? (e as Error).name}`,
+        );
+      }
+      count++;
+    }
+  }
+  return count;
+}

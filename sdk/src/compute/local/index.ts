@@ -1,0 +1,8 @@
+/** The local engine (the embedded default) and the contract over it. */
+export { LocalEngine, type LocalEngineOptions } from './engine';
+export { LocalComputeBackend, groupStatusOf, taskInfoOf, type LocalComputeBackendOptions } from './backend';
+export { EngineError } from './errors';
+export { nodeStateOf } from './states';
+export { globToRegExp, matchOutputFiles, withoutQuery } from './files';
+export { runProcess, type ProcessOutcome, type RunningProcess, type RunProcessOptions } from './process';
+export type * from './types';
