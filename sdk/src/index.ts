@@ -11,3 +11,4 @@ export * from './client';
 export * from './template';
 export { loadConfig, readSecretFile, type ServiceConfig } from './config';
 export { createLogger, redact, silentLogger, type Logger, type LogLevel } from './logging';
+export * as scaleset from './compute/scaleset';

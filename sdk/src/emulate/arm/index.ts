@@ -1,0 +1,12 @@
+/** The ARM-compatible local endpoint (Microsoft.Compute VM Scale Sets subset) over local processes. */
+export {
+  ArmEmulator,
+  startArmEmulator,
+  type ArmEmulatorOptions,
+  type EmulatedInstance,
+  type EmulatedScaleSet,
+  type RecordedRequest,
+  type ThrottleOptions,
+} from './server';
+export { generateLoopbackCertificate, type LoopbackCertificate } from './certificate';
+export { InstanceProcess, type InstanceProcessSpec } from './process';
