@@ -22,7 +22,7 @@ const CUSTOM_DATA_MAX_BYTES = 65_535;
 export interface ThrottleOptions {
   /** Answer every Nth request with 429 (1 = every request). */
   readonly everyN: number;
-  /** The wait asked for; sent as `Retry-After` (seconds, rounded up) and `x-ms-retry-after-ms`. @default 1000 */
+  /** The wait asked for: `Retry-After` in seconds (rounded up), plus `x-ms-retry-after-ms` when not whole seconds. @default 1000 */
   readonly retryAfterMs?: number;
 }
 
@@ -308,7 +308,8 @@ export class ArmEmulator {
           send(
             429,
             { error: { code: 'TooManyRequests', message: 'The request is being throttled as the limit has been reached for operation type.' } },
-            { 'retry-after': String(Math.ceil(ms / 1000)), 'x-ms-retry-after-ms': String(ms) },
+            // ARM sends Retry-After in seconds; a sub-second wait (fast tests) also goes in x-ms-retry-after-ms.
+            { 'retry-after': String(Math.ceil(ms / 1000)), ...(ms % 1000 !== 0 ? { 'x-ms-retry-after-ms': String(ms) } : {}) },
           );
           return;
         }
