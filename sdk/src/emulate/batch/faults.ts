@@ -1,0 +1,62 @@
+/** Faults the Batch emulator injects, as rates between 0 and 1 of requests. */
+export interface BatchFaultOptions {
+  /** 503 `ServerBusy`, answered before any work is done. @default 0 */
+  readonly serverBusyRate?: number;
+  /** 500 `OperationTimedOut`; the work may have been applied (see `appliedShare`). @default 0 */
+  readonly operationTimedOutRate?: number;
+  /** The connection is dropped without an answer; the work may have been applied. @default 0 */
+  readonly dropConnectionRate?: number;
+  /** Of the 500s and dropped connections on writes, the share that happen AFTER the work was applied. @default 0.5 */
+  readonly appliedShare?: number;
+  /** Only these operations (e.g. `Task_AddCollection`) get faults. @default every operation */
+  readonly operations?: readonly string[];
+  /** Seed of the fault draws. @default 1 */
+  readonly seed?: number;
+}
+
+/** A fault decided for one request. */
+export type FaultDecision =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'serverBusy' | 'operationTimedOut' | 'drop'; readonly afterApply: boolean };
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Draws faults from seeded rates. Pure apart from its random sequence. */
+export class FaultPlan {
+  private random: () => number;
+  private options: BatchFaultOptions;
+
+  constructor(options: BatchFaultOptions = {}) {
+    this.options = options;
+    this.random = mulberry32(options.seed ?? 1);
+  }
+
+  /** Replaces the rates (and reseeds when a seed is given). */
+  set(options: BatchFaultOptions): void {
+    this.options = options;
+    if (options.seed !== undefined) this.random = mulberry32(options.seed);
+  }
+
+  /** Decides the fault of one request; `write` says whether it changes state. */
+  decide(operation: string, write: boolean): FaultDecision {
+    const o = this.options;
+    if (o.operations && !o.operations.includes(operation)) return { kind: 'none' };
+    const r = this.random();
+    const busy = o.serverBusyRate ?? 0;
+    const timedOut = busy + (o.operationTimedOutRate ?? 0);
+    const drop = timedOut + (o.dropConnectionRate ?? 0);
+    if (r < busy) return { kind: 'serverBusy', afterApply: false };
+    if (r >= drop) return { kind: 'none' };
+    const afterApply = write && this.random() < (o.appliedShare ?? 0.5);
+    return { kind: r < timedOut ? 'operationTimedOut' : 'drop', afterApply };
+  }
+}

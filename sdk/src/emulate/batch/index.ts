@@ -1,0 +1,16 @@
+/** A local Azure Batch endpoint over the local engine: `spillway emulate batch`. */
+export {
+  BATCH_API_VERSION,
+  DEFAULT_BATCH_ACCOUNT,
+  DEFAULT_BATCH_KEY,
+  MAX_COLLECTION_BYTES,
+  MAX_TASKS_PER_COLLECTION,
+  startBatchEmulator,
+  type BatchEmulator,
+  type BatchEmulatorOptions,
+  type BatchEmulatorRecords,
+} from './server';
+export { FaultPlan, type BatchFaultOptions, type FaultDecision } from './faults';
+export { checkAuthorization, parseQuery, stringToSign, type AuthResult, type SignedRequest } from './auth';
+export { ODataSyntaxError, applySelect, parseFilter, parseSelect, type Filter } from './odata';
+export { formatDuration, parseDuration } from './wire';
