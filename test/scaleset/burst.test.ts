@@ -25,7 +25,11 @@ describe('scale set worker burst against the ARM emulator', () => {
   let backend: scaleset.ScaleSetBackend;
 
   beforeAll(async () => {
-    emulator = await scaleset.startArmEmulator({ lroDelayMs: 30, evictionDeleteDelayMs: 400, killGraceMs: 1000 });
+    emulator = await scaleset.startArmEmulator({
+      lroDelayMs: 30,
+      evictionDeleteDelayMs: 400,
+      killGraceMs: 1000,
+    });
     backend = new scaleset.ScaleSetBackend({
       credential: fixedTokenCredential('test-token-for-the-emulator'),
       subscriptionId: SUBSCRIPTION,
@@ -49,9 +53,20 @@ describe('scale set worker burst against the ARM emulator', () => {
 
     // GIVEN a new Spot scale set at capacity 0
     const created = await backend.ensureGroup(spec);
-    expect(created).toMatchObject({ name: 'burst-a', state: 'steady', targetSpotNodes: 0, currentSpotNodes: 0 });
+    expect(created).toMatchObject({
+      name: 'burst-a',
+      state: 'steady',
+      targetSpotNodes: 0,
+      currentSpotNodes: 0,
+    });
     const [set] = emulator.scaleSets();
-    expect(set).toMatchObject({ name: 'burst-a', resourceGroup: RESOURCE_GROUP, priority: 'Spot', evictionPolicy: 'Delete', capacity: 0 });
+    expect(set).toMatchObject({
+      name: 'burst-a',
+      resourceGroup: RESOURCE_GROUP,
+      priority: 'Spot',
+      evictionPolicy: 'Delete',
+      capacity: 0,
+    });
     expect(set!.instances).toHaveLength(0);
 
     // WHEN it scales out to 5
@@ -66,7 +81,9 @@ describe('scale set worker burst against the ARM emulator', () => {
     for (const i of instances) {
       const pid = await waitFor(`worker pid of instance ${i.instanceId}`, () => workerPid(i.dir));
       expect(alive(pid)).toBe(true);
-      expect(fs.readFileSync(path.join(i.dir, 'joined'), 'utf8').trim()).toBe(`rcs.studio.internal:4433 burst-a_${i.instanceId}`);
+      expect(fs.readFileSync(path.join(i.dir, 'joined'), 'utf8').trim()).toBe(
+        `rcs.studio.internal:4433 burst-a_${i.instanceId}`,
+      );
       pids.set(i.instanceId, pid);
     }
     expect(new Set(pids.values()).size).toBe(5);
@@ -94,7 +111,9 @@ describe('scale set worker burst against the ARM emulator', () => {
     await emulator.evict(RESOURCE_GROUP, 'burst-a', '1');
 
     // THEN the backend sees it and says so with the instance id; its process is gone
-    const preempted = await waitFor('nodePreempted event', () => events.find((e) => e.type === 'nodePreempted'));
+    const preempted = await waitFor('nodePreempted event', () =>
+      events.find((e) => e.type === 'nodePreempted'),
+    );
     expect(preempted).toMatchObject({ type: 'nodePreempted', group: 'burst-a', nodeId: '1' });
     expect(groupAlive(pids.get('1')!)).toBe(false);
     await waitFor('evicted instance gone', () => emulator.scaleSets()[0]!.instances.length === 1);
@@ -136,7 +155,9 @@ describe('scale set worker burst against the ARM emulator', () => {
     await emulator.evict(RESOURCE_GROUP, 'burst-b', '0');
 
     // THEN it is preempted (deallocated, still listed) and its worker is gone
-    const event = await waitFor('nodePreempted event', () => events.find((e) => e.type === 'nodePreempted' && e.group === 'burst-b'));
+    const event = await waitFor('nodePreempted event', () =>
+      events.find((e) => e.type === 'nodePreempted' && e.group === 'burst-b'),
+    );
     expect(event.nodeId).toBe('0');
     const nodes = await backend.listNodes('burst-b');
     expect(nodes.map((n) => [n.id, n.state])).toEqual([
@@ -146,5 +167,30 @@ describe('scale set worker burst against the ARM emulator', () => {
     expect(groupAlive(pid)).toBe(false);
     await backend.deleteGroup('burst-b');
     expect(emulator.scaleSets()).toEqual([]);
+  });
+
+  it('aborts a long-running operation through its AbortSignal', async () => {
+    // GIVEN a slow emulator (operations stay InProgress for 1.5 s) and a group
+    const slow = await scaleset.startArmEmulator({ lroDelayMs: 1500 });
+    const client = new scaleset.ScaleSetBackend({
+      credential: fixedTokenCredential('abort-test-token'),
+      subscriptionId: SUBSCRIPTION,
+      endpoint: slow.url,
+      trustedCaPem: slow.caPem,
+      pollIntervalMs: 20,
+    });
+    try {
+      // WHEN the create is aborted after 200 ms
+      const started = Date.now();
+      const err = await client
+        .ensureGroup(spotSpec('slow'), { abortSignal: AbortSignal.timeout(200) })
+        .catch((e: unknown) => e);
+      // THEN it rejects as an abort, long before the operation would have finished
+      expect((err as Error).name).toBe('AbortError');
+      expect(Date.now() - started).toBeLessThan(1200);
+    } finally {
+      await client.close();
+      await slow.close();
+    }
   });
 });

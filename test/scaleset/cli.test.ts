@@ -13,9 +13,13 @@ const bin = path.join(root, 'sdk/bin/spillway.js');
 
 describe('spillway emulate arm', () => {
   it('serves HTTPS with a CA that NODE_EXTRA_CA_CERTS makes trusted, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [bin, 'emulate', 'arm', '--port', '0', '--json', '--lro-delay-ms', '20'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'emulate', 'arm', '--port', '0', '--json', '--lro-delay-ms', '20'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       const first = await new Promise<string>((resolve, reject) => {
         readline.createInterface({ input: child.stdout! }).once('line', resolve);
@@ -48,7 +52,9 @@ describe('spillway emulate arm', () => {
   });
 
   it('refuses a bad option with a usage error', () => {
-    const res = spawnSync(process.execPath, [bin, 'emulate', 'arm', '--port', 'eighty'], { encoding: 'utf8' });
+    const res = spawnSync(process.execPath, [bin, 'emulate', 'arm', '--port', 'eighty'], {
+      encoding: 'utf8',
+    });
     expect(res.status).toBe(2);
     expect(res.stderr).toContain('--port: expected a whole number >= 0, got "eighty"');
   });

@@ -11,7 +11,11 @@ import { fixedTokenCredential, memoryLogger, spotSpec, SUBSCRIPTION } from './su
 const GOOD = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJzcGlsbHdheS10ZXN0In0.good-token-never-printed';
 const BAD = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJpbnRydWRlciJ9.bad-token-never-printed';
 
-function rawRequest(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function rawRequest(
+  url: string,
+  ca: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method: 'GET', ca, headers }, (res) => {
       let body = '';
@@ -29,7 +33,11 @@ describe('ARM credentials', () => {
   const emulatorLog = memoryLogger();
 
   beforeAll(async () => {
-    emulator = await scaleset.startArmEmulator({ lroDelayMs: 20, acceptToken: (t) => t === GOOD, logger: emulatorLog });
+    emulator = await scaleset.startArmEmulator({
+      lroDelayMs: 20,
+      acceptToken: (t) => t === GOOD,
+      logger: emulatorLog,
+    });
   });
 
   afterAll(async () => {
@@ -40,7 +48,9 @@ describe('ARM credentials', () => {
     const path = `/subscriptions/${SUBSCRIPTION}/resourceGroups/render-burst/providers/Microsoft.Compute/virtualMachineScaleSets?api-version=2026-03-01`;
     const res = await rawRequest(emulator.url + path, emulator.caPem);
     expect(res.status).toBe(401);
-    expect(JSON.parse(res.body)).toEqual({ error: { code: 'AuthenticationFailed', message: expect.stringContaining('Authorization') } });
+    expect(JSON.parse(res.body)).toEqual({
+      error: { code: 'AuthenticationFailed', message: expect.stringContaining('Authorization') },
+    });
     const ok = await rawRequest(emulator.url + path, emulator.caPem, { authorization: `Bearer ${GOOD}` });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ value: [] });
@@ -79,11 +89,16 @@ describe('ARM credentials', () => {
     errors.push(await owner.resizeGroup('no-such-group', { dedicated: 0, spot: 1 }).catch((e: unknown) => e));
     expect((errors[1] as scaleset.ArmError).code).toBe('ResourceNotFound');
     // A failed long-running operation (deleting instances that do not exist, straight through the client)
-    await owner.ensureGroup(spotSpec('secret-b', { workerStartup: { ...spotSpec('x').workerStartup, command: 'true' } }));
+    await owner.ensureGroup(
+      spotSpec('secret-b', { workerStartup: { ...spotSpec('x').workerStartup, command: 'true' } }),
+    );
     errors.push(
       await owner.client.virtualMachineScaleSets
         .deleteInstances('render-burst', 'secret-b', { instanceIds: ['42'] })
-        .then(() => undefined, (e: unknown) => scaleset.toArmError(e, 'delete instances')),
+        .then(
+          () => undefined,
+          (e: unknown) => scaleset.toArmError(e, 'delete instances'),
+        ),
     );
     expect((errors[2] as scaleset.ArmError).code).toBe('InvalidParameter');
     await owner.deleteGroup('secret-b');
@@ -91,7 +106,12 @@ describe('ARM credentials', () => {
     await owner.close();
 
     for (const err of errors) {
-      const text = [String(err), (err as Error).stack ?? '', inspect(err, { depth: 5 }), JSON.stringify(err)].join('\n');
+      const text = [
+        String(err),
+        (err as Error).stack ?? '',
+        inspect(err, { depth: 5 }),
+        JSON.stringify(err),
+      ].join('\n');
       expect(text).not.toContain('never-printed');
       expect(text).not.toContain('eyJ');
     }

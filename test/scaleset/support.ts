@@ -27,7 +27,10 @@ export const TEST_WORKER = [
 ].join('\n');
 
 /** A Spot worker-burst spec running the test worker. */
-export function spotSpec(name: string, overrides: Partial<scaleset.ScaleSetGroupSpec> = {}): scaleset.ScaleSetGroupSpec {
+export function spotSpec(
+  name: string,
+  overrides: Partial<scaleset.ScaleSetGroupSpec> = {},
+): scaleset.ScaleSetGroupSpec {
   return {
     name,
     vmSize: 'Standard_D16as_v5',
@@ -78,7 +81,11 @@ export function groupAlive(pgid: number): boolean {
 }
 
 /** Polls `check` until it returns a value, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = check();

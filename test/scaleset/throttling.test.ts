@@ -11,7 +11,10 @@ describe('ARM throttling', () => {
   let backend: scaleset.ScaleSetBackend;
 
   beforeAll(async () => {
-    emulator = await scaleset.startArmEmulator({ lroDelayMs: 20, throttle: { everyN: 4, retryAfterMs: 1000 } });
+    emulator = await scaleset.startArmEmulator({
+      lroDelayMs: 20,
+      throttle: { everyN: 4, retryAfterMs: 1000 },
+    });
     backend = new scaleset.ScaleSetBackend({
       credential: fixedTokenCredential('throttling-test-token'),
       subscriptionId: SUBSCRIPTION,

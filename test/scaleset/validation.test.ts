@@ -32,8 +32,18 @@ describe('scale set spec validation', () => {
 
   const huge = `echo start\n${'echo padding-the-worker-script-beyond-the-azure-limit\n'.repeat(1400)}`;
   const cases: [string, scaleset.ScaleSetGroupSpec, string, string][] = [
-    ['capacity above the group maximum', spotSpec('bad-capacity', { capacity: 6 }), 'spec.capacity', '(got 6)'],
-    ['custom data over the limit', spotSpec('bad-size', { workerStartup: { ...spotSpec('x').workerStartup, command: huge } }), 'spec.workerStartup', 'bytes)'],
+    [
+      'capacity above the group maximum',
+      spotSpec('bad-capacity', { capacity: 6 }),
+      'spec.capacity',
+      '(got 6)',
+    ],
+    [
+      'custom data over the limit',
+      spotSpec('bad-size', { workerStartup: { ...spotSpec('x').workerStartup, command: huge } }),
+      'spec.workerStartup',
+      'bytes)',
+    ],
     [
       'an unknown eviction policy',
       spotSpec('bad-eviction', { evictionPolicy: 'Hibernate' as scaleset.EvictionPolicy }),
@@ -45,7 +55,8 @@ describe('scale set spec validation', () => {
       spotSpec('bad-secret', {
         workerStartup: {
           ...spotSpec('x').workerStartup,
-          command: 'az storage blob download --account-key Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFla0123456789abcd== -o x',
+          command:
+            'az storage blob download --account-key Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFla0123456789abcd== -o x',
         },
       }),
       'spec.workerStartup.command',
@@ -67,7 +78,9 @@ describe('scale set spec validation', () => {
 
   it('refuses a resize above the group maximum before any request', async () => {
     // GIVEN an existing group with maxSpotNodes 5
-    await backend.ensureGroup(spotSpec('bounded', { workerStartup: { ...spotSpec('x').workerStartup, command: 'true' } }));
+    await backend.ensureGroup(
+      spotSpec('bounded', { workerStartup: { ...spotSpec('x').workerStartup, command: 'true' } }),
+    );
     const before = emulator.requests.length;
     // WHEN asked for 9
     const err = await backend.resizeGroup('bounded', { dedicated: 0, spot: 9 }).catch((e: unknown) => e);
@@ -85,7 +98,10 @@ describe('scale set spec validation', () => {
     // WHEN the real client sends it
     const err = await backend.client.virtualMachineScaleSets
       .createOrUpdate(RESOURCE_GROUP, 'raw', model)
-      .then(() => undefined, (e: unknown) => scaleset.toArmError(e, 'create'));
+      .then(
+        () => undefined,
+        (e: unknown) => scaleset.toArmError(e, 'create'),
+      );
     // THEN the emulator refuses it in ARM's shape and the mapping keeps the ARM code
     expect(err).toBeInstanceOf(scaleset.ArmError);
     expect(err).toBeInstanceOf(SpillwayError);

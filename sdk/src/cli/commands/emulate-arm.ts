@@ -31,7 +31,8 @@ Example:
 function intOption(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: expected a whole number >= ${min}, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name}: expected a whole number >= ${min}, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -63,7 +64,8 @@ export const emulateArmCommand: Command = {
     }
     const v = parsed.values;
     const port = intOption('port', v.port, 0);
-    if (port !== undefined && port > 65535) throw new UsageError(`--port: expected 0-65535, got ${JSON.stringify(v.port)}`);
+    if (port !== undefined && port > 65535)
+      throw new UsageError(`--port: expected 0-65535, got ${JSON.stringify(v.port)}`);
     const throttleEvery = intOption('throttle-every', v['throttle-every'], 1);
     const retryAfterMs = intOption('retry-after-ms', v['retry-after-ms'], 0);
     const lroDelayMs = intOption('lro-delay-ms', v['lro-delay-ms'], 0);
@@ -77,11 +79,20 @@ export const emulateArmCommand: Command = {
       ...(v['work-dir'] !== undefined ? { workDir: v['work-dir'] } : {}),
       ...(lroDelayMs !== undefined ? { lroDelayMs } : {}),
       ...(bootDelayMs !== undefined ? { bootDelayMs } : {}),
-      ...(throttleEvery !== undefined ? { throttle: { everyN: throttleEvery, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } } : {}),
+      ...(throttleEvery !== undefined
+        ? { throttle: { everyN: throttleEvery, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } }
+        : {}),
       logger: createLogger({ name: 'arm-emulator', level: v.json ? 'warn' : 'info' }),
     });
     if (v.json) {
-      console.log(JSON.stringify({ url: emulator.url, port: emulator.port, caPath: emulator.caPath, workDir: emulator.workDir }));
+      console.log(
+        JSON.stringify({
+          url: emulator.url,
+          port: emulator.port,
+          caPath: emulator.caPath,
+          workDir: emulator.workDir,
+        }),
+      );
     } else {
       console.log(`ARM emulator listening on ${emulator.url}`);
       console.log(`CA certificate: ${emulator.caPath}   (NODE_EXTRA_CA_CERTS=${emulator.caPath})`);

@@ -4,7 +4,11 @@
  * core-lro pollers, 429 + Retry-After honoured by its pipeline's throttling retry).
  */
 import * as tls from 'node:tls';
-import { ComputeManagementClient, type VirtualMachineScaleSet, type VirtualMachineScaleSetVM } from '@azure/arm-compute';
+import {
+  ComputeManagementClient,
+  type VirtualMachineScaleSet,
+  type VirtualMachineScaleSetVM,
+} from '@azure/arm-compute';
 import type { TokenCredential } from '@azure/core-auth';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { FailedPreconditionError, ValidationError } from '../../errors';
@@ -21,7 +25,15 @@ import type {
   ResizeTarget,
 } from '../backend';
 import { ArmError, toArmError } from './errors';
-import { capacityForTarget, GROUP_TAG, maxCapacityOf, priorityOf, toScaleSetModel, validateScaleSetSpec, type ScaleSetGroupSpec } from './spec';
+import {
+  capacityForTarget,
+  GROUP_TAG,
+  maxCapacityOf,
+  priorityOf,
+  toScaleSetModel,
+  validateScaleSetSpec,
+  type ScaleSetGroupSpec,
+} from './spec';
 import { countNodes, diffNodes, groupStateOf, toComputeNode, type InstanceView } from './states';
 
 /** Options of `ScaleSetBackend`. */
@@ -104,7 +116,11 @@ export class ScaleSetBackend implements CapacityBackend {
 
   constructor(private readonly options: ScaleSetBackendOptions) {
     if (typeof options.subscriptionId !== 'string' || !/^[0-9a-fA-F-]{1,64}$/.test(options.subscriptionId)) {
-      throw new ValidationError('subscriptionId', options.subscriptionId, 'must be a subscription id (a UUID)');
+      throw new ValidationError(
+        'subscriptionId',
+        options.subscriptionId,
+        'must be a subscription id (a UUID)',
+      );
     }
     this.logger = options.logger ?? silentLogger;
     this.pollIntervalMs = options.pollIntervalMs ?? 2000;
@@ -117,8 +133,12 @@ export class ScaleSetBackend implements CapacityBackend {
         retryDelayInMs: options.retryDelayMs ?? 800,
         maxRetryDelayInMs: 60_000,
       },
-      ...(options.trustedCaPem !== undefined ? { tlsOptions: { ca: [...tls.rootCertificates, options.trustedCaPem] } } : {}),
-      additionalPolicies: [{ policy: timeoutPolicy(options.requestTimeoutMs ?? 60_000), position: 'perRetry' }],
+      ...(options.trustedCaPem !== undefined
+        ? { tlsOptions: { ca: [...tls.rootCertificates, options.trustedCaPem] } }
+        : {}),
+      additionalPolicies: [
+        { policy: timeoutPolicy(options.requestTimeoutMs ?? 60_000), position: 'perRetry' },
+      ],
       userAgentOptions: { userAgentPrefix: 'spillway' },
     });
   }
@@ -133,12 +153,28 @@ export class ScaleSetBackend implements CapacityBackend {
       const model = toScaleSetModel(s, customData, capacity);
       model.tags = { ...model.tags, [MAX_TAG]: String(maxCapacityOf(s)) };
       const spot = priorityOf(s) === 'Spot';
-      const record = this.record(s.name, s.resourceGroup, s.location, spot, maxCapacityOf(s), spot ? (s.evictionPolicy ?? 'Delete') : undefined);
+      const record = this.record(
+        s.name,
+        s.resourceGroup,
+        s.location,
+        spot,
+        maxCapacityOf(s),
+        spot ? (s.evictionPolicy ?? 'Delete') : undefined,
+      );
       record.targetCapacity = capacity;
-      this.logger.info('scale set create or update', { group: s.name, resourceGroup: s.resourceGroup, capacity });
+      this.logger.info('scale set create or update', {
+        group: s.name,
+        resourceGroup: s.resourceGroup,
+        capacity,
+      });
       await this.busy(record, () =>
         this.arm(`create or update scale set ${JSON.stringify(s.name)}`, () =>
-          this.client.virtualMachineScaleSets.createOrUpdate(s.resourceGroup, s.name, model, this.lro(options)),
+          this.client.virtualMachineScaleSets.createOrUpdate(
+            s.resourceGroup,
+            s.name,
+            model,
+            this.lro(options),
+          ),
         ),
       );
       return this.statusOf(record, options);
@@ -154,7 +190,10 @@ export class ScaleSetBackend implements CapacityBackend {
   /** Groups this backend knows of, plus every Spillway scale set in the configured resource group. */
   async listGroups(options: OperationOptions = {}): Promise<GroupStatus[]> {
     const groups = new Set<string>();
-    for (const rg of new Set([...[...this.groups.values()].map((g) => g.resourceGroup), ...(this.options.resourceGroup ? [this.options.resourceGroup] : [])])) {
+    for (const rg of new Set([
+      ...[...this.groups.values()].map((g) => g.resourceGroup),
+      ...(this.options.resourceGroup ? [this.options.resourceGroup] : []),
+    ])) {
       const iter = this.client.virtualMachineScaleSets.list(rg, { abortSignal: options.abortSignal });
       await this.arm(`list scale sets of ${JSON.stringify(rg)}`, async () => {
         for await (const vmss of iter) {
@@ -178,7 +217,11 @@ export class ScaleSetBackend implements CapacityBackend {
   async resizeGroup(name: string, target: ResizeTarget, options: ResizeOptions = {}): Promise<GroupStatus> {
     const record = await this.require(name, options);
     const capacity = capacityForTarget(
-      { priority: record.spot ? 'Spot' : 'Regular', maxSpotNodes: record.spot ? record.maxCapacity : 0, maxDedicatedNodes: record.spot ? 0 : record.maxCapacity },
+      {
+        priority: record.spot ? 'Spot' : 'Regular',
+        maxSpotNodes: record.spot ? record.maxCapacity : 0,
+        maxDedicatedNodes: record.spot ? 0 : record.maxCapacity,
+      },
       target,
     );
     return this.serialised(name, async () => {
@@ -187,12 +230,22 @@ export class ScaleSetBackend implements CapacityBackend {
         await this.busy(record, async () => {
           record.targetCapacity = capacity;
           await this.arm(`resize scale set ${JSON.stringify(name)}`, () =>
-            this.client.virtualMachineScaleSets.update(record.resourceGroup, name, { sku: { capacity } }, this.lro(options)),
+            this.client.virtualMachineScaleSets.update(
+              record.resourceGroup,
+              name,
+              { sku: { capacity } },
+              this.lro(options),
+            ),
           );
         });
       } catch (err) {
         if (err instanceof ArmError) {
-          this.emit({ type: 'resizeFailed', group: name, time: new Date(), error: { code: err.code, message: err.message, observedAt: new Date() } });
+          this.emit({
+            type: 'resizeFailed',
+            group: name,
+            time: new Date(),
+            error: { code: err.code, message: err.message, observedAt: new Date() },
+          });
         }
         throw err;
       }
@@ -214,10 +267,12 @@ export class ScaleSetBackend implements CapacityBackend {
             this.client.virtualMachineScaleSets.delete(record.resourceGroup, name, this.lro(options)),
           );
         } catch (err) {
-          if (!(err instanceof ArmError && (err.statusCode === 404 || err.code === 'ResourceNotFound'))) throw err;
+          if (!(err instanceof ArmError && (err.statusCode === 404 || err.code === 'ResourceNotFound')))
+            throw err;
         }
       });
-      for (const id of record.known.keys()) this.emit({ type: 'nodeRemoved', group: name, nodeId: id, time: new Date() });
+      for (const id of record.known.keys())
+        this.emit({ type: 'nodeRemoved', group: name, nodeId: id, time: new Date() });
       this.groups.delete(name);
     });
   }
@@ -232,9 +287,14 @@ export class ScaleSetBackend implements CapacityBackend {
    * Deletes named instances. Refuses (before any request) instances protected from
    * scale-in: they are busy; lift the protection first. Unknown ids are already gone.
    */
-  async removeNodes(group: string, nodeIds: readonly string[], options: OperationOptions = {}): Promise<void> {
+  async removeNodes(
+    group: string,
+    nodeIds: readonly string[],
+    options: OperationOptions = {},
+  ): Promise<void> {
     for (const [i, id] of nodeIds.entries()) {
-      if (typeof id !== 'string' || !/^\d+$/.test(id)) throw new ValidationError(`nodeIds[${i}]`, id, 'must be a scale set instance id (digits)');
+      if (typeof id !== 'string' || !/^\d+$/.test(id))
+        throw new ValidationError(`nodeIds[${i}]`, id, 'must be a scale set instance id (digits)');
     }
     const record = await this.require(group, options);
     const nodes = await this.observe(record, options);
@@ -251,7 +311,12 @@ export class ScaleSetBackend implements CapacityBackend {
       this.logger.info('scale set delete instances', { group, instances: present.join(',') });
       await this.busy(record, async () => {
         await this.arm(`delete instances of ${JSON.stringify(group)}`, () =>
-          this.client.virtualMachineScaleSets.deleteInstances(record.resourceGroup, group, { instanceIds: [...present] }, this.lro(options)),
+          this.client.virtualMachineScaleSets.deleteInstances(
+            record.resourceGroup,
+            group,
+            { instanceIds: [...present] },
+            this.lro(options),
+          ),
         );
         record.targetCapacity = Math.max(0, record.targetCapacity - present.length);
       });
@@ -263,13 +328,22 @@ export class ScaleSetBackend implements CapacityBackend {
    * Protects instances from scale-in (busy workers) or lifts the protection (idle again).
    * A scale-in then removes unprotected instances only.
    */
-  async setScaleInProtection(group: string, nodeIds: readonly string[], protect: boolean, options: OperationOptions = {}): Promise<void> {
+  async setScaleInProtection(
+    group: string,
+    nodeIds: readonly string[],
+    protect: boolean,
+    options: OperationOptions = {},
+  ): Promise<void> {
     for (const [i, id] of nodeIds.entries()) {
-      if (typeof id !== 'string' || !/^\d+$/.test(id)) throw new ValidationError(`nodeIds[${i}]`, id, 'must be a scale set instance id (digits)');
+      if (typeof id !== 'string' || !/^\d+$/.test(id))
+        throw new ValidationError(`nodeIds[${i}]`, id, 'must be a scale set instance id (digits)');
     }
     const record = await this.require(group, options);
     for (const id of nodeIds) {
-      const vm: VirtualMachineScaleSetVM = { location: record.location, protectionPolicy: { protectFromScaleIn: protect } };
+      const vm: VirtualMachineScaleSetVM = {
+        location: record.location,
+        protectionPolicy: { protectFromScaleIn: protect },
+      };
       await this.arm(`${protect ? 'protect' : 'unprotect'} instance ${id} of ${JSON.stringify(group)}`, () =>
         this.client.virtualMachineScaleSetVMs.update(record.resourceGroup, group, id, vm, this.lro(options)),
       );
@@ -312,7 +386,10 @@ export class ScaleSetBackend implements CapacityBackend {
         try {
           await this.observe(record, {});
         } catch (err) {
-          this.logger.warn('scale set watch failed', { group: record.name, error: err instanceof Error ? err.message : String(err) });
+          this.logger.warn('scale set watch failed', {
+            group: record.name,
+            error: err instanceof Error ? err.message : String(err),
+          });
         }
       }
     } finally {
@@ -325,13 +402,18 @@ export class ScaleSetBackend implements CapacityBackend {
       try {
         listener(event);
       } catch (err) {
-        this.logger.warn('capacity listener threw', { error: err instanceof Error ? err.message : String(err) });
+        this.logger.warn('capacity listener threw', {
+          error: err instanceof Error ? err.message : String(err),
+        });
       }
     }
   }
 
   private lro(options: OperationOptions): { abortSignal?: AbortSignal; updateIntervalInMs: number } {
-    return { ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}), updateIntervalInMs: this.pollIntervalMs };
+    return {
+      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+      updateIntervalInMs: this.pollIntervalMs,
+    };
   }
 
   private async arm<T>(what: string, call: () => PromiseLike<T>): Promise<T> {
@@ -369,7 +451,19 @@ export class ScaleSetBackend implements CapacityBackend {
   ): GroupRecord {
     let record = this.groups.get(name);
     if (!record || record.resourceGroup !== resourceGroup) {
-      record = { name, resourceGroup, location, spot, evictionPolicy, maxCapacity, targetCapacity: 0, busy: 0, known: new Map(), queue: Promise.resolve(), observing: Promise.resolve() };
+      record = {
+        name,
+        resourceGroup,
+        location,
+        spot,
+        evictionPolicy,
+        maxCapacity,
+        targetCapacity: 0,
+        busy: 0,
+        known: new Map(),
+        queue: Promise.resolve(),
+        observing: Promise.resolve(),
+      };
       this.groups.set(name, record);
     }
     record.location = location;
@@ -384,20 +478,33 @@ export class ScaleSetBackend implements CapacityBackend {
     const name = vmss.tags?.[GROUP_TAG] ?? vmss.name!;
     const existing = this.groups.get(name);
     if (existing) return existing;
-    const spot = vmss.virtualMachineProfile?.priority === 'Spot' || vmss.virtualMachineProfile?.priority === 'Low';
+    const spot =
+      vmss.virtualMachineProfile?.priority === 'Spot' || vmss.virtualMachineProfile?.priority === 'Low';
     const max = Number(vmss.tags?.[MAX_TAG] ?? vmss.sku?.capacity ?? 0);
-    const record = this.record(name, resourceGroup, vmss.location, spot, Number.isFinite(max) ? max : 0, vmss.virtualMachineProfile?.evictionPolicy);
+    const record = this.record(
+      name,
+      resourceGroup,
+      vmss.location,
+      spot,
+      Number.isFinite(max) ? max : 0,
+      vmss.virtualMachineProfile?.evictionPolicy,
+    );
     record.targetCapacity = vmss.sku?.capacity ?? 0;
     return record;
   }
 
-  private async readScaleSet(resourceGroup: string, name: string, options: OperationOptions): Promise<VirtualMachineScaleSet | undefined> {
+  private async readScaleSet(
+    resourceGroup: string,
+    name: string,
+    options: OperationOptions,
+  ): Promise<VirtualMachineScaleSet | undefined> {
     try {
       return await this.arm(`get scale set ${JSON.stringify(name)}`, () =>
         this.client.virtualMachineScaleSets.get(resourceGroup, name, { abortSignal: options.abortSignal }),
       );
     } catch (err) {
-      if (err instanceof ArmError && (err.statusCode === 404 || err.code === 'ResourceNotFound')) return undefined;
+      if (err instanceof ArmError && (err.statusCode === 404 || err.code === 'ResourceNotFound'))
+        return undefined;
       throw err;
     }
   }
@@ -416,7 +523,12 @@ export class ScaleSetBackend implements CapacityBackend {
 
   private async require(name: string, options: OperationOptions): Promise<GroupRecord> {
     const record = this.groups.get(name) ?? (await this.find(name, options));
-    if (!record) throw new ArmError(`capacity group ${JSON.stringify(name)}: no such scale set`, 'ResourceNotFound', 404);
+    if (!record)
+      throw new ArmError(
+        `capacity group ${JSON.stringify(name)}: no such scale set`,
+        'ResourceNotFound',
+        404,
+      );
     return record;
   }
 
@@ -448,10 +560,15 @@ export class ScaleSetBackend implements CapacityBackend {
     const present = nodes.filter((n) => n.state !== 'leaving').length;
     const deletesEvicted = record.spot && record.evictionPolicy !== 'Deallocate';
     const vanishedWerePreempted = deletesEvicted && record.busy === 0 && present < record.targetCapacity;
-    const events = diffNodes(record.known, nodes, { group: record.name, time: new Date(), vanishedWerePreempted });
+    const events = diffNodes(record.known, nodes, {
+      group: record.name,
+      time: new Date(),
+      vanishedWerePreempted,
+    });
     const preempted = events.filter((e) => e.type === 'nodePreempted').length;
     // With the Delete policy ARM lowers the capacity for each evicted instance: so do we.
-    if (deletesEvicted && preempted > 0) record.targetCapacity = Math.max(0, record.targetCapacity - preempted);
+    if (deletesEvicted && preempted > 0)
+      record.targetCapacity = Math.max(0, record.targetCapacity - preempted);
     record.known = new Map(nodes.map((n) => [n.id, n.state]));
     for (const event of events) this.emit(event);
     return nodes;
@@ -459,7 +576,12 @@ export class ScaleSetBackend implements CapacityBackend {
 
   private async statusOf(record: GroupRecord, options: OperationOptions): Promise<GroupStatus> {
     const vmss = await this.readScaleSet(record.resourceGroup, record.name, options);
-    if (!vmss) throw new ArmError(`capacity group ${JSON.stringify(record.name)}: no such scale set`, 'ResourceNotFound', 404);
+    if (!vmss)
+      throw new ArmError(
+        `capacity group ${JSON.stringify(record.name)}: no such scale set`,
+        'ResourceNotFound',
+        404,
+      );
     const nodes = await this.observe(record, options);
     const current = nodes.filter((n) => n.state !== 'leaving' && n.state !== 'preempted').length;
     const target = vmss.sku?.capacity ?? 0;

@@ -41,7 +41,11 @@ export function toArmError(err: unknown, what: string): unknown {
   if (e.name === 'RestError') {
     const status = e.statusCode;
     const code = e.code ?? (status !== undefined ? `Http${status}` : 'RequestFailed');
-    return new ArmError(`${what}: ${redactKnown(e.message ?? 'request failed')} (ARM ${code}${status ? `, HTTP ${status}` : ''})`, code, status);
+    return new ArmError(
+      `${what}: ${redactKnown(e.message ?? 'request failed')} (ARM ${code}${status ? `, HTTP ${status}` : ''})`,
+      code,
+      status,
+    );
   }
   const lro = LRO_FAILED.exec(err.message);
   if (lro) {

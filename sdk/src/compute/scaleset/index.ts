@@ -22,7 +22,16 @@ export {
   type RenderManager,
   type WorkerStartup,
 } from './startup';
-export { countNodes, diffNodes, groupStateOf, nodeStateOf, powerStateOf, toComputeNode, type DiffContext, type InstanceView } from './states';
+export {
+  countNodes,
+  diffNodes,
+  groupStateOf,
+  nodeStateOf,
+  powerStateOf,
+  toComputeNode,
+  type DiffContext,
+  type InstanceView,
+} from './states';
 // The local ARM endpoint this backend is tested against, for users' tests too.
 export {
   ArmEmulator,

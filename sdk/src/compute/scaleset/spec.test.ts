@@ -1,5 +1,11 @@
 import { ValidationError } from '../../errors';
-import { capacityForTarget, GROUP_TAG, toScaleSetModel, validateScaleSetSpec, type ScaleSetGroupSpec } from './spec';
+import {
+  capacityForTarget,
+  GROUP_TAG,
+  toScaleSetModel,
+  validateScaleSetSpec,
+  type ScaleSetGroupSpec,
+} from './spec';
 
 const spec: ScaleSetGroupSpec = {
   name: 'burst',
@@ -25,7 +31,9 @@ function errorOf(fn: () => unknown): ValidationError {
 describe('validateScaleSetSpec', () => {
   it('accepts a minimal Spot spec and renders its custom data', () => {
     const { customData } = validateScaleSetSpec(spec);
-    expect(Buffer.from(customData, 'base64').toString('utf8')).toContain("-ChangeRepository Direct '/mnt/repo'");
+    expect(Buffer.from(customData, 'base64').toString('utf8')).toContain(
+      "-ChangeRepository Direct '/mnt/repo'",
+    );
   });
 
   // GIVEN one bad field WHEN validated THEN the error names it and quotes the value
@@ -35,7 +43,12 @@ describe('validateScaleSetSpec', () => {
     ['resource group', { resourceGroup: 'a/b' }, 'spec.resourceGroup', '"a/b"'],
     ['location', { location: 'West Europe' }, 'spec.location', '"West Europe"'],
     ['eviction policy', { evictionPolicy: 'Stop' as 'Delete' }, 'spec.evictionPolicy', '"Stop"'],
-    ['eviction policy on Regular', { priority: 'Regular', maxDedicatedNodes: 2, evictionPolicy: 'Delete' }, 'spec.evictionPolicy', '"Delete"'],
+    [
+      'eviction policy on Regular',
+      { priority: 'Regular', maxDedicatedNodes: 2, evictionPolicy: 'Delete' },
+      'spec.evictionPolicy',
+      '"Delete"',
+    ],
     ['priority', { priority: 'Low' as 'Spot' }, 'spec.priority', '"Low"'],
     ['max price', { maxPrice: 0 }, 'spec.maxPrice', '0'],
     ['capacity above max', { capacity: 11 }, 'spec.capacity', '11'],
@@ -44,8 +57,24 @@ describe('validateScaleSetSpec', () => {
     ['subnet', { subnetId: 'my-subnet' }, 'spec.subnetId', '"my-subnet"'],
     ['image', { image: { publisher: 'Canonical' } }, 'spec.image', '{"publisher":"Canonical"}'],
     ['ssh key', { sshPublicKey: 'hello' }, 'spec.sshPublicKey', '"hello"'],
-    ['farm address', { workerStartup: { renderManager: 'opencue', farmAddress: '' } }, 'spec.workerStartup.farmAddress', '""'],
-    ['secret in command', { workerStartup: { renderManager: 'opencue', farmAddress: 'cue:8443', command: 'run --password=hunter2' } }, 'spec.workerStartup.command', '"<redacted>"'],
+    [
+      'farm address',
+      { workerStartup: { renderManager: 'opencue', farmAddress: '' } },
+      'spec.workerStartup.farmAddress',
+      '""',
+    ],
+    [
+      'secret in command',
+      {
+        workerStartup: {
+          renderManager: 'opencue',
+          farmAddress: 'cue:8443',
+          command: 'run --password=hunter2',
+        },
+      },
+      'spec.workerStartup.command',
+      '"<redacted>"',
+    ],
   ])('refuses a bad %s', (_what, change, field, quoted) => {
     const err = errorOf(() => validateScaleSetSpec({ ...spec, ...change }));
     expect(err.field).toBe(field);
@@ -62,11 +91,31 @@ describe('capacityForTarget', () => {
   it.each<[string, typeof spot | typeof regular, { dedicated: number; spot: number }, number | string]>([
     ['spot in range', spot, { dedicated: 0, spot: 5 }, 5],
     ['spot zero', spot, { dedicated: 0, spot: 0 }, 0],
-    ['spot above max', spot, { dedicated: 0, spot: 6 }, 'target.spot: is above the group maximum of 5 (got 6)'],
-    ['dedicated on a spot set', spot, { dedicated: 1, spot: 1 }, 'target.dedicated: must be 0: this scale set is Spot priority (got 1)'],
+    [
+      'spot above max',
+      spot,
+      { dedicated: 0, spot: 6 },
+      'target.spot: is above the group maximum of 5 (got 6)',
+    ],
+    [
+      'dedicated on a spot set',
+      spot,
+      { dedicated: 1, spot: 1 },
+      'target.dedicated: must be 0: this scale set is Spot priority (got 1)',
+    ],
     ['regular in range', regular, { dedicated: 3, spot: 0 }, 3],
-    ['regular above max', regular, { dedicated: 4, spot: 0 }, 'target.dedicated: is above the group maximum of 3 (got 4)'],
-    ['negative', regular, { dedicated: -1, spot: 0 }, 'target.dedicated: must be a whole number, 0 or more (got -1)'],
+    [
+      'regular above max',
+      regular,
+      { dedicated: 4, spot: 0 },
+      'target.dedicated: is above the group maximum of 3 (got 4)',
+    ],
+    [
+      'negative',
+      regular,
+      { dedicated: -1, spot: 0 },
+      'target.dedicated: must be a whole number, 0 or more (got -1)',
+    ],
   ])('%s', (_what, group, target, expected) => {
     if (typeof expected === 'number') expect(capacityForTarget(group, target)).toBe(expected);
     else expect(errorOf(() => capacityForTarget(group, target)).message).toBe(expected);
@@ -76,7 +125,12 @@ describe('capacityForTarget', () => {
 describe('toScaleSetModel', () => {
   it('builds a Spot scale set with eviction policy, max price, custom data, subnet and the group tag', () => {
     const model = toScaleSetModel(
-      { ...spec, evictionPolicy: 'Deallocate', subnetId: '/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/render' },
+      {
+        ...spec,
+        evictionPolicy: 'Deallocate',
+        subnetId:
+          '/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/render',
+      },
       'ZWNobw==',
       3,
     );
@@ -86,17 +140,42 @@ describe('toScaleSetModel', () => {
       priority: 'Spot',
       evictionPolicy: 'Deallocate',
       billingProfile: { maxPrice: -1 },
-      osProfile: { customData: 'ZWNobw==', adminUsername: 'spillway', linuxConfiguration: { disablePasswordAuthentication: true } },
-      storageProfile: { imageReference: { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', version: 'latest' } },
+      osProfile: {
+        customData: 'ZWNobw==',
+        adminUsername: 'spillway',
+        linuxConfiguration: { disablePasswordAuthentication: true },
+      },
+      storageProfile: {
+        imageReference: {
+          publisher: 'Canonical',
+          offer: 'ubuntu-24_04-lts',
+          sku: 'server',
+          version: 'latest',
+        },
+      },
     });
-    expect(model.virtualMachineProfile?.networkProfile?.networkInterfaceConfigurations?.[0]?.ipConfigurations?.[0]?.subnet?.id).toContain('/subnets/render');
+    expect(
+      model.virtualMachineProfile?.networkProfile?.networkInterfaceConfigurations?.[0]?.ipConfigurations?.[0]
+        ?.subnet?.id,
+    ).toContain('/subnets/render');
   });
 
   it('builds a Regular scale set without Spot settings', () => {
-    const model = toScaleSetModel({ ...spec, priority: 'Regular', maxDedicatedNodes: 2, image: { virtualMachineImageId: '/subscriptions/s/images/worker' } }, 'eA==', 0);
+    const model = toScaleSetModel(
+      {
+        ...spec,
+        priority: 'Regular',
+        maxDedicatedNodes: 2,
+        image: { virtualMachineImageId: '/subscriptions/s/images/worker' },
+      },
+      'eA==',
+      0,
+    );
     expect(model.virtualMachineProfile?.priority).toBe('Regular');
     expect(model.virtualMachineProfile?.evictionPolicy).toBeUndefined();
     expect(model.virtualMachineProfile?.billingProfile).toBeUndefined();
-    expect(model.virtualMachineProfile?.storageProfile?.imageReference).toEqual({ id: '/subscriptions/s/images/worker' });
+    expect(model.virtualMachineProfile?.storageProfile?.imageReference).toEqual({
+      id: '/subscriptions/s/images/worker',
+    });
   });
 });

@@ -5,7 +5,13 @@
 import type { VirtualMachineScaleSet } from '@azure/arm-compute';
 import { ValidationError } from '../../errors';
 import type { GroupSpec, ResizeTarget } from '../backend';
-import { encodeCustomData, looksLikeSecret, renderWorkerStartup, validateWorkerStartup, type WorkerStartup } from './startup';
+import {
+  encodeCustomData,
+  looksLikeSecret,
+  renderWorkerStartup,
+  validateWorkerStartup,
+  type WorkerStartup,
+} from './startup';
 
 /** What happens to an evicted Spot instance. */
 export type EvictionPolicy = 'Delete' | 'Deallocate';
@@ -47,7 +53,9 @@ export function priorityOf(spec: Pick<ScaleSetGroupSpec, 'priority' | 'maxSpotNo
 }
 
 /** The instance count a spec allows: its priority's maximum. */
-export function maxCapacityOf(spec: Pick<ScaleSetGroupSpec, 'priority' | 'maxSpotNodes' | 'maxDedicatedNodes'>): number {
+export function maxCapacityOf(
+  spec: Pick<ScaleSetGroupSpec, 'priority' | 'maxSpotNodes' | 'maxDedicatedNodes'>,
+): number {
   return priorityOf(spec) === 'Spot' ? spec.maxSpotNodes : spec.maxDedicatedNodes;
 }
 
@@ -64,16 +72,28 @@ function nonNegativeInteger(field: string, value: unknown): void {
  */
 export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: string } {
   if (typeof spec.name !== 'string' || !NAME.test(spec.name)) {
-    throw new ValidationError('spec.name', spec.name, 'must be 1-64 characters of a-z 0-9 -, starting with a letter');
+    throw new ValidationError(
+      'spec.name',
+      spec.name,
+      'must be 1-64 characters of a-z 0-9 -, starting with a letter',
+    );
   }
   if (typeof spec.vmSize !== 'string' || spec.vmSize.trim() === '') {
     throw new ValidationError('spec.vmSize', spec.vmSize, 'must name a VM size, e.g. Standard_D16as_v5');
   }
   if (typeof spec.resourceGroup !== 'string' || !/^[-\w._()]{1,90}$/.test(spec.resourceGroup)) {
-    throw new ValidationError('spec.resourceGroup', spec.resourceGroup, 'must be 1-90 characters of letters, digits, - _ . ( )');
+    throw new ValidationError(
+      'spec.resourceGroup',
+      spec.resourceGroup,
+      'must be 1-90 characters of letters, digits, - _ . ( )',
+    );
   }
   if (typeof spec.location !== 'string' || !/^[a-z0-9]+$/.test(spec.location)) {
-    throw new ValidationError('spec.location', spec.location, 'must be an Azure region name such as "westeurope"');
+    throw new ValidationError(
+      'spec.location',
+      spec.location,
+      'must be an Azure region name such as "westeurope"',
+    );
   }
   nonNegativeInteger('spec.maxDedicatedNodes', spec.maxDedicatedNodes);
   nonNegativeInteger('spec.maxSpotNodes', spec.maxSpotNodes);
@@ -87,9 +107,17 @@ export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: str
     throw new ValidationError('spec.evictionPolicy', spec.evictionPolicy, 'applies to Spot scale sets only');
   }
   if (spec.maxPrice !== undefined) {
-    const ok = typeof spec.maxPrice === 'number' && (spec.maxPrice === -1 || (Number.isFinite(spec.maxPrice) && spec.maxPrice > 0));
-    if (!ok) throw new ValidationError('spec.maxPrice', spec.maxPrice, 'must be -1 (up to the on-demand price) or a price above 0');
-    if (priorityOf(spec) !== 'Spot') throw new ValidationError('spec.maxPrice', spec.maxPrice, 'applies to Spot scale sets only');
+    const ok =
+      typeof spec.maxPrice === 'number' &&
+      (spec.maxPrice === -1 || (Number.isFinite(spec.maxPrice) && spec.maxPrice > 0));
+    if (!ok)
+      throw new ValidationError(
+        'spec.maxPrice',
+        spec.maxPrice,
+        'must be -1 (up to the on-demand price) or a price above 0',
+      );
+    if (priorityOf(spec) !== 'Spot')
+      throw new ValidationError('spec.maxPrice', spec.maxPrice, 'applies to Spot scale sets only');
   }
   const max = maxCapacityOf(spec);
   if (max === 0) {
@@ -102,20 +130,43 @@ export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: str
       throw new ValidationError('spec.capacity', spec.capacity, `is above the group maximum of ${max}`);
     }
   }
-  if (spec.subnetId !== undefined && !/^\/subscriptions\/[^/]+\/resourceGroups\/.+\/subnets\/[^/]+$/i.test(spec.subnetId)) {
-    throw new ValidationError('spec.subnetId', spec.subnetId, 'must be a subnet resource id (/subscriptions/.../subnets/<name>)');
+  if (
+    spec.subnetId !== undefined &&
+    !/^\/subscriptions\/[^/]+\/resourceGroups\/.+\/subnets\/[^/]+$/i.test(spec.subnetId)
+  ) {
+    throw new ValidationError(
+      'spec.subnetId',
+      spec.subnetId,
+      'must be a subnet resource id (/subscriptions/.../subnets/<name>)',
+    );
   }
-  if (spec.image === undefined || (spec.image.virtualMachineImageId === undefined && (spec.image.publisher === undefined || spec.image.offer === undefined || spec.image.sku === undefined))) {
-    throw new ValidationError('spec.image', spec.image, 'needs publisher, offer and sku, or virtualMachineImageId');
+  if (
+    spec.image === undefined ||
+    (spec.image.virtualMachineImageId === undefined &&
+      (spec.image.publisher === undefined || spec.image.offer === undefined || spec.image.sku === undefined))
+  ) {
+    throw new ValidationError(
+      'spec.image',
+      spec.image,
+      'needs publisher, offer and sku, or virtualMachineImageId',
+    );
   }
   if (spec.sshPublicKey !== undefined && !/^(ssh-(rsa|ed25519)|ecdsa-sha2-\S+) /.test(spec.sshPublicKey)) {
     throw new ValidationError('spec.sshPublicKey', spec.sshPublicKey, 'must be an OpenSSH public key line');
   }
   if (spec.startTaskCommand !== undefined && looksLikeSecret(spec.startTaskCommand)) {
-    throw new ValidationError('spec.startTaskCommand', '<redacted>', 'looks like a credential; name a secret-store reference instead');
+    throw new ValidationError(
+      'spec.startTaskCommand',
+      '<redacted>',
+      'looks like a credential; name a secret-store reference instead',
+    );
   }
   if (spec.workerStartup === undefined || spec.workerStartup === null) {
-    throw new ValidationError('spec.workerStartup', spec.workerStartup, 'is required: it says how instances join the farm');
+    throw new ValidationError(
+      'spec.workerStartup',
+      spec.workerStartup,
+      'is required: it says how instances join the farm',
+    );
   }
   validateWorkerStartup(spec.workerStartup, 'spec.workerStartup');
   return { customData: encodeCustomData(renderWorkerStartup(spec.workerStartup), 'spec.workerStartup') };
@@ -133,11 +184,19 @@ export function capacityForTarget(
     ? [target.spot, target.dedicated, 'target.dedicated']
     : [target.dedicated, target.spot, 'target.spot'];
   if (other !== 0) {
-    throw new ValidationError(otherField, other, `must be 0: this scale set is ${spot ? 'Spot' : 'Regular'} priority`);
+    throw new ValidationError(
+      otherField,
+      other,
+      `must be 0: this scale set is ${spot ? 'Spot' : 'Regular'} priority`,
+    );
   }
   const max = maxCapacityOf(spec);
   if (wanted > max) {
-    throw new ValidationError(spot ? 'target.spot' : 'target.dedicated', wanted, `is above the group maximum of ${max}`);
+    throw new ValidationError(
+      spot ? 'target.spot' : 'target.dedicated',
+      wanted,
+      `is above the group maximum of ${max}`,
+    );
   }
   return wanted;
 }
@@ -146,7 +205,11 @@ export function capacityForTarget(
 export const GROUP_TAG = 'spillway-group';
 
 /** The ARM model of a validated spec. */
-export function toScaleSetModel(spec: ScaleSetGroupSpec, customData: string, capacity: number): VirtualMachineScaleSet {
+export function toScaleSetModel(
+  spec: ScaleSetGroupSpec,
+  customData: string,
+  capacity: number,
+): VirtualMachineScaleSet {
   const priority = priorityOf(spec);
   const image = spec.image!;
   return {
@@ -159,7 +222,10 @@ export function toScaleSetModel(spec: ScaleSetGroupSpec, customData: string, cap
     virtualMachineProfile: {
       priority,
       ...(priority === 'Spot'
-        ? { evictionPolicy: spec.evictionPolicy ?? 'Delete', billingProfile: { maxPrice: spec.maxPrice ?? -1 } }
+        ? {
+            evictionPolicy: spec.evictionPolicy ?? 'Delete',
+            billingProfile: { maxPrice: spec.maxPrice ?? -1 },
+          }
         : {}),
       osProfile: {
         computerNamePrefix: spec.name.slice(0, 9),
@@ -171,7 +237,10 @@ export function toScaleSetModel(spec: ScaleSetGroupSpec, customData: string, cap
             ? {
                 ssh: {
                   publicKeys: [
-                    { path: `/home/${spec.adminUsername ?? 'spillway'}/.ssh/authorized_keys`, keyData: spec.sshPublicKey },
+                    {
+                      path: `/home/${spec.adminUsername ?? 'spillway'}/.ssh/authorized_keys`,
+                      keyData: spec.sshPublicKey,
+                    },
                   ],
                 },
               }
@@ -182,8 +251,17 @@ export function toScaleSetModel(spec: ScaleSetGroupSpec, customData: string, cap
         imageReference:
           image.virtualMachineImageId !== undefined
             ? { id: image.virtualMachineImageId }
-            : { publisher: image.publisher, offer: image.offer, sku: image.sku, version: image.version ?? 'latest' },
-        osDisk: { createOption: 'FromImage', caching: 'ReadOnly', managedDisk: { storageAccountType: 'Standard_LRS' } },
+            : {
+                publisher: image.publisher,
+                offer: image.offer,
+                sku: image.sku,
+                version: image.version ?? 'latest',
+              },
+        osDisk: {
+          createOption: 'FromImage',
+          caching: 'ReadOnly',
+          managedDisk: { storageAccountType: 'Standard_LRS' },
+        },
       },
       ...(spec.subnetId !== undefined
         ? {

@@ -1,6 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { ValidationError } from '../../errors';
-import { CUSTOM_DATA_MAX_BYTES, encodeCustomData, looksLikeSecret, renderWorkerStartup, shellQuote, type WorkerStartup } from './startup';
+import {
+  CUSTOM_DATA_MAX_BYTES,
+  encodeCustomData,
+  looksLikeSecret,
+  renderWorkerStartup,
+  shellQuote,
+  type WorkerStartup,
+} from './startup';
 
 const deadline: WorkerStartup = {
   renderManager: 'deadline',
@@ -32,7 +39,9 @@ describe('looksLikeSecret', () => {
 describe('shellQuote', () => {
   // GIVEN awkward strings WHEN quoted and echoed by sh THEN they come back unchanged
   it.each([["it's"], ['$HOME `id` "x"'], ['a b\tc'], ['']])('%j round-trips through sh', (value) => {
-    expect(execFileSync('/bin/sh', ['-c', `printf %s ${shellQuote(value)}`], { encoding: 'utf8' })).toBe(value);
+    expect(execFileSync('/bin/sh', ['-c', `printf %s ${shellQuote(value)}`], { encoding: 'utf8' })).toBe(
+      value,
+    );
   });
 });
 
@@ -52,13 +61,21 @@ describe('renderWorkerStartup', () => {
   });
 
   it('renders a Deadline worker on a mounted repository', () => {
-    const script = renderWorkerStartup({ renderManager: 'deadline', farmAddress: '/mnt/DeadlineRepository10' });
+    const script = renderWorkerStartup({
+      renderManager: 'deadline',
+      farmAddress: '/mnt/DeadlineRepository10',
+    });
     expect(script).toContain("-ChangeRepository Direct '/mnt/DeadlineRepository10'");
     expect(script).not.toContain('SetGroupsForSlave');
   });
 
   it('renders an OpenCue RQD host for a Cuebot and facility', () => {
-    const script = renderWorkerStartup({ renderManager: 'opencue', farmAddress: 'cuebot.studio:8443', facility: 'azure', groups: ['burst'] });
+    const script = renderWorkerStartup({
+      renderManager: 'opencue',
+      farmAddress: 'cuebot.studio:8443',
+      facility: 'azure',
+      groups: ['burst'],
+    });
     expect(script).toContain("SPILLWAY_FACILITY='azure'");
     expect(script).toContain('CUEBOT_HOSTNAME="${SPILLWAY_FARM_ADDRESS%:*}"');
     expect(script).toContain('exec rqd');
@@ -67,16 +84,31 @@ describe('renderWorkerStartup', () => {
 
   it('runs a custom command with the farm settings in the environment', () => {
     // GIVEN a custom command WHEN rendered and run THEN it sees the settings
-    const script = renderWorkerStartup({ renderManager: 'opencue', farmAddress: "cue'bot:8443", command: 'echo "$SPILLWAY_FARM_ADDRESS|$SPILLWAY_GROUPS"', groups: ['a', 'b'] });
+    const script = renderWorkerStartup({
+      renderManager: 'opencue',
+      farmAddress: "cue'bot:8443",
+      command: 'echo "$SPILLWAY_FARM_ADDRESS|$SPILLWAY_GROUPS"',
+      groups: ['a', 'b'],
+    });
     expect(execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' })).toBe("cue'bot:8443|a,b\n");
   });
 
   // GIVEN bad start-up specs WHEN rendered THEN a ValidationError names the field
   it.each<[string, Partial<WorkerStartup>, string, string]>([
-    ['unknown render manager', { renderManager: 'tractor' as WorkerStartup['renderManager'] }, 'workerStartup.renderManager', '"tractor"'],
+    [
+      'unknown render manager',
+      { renderManager: 'tractor' as WorkerStartup['renderManager'] },
+      'workerStartup.renderManager',
+      '"tractor"',
+    ],
     ['empty farm address', { farmAddress: ' ' }, 'workerStartup.farmAddress', '" "'],
     ['secret as reference', { secretReference: 'hunter2' }, 'workerStartup.secretReference', '"hunter2"'],
-    ['password in the address', { farmAddress: 'https://admin:hunter2@rcs:4433' }, 'workerStartup.farmAddress', '<redacted>'],
+    [
+      'password in the address',
+      { farmAddress: 'https://admin:hunter2@rcs:4433' },
+      'workerStartup.farmAddress',
+      '<redacted>',
+    ],
     ['bad group name', { groups: ['ok', 'not ok'] }, 'workerStartup.groups[1]', '"not ok"'],
     ['bad pool name', { pools: ['x;rm'] }, 'workerStartup.pools[0]', '"x;rm"'],
   ])('refuses %s', (_what, change, field, quoted) => {
@@ -97,7 +129,9 @@ describe('renderWorkerStartup', () => {
 
 describe('encodeCustomData', () => {
   it('accepts exactly the limit and refuses one byte more, naming the size', () => {
-    expect(Buffer.from(encodeCustomData('x'.repeat(CUSTOM_DATA_MAX_BYTES)), 'base64').length).toBe(CUSTOM_DATA_MAX_BYTES);
+    expect(Buffer.from(encodeCustomData('x'.repeat(CUSTOM_DATA_MAX_BYTES)), 'base64').length).toBe(
+      CUSTOM_DATA_MAX_BYTES,
+    );
     expect(() => encodeCustomData('x'.repeat(CUSTOM_DATA_MAX_BYTES + 1), 'spec.workerStartup')).toThrow(
       /^spec\.workerStartup: renders to 65536 bytes of custom data, over Azure's limit of 65535/,
     );

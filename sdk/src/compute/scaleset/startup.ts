@@ -69,7 +69,11 @@ export function shellQuote(value: string): string {
  */
 export function validateWorkerStartup(startup: WorkerStartup, prefix = 'workerStartup'): void {
   if (!RENDER_MANAGERS.includes(startup.renderManager)) {
-    throw new ValidationError(`${prefix}.renderManager`, startup.renderManager, 'must be "deadline" or "opencue"');
+    throw new ValidationError(
+      `${prefix}.renderManager`,
+      startup.renderManager,
+      'must be "deadline" or "opencue"',
+    );
   }
   const fields: [string, string | undefined][] = [
     ['farmAddress', startup.farmAddress],
@@ -92,9 +96,16 @@ export function validateWorkerStartup(startup: WorkerStartup, prefix = 'workerSt
     }
   }
   if (typeof startup.farmAddress !== 'string' || startup.farmAddress.trim() === '') {
-    throw new ValidationError(`${prefix}.farmAddress`, startup.farmAddress, 'must name the repository, RCS or Cuebot address');
+    throw new ValidationError(
+      `${prefix}.farmAddress`,
+      startup.farmAddress,
+      'must name the repository, RCS or Cuebot address',
+    );
   }
-  if (startup.secretReference !== undefined && !/^(https:\/\/|kv:\/\/|secret:\/\/)\S+$/.test(startup.secretReference)) {
+  if (
+    startup.secretReference !== undefined &&
+    !/^(https:\/\/|kv:\/\/|secret:\/\/)\S+$/.test(startup.secretReference)
+  ) {
     throw new ValidationError(
       `${prefix}.secretReference`,
       startup.secretReference,
@@ -104,7 +115,8 @@ export function validateWorkerStartup(startup: WorkerStartup, prefix = 'workerSt
   const names = [...(startup.groups ?? []), ...(startup.pools ?? [])];
   for (const [i, name] of names.entries()) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
-      const field = i < (startup.groups ?? []).length ? `groups[${i}]` : `pools[${i - (startup.groups ?? []).length}]`;
+      const field =
+        i < (startup.groups ?? []).length ? `groups[${i}]` : `pools[${i - (startup.groups ?? []).length}]`;
       throw new ValidationError(`${prefix}.${field}`, name, 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
     }
   }
@@ -147,16 +159,20 @@ function deadlineCommand(startup: WorkerStartup): string[] {
     : `"$DEADLINE_BIN/deadlinecommand" -ChangeRepository Direct ${shellQuote(repo)}`;
   const lines = ['DEADLINE_BIN=${DEADLINE_BIN:-/opt/Thinkbox/Deadline10/bin}', 'WORKER=$(hostname)', connect];
   if ((startup.groups ?? []).length > 0) {
-    lines.push(`"$DEADLINE_BIN/deadlinecommand" -SetGroupsForSlave "$WORKER" ${shellQuote(startup.groups!.join(','))}`);
+    lines.push(
+      `"$DEADLINE_BIN/deadlinecommand" -SetGroupsForSlave "$WORKER" ${shellQuote(startup.groups!.join(','))}`,
+    );
   }
   if ((startup.pools ?? []).length > 0) {
-    lines.push(`"$DEADLINE_BIN/deadlinecommand" -SetPoolsForSlave "$WORKER" ${shellQuote(startup.pools!.join(','))}`);
+    lines.push(
+      `"$DEADLINE_BIN/deadlinecommand" -SetPoolsForSlave "$WORKER" ${shellQuote(startup.pools!.join(','))}`,
+    );
   }
   lines.push('exec "$DEADLINE_BIN/deadlineworker" -nogui -name "$WORKER"');
   return lines;
 }
 
-function opencueCommand(startup: WorkerStartup): string[] {
+function opencueCommand(): string[] {
   return [
     '# RQD reads its Cuebot and facility from the environment and rqd.conf.',
     'export CUEBOT_HOSTNAME="${SPILLWAY_FARM_ADDRESS%:*}"',
@@ -183,7 +199,7 @@ export function renderWorkerStartup(startup: WorkerStartup): string {
       ? [startup.command]
       : startup.renderManager === 'deadline'
         ? deadlineCommand(startup)
-        : opencueCommand(startup);
+        : opencueCommand();
   return [...header(startup), ...body, ''].join('\n');
 }
 

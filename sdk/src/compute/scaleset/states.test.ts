@@ -1,10 +1,17 @@
 import type { NodeState } from '../backend';
 import { countNodes, diffNodes, groupStateOf, nodeStateOf, toComputeNode, type InstanceView } from './states';
 
-const view = (provisioningState: string, power: string | undefined, protectFromScaleIn = false): InstanceView => ({
+const view = (
+  provisioningState: string,
+  power: string | undefined,
+  protectFromScaleIn = false,
+): InstanceView => ({
   instanceId: '0',
   provisioningState,
-  statusCodes: [`ProvisioningState/${provisioningState.toLowerCase()}`, ...(power ? [`PowerState/${power}`] : [])],
+  statusCodes: [
+    `ProvisioningState/${provisioningState.toLowerCase()}`,
+    ...(power ? [`PowerState/${power}`] : []),
+  ],
   protectFromScaleIn,
 });
 
@@ -30,7 +37,10 @@ describe('nodeStateOf', () => {
 
 describe('diffNodes', () => {
   const time = new Date('2026-01-01T00:00:00Z');
-  const node = (id: string, state: NodeState) => ({ ...toComputeNode('g', { ...view('Succeeded', 'running'), instanceId: id }, true), state });
+  const node = (id: string, state: NodeState) => ({
+    ...toComputeNode('g', { ...view('Succeeded', 'running'), instanceId: id }, true),
+    state,
+  });
   // GIVEN two observations WHEN diffed THEN the events
   it.each<[string, [string, NodeState][], [string, NodeState][], boolean, [string, string][]]>([
     ['new ready node', [], [['0', 'idle']], false, [['nodeReady', '0']]],
@@ -41,10 +51,20 @@ describe('diffNodes', () => {
     ['failed', [['0', 'creating']], [['0', 'unusable']], false, [['nodeFailed', '0']]],
     ['removed by us', [['0', 'idle']], [], false, [['nodeRemoved', '0']]],
     ['vanished while capacity fell short: evicted', [['0', 'idle']], [], true, [['nodePreempted', '0']]],
-    ['preempted then gone: removed, not preempted twice', [['0', 'preempted']], [], true, [['nodeRemoved', '0']]],
+    [
+      'preempted then gone: removed, not preempted twice',
+      [['0', 'preempted']],
+      [],
+      true,
+      [['nodeRemoved', '0']],
+    ],
     ['leaving then gone', [['0', 'leaving']], [], true, [['nodeRemoved', '0']]],
   ])('%s', (_what, before, after, vanished, expected) => {
-    const events = diffNodes(new Map(before), after.map(([id, s]) => node(id, s)), { group: 'g', time, vanishedWerePreempted: vanished });
+    const events = diffNodes(
+      new Map(before),
+      after.map(([id, s]) => node(id, s)),
+      { group: 'g', time, vanishedWerePreempted: vanished },
+    );
     expect(events.map((e) => [e.type, e.nodeId])).toEqual(expected);
     for (const e of events) expect(e).toMatchObject({ group: 'g', time });
   });
@@ -57,7 +77,10 @@ describe('countNodes and groupStateOf', () => {
       toComputeNode('g', view('Succeeded', 'running'), true),
       toComputeNode('g', view('Succeeded', 'running', true), false),
     ];
-    expect(countNodes(nodes)).toEqual({ idle: { dedicated: 0, spot: 2 }, running: { dedicated: 1, spot: 0 } });
+    expect(countNodes(nodes)).toEqual({
+      idle: { dedicated: 0, spot: 2 },
+      running: { dedicated: 1, spot: 0 },
+    });
   });
 
   it.each([

@@ -97,7 +97,11 @@ export function diffNodes(
         ...base,
         type: 'nodeFailed',
         nodeId: node.id,
-        error: { code: 'InstanceFailed', message: `instance ${node.id} is ${node.state}`, observedAt: context.time },
+        error: {
+          code: 'InstanceFailed',
+          message: `instance ${node.id} is ${node.state}`,
+          observedAt: context.time,
+        },
       });
     }
   }

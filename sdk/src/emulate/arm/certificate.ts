@@ -15,7 +15,10 @@ export interface LoopbackCertificate {
  * Generates a self-signed certificate for `localhost`, `127.0.0.1` and `::1` (plus
  * `hostname` if given) and writes the certificate (not the key) to `dir/ca.pem`.
  */
-export async function generateLoopbackCertificate(dir: string, hostname?: string): Promise<LoopbackCertificate> {
+export async function generateLoopbackCertificate(
+  dir: string,
+  hostname?: string,
+): Promise<LoopbackCertificate> {
   const selfsigned = require('selfsigned') as typeof import('selfsigned');
   const altNames: { type: 2 | 7; value?: string; ip?: string }[] = [
     { type: 2, value: 'localhost' },

@@ -180,9 +180,9 @@ export class ArmEmulator {
     fs.mkdirSync(workDir, { recursive: true });
     const host = options.host ?? '127.0.0.1';
     const cert = await generateLoopbackCertificate(workDir, host);
-    let emulator: ArmEmulator | undefined;
+    const holder: { emulator?: ArmEmulator } = {};
     const server = https.createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => {
-      void emulator!.handle(req, res);
+      void holder.emulator!.handle(req, res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -190,7 +190,15 @@ export class ArmEmulator {
     });
     const port = (server.address() as AddressInfo).port;
     const urlHost = host.includes(':') ? `[${host}]` : host;
-    emulator = new ArmEmulator(server, options, `https://${urlHost}:${port}`, cert.caPath, cert.certPem, workDir);
+    const emulator = new ArmEmulator(
+      server,
+      options,
+      `https://${urlHost}:${port}`,
+      cert.caPath,
+      cert.certPem,
+      workDir,
+    );
+    holder.emulator = emulator;
     return emulator;
   }
 
@@ -219,7 +227,9 @@ export class ArmEmulator {
         name: s.name,
         capacity: s.sku.capacity,
         priority: String(vmProfile.priority ?? 'Regular'),
-        ...(vmProfile.evictionPolicy !== undefined ? { evictionPolicy: String(vmProfile.evictionPolicy) } : {}),
+        ...(vmProfile.evictionPolicy !== undefined
+          ? { evictionPolicy: String(vmProfile.evictionPolicy) }
+          : {}),
         provisioningState: s.provisioningState,
         instances: [...s.instances.values()].map((i) => ({
           instanceId: i.instanceId,
@@ -243,9 +253,11 @@ export class ArmEmulator {
   async evict(resourceGroup: string, scaleSetName: string, instanceId: string): Promise<void> {
     const set = this.getSet(this.findSubscription(resourceGroup, scaleSetName), resourceGroup, scaleSetName);
     const profile = (set.properties.virtualMachineProfile ?? {}) as Record<string, unknown>;
-    if (profile.priority !== 'Spot') throw new HttpError(409, 'OperationNotAllowed', `scale set ${scaleSetName} is not Spot priority`);
+    if (profile.priority !== 'Spot')
+      throw new HttpError(409, 'OperationNotAllowed', `scale set ${scaleSetName} is not Spot priority`);
     const instance = set.instances.get(instanceId);
-    if (!instance) throw new HttpError(404, 'NotFound', `instance ${instanceId} of ${scaleSetName} not found`);
+    if (!instance)
+      throw new HttpError(404, 'NotFound', `instance ${instanceId} of ${scaleSetName} not found`);
     this.logger.info('evicting spot instance', { scaleSet: scaleSetName, instance: instanceId });
     instance.power = 'deallocated';
     await instance.process?.stop(this.options.killGraceMs ?? 2000);
@@ -268,7 +280,9 @@ export class ArmEmulator {
       this.server.closeAllConnections();
     });
     const stops: Promise<void>[] = [];
-    for (const set of this.sets.values()) for (const i of set.instances.values()) if (i.process) stops.push(i.process.stop(this.options.killGraceMs ?? 2000));
+    for (const set of this.sets.values())
+      for (const i of set.instances.values())
+        if (i.process) stops.push(i.process.stop(this.options.killGraceMs ?? 2000));
     await Promise.all(stops);
     await Promise.allSettled([...this.pending]);
   }
@@ -280,9 +294,18 @@ export class ArmEmulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
-    const clientRequestId = typeof req.headers['x-ms-client-request-id'] === 'string' ? req.headers['x-ms-client-request-id'] : undefined;
+    const clientRequestId =
+      typeof req.headers['x-ms-client-request-id'] === 'string'
+        ? req.headers['x-ms-client-request-id']
+        : undefined;
     const send = (status: number, body?: unknown, headers: Record<string, string> = {}): void => {
-      this.requests.push({ method: req.method ?? '', path: url.pathname, status, ...(clientRequestId ? { clientRequestId } : {}), time: Date.now() });
+      this.requests.push({
+        method: req.method ?? '',
+        path: url.pathname,
+        status,
+        ...(clientRequestId ? { clientRequestId } : {}),
+        time: Date.now(),
+      });
       const text = body === undefined ? '' : JSON.stringify(body);
       res.writeHead(status, {
         ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}),
@@ -298,31 +321,51 @@ export class ArmEmulator {
       const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
       const accept = this.options.acceptToken ?? ((t: string) => t.length > 0);
       if (token === undefined) {
-        throw new HttpError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
+        throw new HttpError(
+          401,
+          'AuthenticationFailed',
+          "Authentication failed. The 'Authorization' header is missing.",
+        );
       }
-      if (!accept(token)) throw new HttpError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
+      if (!accept(token))
+        throw new HttpError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
       if (this.throttle && this.throttle.everyN > 0) {
         this.counted += 1;
         if (this.counted % this.throttle.everyN === 0) {
           const ms = this.throttle.retryAfterMs ?? 1000;
           send(
             429,
-            { error: { code: 'TooManyRequests', message: 'The request is being throttled as the limit has been reached for operation type.' } },
+            {
+              error: {
+                code: 'TooManyRequests',
+                message: 'The request is being throttled as the limit has been reached for operation type.',
+              },
+            },
             // ARM sends Retry-After in seconds; a sub-second wait (fast tests) also goes in x-ms-retry-after-ms.
-            { 'retry-after': String(Math.ceil(ms / 1000)), ...(ms % 1000 !== 0 ? { 'x-ms-retry-after-ms': String(ms) } : {}) },
+            {
+              'retry-after': String(Math.ceil(ms / 1000)),
+              ...(ms % 1000 !== 0 ? { 'x-ms-retry-after-ms': String(ms) } : {}),
+            },
           );
           return;
         }
       }
       if (!routes.evict.test(url.pathname) && !url.searchParams.get('api-version')) {
-        throw new HttpError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+        throw new HttpError(
+          400,
+          'MissingApiVersionParameter',
+          'The api-version query parameter (?api-version=) is required for all requests.',
+        );
       }
       await this.route(req.method ?? 'GET', url, body, send);
     } catch (err) {
       if (err instanceof HttpError) {
         send(err.status, { error: { code: err.code, message: err.message } });
       } else {
-        this.logger.error('arm emulator request failed', { path: url.pathname, error: err instanceof Error ? err.message : String(err) });
+        this.logger.error('arm emulator request failed', {
+          path: url.pathname,
+          error: err instanceof Error ? err.message : String(err),
+        });
         send(500, { error: { code: 'InternalServerError', message: 'the emulator failed; see its log' } });
       }
     }
@@ -374,16 +417,31 @@ export class ArmEmulator {
       const [, sub, rg, name, id] = m as unknown as [string, string, string, string, string];
       const set = this.getSet(sub, rg, name);
       const instance = set.instances.get(id);
-      if (!instance) throw new HttpError(404, 'NotFound', `The entity was not found in this Azure location: instance ${id} of ${name}.`);
-      if (method === 'GET') return send(200, this.vmJson(set, instance, url.searchParams.get('$expand') === 'instanceView'));
+      if (!instance)
+        throw new HttpError(
+          404,
+          'NotFound',
+          `The entity was not found in this Azure location: instance ${id} of ${name}.`,
+        );
+      if (method === 'GET')
+        return send(200, this.vmJson(set, instance, url.searchParams.get('$expand') === 'instanceView'));
       if (method === 'PUT') return this.putVm(set, instance, body, url, send);
     }
-    throw new HttpError(404, 'NotFound', `no route for ${method} ${p} in the emulator's Microsoft.Compute subset`);
+    throw new HttpError(
+      404,
+      'NotFound',
+      `no route for ${method} ${p} in the emulator's Microsoft.Compute subset`,
+    );
   }
 
   private findSubscription(resourceGroup: string, name: string): string {
-    for (const s of this.sets.values()) if (same(s.resourceGroup, resourceGroup) && same(s.name, name) && !s.deleted) return s.subscriptionId;
-    throw new HttpError(404, 'ResourceNotFound', `The Resource 'Microsoft.Compute/virtualMachineScaleSets/${name}' under resource group '${resourceGroup}' was not found.`);
+    for (const s of this.sets.values())
+      if (same(s.resourceGroup, resourceGroup) && same(s.name, name) && !s.deleted) return s.subscriptionId;
+    throw new HttpError(
+      404,
+      'ResourceNotFound',
+      `The Resource 'Microsoft.Compute/virtualMachineScaleSets/${name}' under resource group '${resourceGroup}' was not found.`,
+    );
   }
 
   private key(sub: string, rg: string, name: string): string {
@@ -393,7 +451,11 @@ export class ArmEmulator {
   private getSet(sub: string, rg: string, name: string): ScaleSet {
     const set = this.sets.get(this.key(sub, rg, name));
     if (!set || set.deleted) {
-      throw new HttpError(404, 'ResourceNotFound', `The Resource 'Microsoft.Compute/virtualMachineScaleSets/${name}' under resource group '${rg}' was not found.`);
+      throw new HttpError(
+        404,
+        'ResourceNotFound',
+        `The Resource 'Microsoft.Compute/virtualMachineScaleSets/${name}' under resource group '${rg}' was not found.`,
+      );
     }
     return set;
   }
@@ -426,7 +488,11 @@ export class ArmEmulator {
     };
   }
 
-  private getOperation(id: string, url: URL, send: (status: number, body?: unknown, headers?: Record<string, string>) => void): void {
+  private getOperation(
+    id: string,
+    url: URL,
+    send: (status: number, body?: unknown, headers?: Record<string, string>) => void,
+  ): void {
     const op = this.operations.get(id);
     if (!op) throw new HttpError(404, 'NotFound', `operation ${id} not found`);
     if (url.searchParams.get('monitor') === 'true') {
@@ -456,11 +522,21 @@ export class ArmEmulator {
     url: URL,
     send: (status: number, body?: unknown, headers?: Record<string, string>) => void,
   ): void {
-    const b = (body ?? {}) as { location?: unknown; tags?: Record<string, string>; sku?: { name?: string; tier?: string; capacity?: unknown }; properties?: Record<string, unknown> };
-    if (typeof b.location !== 'string' || b.location === '') throw new HttpError(400, 'LocationRequired', 'The location property is required for this definition.');
+    const b = (body ?? {}) as {
+      location?: unknown;
+      tags?: Record<string, string>;
+      sku?: { name?: string; tier?: string; capacity?: unknown };
+      properties?: Record<string, unknown>;
+    };
+    if (typeof b.location !== 'string' || b.location === '')
+      throw new HttpError(400, 'LocationRequired', 'The location property is required for this definition.');
     const capacity = b.sku?.capacity ?? 0;
     if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0) {
-      throw new HttpError(400, 'InvalidParameter', `The value ${JSON.stringify(capacity)} of parameter 'sku.capacity' is not valid.`);
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        `The value ${JSON.stringify(capacity)} of parameter 'sku.capacity' is not valid.`,
+      );
     }
     const properties = { ...(b.properties ?? {}) };
     const profile = { ...((properties.virtualMachineProfile ?? {}) as Record<string, unknown>) };
@@ -468,17 +544,36 @@ export class ArmEmulator {
     const customData = osProfile.customData;
     if (customData !== undefined) {
       if (typeof customData !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(customData)) {
-        throw new HttpError(400, 'InvalidParameter', "The value of parameter 'osProfile.customData' is not valid base64.");
+        throw new HttpError(
+          400,
+          'InvalidParameter',
+          "The value of parameter 'osProfile.customData' is not valid base64.",
+        );
       }
       if (Buffer.from(customData, 'base64').length > CUSTOM_DATA_MAX_BYTES) {
-        throw new HttpError(400, 'InvalidParameter', `Custom data in OSProfile must be in Base64 encoding and with a maximum length of ${CUSTOM_DATA_MAX_BYTES} bytes.`);
+        throw new HttpError(
+          400,
+          'InvalidParameter',
+          `Custom data in OSProfile must be in Base64 encoding and with a maximum length of ${CUSTOM_DATA_MAX_BYTES} bytes.`,
+        );
       }
     }
-    if (profile.evictionPolicy !== undefined && !['Delete', 'Deallocate'].includes(String(profile.evictionPolicy))) {
-      throw new HttpError(400, 'InvalidParameter', `The value '${String(profile.evictionPolicy)}' of parameter 'evictionPolicy' is not valid.`);
+    if (
+      profile.evictionPolicy !== undefined &&
+      !['Delete', 'Deallocate'].includes(String(profile.evictionPolicy))
+    ) {
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        `The value '${String(profile.evictionPolicy)}' of parameter 'evictionPolicy' is not valid.`,
+      );
     }
     if (profile.priority !== undefined && !['Spot', 'Regular', 'Low'].includes(String(profile.priority))) {
-      throw new HttpError(400, 'InvalidParameter', `The value '${String(profile.priority)}' of parameter 'priority' is not valid.`);
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        `The value '${String(profile.priority)}' of parameter 'priority' is not valid.`,
+      );
     }
     // ARM never returns custom data: keep it aside.
     delete osProfile.customData;
@@ -496,7 +591,11 @@ export class ArmEmulator {
           name,
           location: b.location,
           tags: b.tags ?? {},
-          sku: { ...(b.sku?.name ? { name: b.sku.name } : {}), ...(b.sku?.tier ? { tier: b.sku.tier } : {}), capacity: 0 },
+          sku: {
+            ...(b.sku?.name ? { name: b.sku.name } : {}),
+            ...(b.sku?.tier ? { tier: b.sku.tier } : {}),
+            capacity: 0,
+          },
           properties,
           ...(typeof customData === 'string' ? { customData } : {}),
           provisioningState: 'Creating',
@@ -534,8 +633,15 @@ export class ArmEmulator {
     const set = this.getSet(sub, rg, name);
     const b = (body ?? {}) as { tags?: Record<string, string>; sku?: { capacity?: unknown } };
     const capacity = b.sku?.capacity;
-    if (capacity !== undefined && (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0)) {
-      throw new HttpError(400, 'InvalidParameter', `The value ${JSON.stringify(capacity)} of parameter 'sku.capacity' is not valid.`);
+    if (
+      capacity !== undefined &&
+      (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0)
+    ) {
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        `The value ${JSON.stringify(capacity)} of parameter 'sku.capacity' is not valid.`,
+      );
     }
     if (b.tags) set.tags = b.tags;
     set.provisioningState = 'Updating';
@@ -574,14 +680,25 @@ export class ArmEmulator {
   ): void {
     const set = this.getSet(sub, rg, name);
     const ids = (body as { instanceIds?: unknown } | undefined)?.instanceIds;
-    if (!Array.isArray(ids) || ids.length === 0) throw new HttpError(400, 'InvalidParameter', "The parameter 'instanceIds' is required and cannot be empty.");
+    if (!Array.isArray(ids) || ids.length === 0)
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        "The parameter 'instanceIds' is required and cannot be empty.",
+      );
     for (const id of ids) {
       if (typeof id !== 'string' || !set.instances.has(id)) {
-        throw new HttpError(400, 'InvalidParameter', `The value ${JSON.stringify(id)} of parameter 'instanceIds' is not a valid instance id of ${name}.`);
+        throw new HttpError(
+          400,
+          'InvalidParameter',
+          `The value ${JSON.stringify(id)} of parameter 'instanceIds' is not a valid instance id of ${name}.`,
+        );
       }
     }
     const headers = this.operation(set, url, async () => {
-      const doomed = ids.map((id) => set.instances.get(id as string)).filter((i): i is Instance => i !== undefined);
+      const doomed = ids
+        .map((id) => set.instances.get(id as string))
+        .filter((i): i is Instance => i !== undefined);
       await Promise.all(doomed.map((i) => this.removeInstance(set, i)));
       set.sku.capacity = Math.max(0, set.sku.capacity - doomed.length);
     });
@@ -595,10 +712,17 @@ export class ArmEmulator {
     url: URL,
     send: (status: number, body?: unknown, headers?: Record<string, string>) => void,
   ): void {
-    const policy = ((body as { properties?: { protectionPolicy?: { protectFromScaleIn?: unknown } } } | undefined)?.properties ?? {}).protectionPolicy;
+    const policy = (
+      (body as { properties?: { protectionPolicy?: { protectFromScaleIn?: unknown } } } | undefined)
+        ?.properties ?? {}
+    ).protectionPolicy;
     const protect = policy?.protectFromScaleIn;
     if (protect !== undefined && typeof protect !== 'boolean') {
-      throw new HttpError(400, 'InvalidParameter', `The value ${JSON.stringify(protect)} of parameter 'protectionPolicy.protectFromScaleIn' is not valid.`);
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        `The value ${JSON.stringify(protect)} of parameter 'protectionPolicy.protectFromScaleIn' is not valid.`,
+      );
     }
     const headers = this.operation(set, url, async () => {
       if (typeof protect === 'boolean') instance.protectFromScaleIn = protect;
@@ -640,7 +764,14 @@ export class ArmEmulator {
     set.instances.set(instanceId, instance);
     const script = set.customData !== undefined ? Buffer.from(set.customData, 'base64').toString('utf8') : '';
     if (script !== '') {
-      const prefix = String(((set.properties.virtualMachineProfile as Record<string, unknown>)?.osProfile as Record<string, unknown>)?.computerNamePrefix ?? set.name);
+      const prefix = String(
+        (
+          (set.properties.virtualMachineProfile as Record<string, unknown>)?.osProfile as Record<
+            string,
+            unknown
+          >
+        )?.computerNamePrefix ?? set.name,
+      );
       instance.process = new InstanceProcess({
         dir,
         script,
@@ -653,7 +784,11 @@ export class ArmEmulator {
         },
       });
     }
-    this.logger.info('instance started', { scaleSet: set.name, instance: instanceId, pid: instance.process?.pid });
+    this.logger.info('instance started', {
+      scaleSet: set.name,
+      instance: instanceId,
+      pid: instance.process?.pid,
+    });
     const ready = (): void => {
       if (instance.provisioningState === 'Creating') {
         instance.provisioningState = 'Succeeded';
@@ -691,7 +826,11 @@ export class ArmEmulator {
 
   private vmJson(set: ScaleSet, i: Instance, expand: boolean): unknown {
     const statuses = [
-      { code: `ProvisioningState/${i.provisioningState.toLowerCase()}`, level: 'Info', displayStatus: `Provisioning ${i.provisioningState.toLowerCase()}` },
+      {
+        code: `ProvisioningState/${i.provisioningState.toLowerCase()}`,
+        level: 'Info',
+        displayStatus: `Provisioning ${i.provisioningState.toLowerCase()}`,
+      },
       { code: `PowerState/${i.power}`, level: 'Info', displayStatus: `VM ${i.power}` },
     ];
     return {
@@ -722,14 +861,19 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > 4 * 1024 * 1024) throw new HttpError(413, 'RequestEntityTooLarge', 'The request body is too large.');
+    if (size > 4 * 1024 * 1024)
+      throw new HttpError(413, 'RequestEntityTooLarge', 'The request body is too large.');
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return undefined;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
-    throw new HttpError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.');
+    throw new HttpError(
+      400,
+      'InvalidRequestContent',
+      'The request content was invalid and could not be deserialized.',
+    );
   }
 }
 
