@@ -165,6 +165,22 @@ describe('scale set worker burst against the ARM emulator', () => {
       ['1', 'idle'],
     ]);
     expect(groupAlive(pid)).toBe(false);
+
+    // AND a new backend (a restarted service) finds the group by its tag and reads it back
+    const restarted = new scaleset.ScaleSetBackend({
+      credential: fixedTokenCredential('test-token-for-the-emulator'),
+      subscriptionId: SUBSCRIPTION,
+      endpoint: emulator.url,
+      trustedCaPem: emulator.caPem,
+      resourceGroup: RESOURCE_GROUP,
+      pollIntervalMs: 20,
+    });
+    const listed = await restarted.listGroups();
+    expect(listed.map((g) => [g.name, g.targetSpotNodes, g.currentSpotNodes])).toEqual([['burst-b', 2, 1]]);
+    await expect(restarted.resizeGroup('burst-b', { dedicated: 0, spot: 6 })).rejects.toThrow(
+      'target.spot: is above the group maximum of 5 (got 6)',
+    );
+    await restarted.close();
     await backend.deleteGroup('burst-b');
     expect(emulator.scaleSets()).toEqual([]);
   });
