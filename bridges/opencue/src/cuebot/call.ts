@@ -1,0 +1,109 @@
+/**
+ * One unary gRPC call with a deadline, bounded retries with backoff and jitter for faults
+ * that are safe to retry, and an abort path. Shared by the Cuebot client, the RQD side of
+ * the virtual host and the testing harness.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { SpillwayError } from '@spillway/sdk';
+
+/** Options of one call. */
+export interface UnaryCallOptions {
+  /** Deadline of each attempt. @default 10000 */
+  readonly timeoutMs?: number;
+  /** Attempts in all. @default 4 */
+  readonly maxAttempts?: number;
+  /**
+   * Whether the call may be repeated after DEADLINE_EXCEEDED (the server may have acted).
+   * UNAVAILABLE (nothing reached the server) is always retried.
+   * @default false
+   */
+  readonly idempotent?: boolean;
+  /** Longest pause between attempts. @default 2000 */
+  readonly maxBackoffMs?: number;
+  readonly abortSignal?: AbortSignal;
+}
+
+/** A failed OpenCue call, typed by its gRPC status; the gRPC error is the `cause`. */
+export class OpenCueCallError extends SpillwayError {
+  constructor(
+    /** `package.Service/Method`. */
+    readonly method: string,
+    /** The gRPC status. */
+    readonly status: grpc.status,
+    message: string,
+    cause: unknown,
+  ) {
+    super(`${method}: ${message}`, grpc.status[status] ?? 'UNKNOWN', { cause });
+  }
+
+  /** True when the thing asked for does not exist. */
+  get notFound(): boolean {
+    return this.status === grpc.status.NOT_FOUND;
+  }
+}
+
+type UnaryMethod = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (err: grpc.ServiceError | null, response: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+/** Calls `method` of `client` (a loaded OpenCue service client). */
+export async function unaryCall<Res>(
+  client: grpc.Client,
+  serviceName: string,
+  method: string,
+  request: unknown,
+  options: UnaryCallOptions = {},
+): Promise<Res> {
+  const fn = (client as unknown as Record<string, UnaryMethod>)[method];
+  if (typeof fn !== 'function') throw new Error(`${serviceName} has no method ${method}`);
+  const attempts = options.maxAttempts ?? 4;
+  const label = `${serviceName}/${method}`;
+  for (let attempt = 1; ; attempt++) {
+    if (options.abortSignal?.aborted) {
+      throw new OpenCueCallError(label, grpc.status.CANCELLED, 'aborted', options.abortSignal.reason);
+    }
+    try {
+      return await new Promise<Res>((resolve, reject) => {
+        const deadline = new Date(Date.now() + (options.timeoutMs ?? 10_000));
+        const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) =>
+          err ? reject(err) : resolve(res as Res),
+        );
+        options.abortSignal?.addEventListener('abort', () => call.cancel(), { once: true });
+      });
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      const code = e.code ?? grpc.status.UNKNOWN;
+      const retryable =
+        code === grpc.status.UNAVAILABLE ||
+        code === grpc.status.RESOURCE_EXHAUSTED ||
+        (options.idempotent === true && code === grpc.status.DEADLINE_EXCEEDED);
+      if (retryable && attempt < attempts && !options.abortSignal?.aborted) {
+        await sleep(backoffMs(attempt, options.maxBackoffMs ?? 2000), options.abortSignal);
+        continue;
+      }
+      throw new OpenCueCallError(label, code, e.details || e.message || 'call failed', err);
+    }
+  }
+}
+
+/** Exponential backoff with full jitter in [50%, 100%] of the step. */
+export function backoffMs(attempt: number, maxMs: number): number {
+  return Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+}
+
+/** Resolves after `ms`, or at once when `signal` fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
