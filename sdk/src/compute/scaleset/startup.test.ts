@@ -51,7 +51,9 @@ describe('renderWorkerStartup', () => {
     const script = renderWorkerStartup(deadline);
     // THEN it is a shell script that connects, sets groups and pools and starts the worker
     expect(script.startsWith('#!/bin/sh\n')).toBe(true);
-    expect(script).toContain("-ChangeRepository Proxy 'rcs.studio.internal:4433'");
+    expect(script).toContain(
+      "-ChangeRepository Proxy 'rcs.studio.internal:4433' /run/spillway-rcs-client.pfx",
+    );
     expect(script).toContain(`-SetGroupsForSlave "$WORKER" 'cloud,gpu'`);
     expect(script).toContain(`-SetPoolsForSlave "$WORKER" 'burst'`);
     expect(script).toContain('deadlineworker" -nogui');

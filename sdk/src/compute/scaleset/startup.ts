@@ -152,12 +152,21 @@ function header(startup: WorkerStartup): string[] {
 function deadlineCommand(startup: WorkerStartup): string[] {
   const repo = startup.farmAddress;
   // A host:port is a Remote Connection Server; anything else a mounted repository path.
-  const connect = /^[A-Za-z0-9.-]+:\d+$/.test(repo)
-    ? `"$DEADLINE_BIN/deadlinecommand" -ChangeRepository Proxy ${shellQuote(repo)}${
-        startup.secretReference !== undefined ? ' "${SPILLWAY_SECRET_FILE:-/run/spillway-farm-secret}"' : ''
-      }`
-    : `"$DEADLINE_BIN/deadlinecommand" -ChangeRepository Direct ${shellQuote(repo)}`;
-  const lines = ['DEADLINE_BIN=${DEADLINE_BIN:-/opt/Thinkbox/Deadline10/bin}', 'WORKER=$(hostname)', connect];
+  const rcs = /^[A-Za-z0-9.-]+:\d+$/.test(repo);
+  const lines = ['DEADLINE_BIN=${DEADLINE_BIN:-/opt/Thinkbox/Deadline10/bin}', 'WORKER=$(hostname)'];
+  if (rcs && startup.secretReference !== undefined) {
+    // A Key Vault certificate's secret value is the base64 PFX: the RCS client certificate.
+    lines.push(
+      'umask 077',
+      'base64 -d "${SPILLWAY_SECRET_FILE:-/run/spillway-farm-secret}" > /run/spillway-rcs-client.pfx',
+      'umask 022',
+      `"$DEADLINE_BIN/deadlinecommand" -ChangeRepository Proxy ${shellQuote(repo)} /run/spillway-rcs-client.pfx`,
+    );
+  } else if (rcs) {
+    lines.push(`"$DEADLINE_BIN/deadlinecommand" -ChangeRepository Proxy ${shellQuote(repo)}`);
+  } else {
+    lines.push(`"$DEADLINE_BIN/deadlinecommand" -ChangeRepository Direct ${shellQuote(repo)}`);
+  }
   if ((startup.groups ?? []).length > 0) {
     lines.push(
       `"$DEADLINE_BIN/deadlinecommand" -SetGroupsForSlave "$WORKER" ${shellQuote(startup.groups!.join(','))}`,
