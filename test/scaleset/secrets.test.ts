@@ -15,16 +15,18 @@ function rawRequest(
   url: string,
   ca: string,
   headers: Record<string, string> = {},
+  method = 'GET',
+  payload?: unknown,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'GET', ca, headers }, (res) => {
+    const req = https.request(url, { method, ca, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(payload === undefined ? undefined : JSON.stringify(payload));
   });
 }
 
@@ -54,6 +56,18 @@ describe('ARM credentials', () => {
     const ok = await rawRequest(emulator.url + path, emulator.caPem, { authorization: `Bearer ${GOOD}` });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ value: [] });
+    // The admin eviction call answers in ARM's shape too.
+    const evict = await rawRequest(
+      emulator.url + '/spillway-admin/evict',
+      emulator.caPem,
+      { authorization: `Bearer ${GOOD}`, 'content-type': 'application/json' },
+      'POST',
+      { resourceGroup: 'render-burst', scaleSet: 'missing', instanceId: '0' },
+    );
+    expect(evict.status).toBe(404);
+    expect(JSON.parse(evict.body)).toEqual({
+      error: { code: 'ResourceNotFound', message: expect.stringContaining('virtualMachineScaleSets/missing') },
+    });
     // An untrusted client (no CA) cannot talk to it at all.
     await expect(rawRequest(emulator.url + path, '')).rejects.toThrow();
   });

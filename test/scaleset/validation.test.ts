@@ -110,4 +110,30 @@ describe('scale set spec validation', () => {
     expect((err as Error).message).toContain('65535');
     expect(emulator.scaleSets()).toEqual([]);
   });
+
+  it('turns a failed long-running operation into an ArmError, a resizeFailed event and a group error', async () => {
+    // GIVEN a group, and an emulator whose next operation fails asynchronously
+    await backend.ensureGroup(
+      spotSpec('failing', { workerStartup: { ...spotSpec('x').workerStartup, command: 'true' } }),
+    );
+    const events: string[] = [];
+    const off = backend.onCapacityEvent((e) => events.push(`${e.type}:${e.error?.code ?? ''}`));
+    emulator.failNextOperation(
+      'AllocationFailed',
+      'Allocation failed. We do not have sufficient capacity for the requested VM size in this region.',
+    );
+    // WHEN it is resized
+    const err = await backend.resizeGroup('failing', { dedicated: 0, spot: 3 }).catch((e: unknown) => e);
+    off();
+    // THEN the poller's failure is an ArmError with the ARM code, an event, and a group error
+    expect(err).toBeInstanceOf(scaleset.ArmError);
+    expect((err as scaleset.ArmError).code).toBe('AllocationFailed');
+    expect((err as Error).message).toContain('sufficient capacity');
+    expect(events).toEqual(['resizeFailed:AllocationFailed']);
+    const status = await backend.getGroup('failing');
+    expect(status?.state).toBe('failed');
+    expect(status?.errors.map((e) => e.code)).toEqual(['AllocationFailed']);
+    expect(emulator.scaleSets().find((s) => s.name === 'failing')?.instances).toEqual([]);
+    await backend.deleteGroup('failing');
+  });
 });

@@ -17,6 +17,7 @@ import type {
   CapacityBackend,
   CapacityEvent,
   ComputeNode,
+  GroupError,
   GroupSpec,
   GroupStatus,
   NodeState,
@@ -79,6 +80,8 @@ interface GroupRecord {
   targetCapacity: number;
   /** Operations of ours under way: capacity changes then are ours, not evictions. */
   busy: number;
+  /** Recent ARM errors of operations on this group, newest last; cleared by a successful resize. */
+  errors: GroupError[];
   known: Map<string, NodeState>;
   /** Serialises resizes, removals and deletes of this group. */
   queue: Promise<unknown>;
@@ -240,15 +243,13 @@ export class ScaleSetBackend implements CapacityBackend {
         });
       } catch (err) {
         if (err instanceof ArmError) {
-          this.emit({
-            type: 'resizeFailed',
-            group: name,
-            time: new Date(),
-            error: { code: err.code, message: err.message, observedAt: new Date() },
-          });
+          const error: GroupError = { code: err.code, message: err.message, observedAt: new Date() };
+          record.errors = [...record.errors, error].slice(-5);
+          this.emit({ type: 'resizeFailed', group: name, time: new Date(), error });
         }
         throw err;
       }
+      record.errors = [];
       const status = await this.statusOf(record, options);
       this.emit({ type: 'resizeCompleted', group: name, time: new Date() });
       return status;
@@ -459,6 +460,7 @@ export class ScaleSetBackend implements CapacityBackend {
         evictionPolicy,
         maxCapacity,
         targetCapacity: 0,
+        errors: [],
         busy: 0,
         known: new Map(),
         queue: Promise.resolve(),
@@ -593,7 +595,7 @@ export class ScaleSetBackend implements CapacityBackend {
       currentDedicatedNodes: record.spot ? 0 : current,
       currentSpotNodes: record.spot ? current : 0,
       nodeCounts: countNodes(nodes),
-      errors: [],
+      errors: [...record.errors],
       backendId: vmss.id ?? record.name,
     };
   }

@@ -157,6 +157,7 @@ export class ArmEmulator {
   private readonly logger: Logger;
   private throttle: ThrottleOptions | undefined;
   private counted = 0;
+  private nextFault: { code: string; message: string } | undefined;
   private closed = false;
 
   private constructor(
@@ -216,6 +217,14 @@ export class ArmEmulator {
   setThrottle(throttle: ThrottleOptions | undefined): void {
     this.throttle = throttle;
     this.counted = 0;
+  }
+
+  /**
+   * Makes the next long-running operation fail asynchronously (its status turns `Failed`
+   * with this ARM error) after changing nothing, as an allocation failure would.
+   */
+  failNextOperation(code: string, message: string): void {
+    this.nextFault = { code, message };
   }
 
   /** Every scale set and its instances. */
@@ -464,13 +473,17 @@ export class ArmEmulator {
   private operation(set: ScaleSet, url: URL, work: () => Promise<void>): Record<string, string> {
     const op: Operation = { id: randomUUID(), status: 'InProgress', startTime: new Date() };
     this.operations.set(op.id, op);
+    const fault = this.nextFault;
+    this.nextFault = undefined;
     const run = set.queue.then(async () => {
       await delay(this.options.lroDelayMs ?? 500);
       try {
+        if (fault) throw new HttpError(409, fault.code, fault.message);
         await work();
         op.status = 'Succeeded';
       } catch (err) {
         op.status = 'Failed';
+        if (set.provisioningState !== 'Succeeded') set.provisioningState = 'Failed';
         op.error =
           err instanceof HttpError
             ? { code: err.code, message: err.message }
