@@ -98,7 +98,12 @@ export class CuebotClient {
     return unaryCall<Res>(this.clients.get(service)!, service, method, request, opts);
   }
 
-  private read<Res>(service: string, method: string, request: unknown, options?: CuebotCallOptions): Promise<Res> {
+  private read<Res>(
+    service: string,
+    method: string,
+    request: unknown,
+    options?: CuebotCallOptions,
+  ): Promise<Res> {
     return this.call<Res>(service, method, request, { ...options, idempotent: true });
   }
 
@@ -131,7 +136,9 @@ export class CuebotClient {
 
   /** A job by name, or undefined. */
   async findJob(name: string, options?: CuebotCallOptions): Promise<CueJob | undefined> {
-    return orUndefined(async () => (await this.read<{ job: CueJob }>('job.JobInterface', 'FindJob', { name }, options)).job);
+    return orUndefined(
+      async () => (await this.read<{ job: CueJob }>('job.JobInterface', 'FindJob', { name }, options)).job,
+    );
   }
 
   /** A job's layers. */
@@ -195,7 +202,12 @@ export class CuebotClient {
 
   /** Marks a frame EATEN (never SUCCEEDED: no RPC does that). Asynchronous. */
   async eatFrame(frame: Pick<CueFrame, 'id'>, options?: CuebotCallOptions): Promise<void> {
-    await this.call('job.FrameInterface', 'Eat', { frame: { id: frame.id } }, { ...options, idempotent: true });
+    await this.call(
+      'job.FrameInterface',
+      'Eat',
+      { frame: { id: frame.id } },
+      { ...options, idempotent: true },
+    );
   }
 
   /** Sends a frame back to WAITING. Asynchronous. */
@@ -244,11 +256,18 @@ export class CuebotClient {
 
   /** A host by name, or undefined. */
   async findHost(name: string, options?: CuebotCallOptions): Promise<CueHost | undefined> {
-    return orUndefined(async () => (await this.read<{ host: CueHost }>('host.HostInterface', 'FindHost', { name }, options)).host);
+    return orUndefined(
+      async () =>
+        (await this.read<{ host: CueHost }>('host.HostInterface', 'FindHost', { name }, options)).host,
+    );
   }
 
   /** Moves a host into an allocation. */
-  async setAllocation(host: Pick<CueHost, 'id'>, allocationId: string, options?: CuebotCallOptions): Promise<void> {
+  async setAllocation(
+    host: Pick<CueHost, 'id'>,
+    allocationId: string,
+    options?: CuebotCallOptions,
+  ): Promise<void> {
     await this.call(
       'host.HostInterface',
       'SetAllocation',
@@ -260,10 +279,14 @@ export class CuebotClient {
   /** A facility by name, created when missing. */
   async ensureFacility(name: string, options?: CuebotCallOptions): Promise<CueFacility> {
     const found = await orUndefined(
-      async () => (await this.read<{ facility: CueFacility }>('facility.FacilityInterface', 'Get', { name }, options)).facility,
+      async () =>
+        (await this.read<{ facility: CueFacility }>('facility.FacilityInterface', 'Get', { name }, options))
+          .facility,
     );
     if (found) return found;
-    return (await this.call<{ facility: CueFacility }>('facility.FacilityInterface', 'Create', { name }, options)).facility;
+    return (
+      await this.call<{ facility: CueFacility }>('facility.FacilityInterface', 'Create', { name }, options)
+    ).facility;
   }
 
   /** Every allocation. */
@@ -281,8 +304,14 @@ export class CuebotClient {
   async findAllocation(name: string, options?: CuebotCallOptions): Promise<CueAllocation | undefined> {
     return orUndefined(
       async () =>
-        (await this.read<{ allocation: CueAllocation }>('facility.AllocationInterface', 'Find', { name }, options))
-          .allocation,
+        (
+          await this.read<{ allocation: CueAllocation }>(
+            'facility.AllocationInterface',
+            'Find',
+            { name },
+            options,
+          )
+        ).allocation,
     );
   }
 
@@ -318,7 +347,10 @@ export class CuebotClient {
   }
 
   /** The hosts of an allocation. */
-  async getAllocationHosts(allocation: Pick<CueAllocation, 'id'>, options?: CuebotCallOptions): Promise<CueHost[]> {
+  async getAllocationHosts(
+    allocation: Pick<CueAllocation, 'id'>,
+    options?: CuebotCallOptions,
+  ): Promise<CueHost[]> {
     const res = await this.read<{ hosts: { hosts: CueHost[] } | null }>(
       'facility.AllocationInterface',
       'GetHosts',
@@ -344,7 +376,10 @@ export class CuebotClient {
 
   /** A show by name, or undefined. */
   async findShow(name: string, options?: CuebotCallOptions): Promise<CueShow | undefined> {
-    return orUndefined(async () => (await this.read<{ show: CueShow }>('show.ShowInterface', 'FindShow', { name }, options)).show);
+    return orUndefined(
+      async () =>
+        (await this.read<{ show: CueShow }>('show.ShowInterface', 'FindShow', { name }, options)).show,
+    );
   }
 
   /** A show's subscriptions (sizes in core units). */
@@ -384,7 +419,11 @@ export class CuebotClient {
   }
 
   /** Sets a subscription's burst, in cores (sent as core units). */
-  async setSubscriptionBurst(sub: Pick<CueSubscription, 'id'>, burstCores: number, options?: CuebotCallOptions): Promise<void> {
+  async setSubscriptionBurst(
+    sub: Pick<CueSubscription, 'id'>,
+    burstCores: number,
+    options?: CuebotCallOptions,
+  ): Promise<void> {
     await this.call(
       'subscription.SubscriptionInterface',
       'SetBurst',
@@ -395,16 +434,29 @@ export class CuebotClient {
 
   /** RQD's start-up report. */
   async reportRqdStartup(boot: BootReport, options?: CuebotCallOptions): Promise<void> {
-    await this.call('report.RqdReportInterface', 'ReportRqdStartup', { boot_report: boot }, { ...options, idempotent: true });
+    await this.call(
+      'report.RqdReportInterface',
+      'ReportRqdStartup',
+      { boot_report: boot },
+      { ...options, idempotent: true },
+    );
   }
 
   /** RQD's periodic status report. */
   async reportStatus(report: HostReport, options?: CuebotCallOptions): Promise<void> {
-    await this.call('report.RqdReportInterface', 'ReportStatus', { host_report: report }, { ...options, idempotent: true });
+    await this.call(
+      'report.RqdReportInterface',
+      'ReportStatus',
+      { host_report: report },
+      { ...options, idempotent: true },
+    );
   }
 
   /** RQD's report that a frame finished. */
-  async reportRunningFrameCompletion(report: FrameCompleteReport, options?: CuebotCallOptions): Promise<void> {
+  async reportRunningFrameCompletion(
+    report: FrameCompleteReport,
+    options?: CuebotCallOptions,
+  ): Promise<void> {
     await this.call(
       'report.RqdReportInterface',
       'ReportRunningFrameCompletion',

@@ -27,7 +27,8 @@ export function hostCoreUnits(host: { readonly num_procs: number; readonly cores
  * them all (RQD reports `cores_per_proc` in core units).
  */
 export function renderHostCores(cores: number): { num_procs: number; cores_per_proc: number } {
-  if (!Number.isInteger(cores) || cores < 0) throw new RangeError(`cores must be a whole number >= 0 (got ${cores})`);
+  if (!Number.isInteger(cores) || cores < 0)
+    throw new RangeError(`cores must be a whole number >= 0 (got ${cores})`);
   return { num_procs: 1, cores_per_proc: cores * CORE_UNITS_PER_CORE };
 }
 

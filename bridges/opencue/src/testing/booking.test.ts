@@ -30,14 +30,56 @@ const sub = (allocation: string, burstUnits = 10_000, reservedUnits = 0): Bookab
 
 describe('bookFrames', () => {
   it.each<[string, BookableHost[], BookableFrame[], BookableSubscription[], [string, string][]]>([
-    ['one frame per idle core', [host('a'), host('b')], [frame('f1'), frame('f2'), frame('f3')], [sub('local.general')], [['f1', 'a'], ['f2', 'b']]],
-    ['a host with 2 cores takes 2', [host('a', { idleUnits: 200 })], [frame('f1'), frame('f2')], [sub('local.general')], [['f1', 'a'], ['f2', 'a']]],
-    ['no shared tag, no booking', [host('a', { tags: ['burst'] })], [frame('f1')], [sub('local.general')], []],
-    ['a locked host is skipped', [host('a', { open: false }), host('b')], [frame('f1')], [sub('local.general')], [['f1', 'b']]],
+    [
+      'one frame per idle core',
+      [host('a'), host('b')],
+      [frame('f1'), frame('f2'), frame('f3')],
+      [sub('local.general')],
+      [
+        ['f1', 'a'],
+        ['f2', 'b'],
+      ],
+    ],
+    [
+      'a host with 2 cores takes 2',
+      [host('a', { idleUnits: 200 })],
+      [frame('f1'), frame('f2')],
+      [sub('local.general')],
+      [
+        ['f1', 'a'],
+        ['f2', 'a'],
+      ],
+    ],
+    [
+      'no shared tag, no booking',
+      [host('a', { tags: ['burst'] })],
+      [frame('f1')],
+      [sub('local.general')],
+      [],
+    ],
+    [
+      'a locked host is skipped',
+      [host('a', { open: false }), host('b')],
+      [frame('f1')],
+      [sub('local.general')],
+      [['f1', 'b']],
+    ],
     ['a down host is skipped', [host('a', { up: false })], [frame('f1')], [sub('local.general')], []],
-    ['no subscription to the allocation, no booking', [host('a', { allocation: 'cloud.burst' })], [frame('f1')], [sub('local.general')], []],
+    [
+      'no subscription to the allocation, no booking',
+      [host('a', { allocation: 'cloud.burst' })],
+      [frame('f1')],
+      [sub('local.general')],
+      [],
+    ],
     ['burst reached, no booking', [host('a')], [frame('f1')], [sub('local.general', 100, 100)], []],
-    ['not enough memory, no booking', [host('a', { idleMemoryKb: 10 })], [frame('f1')], [sub('local.general')], []],
+    [
+      'not enough memory, no booking',
+      [host('a', { idleMemoryKb: 10 })],
+      [frame('f1')],
+      [sub('local.general')],
+      [],
+    ],
     [
       'higher priority first',
       [host('a')],
@@ -50,7 +92,10 @@ describe('bookFrames', () => {
       [host('a'), host('cloud', { allocation: 'cloud.burst', tags: ['burst'], idleUnits: 400 })],
       [frame('f1', { layerTags: ['general', 'burst'] }), frame('f2', { layerTags: ['general', 'burst'] })],
       [sub('local.general'), sub('cloud.burst')],
-      [['f1', 'a'], ['f2', 'cloud']],
+      [
+        ['f1', 'a'],
+        ['f2', 'cloud'],
+      ],
     ],
   ])('GIVEN %s WHEN booking THEN %j', (_name, hosts, frames, subs, expected) => {
     const got = bookFrames(hosts, frames, subs).map((b) => [b.frameId, b.host]);

@@ -1,0 +1,265 @@
+/**
+ * A simulated render host: a real RQD gRPC server on 127.0.0.1 that runs each launched
+ * frame's command as a real child process (`/bin/sh -c`, its own process group), reports
+ * start-up, status on a timer (with its running frames) and each completion (with the real
+ * exit status) to Cuebot, and kills frames on request.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { silentLogger, type Logger } from '@spillway/sdk';
+import { CuebotClient } from '../cuebot/client';
+import { renderHostCores } from '../cuebot/units';
+import {
+  openCueServices,
+  type CoreDetail,
+  type RenderHost,
+  type RunFrame,
+  type RunningFrameInfo,
+} from '../proto';
+import { serveRqd } from '../rqd';
+
+/** Options of `SimulatedRqdHost.start`. */
+export interface SimulatedRqdHostOptions {
+  /** Host name Cuebot knows it by. */
+  readonly name: string;
+  /** `host:port` of Cuebot. */
+  readonly cuebot: string;
+  /** @default 1 */
+  readonly cores?: number;
+  /** @default 8 GiB, in KB */
+  readonly memoryKb?: number;
+  /** @default 'local' */
+  readonly facility?: string;
+  /** @default ['general'] */
+  readonly tags?: readonly string[];
+  /** @default 1000 */
+  readonly reportIntervalMs?: number;
+  /** RQD port on 127.0.0.1. @default 0 (any free port) */
+  readonly port?: number;
+  /** Where frame logs go. @default a new temporary folder */
+  readonly workDir?: string;
+  readonly logger?: Logger;
+}
+
+interface Running {
+  readonly run: RunFrame;
+  readonly child: ChildProcess;
+  readonly startedAt: number;
+}
+
+/** A simulated RQD host. */
+export class SimulatedRqdHost {
+  private readonly running = new Map<string, Running>();
+  private readonly cuebot: CuebotClient;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly bootTime = Math.floor(Date.now() / 1000);
+  private readonly log: Logger;
+  /** Frames launched on this host, by frame name, in order. */
+  readonly launched: string[] = [];
+
+  private constructor(
+    private readonly server: grpc.Server,
+    /** `127.0.0.1:port` of this host's RQD. */
+    readonly rqdAddress: string,
+    private readonly options: SimulatedRqdHostOptions,
+    private readonly workDir: string,
+  ) {
+    this.cuebot = new CuebotClient(options.cuebot, { callTimeoutMs: 5000 });
+    this.log = options.logger ?? silentLogger;
+  }
+
+  /** Starts the RQD server and reports start-up to Cuebot. */
+  static async start(options: SimulatedRqdHostOptions): Promise<SimulatedRqdHost> {
+    const server = new grpc.Server();
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    const workDir = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rqd-${options.name}-`));
+    const host = new SimulatedRqdHost(server, `127.0.0.1:${port}`, options, workDir);
+    serveRqd(server, openCueServices(), {
+      launchFrame: (run) => host.launch(run),
+      killRunningFrame: (frameId) => host.kill(frameId),
+      runningFrame: (frameId) => host.info(frameId),
+      hostReport: () => ({ host: host.renderHost(), frames: host.frames(), core_info: host.cores() }),
+    });
+    await host.cuebot.reportRqdStartup({ host: host.renderHost(), core_info: host.cores() });
+    host.timer = setInterval(() => void host.report(), options.reportIntervalMs ?? 1000);
+    host.timer.unref();
+    return host;
+  }
+
+  private totalUnits(): number {
+    return (this.options.cores ?? 1) * 100;
+  }
+
+  private bookedUnits(): number {
+    let n = 0;
+    for (const r of this.running.values()) n += r.run.num_cores;
+    return n;
+  }
+
+  private cores(): CoreDetail {
+    const booked = this.bookedUnits();
+    return {
+      total_cores: this.totalUnits(),
+      idle_cores: this.totalUnits() - booked,
+      locked_cores: 0,
+      booked_cores: booked,
+    };
+  }
+
+  private renderHost(): RenderHost {
+    const mem = this.options.memoryKb ?? 8 * 1024 * 1024;
+    return {
+      name: this.options.name,
+      nimby_enabled: false,
+      nimby_locked: false,
+      facility: this.options.facility ?? 'local',
+      ...renderHostCores(this.options.cores ?? 1),
+      total_swap: 0,
+      total_mem: mem,
+      total_mcp: 100 * 1024 * 1024,
+      free_swap: 0,
+      free_mem: mem,
+      free_mcp: 100 * 1024 * 1024,
+      load: 0,
+      boot_time: this.bootTime,
+      tags: [...(this.options.tags ?? ['general'])],
+      state: 'UP',
+      attributes: { SP_OS: 'linux' },
+      num_gpus: 0,
+      free_gpu_mem: 0,
+      total_gpu_mem: 0,
+    };
+  }
+
+  private info(frameId: string): RunningFrameInfo | undefined {
+    const r = this.running.get(frameId);
+    return r ? runningInfo(r.run, r.startedAt) : undefined;
+  }
+
+  private frames(): RunningFrameInfo[] {
+    return [...this.running.values()].map((r) => runningInfo(r.run, r.startedAt));
+  }
+
+  private async report(): Promise<void> {
+    try {
+      await this.cuebot.reportStatus({
+        host: this.renderHost(),
+        frames: this.frames(),
+        core_info: this.cores(),
+      });
+    } catch (err) {
+      this.log.warn('status report failed', { host: this.options.name, err: (err as Error).message });
+    }
+  }
+
+  private async launch(run: RunFrame): Promise<void> {
+    if (this.running.has(run.frame_id)) {
+      throw Object.assign(new Error(`frame ${run.frame_name} is already running here`), {
+        code: grpc.status.ALREADY_EXISTS,
+      });
+    }
+    if (this.bookedUnits() + run.num_cores > this.totalUnits()) {
+      throw Object.assign(new Error(`not enough idle cores for ${run.frame_name}`), {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+      });
+    }
+    const logPath = path.join(this.workDir, `${run.job_name}.${run.frame_name}.rqlog`);
+    const out = fs.openSync(logPath, 'a');
+    const child = spawn('/bin/sh', ['-c', run.command], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        ...run.environment,
+      },
+    });
+    fs.closeSync(out);
+    const startedAt = Date.now();
+    this.running.set(run.frame_id, { run, child, startedAt });
+    this.launched.push(run.frame_name);
+    child.on('exit', (code, signal) => {
+      this.running.delete(run.frame_id);
+      const signum = signal ? (os.constants.signals[signal] ?? 0) : 0;
+      void this.complete(run, startedAt, code ?? 128 + signum, signum);
+    });
+    child.on('error', (err) =>
+      this.log.error('frame did not start', { frame: run.frame_name, err: err.message }),
+    );
+  }
+
+  private async complete(
+    run: RunFrame,
+    startedAt: number,
+    exitStatus: number,
+    exitSignal: number,
+  ): Promise<void> {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      try {
+        await this.cuebot.reportRunningFrameCompletion({
+          host: this.renderHost(),
+          frame: runningInfo(run, startedAt),
+          exit_status: exitStatus,
+          exit_signal: exitSignal,
+          run_time: Math.round((Date.now() - startedAt) / 1000),
+        });
+        return;
+      } catch (err) {
+        this.log.warn('completion report failed', { frame: run.frame_name, err: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  private async kill(frameId: string): Promise<void> {
+    const r = this.running.get(frameId);
+    if (!r || r.child.pid === undefined) return;
+    try {
+      process.kill(-r.child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Stops reporting, kills running frames and the server. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    for (const r of this.running.values()) {
+      try {
+        if (r.child.pid !== undefined) process.kill(-r.child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    this.cuebot.close();
+    this.server.forceShutdown();
+  }
+}
+
+/** The `RunningFrameInfo` of a launched frame, echoing its `resource_id`. */
+export function runningInfo(run: RunFrame, startedAt: number): RunningFrameInfo {
+  return {
+    resource_id: run.resource_id,
+    job_id: run.job_id,
+    job_name: run.job_name,
+    frame_id: run.frame_id,
+    frame_name: run.frame_name,
+    layer_id: run.layer_id,
+    num_cores: run.num_cores,
+    start_time: startedAt,
+    max_rss: 0,
+    rss: 0,
+    max_vsize: 0,
+    vsize: 0,
+    attributes: {},
+    llu_time: Math.floor(Date.now() / 1000),
+    num_gpus: run.num_gpus,
+  };
+}
