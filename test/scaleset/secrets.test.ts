@@ -66,7 +66,10 @@ describe('ARM credentials', () => {
     );
     expect(evict.status).toBe(404);
     expect(JSON.parse(evict.body)).toEqual({
-      error: { code: 'ResourceNotFound', message: expect.stringContaining('virtualMachineScaleSets/missing') },
+      error: {
+        code: 'ResourceNotFound',
+        message: expect.stringContaining('virtualMachineScaleSets/missing'),
+      },
     });
     // An untrusted client (no CA) cannot talk to it at all.
     await expect(rawRequest(emulator.url + path, '')).rejects.toThrow();

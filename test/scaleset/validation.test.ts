@@ -136,4 +136,24 @@ describe('scale set spec validation', () => {
     expect(emulator.scaleSets().find((s) => s.name === 'failing')?.instances).toEqual([]);
     await backend.deleteGroup('failing');
   });
+
+  it('stops waiting for a resize after resizeTimeoutMs and reports it', async () => {
+    // GIVEN a group and operations that take longer than the resize timeout
+    await backend.ensureGroup(
+      spotSpec('timing-out', { workerStartup: { ...spotSpec('x').workerStartup, command: 'true' } }),
+    );
+    const events: string[] = [];
+    const off = backend.onCapacityEvent((e) => events.push(`${e.type}:${e.error?.code ?? ''}`));
+    // WHEN resized with a 5 ms timeout (the emulator takes 20 ms)
+    const err = await backend
+      .resizeGroup('timing-out', { dedicated: 0, spot: 1 }, { resizeTimeoutMs: 5 })
+      .catch((e: unknown) => e);
+    off();
+    // THEN a typed error says so, and a resizeFailed event carries it
+    expect(err).toBeInstanceOf(scaleset.ArmError);
+    expect((err as scaleset.ArmError).code).toBe('ResizeTimedOut');
+    expect((err as Error).message).toContain('not finished within 5 ms');
+    expect(events).toContain('resizeFailed:ResizeTimedOut');
+    await backend.deleteGroup('timing-out');
+  });
 });

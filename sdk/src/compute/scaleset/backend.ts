@@ -76,6 +76,8 @@ interface GroupRecord {
   /** Spot only: with `Delete`, ARM removes evicted instances and lowers the capacity. */
   evictionPolicy: string | undefined;
   maxCapacity: number;
+  /** From the spec: how long a resize may take. */
+  resizeTimeoutMs?: number;
   /** The capacity Spillway last asked for; eviction with the Delete policy lowers ARM's. */
   targetCapacity: number;
   /** Operations of ours under way: capacity changes then are ours, not evictions. */
@@ -90,6 +92,7 @@ interface GroupRecord {
 }
 
 const MAX_TAG = 'spillway-max-capacity';
+const DEFAULT_RESIZE_TIMEOUT_MS = 15 * 60_000;
 
 /** Sets a timeout on requests that have none. */
 function timeoutPolicy(timeoutMs: number): PipelinePolicy {
@@ -165,6 +168,7 @@ export class ScaleSetBackend implements CapacityBackend {
         spot ? (s.evictionPolicy ?? 'Delete') : undefined,
       );
       record.targetCapacity = capacity;
+      record.resizeTimeoutMs = s.resizeTimeoutMs;
       this.logger.info('scale set create or update', {
         group: s.name,
         resourceGroup: s.resourceGroup,
@@ -227,19 +231,40 @@ export class ScaleSetBackend implements CapacityBackend {
       },
       target,
     );
+    const timeoutMs = options.resizeTimeoutMs ?? record.resizeTimeoutMs ?? DEFAULT_RESIZE_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+      throw new ValidationError(
+        'options.resizeTimeoutMs',
+        timeoutMs,
+        'must be a whole number of milliseconds above 0',
+      );
+    }
     return this.serialised(name, async () => {
       this.logger.info('scale set resize', { group: name, capacity });
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
       try {
         await this.busy(record, async () => {
           record.targetCapacity = capacity;
-          await this.arm(`resize scale set ${JSON.stringify(name)}`, () =>
-            this.client.virtualMachineScaleSets.update(
-              record.resourceGroup,
-              name,
-              { sku: { capacity } },
-              this.lro(options),
-            ),
-          );
+          try {
+            await this.arm(`resize scale set ${JSON.stringify(name)}`, () =>
+              this.client.virtualMachineScaleSets.update(
+                record.resourceGroup,
+                name,
+                { sku: { capacity } },
+                this.lro({ abortSignal: signal }),
+              ),
+            );
+          } catch (err) {
+            if (timeout.aborted && !options.abortSignal?.aborted) {
+              // ARM goes on with the operation; Spillway stops waiting and says so.
+              throw new ArmError(
+                `resize scale set ${JSON.stringify(name)} to ${capacity}: not finished within ${timeoutMs} ms (resizeTimeoutMs)`,
+                'ResizeTimedOut',
+              );
+            }
+            throw err;
+          }
         });
       } catch (err) {
         if (err instanceof ArmError) {

@@ -56,6 +56,7 @@ describe('validateScaleSetSpec', () => {
     ['no spot nodes for a Spot set', { priority: 'Spot', maxSpotNodes: 0 }, 'spec.maxSpotNodes', '0'],
     ['subnet', { subnetId: 'my-subnet' }, 'spec.subnetId', '"my-subnet"'],
     ['image', { image: { publisher: 'Canonical' } }, 'spec.image', '{"publisher":"Canonical"}'],
+    ['resize timeout', { resizeTimeoutMs: 0 }, 'spec.resizeTimeoutMs', '0'],
     ['ssh key', { sshPublicKey: 'hello' }, 'spec.sshPublicKey', '"hello"'],
     [
       'farm address',

@@ -131,6 +131,16 @@ export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: str
     }
   }
   if (
+    spec.resizeTimeoutMs !== undefined &&
+    (!Number.isInteger(spec.resizeTimeoutMs) || spec.resizeTimeoutMs <= 0)
+  ) {
+    throw new ValidationError(
+      'spec.resizeTimeoutMs',
+      spec.resizeTimeoutMs,
+      'must be a whole number of milliseconds above 0',
+    );
+  }
+  if (
     spec.subnetId !== undefined &&
     !/^\/subscriptions\/[^/]+\/resourceGroups\/.+\/subnets\/[^/]+$/i.test(spec.subnetId)
   ) {
