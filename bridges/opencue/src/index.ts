@@ -1,7 +1,10 @@
 /**
  * `@spillway/bridge-opencue`: Azure capacity as a virtual render host in an OpenCue farm.
+ * The testing harness (fake Cuebot, simulated hosts) is `@spillway/bridge-opencue/testing`.
  * @packageDocumentation
  */
 export * from './proto';
 export * from './cuebot';
+export * from './host';
 export { serveRqd, type RqdHandlers } from './rqd';
+export { main as runCli, HELP as CLI_HELP } from './cli/main';

@@ -1,0 +1,54 @@
+import { ValidationError } from '@spillway/sdk';
+import { resolveConfig } from './config';
+
+const base = { cuebot: 'cuebot:8443', service: '127.0.0.1:7443', hostName: 'azure-burst-1' };
+
+describe('resolveConfig', () => {
+  it('GIVEN only the required keys WHEN resolved THEN the documented defaults apply', () => {
+    const c = resolveConfig({}, base);
+    expect(c).toMatchObject({
+      rqdPort: 8444,
+      facility: 'cloud',
+      tags: ['burst'],
+      allocation: 'burst',
+      cores: 16,
+      turnaroundSeconds: 7200,
+      reportIntervalMs: 5000,
+    });
+  });
+
+  it('GIVEN a file and flags WHEN resolved THEN flags win over the file', () => {
+    const c = resolveConfig({ ...base, cores: 4, facility: 'azure' }, { cores: '8', tags: 'burst,cloud' });
+    expect(c.cores).toBe(8);
+    expect(c.facility).toBe('azure');
+    expect(c.tags).toEqual(['burst', 'cloud']);
+  });
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ['a missing cuebot', { ...base, cuebot: undefined }, 'cuebot', 'undefined'],
+    ['a cuebot without a port', { ...base, cuebot: 'cuebot' }, 'cuebot', '"cuebot"'],
+    ['a service port out of range', { ...base, service: 'svc:70000' }, 'service', '"svc:70000"'],
+    ['a zero RQD port', { ...base, rqdPort: 0 }, 'rqdPort', '0'],
+    ['fractional cores', { ...base, cores: 1.5 }, 'cores', '1.5'],
+    ['a host name with a space', { ...base, hostName: 'a b' }, 'hostName', '"a b"'],
+    ['an empty tag list', { ...base, tags: [] }, 'tags', '[]'],
+    ['a bad log level', { ...base, logLevel: 'loud' }, 'logLevel', '"loud"'],
+  ])(
+    'GIVEN %s WHEN resolved THEN a ValidationError names the key and quotes the value',
+    (_name, flags, field, quoted) => {
+      let err: unknown;
+      try {
+        resolveConfig({}, flags);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).field).toBe(field);
+      expect((err as Error).message).toContain(quoted);
+    },
+  );
+
+  it('GIVEN an unknown key in the file WHEN resolved THEN it is named', () => {
+    expect(() => resolveConfig({ ...base, corez: 4 }, {})).toThrow(/corez/);
+  });
+});

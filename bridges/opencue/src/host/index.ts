@@ -1,0 +1,5 @@
+/** The virtual host: Azure capacity as one render host of an OpenCue farm. */
+export { VirtualHost, type VirtualHostOptions, type VirtualHostStatus } from './virtual-host';
+export { CONFIG_DEFAULTS, readConfigFile, resolveConfig, type VirtualHostConfig } from './config';
+export { cloudJobId, coreDetail, DEADLINE_ENV, jobDeadline, shouldOpen, type OpenInput } from './policy';
+export { HostStateStore, type HostState, type LaunchRecord } from './state';

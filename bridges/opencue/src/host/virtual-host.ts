@@ -1,0 +1,556 @@
+/**
+ * The virtual host: Azure capacity joining an OpenCue farm as one render host. It registers
+ * with `ReportRqdStartup` in a burst allocation (created when missing), reports status on a
+ * timer with every frame it answers for, opens itself to booking only while the local
+ * allocations are saturated and the service's plan offloads frames, runs each launched frame
+ * through the Spillway service (the command Cuebot already substituted, with its
+ * environment), reports each completion with the real exit status and the frame's
+ * `resource_id`, and cancels the cloud frame when Cuebot kills it. Its own state file maps
+ * frames to cloud frames and keeps the watch cursor, so a restarted host reconciles.
+ */
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import {
+  BurstClient,
+  readSecretFile,
+  silentLogger,
+  TERMINAL_FRAME_STATES,
+  type BurstPlan,
+  type FrameEvent,
+  type Logger,
+} from '@spillway/sdk';
+import { OpenCueCallError, sleep } from '../cuebot/call';
+import { CuebotClient } from '../cuebot/client';
+import { parseFrameName, renderHostCores } from '../cuebot/units';
+import {
+  openCueServices,
+  type CueAllocation,
+  type HostReport,
+  type RenderHost,
+  type RunFrame,
+  type RunningFrameInfo,
+} from '../proto';
+import { serveRqd } from '../rqd';
+import type { VirtualHostConfig } from './config';
+import { cloudJobId, coreDetail, jobDeadline, shouldOpen } from './policy';
+import { HostStateStore, type LaunchRecord } from './state';
+
+/** Options of `VirtualHost.start`. */
+export interface VirtualHostOptions {
+  readonly logger?: Logger;
+  readonly abortSignal?: AbortSignal;
+}
+
+/** What the host last saw and decided, for logs and tests. */
+export interface VirtualHostStatus {
+  readonly open: boolean;
+  readonly reason: string;
+  readonly running: number;
+  readonly lastPlan?: BurstPlan;
+}
+
+/** The virtual host. */
+export class VirtualHost {
+  private readonly cuebot: CuebotClient;
+  private readonly burst: BurstClient;
+  private readonly state: HostStateStore;
+  private readonly server = new grpc.Server();
+  private readonly abort = new AbortController();
+  private readonly log: Logger;
+  private readonly bootTime = Math.floor(Date.now() / 1000);
+  private readonly jobStarts = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private cycling = false;
+  private watchDone: Promise<void> = Promise.resolve();
+  private allocation: CueAllocation | undefined;
+  private boundPort = 0;
+  private current: VirtualHostStatus = { open: false, reason: 'starting', running: 0 };
+  /** The `source` of every frame this host submits: `opencue:<host name>`. */
+  readonly source: string;
+
+  private constructor(
+    /** The configuration it runs with. */
+    readonly config: VirtualHostConfig,
+    options: VirtualHostOptions,
+  ) {
+    this.log = options.logger ?? silentLogger;
+    this.source = `opencue:${config.hostName}`;
+    this.cuebot = new CuebotClient(config.cuebot, { callTimeoutMs: 10_000 });
+    const token = config.tokenFile ? readSecretFile(config.tokenFile, 'tokenFile') : undefined;
+    this.burst = new BurstClient(config.service, token ? { token } : {});
+    this.state = new HostStateStore(path.join(config.stateDir, `${config.hostName}.json`));
+    options.abortSignal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  /** Starts the host: allocation, RQD server, start-up report, reconcile, watch, timer. */
+  static async start(config: VirtualHostConfig, options: VirtualHostOptions = {}): Promise<VirtualHost> {
+    const host = new VirtualHost(config, options);
+    try {
+      await host.boot();
+    } catch (err) {
+      await host.close();
+      throw err;
+    }
+    return host;
+  }
+
+  /** The RQD port actually bound (useful when configured as 0 in tests). */
+  get rqdPort(): number {
+    return this.boundPort;
+  }
+
+  /** What the host last decided. */
+  get status(): VirtualHostStatus {
+    return this.current;
+  }
+
+  private get totalUnits(): number {
+    return renderHostCores(this.config.cores).cores_per_proc;
+  }
+
+  private bookedUnits(): number {
+    let n = 0;
+    for (const l of Object.values(this.state.current.launches)) n += l.run.num_cores;
+    return n;
+  }
+
+  private async boot(): Promise<void> {
+    const c = this.config;
+    await this.cuebot.getSystemStats({ abortSignal: this.abort.signal });
+    this.allocation = await this.cuebot.ensureAllocation(c.facility, c.allocation, c.tags[0]!, {
+      abortSignal: this.abort.signal,
+    });
+    for (const showName of c.subscribeShows) await this.ensureSubscription(showName);
+
+    serveRqd(this.server, openCueServices(), {
+      launchFrame: (run) => this.launch(run),
+      killRunningFrame: (frameId, message) => this.kill(frameId, message),
+      runningFrame: (frameId) => {
+        const l = this.state.current.launches[frameId];
+        return l ? this.runningInfo(l) : undefined;
+      },
+      hostReport: () => this.hostReport(),
+    });
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(
+        `${c.rqdListenHost}:${c.rqdPort}`,
+        grpc.ServerCredentials.createInsecure(),
+        (e, p) => (e ? reject(e) : resolve(p)),
+      ),
+    );
+
+    // Start closed: Cuebot books nothing here until the farm is saturated and the plan allows.
+    await this.cuebot.reportRqdStartup(
+      { host: this.renderHost(), core_info: coreDetail(this.totalUnits, this.bookedUnits(), false) },
+      { abortSignal: this.abort.signal },
+    );
+    const me = await this.cuebot.findHost(c.hostName, { abortSignal: this.abort.signal });
+    if (me && this.allocation && me.alloc_name !== this.allocation.name) {
+      await this.cuebot.setAllocation(me, this.allocation.id, { abortSignal: this.abort.signal });
+      this.log.info('moved the virtual host into the burst allocation', { allocation: this.allocation.name });
+    }
+    // Keep every frame we answer for in Cuebot's view at once, before anything else.
+    await this.reportStatus(false);
+
+    // Launches recorded before a crash but never known to be submitted: submit again
+    // (idempotent by key: a frame already in the service is not run twice).
+    for (const l of Object.values(this.state.current.launches)) {
+      if (!l.cloudJobId) {
+        await this.submit(l).catch((err: Error) =>
+          this.log.warn('resubmission after restart failed; will retry', {
+            frame: l.run.frame_name,
+            err: err.message,
+          }),
+        );
+      }
+    }
+    this.watchDone = this.watch();
+    this.timer = setInterval(() => void this.cycle(), c.reportIntervalMs);
+    void this.cycle();
+    this.log.info('virtual host ready', {
+      host: c.hostName,
+      rqdPort: this.boundPort,
+      allocation: this.allocation?.name,
+      frames: Object.keys(this.state.current.launches).length,
+    });
+  }
+
+  private async ensureSubscription(showName: string): Promise<void> {
+    const show = await this.cuebot.findShow(showName, { abortSignal: this.abort.signal });
+    if (!show) {
+      this.log.warn('show to subscribe does not exist', { show: showName });
+      return;
+    }
+    const subs = await this.cuebot.getSubscriptions(show, { abortSignal: this.abort.signal });
+    if (subs.some((s) => s.allocation_name === this.allocation?.name)) return;
+    await this.cuebot.createSubscription(show, this.allocation!, 0, this.config.cores, {
+      abortSignal: this.abort.signal,
+    });
+    this.log.info('subscribed show to the burst allocation', {
+      show: showName,
+      burstCores: this.config.cores,
+    });
+  }
+
+  // ---- RQD --------------------------------------------------------------------------
+
+  private async launch(run: RunFrame): Promise<void> {
+    const existing = this.state.current.launches[run.frame_id];
+    if (existing) {
+      if (existing.resourceId === run.resource_id) return; // the same launch delivered twice
+      throw Object.assign(
+        new Error(`frame ${run.frame_name} is already running on ${this.config.hostName}`),
+        {
+          code: grpc.status.ALREADY_EXISTS,
+        },
+      );
+    }
+    if (this.bookedUnits() + run.num_cores > this.totalUnits) {
+      throw Object.assign(new Error(`${this.config.hostName} has no ${run.num_cores / 100} idle cores`), {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+      });
+    }
+    const generation = (this.state.current.generations[run.frame_id] ?? 0) + 1;
+    const record: LaunchRecord = {
+      frameId: run.frame_id,
+      resourceId: run.resource_id,
+      run,
+      generation,
+      cloudSourceJobId: cloudJobId(run.job_id, run.frame_id, generation),
+      launchedAt: Date.now(),
+    };
+    // Intent first: a crash from here on is reconciled by resubmitting under the same key.
+    this.state.update((s) => {
+      s.generations[run.frame_id] = generation;
+      s.launches[run.frame_id] = record;
+    });
+    try {
+      await this.submit(record);
+    } catch (err) {
+      this.state.update((s) => {
+        delete s.launches[run.frame_id];
+      });
+      this.log.warn('could not hand the frame to the service; Cuebot will requeue it', {
+        frame: run.frame_name,
+        err: (err as Error).message,
+      });
+      throw Object.assign(
+        new Error(`the Spillway service did not take ${run.frame_name}: ${(err as Error).message}`),
+        {
+          code: grpc.status.UNAVAILABLE,
+        },
+      );
+    }
+    this.log.info('frame launched in the cloud', { frame: run.frame_name, job: run.job_name, generation });
+  }
+
+  private async submit(record: LaunchRecord): Promise<void> {
+    const run = record.run;
+    const number = parseFrameName(run.frame_name)?.number ?? 0;
+    const submitted = this.jobStarts.get(run.job_id) ?? Math.floor(record.launchedAt / 1000);
+    const res = await this.burst.submitFrames(
+      {
+        source: this.source,
+        sourceKind: 'opencue',
+        sourceJobId: record.cloudSourceJobId,
+        name: `${run.job_name}/${run.frame_name}`,
+        commandTemplate: run.command,
+        environment: run.environment,
+        deadline: jobDeadline(submitted, this.config.turnaroundSeconds, run.environment),
+        ...(this.config.capacityGroup ? { capacityGroup: this.config.capacityGroup } : {}),
+      },
+      [{ sourceTaskId: run.frame_id, frameStart: number, frameEnd: number, command: run.command }],
+      { timeoutMs: 15_000, abortSignal: this.abort.signal },
+    );
+    this.state.update((s) => {
+      const l = s.launches[record.frameId];
+      if (l) l.cloudJobId = res.jobId;
+    });
+    if (this.state.current.launches[record.frameId]?.killRequested) await this.cancelCloud(record.frameId);
+  }
+
+  private async kill(frameId: string, message: string): Promise<void> {
+    const l = this.state.current.launches[frameId];
+    if (!l) return;
+    this.state.update((s) => {
+      const x = s.launches[frameId];
+      if (x) x.killRequested = true;
+    });
+    this.log.info('Cuebot killed a frame; cancelling it in the cloud', { frame: l.run.frame_name, message });
+    await this.cancelCloud(frameId);
+  }
+
+  private async cancelCloud(frameId: string): Promise<void> {
+    const l = this.state.current.launches[frameId];
+    if (!l?.cloudJobId) return; // not submitted yet: submit() cancels once it is
+    await this.burst.cancelJob(l.cloudJobId, { reason: 'killed in OpenCue', abortSignal: this.abort.signal });
+  }
+
+  private runningInfo(l: LaunchRecord): RunningFrameInfo {
+    return {
+      resource_id: l.resourceId,
+      job_id: l.run.job_id,
+      job_name: l.run.job_name,
+      frame_id: l.run.frame_id,
+      frame_name: l.run.frame_name,
+      layer_id: l.run.layer_id,
+      num_cores: l.run.num_cores,
+      start_time: l.launchedAt,
+      max_rss: 0,
+      rss: 0,
+      max_vsize: 0,
+      vsize: 0,
+      attributes: { spillway_cloud_job: l.cloudJobId ?? '' },
+      llu_time: Math.floor(Date.now() / 1000),
+      num_gpus: 0,
+    };
+  }
+
+  private renderHost(): RenderHost {
+    const memKb = this.config.memoryGb * 1024 * 1024;
+    return {
+      name: this.config.hostName,
+      nimby_enabled: false,
+      nimby_locked: false,
+      facility: this.config.facility,
+      ...renderHostCores(this.config.cores),
+      total_swap: 0,
+      total_mem: memKb,
+      total_mcp: 100 * 1024 * 1024,
+      free_swap: 0,
+      free_mem: memKb,
+      free_mcp: 100 * 1024 * 1024,
+      load: 0,
+      boot_time: this.bootTime,
+      tags: [...this.config.tags],
+      state: 'UP',
+      attributes: { SP_OS: 'linux', spillway: 'virtual-host' },
+      num_gpus: 0,
+      free_gpu_mem: 0,
+      total_gpu_mem: 0,
+    };
+  }
+
+  private hostReport(): HostReport {
+    return {
+      host: this.renderHost(),
+      frames: Object.values(this.state.current.launches).map((l) => this.runningInfo(l)),
+      core_info: coreDetail(this.totalUnits, this.bookedUnits(), this.current.open),
+    };
+  }
+
+  private async reportStatus(open: boolean): Promise<void> {
+    const report = this.hostReport();
+    report.core_info = coreDetail(this.totalUnits, this.bookedUnits(), open);
+    await this.cuebot.reportStatus(report, { abortSignal: this.abort.signal });
+  }
+
+  // ---- the cycle: observe the farm, ask for a plan, report status ---------------------
+
+  private async cycle(): Promise<void> {
+    if (this.cycling || this.abort.signal.aborted) return;
+    this.cycling = true;
+    try {
+      let decision = { open: false, reason: 'farm not observed' };
+      let plan: BurstPlan | undefined;
+      try {
+        const farm = await this.observe();
+        plan = await this.burst.reportFarmState(
+          {
+            source: this.source,
+            observedAt: new Date(),
+            jobs: farm.jobs,
+            workers: [{ group: '', idle: Math.floor(farm.localIdleCores), busy: farm.localBusyCores }],
+          },
+          { sourceKind: 'opencue', timeoutMs: 10_000, abortSignal: this.abort.signal },
+        );
+        const planOffload = plan.offload.reduce((n, o) => n + o.frameCount, 0);
+        decision = shouldOpen({
+          localIdleCores: farm.localIdleCores,
+          burstableWaiting: farm.burstableWaiting,
+          planOffload,
+          bookedUnits: this.bookedUnits(),
+          totalUnits: this.totalUnits,
+        });
+      } catch (err) {
+        decision = { open: false, reason: `closed: ${(err as Error).message}` };
+      }
+      if (decision.open !== this.current.open)
+        this.log.info(decision.open ? 'opening to bookings' : 'closing to bookings', {
+          reason: decision.reason,
+        });
+      this.current = {
+        open: decision.open,
+        reason: decision.reason,
+        running: Object.keys(this.state.current.launches).length,
+        ...(plan ? { lastPlan: plan } : {}),
+      };
+      try {
+        await this.reportStatus(decision.open);
+      } catch (err) {
+        this.log.warn('status report to Cuebot failed', { err: (err as Error).message });
+      }
+    } finally {
+      this.cycling = false;
+    }
+  }
+
+  private async observe(): Promise<{
+    localIdleCores: number;
+    localBusyCores: number;
+    burstableWaiting: number;
+    jobs: {
+      sourceJobId: string;
+      priority: number;
+      group: string;
+      queuedFrames: number;
+      renderingFrames: number;
+      offloadedFrames: number;
+      submittedAt: Date;
+      deadline: Date;
+      burstable: boolean;
+    }[];
+  }> {
+    const opts = { abortSignal: this.abort.signal };
+    const allocs = (await this.cuebot.getAllocations(opts)).filter((a) => a.name !== this.allocation?.name);
+    const hosts =
+      allocs.length > 0 ? await this.cuebot.getHosts({ allocs: allocs.map((a) => a.name) }, opts) : [];
+    let localIdleCores = 0;
+    let localBusyCores = 0;
+    for (const h of hosts) {
+      if (h.name === this.config.hostName) continue;
+      const usable = h.state === 'UP' && h.lock_state === 'OPEN';
+      if (usable) localIdleCores += h.idle_cores;
+      localBusyCores += Math.floor(h.cores - h.idle_cores);
+    }
+    const offloaded = new Map<string, number>();
+    for (const l of Object.values(this.state.current.launches))
+      offloaded.set(l.run.job_id, (offloaded.get(l.run.job_id) ?? 0) + 1);
+    let burstableWaiting = 0;
+    const jobs = [];
+    for (const job of await this.cuebot.getJobs({}, opts)) {
+      this.jobStarts.set(job.id, job.start_time);
+      const layers = await this.cuebot.getLayers(job, opts);
+      const burstLayers = layers
+        .filter((l) => l.tags.some((t) => this.config.tags.includes(t)))
+        .map((l) => l.name);
+      const stats = job.job_stats;
+      let queued = stats?.waiting_frames ?? 0;
+      if (burstLayers.length > 0 && burstLayers.length < layers.length) {
+        queued = (
+          await this.cuebot.getFrames(
+            job,
+            { layers: burstLayers, states: { frame_states: ['WAITING'] } },
+            opts,
+          )
+        ).length;
+      }
+      if (burstLayers.length > 0) burstableWaiting += queued;
+      jobs.push({
+        sourceJobId: job.id,
+        priority: Math.max(0, Math.min(100, job.priority)),
+        group: '',
+        queuedFrames: queued,
+        renderingFrames: Math.max(0, (stats?.running_frames ?? 0) - (offloaded.get(job.id) ?? 0)),
+        offloadedFrames: offloaded.get(job.id) ?? 0,
+        submittedAt: new Date(job.start_time * 1000),
+        deadline: jobDeadline(job.start_time, this.config.turnaroundSeconds),
+        burstable: burstLayers.length > 0,
+      });
+    }
+    return { localIdleCores, localBusyCores, burstableWaiting, jobs };
+  }
+
+  // ---- the watch: cloud results back to Cuebot --------------------------------------
+
+  private async watch(): Promise<void> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        for await (const ev of this.burst.watchFrames({
+          source: this.source,
+          afterCursor: this.state.current.cursor || undefined,
+          abortSignal: this.abort.signal,
+        })) {
+          failures = 0;
+          await this.onEvent(ev);
+        }
+      } catch (err) {
+        failures += 1;
+        this.log.warn('frame watch failed; resuming', { err: (err as Error).message, attempt: failures });
+        await sleep(Math.min(5000, 200 * 2 ** failures), this.abort.signal);
+      }
+    }
+  }
+
+  private async onEvent(ev: FrameEvent): Promise<void> {
+    const l = Object.values(this.state.current.launches).find(
+      (x) => x.cloudSourceJobId === ev.key.sourceJobId,
+    );
+    if (l && TERMINAL_FRAME_STATES.has(ev.state)) {
+      let exitStatus = 0;
+      let exitSignal = 0;
+      if (ev.state === 'failed') exitStatus = ev.exitCode && ev.exitCode !== 0 ? ev.exitCode : 1;
+      else if (ev.state === 'cancelled' || ev.state === 'recalled') {
+        exitStatus = l.killRequested ? 137 : 1;
+        exitSignal = l.killRequested ? 9 : 0;
+      }
+      await this.reportCompletion(l, exitStatus, exitSignal);
+      this.state.update((s) => {
+        delete s.launches[l.frameId];
+        s.cursor = ev.cursor;
+      });
+      this.log.info('frame finished in the cloud; reported to Cuebot', {
+        frame: l.run.frame_name,
+        state: ev.state,
+        exitStatus,
+      });
+      return;
+    }
+    this.state.update((s) => {
+      s.cursor = ev.cursor;
+    });
+  }
+
+  /** Reports a completion, retrying while Cuebot is unreachable (the cursor waits with it). */
+  private async reportCompletion(l: LaunchRecord, exitStatus: number, exitSignal: number): Promise<void> {
+    for (let attempt = 1; !this.abort.signal.aborted; attempt++) {
+      try {
+        await this.cuebot.reportRunningFrameCompletion(
+          {
+            host: this.renderHost(),
+            frame: this.runningInfo(l),
+            exit_status: exitStatus,
+            exit_signal: exitSignal,
+            run_time: Math.round((Date.now() - l.launchedAt) / 1000),
+          },
+          { abortSignal: this.abort.signal },
+        );
+        return;
+      } catch (err) {
+        const retryable =
+          err instanceof OpenCueCallError &&
+          (err.status === grpc.status.UNAVAILABLE || err.status === grpc.status.DEADLINE_EXCEEDED);
+        if (!retryable) {
+          this.log.warn('Cuebot refused the completion; dropping it', {
+            frame: l.run.frame_name,
+            err: (err as Error).message,
+          });
+          return;
+        }
+        await sleep(Math.min(10_000, 250 * 2 ** attempt), this.abort.signal);
+      }
+    }
+    throw new Error('closed before the completion was reported');
+  }
+
+  /** Stops the timer, the watch and the RQD server. Frames keep running in the cloud. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.abort.abort();
+    await this.watchDone.catch(() => undefined);
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.cuebot.close();
+    this.burst.close();
+  }
+}
