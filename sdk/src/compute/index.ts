@@ -1,4 +1,17 @@
 /** Compute backends: the contract, and (as they land) `local`, `batch` and `scaleset`. */
 export * from './backend';
 export { chunkFrames, framesOf, parseFrameRange, type FrameChunk, type FrameRun } from './frames';
-export { EngineError, LocalComputeBackend, LocalEngine, type LocalComputeBackendOptions, type LocalEngineOptions } from './local';
+export {
+  EngineError,
+  LocalComputeBackend,
+  LocalEngine,
+  type LocalComputeBackendOptions,
+  type LocalEngineOptions,
+} from './local';
+export {
+  BatchComputeBackend,
+  BatchError,
+  frameOutputFiles,
+  type BatchComputeBackendOptions,
+  type BatchSharedKey,
+} from './batch';

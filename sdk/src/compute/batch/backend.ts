@@ -1,0 +1,865 @@
+import type { BatchServiceClient, BatchServiceModels } from '@azure/batch';
+import type { TokenCredential } from '@azure/core-auth';
+import { FailedPreconditionError, NotFoundError } from '../../errors';
+import type { Logger } from '../../logging';
+import type {
+  AddTasksResult,
+  CapacityEvent,
+  ComputeBackend,
+  ComputeJobSpec,
+  ComputeNode,
+  ComputeTaskSpec,
+  GroupSpec,
+  GroupStatus,
+  ListTasksOptions,
+  NodeCounts,
+  NodeState,
+  OperationOptions,
+  ResizeOptions,
+  ResizeTarget,
+  TaskCounts,
+  TaskEvent,
+  TaskInfo,
+} from '../backend';
+import { nodeStateOf } from '../local/states';
+import { BatchError, toBatchError } from './errors';
+import { mapLimit, sleep, withRetry, type RetryOptions } from './retry';
+import {
+  MAX_NODES_PER_REMOVE,
+  validateGroupSpec,
+  validateId,
+  validateJobSpec,
+  validateResizeTarget,
+  validateTasks,
+} from './validate';
+import {
+  META_MAX_DEDICATED,
+  META_MAX_SPOT,
+  chunkTasks,
+  isoDuration,
+  odataDate,
+  sameTask,
+  taskInfoFromWire,
+  toWireJob,
+  toWirePool,
+  toWireTask,
+} from './wire';
+
+/** Shared-key credentials of a Batch account. */
+export interface BatchSharedKey {
+  readonly accountName: string;
+  /** Base64 account key. Never logged. */
+  readonly accountKey: string;
+}
+
+/** Options of the Azure Batch backend. */
+export interface BatchComputeBackendOptions {
+  /** Account URL, e.g. `https://acct.westeurope.batch.azure.com` (or the emulator's URL). */
+  readonly accountUrl: string;
+  /** Shared key, or an Azure AD `TokenCredential` (e.g. `DefaultAzureCredential`). */
+  readonly credential: BatchSharedKey | TokenCredential;
+  /**
+   * How groups map to pools: `persistent` creates a missing pool and reuses an existing one;
+   * `existing` only uses pools that already exist (a missing one is a NotFoundError).
+   * @default 'persistent'
+   */
+  readonly poolMode?: 'persistent' | 'existing';
+  /** Tasks per add-collection call, 1-100 (1 is one task per call, for comparison). @default 100 */
+  readonly maxTasksPerCall?: number;
+  /** Add-collection calls in flight at once. @default 4 */
+  readonly maxConcurrentCalls?: number;
+  /** Timeout of each HTTP request. @default 30000 */
+  readonly requestTimeoutMs?: number;
+  /** Retry of retryable faults. @default 6 attempts, 200 ms base, 10 s cap, full jitter */
+  readonly retry?: RetryOptions;
+  /** Poll interval of task and capacity monitoring (only while someone listens). @default 5000 */
+  readonly pollIntervalMs?: number;
+  /** How long a resize or node removal waits for a running resize before stopping it. @default 60000 */
+  readonly resizeConflictWaitMs?: number;
+  /** Azure AD scope for TokenCredential auth. @default 'https://batch.core.windows.net//.default' */
+  readonly tokenScope?: string;
+  /** Where retries and monitoring problems are reported. @default silent */
+  readonly logger?: Logger;
+}
+
+const RESIZING_CODES = new Set([
+  'PoolNotSteady',
+  'PoolResizing',
+  'TooManyRequestsToResizePool',
+  'PoolIsResizing',
+]);
+const TASK_SELECT = 'id,state,stateTransitionTime,executionInfo,nodeInfo';
+
+function isTokenCredential(c: unknown): c is TokenCredential {
+  return typeof (c as { getToken?: unknown }).getToken === 'function';
+}
+
+/** ms-rest credentials that put an Azure AD bearer token on each request (cached until near expiry). */
+class BearerCredentials {
+  private token?: { value: string; expires: number };
+  constructor(
+    private readonly credential: TokenCredential,
+    private readonly scope: string,
+  ) {}
+  async signRequest<T extends { headers: { set(name: string, value: string): void } }>(
+    resource: T,
+  ): Promise<T> {
+    if (!this.token || this.token.expires - Date.now() < 120_000) {
+      const t = await this.credential.getToken(this.scope);
+      if (!t)
+        throw new BatchError(
+          'CredentialUnavailable',
+          'The TokenCredential returned no token for Azure Batch.',
+        );
+      this.token = { value: t.token, expires: t.expiresOnTimestamp };
+    }
+    resource.headers.set('authorization', `Bearer ${this.token.value}`);
+    return resource;
+  }
+}
+
+interface KnownTask {
+  state: string;
+  retryCount: number;
+  requeueCount: number;
+  time: number;
+}
+
+interface JobWatch {
+  watermark?: Date;
+  lastCounts?: string;
+  known: Map<string, KnownTask>;
+}
+
+interface GroupWatch {
+  allocationState?: string;
+  errors: Set<string>;
+  nodes: Map<string, string>;
+}
+
+/**
+ * The Azure Batch backend, over the real `@azure/batch` client. Tasks go in add-collection
+ * calls of up to 100 tasks and under 1 MB, several in flight; a retry after a fault re-sends
+ * the same ids and counts `TaskExists` for an identical task as done (checked by GET), so no
+ * task is ever created twice. Retryable faults are retried with backoff and jitter; other
+ * errors are {@link BatchError}s with Batch's code. Monitoring reads task counts and task
+ * listings filtered by `stateTransitionTime` with `$select`, never the whole job.
+ */
+export class BatchComputeBackend implements ComputeBackend {
+  readonly kind = 'batch' as const;
+  /** The underlying client (for what the contract does not cover). */
+  readonly client: BatchServiceClient;
+  private readonly bounds = new Map<string, { maxDedicatedNodes: number; maxSpotNodes: number }>();
+  private readonly taskListeners = new Set<(e: TaskEvent) => void>();
+  private readonly capacityListeners = new Set<(e: CapacityEvent) => void>();
+  private readonly jobs = new Map<string, JobWatch>();
+  private readonly groups = new Map<string, GroupWatch>();
+  private timer?: NodeJS.Timeout;
+  private polling?: Promise<void>;
+  private closed = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: BatchComputeBackendOptions) {
+    if (!/^https?:\/\/[^/]+/.test(options.accountUrl ?? '')) {
+      throw new (require('../../errors') as typeof import('../../errors')).ValidationError(
+        'accountUrl',
+        options.accountUrl,
+        'must be the Batch account URL, e.g. https://acct.westeurope.batch.azure.com',
+      );
+    }
+    const batch = require('@azure/batch') as typeof import('@azure/batch');
+    const credentials = isTokenCredential(options.credential)
+      ? new BearerCredentials(
+          options.credential,
+          options.tokenScope ?? 'https://batch.core.windows.net//.default',
+        )
+      : new batch.BatchSharedKeyCredentials(options.credential.accountName, options.credential.accountKey);
+    // Our own retry (bounded, jittered, abortable) replaces the client's 30-second default policy.
+    this.client = new batch.BatchServiceClient(credentials as never, options.accountUrl.replace(/\/+$/, ''), {
+      noRetryPolicy: true,
+    } as never);
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  /**
+   * Per-request options: the caller's and the backend's abort signals, and the timeout.
+   * (The client types its signal as its own `AbortSignalLike`; Node's AbortSignal is one.)
+   */
+  private req(options: OperationOptions = {}): { abortSignal: never; timeout: number } {
+    const signals = [this.abort.signal];
+    if (options.abortSignal) signals.push(options.abortSignal);
+    return {
+      abortSignal: AbortSignal.any(signals) as never,
+      timeout: this.options.requestTimeoutMs ?? 30_000,
+    };
+  }
+
+  private call<T>(fn: () => Promise<T>, options: OperationOptions = {}, what = 'call'): Promise<T> {
+    return withRetry(fn, {
+      ...this.options.retry,
+      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+      onRetry: (e, attempt) =>
+        this.options.logger?.debug?.(`batch: retrying ${what}`, { attempt, code: toBatchError(e).code }),
+    });
+  }
+
+  private static code(e: unknown): string | undefined {
+    return e instanceof BatchError ? e.code : undefined;
+  }
+
+  // ---------------------------------------------------------------- groups (pools)
+
+  async ensureGroup(spec: GroupSpec, options: OperationOptions = {}): Promise<GroupStatus> {
+    validateGroupSpec(spec, { requireImage: (this.options.poolMode ?? 'persistent') === 'persistent' });
+    this.bounds.set(spec.name, {
+      maxDedicatedNodes: spec.maxDedicatedNodes,
+      maxSpotNodes: spec.maxSpotNodes,
+    });
+    let status = await this.getGroup(spec.name, options);
+    if (!status) {
+      if (this.options.poolMode === 'existing') {
+        throw new NotFoundError(
+          `Batch pool "${spec.name}" does not exist and poolMode is "existing": create it first`,
+        );
+      }
+      try {
+        await this.call(() => this.client.pool.add(toWirePool(spec), this.req(options)), options, 'pool add');
+      } catch (e) {
+        // A retry after a fault that was applied finds the pool made by the first attempt.
+        if (BatchComputeBackend.code(e) !== 'PoolExists') throw e;
+      }
+      status = await this.getGroup(spec.name, options);
+      if (!status)
+        throw new BatchError('PoolNotFound', `Batch pool "${spec.name}" vanished right after it was created`);
+    }
+    this.watchGroup(spec.name);
+    return status;
+  }
+
+  private async pool(
+    name: string,
+    options: OperationOptions,
+  ): Promise<BatchServiceModels.CloudPool | undefined> {
+    try {
+      return await this.call(() => this.client.pool.get(name, this.req(options)), options, 'pool get');
+    } catch (e) {
+      if (BatchComputeBackend.code(e) === 'PoolNotFound') return undefined;
+      throw e;
+    }
+  }
+
+  private async wireNodes(
+    pool: string,
+    options: OperationOptions,
+  ): Promise<BatchServiceModels.ComputeNode[]> {
+    const select = {
+      computeNodeListOptions: { select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors' },
+    };
+    let page = await this.call(
+      () => this.client.computeNode.list(pool, { ...select, ...this.req(options) }),
+      options,
+      'node list',
+    );
+    const nodes = [...page];
+    while (page.odatanextLink) {
+      const link = page.odatanextLink;
+      page = await this.call(
+        () => this.client.computeNode.listNext(link, this.req(options)),
+        options,
+        'node list',
+      );
+      nodes.push(...page);
+    }
+    return nodes;
+  }
+
+  private status(
+    pool: BatchServiceModels.CloudPool,
+    nodes: readonly BatchServiceModels.ComputeNode[],
+  ): GroupStatus {
+    const counts: Partial<Record<NodeState, { dedicated: number; spot: number }>> = {};
+    for (const n of nodes) {
+      const c = (counts[nodeStateOf(n.state)] ??= { dedicated: 0, spot: 0 });
+      c[n.isDedicated ? 'dedicated' : 'spot']++;
+    }
+    const meta = new Map((pool.metadata ?? []).map((m) => [m.name, m.value]));
+    const maxD = Number(meta.get(META_MAX_DEDICATED));
+    const maxS = Number(meta.get(META_MAX_SPOT));
+    if (!this.bounds.has(pool.id!) && Number.isInteger(maxD) && Number.isInteger(maxS)) {
+      this.bounds.set(pool.id!, { maxDedicatedNodes: maxD, maxSpotNodes: maxS });
+    }
+    const observedAt = pool.allocationStateTransitionTime
+      ? new Date(pool.allocationStateTransitionTime)
+      : new Date();
+    return {
+      name: pool.id!,
+      state:
+        pool.state === 'deleting' ? 'deleting' : pool.allocationState === 'steady' ? 'steady' : 'resizing',
+      targetDedicatedNodes: pool.targetDedicatedNodes ?? 0,
+      targetSpotNodes: pool.targetLowPriorityNodes ?? 0,
+      currentDedicatedNodes: pool.currentDedicatedNodes ?? 0,
+      currentSpotNodes: pool.currentLowPriorityNodes ?? 0,
+      nodeCounts: counts as NodeCounts,
+      errors: (pool.resizeErrors ?? []).map((e) => ({
+        code: e.code ?? 'ResizeError',
+        message: e.message ?? '',
+        observedAt,
+      })),
+      backendId: pool.id!,
+    };
+  }
+
+  async getGroup(name: string, options: OperationOptions = {}): Promise<GroupStatus | undefined> {
+    const pool = await this.pool(name, options);
+    return pool ? this.status(pool, await this.wireNodes(name, options)) : undefined;
+  }
+
+  async listGroups(options: OperationOptions = {}): Promise<GroupStatus[]> {
+    let page = await this.call(() => this.client.pool.list(this.req(options)), options, 'pool list');
+    const pools = [...page];
+    while (page.odatanextLink) {
+      const link = page.odatanextLink;
+      page = await this.call(() => this.client.pool.listNext(link, this.req(options)), options, 'pool list');
+      pools.push(...page);
+    }
+    return Promise.all(pools.map(async (p) => this.status(p, await this.wireNodes(p.id!, options))));
+  }
+
+  /** Waits until the pool's allocation is steady, up to `untilMs` (epoch); returns whether it is. */
+  private async waitSteady(name: string, untilMs: number, options: OperationOptions): Promise<boolean> {
+    const step = Math.min(this.options.pollIntervalMs ?? 5000, 1000);
+    for (;;) {
+      const pool = await this.pool(name, options);
+      if (!pool) throw new NotFoundError(`Batch pool "${name}" does not exist`);
+      if (pool.allocationState === 'steady') return true;
+      if (Date.now() >= untilMs) return false;
+      await sleep(step, options.abortSignal);
+    }
+  }
+
+  /**
+   * Runs a pool operation Batch refuses while the pool resizes: on that 409 it waits for the
+   * resize to finish, stops it when it takes longer than `resizeConflictWaitMs`, and tries again.
+   */
+  private async whileSteady(
+    name: string,
+    op: () => Promise<unknown>,
+    options: OperationOptions,
+    what: string,
+  ): Promise<void> {
+    const waitMs = this.options.resizeConflictWaitMs ?? 60_000;
+    for (let conflicts = 0; ; conflicts++) {
+      try {
+        await this.call(op, options, what);
+        return;
+      } catch (e) {
+        if (
+          !(e instanceof BatchError && e.statusCode === 409 && RESIZING_CODES.has(e.code)) ||
+          conflicts >= 5
+        )
+          throw e;
+        if (!(await this.waitSteady(name, Date.now() + waitMs, options))) {
+          this.options.logger?.warn('batch: stopping a resize that outlasted resizeConflictWaitMs', {
+            pool: name,
+          });
+          await this.call(
+            () => this.client.pool.stopResize(name, this.req(options)),
+            options,
+            'stop resize',
+          ).catch(() => undefined);
+          await this.waitSteady(name, Date.now() + waitMs, options);
+        }
+      }
+    }
+  }
+
+  async resizeGroup(name: string, target: ResizeTarget, options: ResizeOptions = {}): Promise<GroupStatus> {
+    validateResizeTarget(target, this.bounds.get(name));
+    await this.whileSteady(
+      name,
+      () =>
+        this.client.pool.resize(
+          name,
+          {
+            targetDedicatedNodes: target.dedicated,
+            targetLowPriorityNodes: target.spot,
+            nodeDeallocationOption: options.deallocation === 'requeue' ? 'requeue' : 'taskcompletion',
+            ...(options.resizeTimeoutMs !== undefined
+              ? { resizeTimeout: isoDuration(options.resizeTimeoutMs) }
+              : {}),
+          },
+          this.req(options),
+        ),
+      options,
+      'pool resize',
+    );
+    this.watchGroup(name);
+    const status = await this.getGroup(name, options);
+    if (!status) throw new NotFoundError(`Batch pool "${name}" does not exist`);
+    // Quota errors show at once on the pool: report them now, not at the next poll.
+    this.noteGroup(
+      name,
+      status.errors.map((e) => ({ code: e.code, message: e.message })),
+      undefined,
+      undefined,
+    );
+    return status;
+  }
+
+  async deleteGroup(name: string, options: OperationOptions = {}): Promise<void> {
+    try {
+      await this.call(() => this.client.pool.deleteMethod(name, this.req(options)), options, 'pool delete');
+    } catch (e) {
+      const code = BatchComputeBackend.code(e);
+      if (code !== 'PoolNotFound' && code !== 'PoolBeingDeleted') throw e;
+    }
+    this.groups.delete(name);
+    this.bounds.delete(name);
+  }
+
+  async listNodes(group: string, options: OperationOptions = {}): Promise<ComputeNode[]> {
+    let nodes: BatchServiceModels.ComputeNode[];
+    try {
+      nodes = await this.wireNodes(group, options);
+    } catch (e) {
+      if (BatchComputeBackend.code(e) === 'PoolNotFound')
+        throw new NotFoundError(`Batch pool "${group}" does not exist`);
+      throw e;
+    }
+    return nodes.map((n) => ({
+      id: n.id!,
+      group,
+      state: nodeStateOf(n.state),
+      priority: n.isDedicated ? 'dedicated' : 'spot',
+      runningTasks: n.runningTasksCount ?? 0,
+      createdAt: n.allocationTime ? new Date(n.allocationTime) : new Date(0),
+    }));
+  }
+
+  async removeNodes(
+    group: string,
+    nodeIds: readonly string[],
+    options: OperationOptions = {},
+  ): Promise<void> {
+    nodeIds.forEach((id, i) => validateId(`nodeIds[${i}]`, id));
+    for (let i = 0; i < nodeIds.length; i += MAX_NODES_PER_REMOVE) {
+      const nodeList = nodeIds.slice(i, i + MAX_NODES_PER_REMOVE);
+      await this.whileSteady(
+        group,
+        () =>
+          this.client.pool.removeNodes(
+            group,
+            { nodeList, nodeDeallocationOption: 'taskcompletion' },
+            this.req(options),
+          ),
+        options,
+        'remove nodes',
+      );
+    }
+  }
+
+  onCapacityEvent(listener: (event: CapacityEvent) => void): () => void {
+    this.capacityListeners.add(listener);
+    this.startPolling();
+    return () => this.capacityListeners.delete(listener);
+  }
+
+  // ---------------------------------------------------------------- jobs and tasks
+
+  async createJob(spec: ComputeJobSpec, options: OperationOptions = {}): Promise<void> {
+    validateJobSpec(spec);
+    try {
+      await this.call(() => this.client.job.add(toWireJob(spec), this.req(options)), options, 'job add');
+    } catch (e) {
+      if (BatchComputeBackend.code(e) !== 'JobExists') throw e;
+      const job = await this.call(
+        () =>
+          this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo' }, ...this.req(options) }),
+        options,
+      );
+      if (job.poolInfo?.poolId !== spec.group) {
+        throw new FailedPreconditionError(
+          `job "${spec.id}" exists on pool "${job.poolInfo?.poolId ?? '?'}", not "${spec.group}"`,
+        );
+      }
+    }
+    this.watchJob(spec.id);
+  }
+
+  async addTasks(
+    jobId: string,
+    tasks: readonly ComputeTaskSpec[],
+    options: OperationOptions = {},
+  ): Promise<AddTasksResult> {
+    validateId('jobId', jobId);
+    validateTasks(tasks);
+    const chunks = chunkTasks(tasks.map(toWireTask), this.options.maxTasksPerCall ?? 100);
+    const added: string[] = [];
+    const existing: BatchServiceModels.TaskAddParameter[] = [];
+    const failures: { id: string; error: BatchError }[] = [];
+    const maxAttempts = this.options.retry?.maxAttempts ?? 6;
+    await mapLimit(chunks, this.options.maxConcurrentCalls ?? 4, async (chunk) => {
+      let pending = chunk;
+      for (let round = 1; pending.length > 0; round++) {
+        // Whole-call faults are retried inside `call` with the same ids.
+        const result = await this.call(
+          () => this.client.task.addCollection(jobId, pending, this.req(options)),
+          options,
+          'add tasks',
+        );
+        const byId = new Map(pending.map((t) => [t.id, t]));
+        const again: BatchServiceModels.TaskAddParameter[] = [];
+        for (const r of result.value ?? []) {
+          const sent = byId.get(r.taskId);
+          if (!sent) continue;
+          byId.delete(r.taskId);
+          if (r.status === 'success') added.push(r.taskId);
+          else if (r.error?.code === 'TaskExists') existing.push(sent);
+          else if (r.status === 'servererror') again.push(sent);
+          else {
+            failures.push({
+              id: r.taskId,
+              error: toBatchError({
+                statusCode: 400,
+                code: r.error?.code,
+                body: r.error,
+                message: r.error?.message,
+              }),
+            });
+          }
+        }
+        // A task Batch did not answer for is sent again.
+        again.push(...byId.values());
+        if (again.length > 0 && round >= maxAttempts) {
+          for (const t of again)
+            failures.push({
+              id: t.id,
+              error: new BatchError('ServerError', `Batch kept failing to add task "${t.id}"`),
+            });
+          return;
+        }
+        pending = again;
+        if (pending.length) await sleep(200 * round, options.abortSignal);
+      }
+    });
+    // TaskExists: identical (an earlier, interrupted attempt added it) counts as done.
+    const alreadyExisted: string[] = [];
+    await mapLimit(existing, this.options.maxConcurrentCalls ?? 4, async (sent) => {
+      const got = await this.call(
+        () =>
+          this.client.task.get(jobId, sent.id, {
+            taskGetOptions: {
+              select: 'id,commandLine,environmentSettings,resourceFiles,outputFiles,constraints',
+            },
+            ...this.req(options),
+          }),
+        options,
+        'task get',
+      );
+      if (sameTask(sent, got)) alreadyExisted.push(sent.id);
+      else {
+        failures.push({
+          id: sent.id,
+          error: new BatchError(
+            'TaskExists',
+            `task "${sent.id}" already exists in job "${jobId}" with a different spec`,
+            409,
+          ),
+        });
+      }
+    });
+    if (failures.length > 0) {
+      const first = failures[0]!;
+      throw new BatchError(
+        first.error.code,
+        `${failures.length} of ${tasks.length} tasks were not added to job "${jobId}"; first: task "${first.id}": ${first.error.message}`,
+        first.error.statusCode,
+        first.error.values,
+      );
+    }
+    this.watchJob(jobId);
+    return { added, alreadyExisted };
+  }
+
+  async getTask(
+    jobId: string,
+    taskId: string,
+    options: OperationOptions = {},
+  ): Promise<TaskInfo | undefined> {
+    try {
+      const t = await this.call(
+        () =>
+          this.client.task.get(jobId, taskId, {
+            taskGetOptions: { select: TASK_SELECT },
+            ...this.req(options),
+          }),
+        options,
+        'task get',
+      );
+      return taskInfoFromWire(jobId, t);
+    } catch (e) {
+      const code = BatchComputeBackend.code(e);
+      if (code === 'TaskNotFound' || code === 'JobNotFound') return undefined;
+      throw e;
+    }
+  }
+
+  async *listTasks(jobId: string, options: ListTasksOptions = {}): AsyncIterable<TaskInfo> {
+    const filters: string[] = [];
+    if (options.state) filters.push(`state eq '${options.state}'`);
+    if (options.changedSince) filters.push(`stateTransitionTime gt ${odataDate(options.changedSince)}`);
+    const listOptions = {
+      taskListOptions: { select: TASK_SELECT, ...(filters.length ? { filter: filters.join(' and ') } : {}) },
+    };
+    let page = await this.call(
+      () => this.client.task.list(jobId, { ...listOptions, ...this.req(options) }),
+      options,
+      'task list',
+    );
+    for (;;) {
+      for (const t of page) yield taskInfoFromWire(jobId, t);
+      const link = page.odatanextLink;
+      if (!link) return;
+      page = await this.call(() => this.client.task.listNext(link, this.req(options)), options, 'task list');
+    }
+  }
+
+  async getTaskCounts(jobId: string, options: OperationOptions = {}): Promise<TaskCounts> {
+    const r = await this.call(
+      () => this.client.job.getTaskCounts(jobId, this.req(options)),
+      options,
+      'task counts',
+    );
+    const c = r.taskCounts;
+    return {
+      active: c.active,
+      running: c.running,
+      completed: c.completed,
+      succeeded: c.succeeded,
+      failed: c.failed,
+    };
+  }
+
+  async terminateTask(jobId: string, taskId: string, options: OperationOptions = {}): Promise<void> {
+    try {
+      await this.call(
+        () => this.client.task.terminate(jobId, taskId, this.req(options)),
+        options,
+        'task terminate',
+      );
+    } catch (e) {
+      const code = BatchComputeBackend.code(e);
+      if (code === 'TaskCompleted') return;
+      if (code === 'TaskNotFound' || code === 'JobNotFound')
+        throw new NotFoundError(`task "${taskId}" of job "${jobId}" does not exist`);
+      throw e;
+    }
+  }
+
+  async terminateJob(jobId: string, options: OperationOptions = {}): Promise<void> {
+    try {
+      await this.call(() => this.client.job.terminate(jobId, this.req(options)), options, 'job terminate');
+    } catch (e) {
+      const code = BatchComputeBackend.code(e);
+      if (
+        code !== 'JobCompleted' &&
+        code !== 'JobNotFound' &&
+        code !== 'JobBeingTerminated' &&
+        code !== 'JobBeingDeleted'
+      )
+        throw e;
+    }
+  }
+
+  async deleteJob(jobId: string, options: OperationOptions = {}): Promise<void> {
+    try {
+      await this.call(() => this.client.job.deleteMethod(jobId, this.req(options)), options, 'job delete');
+    } catch (e) {
+      const code = BatchComputeBackend.code(e);
+      if (code !== 'JobNotFound' && code !== 'JobBeingDeleted') throw e;
+    }
+    this.jobs.delete(jobId);
+  }
+
+  onTaskEvent(listener: (event: TaskEvent) => void): () => void {
+    this.taskListeners.add(listener);
+    this.startPolling();
+    return () => this.taskListeners.delete(listener);
+  }
+
+  // ---------------------------------------------------------------- monitoring
+
+  private watchJob(jobId: string): void {
+    if (!this.jobs.has(jobId)) this.jobs.set(jobId, { known: new Map() });
+  }
+
+  private watchGroup(name: string): void {
+    if (!this.groups.has(name)) this.groups.set(name, { errors: new Set(), nodes: new Map() });
+    this.startPolling();
+  }
+
+  private startPolling(): void {
+    if (this.timer || this.closed) return;
+    const tick = (): void => {
+      this.timer = undefined;
+      if (this.closed) return;
+      this.polling = this.pollOnce()
+        .catch((e: unknown) =>
+          this.options.logger?.warn('batch: monitoring poll failed', { code: toBatchError(e).code }),
+        )
+        .finally(() => {
+          this.polling = undefined;
+          if (!this.closed && (this.taskListeners.size > 0 || this.capacityListeners.size > 0)) {
+            this.timer = setTimeout(tick, this.options.pollIntervalMs ?? 5000);
+            this.timer.unref();
+          }
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+    this.timer.unref();
+  }
+
+  /** One monitoring pass: capacity of watched groups, then state changes of watched jobs. Exposed for tests. */
+  async pollOnce(options: OperationOptions = {}): Promise<void> {
+    if (this.capacityListeners.size > 0) {
+      for (const name of [...this.groups.keys()]) {
+        const pool = await this.pool(name, options);
+        if (!pool) continue;
+        const nodes = await this.wireNodes(name, options);
+        this.noteGroup(
+          name,
+          (pool.resizeErrors ?? []).map((e) => ({ code: e.code ?? 'ResizeError', message: e.message ?? '' })),
+          pool.allocationState,
+          nodes,
+        );
+      }
+    }
+    if (this.taskListeners.size > 0) {
+      for (const [jobId, watch] of [...this.jobs]) await this.pollJob(jobId, watch, options);
+    }
+  }
+
+  private emitCapacity(e: CapacityEvent): void {
+    for (const l of this.capacityListeners) l(e);
+  }
+
+  private noteGroup(
+    name: string,
+    errors: readonly { code: string; message: string }[],
+    allocationState: string | undefined,
+    nodes: readonly BatchServiceModels.ComputeNode[] | undefined,
+  ): void {
+    const w = this.groups.get(name);
+    if (!w) return;
+    const time = new Date();
+    for (const e of errors) {
+      const key = `${e.code}:${e.message}`;
+      if (w.errors.has(key)) continue;
+      w.errors.add(key);
+      const error = { code: e.code, message: e.message, observedAt: time };
+      this.emitCapacity({
+        type: /QuotaReached$/.test(e.code) ? 'quotaReached' : 'resizeFailed',
+        group: name,
+        error,
+        time,
+      });
+    }
+    if (allocationState !== undefined) {
+      if (
+        w.allocationState &&
+        w.allocationState !== 'steady' &&
+        allocationState === 'steady' &&
+        errors.length === 0
+      ) {
+        this.emitCapacity({ type: 'resizeCompleted', group: name, time });
+      }
+      if (allocationState !== 'steady' && w.allocationState === 'steady') w.errors.clear();
+      w.allocationState = allocationState;
+    }
+    if (!nodes) return;
+    const seen = new Set<string>();
+    for (const n of nodes) {
+      const id = n.id!;
+      seen.add(id);
+      const before = w.nodes.get(id);
+      const state = n.state ?? 'unknown';
+      if (before === state) continue;
+      w.nodes.set(id, state);
+      if ((state === 'idle' || state === 'running') && before !== 'idle' && before !== 'running') {
+        this.emitCapacity({ type: 'nodeReady', group: name, nodeId: id, time });
+      } else if (state === 'preempted') {
+        this.emitCapacity({ type: 'nodePreempted', group: name, nodeId: id, time });
+      } else if (state === 'starttaskfailed' || state === 'unusable') {
+        const err = n.errors?.[0];
+        this.emitCapacity({
+          type: 'nodeFailed',
+          group: name,
+          nodeId: id,
+          ...(err
+            ? { error: { code: err.code ?? state, message: err.message ?? '', observedAt: time } }
+            : {}),
+          time,
+        });
+      }
+    }
+    for (const id of [...w.nodes.keys()]) {
+      if (!seen.has(id)) {
+        w.nodes.delete(id);
+        this.emitCapacity({ type: 'nodeRemoved', group: name, nodeId: id, time });
+      }
+    }
+  }
+
+  private async pollJob(jobId: string, watch: JobWatch, options: OperationOptions): Promise<void> {
+    let counts: TaskCounts;
+    try {
+      counts = await this.getTaskCounts(jobId, options);
+    } catch (e) {
+      if (BatchComputeBackend.code(e) === 'JobNotFound') {
+        this.jobs.delete(jobId);
+        return;
+      }
+      throw e;
+    }
+    const key = JSON.stringify(counts);
+    // Nothing moved and nothing is running: no task can have changed state.
+    if (key === watch.lastCounts && counts.running === 0) return;
+    // Overlap the watermark a little: equal timestamps are deduplicated below.
+    const since = watch.watermark ? new Date(watch.watermark.getTime() - 1000) : undefined;
+    let newest = watch.watermark?.getTime() ?? 0;
+    for await (const t of this.listTasks(jobId, { ...(since ? { changedSince: since } : {}), ...options })) {
+      const time = t.stateTransitionTime.getTime();
+      newest = Math.max(newest, time);
+      const before = watch.known.get(t.taskId);
+      if (before && before.time === time && before.state === t.state) continue;
+      watch.known.set(t.taskId, {
+        state: t.state,
+        retryCount: t.retryCount,
+        requeueCount: t.requeueCount,
+        time,
+      });
+      const events: TaskEvent['type'][] = [];
+      if (t.requeueCount > (before?.requeueCount ?? 0)) events.push('preempted');
+      if (t.retryCount > (before?.retryCount ?? 0)) events.push('retrying');
+      if (t.state === 'running' && before?.state !== 'running') events.push('started');
+      if (t.state === 'completed' && before?.state !== 'completed') events.push('completed');
+      for (const type of events) {
+        const e: TaskEvent = { type, task: t, time: new Date() };
+        for (const l of this.taskListeners) l(e);
+      }
+    }
+    if (newest > 0) watch.watermark = new Date(newest);
+    watch.lastCounts = key;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort(new BatchError('RequestAborted', 'the Batch backend was closed'));
+    await this.polling?.catch(() => undefined);
+    this.taskListeners.clear();
+    this.capacityListeners.clear();
+  }
+}

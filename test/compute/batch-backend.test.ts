@@ -1,0 +1,261 @@
+import {
+  BatchComputeBackend,
+  type CapacityEvent,
+  type ComputeTaskSpec,
+  type GroupSpec,
+  type TaskEvent,
+} from '@spillway/sdk';
+import { frameOutputFiles } from '@spillway/sdk/compute/batch';
+import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate/batch';
+import { startTestAzurite, type TestAzurite } from './azurite';
+
+const IMAGE = {
+  publisher: 'canonical',
+  offer: '0001-com-ubuntu-server-jammy',
+  sku: '22_04-lts',
+  nodeAgentSkuId: 'batch.node.ubuntu 22.04',
+};
+
+function group(name: string, extra: Partial<GroupSpec> = {}): GroupSpec {
+  return {
+    name,
+    vmSize: 'Standard_D2as_v5',
+    taskSlotsPerNode: 4,
+    maxDedicatedNodes: 4,
+    maxSpotNodes: 8,
+    image: IMAGE,
+    ...extra,
+  };
+}
+
+function backendFor(
+  emu: BatchEmulator,
+  extra: Partial<ConstructorParameters<typeof BatchComputeBackend>[0]> = {},
+): BatchComputeBackend {
+  return new BatchComputeBackend({
+    accountUrl: emu.url,
+    credential: { accountName: emu.accountName, accountKey: emu.accountKey },
+    pollIntervalMs: 150,
+    retry: { maxAttempts: 12, baseDelayMs: 10, maxDelayMs: 100 },
+    resizeConflictWaitMs: 5_000,
+    ...extra,
+  });
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  ms = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('Batch backend over the real @azure/batch client against the Batch emulator', () => {
+  let azurite: TestAzurite;
+  beforeAll(async () => {
+    azurite = await startTestAzurite();
+  });
+  afterAll(async () => azurite?.stop());
+
+  it(
+    'GIVEN a pool of spot and dedicated nodes, 20% injected 503/500 faults and 30% of nodes preempted mid-job ' +
+      'WHEN a job of 300 file-writing tasks is submitted THEN every task is created once and succeeds once, outputs are in Azurite',
+    async () => {
+      const emu = await startBatchEmulator({ engine: { bootDelayMs: 300, spotRecoveryMs: 1_000, seed: 7 } });
+      const backend = backendFor(emu);
+      const events: TaskEvent[] = [];
+      const capacity: CapacityEvent[] = [];
+      backend.onTaskEvent((e) => events.push(e));
+      backend.onCapacityEvent((e) => capacity.push(e));
+      try {
+        const containerUrl = await azurite.containerSasUrl('frames');
+        await backend.ensureGroup(group('render'));
+        // GIVEN: faults from here on, on every operation, half of the 500s after the work was applied.
+        emu.setFaults({ serverBusyRate: 0.1, operationTimedOutRate: 0.1, appliedShare: 0.5, seed: 3 });
+        await backend.resizeGroup('render', { dedicated: 3, spot: 7 });
+        await backend.createJob({
+          id: 'shot010',
+          group: 'render',
+          preparation: { commandLine: 'echo scene-v1 > "$AZ_BATCH_NODE_SHARED_DIR/scene.txt"' },
+          release: { commandLine: 'rm -f "$AZ_BATCH_NODE_SHARED_DIR/scene.txt"' },
+          maxTaskRetryCount: 2,
+        });
+        const tasks: ComputeTaskSpec[] = Array.from({ length: 300 }, (_, i) => ({
+          id: `frame-${String(i + 1).padStart(4, '0')}`,
+          commandLine:
+            'mkdir -p out && echo "$AZ_BATCH_TASK_ID $(cat "$AZ_BATCH_NODE_SHARED_DIR/scene.txt")" > out/frame.txt && sleep 0.05',
+          outputFiles: frameOutputFiles(containerUrl, `shot010/frame-${String(i + 1).padStart(4, '0')}`, {
+            framesPattern: 'out/*.txt',
+          }),
+        }));
+
+        // WHEN
+        const result = await backend.addTasks('shot010', tasks);
+        expect(result.added.length + result.alreadyExisted.length).toBe(300);
+        expect(new Set([...result.added, ...result.alreadyExisted]).size).toBe(300);
+
+        // ... and 3 of the 10 nodes are preempted once a third of the frames are done.
+        await until('a third of the frames', () => {
+          const c = emu.engine.taskCounts('shot010');
+          return c.completed >= 100 ? c : undefined;
+        });
+        const preempted = emu.engine.preemptSpotNodes('render', 3);
+        expect(preempted).toHaveLength(3);
+
+        const counts = await until('every task completed', async () => {
+          const c = await backend.getTaskCounts('shot010');
+          return c.completed === 300 ? c : undefined;
+        });
+
+        // THEN: all succeeded, per the backend ...
+        expect(counts).toMatchObject({ active: 0, running: 0, completed: 300, succeeded: 300, failed: 0 });
+        // ... and per the emulator's own records: one creation and one success per task id, 300 ids in all.
+        const creations = [...emu.records.taskCreations.entries()].filter(([k]) => k.startsWith('shot010/'));
+        expect(creations).toHaveLength(300);
+        expect(creations.filter(([, n]) => n !== 1)).toEqual([]);
+        const successes = [...emu.records.taskSuccesses.entries()].filter(([k]) => k.startsWith('shot010/'));
+        expect(successes).toHaveLength(300);
+        expect(successes.filter(([, n]) => n !== 1)).toEqual([]);
+        // The faults and preemptions really happened (so the test exercised what it claims).
+        expect(emu.records.faults.serverBusy).toBeGreaterThan(0);
+        expect(emu.records.faults.operationTimedOut).toBeGreaterThan(0);
+        expect(emu.records.faults.afterApply).toBeGreaterThan(0);
+        expect(result.alreadyExisted.length).toBeGreaterThan(0);
+        const engineTasks = [...emu.engine.listTasks('shot010')];
+        expect(engineTasks.reduce((n, t) => n + t.requeueCount, 0)).toBeGreaterThan(0);
+        expect(engineTasks.every((t) => t.retryCount === 0)).toBe(true);
+
+        // Outputs: one frame per task in the container, written on a node that ran the preparation.
+        const frames = new Map<string, string>();
+        for await (const b of azurite.service
+          .getContainerClient('frames')
+          .listBlobsFlat({ prefix: 'shot010/' })) {
+          if (b.name.endsWith('/frames/frame.txt')) frames.set(b.name, b.name);
+        }
+        expect(frames.size).toBe(300);
+        const sample = await azurite.service
+          .getContainerClient('frames')
+          .getBlobClient('shot010/frame-0042/frames/frame.txt')
+          .downloadToBuffer();
+        expect(sample.toString()).toBe('frame-0042 scene-v1\n');
+        const logs = await azurite.service
+          .getContainerClient('frames')
+          .getBlobClient('shot010/frame-0042/logs/stdout.txt')
+          .exists();
+        expect(logs).toBe(true);
+
+        // Monitoring turned the changes into events: one completion per task, and the preemptions.
+        await until(
+          'completion events',
+          () =>
+            new Set(events.filter((e) => e.type === 'completed').map((e) => e.task.taskId)).size === 300 ||
+            undefined,
+        );
+        expect(events.some((e) => e.type === 'preempted')).toBe(true);
+        expect(capacity.some((e) => e.type === 'nodePreempted')).toBe(true);
+        expect(capacity.filter((e) => e.type === 'nodeReady').length).toBeGreaterThanOrEqual(10);
+
+        // Release runs at job end.
+        await backend.terminateJob('shot010');
+        await until('job completed', () => emu.engine.getJob('shot010')?.state === 'completed' || undefined);
+      } finally {
+        await backend.close();
+        await emu.close();
+      }
+    },
+  );
+
+  it('GIVEN a pool that is resizing WHEN it is resized again and nodes are removed THEN the 409 is handled, never surfaced', async () => {
+    const emu = await startBatchEmulator({ engine: { bootDelayMs: 400 } });
+    const backend = backendFor(emu);
+    try {
+      await backend.ensureGroup(group('anim'));
+      await backend.resizeGroup('anim', { dedicated: 2, spot: 0 });
+      // The first resize is still allocating: Batch answers 409, the backend waits and retries.
+      const status = await backend.resizeGroup('anim', { dedicated: 3, spot: 1 });
+      expect(status).toMatchObject({ targetDedicatedNodes: 3, targetSpotNodes: 1 });
+      expect(emu.records.byOperation.get('Pool_Resize')).toBeGreaterThanOrEqual(3);
+      await until('4 idle nodes', async () => {
+        const nodes = await backend.listNodes('anim');
+        return nodes.length === 4 && nodes.every((n) => n.state === 'idle') ? nodes : undefined;
+      });
+      await backend.resizeGroup('anim', { dedicated: 4, spot: 1 });
+      const nodes = await backend.listNodes('anim');
+      await backend.removeNodes('anim', [nodes[0]!.id]);
+      const after = await until('node removed', async () => {
+        const g = await backend.getGroup('anim');
+        return g && g.state === 'steady' && g.currentDedicatedNodes + g.currentSpotNodes === 4
+          ? g
+          : undefined;
+      });
+      expect(after.targetDedicatedNodes + after.targetSpotNodes).toBe(4);
+      await backend.deleteGroup('anim');
+      await backend.deleteGroup('anim');
+      expect(
+        await until('pool gone', async () =>
+          (await backend.getGroup('anim')) === undefined ? true : undefined,
+        ),
+      ).toBe(true);
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+
+  it('GIVEN an account whose core quota is 2 nodes WHEN a resize asks for 5 THEN quotaReached arrives as a capacity event at once', async () => {
+    const emu = await startBatchEmulator({ engine: { quota: { dedicatedNodes: 2 } } });
+    const backend = backendFor(emu, { pollIntervalMs: 60_000 });
+    const capacity: CapacityEvent[] = [];
+    backend.onCapacityEvent((e) => capacity.push(e));
+    try {
+      await backend.ensureGroup(group('quota', { maxDedicatedNodes: 10 }));
+      const status = await backend.resizeGroup('quota', { dedicated: 5, spot: 0 });
+      expect(status.errors.map((e) => e.code)).toContain('AccountCoreQuotaReached');
+      expect(capacity.find((e) => e.type === 'quotaReached')?.error?.code).toBe('AccountCoreQuotaReached');
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+
+  it('GIVEN a wrong account key WHEN the backend calls Batch THEN a typed 403 BatchError arrives without the key', async () => {
+    const emu = await startBatchEmulator();
+    const wrongKey = Buffer.from('not-the-right-key-at-all-0123456789').toString('base64');
+    const backend = new BatchComputeBackend({
+      accountUrl: emu.url,
+      credential: { accountName: emu.accountName, accountKey: wrongKey },
+    });
+    try {
+      const err = await backend.getGroup('x').catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'BatchError', code: 'AuthenticationFailed', statusCode: 403 });
+      const text = `${String(err)} ${JSON.stringify(err)} ${(err as Error).stack ?? ''}`;
+      expect(text).not.toContain(wrongKey);
+      expect(text).not.toContain(emu.accountKey);
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+
+  it('GIVEN an Azure AD TokenCredential WHEN the backend calls Batch THEN a bearer token authenticates it', async () => {
+    const emu = await startBatchEmulator({ bearerTokens: ['token-abc'] });
+    const credential = {
+      getToken: async () => ({ token: 'token-abc', expiresOnTimestamp: Date.now() + 3_600_000 }),
+    };
+    const backend = new BatchComputeBackend({ accountUrl: emu.url, credential });
+    try {
+      await backend.ensureGroup(group('aad'));
+      expect(await backend.getGroup('aad')).toMatchObject({ name: 'aad', state: 'steady' });
+      expect(await backend.getTask('nojob', 'nothing')).toBeUndefined();
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+});
