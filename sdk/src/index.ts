@@ -12,3 +12,9 @@ export * from './template';
 export { loadConfig, readSecretFile, type ServiceConfig } from './config';
 export { createLogger, redact, silentLogger, type Logger, type LogLevel } from './logging';
 export * as scaleset from './compute/scaleset';
+export {
+  startBatchEmulator,
+  type BatchEmulator,
+  type BatchEmulatorOptions,
+  type BatchFaultOptions,
+} from './emulate/batch';
