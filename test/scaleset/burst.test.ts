@@ -185,6 +185,23 @@ describe('scale set worker burst against the ARM emulator', () => {
     expect(emulator.scaleSets()).toEqual([]);
   });
 
+  it('notices a scale set deleted outside Spillway', async () => {
+    // GIVEN a group with one worker, watched
+    const events = eventsOf(backend);
+    await backend.ensureGroup(spotSpec('burst-c', { capacity: 1 }));
+    await backend.listNodes('burst-c');
+    // WHEN someone deletes the scale set straight through ARM
+    await backend.client.virtualMachineScaleSets.delete(RESOURCE_GROUP, 'burst-c', {
+      updateIntervalInMs: 20,
+    });
+    // THEN the watch reports its instance removed and forgets the group
+    const removed = await waitFor('nodeRemoved event', () =>
+      events.find((e) => e.type === 'nodeRemoved' && e.group === 'burst-c'),
+    );
+    expect(removed.nodeId).toBe('0');
+    expect(await backend.getGroup('burst-c')).toBeUndefined();
+  });
+
   it('aborts a long-running operation through its AbortSignal', async () => {
     // GIVEN a slow emulator (operations stay InProgress for 1.5 s) and a group
     const slow = await scaleset.startArmEmulator({ lroDelayMs: 1500 });

@@ -89,6 +89,12 @@ describe('scale set spec validation', () => {
     expect((err as Error).message).toBe('target.spot: is above the group maximum of 5 (got 9)');
     expect(emulator.requests.length).toBe(before);
     expect(emulator.scaleSets()[0]!.capacity).toBe(0);
+    // AND a malformed target is refused before the group is even looked up
+    const malformed = await backend
+      .resizeGroup('never-created', { dedicated: 0, spot: -1 })
+      .catch((e: unknown) => e);
+    expect((malformed as Error).message).toBe('target.spot: must be a whole number, 0 or more (got -1)');
+    expect(emulator.requests.length).toBe(before);
     await backend.deleteGroup('bounded');
   });
 

@@ -222,6 +222,15 @@ export class ScaleSetBackend implements CapacityBackend {
 
   /** Sets the scale set's capacity. Protected instances survive a scale-in. */
   async resizeGroup(name: string, target: ResizeTarget, options: ResizeOptions = {}): Promise<GroupStatus> {
+    // The target's shape is checked before any request; its bound once the group is known.
+    capacityForTarget(
+      { priority: 'Spot', maxSpotNodes: Infinity, maxDedicatedNodes: Infinity },
+      { dedicated: 0, spot: target.spot },
+    );
+    capacityForTarget(
+      { priority: 'Regular', maxSpotNodes: Infinity, maxDedicatedNodes: Infinity },
+      { dedicated: target.dedicated, spot: 0 },
+    );
     const record = await this.require(name, options);
     const capacity = capacityForTarget(
       {
@@ -412,6 +421,13 @@ export class ScaleSetBackend implements CapacityBackend {
         try {
           await this.observe(record, {});
         } catch (err) {
+          if (err instanceof ArmError && err.statusCode === 404) {
+            // Deleted outside Spillway: its instances are gone with it.
+            for (const id of record.known.keys())
+              this.emit({ type: 'nodeRemoved', group: record.name, nodeId: id, time: new Date() });
+            this.groups.delete(record.name);
+            continue;
+          }
           this.logger.warn('scale set watch failed', {
             group: record.name,
             error: err instanceof Error ? err.message : String(err),
