@@ -155,7 +155,8 @@ export class ScaleSetBackend implements CapacityBackend {
     const { customData } = validateScaleSetSpec(s);
     return this.serialised(s.name, async () => {
       const existing = await this.readScaleSet(s.resourceGroup, s.name, options);
-      const capacity = s.capacity ?? existing?.sku?.capacity ?? 0;
+      // An existing set keeps its capacity, within the (possibly lowered) group maximum.
+      const capacity = s.capacity ?? Math.min(existing?.sku?.capacity ?? 0, maxCapacityOf(s));
       const model = toScaleSetModel(s, customData, capacity);
       model.tags = { ...model.tags, [MAX_TAG]: String(maxCapacityOf(s)) };
       const spot = priorityOf(s) === 'Spot';
