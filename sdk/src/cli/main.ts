@@ -19,6 +19,9 @@ register('cancel', 'cancel a job', () =>
 register('recall', 'take back frames not started in the cloud', () =>
   Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).recallCommand),
 );
+register('serve', 'run the burst-capacity service', () =>
+  Promise.resolve((require('./commands/serve') as typeof import('./commands/serve')).serveCommand),
+);
 register('submit', 'submit frames: a range and a command template, or a job file', () =>
   Promise.resolve((require('./commands/submit') as typeof import('./commands/submit')).submitCommand),
 );

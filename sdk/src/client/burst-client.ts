@@ -160,10 +160,13 @@ export class BurstClient {
       try {
         return await new Promise<Res>((resolve, reject) => {
           const deadline = new Date(Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs ?? 30_000));
-          const call = method.call(target, request, this.metadata(), { deadline }, (err, res) =>
-            err ? reject(err) : resolve(res),
-          );
-          options.abortSignal?.addEventListener('abort', () => call.cancel(), { once: true });
+          const onAbort = (): void => call.cancel();
+          const call = method.call(target, request, this.metadata(), { deadline }, (err, res) => {
+            options.abortSignal?.removeEventListener('abort', onAbort);
+            if (err) reject(err);
+            else resolve(res);
+          });
+          options.abortSignal?.addEventListener('abort', onAbort, { once: true });
         });
       } catch (err) {
         const e = err as grpc.ServiceError;
@@ -401,14 +404,14 @@ function paged<T>(fetch: (token: string) => Promise<{ items: T[]; next: string }
 function backoff(attempt: number, maxMs: number, signal?: AbortSignal): Promise<void> {
   const ms = Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve();
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

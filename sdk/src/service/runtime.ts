@@ -169,6 +169,7 @@ export async function startService(
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
 
+  await capacity.reconcileAll();
   if (!capacity.specOf(config.compute.defaultGroup)) {
     await capacity.ensure(defaultGroupSpec(config));
   }

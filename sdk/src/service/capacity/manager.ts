@@ -133,6 +133,24 @@ export class CapacityManager {
     return { group: this.view(spec, status), created: !existing };
   }
 
+  /**
+   * Brings every stored group back onto its backend (after a restart the embedded engine is
+   * new; Batch and Scale Sets answer an ensure of an existing group as a no-op). A group
+   * whose backend refuses is logged and kept, not dropped.
+   */
+  async reconcileAll(options: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    for (const spec of this.specs.values()) {
+      try {
+        await this.backendFor(spec).ensureGroup(toBackendSpec(spec), options);
+      } catch (err) {
+        this.logger.error('capacity group could not be restored', {
+          group: spec.name,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+  }
+
   /** A group by name. */
   async get(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<CapacityGroupView> {
     const spec = this.specs.get(name);
