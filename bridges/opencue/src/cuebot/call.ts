@@ -68,10 +68,13 @@ export async function unaryCall<Res>(
     try {
       return await new Promise<Res>((resolve, reject) => {
         const deadline = new Date(Date.now() + (options.timeoutMs ?? 10_000));
-        const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) =>
-          err ? reject(err) : resolve(res as Res),
-        );
-        options.abortSignal?.addEventListener('abort', () => call.cancel(), { once: true });
+        const onAbort = (): void => call.cancel();
+        const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+          options.abortSignal?.removeEventListener('abort', onAbort);
+          if (err) reject(err);
+          else resolve(res as Res);
+        });
+        options.abortSignal?.addEventListener('abort', onAbort, { once: true });
       });
     } catch (err) {
       const e = err as grpc.ServiceError;

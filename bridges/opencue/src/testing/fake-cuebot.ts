@@ -6,8 +6,9 @@
  * host name on the RQD port. It follows Cuebot where Spillway depends on it: frames go
  * RUNNING when booked; kills are asynchronous (the frame is requeued when the host reports
  * it finished); a report listing a frame under a resource id that now belongs to another
- * frame gets that frame killed (fencing); a booked frame missing from its host's reports for
- * `lostProcGraceMs` is lost and requeued; a host reporting `locked_cores >= total_cores`
+ * frame gets that frame killed (fencing); a booked frame missing from
+ * `lostProcReports` consecutive status reports of its host is lost and requeued; a host
+ * reporting `locked_cores >= total_cores`
  * is LOCKED, else OPEN; cores are core units (x100) and memory KB on the wire.
  */
 import { randomUUID } from 'node:crypto';
@@ -43,8 +44,12 @@ export interface FakeCuebotOptions {
   readonly dispatchIntervalMs?: number;
   /** A host silent this long is DOWN. @default 30000 */
   readonly hostTimeoutMs?: number;
-  /** A booked frame missing from its host's reports this long is lost and requeued. @default 15000 */
-  readonly lostProcGraceMs?: number;
+  /**
+   * A booked frame missing from this many consecutive status reports of its host (after the
+   * first second) is lost and requeued, as Cuebot clears procs no host answers for.
+   * @default 3
+   */
+  readonly lostProcReports?: number;
   /** Failed attempts before a frame is DEAD. @default 1 */
   readonly maxRetries?: number;
   /** Facility and allocation that hosts with no matching allocation join. @default 'local', 'general' */
@@ -152,7 +157,7 @@ interface Proc {
   units: number;
   memoryKb: number;
   bookedAt: number;
-  lastSeen: number;
+  missedReports: number;
   kill?: 'kill' | 'eat';
 }
 
@@ -385,7 +390,7 @@ export class FakeCuebot {
       if (h.state === 'UP' && now - h.lastReport > (this.options.hostTimeoutMs ?? 30_000)) h.state = 'DOWN';
     }
     for (const p of [...this.procs.values()]) {
-      if (now - p.lastSeen > (this.options.lostProcGraceMs ?? 15_000)) {
+      if (p.missedReports >= (this.options.lostProcReports ?? 3)) {
         const e = this.frames.get(p.frameId);
         this.log.warn('frame lost: its host stopped reporting it', { frame: e?.frame.name, host: p.host });
         this.lostFrames += 1;
@@ -449,7 +454,7 @@ export class FakeCuebot {
       units,
       memoryKb,
       bookedAt: now,
-      lastSeen: now,
+      missedReports: 0,
     };
     this.procs.set(proc.resourceId, proc);
     frame.state = 'RUNNING';
@@ -584,10 +589,11 @@ export class FakeCuebot {
   private onStatus(report: HostReport): void {
     const host = this.upsertHost(report, false);
     const now = Date.now();
+    const listed = new Set<string>();
     for (const rf of report.frames) {
       const proc = this.procs.get(rf.resource_id);
       if (proc && proc.frameId === rf.frame_id && proc.host === host.name) {
-        proc.lastSeen = now;
+        listed.add(proc.resourceId);
       } else if (proc && proc.frameId !== rf.frame_id) {
         this.fencingKills += 1;
         this.log.warn("fencing: report names a frame under another frame's resource", {
@@ -598,6 +604,10 @@ export class FakeCuebot {
           message: 'FrameFencingError',
         }).catch(() => undefined);
       }
+    }
+    for (const p of this.procs.values()) {
+      if (p.host !== host.name || now - p.bookedAt < 1000) continue;
+      p.missedReports = listed.has(p.resourceId) ? 0 : p.missedReports + 1;
     }
   }
 

@@ -1,0 +1,262 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { HostStateStore } from '@spillway/bridge-opencue';
+import {
+  blenderAvailable,
+  buildBlenderScene,
+  FakeCuebot,
+  SimulatedRqdHost,
+} from '@spillway/bridge-opencue/testing';
+import { startTestService, type TestService } from '../support/service';
+
+// GIVEN a real Spillway service (local engine), a fake Cuebot with 2 local 1-core hosts, a
+// 24-frame Blender layer tagged `burst`, and the virtual host as a real child process
+// (`spillway-opencue`, built by `tsc -b`) joining the `cloud.burst` allocation
+// WHEN the local farm saturates, a burst-only frame is killed from Cuebot while it runs in
+// the cloud, and the virtual host is SIGKILLed and restarted mid-run
+// THEN the virtual host received part of the overflow, every frame ended SUCCEEDED exactly
+// once with its PNG in place, the killed frame's cloud job was cancelled (and its relaunch
+// ran as a new cloud job), and Cuebot lost no frame across the restart.
+
+const repoRoot = path.resolve(__dirname, '../..');
+const bin = path.join(repoRoot, 'bridges/opencue/bin/spillway-opencue.js');
+const HOST = 'azure-burst';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function waitFor(
+  what: string,
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('OpenCue virtual host end to end', () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-e2e-'));
+  const outDir = path.join(work, 'renders');
+  const stateDir = path.join(work, 'bridge-state');
+  let svc: TestService;
+  let cuebot: FakeCuebot;
+  const hosts: SimulatedRqdHost[] = [];
+  let bridge: ChildProcess | undefined;
+  let bridgeLog = '';
+  let rqdPort = 0;
+
+  async function startBridge(): Promise<void> {
+    const before = bridgeLog.length;
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        '--cuebot',
+        cuebot.address,
+        '--service',
+        svc.address,
+        '--host-name',
+        HOST,
+        '--rqd-port',
+        String(rqdPort),
+        '--rqd-listen-host',
+        '127.0.0.1',
+        '--cores',
+        '2',
+        '--report-interval-ms',
+        '500',
+        '--turnaround',
+        '60',
+        '--state-dir',
+        stateDir,
+        '--subscribe-shows',
+        'pipe',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.on('data', (d: Buffer) => (bridgeLog += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (bridgeLog += d.toString()));
+    bridge = child;
+    await waitFor(
+      'the virtual host to be ready',
+      () => {
+        if (child.exitCode !== null) throw new Error(`spillway-opencue exited early:\n${bridgeLog}`);
+        return bridgeLog.slice(before).includes('virtual host ready');
+      },
+      30_000,
+    );
+  }
+
+  beforeAll(async () => {
+    if (!fs.existsSync(bin) || !fs.existsSync(path.join(repoRoot, 'bridges/opencue/dist/cli/main.js'))) {
+      throw new Error('bridges/opencue is not built: run `npx tsc -b` first (npm test does)');
+    }
+    if (!blenderAvailable())
+      throw new Error('Blender is missing: install it (apt-get install blender); CI does');
+    fs.mkdirSync(outDir, { recursive: true });
+    await buildBlenderScene(path.join(work, 'scene.blend'), { resolution: 48, samples: 2, frames: 24 });
+    svc = await startTestService({ nodes: 2, slotsPerNode: 1 });
+    cuebot = await FakeCuebot.start({ dispatchIntervalMs: 200, hostTimeoutMs: 10_000 });
+    cuebot.subscribe('pipe', 'local.general', 2, 2);
+    for (const name of ['local-1', 'local-2']) {
+      const h = await SimulatedRqdHost.start({
+        name,
+        cuebot: cuebot.address,
+        cores: 1,
+        reportIntervalMs: 500,
+        workDir: work,
+      });
+      cuebot.mapHost(name, h.rqdAddress);
+      hosts.push(h);
+    }
+    rqdPort = await freePort();
+    // Cuebot dials every host by name on the farm's RQD port; here, the name maps to loopback.
+    cuebot.mapHost(HOST, `127.0.0.1:${rqdPort}`);
+    await startBridge();
+  });
+
+  afterAll(async () => {
+    if (bridge && bridge.exitCode === null && bridge.signalCode === null) {
+      const exited = new Promise((r) => bridge!.once('exit', r));
+      bridge.kill('SIGTERM');
+      await exited;
+    }
+    for (const h of hosts) await h.close();
+    await cuebot?.close();
+    await svc?.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('renders every frame exactly once, overflow in the cloud, through a kill and a restart', async () => {
+    try {
+      const blend = path.join(work, 'scene.blend');
+      const render = cuebot.launchJob({
+        name: 'pipe-sh010-render',
+        show: 'pipe',
+        priority: 50,
+        layers: [
+          {
+            name: 'beauty',
+            range: '1-24',
+            tags: ['general', 'burst'],
+            command: `blender -b ${blend} -o ${outDir}/frame_#### -s #IFRAME# -e #IFRAME# -a`,
+          },
+        ],
+      });
+      // A burst-only frame that runs long the first time (it is killed) and at once after.
+      const marker = path.join(work, 'hold-ran-once');
+      const hold = cuebot.launchJob({
+        name: 'pipe-sh010-hold',
+        show: 'pipe',
+        priority: 90,
+        layers: [
+          {
+            name: 'hold',
+            range: '1',
+            tags: ['burst'],
+            command: `sh -c '[ -e ${marker} ] || { touch ${marker}; sleep 60; }'`,
+          },
+        ],
+      });
+      const holdFrame = cuebot.getFrames(hold.id)[0]!;
+
+      // The saturated farm opens the virtual host; the burst-only frame goes there and runs in the cloud.
+      await waitFor('the hold frame on the virtual host', () => cuebot.hostOf(holdFrame.id) === HOST);
+      const source = `opencue:${HOST}`;
+      const firstCloudJob = `${hold.id}/${holdFrame.id}/1`;
+      await waitFor('the hold frame running in the cloud', async () => {
+        try {
+          const job = await svc.client.getJob({ source, sourceJobId: firstCloudJob });
+          return job.counts.running === 1;
+        } catch {
+          return false;
+        }
+      });
+
+      // Killed from Cuebot: cancelled in the cloud.
+      cuebot.killFrame(holdFrame.id, 'artist killed it');
+      await waitFor('the cloud job of the killed frame to be cancelled', async () => {
+        const job = await svc.client.getJob({ source, sourceJobId: firstCloudJob });
+        return job.counts.cancelled === 1;
+      });
+
+      // Restart the virtual host mid-run while it has frames in the cloud.
+      await waitFor('render frames on the virtual host', () =>
+        cuebot.getFrames(render.id).some((f) => f.state === 'RUNNING' && cuebot.hostOf(f.id) === HOST),
+      );
+      const exited = new Promise((r) => bridge!.once('exit', r));
+      bridge!.kill('SIGKILL');
+      await exited;
+      await startBridge();
+
+      await waitFor(
+        'every frame to finish',
+        () =>
+          [...cuebot.getFrames(render.id), ...cuebot.getFrames(hold.id)].every(
+            (f) => f.state === 'SUCCEEDED' || f.state === 'DEAD',
+          ),
+        100_000,
+      );
+
+      const frames = [...cuebot.getFrames(render.id), ...cuebot.getFrames(hold.id)];
+      expect(frames.filter((f) => f.state !== 'SUCCEEDED').map((f) => `${f.name}:${f.state}`)).toEqual([]);
+      // Exactly once: one accepted successful completion per frame, and nothing lost or fenced.
+      for (const f of frames) {
+        const ok = cuebot.completions.filter(
+          (c) => c.frameId === f.id && c.accepted && c.state === 'SUCCEEDED',
+        );
+        expect({ frame: f.name, successes: ok.length }).toEqual({ frame: f.name, successes: 1 });
+      }
+      expect(cuebot.lostFrames).toBe(0);
+      expect(cuebot.fencingKills).toBe(0);
+      // The virtual host took part of the overflow, the local hosts the rest.
+      const byHost = (h: string): number =>
+        cuebot.completions.filter((c) => c.host === h && c.accepted && c.state === 'SUCCEEDED').length;
+      expect(byHost(HOST)).toBeGreaterThanOrEqual(2);
+      expect(byHost('local-1') + byHost('local-2')).toBeGreaterThanOrEqual(2);
+      expect(byHost(HOST) + byHost('local-1') + byHost('local-2')).toBe(25);
+      // Every PNG is in place on the farm's storage.
+      for (let n = 1; n <= 24; n++) {
+        const png = path.join(outDir, `frame_${String(n).padStart(4, '0')}.png`);
+        expect(fs.existsSync(png) ? fs.readFileSync(png).subarray(1, 4).toString() : `missing ${png}`).toBe(
+          'PNG',
+        );
+      }
+      // The relaunched hold frame ran as a new cloud job; no cloud job succeeded twice.
+      const relaunch = await svc.client.getJob({ source, sourceJobId: `${hold.id}/${holdFrame.id}/2` });
+      expect(relaunch.counts.succeeded).toBe(1);
+      let cloudSucceeded = 0;
+      for await (const job of svc.client.listJobs({ source })) {
+        expect(job.counts.succeeded).toBeLessThanOrEqual(1);
+        cloudSucceeded += job.counts.succeeded;
+      }
+      expect(cloudSucceeded).toBe(byHost(HOST));
+      // The restarted host answered for what it had, then forgot nothing it still owed.
+      await waitFor(
+        'the host state to drain',
+        () =>
+          Object.keys(new HostStateStore(path.join(stateDir, `${HOST}.json`)).current.launches).length === 0,
+        10_000,
+      );
+    } catch (err) {
+      process.stderr.write(`--- spillway-opencue log ---\n${bridgeLog}\n`);
+      throw err;
+    } finally {
+      if (process.env.OPENCUE_E2E_LOG) fs.writeFileSync(process.env.OPENCUE_E2E_LOG, bridgeLog);
+    }
+  });
+});
