@@ -61,7 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // `spillway CMD --help`; a command with subcommands (emulate arm --help) answers its own.
+  if ((rest.includes('--help') || rest.includes('-h')) && name !== 'emulate') {
     console.log(command.help);
     return 0;
   }

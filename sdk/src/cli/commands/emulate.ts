@@ -22,6 +22,10 @@ export const emulateCommand: Command = {
     if (!load)
       throw new UsageError(`emulate: expected "batch" or "arm", got ${JSON.stringify(target ?? '')}`);
     const command = await load();
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(command.help);
+      return 0;
+    }
     return command.run(rest);
   },
 };

@@ -7,6 +7,7 @@ import type {
   GroupSpec,
   GroupStatus,
 } from '../../compute/backend';
+import { scaleSetSpecFromWire } from '../../compute/scaleset/wire';
 import { FailedPreconditionError, NotFoundError, ValidationError } from '../../errors';
 import { CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
@@ -257,8 +258,9 @@ export class CapacityManager {
   }
 }
 
-/** The backend's view of a wire spec. */
+/** The backend's view of a wire spec: worker-burst groups carry their scale-set options. */
 export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
+  if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) return scaleSetSpecFromWire(spec);
   const durationMs = spec.resizeTimeout
     ? spec.resizeTimeout.seconds * 1000 + spec.resizeTimeout.nanos / 1e6
     : undefined;
