@@ -77,7 +77,13 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
         const containerUrl = await azurite.containerSasUrl('frames');
         await backend.ensureGroup(group('render'));
         // GIVEN: faults from here on, on every operation, half of the 500s after the work was applied.
-        emu.setFaults({ serverBusyRate: 0.1, operationTimedOutRate: 0.1, appliedShare: 0.5, seed: 3 });
+        emu.setFaults({
+          serverBusyRate: 0.1,
+          operationTimedOutRate: 0.1,
+          dropConnectionRate: 0.03,
+          appliedShare: 0.5,
+          seed: 3,
+        });
         await backend.resizeGroup('render', { dedicated: 3, spot: 7 });
         await backend.createJob({
           id: 'shot010',
@@ -125,6 +131,7 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
         // The faults and preemptions really happened (so the test exercised what it claims).
         expect(emu.records.faults.serverBusy).toBeGreaterThan(0);
         expect(emu.records.faults.operationTimedOut).toBeGreaterThan(0);
+        expect(emu.records.faults.drop).toBeGreaterThan(0);
         expect(emu.records.faults.afterApply).toBeGreaterThan(0);
         expect(result.alreadyExisted.length).toBeGreaterThan(0);
         const engineTasks = [...emu.engine.listTasks('shot010')];

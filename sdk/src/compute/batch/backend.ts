@@ -1,5 +1,6 @@
 import type { BatchServiceClient, BatchServiceModels } from '@azure/batch';
 import type { TokenCredential } from '@azure/core-auth';
+import { randomUUID } from 'node:crypto';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type { Logger } from '../../logging';
 import type {
@@ -158,6 +159,7 @@ export class BatchComputeBackend implements ComputeBackend {
   private polling?: Promise<void>;
   private closed = false;
   private readonly abort = new AbortController();
+  private readonly baseUrl: string;
 
   constructor(private readonly options: BatchComputeBackendOptions) {
     if (!/^https?:\/\/[^/]+/.test(options.accountUrl ?? '')) {
@@ -175,6 +177,7 @@ export class BatchComputeBackend implements ComputeBackend {
         )
       : new batch.BatchSharedKeyCredentials(options.credential.accountName, options.credential.accountKey);
     // Our own retry (bounded, jittered, abortable) replaces the client's 30-second default policy.
+    this.baseUrl = options.accountUrl.replace(/\/+$/, '');
     this.client = new batch.BatchServiceClient(credentials as never, options.accountUrl.replace(/\/+$/, ''), {
       noRetryPolicy: true,
     } as never);
@@ -183,25 +186,30 @@ export class BatchComputeBackend implements ComputeBackend {
   // ---------------------------------------------------------------- plumbing
 
   /**
-   * Per-request options: the caller's and the backend's abort signals, and the timeout.
-   * (The client types its signal as its own `AbortSignalLike`; Node's AbortSignal is one.)
+   * Runs one Batch call with retries. Each attempt gets its own request options: an abort
+   * signal that fires on the caller's abort, on `close()`, or after `requestTimeoutMs` (our
+   * own timer: the client's `timeout` option leaves a live timer behind every request). A
+   * timed-out attempt is retried; an aborted call is not.
    */
-  private req(options: OperationOptions = {}): { abortSignal: never; timeout: number } {
+  private call<T>(
+    fn: (request: { abortSignal: never }) => Promise<T>,
+    options: OperationOptions = {},
+    what = 'call',
+  ): Promise<T> {
     const signals = [this.abort.signal];
     if (options.abortSignal) signals.push(options.abortSignal);
-    return {
-      abortSignal: AbortSignal.any(signals) as never,
-      timeout: this.options.requestTimeoutMs ?? 30_000,
-    };
-  }
-
-  private call<T>(fn: () => Promise<T>, options: OperationOptions = {}, what = 'call'): Promise<T> {
-    return withRetry(fn, {
-      ...this.options.retry,
-      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
-      onRetry: (e, attempt) =>
-        this.options.logger?.debug?.(`batch: retrying ${what}`, { attempt, code: toBatchError(e).code }),
-    });
+    const signal = AbortSignal.any(signals);
+    const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
+    return withRetry(
+      // The client types its signal as its own AbortSignalLike; Node's AbortSignal is one.
+      () => fn({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) as never }),
+      {
+        ...this.options.retry,
+        abortSignal: signal,
+        onRetry: (e, attempt) =>
+          this.options.logger?.debug(`batch: retrying ${what}`, { attempt, code: toBatchError(e).code }),
+      },
+    );
   }
 
   private static code(e: unknown): string | undefined {
@@ -224,7 +232,7 @@ export class BatchComputeBackend implements ComputeBackend {
         );
       }
       try {
-        await this.call(() => this.client.pool.add(toWirePool(spec), this.req(options)), options, 'pool add');
+        await this.call((r) => this.client.pool.add(toWirePool(spec), r), options, 'pool add');
       } catch (e) {
         // A retry after a fault that was applied finds the pool made by the first attempt.
         if (BatchComputeBackend.code(e) !== 'PoolExists') throw e;
@@ -242,7 +250,7 @@ export class BatchComputeBackend implements ComputeBackend {
     options: OperationOptions,
   ): Promise<BatchServiceModels.CloudPool | undefined> {
     try {
-      return await this.call(() => this.client.pool.get(name, this.req(options)), options, 'pool get');
+      return await this.call((r) => this.client.pool.get(name, r), options, 'pool get');
     } catch (e) {
       if (BatchComputeBackend.code(e) === 'PoolNotFound') return undefined;
       throw e;
@@ -257,18 +265,14 @@ export class BatchComputeBackend implements ComputeBackend {
       computeNodeListOptions: { select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors' },
     };
     let page = await this.call(
-      () => this.client.computeNode.list(pool, { ...select, ...this.req(options) }),
+      (r) => this.client.computeNode.list(pool, { ...select, ...r }),
       options,
       'node list',
     );
     const nodes = [...page];
     while (page.odatanextLink) {
       const link = page.odatanextLink;
-      page = await this.call(
-        () => this.client.computeNode.listNext(link, this.req(options)),
-        options,
-        'node list',
-      );
+      page = await this.call((r) => this.client.computeNode.listNext(link, r), options, 'node list');
       nodes.push(...page);
     }
     return nodes;
@@ -316,11 +320,11 @@ export class BatchComputeBackend implements ComputeBackend {
   }
 
   async listGroups(options: OperationOptions = {}): Promise<GroupStatus[]> {
-    let page = await this.call(() => this.client.pool.list(this.req(options)), options, 'pool list');
+    let page = await this.call((r) => this.client.pool.list(r), options, 'pool list');
     const pools = [...page];
     while (page.odatanextLink) {
       const link = page.odatanextLink;
-      page = await this.call(() => this.client.pool.listNext(link, this.req(options)), options, 'pool list');
+      page = await this.call((r) => this.client.pool.listNext(link, r), options, 'pool list');
       pools.push(...page);
     }
     return Promise.all(pools.map(async (p) => this.status(p, await this.wireNodes(p.id!, options))));
@@ -344,7 +348,7 @@ export class BatchComputeBackend implements ComputeBackend {
    */
   private async whileSteady(
     name: string,
-    op: () => Promise<unknown>,
+    op: (r: { abortSignal: never }) => Promise<unknown>,
     options: OperationOptions,
     what: string,
   ): Promise<void> {
@@ -363,11 +367,9 @@ export class BatchComputeBackend implements ComputeBackend {
           this.options.logger?.warn('batch: stopping a resize that outlasted resizeConflictWaitMs', {
             pool: name,
           });
-          await this.call(
-            () => this.client.pool.stopResize(name, this.req(options)),
-            options,
-            'stop resize',
-          ).catch(() => undefined);
+          await this.call((r) => this.client.pool.stopResize(name, r), options, 'stop resize').catch(
+            () => undefined,
+          );
           await this.waitSteady(name, Date.now() + waitMs, options);
         }
       }
@@ -378,7 +380,7 @@ export class BatchComputeBackend implements ComputeBackend {
     validateResizeTarget(target, this.bounds.get(name));
     await this.whileSteady(
       name,
-      () =>
+      (r) =>
         this.client.pool.resize(
           name,
           {
@@ -389,7 +391,7 @@ export class BatchComputeBackend implements ComputeBackend {
               ? { resizeTimeout: isoDuration(options.resizeTimeoutMs) }
               : {}),
           },
-          this.req(options),
+          r,
         ),
       options,
       'pool resize',
@@ -409,7 +411,7 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async deleteGroup(name: string, options: OperationOptions = {}): Promise<void> {
     try {
-      await this.call(() => this.client.pool.deleteMethod(name, this.req(options)), options, 'pool delete');
+      await this.call((r) => this.client.pool.deleteMethod(name, r), options, 'pool delete');
     } catch (e) {
       const code = BatchComputeBackend.code(e);
       if (code !== 'PoolNotFound' && code !== 'PoolBeingDeleted') throw e;
@@ -447,12 +449,7 @@ export class BatchComputeBackend implements ComputeBackend {
       const nodeList = nodeIds.slice(i, i + MAX_NODES_PER_REMOVE);
       await this.whileSteady(
         group,
-        () =>
-          this.client.pool.removeNodes(
-            group,
-            { nodeList, nodeDeallocationOption: 'taskcompletion' },
-            this.req(options),
-          ),
+        (r) => this.client.pool.removeNodes(group, { nodeList, nodeDeallocationOption: 'taskcompletion' }, r),
         options,
         'remove nodes',
       );
@@ -470,12 +467,11 @@ export class BatchComputeBackend implements ComputeBackend {
   async createJob(spec: ComputeJobSpec, options: OperationOptions = {}): Promise<void> {
     validateJobSpec(spec);
     try {
-      await this.call(() => this.client.job.add(toWireJob(spec), this.req(options)), options, 'job add');
+      await this.call((r) => this.client.job.add(toWireJob(spec), r), options, 'job add');
     } catch (e) {
       if (BatchComputeBackend.code(e) !== 'JobExists') throw e;
       const job = await this.call(
-        () =>
-          this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo' }, ...this.req(options) }),
+        (r) => this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo' }, ...r }),
         options,
       );
       if (job.poolInfo?.poolId !== spec.group) {
@@ -494,7 +490,9 @@ export class BatchComputeBackend implements ComputeBackend {
   ): Promise<AddTasksResult> {
     validateId('jobId', jobId);
     validateTasks(tasks);
-    const chunks = chunkTasks(tasks.map(toWireTask), this.options.maxTasksPerCall ?? 100);
+    const wire = tasks.map(toWireTask);
+    const chunks = chunkTasks(wire, this.options.maxTasksPerCall ?? 100);
+    const json = new Map(wire.map((t) => [t.id, JSON.stringify(t)]));
     const added: string[] = [];
     const existing: BatchServiceModels.TaskAddParameter[] = [];
     const failures: { id: string; error: BatchError }[] = [];
@@ -503,14 +501,11 @@ export class BatchComputeBackend implements ComputeBackend {
       let pending = chunk;
       for (let round = 1; pending.length > 0; round++) {
         // Whole-call faults are retried inside `call` with the same ids.
-        const result = await this.call(
-          () => this.client.task.addCollection(jobId, pending, this.req(options)),
-          options,
-          'add tasks',
-        );
+        const body = `{"value":[${pending.map((t) => json.get(t.id)).join(',')}]}`;
+        const result = await this.call((r) => this.addCollection(jobId, body, r), options, 'add tasks');
         const byId = new Map(pending.map((t) => [t.id, t]));
         const again: BatchServiceModels.TaskAddParameter[] = [];
-        for (const r of result.value ?? []) {
+        for (const r of result) {
           const sent = byId.get(r.taskId);
           if (!sent) continue;
           byId.delete(r.taskId);
@@ -547,12 +542,12 @@ export class BatchComputeBackend implements ComputeBackend {
     const alreadyExisted: string[] = [];
     await mapLimit(existing, this.options.maxConcurrentCalls ?? 4, async (sent) => {
       const got = await this.call(
-        () =>
+        (r) =>
           this.client.task.get(jobId, sent.id, {
             taskGetOptions: {
               select: 'id,commandLine,environmentSettings,resourceFiles,outputFiles,constraints',
             },
-            ...this.req(options),
+            ...r,
           }),
         options,
         'task get',
@@ -582,6 +577,47 @@ export class BatchComputeBackend implements ComputeBackend {
     return { added, alreadyExisted };
   }
 
+  /**
+   * Add-collection with a body serialized once by us: plain JSON of the wire shape, so the
+   * 1 MB limit is checked on the exact bytes. It goes through the client's own pipeline
+   * (`sendRequest`: the same SharedKey or bearer signing, headers and transport as the
+   * generated `task.addCollection`), skipping only its per-property mapper serializer,
+   * which costs more CPU than everything else in a 100-task call.
+   */
+  private async addCollection(
+    jobId: string,
+    body: string,
+    request: { abortSignal: never },
+  ): Promise<BatchServiceModels.TaskAddResult[]> {
+    const res = await this.client.sendRequest({
+      method: 'POST',
+      url: `${this.baseUrl}/jobs/${encodeURIComponent(jobId)}/addtaskcollection`,
+      queryParameters: { 'api-version': this.client.apiVersion, timeout: 30 },
+      headers: {
+        'Content-Type': 'application/json; odata=minimalmetadata; charset=utf-8',
+        'Content-Length': String(Buffer.byteLength(body)),
+        'accept-language': 'en-US',
+        'client-request-id': randomUUID(),
+        'ocp-date': new Date().toUTCString(),
+      },
+      body,
+      disableJsonStringifyOnBody: true,
+      abortSignal: request.abortSignal,
+    });
+    const parsed = res.parsedBody as
+      { value?: BatchServiceModels.TaskAddResult[]; code?: string; message?: unknown } | undefined;
+    if (res.status !== 200) {
+      // Shaped like the client's RestError so toBatchError and isRetryable read it the same way.
+      throw Object.assign(new Error('add-collection failed'), {
+        statusCode: res.status,
+        code: parsed?.code,
+        body: parsed,
+        message: parsed?.message,
+      });
+    }
+    return parsed?.value ?? [];
+  }
+
   async getTask(
     jobId: string,
     taskId: string,
@@ -589,10 +625,10 @@ export class BatchComputeBackend implements ComputeBackend {
   ): Promise<TaskInfo | undefined> {
     try {
       const t = await this.call(
-        () =>
+        (r) =>
           this.client.task.get(jobId, taskId, {
             taskGetOptions: { select: TASK_SELECT },
-            ...this.req(options),
+            ...r,
           }),
         options,
         'task get',
@@ -613,7 +649,7 @@ export class BatchComputeBackend implements ComputeBackend {
       taskListOptions: { select: TASK_SELECT, ...(filters.length ? { filter: filters.join(' and ') } : {}) },
     };
     let page = await this.call(
-      () => this.client.task.list(jobId, { ...listOptions, ...this.req(options) }),
+      (r) => this.client.task.list(jobId, { ...listOptions, ...r }),
       options,
       'task list',
     );
@@ -621,16 +657,12 @@ export class BatchComputeBackend implements ComputeBackend {
       for (const t of page) yield taskInfoFromWire(jobId, t);
       const link = page.odatanextLink;
       if (!link) return;
-      page = await this.call(() => this.client.task.listNext(link, this.req(options)), options, 'task list');
+      page = await this.call((r) => this.client.task.listNext(link, r), options, 'task list');
     }
   }
 
   async getTaskCounts(jobId: string, options: OperationOptions = {}): Promise<TaskCounts> {
-    const r = await this.call(
-      () => this.client.job.getTaskCounts(jobId, this.req(options)),
-      options,
-      'task counts',
-    );
+    const r = await this.call((r) => this.client.job.getTaskCounts(jobId, r), options, 'task counts');
     const c = r.taskCounts;
     return {
       active: c.active,
@@ -643,11 +675,7 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async terminateTask(jobId: string, taskId: string, options: OperationOptions = {}): Promise<void> {
     try {
-      await this.call(
-        () => this.client.task.terminate(jobId, taskId, this.req(options)),
-        options,
-        'task terminate',
-      );
+      await this.call((r) => this.client.task.terminate(jobId, taskId, r), options, 'task terminate');
     } catch (e) {
       const code = BatchComputeBackend.code(e);
       if (code === 'TaskCompleted') return;
@@ -659,7 +687,7 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async terminateJob(jobId: string, options: OperationOptions = {}): Promise<void> {
     try {
-      await this.call(() => this.client.job.terminate(jobId, this.req(options)), options, 'job terminate');
+      await this.call((r) => this.client.job.terminate(jobId, r), options, 'job terminate');
     } catch (e) {
       const code = BatchComputeBackend.code(e);
       if (
@@ -674,7 +702,7 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async deleteJob(jobId: string, options: OperationOptions = {}): Promise<void> {
     try {
-      await this.call(() => this.client.job.deleteMethod(jobId, this.req(options)), options, 'job delete');
+      await this.call((r) => this.client.job.deleteMethod(jobId, r), options, 'job delete');
     } catch (e) {
       const code = BatchComputeBackend.code(e);
       if (code !== 'JobNotFound' && code !== 'JobBeingDeleted') throw e;
