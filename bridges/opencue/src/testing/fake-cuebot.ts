@@ -547,8 +547,12 @@ export class FakeCuebot {
     if (!rh || !rh.name) throw new Status(grpc.status.INVALID_ARGUMENT, 'host.name: is required');
     let host = this.hosts.get(rh.name);
     if (!host) {
+      // A new host joins the allocation of its facility tagged with its first matching tag.
+      const byTag = rh.tags
+        .map((t) => [...this.allocations.values()].find((a) => a.facility === rh.facility && a.tag === t))
+        .find((a) => a !== undefined);
       const alloc =
-        [...this.allocations.values()].find((a) => a.facility === rh.facility && rh.tags.includes(a.tag)) ??
+        byTag ??
         this.allocations.get(
           `${this.options.defaultFacility ?? 'local'}.${this.options.defaultAllocation ?? 'general'}`,
         )!;
