@@ -19,6 +19,8 @@ export interface ServiceConfig {
   /** File holding the bearer token clients must send. Env `SPILLWAY_TOKEN_FILE`. @default none */
   readonly tokenFile?: string;
   readonly compute: ComputeConfig;
+  /** Worker burst over VM Scale Sets. @default none (worker-burst groups are refused) */
+  readonly workerBurst?: WorkerBurstConfig;
   readonly storage: StorageConfig;
   /** Spend cap. @default uncapped */
   readonly budget: { readonly maxSpendPerHour: number; readonly currency: string };
@@ -50,6 +52,20 @@ export interface ComputeConfig {
     /** File holding the account key (shared-key auth); without it, Azure AD (DefaultAzureCredential). Env `SPILLWAY_BATCH_KEY_FILE`. */
     readonly accountKeyFile?: string;
   };
+}
+
+/** VM Scale Sets for worker burst. */
+export interface WorkerBurstConfig {
+  /** Subscription of the scale sets. Env `SPILLWAY_SCALESET_SUBSCRIPTION`. */
+  readonly subscriptionId: string;
+  /** Resource group of the scale sets. Env `SPILLWAY_SCALESET_RESOURCE_GROUP`. */
+  readonly resourceGroup: string;
+  /** ARM endpoint. Env `SPILLWAY_ARM_ENDPOINT`. @default 'https://management.azure.com' */
+  readonly endpoint?: string;
+  /** Extra CA (PEM) to trust for the endpoint, e.g. `spillway emulate arm`'s. Env `SPILLWAY_ARM_CA_FILE`. */
+  readonly caFile?: string;
+  /** File with a fixed bearer token (the emulator); without it, DefaultAzureCredential. Env `SPILLWAY_ARM_TOKEN_FILE`. */
+  readonly tokenFile?: string;
 }
 
 /** Where assets and outputs live. */
@@ -115,6 +131,20 @@ export function loadConfig(
   if (backend === 'batch' && !batchUrl) {
     throw new ValidationError('compute.batch.accountUrl', '', 'is required when compute.backend is "batch"');
   }
+  const subscriptionId = optStr(
+    layer('workerBurst.subscriptionId', 'SPILLWAY_SCALESET_SUBSCRIPTION'),
+    'workerBurst.subscriptionId',
+  );
+  const resourceGroup = optStr(
+    layer('workerBurst.resourceGroup', 'SPILLWAY_SCALESET_RESOURCE_GROUP'),
+    'workerBurst.resourceGroup',
+  );
+  if (subscriptionId && !resourceGroup) {
+    throw new ValidationError('workerBurst.resourceGroup', '', 'is required with workerBurst.subscriptionId');
+  }
+  const endpoint = optStr(layer('workerBurst.endpoint', 'SPILLWAY_ARM_ENDPOINT'), 'workerBurst.endpoint');
+  const armCa = optStr(layer('workerBurst.caFile', 'SPILLWAY_ARM_CA_FILE'), 'workerBurst.caFile');
+  const armToken = optStr(layer('workerBurst.tokenFile', 'SPILLWAY_ARM_TOKEN_FILE'), 'workerBurst.tokenFile');
   const budget = num(get(raw, 'budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
   return {
     listen,
@@ -164,6 +194,16 @@ export function loadConfig(
           }
         : undefined,
     },
+    workerBurst:
+      subscriptionId && resourceGroup
+        ? {
+            subscriptionId,
+            resourceGroup,
+            ...(endpoint ? { endpoint } : {}),
+            ...(armCa ? { caFile: armCa } : {}),
+            ...(armToken ? { tokenFile: armToken } : {}),
+          }
+        : undefined,
     storage: {
       connectionStringFile: optStr(
         layer('storage.connectionStringFile', 'SPILLWAY_STORAGE_CONNECTION_STRING_FILE'),

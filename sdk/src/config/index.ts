@@ -5,4 +5,5 @@ export {
   type ComputeConfig,
   type ServiceConfig,
   type StorageConfig,
+  type WorkerBurstConfig,
 } from './config';

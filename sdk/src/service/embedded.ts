@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
+  CapacityBackend,
   ComputeBackend,
   ComputeJobSpec,
   ComputeTaskSpec,
@@ -8,7 +9,11 @@ import type {
   TaskInfo,
 } from '../compute/backend';
 import { LocalComputeBackend } from '../compute/local';
-import type { ServiceConfig } from '../config';
+import type { TokenCredential } from '@azure/core-auth';
+import { DefaultAzureCredential } from '@azure/identity';
+import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
+import { ScaleSetBackend } from '../compute/scaleset';
+import { registerSecret } from '../logging';
 import type { FrameSpec, JobSpec } from '../model/frames';
 import type { Logger } from '../logging';
 import { renderCommand } from '../template/tokens';
@@ -189,6 +194,27 @@ export function embeddedProviders(config: ServiceConfig): RuntimeProviders {
   }
   return {
     compute: localCompute,
+    workerBurst: async (c, logger) => (c.workerBurst ? scaleSetBackend(c.workerBurst, logger) : undefined),
     storage: async () => directStorage({ dataDir: config.dataDir }),
   };
+}
+
+/** The worker-burst backend for a configuration: Azure (or `spillway emulate arm`). */
+export function scaleSetBackend(config: WorkerBurstConfig, logger: Logger): CapacityBackend {
+  const credential: TokenCredential = config.tokenFile
+    ? staticToken(readSecretFile(config.tokenFile, 'workerBurst.tokenFile'))
+    : new DefaultAzureCredential();
+  return new ScaleSetBackend({
+    credential,
+    subscriptionId: config.subscriptionId,
+    resourceGroup: config.resourceGroup,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    ...(config.caFile ? { trustedCaPem: fs.readFileSync(config.caFile, 'utf8') } : {}),
+    logger,
+  });
+}
+
+function staticToken(token: string): TokenCredential {
+  registerSecret(token);
+  return { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) };
 }
