@@ -19,9 +19,9 @@ import {
 const { CapacityServiceClient, CapacityGroupSpec } = wire.capacity;
 const { BurstMode, NodePriority } = wire.common;
 
-type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r: Res) => void) => unknown;
+type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r: Res) => void) => grpc.ClientUnaryCall;
 const call = <Req, Res>(fn: Unary<Req, Res>, client: grpc.Client, req: Req): Promise<Res> =>
-  new Promise((resolve, reject) => fn.call(client, req, (e, r) => (e ? reject(e) : resolve(r))));
+  new Promise<Res>((resolve, reject) => fn.call(client, req, (e, r) => (e ? reject(e) : resolve(r))));
 
 describe('worker burst through the service', () => {
   let dir: string;
@@ -101,10 +101,16 @@ describe('worker burst through the service', () => {
         },
       },
     });
-    const ensured = await call(client.ensureCapacityGroup, client, { spec });
+    const ensured = await call<
+      wire.capacity.EnsureCapacityGroupRequest,
+      wire.capacity.EnsureCapacityGroupResponse
+    >(client.ensureCapacityGroup, client, { spec });
     expect(ensured.created).toBe(true);
 
-    const resized = await call(client.resizeCapacityGroup, client, {
+    const resized = await call<
+      wire.capacity.ResizeCapacityGroupRequest,
+      wire.capacity.ResizeCapacityGroupResponse
+    >(client.resizeCapacityGroup, client, {
       name: 'burst-workers',
       targetDedicatedNodes: 0,
       targetSpotNodes: 2,
@@ -117,14 +123,22 @@ describe('worker burst through the service', () => {
     while (joined().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(joined()).toEqual(['rcs.studio.internal:4433', 'rcs.studio.internal:4433']);
 
-    const nodes = await call(client.listNodes, client, {
-      capacityGroup: 'burst-workers',
-      pageSize: 10,
-      pageToken: '',
-    });
+    const nodes = await call<wire.capacity.ListNodesRequest, wire.capacity.ListNodesResponse>(
+      client.listNodes,
+      client,
+      {
+        capacityGroup: 'burst-workers',
+        pageSize: 10,
+        pageToken: '',
+      },
+    );
     expect(nodes.nodes).toHaveLength(2);
     expect(nodes.nodes.every((n) => n.priority === NodePriority.NODE_PRIORITY_SPOT)).toBe(true);
-    const group = await call(client.getCapacityGroup, client, { name: 'burst-workers' });
+    const group = await call<wire.capacity.GetCapacityGroupRequest, wire.capacity.GetCapacityGroupResponse>(
+      client.getCapacityGroup,
+      client,
+      { name: 'burst-workers' },
+    );
     expect(group.group?.status?.costPerHour).toBeCloseTo(0.28);
 
     // Over capacity: refused with the field named, before anything changes.

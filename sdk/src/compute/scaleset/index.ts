@@ -41,4 +41,6 @@ export {
   type EmulatedScaleSet,
   type RecordedRequest,
   type ThrottleOptions,
+  generateLoopbackCertificate,
+  type LoopbackCertificate,
 } from '../../emulate/arm';
