@@ -18,3 +18,4 @@ export {
   type BatchEmulatorOptions,
   type BatchFaultOptions,
 } from './emulate/batch';
+export * as storage from './storage';

@@ -13,6 +13,9 @@ function register(name: string, summary: string, load: () => Promise<Command>): 
 }
 
 // Subcommands (one line each; keep in alphabetical order).
+register('assets', 'sync a project tree into Blob Storage (content-addressed)', () =>
+  Promise.resolve((require('./commands/assets') as typeof import('./commands/assets')).assetsCommand),
+);
 register('cancel', 'cancel a job', () =>
   Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).cancelCommand),
 );

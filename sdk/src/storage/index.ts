@@ -1,0 +1,78 @@
+/**
+ * Assets in, outputs back: content-addressed sync over Blob Storage, SAS issue, the
+ * node-side pieces, output placement, and the embedded Azurite.
+ */
+export {
+  startAzurite,
+  defaultDataDir,
+  AzuriteStartError,
+  AZURITE_ACCOUNT_NAME,
+  AZURITE_ACCOUNT_KEY,
+  type Azurite,
+  type StartAzuriteOptions,
+} from './azurite';
+export {
+  openStorage,
+  pipelineOptions,
+  parseConnectionString,
+  validContainerName,
+  STORAGE_CONNECTION_STRING_ENV,
+  DEFAULT_ASSET_CONTAINER,
+  type OpenStorage,
+  type OpenStorageOptions,
+  type StorageClientOptions,
+} from './client';
+export { PathEscapeError, IntegrityError, StorageError, toStorageError, withoutQuery } from './errors';
+export {
+  buildManifest,
+  canonicalManifestJson,
+  manifestId,
+  parseManifest,
+  hashFile,
+  sha256Hex,
+  type BuildManifestOptions,
+  type BuiltManifest,
+  type Manifest,
+  type ManifestEntry,
+} from './manifest';
+export {
+  mapPath,
+  normaliseRelativePath,
+  relativeToRoot,
+  resolveInside,
+  isAbsoluteAnywhere,
+  type PathMappingRule,
+} from './paths';
+export {
+  syncAssets,
+  listContent,
+  headContent,
+  contentBlobName,
+  manifestBlobName,
+  CONTENT_PREFIX,
+  MANIFEST_PREFIX,
+  type ExistenceCheck,
+  type SyncAssetsOptions,
+  type SyncProgress,
+  type SyncResult,
+} from './sync';
+export {
+  issueSas,
+  sasPermissions,
+  userDelegationSas,
+  type IssueSasOptions,
+  type IssuedSas,
+  type SasAccess,
+} from './sas';
+export {
+  buildPreparationCommand,
+  wrapRenderCommand,
+  uploadNodeScript,
+  shellQuote,
+  NODE_SCRIPT_PATH,
+  NODE_SCRIPT_ON_NODE,
+  type PreparationCommandOptions,
+  type WrapRenderOptions,
+} from './node';
+export { placeOutputs, type PlaceOutputsOptions, type PlacedOutput } from './outputs';
+export { forEachLimited } from './pool';

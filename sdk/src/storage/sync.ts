@@ -1,0 +1,457 @@
+/**
+ * Content-addressed asset sync: every distinct content is one blob `content/<sha256>`, and
+ * every submission one manifest blob `manifests/<id>.json`. A resync uploads only content
+ * the container lacks. Content blobs appear only when complete: small files are one Put
+ * Blob, large ones staged blocks made visible by a single Put Block List.
+ */
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import * as fs from 'node:fs';
+import type { ContainerClient } from '@azure/storage-blob';
+import { ValidationError } from '../errors';
+import { IntegrityError, toStorageError } from './errors';
+import { buildManifest, type BuildManifestOptions, type BuiltManifest } from './manifest';
+import { forEachLimited } from './pool';
+
+/** Blob name prefix of content blobs. */
+export const CONTENT_PREFIX = 'content/';
+/** Blob name prefix of manifest blobs. */
+export const MANIFEST_PREFIX = 'manifests/';
+
+/** The blob name of a content hash. */
+export const contentBlobName = (sha256: string): string => `${CONTENT_PREFIX}${sha256}`;
+/** The blob name of a manifest id. */
+export const manifestBlobName = (id: string): string => `${MANIFEST_PREFIX}${id}.json`;
+
+/** A progress report of a sync. */
+export interface SyncProgress {
+  readonly phase: 'hashing' | 'checking' | 'uploading' | 'done';
+  readonly filesDone: number;
+  readonly filesTotal: number;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  /** Bytes per second since the phase began. */
+  readonly bytesPerSecond: number;
+  /** Estimated time left in the phase, when there is a rate to go by. */
+  readonly etaMs: number | undefined;
+}
+
+/** How the sync learns which content the container already has. */
+export type ExistenceCheck = 'auto' | 'list' | 'head';
+
+/** Options of `syncAssets`. */
+export interface SyncAssetsOptions extends BuildManifestOptions {
+  /** The container to sync into (with a credential that can read, list and write). */
+  readonly containerClient: ContainerClient;
+  /** Create the container when missing. @default true */
+  readonly createContainer?: boolean;
+  /** Content blobs uploaded at once. @default 16 */
+  readonly uploadConcurrency?: number;
+  /** Blocks of one large file staged at once. @default 4 */
+  readonly blockConcurrency?: number;
+  /** Block size for large files. @default 4 MiB */
+  readonly blockSizeBytes?: number;
+  /** Files up to this size go as one Put Blob. @default 4 MiB */
+  readonly singleShotLimitBytes?: number;
+  /**
+   * `list`: one listing of `content/` (paged, 5,000 per page); `head`: one HEAD per distinct
+   * content; `auto`: HEAD up to 256 distinct contents, list above.
+   * @default 'auto'
+   */
+  readonly existenceCheck?: ExistenceCheck;
+  /** Progress, at most every `progressIntervalMs` and once at the end of each phase. */
+  readonly onProgress?: (progress: SyncProgress) => void;
+  /** @default 250 */
+  readonly progressIntervalMs?: number;
+}
+
+/** What a sync did. */
+export interface SyncResult {
+  readonly manifestId: string;
+  readonly manifestBlobName: string;
+  readonly built: BuiltManifest;
+  /** Content blobs written in this run. */
+  readonly filesUploaded: number;
+  /** Content bytes sent in this run (blocks already staged by an interrupted run are not resent). */
+  readonly bytesUploaded: number;
+  /** Manifest files whose content was already there (or is a duplicate within the manifest). */
+  readonly filesSkipped: number;
+  readonly bytesSkipped: number;
+  /** Whether the manifest blob was written now. */
+  readonly manifestUploaded: boolean;
+  /** How existence was checked. */
+  readonly existenceCheck: 'list' | 'head';
+  readonly durationMs: number;
+}
+
+function positive(value: number | undefined, field: string, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v <= 0)
+    throw new ValidationError(field, value, 'must be a positive integer');
+  return v;
+}
+
+/** The content names (hashes) already committed in the container, by one paged listing. */
+export async function listContent(
+  container: ContainerClient,
+  abortSignal?: AbortSignal,
+): Promise<Set<string>> {
+  const have = new Set<string>();
+  try {
+    for await (const page of container
+      .listBlobsFlat({ prefix: CONTENT_PREFIX, abortSignal })
+      .byPage({ maxPageSize: 5000 })) {
+      for (const b of page.segment.blobItems) have.add(b.name.slice(CONTENT_PREFIX.length));
+    }
+  } catch (e) {
+    throw toStorageError(e, 'list', `${container.url}/${CONTENT_PREFIX}`);
+  }
+  return have;
+}
+
+/** The subset of `hashes` committed in the container, by one HEAD each (bounded concurrency). */
+export async function headContent(
+  container: ContainerClient,
+  hashes: readonly string[],
+  options: { readonly concurrency?: number; readonly abortSignal?: AbortSignal } = {},
+): Promise<Set<string>> {
+  const have = new Set<string>();
+  await forEachLimited(
+    hashes,
+    options.concurrency ?? 32,
+    async (sha) => {
+      const blob = container.getBlobClient(contentBlobName(sha));
+      try {
+        if (await blob.exists({ abortSignal: options.abortSignal })) have.add(sha);
+      } catch (e) {
+        throw toStorageError(e, 'HEAD', blob.url);
+      }
+    },
+    options.abortSignal,
+  );
+  return have;
+}
+
+const isAlreadyExists = (e: unknown): boolean => {
+  const s = (e as { statusCode?: number }).statusCode;
+  return s === 409 || s === 412;
+};
+
+/** A deterministic block id: the same block of the same content gets the same id in every run. */
+function blockId(blockSize: number, index: number): string {
+  return Buffer.from(
+    `spw-${blockSize.toString(16).padStart(10, '0')}-${index.toString().padStart(7, '0')}`,
+  ).toString('base64');
+}
+
+interface UploadContext {
+  readonly container: ContainerClient;
+  readonly blockSize: number;
+  readonly singleShot: number;
+  readonly blockConcurrency: number;
+  readonly abortSignal: AbortSignal | undefined;
+  readonly onBytes: (n: number) => void;
+}
+
+/**
+ * Uploads one content blob from `file`, checking that the bytes read hash to `sha256`
+ * (a file changed since it was hashed is refused, and nothing becomes visible). Resolves
+ * to the bytes sent; 0 when someone else committed it meanwhile.
+ */
+async function uploadContent(
+  ctx: UploadContext,
+  sha256: string,
+  sizeBytes: number,
+  file: string,
+): Promise<number> {
+  const blob = ctx.container.getBlockBlobClient(contentBlobName(sha256));
+  const headers = { blobContentType: 'application/octet-stream' };
+  const changed = (): IntegrityError =>
+    new IntegrityError(
+      `${file} changed while it was being synced (expected sha256 ${sha256}); sync again`,
+      file,
+    );
+  if (sizeBytes <= ctx.singleShot) {
+    const buf = await fs.promises.readFile(file, { signal: ctx.abortSignal });
+    if (buf.length !== sizeBytes || createHash('sha256').update(buf).digest('hex') !== sha256)
+      throw changed();
+    const md5 = createHash('md5').update(buf).digest();
+    try {
+      // The service checks the MD5 against what it received; If-None-Match: * keeps a
+      // committed blob as it is (content-addressed: same name, same bytes).
+      const res = await blob.upload(buf, buf.length, {
+        blobHTTPHeaders: { ...headers, blobContentMD5: md5 },
+        conditions: { ifNoneMatch: '*' },
+        abortSignal: ctx.abortSignal,
+      });
+      if (res.contentMD5 && !Buffer.from(res.contentMD5).equals(md5)) {
+        throw new IntegrityError(`the service stored different bytes for ${blob.name}`, blob.name);
+      }
+    } catch (e) {
+      if (isAlreadyExists(e)) return 0;
+      throw toStorageError(e, 'upload', blob.url);
+    }
+    ctx.onBytes(buf.length);
+    return buf.length;
+  }
+
+  // Large file: staged blocks (each checked by the service against its MD5), reused from an
+  // interrupted run when already staged, then one commit. Uncommitted blocks are invisible.
+  const staged = new Map<string, number>();
+  try {
+    const list = await blob.getBlockList('uncommitted', { abortSignal: ctx.abortSignal });
+    for (const b of list.uncommittedBlocks ?? []) staged.set(b.name, b.size);
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode !== 404)
+      throw toStorageError(e, 'get block list', blob.url);
+  }
+  const count = Math.ceil(sizeBytes / ctx.blockSize);
+  const ids: string[] = [];
+  const hash = createHash('sha256');
+  const fh = await fs.promises.open(file, 'r');
+  let sent = 0;
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  try {
+    for (let i = 0; i < count; i++) {
+      ctx.abortSignal?.throwIfAborted();
+      if (failure) break;
+      const len = Math.min(ctx.blockSize, sizeBytes - i * ctx.blockSize);
+      const buf = Buffer.allocUnsafe(len);
+      const { bytesRead } = await fh.read(buf, 0, len, i * ctx.blockSize);
+      if (bytesRead !== len) throw changed();
+      hash.update(buf);
+      const id = blockId(ctx.blockSize, i);
+      ids.push(id);
+      if (staged.get(id) === len) continue;
+      while (inFlight.size >= ctx.blockConcurrency) await Promise.race(inFlight);
+      const md5 = createHash('md5').update(buf).digest();
+      const p = blob
+        .stageBlock(id, buf, len, { transactionalContentMD5: md5, abortSignal: ctx.abortSignal })
+        .then(
+          () => {
+            sent += len;
+            ctx.onBytes(len);
+          },
+          (e: unknown) => {
+            failure ??= toStorageError(e, 'stage block of', blob.url);
+          },
+        )
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    ctx.abortSignal?.throwIfAborted();
+    if (hash.digest('hex') !== sha256) throw changed();
+  } finally {
+    await Promise.allSettled(inFlight);
+    await fh.close();
+  }
+  try {
+    await blob.commitBlockList(ids, {
+      blobHTTPHeaders: headers,
+      conditions: { ifNoneMatch: '*' },
+      abortSignal: ctx.abortSignal,
+    });
+  } catch (e) {
+    if (isAlreadyExists(e)) return sent;
+    throw toStorageError(e, 'commit', blob.url);
+  }
+  return sent;
+}
+
+/**
+ * Syncs a tree (or file list) into `containerClient`: builds the manifest (hash cache
+ * honoured unless `verify`), finds the content the container lacks, uploads only that
+ * with bounded concurrency, and writes the manifest blob. Rerunning after an interruption
+ * (abort, crash) uploads only what is still missing, and resends no staged block.
+ */
+export async function syncAssets(root: string, options: SyncAssetsOptions): Promise<SyncResult> {
+  const uploadConcurrency = positive(options.uploadConcurrency, 'uploadConcurrency', 16);
+  const blockConcurrency = positive(options.blockConcurrency, 'blockConcurrency', 4);
+  const blockSize = positive(options.blockSizeBytes, 'blockSizeBytes', 4 << 20);
+  const singleShot = positive(options.singleShotLimitBytes, 'singleShotLimitBytes', 4 << 20);
+  if (blockSize > 4000 * 1048576)
+    throw new ValidationError('blockSizeBytes', blockSize, 'must be at most 4000 MiB');
+  const mode = options.existenceCheck ?? 'auto';
+  if (!['auto', 'list', 'head'].includes(mode)) {
+    throw new ValidationError('existenceCheck', mode, 'must be "auto", "list" or "head"');
+  }
+  // One internal signal for the many concurrent requests (each adds an abort listener).
+  const internal = new AbortController();
+  setMaxListeners(0, internal.signal);
+  const forward = (): void => internal.abort(options.abortSignal!.reason);
+  if (options.abortSignal?.aborted) forward();
+  else options.abortSignal?.addEventListener('abort', forward, { once: true });
+  try {
+    return await runSync(root, options, internal.signal, {
+      uploadConcurrency,
+      blockConcurrency,
+      blockSize,
+      singleShot,
+      mode,
+    });
+  } finally {
+    options.abortSignal?.removeEventListener('abort', forward);
+  }
+}
+
+async function runSync(
+  root: string,
+  options: SyncAssetsOptions,
+  signal: AbortSignal,
+  limits: {
+    uploadConcurrency: number;
+    blockConcurrency: number;
+    blockSize: number;
+    singleShot: number;
+    mode: ExistenceCheck;
+  },
+): Promise<SyncResult> {
+  const started = Date.now();
+  const { uploadConcurrency, blockConcurrency, blockSize, singleShot, mode } = limits;
+  const container = options.containerClient;
+  const interval = options.progressIntervalMs ?? 250;
+
+  let phaseStart = Date.now();
+  let lastEmit = 0;
+  const emit = (p: Omit<SyncProgress, 'bytesPerSecond' | 'etaMs'>, force = false): void => {
+    if (!options.onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastEmit < interval) return;
+    lastEmit = now;
+    const secs = Math.max(1e-3, (now - phaseStart) / 1000);
+    const rate = p.bytesDone / secs;
+    const eta = rate > 0 ? ((p.bytesTotal - p.bytesDone) / rate) * 1000 : undefined;
+    options.onProgress({ ...p, bytesPerSecond: rate, etaMs: eta });
+  };
+
+  const built = await buildManifest(root, {
+    ...options,
+    abortSignal: signal,
+    onHashed: (h) => {
+      options.onHashed?.(h);
+      emit({
+        phase: 'hashing',
+        filesDone: h.filesHashed,
+        filesTotal: 0,
+        bytesDone: h.bytesHashed,
+        bytesTotal: 0,
+      });
+    },
+  });
+  const files = built.manifest.files;
+  const totalBytes = files.reduce((s, f) => s + f.sizeBytes, 0);
+
+  if (options.createContainer ?? true) {
+    try {
+      await container.createIfNotExists({ abortSignal: signal });
+    } catch (e) {
+      throw toStorageError(e, 'create container', container.url);
+    }
+  }
+
+  // Distinct content, each with one local file to read it from.
+  const distinct = new Map<string, { sizeBytes: number; file: string }>();
+  for (const f of files) {
+    if (!distinct.has(f.sha256))
+      distinct.set(f.sha256, { sizeBytes: f.sizeBytes, file: built.localPaths.get(f.path)! });
+  }
+  phaseStart = Date.now();
+  emit(
+    { phase: 'checking', filesDone: 0, filesTotal: distinct.size, bytesDone: 0, bytesTotal: totalBytes },
+    true,
+  );
+  const used: 'list' | 'head' = mode === 'auto' ? (distinct.size <= 256 ? 'head' : 'list') : mode;
+  const have =
+    used === 'list'
+      ? await listContent(container, signal)
+      : await headContent(container, [...distinct.keys()], { abortSignal: signal });
+
+  const missing = [...distinct.entries()].filter(([sha]) => !have.has(sha));
+  const missingBytes = missing.reduce((s, [, m]) => s + m.sizeBytes, 0);
+  let filesUploaded = 0;
+  let bytesUploaded = 0;
+  let filesDone = 0;
+  phaseStart = Date.now();
+  const ctx: UploadContext = {
+    container,
+    blockSize,
+    singleShot,
+    blockConcurrency,
+    abortSignal: signal,
+    onBytes: (n) => {
+      bytesUploaded += n;
+      emit({
+        phase: 'uploading',
+        filesDone,
+        filesTotal: missing.length,
+        bytesDone: bytesUploaded,
+        bytesTotal: missingBytes,
+      });
+    },
+  };
+  await forEachLimited(
+    missing,
+    uploadConcurrency,
+    async ([sha, m]) => {
+      await uploadContent(ctx, sha, m.sizeBytes, m.file);
+      filesUploaded++;
+      filesDone++;
+    },
+    signal,
+  );
+  emit(
+    {
+      phase: 'uploading',
+      filesDone,
+      filesTotal: missing.length,
+      bytesDone: bytesUploaded,
+      bytesTotal: missingBytes,
+    },
+    true,
+  );
+
+  const mName = manifestBlobName(built.id);
+  const mBlob = container.getBlockBlobClient(mName);
+  let manifestUploaded = false;
+  try {
+    if (!(await mBlob.exists({ abortSignal: signal }))) {
+      const body = Buffer.from(built.json, 'utf8');
+      await mBlob.upload(body, body.length, {
+        blobHTTPHeaders: {
+          blobContentType: 'application/json',
+          blobContentMD5: createHash('md5').update(body).digest(),
+        },
+        conditions: { ifNoneMatch: '*' },
+        abortSignal: signal,
+      });
+      manifestUploaded = true;
+    }
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw toStorageError(e, 'upload', mBlob.url);
+  }
+  emit(
+    {
+      phase: 'done',
+      filesDone,
+      filesTotal: missing.length,
+      bytesDone: bytesUploaded,
+      bytesTotal: missingBytes,
+    },
+    true,
+  );
+  return {
+    manifestId: built.id,
+    manifestBlobName: mName,
+    built,
+    filesUploaded,
+    bytesUploaded,
+    filesSkipped: files.length - filesUploaded,
+    bytesSkipped: Math.max(0, totalBytes - bytesUploaded),
+    manifestUploaded,
+    existenceCheck: used,
+    durationMs: Date.now() - started,
+  };
+}
