@@ -5,8 +5,8 @@ import {
   type GroupSpec,
   type TaskEvent,
 } from '@spillway/sdk';
-import { frameOutputFiles } from '@spillway/sdk/compute/batch';
-import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate/batch';
+import { frameOutputFiles } from '@spillway/sdk';
+import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk';
 import { startTestAzurite, type TestAzurite } from './azurite';
 
 const IMAGE = {

@@ -6,7 +6,7 @@ import {
   type ComputeBackend,
   type GroupSpec,
 } from '@spillway/sdk';
-import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate/batch';
+import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk';
 
 const IMAGE = {
   publisher: 'canonical',
