@@ -75,6 +75,11 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
       backend.onCapacityEvent((e) => capacity.push(e));
       try {
         const containerUrl = await azurite.containerSasUrl('frames');
+        const assetsUrl = await azurite.containerSasUrl('assets');
+        await azurite.service
+          .getContainerClient('assets')
+          .getBlockBlobClient('shot010/scene.txt')
+          .upload('scene-v1\n', 9);
         await backend.ensureGroup(group('render'));
         // GIVEN: faults from here on, on every operation, half of the 500s after the work was applied.
         emu.setFaults({
@@ -88,7 +93,11 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
         await backend.createJob({
           id: 'shot010',
           group: 'render',
-          preparation: { commandLine: 'echo scene-v1 > "$AZ_BATCH_NODE_SHARED_DIR/scene.txt"' },
+          // Assets come from Azurite through a container SAS, into the preparation's directory.
+          preparation: {
+            commandLine: 'cp assets/shot010/scene.txt "$AZ_BATCH_NODE_SHARED_DIR/scene.txt"',
+            resourceFiles: [{ storageContainerUrl: assetsUrl, blobPrefix: 'shot010/', filePath: 'assets' }],
+          },
           release: { commandLine: 'rm -f "$AZ_BATCH_NODE_SHARED_DIR/scene.txt"' },
           maxTaskRetryCount: 2,
         });
@@ -177,6 +186,44 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
       }
     },
   );
+
+  it('GIVEN a task with an httpUrl resource file (a blob SAS URL) WHEN it runs THEN the file is there first; a bad URL fails the task without the SAS', async () => {
+    const emu = await startBatchEmulator();
+    const backend = backendFor(emu);
+    try {
+      const assetsUrl = await azurite.containerSasUrl('inputs');
+      await azurite.service
+        .getContainerClient('inputs')
+        .getBlockBlobClient('tex/wood.txt')
+        .upload('grain\n', 6);
+      const [base, sas] = assetsUrl.split('?') as [string, string];
+      await backend.ensureGroup(group('inputs'));
+      await backend.resizeGroup('inputs', { dedicated: 1, spot: 0 });
+      await backend.createJob({ id: 'tex', group: 'inputs' });
+      await backend.addTasks('tex', [
+        {
+          id: 'good',
+          commandLine: 'test "$(cat maps/wood.txt)" = grain',
+          resourceFiles: [{ httpUrl: `${base}/tex/wood.txt?${sas}`, filePath: 'maps/wood.txt' }],
+        },
+        {
+          id: 'bad',
+          commandLine: 'true',
+          resourceFiles: [{ httpUrl: `${base}/tex/missing.txt?${sas}`, filePath: 'x.txt' }],
+        },
+      ]);
+      await until('both done', async () =>
+        (await backend.getTaskCounts('tex')).completed === 2 ? true : undefined,
+      );
+      expect(await backend.getTask('tex', 'good')).toMatchObject({ result: 'success', exitCode: 0 });
+      const bad = await backend.getTask('tex', 'bad');
+      expect(bad).toMatchObject({ result: 'failure', failure: { code: 'ResourceFileDownloadError' } });
+      expect(bad?.failure?.message).not.toContain('sig=');
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
 
   it('GIVEN a pool that is resizing WHEN it is resized again and nodes are removed THEN the 409 is handled, never surfaced', async () => {
     const emu = await startBatchEmulator({ engine: { bootDelayMs: 400 } });

@@ -92,6 +92,19 @@ describe('LocalEngine', () => {
     expect(engine.getJob('j')?.state).toBe('completed');
   });
 
+  it('GIVEN a node that ran a job preparation WHEN it reboots THEN the preparation runs again before its next task', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
+    const marks = path.join(engine.rootDir, 'prep-runs');
+    engine.addJob({ id: 'j', poolId: 'p', preparation: { commandLine: `echo run >> ${marks}` } });
+    engine.addTask('j', { id: 'a', commandLine: 'true' });
+    const [a] = await until(engine, 'j', allDone(1));
+    engine.rebootNode('p', a!.nodeId!);
+    engine.addTask('j', { id: 'b', commandLine: 'true' });
+    await until(engine, 'j', allDone(2));
+    expect(fs.readFileSync(marks, 'utf8')).toBe('run\nrun\n');
+  });
+
   it('GIVEN a failing task with 2 retries WHEN it runs THEN it is tried 3 times and completes failed', async () => {
     engine = new LocalEngine();
     engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
