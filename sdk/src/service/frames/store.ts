@@ -72,6 +72,14 @@ interface JobRecord {
   updatedAt: number;
   cancelled: boolean;
   frameIds: string[];
+  /** Kept as frames change, so a job's view costs nothing however many frames it has. */
+  counts: FrameCounts;
+  cost: number;
+}
+
+/** The bucket of FrameCounts a state counts in. */
+function bucketOf(state: FrameState): keyof FrameCounts {
+  return state === 'preparing' || state === 'running' ? 'running' : state;
 }
 
 /** Deterministic ids, so a key always maps to the same frame and backend task. */
@@ -142,7 +150,16 @@ export class FrameStore {
   }
 
   private addJob(jobId: string, spec: JobSpec, at: number): JobRecord {
-    const job: JobRecord = { jobId, spec, createdAt: at, updatedAt: at, cancelled: false, frameIds: [] };
+    const job: JobRecord = {
+      jobId,
+      spec,
+      createdAt: at,
+      updatedAt: at,
+      cancelled: false,
+      frameIds: [],
+      counts: { queued: 0, running: 0, succeeded: 0, failed: 0, recalled: 0, cancelled: 0 },
+      cost: 0,
+    };
     this.jobs.set(jobId, job);
     return job;
   }
@@ -164,12 +181,23 @@ export class FrameStore {
     };
     this.frames.set(frameId, frame);
     this.byKey.set(keyString(key), frameId);
-    this.jobs.get(jobId)?.frameIds.push(frameId);
+    const job = this.jobs.get(jobId);
+    if (job) {
+      job.frameIds.push(frameId);
+      job.counts.queued++;
+    }
     return frame;
   }
 
   private applyChange(frameId: string, change: FrameChange, at: number, seq: number): FrameEvent {
     const f = this.frames.get(frameId)!;
+    const job = this.jobs.get(f.jobId);
+    if (job) {
+      job.counts[bucketOf(f.state)]--;
+      job.counts[bucketOf(change.state)]++;
+      job.updatedAt = at;
+      if (change.cost !== undefined) job.cost += change.cost;
+    }
     f.state = change.state;
     if (change.type === 'started') {
       f.attempts = change.attempt ?? f.attempts + 1;
@@ -183,8 +211,6 @@ export class FrameStore {
     if (change.outputs !== undefined) f.outputs = change.outputs;
     if (change.cost !== undefined) f.cost += change.cost;
     if (TERMINAL_FRAME_STATES.has(change.state)) f.finishedAt = at;
-    const job = this.jobs.get(f.jobId);
-    if (job) job.updatedAt = at;
     const event: FrameEvent = dropUndefined({
       cursor: String(seq),
       time: new Date(at),
@@ -383,24 +409,15 @@ export class FrameStore {
   }
 
   private jobView(j: JobRecord): Job {
-    const counts: FrameCounts = { queued: 0, running: 0, succeeded: 0, failed: 0, recalled: 0, cancelled: 0 };
-    let cost = 0;
-    for (const id of j.frameIds) {
-      const f = this.frames.get(id)!;
-      cost += f.cost;
-      if (f.state === 'queued') counts.queued++;
-      else if (f.state === 'preparing' || f.state === 'running') counts.running++;
-      else counts[f.state]++;
-    }
-    const unfinished = counts.queued + counts.running;
+    const unfinished = j.counts.queued + j.counts.running;
     return {
       jobId: j.jobId,
       spec: j.spec,
       state: j.cancelled ? 'cancelled' : unfinished > 0 ? 'active' : 'completed',
-      counts,
+      counts: { ...j.counts },
       createdAt: new Date(j.createdAt),
       updatedAt: new Date(j.updatedAt),
-      cost,
+      cost: j.cost,
     };
   }
 

@@ -1,0 +1,130 @@
+/**
+ * `npm run bench:events`: frame-event latency from task completion to watchers, with 50
+ * concurrent watchers on a 10,000-frame job of no-op tasks, and the service's peak memory.
+ *
+ * The service runs as its own process (`spillway serve`, embedded engine). A task's
+ * completion time is when its process exited, as recorded on disk by the task itself (the
+ * mtime of its exit-code record); latency is from then until each watcher holds the
+ * `succeeded` event: it covers exit detection, the journal's fsync and the fan-out.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BurstClient } from '../client';
+import { jobIdOf } from '../service/frames/store';
+import { resultsDir } from '../service/embedded';
+
+const FRAMES = Number(process.env.BENCH_FRAMES ?? 10_000);
+const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 50);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-bench-events-'));
+  const dataDir = path.join(dir, 'data');
+  const addressFile = path.join(dir, 'address');
+  const bin = path.resolve(__dirname, '../../bin/spillway.js');
+  const service = spawn(
+    process.execPath,
+    [
+      bin,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--nodes',
+      '8',
+      '--slots',
+      '8',
+      '--address-file',
+      addressFile,
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  try {
+    while (!fs.existsSync(addressFile) || fs.readFileSync(addressFile, 'utf8') === '') {
+      if (service.exitCode !== null) throw new Error('spillway serve exited');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const address = fs.readFileSync(addressFile, 'utf8');
+    const source = 'bench:events';
+    const sourceJobId = `events-${FRAMES}`;
+    const jobId = jobIdOf(source, sourceJobId);
+
+    // Watchers first, so every one sees every event live.
+    const received = new Map<string, number[]>(); // frameId -> receive times (ms, epoch)
+    const abort = new AbortController();
+    const clients = Array.from({ length: WATCHERS }, () => new BurstClient(address));
+    let done = 0;
+    const finished = new Promise<void>((resolve) => {
+      clients.forEach(async (client) => {
+        let succeeded = 0;
+        for await (const e of client.watchFrames({ jobId, abortSignal: abort.signal })) {
+          if (e.type !== 'succeeded') continue;
+          const now = Date.now() + Number(process.hrtime.bigint() % 1_000_000n) / 1e6;
+          const list = received.get(e.frameId) ?? [];
+          list.push(now);
+          received.set(e.frameId, list);
+          if (++succeeded === FRAMES) {
+            if (++done === WATCHERS) resolve();
+            break;
+          }
+        }
+      });
+    });
+
+    const submitter = new BurstClient(address, { callTimeoutMs: 120_000 });
+    const started = Date.now();
+    const frames = Array.from({ length: FRAMES }, (_, i) => ({
+      sourceTaskId: String(i),
+      frameStart: i,
+      frameEnd: i,
+    }));
+    await submitter.submitFrames({ source, sourceJobId, commandTemplate: ':' }, frames);
+    await finished;
+    const elapsed = (Date.now() - started) / 1000;
+    abort.abort();
+
+    // Completion times: the mtime of each task's exit-code record.
+    const latencies: number[] = [];
+    const results = path.join(resultsDir(dataDir), jobId);
+    for (const [frameId, times] of received) {
+      const completed = fs.statSync(path.join(results, frameId)).mtimeMs;
+      for (const t of times) latencies.push(Math.max(0, t - completed));
+    }
+    latencies.sort((a, b) => a - b);
+    const status = fs.readFileSync(`/proc/${service.pid}/status`, 'utf8');
+    const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+
+    console.log(
+      `frame events: ${FRAMES} no-op frames, ${WATCHERS} watchers, ${received.size} frames seen by all`,
+    );
+    console.log(
+      `  job wall time           ${elapsed.toFixed(1)} s (${(FRAMES / elapsed).toFixed(0)} frames/s)`,
+    );
+    console.log(`  events delivered        ${latencies.length} succeeded events (${WATCHERS} x ${FRAMES})`);
+    console.log(
+      `  latency p50             ${percentile(latencies, 50).toFixed(1)} ms  (task exit -> watcher)`,
+    );
+    console.log(`  latency p99             ${percentile(latencies, 99).toFixed(1)} ms`);
+    console.log(`  latency max             ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
+    console.log(`  service peak RSS        ${(peakKb / 1024).toFixed(0)} MB`);
+    submitter.close();
+    for (const c of clients) c.close();
+  } finally {
+    service.kill('SIGTERM');
+    await new Promise((r) => service.once('exit', r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
