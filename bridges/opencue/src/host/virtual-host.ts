@@ -374,7 +374,11 @@ export class VirtualHost {
         });
       } catch (err) {
         decision = { open: false, reason: `closed: ${(err as Error).message}` };
+        if (decision.reason !== this.current.reason) {
+          this.log.warn('no plan: the host stays closed to bookings', { err: (err as Error).message });
+        }
       }
+      this.log.debug('cycle', { open: decision.open, reason: decision.reason });
       if (decision.open !== this.current.open)
         this.log.info(decision.open ? 'opening to bookings' : 'closing to bookings', {
           reason: decision.reason,
