@@ -68,9 +68,16 @@ function azuriteBlobMain(): string {
 const wrapper = `
 const main = process.argv[1];
 process.argv = [process.argv[0], main, ...process.argv.slice(2)];
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
+const orphaned = () => process.kill(process.pid, 'SIGTERM');
+process.stdin.on('end', orphaned);
+process.stdin.on('error', orphaned);
 process.stdin.resume();
+// On SIGTERM Azurite closes its server (and saves its metadata); let the loop end then.
+process.on('SIGTERM', () => {
+  process.stdin.removeAllListeners();
+  process.stdin.destroy();
+  setTimeout(() => process.exit(0), 4000).unref();
+});
 require(main);
 `;
 

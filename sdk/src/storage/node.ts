@@ -52,12 +52,12 @@ export async function uploadNodeScript(
 export interface PreparationCommandOptions {
   /** URL (with read SAS) of the node script blob, from `uploadNodeScript` + `issueSas`. */
   readonly scriptUrl: string;
-  /** URL (with read SAS) of the manifest blob. */
-  readonly manifestUrl: string;
+  /** URL (with read SAS) of the manifest blob. Without a manifest only the script is installed (for the output collector). */
+  readonly manifestUrl?: string;
   /** The manifest id: the fetcher checks the manifest bytes hash to it. */
-  readonly manifestId: string;
+  readonly manifestId?: string;
   /** URL (with read + list SAS) of the content container. */
-  readonly contentContainerUrl: string;
+  readonly contentContainerUrl?: string;
   /** The node cache. @default `$AZ_BATCH_NODE_SHARED_DIR/spillway-cache` */
   readonly cacheDir?: string;
   /** Where the tree is laid out. @default `$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/<manifest id>` */
@@ -74,12 +74,29 @@ export interface PreparationCommandOptions {
  * they must not contain `"`, `` ` `` or `\`.
  */
 export function buildPreparationCommand(options: PreparationCommandOptions): CommandSpec {
-  if (!/^[0-9a-f]{64}$/.test(options.manifestId)) {
-    throw new ValidationError('manifestId', options.manifestId, 'must be 64 lower-case hex digits');
+  const install = [
+    'mkdir -p "$AZ_BATCH_NODE_SHARED_DIR/spillway"',
+    `cp spillway_fetch.py "${NODE_SCRIPT_ON_NODE}.$$"`,
+    `mv -f "${NODE_SCRIPT_ON_NODE}.$$" "${NODE_SCRIPT_ON_NODE}"`,
+  ];
+  const script = { httpUrl: options.scriptUrl, filePath: 'spillway_fetch.py', fileMode: '0755' };
+  if (
+    options.manifestId === undefined &&
+    options.manifestUrl === undefined &&
+    options.contentContainerUrl === undefined
+  ) {
+    if (!/^https?:\/\//.test(options.scriptUrl)) {
+      throw new ValidationError('scriptUrl', options.scriptUrl.split('?')[0], 'must be an http(s) URL');
+    }
+    return { commandLine: install.join(' && '), resourceFiles: [script] };
+  }
+  if (!/^[0-9a-f]{64}$/.test(options.manifestId ?? '')) {
+    throw new ValidationError('manifestId', options.manifestId ?? '', 'must be 64 lower-case hex digits');
   }
   for (const field of ['scriptUrl', 'manifestUrl', 'contentContainerUrl'] as const) {
-    if (!/^https?:\/\//.test(options[field])) {
-      throw new ValidationError(field, options[field].split('?')[0], 'must be an http(s) URL');
+    const value = options[field] ?? '';
+    if (!/^https?:\/\//.test(value)) {
+      throw new ValidationError(field, value.split('?')[0], 'must be an http(s) URL');
     }
   }
   const cache = options.cacheDir ?? '$AZ_BATCH_NODE_SHARED_DIR/spillway-cache';
@@ -91,19 +108,17 @@ export function buildPreparationCommand(options: PreparationCommandOptions): Com
     if (/["`\\]/.test(v)) throw new ValidationError(field, v, 'must not contain ", ` or \\');
   }
   const commandLine = [
-    'mkdir -p "$AZ_BATCH_NODE_SHARED_DIR/spillway"',
-    `cp spillway_fetch.py "${NODE_SCRIPT_ON_NODE}.$$"`,
-    `mv -f "${NODE_SCRIPT_ON_NODE}.$$" "${NODE_SCRIPT_ON_NODE}"`,
+    ...install,
     `python3 "${NODE_SCRIPT_ON_NODE}" fetch --manifest-id ${options.manifestId} --cache "${cache}" --target "${target}"${options.copy ? ' --copy' : ''}`,
   ].join(' && ');
   return {
     commandLine,
     environment: {
-      SPILLWAY_MANIFEST_URL: options.manifestUrl,
-      SPILLWAY_CONTENT_URL: options.contentContainerUrl,
+      SPILLWAY_MANIFEST_URL: options.manifestUrl!,
+      SPILLWAY_CONTENT_URL: options.contentContainerUrl!,
       SPILLWAY_ASSETS_DIR: target,
     },
-    resourceFiles: [{ httpUrl: options.scriptUrl, filePath: 'spillway_fetch.py', fileMode: '0755' }],
+    resourceFiles: [script],
   };
 }
 

@@ -94,6 +94,7 @@ export const assetsCommand: Command = {
       }
       const result = await storage.syncAssets(dir, {
         containerClient: container,
+        createContainer: !isUrl,
         verify: values.verify ?? false,
         existenceCheck: check,
         uploadConcurrency: concurrency,

@@ -1,0 +1,262 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ContainerClient } from '@azure/storage-blob';
+import { storage } from '@spillway/sdk';
+import { freshContainer, lastJson, random, run, sha, tempDir, writeTree } from './helpers';
+
+const PYTHON = '/usr/bin/python3';
+let azurite: storage.Azurite;
+const dirs: (() => void)[] = [];
+const tmp = (p: string): string => {
+  const t = tempDir(p);
+  dirs.push(t.remove);
+  return t.dir;
+};
+
+beforeAll(async () => {
+  azurite = await storage.startAzurite({ inMemory: true });
+});
+afterAll(async () => {
+  await azurite?.stop();
+  for (const r of dirs) r();
+});
+
+interface FetchSummary {
+  filesDownloaded: number;
+  bytesDownloaded: number;
+  filesCached: number;
+  bytesCached: number;
+  filesPlaced: number;
+}
+
+/** Runs the job preparation command as the node would: resource file downloaded into a work dir, then /bin/sh -c. */
+async function runPreparation(
+  spec: ReturnType<typeof storage.buildPreparationCommand>,
+  sharedDir: string,
+): Promise<FetchSummary> {
+  const work = tmp('prep-work');
+  for (const rf of spec.resourceFiles ?? []) {
+    const res = await fetch(rf.httpUrl!);
+    expect(res.status).toBe(200);
+    fs.writeFileSync(path.join(work, rf.filePath!), Buffer.from(await res.arrayBuffer()));
+  }
+  const env = {
+    PATH: `${path.dirname(PYTHON)}:/bin`,
+    AZ_BATCH_NODE_SHARED_DIR: sharedDir,
+    ...spec.environment,
+  };
+  const r = await run('/bin/sh', ['-c', spec.commandLine], { cwd: work, env });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return lastJson<FetchSummary>(r.stdout);
+}
+
+describe('node side', () => {
+  test('GIVEN a warm node cache WHEN a second manifest is materialised THEN only the difference is downloaded', async () => {
+    // GIVEN: tree A synced, with read SAS for the manifest, the content and the script
+    const container = await freshContainer(azurite, 'node');
+    const rootA = tmp('a');
+    const shared = random(30_000);
+    const filesA: Record<string, Buffer> = {
+      'scene.blend': random(40_000),
+      'tex/a.png': shared,
+      'tex/b.png': random(20_000),
+    };
+    writeTree(rootA, { ...filesA, 'copy/a.png': shared });
+    const a = await storage.syncAssets(rootA, { containerClient: container, hashCacheFile: false });
+    const scriptBlob = await storage.uploadNodeScript(container);
+    const read = (blobName?: string): Promise<storage.IssuedSas> =>
+      storage.issueSas(container, { access: 'read', blobName, expiresInMs: 3600_000 });
+    const content = await read();
+    expect(content.permissions).toBe('rl');
+    const prep = async (id: string, blob: string) =>
+      storage.buildPreparationCommand({
+        scriptUrl: (await read(scriptBlob)).url,
+        manifestUrl: (await read(blob)).url,
+        manifestId: id,
+        contentContainerUrl: content.url,
+      });
+    const sharedDir = tmp('node-shared');
+
+    // WHEN: the first manifest is materialised (cold cache)
+    const specA = await prep(a.manifestId, a.manifestBlobName);
+    expect(specA.commandLine).not.toContain('sig=');
+    const first = await runPreparation(specA, sharedDir);
+    // THEN: every distinct content downloaded once; the tree laid out by path
+    expect(first).toMatchObject({
+      filesDownloaded: 3,
+      bytesDownloaded: 90_000,
+      filesCached: 0,
+      filesPlaced: 4,
+    });
+    const targetA = path.join(sharedDir, 'spillway-assets', a.manifestId);
+    for (const [rel, body] of Object.entries({ ...filesA, 'copy/a.png': shared })) {
+      expect(fs.readFileSync(path.join(targetA, rel)).equals(body)).toBe(true);
+    }
+
+    // WHEN: rerun (a reboot re-runs job preparation)
+    const rerun = await runPreparation(specA, sharedDir);
+    // THEN: idempotent, nothing fetched or placed again
+    expect(rerun).toMatchObject({ filesDownloaded: 0, bytesDownloaded: 0, filesPlaced: 0 });
+
+    // WHEN: a second manifest with mostly the same content
+    const rootB = tmp('b');
+    const changed = random(12_345);
+    const added = random(6_789);
+    writeTree(rootB, { ...filesA, 'tex/b.png': changed, 'tex/new.png': added });
+    const b = await storage.syncAssets(rootB, { containerClient: container, hashCacheFile: false });
+    expect(b.bytesUploaded).toBe(12_345 + 6_789);
+    const second = await runPreparation(await prep(b.manifestId, b.manifestBlobName), sharedDir);
+    // THEN: only the difference comes down
+    expect(second).toMatchObject({
+      filesDownloaded: 2,
+      bytesDownloaded: 12_345 + 6_789,
+      filesCached: 2,
+      bytesCached: 70_000,
+    });
+    const targetB = path.join(sharedDir, 'spillway-assets', b.manifestId);
+    expect(fs.readFileSync(path.join(targetB, 'tex/b.png')).equals(changed)).toBe(true);
+    expect(fs.readFileSync(path.join(targetB, 'tex/new.png')).equals(added)).toBe(true);
+    expect(fs.readFileSync(path.join(targetA, 'tex/b.png')).equals(filesA['tex/b.png']!)).toBe(true);
+  });
+
+  test('GIVEN a manifest with an escaping path or a corrupted blob WHEN fetched THEN refused, nothing laid out', async () => {
+    const container = await freshContainer(azurite, 'evil');
+    const script = storage.NODE_SCRIPT_PATH;
+    const good = Buffer.from('good');
+    const evil = { version: 1, files: [{ path: '../escape.txt', sizeBytes: 4, sha256: sha(good) }] };
+    await container
+      .getBlockBlobClient('manifests/evil.json')
+      .upload(JSON.stringify(evil), JSON.stringify(evil).length);
+    await container.getBlockBlobClient(`content/${sha(good)}`).upload('evil', 4); // wrong bytes under the name
+    const bad = { version: 1, files: [{ path: 'ok.txt', sizeBytes: 4, sha256: sha(good) }] };
+    await container
+      .getBlockBlobClient('manifests/bad.json')
+      .upload(JSON.stringify(bad), JSON.stringify(bad).length);
+    const content = await storage.issueSas(container, { access: 'read' });
+    const base = tmp('evil-node');
+    const fetchWith = (manifest: string) =>
+      run(
+        PYTHON,
+        [
+          script,
+          'fetch',
+          '--cache',
+          path.join(base, 'cache'),
+          '--target',
+          path.join(base, 'target'),
+          '--tries',
+          '1',
+        ],
+        {
+          env: {
+            SPILLWAY_MANIFEST_URL: `${container.url}/manifests/${manifest}?${content.query}`,
+            SPILLWAY_CONTENT_URL: content.url,
+          },
+        },
+      );
+
+    const escaped = await fetchWith('evil.json');
+    expect(escaped.code).toBe(1);
+    expect(escaped.stderr).toMatch(
+      /manifest\.files\[0\]\.path: must stay below the root \(got '\.\.\/escape\.txt'\)/,
+    );
+    const corrupted = await fetchWith('bad.json');
+    expect(corrupted.code).toBe(1);
+    expect(corrupted.stderr).toMatch(/content\/[0-9a-f]{64}: got 4 bytes with sha256/);
+    expect(fs.existsSync(path.join(base, 'escape.txt'))).toBe(false);
+    expect(fs.readdirSync(path.join(base, 'target'))).toEqual([]);
+    expect(`${escaped.stderr}${corrupted.stderr}`).not.toContain('sig=');
+  });
+});
+
+describe('outputs back', () => {
+  async function renderFrame(outDir: string, frame: string): Promise<void> {
+    // A render command wrapped so that its outputs are hashed into outputs.json after it.
+    const shared = tmp('task-shared');
+    fs.mkdirSync(path.join(shared, 'spillway'));
+    fs.copyFileSync(storage.NODE_SCRIPT_PATH, path.join(shared, 'spillway', 'spillway_fetch.py'));
+    const render = `mkdir -p out && printf 'pixels-${frame}' > out/frame_${frame}.png && printf 'log' > out/render.log`;
+    const cmd = storage.wrapRenderCommand(render, { outputDir: 'out', patterns: ['*.png'] });
+    const r = await run('/bin/sh', ['-c', cmd], {
+      cwd: outDir,
+      env: { PATH: `${path.dirname(PYTHON)}:/bin:/usr/bin`, AZ_BATCH_NODE_SHARED_DIR: shared },
+    });
+    expect(r.code).toBe(0);
+  }
+
+  /** Uploads a task's out/ directory as Batch output files would, with a create/write-only SAS. */
+  async function uploadOutputs(
+    writeUrl: string,
+    dir: string,
+    prefix: string,
+    corrupt?: string,
+  ): Promise<void> {
+    const c = new ContainerClient(writeUrl);
+    for (const name of fs.readdirSync(dir)) {
+      const body = name === corrupt ? Buffer.from('tampered') : fs.readFileSync(path.join(dir, name));
+      await c.getBlockBlobClient(`${prefix}${name}`).upload(body, body.length);
+    }
+  }
+
+  test('GIVEN a rendered frame WHEN placed THEN verified and renamed into place; a corrupted blob places nothing', async () => {
+    const container = await freshContainer(azurite, 'outputs');
+    const write = await storage.issueSas(container, { access: 'write' });
+    const read = await storage.issueSas(container, { access: 'read' });
+    expect(write.permissions).toBe('cw');
+
+    // GIVEN: frame 1 rendered, hashed and uploaded
+    const task1 = tmp('task1');
+    await renderFrame(task1, '0001');
+    const index = JSON.parse(
+      fs.readFileSync(path.join(task1, 'out', 'outputs.json'), 'utf8'),
+    ) as storage.Manifest;
+    expect(index.files).toEqual([{ path: 'frame_0001.png', sizeBytes: 11, sha256: sha('pixels-0001') }]);
+    await uploadOutputs(write.url, path.join(task1, 'out'), 'job-1/frame-0001/');
+    // The write SAS cannot read back.
+    await expect(
+      new ContainerClient(write.url).getBlobClient('job-1/frame-0001/outputs.json').downloadToBuffer(),
+    ).rejects.toMatchObject({
+      statusCode: 403,
+    });
+
+    // WHEN: placed (from the frame-completed event)
+    const dest = tmp('dest');
+    const placed = await storage.placeOutputs({
+      container: read.url,
+      prefix: 'job-1/frame-0001',
+      destination: dest,
+    });
+    // THEN
+    expect(placed.map((p) => p.path)).toEqual(['frame_0001.png']);
+    expect(fs.readFileSync(path.join(dest, 'frame_0001.png'), 'utf8')).toBe('pixels-0001');
+    expect(fs.readdirSync(dest)).toEqual(['frame_0001.png']);
+
+    // GIVEN: frame 2 whose blob was corrupted in storage
+    const task2 = tmp('task2');
+    await renderFrame(task2, '0002');
+    await uploadOutputs(write.url, path.join(task2, 'out'), 'job-1/frame-0002/', 'frame_0002.png');
+    // WHEN / THEN: a typed error, and nothing new in the destination (no temp files either)
+    const err = await storage
+      .placeOutputs({ container: read.url, prefix: 'job-1/frame-0002/', destination: dest })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(storage.IntegrityError);
+    expect((err as Error).message).toMatch(/frame_0002\.png: downloaded 8 bytes .* nothing was placed/);
+    expect((err as Error).message).not.toContain('sig=');
+    expect(fs.readdirSync(dest)).toEqual(['frame_0001.png']);
+  });
+
+  test('GIVEN outputs.json naming a path outside the destination WHEN placed THEN refused before any download', async () => {
+    const container = await freshContainer(azurite, 'outesc');
+    const body = JSON.stringify({
+      version: 1,
+      files: [{ path: '../../etc/x', sizeBytes: 1, sha256: sha('x') }],
+    });
+    await container.getBlockBlobClient('p/outputs.json').upload(body, body.length);
+    const dest = tmp('dest-esc');
+    await expect(storage.placeOutputs({ container, prefix: 'p/', destination: dest })).rejects.toThrow(
+      /p\/outputs\.json\.files\[0\]\.path: must not contain "\.\."/,
+    );
+    expect(fs.readdirSync(dest)).toEqual([]);
+  });
+});
