@@ -1,0 +1,3 @@
+/** Render commands from Deadline plugins, and path mapping. */
+export * from './build';
+export * from './paths';

@@ -1,0 +1,576 @@
+/**
+ * A fake Deadline 10 Web Service on `127.0.0.1:0`, faithful to the documented API where
+ * Spillway uses it: `GET/POST /api/jobs`, `GET/PUT /api/tasks` (an empty or missing
+ * TaskList really applies the command to every task, as Deadline does), `GET
+ * /api/slaves?Data=info`, pools, groups, limit groups; Basic auth (401); 400 for a missing
+ * command or job id, 500 for an unknown job, 501 for unsupported verbs. Simulated workers
+ * really run each task's command (built from the plugin as Deadline's plugins do) as child
+ * processes, respecting groups, pools, limits and priority, and only ever pick Queued tasks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chunkFrames, parseFrameRange } from '@spillway/sdk';
+import { buildCommand, type PathRule } from '../commands';
+import {
+  JOB_STATE_CODES,
+  TASK_STATE_CODES,
+  WORKER_STATE_CODES,
+  type DeadlineTaskState,
+} from '../webservice/types';
+
+/** A simulated worker. */
+export interface FakeWorkerSpec {
+  readonly name: string;
+  /** Groups it renders besides `none`. @default [] */
+  readonly groups?: readonly string[];
+  /** @default [] */
+  readonly pools?: readonly string[];
+}
+
+/** Options of `FakeDeadline.start`. */
+export interface FakeDeadlineOptions {
+  /** Basic auth user the service requires. @default none (no auth) */
+  readonly user?: string;
+  /** @default '' */
+  readonly password?: string;
+  /** @default two workers, `worker-1` and `worker-2`, no groups or pools */
+  readonly workers?: readonly FakeWorkerSpec[];
+  /** Limit groups: name to maximum concurrent tasks. @default none */
+  readonly limits?: Readonly<Record<string, number>>;
+  /** How often idle workers look for work. @default 100 */
+  readonly pollIntervalMs?: number;
+  /** Task errors before a task is Failed (Deadline's task failure limit). @default 3 */
+  readonly taskFailureLimit?: number;
+  /** Executables the workers' plugins run. @default blender, kick, vray, Render */
+  readonly executables?: Readonly<{ blender?: string; kick?: string; vray?: string; maya?: string }>;
+  /** Path mapping the workers apply. @default none */
+  readonly pathRules?: readonly PathRule[];
+  /** Start the workers at once. @default true */
+  readonly startWorkers?: boolean;
+}
+
+/** One render a simulated worker ran. */
+export interface RenderRecord {
+  readonly jobId: string;
+  readonly taskId: number;
+  readonly worker: string;
+  readonly command: string;
+  /** Null when killed (suspended, requeued or completed while rendering). */
+  readonly exitCode: number | null;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+}
+
+/** One task command the service received. */
+export interface TaskCommandRecord {
+  readonly command: string;
+  readonly jobId: string;
+  /** As sent; undefined when missing. */
+  readonly taskList: unknown;
+  /** Task ids it was applied to. */
+  readonly applied: readonly number[];
+}
+
+interface Task {
+  taskId: number;
+  frames: string;
+  stat: number;
+  slave: string;
+  errs: number;
+  start: string;
+  comp: string;
+}
+
+interface Job {
+  raw: Record<string, unknown> & { _id: string; Props: Record<string, unknown> };
+  tasks: Task[];
+}
+
+interface Worker {
+  spec: FakeWorkerSpec;
+  stat: number;
+  jobId: string;
+  taskId: number;
+  child?: ChildProcess;
+  enabled: boolean;
+}
+
+const NULL_DATE = '0001-01-01T00:00:00Z';
+
+/** The fake Web Service and its farm. */
+export class FakeDeadline {
+  private readonly server: http.Server;
+  private readonly jobs = new Map<string, Job>();
+  private readonly workers: Worker[];
+  private timer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  private closed = false;
+  /** Every render the workers ran, in finishing order. */
+  readonly renders: RenderRecord[] = [];
+  /** Every task command received, in order. */
+  readonly taskCommands: TaskCommandRecord[] = [];
+  /** `http://127.0.0.1:PORT`. */
+  url = '';
+
+  private constructor(private readonly options: FakeDeadlineOptions) {
+    const specs = options.workers ?? [{ name: 'worker-1' }, { name: 'worker-2' }];
+    this.workers = specs.map((spec) => ({
+      spec,
+      stat: WORKER_STATE_CODES.idle,
+      jobId: '',
+      taskId: -1,
+      enabled: true,
+    }));
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  /** Starts the service (and its workers unless `startWorkers` is false). */
+  static async start(options: FakeDeadlineOptions = {}): Promise<FakeDeadline> {
+    const fake = new FakeDeadline(options);
+    await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
+    fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
+    if (options.startWorkers ?? true) fake.startWorkers();
+    return fake;
+  }
+
+  /** Starts the workers' dispatch loop. */
+  startWorkers(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => this.dispatch(), this.options.pollIntervalMs ?? 100);
+  }
+
+  /** Stops dispatching new tasks (running ones finish). */
+  stopWorkers(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * Submits a job as `POST /api/jobs` does, from Deadline job info keys (`Plugin`, `Name`,
+   * `Frames`, `ChunkSize`, `Group`, `Pool`, `Priority`, `LimitGroups`, `OutputDirectory0`,
+   * `OutputFilename0`, `ExtraInfoKeyValue0=key=value`, `EnvironmentKeyValue0=K=V`, `InitialStatus`)
+   * and plugin info. Returns the job id.
+   */
+  submitJob(
+    jobInfo: Readonly<Record<string, string | number>>,
+    pluginInfo: Readonly<Record<string, string | number>>,
+  ): string {
+    const get = (k: string): string | undefined => {
+      const hit = Object.keys(jobInfo).find((x) => x.toLowerCase() === k.toLowerCase());
+      return hit === undefined ? undefined : String(jobInfo[hit]);
+    };
+    const plugin = get('Plugin');
+    if (!plugin) throw new FakeDeadlineError(400, 'JobInfo has no Plugin');
+    const frames = get('Frames') ?? '0';
+    const chunk = Math.max(1, Number(get('ChunkSize') ?? 1) || 1);
+    const runs = parseFrameRange(frames, 'JobInfo.Frames');
+    const indexed = (prefix: string): string[] => {
+      const out: string[] = [];
+      for (let i = 0; get(`${prefix}${i}`) !== undefined; i++) out.push(get(`${prefix}${i}`)!);
+      return out;
+    };
+    const pairs = (prefix: string): Record<string, string> => {
+      const out: Record<string, string> = {};
+      for (const kv of indexed(prefix)) {
+        const at = kv.indexOf('=');
+        if (at > 0) out[kv.slice(0, at)] = kv.slice(at + 1);
+      }
+      return out;
+    };
+    const id = `${Date.now().toString(16)}${(this.nextId++).toString(16).padStart(8, '0')}`.padEnd(24, '0');
+    const suspended = (get('InitialStatus') ?? '').toLowerCase() === 'suspended';
+    const tasks: Task[] = chunkFrames(runs, chunk).map((c, i) => ({
+      taskId: i,
+      frames: `${c.start}-${c.end}`,
+      stat: suspended ? TASK_STATE_CODES.suspended : TASK_STATE_CODES.queued,
+      slave: '',
+      errs: 0,
+      start: NULL_DATE,
+      comp: NULL_DATE,
+    }));
+    const info: Record<string, string> = {};
+    for (const [k, v] of Object.entries(pluginInfo)) info[k] = String(v);
+    this.jobs.set(id, {
+      raw: {
+        _id: id,
+        Stat: suspended ? JOB_STATE_CODES.suspended : JOB_STATE_CODES.active,
+        Plug: plugin,
+        Date: new Date().toISOString(),
+        DateStart: NULL_DATE,
+        DateComp: NULL_DATE,
+        OutDir: indexed('OutputDirectory'),
+        OutFile: indexed('OutputFilename'),
+        Props: {
+          Name: get('Name') ?? 'Untitled',
+          Frames: frames,
+          Chunk: chunk,
+          Grp: get('Group') ?? 'none',
+          Pool: get('Pool') ?? 'none',
+          Pri: Number(get('Priority') ?? 50),
+          Limits: (get('LimitGroups') ?? '')
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+          PlugInfo: info,
+          Env: pairs('EnvironmentKeyValue'),
+          ExDic: pairs('ExtraInfoKeyValue'),
+          User: get('UserName') ?? 'spillway',
+        },
+      },
+      tasks,
+    });
+    return id;
+  }
+
+  /** A job's tasks: id, state and the worker that last took it. */
+  tasks(
+    jobId: string,
+  ): { taskId: number; frames: string; state: DeadlineTaskState; worker: string; errors: number }[] {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new FakeDeadlineError(500, `job ${jobId} does not exist`);
+    const names = Object.fromEntries(Object.entries(TASK_STATE_CODES).map(([k, v]) => [v, k])) as Record<
+      number,
+      DeadlineTaskState
+    >;
+    return job.tasks.map((t) => ({
+      taskId: t.taskId,
+      frames: t.frames,
+      state: names[t.stat] ?? 'unknown',
+      worker: t.slave,
+      errors: t.errs,
+    }));
+  }
+
+  /** Takes a worker offline (it finishes nothing new) or back online. */
+  setWorkerEnabled(name: string, enabled: boolean): void {
+    const w = this.workers.find((x) => x.spec.name === name);
+    if (!w) throw new Error(`no worker ${name}`);
+    w.enabled = enabled;
+    if (!enabled && w.stat === WORKER_STATE_CODES.idle) w.stat = WORKER_STATE_CODES.offline;
+    if (enabled && w.stat === WORKER_STATE_CODES.offline) w.stat = WORKER_STATE_CODES.idle;
+  }
+
+  /** Resolves once `predicate` holds, polling; rejects after `timeoutMs`. */
+  async waitFor(predicate: () => boolean, timeoutMs = 60_000, what = 'condition'): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Stops the workers (killing running renders) and the server. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopWorkers();
+    for (const w of this.workers) w.child?.kill('SIGKILL');
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---------------------------------------------------------------- the farm
+
+  private dispatch(): void {
+    const active = [...this.jobs.values()]
+      .filter((j) => j.raw.Stat === JOB_STATE_CODES.active)
+      .sort(
+        (a, b) =>
+          Number(b.raw.Props.Pri) - Number(a.raw.Props.Pri) ||
+          String(a.raw.Date).localeCompare(String(b.raw.Date)),
+      );
+    for (const w of this.workers) {
+      if (!w.enabled || w.stat !== WORKER_STATE_CODES.idle) continue;
+      for (const job of active) {
+        if (!this.eligible(w, job)) continue;
+        const task = job.tasks.find((t) => t.stat === TASK_STATE_CODES.queued);
+        if (!task) continue;
+        this.run(w, job, task);
+        break;
+      }
+    }
+  }
+
+  private eligible(w: Worker, job: Job): boolean {
+    const grp = String(job.raw.Props.Grp ?? 'none');
+    const pool = String(job.raw.Props.Pool ?? 'none');
+    const groups = w.spec.groups ?? [];
+    const pools = w.spec.pools ?? [];
+    if (grp !== 'none' && !groups.includes(grp)) return false;
+    if (pool !== 'none' && !pools.includes(pool)) return false;
+    for (const limit of job.raw.Props.Limits as string[]) {
+      const max = this.options.limits?.[limit];
+      if (max !== undefined && this.inUse(limit) >= max) return false;
+    }
+    return true;
+  }
+
+  private inUse(limit: string): number {
+    let n = 0;
+    for (const w of this.workers) {
+      const job = w.stat === WORKER_STATE_CODES.rendering ? this.jobs.get(w.jobId) : undefined;
+      if (job && (job.raw.Props.Limits as string[]).includes(limit)) n += 1;
+    }
+    return n;
+  }
+
+  private run(w: Worker, job: Job, task: Task): void {
+    const [a, b] = task.frames.split('-').map(Number);
+    const built = buildCommand({
+      plugin: String(job.raw.Plug),
+      pluginInfo: job.raw.Props.PlugInfo as Record<string, string>,
+      frameStart: a!,
+      frameEnd: b ?? a!,
+      ...(this.options.executables ? { executables: this.options.executables } : {}),
+      ...(this.options.pathRules ? { pathRules: this.options.pathRules } : {}),
+    });
+    task.stat = TASK_STATE_CODES.rendering;
+    task.slave = w.spec.name;
+    task.start = new Date().toISOString();
+    w.stat = WORKER_STATE_CODES.rendering;
+    w.jobId = job.raw._id;
+    w.taskId = task.taskId;
+    const startedAt = new Date();
+    const command = built.supported ? built.command : `echo ${JSON.stringify(built.reason)} >&2; exit 1`;
+    const child = spawn('/bin/sh', ['-c', command], {
+      stdio: 'ignore',
+      env: { ...process.env, ...(job.raw.Props.Env as Record<string, string>) },
+      detached: false,
+    });
+    w.child = child;
+    child.once('error', () => undefined);
+    child.once('exit', (code) => {
+      w.child = undefined;
+      w.stat = w.enabled ? WORKER_STATE_CODES.idle : WORKER_STATE_CODES.offline;
+      w.jobId = '';
+      w.taskId = -1;
+      this.renders.push({
+        jobId: job.raw._id,
+        taskId: task.taskId,
+        worker: w.spec.name,
+        command,
+        exitCode: code,
+        startedAt,
+        finishedAt: new Date(),
+      });
+      // The task may have been suspended, requeued or completed while rendering: then it is not ours.
+      if (task.stat !== TASK_STATE_CODES.rendering || task.slave !== w.spec.name) return;
+      if (code === 0) {
+        task.stat = TASK_STATE_CODES.completed;
+        task.comp = new Date().toISOString();
+      } else {
+        task.errs += 1;
+        task.stat =
+          task.errs >= (this.options.taskFailureLimit ?? 3)
+            ? TASK_STATE_CODES.failed
+            : TASK_STATE_CODES.queued;
+      }
+      this.updateJob(job);
+    });
+  }
+
+  private stopRender(job: Job, task: Task): void {
+    if (task.stat !== TASK_STATE_CODES.rendering) return;
+    const w = this.workers.find((x) => x.jobId === job.raw._id && x.taskId === task.taskId);
+    w?.child?.kill('SIGKILL');
+  }
+
+  private updateJob(job: Job): void {
+    if (job.raw.Stat !== JOB_STATE_CODES.active) return;
+    if (job.tasks.every((t) => t.stat === TASK_STATE_CODES.completed)) {
+      job.raw.Stat = JOB_STATE_CODES.completed;
+      job.raw.DateComp = new Date().toISOString();
+    } else if (job.tasks.some((t) => t.stat === TASK_STATE_CODES.failed)) {
+      job.raw.Stat = JOB_STATE_CODES.failed;
+    }
+  }
+
+  private applyTaskCommand(job: Job, command: string, ids: readonly number[]): number[] {
+    const applied: number[] = [];
+    for (const task of job.tasks) {
+      if (!ids.includes(task.taskId)) continue;
+      const was = task.stat;
+      switch (command) {
+        case 'suspend':
+          if (was === TASK_STATE_CODES.completed || was === TASK_STATE_CODES.failed) continue;
+          this.stopRender(job, task);
+          task.stat = TASK_STATE_CODES.suspended;
+          break;
+        case 'resume':
+          if (was !== TASK_STATE_CODES.suspended) continue;
+          task.stat = TASK_STATE_CODES.queued;
+          break;
+        case 'requeue':
+          this.stopRender(job, task);
+          task.stat = TASK_STATE_CODES.queued;
+          break;
+        case 'complete':
+          this.stopRender(job, task);
+          task.stat = TASK_STATE_CODES.completed;
+          task.comp = new Date().toISOString();
+          break;
+        case 'fail':
+          this.stopRender(job, task);
+          task.stat = TASK_STATE_CODES.failed;
+          break;
+        case 'pend':
+          if (was !== TASK_STATE_CODES.queued) continue;
+          task.stat = TASK_STATE_CODES.pending;
+          break;
+        case 'releasepending':
+          if (was !== TASK_STATE_CODES.pending) continue;
+          task.stat = TASK_STATE_CODES.queued;
+          break;
+        default:
+          throw new FakeDeadlineError(500, `unknown command ${command}`);
+      }
+      applied.push(task.taskId);
+    }
+    this.updateJob(job);
+    return applied;
+  }
+
+  // ---------------------------------------------------------------- HTTP
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        this.authorize(req);
+        const url = new URL(req.url ?? '/', 'http://x');
+        const text = Buffer.concat(chunks).toString('utf8');
+        const body = this.route(req.method ?? 'GET', url, text);
+        if (typeof body === 'string') {
+          res.writeHead(200, { 'Content-Type': 'text/plain' }).end(body);
+        } else {
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+        }
+      } catch (err) {
+        const status = err instanceof FakeDeadlineError ? err.status : 500;
+        const headers: Record<string, string> = { 'Content-Type': 'text/plain' };
+        if (status === 401) headers['WWW-Authenticate'] = 'Basic realm="Deadline"';
+        res.writeHead(status, headers).end(err instanceof Error ? err.message : String(err));
+      }
+    });
+  }
+
+  private authorize(req: http.IncomingMessage): void {
+    if (this.options.user === undefined) return;
+    const want = `Basic ${Buffer.from(`${this.options.user}:${this.options.password ?? ''}`).toString('base64')}`;
+    if (req.headers.authorization !== want) throw new FakeDeadlineError(401, 'Unauthorized');
+  }
+
+  private route(method: string, url: URL, text: string): unknown {
+    const q = (k: string): string | null => {
+      for (const [key, v] of url.searchParams) if (key.toLowerCase() === k.toLowerCase()) return v;
+      return null;
+    };
+    const json = (): Record<string, unknown> => {
+      if (text.trim() === '') throw new FakeDeadlineError(400, 'Bad Request: no message body');
+      try {
+        return JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        throw new FakeDeadlineError(400, 'Bad Request: body is not JSON');
+      }
+    };
+    switch (`${method} ${url.pathname.replace(/\/$/, '')}`) {
+      case 'GET /api/jobs': {
+        const ids = q('JobID');
+        if (ids !== null)
+          return ids
+            .split(',')
+            .map((id) => this.jobs.get(id.trim())?.raw)
+            .filter(Boolean);
+        const states = q('States');
+        const codes =
+          states === null
+            ? null
+            : states
+                .split(',')
+                .map((s) => (JOB_STATE_CODES as Record<string, number>)[s.trim().toLowerCase()]);
+        return [...this.jobs.values()]
+          .filter((j) => codes === null || codes.includes(j.raw.Stat as number))
+          .map((j) => j.raw);
+      }
+      case 'POST /api/jobs': {
+        const body = json();
+        const id = this.submitJob(
+          (body.JobInfo ?? {}) as Record<string, string>,
+          (body.PluginInfo ?? {}) as Record<string, string>,
+        );
+        return body.IdOnly ? { _id: id } : this.jobs.get(id)!.raw;
+      }
+      case 'GET /api/tasks': {
+        const jobId = q('JobID');
+        if (!jobId) throw new FakeDeadlineError(400, 'Bad Request: no JobID');
+        const job = this.jobs.get(jobId);
+        if (!job) throw new FakeDeadlineError(500, `Internal Server Error: job ${jobId} does not exist`);
+        const raws = job.tasks.map((t) => ({
+          _id: `${jobId}_${t.taskId}`,
+          JobID: jobId,
+          TaskID: t.taskId,
+          Frames: t.frames,
+          Slave: t.slave,
+          Stat: t.stat,
+          Prog: t.stat === TASK_STATE_CODES.completed ? '100 %' : '0 %',
+          Errs: t.errs,
+          Start: t.start,
+          Comp: t.comp,
+          WtgStend: false,
+        }));
+        const one = q('TaskID');
+        if (one !== null) return raws.find((t) => t.TaskID === Number(one)) ?? {};
+        return { ID: jobId, PreTask: null, Tasks: raws, PostTask: null };
+      }
+      case 'PUT /api/tasks': {
+        const body = json();
+        if (typeof body.Command !== 'string') throw new FakeDeadlineError(400, 'Bad Request: no command key');
+        const jobId = body.JobID;
+        if (typeof jobId !== 'string' || jobId === '')
+          throw new FakeDeadlineError(400, 'Bad Request: no JobID');
+        const job = this.jobs.get(jobId);
+        if (!job) throw new FakeDeadlineError(500, `Internal Server Error: job ${jobId} does not exist`);
+        const list = body.TaskList;
+        // Deadline's pitfall, reproduced: no list (or an empty one) means every task of the job.
+        const ids =
+          Array.isArray(list) && list.length > 0 ? list.map(Number) : job.tasks.map((t) => t.taskId);
+        const applied = this.applyTaskCommand(job, body.Command.toLowerCase(), ids);
+        this.taskCommands.push({ command: body.Command, jobId, taskList: list, applied });
+        return 'Success';
+      }
+      case 'GET /api/slaves':
+        return this.workers.map((w) => ({
+          Name: w.spec.name,
+          Stat: w.stat,
+          JobId: w.jobId,
+          Grps: (w.spec.groups ?? []).join(','),
+          Pools: (w.spec.pools ?? []).join(','),
+          LastRenderTime: NULL_DATE,
+        }));
+      case 'GET /api/pools':
+        return [...new Set(['none', ...this.workers.flatMap((w) => w.spec.pools ?? [])])];
+      case 'GET /api/groups':
+        return [...new Set(['none', ...this.workers.flatMap((w) => w.spec.groups ?? [])])];
+      case 'GET /api/limitgroups':
+        return Object.entries(this.options.limits ?? {}).map(([Name, Limit]) => ({
+          Name,
+          Limit,
+          InUse: this.inUse(Name),
+        }));
+      default:
+        if (url.pathname.startsWith('/api/tasks')) throw new FakeDeadlineError(501, 'Not Implemented');
+        throw new FakeDeadlineError(404, 'Not Found');
+    }
+  }
+}
+
+/** An HTTP error the fake answers with. */
+export class FakeDeadlineError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
