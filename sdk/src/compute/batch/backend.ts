@@ -491,8 +491,10 @@ export class BatchComputeBackend implements ComputeBackend {
     validateId('jobId', jobId);
     validateTasks(tasks);
     const wire = tasks.map(toWireTask);
-    const chunks = chunkTasks(wire, this.options.maxTasksPerCall ?? 100);
     const json = new Map(wire.map((t) => [t.id, JSON.stringify(t)]));
+    const chunks = chunkTasks(wire, this.options.maxTasksPerCall ?? 100, (t) =>
+      Buffer.byteLength(json.get(t.id)!),
+    );
     const added: string[] = [];
     const existing: BatchServiceModels.TaskAddParameter[] = [];
     const failures: { id: string; error: BatchError }[] = [];

@@ -178,6 +178,8 @@ const BODY_BUDGET = MAX_BODY_BYTES - 16 * 1024;
 export function chunkTasks(
   tasks: readonly TaskAddParameter[],
   maxPerCall = MAX_TASKS_PER_CALL,
+  /** Bytes of one task on the wire (callers that already serialized pass a lookup). */
+  sizeOf: (task: TaskAddParameter) => number = wireBytes,
 ): TaskAddParameter[][] {
   if (!Number.isInteger(maxPerCall) || maxPerCall < 1 || maxPerCall > MAX_TASKS_PER_CALL) {
     throw new ValidationError(
@@ -190,7 +192,7 @@ export function chunkTasks(
   let current: TaskAddParameter[] = [];
   let bytes = ENVELOPE;
   tasks.forEach((t, i) => {
-    const size = wireBytes(t);
+    const size = sizeOf(t);
     if (ENVELOPE + size > BODY_BUDGET) {
       throw new ValidationError(
         `tasks[${i}]`,
