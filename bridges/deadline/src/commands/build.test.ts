@@ -1,0 +1,112 @@
+import { buildCommand, substituteDeadlineTokens, type CommandInput } from './build';
+import { mapPath } from './paths';
+
+describe('buildCommand', () => {
+  const rules = [{ from: 'Z:\\projects', to: '/mnt/projects' }];
+  const table: [string, CommandInput, string][] = [
+    [
+      'Blender with output and path mapping',
+      {
+        plugin: 'Blender',
+        pluginInfo: { SceneFile: 'Z:\\projects\\shot.blend', OutputFile: 'Z:\\projects\\out\\f_####' },
+        frameStart: 3,
+        frameEnd: 4,
+        pathRules: rules,
+      },
+      "blender -b /mnt/projects/shot.blend -o '/mnt/projects/out/f_####' -s 3 -e 4 -a",
+    ],
+    [
+      'Blender redirected into a staging directory keeps the file name',
+      {
+        plugin: 'blender',
+        pluginInfo: { SceneFile: '/s/a b.blend', OutputFile: '/o/f_####' },
+        frameStart: 7,
+        outputDirectory: '/o/.st/7',
+      },
+      "blender -b '/s/a b.blend' -o '/o/.st/7/f_####' -s 7 -e 7 -a",
+    ],
+    [
+      'CommandLine with Deadline tokens and a startup directory',
+      {
+        plugin: 'CommandLine',
+        pluginInfo: {
+          Executable: '/bin/echo',
+          Arguments: '<QUOTE>f<STARTFRAME%4><QUOTE> <ENDFRAME>',
+          StartupDirectory: '/tmp',
+        },
+        frameStart: 5,
+        frameEnd: 6,
+      },
+      'cd /tmp && /bin/echo "f0005" 6',
+    ],
+    [
+      'Arnold per-frame .ass',
+      { plugin: 'Arnold', pluginInfo: { InputFile: '/a/shot.####.ass' }, frameStart: 12 },
+      'kick -i /a/shot.0012.ass -dw -dp -nstdin',
+    ],
+    [
+      'V-Ray standalone',
+      {
+        plugin: 'Vray',
+        pluginInfo: { InputFilename: 'Z:\\projects\\s.vrscene', OutputFilename: 'Z:\\projects\\o\\img.exr' },
+        frameStart: 1,
+        frameEnd: 10,
+        pathRules: rules,
+      },
+      'vray -scenefile=/mnt/projects/s.vrscene -frames=1-10 -display=0 -imgFile=/mnt/projects/o/img.exr',
+    ],
+    [
+      'Maya batch render',
+      {
+        plugin: 'MayaBatch',
+        pluginInfo: {
+          SceneFile: '/m/s.mb',
+          Renderer: 'arnold',
+          OutputFilePath: '/m/images',
+          ProjectPath: '/m',
+        },
+        frameStart: 2,
+        frameEnd: 2,
+      },
+      'Render -r arnold -s 2 -e 2 -rd /m/images -proj /m /m/s.mb',
+    ],
+  ];
+  it.each(table)('GIVEN %s WHEN built THEN the command is right', (_name, input, want) => {
+    const built = buildCommand(input);
+    expect(built).toMatchObject({ supported: true, command: want });
+  });
+
+  it.each([
+    [
+      'an unsupported plugin',
+      { plugin: 'Houdini', pluginInfo: {}, frameStart: 1 },
+      'not one Spillway can run',
+    ],
+    ['Blender without a scene', { plugin: 'Blender', pluginInfo: {}, frameStart: 1 }, 'no SceneFile'],
+    [
+      'a reversed range',
+      { plugin: 'Blender', pluginInfo: { SceneFile: '/a' }, frameStart: 5, frameEnd: 4 },
+      'not a range',
+    ],
+  ])('GIVEN %s WHEN built THEN it is refused with a reason', (_n, input, reason) => {
+    const built = buildCommand(input as CommandInput);
+    expect(built.supported).toBe(false);
+    expect(!built.supported && built.reason).toContain(reason);
+  });
+
+  it('GIVEN padded tokens WHEN substituted THEN widths and quotes follow Deadline', () => {
+    expect(substituteDeadlineTokens('<STARTFRAME%3>-<ENDFRAME%2><QUOTE>', 7, 12)).toBe('007-12"');
+  });
+});
+
+describe('mapPath', () => {
+  it.each([
+    ['Z:\\projects\\a\\b.blend', [{ from: 'z:\\Projects', to: '/mnt/p' }], '/mnt/p/a/b.blend'],
+    ['\\\\filer\\show\\x.ass', [{ from: '\\\\filer\\show', to: '/mnt/show' }], '/mnt/show/x.ass'],
+    ['/already/posix', [{ from: 'Z:\\projects', to: '/mnt/p' }], '/already/posix'],
+    ['Z:\\projectsX\\a', [{ from: 'Z:\\projects', to: '/mnt/p' }], 'Z:/projectsX/a'],
+    ['/srv/a', [{ from: '/SRV', to: '/x' }], '/srv/a'],
+  ])('GIVEN %s WHEN mapped THEN %s', (p, rules, want) => {
+    expect(mapPath(p, rules)).toBe(want);
+  });
+});
