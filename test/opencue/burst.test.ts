@@ -50,7 +50,10 @@ async function waitFor(
 
 describe('OpenCue virtual host end to end', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-e2e-'));
-  const outDir = path.join(work, 'renders');
+  // The farm's storage, and the same storage as the "cloud" mounts it (path mapping).
+  const farm = path.join(work, 'farm');
+  const cloudMount = path.join(work, 'cloud');
+  const outDir = path.join(farm, 'renders');
   const stateDir = path.join(work, 'bridge-state');
   let svc: TestService;
   let cuebot: FakeCuebot;
@@ -85,6 +88,8 @@ describe('OpenCue virtual host end to end', () => {
         stateDir,
         '--subscribe-shows',
         'pipe',
+        '--path-map',
+        `${farm}=${cloudMount}`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -108,7 +113,8 @@ describe('OpenCue virtual host end to end', () => {
     if (!blenderAvailable())
       throw new Error('Blender is missing: install it (apt-get install blender); CI does');
     fs.mkdirSync(outDir, { recursive: true });
-    await buildBlenderScene(path.join(work, 'scene.blend'), { resolution: 48, samples: 2, frames: 24 });
+    fs.symlinkSync(farm, cloudMount);
+    await buildBlenderScene(path.join(farm, 'scene.blend'), { resolution: 48, samples: 2, frames: 24 });
     svc = await startTestService({ nodes: 2, slotsPerNode: 1 });
     cuebot = await FakeCuebot.start({ dispatchIntervalMs: 200, hostTimeoutMs: 10_000 });
     cuebot.subscribe('pipe', 'local.general', 2, 2);
@@ -143,7 +149,7 @@ describe('OpenCue virtual host end to end', () => {
 
   it('renders every frame exactly once, overflow in the cloud, through a kill and a restart', async () => {
     try {
-      const blend = path.join(work, 'scene.blend');
+      const blend = path.join(farm, 'scene.blend');
       const render = cuebot.launchJob({
         name: 'pipe-sh010-render',
         show: 'pipe',
@@ -240,10 +246,18 @@ describe('OpenCue virtual host end to end', () => {
       const relaunch = await svc.client.getJob({ source, sourceJobId: `${hold.id}/${holdFrame.id}/2` });
       expect(relaunch.counts.succeeded).toBe(1);
       let cloudSucceeded = 0;
+      const cloudCommands: string[] = [];
       for await (const job of svc.client.listJobs({ source })) {
         expect(job.counts.succeeded).toBeLessThanOrEqual(1);
         cloudSucceeded += job.counts.succeeded;
+        cloudCommands.push(job.spec.commandTemplate);
       }
+      // Cloud frames ran with the farm's paths as the cloud mounts them.
+      const renders = cloudCommands.filter((c) => c.startsWith('blender'));
+      expect(renders.length).toBeGreaterThan(0);
+      expect(
+        renders.filter((c) => !c.includes(`${cloudMount}/renders/frame_`) || c.includes(farm + '/')),
+      ).toEqual([]);
       expect(cloudSucceeded).toBe(byHost(HOST));
       // The restarted host answered for what it had, then forgot nothing it still owed.
       await waitFor(

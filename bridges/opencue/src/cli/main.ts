@@ -30,6 +30,7 @@ Options (each also a key of the --config JSON file, in camelCase; flags win):
   --capacity-group NAME      Spillway capacity group (default: the service's default)
   --token-file FILE          file holding the service's bearer token
   --subscribe-shows A,B      shows to subscribe to the burst allocation if not yet
+  --path-map FROM=TO         farm path prefix as the cloud mounts it (repeatable; default none)
   --log-level LEVEL          debug, info, warn, error (default info)
   --config FILE              JSON file with the keys above
 
@@ -40,7 +41,7 @@ Example:
 
 /** Runs the command; resolves to an exit code once the host stops (SIGTERM/SIGINT). */
 export async function main(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args: argv,
@@ -61,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         'capacity-group': { type: 'string' },
         'token-file': { type: 'string' },
         'subscribe-shows': { type: 'string' },
+        'path-map': { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -96,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       capacityGroup: s('capacity-group'),
       tokenFile: s('token-file'),
       subscribeShows: s('subscribe-shows'),
+      pathMap: values['path-map'],
       logLevel: s('log-level'),
     });
   } catch (err) {

@@ -48,6 +48,12 @@ describe('resolveConfig', () => {
     },
   );
 
+  it('GIVEN --path-map flags WHEN resolved THEN they become rules', () => {
+    const c = resolveConfig({}, { ...base, pathMap: ['/mnt/show=/mnt/cloud/show'] });
+    expect(c.pathMap).toEqual([{ from: '/mnt/show', to: '/mnt/cloud/show' }]);
+    expect(() => resolveConfig({}, { ...base, pathMap: ['/mnt/show'] })).toThrow(/pathMap\[0\]\.to/);
+  });
+
   it('GIVEN an unknown key in the file WHEN resolved THEN it is named', () => {
     expect(() => resolveConfig({ ...base, corez: 4 }, {})).toThrow(/corez/);
   });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ValidationError } from '@spillway/sdk';
 import { parseHostPort } from '../cuebot/client';
+import { validatePathRules, type PathRule } from './paths';
 
 /** Everything the virtual host runs with. */
 export interface VirtualHostConfig {
@@ -41,6 +42,11 @@ export interface VirtualHostConfig {
   readonly tokenFile?: string;
   /** Shows to subscribe to the burst allocation (size 0, burst = `cores`) if not yet. @default none */
   readonly subscribeShows: readonly string[];
+  /**
+   * Farm path prefix -> cloud path prefix, applied to each launched frame's command and
+   * environment (flag: `--path-map FROM=TO`, repeatable). @default none (same paths)
+   */
+  readonly pathMap: readonly PathRule[];
   /** @default 'info' */
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -58,6 +64,7 @@ export const CONFIG_DEFAULTS = {
   turnaroundSeconds: 7200,
   stateDir: './spillway-opencue-state',
   subscribeShows: [] as string[],
+  pathMap: [] as PathRule[],
   logLevel: 'info',
 } as const;
 
@@ -78,6 +85,7 @@ const KEYS = new Set([
   'capacityGroup',
   'tokenFile',
   'subscribeShows',
+  'pathMap',
   'logLevel',
 ]);
 
@@ -159,6 +167,17 @@ export function resolveConfig(
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ValidationError('logLevel', logLevel, 'must be debug, info, warn or error');
   }
+  const pathMapRaw = raw.pathMap ?? [];
+  const pathMap = validatePathRules(
+    'pathMap',
+    Array.isArray(pathMapRaw)
+      ? pathMapRaw.map((r: unknown) => {
+          if (typeof r !== 'string') return r;
+          const at = r.indexOf('=');
+          return at < 0 ? { from: r, to: undefined } : { from: r.slice(0, at), to: r.slice(at + 1) };
+        })
+      : pathMapRaw,
+  );
   const optional = (key: string): string | undefined => (raw[key] === undefined ? undefined : str(key));
   return {
     cuebot,
@@ -177,6 +196,7 @@ export function resolveConfig(
     capacityGroup: optional('capacityGroup'),
     tokenFile: optional('tokenFile'),
     subscribeShows: list('subscribeShows', CONFIG_DEFAULTS.subscribeShows),
+    pathMap,
     logLevel: logLevel as VirtualHostConfig['logLevel'],
   };
 }

@@ -3,3 +3,4 @@ export { VirtualHost, type VirtualHostOptions, type VirtualHostStatus } from './
 export { CONFIG_DEFAULTS, readConfigFile, resolveConfig, type VirtualHostConfig } from './config';
 export { cloudJobId, coreDetail, DEADLINE_ENV, jobDeadline, shouldOpen, type OpenInput } from './policy';
 export { HostStateStore, type HostState, type LaunchRecord } from './state';
+export { mapPaths, validatePathRules, type PathRule } from './paths';

@@ -32,6 +32,7 @@ import {
 } from '../proto';
 import { serveRqd } from '../rqd';
 import type { VirtualHostConfig } from './config';
+import { mapPaths } from './paths';
 import { cloudJobId, coreDetail, jobDeadline, shouldOpen } from './policy';
 import { HostStateStore, type LaunchRecord } from './state';
 
@@ -248,18 +249,25 @@ export class VirtualHost {
     const run = record.run;
     const number = parseFrameName(run.frame_name)?.number ?? 0;
     const submitted = this.jobStarts.get(run.job_id) ?? Math.floor(record.launchedAt / 1000);
+    // The farm's paths as the cloud mounts them: inputs read and outputs written on the
+    // farm's storage, wherever the frame runs.
+    const rules = this.config.pathMap;
+    const command = mapPaths(run.command, rules);
+    const environment = Object.fromEntries(
+      Object.entries(run.environment).map(([k, v]) => [k, mapPaths(v, rules)]),
+    );
     const res = await this.burst.submitFrames(
       {
         source: this.source,
         sourceKind: 'opencue',
         sourceJobId: record.cloudSourceJobId,
         name: `${run.job_name}/${run.frame_name}`,
-        commandTemplate: run.command,
-        environment: run.environment,
+        commandTemplate: command,
+        environment,
         deadline: jobDeadline(submitted, this.config.turnaroundSeconds, run.environment),
         ...(this.config.capacityGroup ? { capacityGroup: this.config.capacityGroup } : {}),
       },
-      [{ sourceTaskId: run.frame_id, frameStart: number, frameEnd: number, command: run.command }],
+      [{ sourceTaskId: run.frame_id, frameStart: number, frameEnd: number, command }],
       { timeoutMs: 15_000, abortSignal: this.abort.signal },
     );
     this.state.update((s) => {

@@ -1,0 +1,55 @@
+import { ValidationError } from '@spillway/sdk';
+import { mapPaths, validatePathRules } from './paths';
+
+const rules = [
+  { from: '/mnt/show', to: '/mnt/cloud/show' },
+  { from: '/mnt/show/sh010', to: '/scratch/sh010' },
+];
+
+describe('mapPaths', () => {
+  it.each([
+    [
+      'blender -b /mnt/show/a.blend -o /mnt/show/out/f_####',
+      'blender -b /mnt/cloud/show/a.blend -o /mnt/cloud/show/out/f_####',
+    ],
+    ['blender -b /mnt/show/sh010/s.blend', 'blender -b /scratch/sh010/s.blend'],
+    ['cp /mnt/showreel/x /tmp', 'cp /mnt/showreel/x /tmp'],
+    ['render --scene="/mnt/show/a.blend"', 'render --scene="/mnt/cloud/show/a.blend"'],
+    ["sh -c 'cat /mnt/show/x'", "sh -c 'cat /mnt/cloud/show/x'"],
+    ['OUT=/mnt/show', 'OUT=/mnt/cloud/show'],
+    ['/mnt/show', '/mnt/cloud/show'],
+    ['PATH=/usr/bin:/mnt/show/bin', 'PATH=/usr/bin:/mnt/cloud/show/bin'],
+    ['echo x/mnt/show/y', 'echo x/mnt/show/y'],
+  ])('GIVEN %p WHEN mapped THEN %p', (input, expected) => {
+    expect(mapPaths(input, rules)).toBe(expected);
+  });
+
+  it('GIVEN no rules WHEN mapped THEN the text is unchanged', () => {
+    expect(mapPaths('blender -b /mnt/show/a.blend', [])).toBe('blender -b /mnt/show/a.blend');
+  });
+});
+
+describe('validatePathRules', () => {
+  it.each<[unknown, string]>([
+    [{}, 'pathMap'],
+    [[{ from: 'relative', to: '/x' }], 'pathMap[0].from'],
+    [[{ from: '/a/', to: '/x' }], 'pathMap[0].from'],
+    [[{ from: '/a', to: 7 }], 'pathMap[0].to'],
+    [
+      [
+        { from: '/a', to: '/x' },
+        { from: '/a', to: '/y' },
+      ],
+      'pathMap[1].from',
+    ],
+  ])('GIVEN %j WHEN validated THEN the error names %s', (input, field) => {
+    let err: unknown;
+    try {
+      validatePathRules('pathMap', input);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+  });
+});
