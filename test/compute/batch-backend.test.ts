@@ -226,7 +226,7 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
   });
 
   it('GIVEN a pool that is resizing WHEN it is resized again and nodes are removed THEN the 409 is handled, never surfaced', async () => {
-    const emu = await startBatchEmulator({ engine: { bootDelayMs: 400 } });
+    const emu = await startBatchEmulator({ engine: { bootDelayMs: 1500 } });
     const backend = backendFor(emu);
     try {
       await backend.ensureGroup(group('anim'));

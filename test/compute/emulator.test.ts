@@ -32,7 +32,7 @@ describe('the Batch emulator, spoken to by the real @azure/batch client', () => 
   let emu: BatchEmulator;
   let client: BatchServiceClient;
   beforeAll(async () => {
-    emu = await startBatchEmulator({ engine: { bootDelayMs: 500 } });
+    emu = await startBatchEmulator({ engine: { bootDelayMs: 3000 } });
     client = clientFor(emu);
     await client.pool.add({ id: 'p', vmSize: 'Standard_D2as_v5', virtualMachineConfiguration: VMC });
     await client.job.add({ id: 'j', poolInfo: { poolId: 'p' } });
