@@ -268,7 +268,8 @@ export class VirtualHost {
         ...(this.config.capacityGroup ? { capacityGroup: this.config.capacityGroup } : {}),
       },
       [{ sourceTaskId: run.frame_id, frameStart: number, frameEnd: number, command }],
-      { timeoutMs: 15_000, abortSignal: this.abort.signal },
+      // Inside Cuebot's LaunchFrame deadline: a slow service fails the launch (Cuebot requeues).
+      { timeoutMs: 4000, abortSignal: this.abort.signal },
     );
     this.state.update((s) => {
       const l = s.launches[record.frameId];
@@ -487,6 +488,8 @@ export class VirtualHost {
           failures = 0;
           await this.onEvent(ev);
         }
+        // The service ended the stream (it is stopping): resume after a pause.
+        await sleep(500, this.abort.signal);
       } catch (err) {
         failures += 1;
         this.log.warn('frame watch failed; resuming', { err: (err as Error).message, attempt: failures });
