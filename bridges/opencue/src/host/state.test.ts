@@ -23,4 +23,12 @@ describe('HostStateStore', () => {
     const s = new HostStateStore(path.join(os.tmpdir(), `none-${process.pid}-${Date.now()}`, 'x.json'));
     expect(s.current).toEqual({ version: 1, cursor: '', generations: {}, launches: {} });
   });
+
+  it('GIVEN a corrupt state file WHEN opened THEN the error names stateDir and the file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocstate-'));
+    const file = path.join(dir, 'host.json');
+    fs.writeFileSync(file, '{"version":1,');
+    expect(() => new HostStateStore(file)).toThrow(/stateDir: holds a state file that is not JSON/);
+    fs.rmSync(dir, { recursive: true });
+  });
 });

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ValidationError } from '@spillway/sdk';
 import type { RunFrame } from '../proto';
 
 /** One launched frame the host answers for until Cuebot has its completion. */
@@ -58,9 +59,27 @@ export class HostStateStore {
         return { version: 1, cursor: '', generations: {}, launches: {} };
       throw err;
     }
-    const parsed = JSON.parse(text) as HostState;
-    if (parsed.version !== 1)
-      throw new Error(`${file}: unknown state version ${JSON.stringify(parsed.version)}`);
+    let parsed: HostState;
+    try {
+      parsed = JSON.parse(text) as HostState;
+    } catch (err) {
+      throw new ValidationError(
+        'stateDir',
+        file,
+        `holds a state file that is not JSON (${(err as Error).message}); move it aside to start afresh`,
+      );
+    }
+    if (
+      parsed?.version !== 1 ||
+      typeof parsed.launches !== 'object' ||
+      typeof parsed.generations !== 'object'
+    ) {
+      throw new ValidationError(
+        'stateDir',
+        file,
+        'holds a state file of an unknown version; move it aside to start afresh',
+      );
+    }
     return parsed;
   }
 

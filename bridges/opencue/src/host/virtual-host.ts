@@ -25,6 +25,7 @@ import { parseFrameName, renderHostCores } from '../cuebot/units';
 import {
   openCueServices,
   type CueAllocation,
+  type CueLayer,
   type HostReport,
   type RenderHost,
   type RunFrame,
@@ -60,6 +61,8 @@ export class VirtualHost {
   private readonly log: Logger;
   private readonly bootTime = Math.floor(Date.now() / 1000);
   private readonly jobStarts = new Map<string, number>();
+  /** Layers change rarely: asked again after a minute, not every cycle. */
+  private readonly layerCache = new Map<string, { layers: CueLayer[]; at: number }>();
   private timer: NodeJS.Timeout | undefined;
   private cycling = false;
   private watchDone: Promise<void> = Promise.resolve();
@@ -441,9 +444,12 @@ export class VirtualHost {
       offloaded.set(l.run.job_id, (offloaded.get(l.run.job_id) ?? 0) + 1);
     let burstableWaiting = 0;
     const jobs = [];
-    for (const job of await this.cuebot.getJobs({}, opts)) {
+    const jobList = await this.cuebot.getJobs({}, opts);
+    const live = new Set(jobList.map((j) => j.id));
+    for (const id of this.layerCache.keys()) if (!live.has(id)) this.layerCache.delete(id);
+    for (const job of jobList) {
       this.jobStarts.set(job.id, job.start_time);
-      const layers = await this.cuebot.getLayers(job, opts);
+      const layers = await this.layersOf(job.id);
       const burstLayers = layers
         .filter((l) => l.tags.some((t) => this.config.tags.includes(t)))
         .map((l) => l.name);
@@ -472,6 +478,14 @@ export class VirtualHost {
       });
     }
     return { localIdleCores, localBusyCores, burstableWaiting, jobs };
+  }
+
+  private async layersOf(jobId: string): Promise<CueLayer[]> {
+    const hit = this.layerCache.get(jobId);
+    if (hit && Date.now() - hit.at < 60_000) return hit.layers;
+    const layers = await this.cuebot.getLayers({ id: jobId }, { abortSignal: this.abort.signal });
+    this.layerCache.set(jobId, { layers, at: Date.now() });
+    return layers;
   }
 
   // ---- the watch: cloud results back to Cuebot --------------------------------------
