@@ -88,6 +88,8 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
           dropConnectionRate: 0.03,
           appliedShare: 0.5,
           seed: 3,
+          // And for certain: the first add-collection is applied, then answered 500.
+          script: [{ operation: 'Task_AddCollection', kind: 'operationTimedOut', afterApply: true }],
         });
         await backend.resizeGroup('render', { dedicated: 3, spot: 7 });
         await backend.createJob({

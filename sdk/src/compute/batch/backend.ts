@@ -499,6 +499,7 @@ export class BatchComputeBackend implements ComputeBackend {
     const existing: BatchServiceModels.TaskAddParameter[] = [];
     const failures: { id: string; error: BatchError }[] = [];
     const maxAttempts = this.options.retry?.maxAttempts ?? 6;
+    let firstCreated = Infinity;
     await mapLimit(chunks, this.options.maxConcurrentCalls ?? 4, async (chunk) => {
       let pending = chunk;
       for (let round = 1; pending.length > 0; round++) {
@@ -511,8 +512,12 @@ export class BatchComputeBackend implements ComputeBackend {
           const sent = byId.get(r.taskId);
           if (!sent) continue;
           byId.delete(r.taskId);
-          if (r.status === 'success') added.push(r.taskId);
-          else if (r.error?.code === 'TaskExists') existing.push(sent);
+          if (r.status === 'success') {
+            added.push(r.taskId);
+            // The service's own clock: monitoring starts from the first creation it saw.
+            const at = r.lastModified ? new Date(r.lastModified).getTime() : NaN;
+            if (Number.isFinite(at)) firstCreated = Math.min(firstCreated, at);
+          } else if (r.error?.code === 'TaskExists') existing.push(sent);
           else if (r.status === 'servererror') again.push(sent);
           else {
             failures.push({
@@ -576,6 +581,8 @@ export class BatchComputeBackend implements ComputeBackend {
       );
     }
     this.watchJob(jobId);
+    const watch = this.jobs.get(jobId)!;
+    if (!watch.watermark && Number.isFinite(firstCreated)) watch.watermark = new Date(firstCreated - 1000);
     return { added, alreadyExisted };
   }
 

@@ -415,6 +415,8 @@ export class LocalEngine {
       throw new EngineError('NodeNotFound', `The specified node ${nodeId} does not exist in the pool.`, 404);
     if (node.priority !== 'spot' || node.state === 'preempted' || node.leaving) return;
     this.requeueNodeTasks(node);
+    // The VM is gone: its start task, preparation or release processes go with it.
+    for (const p of node.procs) p.kill();
     node.generation++;
     node.prepared.clear();
     node.prepFailed.clear();
@@ -452,6 +454,8 @@ export class LocalEngine {
     if (!node)
       throw new EngineError('NodeNotFound', `The specified node ${nodeId} does not exist in the pool.`, 404);
     this.requeueNodeTasks(node);
+    // The VM is gone: its start task, preparation or release processes go with it.
+    for (const p of node.procs) p.kill();
     node.generation++;
     node.prepared.clear();
     node.prepFailed.clear();

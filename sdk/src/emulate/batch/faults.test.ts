@@ -28,4 +28,13 @@ describe('FaultPlan', () => {
     expect(da.every((d) => d.kind === 'none' || !d.afterApply)).toBe(true);
     expect(a.decide('Pool_Get', false)).toEqual({ kind: 'none' });
   });
+
+  it('GIVEN a scripted after-apply fault WHEN that operation comes THEN it is forced once, before random draws, other operations untouched', () => {
+    const plan = new FaultPlan({
+      script: [{ operation: 'Task_AddCollection', kind: 'operationTimedOut', afterApply: true }],
+    });
+    expect(plan.decide('Task_Get', false)).toEqual({ kind: 'none' });
+    expect(plan.decide('Task_AddCollection', true)).toEqual({ kind: 'operationTimedOut', afterApply: true });
+    expect(plan.decide('Task_AddCollection', true)).toEqual({ kind: 'none' });
+  });
 });

@@ -12,6 +12,20 @@ export interface BatchFaultOptions {
   readonly operations?: readonly string[];
   /** Seed of the fault draws. @default 1 */
   readonly seed?: number;
+  /**
+   * Faults forced on the next requests of the named operations, in order, before any random
+   * draw: e.g. `[{ operation: 'Task_AddCollection', kind: 'operationTimedOut', afterApply: true }]`.
+   * @default none
+   */
+  readonly script?: readonly ScriptedFault[];
+}
+
+/** A fault forced on the next request of an operation. */
+export interface ScriptedFault {
+  readonly operation: string;
+  readonly kind: 'serverBusy' | 'operationTimedOut' | 'drop';
+  /** Apply the work first (writes only). @default false */
+  readonly afterApply?: boolean;
 }
 
 /** A fault decided for one request. */
@@ -34,21 +48,29 @@ function mulberry32(seed: number): () => number {
 export class FaultPlan {
   private random: () => number;
   private options: BatchFaultOptions;
+  private script: ScriptedFault[];
 
   constructor(options: BatchFaultOptions = {}) {
     this.options = options;
     this.random = mulberry32(options.seed ?? 1);
+    this.script = [...(options.script ?? [])];
   }
 
-  /** Replaces the rates (and reseeds when a seed is given). */
+  /** Replaces the rates and the script (and reseeds when a seed is given). */
   set(options: BatchFaultOptions): void {
     this.options = options;
+    this.script = [...(options.script ?? [])];
     if (options.seed !== undefined) this.random = mulberry32(options.seed);
   }
 
   /** Decides the fault of one request; `write` says whether it changes state. */
   decide(operation: string, write: boolean): FaultDecision {
     const o = this.options;
+    const forced = this.script.findIndex((f) => f.operation === operation);
+    if (forced >= 0) {
+      const [f] = this.script.splice(forced, 1);
+      return { kind: f!.kind, afterApply: write && f!.kind !== 'serverBusy' && (f!.afterApply ?? false) };
+    }
     if (o.operations && !o.operations.includes(operation)) return { kind: 'none' };
     const r = this.random();
     const busy = o.serverBusyRate ?? 0;

@@ -10,7 +10,7 @@ export {
   type BatchEmulatorOptions,
   type BatchEmulatorRecords,
 } from './server';
-export { FaultPlan, type BatchFaultOptions, type FaultDecision } from './faults';
+export { FaultPlan, type BatchFaultOptions, type FaultDecision, type ScriptedFault } from './faults';
 export { checkAuthorization, parseQuery, stringToSign, type AuthResult, type SignedRequest } from './auth';
 export { ODataSyntaxError, applySelect, parseFilter, parseSelect, type Filter } from './odata';
 export { formatDuration, parseDuration } from './wire';
