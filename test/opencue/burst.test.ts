@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HostStateStore } from '@spillway/bridge-opencue';
+import { CuebotClient, HostStateStore } from '@spillway/bridge-opencue';
 import {
   blenderAvailable,
   buildBlenderScene,
@@ -194,7 +194,10 @@ describe('OpenCue virtual host end to end', () => {
       });
 
       // Killed from Cuebot: cancelled in the cloud.
-      cuebot.killFrame(holdFrame.id, 'artist killed it');
+      // Killed from Cuebot, as CueGUI does it: FrameInterface.Kill over gRPC.
+      const cueClient = new CuebotClient(cuebot.address);
+      await cueClient.killFrame(holdFrame, { reason: 'artist killed it' });
+      cueClient.close();
       await waitFor('the cloud job of the killed frame to be cancelled', async () => {
         const job = await svc.client.getJob({ source, sourceJobId: firstCloudJob });
         return job.counts.cancelled === 1;
