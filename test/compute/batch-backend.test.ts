@@ -280,6 +280,30 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
     }
   });
 
+  it('GIVEN a pool whose start task fails WHEN nodes boot THEN each is reported nodeFailed with StartTaskFailed', async () => {
+    const emu = await startBatchEmulator();
+    const backend = backendFor(emu);
+    const capacity: CapacityEvent[] = [];
+    backend.onCapacityEvent((e) => capacity.push(e));
+    try {
+      await backend.ensureGroup(group('broken', { startTaskCommand: 'echo no licence server >&2; exit 3' }));
+      await backend.resizeGroup('broken', { dedicated: 2, spot: 0 });
+      const failed = await until('two nodeFailed events', () => {
+        const f = capacity.filter((e) => e.type === 'nodeFailed');
+        return f.length === 2 ? f : undefined;
+      });
+      expect(failed.map((e) => e.error?.code)).toEqual(['StartTaskFailed', 'StartTaskFailed']);
+      expect((await backend.listNodes('broken')).map((n) => n.state)).toEqual([
+        'startTaskFailed',
+        'startTaskFailed',
+      ]);
+      expect(capacity.some((e) => e.type === 'nodeReady')).toBe(false);
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+
   it('GIVEN a wrong account key WHEN the backend calls Batch THEN a typed 403 BatchError arrives without the key', async () => {
     const emu = await startBatchEmulator();
     const wrongKey = Buffer.from('not-the-right-key-at-all-0123456789').toString('base64');
