@@ -25,6 +25,7 @@ export {
 export { PathEscapeError, IntegrityError, StorageError, toStorageError, withoutQuery } from './errors';
 export {
   buildManifest,
+  defaultHashCacheFile,
   canonicalManifestJson,
   manifestId,
   parseManifest,

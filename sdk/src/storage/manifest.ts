@@ -173,6 +173,17 @@ interface Found {
   readonly st: fs.BigIntStats;
 }
 
+/** The default hash cache file of a root: `<data dir>/hash-cache/<sha256 of its real path>.json`. */
+export function defaultHashCacheFile(root: string): string {
+  let real = path.resolve(root);
+  try {
+    real = fs.realpathSync(real);
+  } catch {
+    // a missing root is reported by buildManifest
+  }
+  return path.join(defaultDataDir(), 'hash-cache', `${sha256Hex(real).slice(0, 32)}.json`);
+}
+
 /** Hashes a file by streaming it. */
 export async function hashFile(file: string, abortSignal?: AbortSignal): Promise<string> {
   const h = createHash('sha256');
@@ -277,10 +288,7 @@ export async function buildManifest(
   }
 
   const cacheFile =
-    options.hashCacheFile === false
-      ? undefined
-      : (options.hashCacheFile ??
-        path.join(defaultDataDir(), 'hash-cache', `${sha256Hex(rootReal).slice(0, 32)}.json`));
+    options.hashCacheFile === false ? undefined : (options.hashCacheFile ?? defaultHashCacheFile(rootReal));
   const cache = new HashCache(cacheFile);
   cache.load();
 

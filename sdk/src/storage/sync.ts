@@ -7,10 +7,18 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
-import type { ContainerClient } from '@azure/storage-blob';
+import * as path from 'node:path';
+import type { BlobClient, ContainerClient } from '@azure/storage-blob';
 import { ValidationError } from '../errors';
-import { IntegrityError, toStorageError } from './errors';
-import { buildManifest, type BuildManifestOptions, type BuiltManifest } from './manifest';
+import { IntegrityError, toStorageError, withoutQuery } from './errors';
+import {
+  buildManifest,
+  defaultHashCacheFile,
+  parseManifest,
+  sha256Hex,
+  type BuildManifestOptions,
+  type BuiltManifest,
+} from './manifest';
 import { forEachLimited } from './pool';
 
 /** Blob name prefix of content blobs. */
@@ -55,7 +63,9 @@ export interface SyncAssetsOptions extends BuildManifestOptions {
   readonly singleShotLimitBytes?: number;
   /**
    * `list`: one listing of `content/` (paged, 5,000 per page); `head`: one HEAD per distinct
-   * content; `auto`: HEAD up to 256 distinct contents, list above.
+   * content; `auto`: first what committed manifests prove (this one: nothing else to check;
+   * the last ones synced from here to this container), then a listing bounded to cost at
+   * most one page per 32 contents still unknown, then HEADs for what it did not reach.
    * @default 'auto'
    */
   readonly existenceCheck?: ExistenceCheck;
@@ -79,8 +89,11 @@ export interface SyncResult {
   readonly bytesSkipped: number;
   /** Whether the manifest blob was written now. */
   readonly manifestUploaded: boolean;
-  /** How existence was checked. */
-  readonly existenceCheck: 'list' | 'head';
+  /**
+   * How existence was checked: `manifest` (this manifest was already committed: one HEAD),
+   * `list` or `head` (after taking what earlier manifests of this container prove).
+   */
+  readonly existenceCheck: 'manifest' | 'list' | 'head';
   readonly durationMs: number;
 }
 
@@ -91,17 +104,27 @@ function positive(value: number | undefined, field: string, fallback: number): n
   return v;
 }
 
-/** The content names (hashes) already committed in the container, by one paged listing. */
+/**
+ * The content names (hashes) already committed in the container, by one paged listing
+ * (5,000 names per page). With `maxNames`, stops after the page that passes it and reports
+ * `complete: false`.
+ */
 export async function listContent(
   container: ContainerClient,
   abortSignal?: AbortSignal,
-): Promise<Set<string>> {
-  const have = new Set<string>();
+  maxNames = Infinity,
+): Promise<Set<string> & { complete?: boolean }> {
+  const have: Set<string> & { complete?: boolean } = new Set<string>();
+  have.complete = true;
   try {
     for await (const page of container
       .listBlobsFlat({ prefix: CONTENT_PREFIX, abortSignal })
       .byPage({ maxPageSize: 5000 })) {
       for (const b of page.segment.blobItems) have.add(b.name.slice(CONTENT_PREFIX.length));
+      if (have.size >= maxNames && page.continuationToken) {
+        have.complete = false;
+        break;
+      }
     }
   } catch (e) {
     throw toStorageError(e, 'list', `${container.url}/${CONTENT_PREFIX}`);
@@ -261,6 +284,68 @@ async function uploadContent(
   return sent;
 }
 
+async function exists(blob: BlobClient, abortSignal: AbortSignal): Promise<boolean> {
+  try {
+    return await blob.exists({ abortSignal });
+  } catch (e) {
+    throw toStorageError(e, 'HEAD', blob.url);
+  }
+}
+
+/** The content hashes a committed manifest lists; empty when it is gone or unreadable. */
+async function manifestContent(
+  container: ContainerClient,
+  id: string,
+  abortSignal: AbortSignal,
+): Promise<string[]> {
+  const blob = container.getBlobClient(manifestBlobName(id));
+  let text: string;
+  try {
+    text = (await blob.downloadToBuffer(undefined, undefined, { abortSignal })).toString('utf8');
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 404) return [];
+    throw toStorageError(e, 'download', blob.url);
+  }
+  if (sha256Hex(text) !== id) return [];
+  try {
+    return parseManifest(text).files.map((f) => f.sha256);
+  } catch {
+    return [];
+  }
+}
+
+/** The last manifests synced to each container from this machine (kept beside the hash cache). */
+function syncState(
+  options: SyncAssetsOptions,
+  root: string,
+): { previous(url: string): string[]; record(url: string, id: string): void } {
+  const cache =
+    options.hashCacheFile === false ? undefined : (options.hashCacheFile ?? defaultHashCacheFile(root));
+  const file = cache ? `${cache}.synced.json` : undefined;
+  const key = (url: string): string => withoutQuery(url);
+  const load = (): Record<string, string[]> => {
+    if (!file) return {};
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string[]>;
+    } catch {
+      return {};
+    }
+  };
+  return {
+    previous: (url) => (load()[key(url)] ?? []).filter((id) => /^[0-9a-f]{64}$/.test(id)).slice(0, 3),
+    record: (url, id) => {
+      if (!file) return;
+      const all = load();
+      all[key(url)] = [id, ...(all[key(url)] ?? []).filter((x) => x !== id)].slice(0, 5);
+      const entries = Object.entries(all).slice(-50);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(entries)));
+      fs.renameSync(tmp, file);
+    },
+  };
+}
+
 /**
  * Syncs a tree (or file list) into `containerClient`: builds the manifest (hash cache
  * honoured unless `verify`), finds the content the container lacks, uploads only that
@@ -363,11 +448,43 @@ async function runSync(
     { phase: 'checking', filesDone: 0, filesTotal: distinct.size, bytesDone: 0, bytesTotal: totalBytes },
     true,
   );
-  const used: 'list' | 'head' = mode === 'auto' ? (distinct.size <= 256 ? 'head' : 'list') : mode;
-  const have =
-    used === 'list'
-      ? await listContent(container, signal)
-      : await headContent(container, [...distinct.keys()], { abortSignal: signal });
+  // Manifests are written only after all their content is committed, so a committed
+  // manifest proves its content is there: a no-change resync is one HEAD, and content of
+  // the previous syncs to this container needs no check. `verify` trusts none of this.
+  let used: SyncResult['existenceCheck'] = mode === 'auto' ? 'list' : mode;
+  let have = new Set<string>();
+  const mName = manifestBlobName(built.id);
+  const mBlob = container.getBlockBlobClient(mName);
+  let manifestExists = false;
+  const state = syncState(options, root);
+  if (mode === 'auto' && !options.verify) {
+    manifestExists = await exists(mBlob, signal);
+    if (manifestExists) {
+      have = new Set(distinct.keys());
+      used = 'manifest';
+    } else {
+      for (const prev of state.previous(container.url)) {
+        for (const sha of await manifestContent(container, prev, signal)) have.add(sha);
+      }
+      // The rest: list the container's content while that costs fewer requests than one
+      // HEAD per content would (a page is 5,000 names), then HEAD what the listing did not reach.
+      let rest = [...distinct.keys()].filter((sha) => !have.has(sha));
+      if (rest.length > 16) {
+        used = 'list';
+        const listed = await listContent(container, signal, (rest.length * 5000) / 32);
+        for (const sha of rest) if (listed.has(sha)) have.add(sha);
+        rest = listed.complete ? [] : rest.filter((sha) => !have.has(sha));
+      } else used = 'head';
+      if (rest.length > 0) {
+        for (const sha of await headContent(container, rest, { abortSignal: signal })) have.add(sha);
+      }
+    }
+  } else {
+    have =
+      used === 'list'
+        ? await listContent(container, signal)
+        : await headContent(container, [...distinct.keys()], { abortSignal: signal });
+  }
 
   const missing = [...distinct.entries()].filter(([sha]) => !have.has(sha));
   const missingBytes = missing.reduce((s, [, m]) => s + m.sizeBytes, 0);
@@ -413,11 +530,9 @@ async function runSync(
     true,
   );
 
-  const mName = manifestBlobName(built.id);
-  const mBlob = container.getBlockBlobClient(mName);
   let manifestUploaded = false;
   try {
-    if (!(await mBlob.exists({ abortSignal: signal }))) {
+    if (!manifestExists && !(await exists(mBlob, signal))) {
       const body = Buffer.from(built.json, 'utf8');
       await mBlob.upload(body, body.length, {
         blobHTTPHeaders: {
@@ -432,6 +547,7 @@ async function runSync(
   } catch (e) {
     if (!isAlreadyExists(e)) throw toStorageError(e, 'upload', mBlob.url);
   }
+  state.record(container.url, built.id);
   emit(
     {
       phase: 'done',
