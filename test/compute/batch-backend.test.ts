@@ -304,6 +304,37 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
     }
   });
 
+  it('GIVEN poolMode auto WHEN a job runs THEN an auto pool is made from the group spec and targets, runs it, and goes when the job ends', async () => {
+    const emu = await startBatchEmulator({ engine: { bootDelayMs: 50 } });
+    const backend = backendFor(emu, { poolMode: 'auto' });
+    try {
+      const empty = await backend.ensureGroup(group('auto', { taskSlotsPerNode: 2 }));
+      expect(empty).toMatchObject({ name: 'auto', currentDedicatedNodes: 0, currentSpotNodes: 0 });
+      await backend.resizeGroup('auto', { dedicated: 1, spot: 1 });
+      expect(emu.records.requests).toBe(0);
+      await backend.createJob({ id: 'a1', group: 'auto' });
+      const pools = emu.engine.listPools();
+      expect(pools).toHaveLength(1);
+      expect(pools[0]).toMatchObject({ targetDedicatedNodes: 1, targetSpotNodes: 1, taskSlotsPerNode: 2 });
+      expect(pools[0]!.id.startsWith('auto_')).toBe(true);
+      await backend.addTasks(
+        'a1',
+        [1, 2, 3, 4].map((i) => ({ id: `t${i}`, commandLine: 'true' })),
+      );
+      await until('tasks done', async () =>
+        (await backend.getTaskCounts('a1')).succeeded === 4 ? true : undefined,
+      );
+      expect(await backend.getGroup('auto')).toMatchObject({ currentDedicatedNodes: 1, currentSpotNodes: 1 });
+      expect(await backend.listNodes('auto')).toHaveLength(2);
+      await backend.terminateJob('a1');
+      await until('auto pool gone', () => (emu.engine.listPools().length === 0 ? true : undefined));
+      expect(await backend.getGroup('auto')).toMatchObject({ currentDedicatedNodes: 0, currentSpotNodes: 0 });
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+
   it('GIVEN a wrong account key WHEN the backend calls Batch THEN a typed 403 BatchError arrives without the key', async () => {
     const emu = await startBatchEmulator();
     const wrongKey = Buffer.from('not-the-right-key-at-all-0123456789').toString('base64');

@@ -61,10 +61,12 @@ export interface BatchComputeBackendOptions {
   readonly credential: BatchSharedKey | TokenCredential;
   /**
    * How groups map to pools: `persistent` creates a missing pool and reuses an existing one;
-   * `existing` only uses pools that already exist (a missing one is a NotFoundError).
+   * `existing` only uses pools that already exist (a missing one is a NotFoundError);
+   * `auto` makes an auto pool per job (`autoPoolSpecification`, lifetime `job`) from the group's
+   * spec and current targets: the group is the set of its jobs' pools, resized together.
    * @default 'persistent'
    */
-  readonly poolMode?: 'persistent' | 'existing';
+  readonly poolMode?: 'persistent' | 'existing' | 'auto';
   /** Tasks per add-collection call, 1-100 (1 is one task per call, for comparison). @default 100 */
   readonly maxTasksPerCall?: number;
   /** Add-collection calls in flight at once. @default 4 */
@@ -133,6 +135,8 @@ interface JobWatch {
 }
 
 interface GroupWatch {
+  /** The group the pool belongs to (the pool id itself, except for auto pools). */
+  group: string;
   allocationState?: string;
   errors: Set<string>;
   nodes: Map<string, string>;
@@ -154,7 +158,13 @@ export class BatchComputeBackend implements ComputeBackend {
   private readonly taskListeners = new Set<(e: TaskEvent) => void>();
   private readonly capacityListeners = new Set<(e: CapacityEvent) => void>();
   private readonly jobs = new Map<string, JobWatch>();
+  /** Watched pools by pool id. */
   private readonly groups = new Map<string, GroupWatch>();
+  /** Auto-pool groups: the spec, the current targets, and the pools of their jobs. */
+  private readonly autoGroups = new Map<
+    string,
+    { spec: GroupSpec; target: ResizeTarget; pools: Set<string> }
+  >();
   private timer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private closed = false;
@@ -219,11 +229,21 @@ export class BatchComputeBackend implements ComputeBackend {
   // ---------------------------------------------------------------- groups (pools)
 
   async ensureGroup(spec: GroupSpec, options: OperationOptions = {}): Promise<GroupStatus> {
-    validateGroupSpec(spec, { requireImage: (this.options.poolMode ?? 'persistent') === 'persistent' });
+    validateGroupSpec(spec, { requireImage: this.options.poolMode !== 'existing' });
     this.bounds.set(spec.name, {
       maxDedicatedNodes: spec.maxDedicatedNodes,
       maxSpotNodes: spec.maxSpotNodes,
     });
+    if (this.options.poolMode === 'auto') {
+      // No pool until a job needs one.
+      const known = this.autoGroups.get(spec.name);
+      this.autoGroups.set(spec.name, {
+        spec,
+        target: known?.target ?? { dedicated: 0, spot: 0 },
+        pools: known?.pools ?? new Set(),
+      });
+      return this.autoStatus(spec.name, options);
+    }
     let status = await this.getGroup(spec.name, options);
     if (!status) {
       if (this.options.poolMode === 'existing') {
@@ -314,12 +334,50 @@ export class BatchComputeBackend implements ComputeBackend {
     };
   }
 
+  /** An auto-pool group's status: its jobs' pools added up. */
+  private async autoStatus(name: string, options: OperationOptions): Promise<GroupStatus> {
+    const g = this.autoGroups.get(name)!;
+    const parts: GroupStatus[] = [];
+    for (const poolId of [...g.pools]) {
+      const pool = await this.pool(poolId, options);
+      if (!pool || pool.state === 'deleting') g.pools.delete(poolId);
+      else parts.push(this.status(pool, await this.wireNodes(poolId, options)));
+    }
+    const counts: Partial<Record<NodeState, { dedicated: number; spot: number }>> = {};
+    for (const p of parts) {
+      for (const [state, c] of Object.entries(p.nodeCounts) as [
+        NodeState,
+        { dedicated: number; spot: number },
+      ][]) {
+        const sum = (counts[state] ??= { dedicated: 0, spot: 0 });
+        sum.dedicated += c.dedicated;
+        sum.spot += c.spot;
+      }
+    }
+    return {
+      name,
+      state: parts.some((p) => p.state === 'resizing') ? 'resizing' : 'steady',
+      targetDedicatedNodes: g.target.dedicated,
+      targetSpotNodes: g.target.spot,
+      currentDedicatedNodes: parts.reduce((n, p) => n + p.currentDedicatedNodes, 0),
+      currentSpotNodes: parts.reduce((n, p) => n + p.currentSpotNodes, 0),
+      nodeCounts: counts as NodeCounts,
+      errors: parts.flatMap((p) => p.errors),
+      backendId: `auto:${[...g.pools].join(',')}`,
+    };
+  }
+
   async getGroup(name: string, options: OperationOptions = {}): Promise<GroupStatus | undefined> {
+    if (this.autoGroups.has(name)) return this.autoStatus(name, options);
+    if (this.options.poolMode === 'auto') return undefined;
     const pool = await this.pool(name, options);
     return pool ? this.status(pool, await this.wireNodes(name, options)) : undefined;
   }
 
   async listGroups(options: OperationOptions = {}): Promise<GroupStatus[]> {
+    if (this.options.poolMode === 'auto') {
+      return Promise.all([...this.autoGroups.keys()].map((name) => this.autoStatus(name, options)));
+    }
     let page = await this.call((r) => this.client.pool.list(r), options, 'pool list');
     const pools = [...page];
     while (page.odatanextLink) {
@@ -378,11 +436,24 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async resizeGroup(name: string, target: ResizeTarget, options: ResizeOptions = {}): Promise<GroupStatus> {
     validateResizeTarget(target, this.bounds.get(name));
+    const auto = this.autoGroups.get(name);
+    if (auto) {
+      auto.target = target;
+      for (const poolId of [...auto.pools]) await this.resizePool(poolId, target, options);
+      return this.autoStatus(name, options);
+    }
+    await this.resizePool(name, target, options);
+    const status = await this.getGroup(name, options);
+    if (!status) throw new NotFoundError(`Batch pool "${name}" does not exist`);
+    return status;
+  }
+
+  private async resizePool(poolId: string, target: ResizeTarget, options: ResizeOptions): Promise<void> {
     await this.whileSteady(
-      name,
+      poolId,
       (r) =>
         this.client.pool.resize(
-          name,
+          poolId,
           {
             targetDedicatedNodes: target.dedicated,
             targetLowPriorityNodes: target.spot,
@@ -396,20 +467,36 @@ export class BatchComputeBackend implements ComputeBackend {
       options,
       'pool resize',
     );
-    this.watchGroup(name);
-    const status = await this.getGroup(name, options);
-    if (!status) throw new NotFoundError(`Batch pool "${name}" does not exist`);
+    this.watchGroup(poolId, this.groupOf(poolId));
     // Quota errors show at once on the pool: report them now, not at the next poll.
+    const pool = await this.pool(poolId, options);
     this.noteGroup(
-      name,
-      status.errors.map((e) => ({ code: e.code, message: e.message })),
+      poolId,
+      (pool?.resizeErrors ?? []).map((e) => ({ code: e.code ?? 'ResizeError', message: e.message ?? '' })),
       undefined,
       undefined,
     );
-    return status;
+  }
+
+  /** The group a pool belongs to. */
+  private groupOf(poolId: string): string {
+    for (const [name, g] of this.autoGroups) if (g.pools.has(poolId)) return name;
+    return poolId;
   }
 
   async deleteGroup(name: string, options: OperationOptions = {}): Promise<void> {
+    const auto = this.autoGroups.get(name);
+    if (auto) {
+      for (const poolId of [...auto.pools]) await this.deleteGroupPool(poolId, options);
+      this.autoGroups.delete(name);
+      this.bounds.delete(name);
+      return;
+    }
+    await this.deleteGroupPool(name, options);
+    this.bounds.delete(name);
+  }
+
+  private async deleteGroupPool(name: string, options: OperationOptions): Promise<void> {
     try {
       await this.call((r) => this.client.pool.deleteMethod(name, r), options, 'pool delete');
     } catch (e) {
@@ -417,10 +504,25 @@ export class BatchComputeBackend implements ComputeBackend {
       if (code !== 'PoolNotFound' && code !== 'PoolBeingDeleted') throw e;
     }
     this.groups.delete(name);
-    this.bounds.delete(name);
   }
 
   async listNodes(group: string, options: OperationOptions = {}): Promise<ComputeNode[]> {
+    const auto = this.autoGroups.get(group);
+    if (auto) {
+      const all: ComputeNode[] = [];
+      for (const poolId of [...auto.pools]) {
+        try {
+          all.push(...(await this.listPoolNodes(poolId, options)).map((n) => ({ ...n, group })));
+        } catch (e) {
+          if (!(e instanceof NotFoundError)) throw e;
+        }
+      }
+      return all;
+    }
+    return this.listPoolNodes(group, options);
+  }
+
+  private async listPoolNodes(group: string, options: OperationOptions): Promise<ComputeNode[]> {
     let nodes: BatchServiceModels.ComputeNode[];
     try {
       nodes = await this.wireNodes(group, options);
@@ -445,6 +547,17 @@ export class BatchComputeBackend implements ComputeBackend {
     options: OperationOptions = {},
   ): Promise<void> {
     nodeIds.forEach((id, i) => validateId(`nodeIds[${i}]`, id));
+    const auto = this.autoGroups.get(group);
+    if (auto) {
+      const wanted = new Set(nodeIds);
+      for (const poolId of [...auto.pools]) {
+        const here = (await this.listPoolNodes(poolId, options))
+          .map((n) => n.id)
+          .filter((id) => wanted.has(id));
+        if (here.length) await this.removeNodes(poolId, here, options);
+      }
+      return;
+    }
     for (let i = 0; i < nodeIds.length; i += MAX_NODES_PER_REMOVE) {
       const nodeList = nodeIds.slice(i, i + MAX_NODES_PER_REMOVE);
       await this.whileSteady(
@@ -466,18 +579,54 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async createJob(spec: ComputeJobSpec, options: OperationOptions = {}): Promise<void> {
     validateJobSpec(spec);
+    const auto = this.autoGroups.get(spec.group);
+    if (this.options.poolMode === 'auto' && !auto) {
+      throw new NotFoundError(`group "${spec.group}" is not known: ensureGroup it first (poolMode "auto")`);
+    }
+    const wire = toWireJob(spec);
+    if (auto) {
+      const { id: _id, metadata: _metadata, ...pool } = toWirePool(auto.spec);
+      wire.poolInfo = {
+        autoPoolSpecification: {
+          autoPoolIdPrefix: spec.group.slice(0, 20),
+          poolLifetimeOption: 'job',
+          keepAlive: false,
+          pool: {
+            ...pool,
+            targetDedicatedNodes: auto.target.dedicated,
+            targetLowPriorityNodes: auto.target.spot,
+          },
+        },
+      };
+    }
     try {
-      await this.call((r) => this.client.job.add(toWireJob(spec), r), options, 'job add');
+      await this.call((r) => this.client.job.add(wire, r), options, 'job add');
     } catch (e) {
       if (BatchComputeBackend.code(e) !== 'JobExists') throw e;
       const job = await this.call(
         (r) => this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo' }, ...r }),
         options,
       );
-      if (job.poolInfo?.poolId !== spec.group) {
+      const same = auto
+        ? job.poolInfo?.autoPoolSpecification?.autoPoolIdPrefix === spec.group.slice(0, 20)
+        : job.poolInfo?.poolId === spec.group;
+      if (!same) {
         throw new FailedPreconditionError(
-          `job "${spec.id}" exists on pool "${job.poolInfo?.poolId ?? '?'}", not "${spec.group}"`,
+          `job "${spec.id}" exists on pool "${job.poolInfo?.poolId ?? '(auto)'}", not "${spec.group}"`,
         );
+      }
+    }
+    if (auto) {
+      // The auto pool's id is the service's choice: read it back.
+      const job = await this.call(
+        (r) => this.client.job.get(spec.id, { jobGetOptions: { select: 'id,executionInfo' }, ...r }),
+        options,
+        'job get',
+      );
+      const poolId = job.executionInfo?.poolId;
+      if (poolId) {
+        auto.pools.add(poolId);
+        this.watchGroup(poolId, spec.group);
       }
     }
     this.watchJob(spec.id);
@@ -731,8 +880,8 @@ export class BatchComputeBackend implements ComputeBackend {
     if (!this.jobs.has(jobId)) this.jobs.set(jobId, { known: new Map() });
   }
 
-  private watchGroup(name: string): void {
-    if (!this.groups.has(name)) this.groups.set(name, { errors: new Set(), nodes: new Map() });
+  private watchGroup(poolId: string, group = poolId): void {
+    if (!this.groups.has(poolId)) this.groups.set(poolId, { group, errors: new Set(), nodes: new Map() });
     this.startPolling();
   }
 
@@ -797,7 +946,7 @@ export class BatchComputeBackend implements ComputeBackend {
       const error = { code: e.code, message: e.message, observedAt: time };
       this.emitCapacity({
         type: /QuotaReached$/.test(e.code) ? 'quotaReached' : 'resizeFailed',
-        group: name,
+        group: w.group,
         error,
         time,
       });
@@ -809,7 +958,7 @@ export class BatchComputeBackend implements ComputeBackend {
         allocationState === 'steady' &&
         errors.length === 0
       ) {
-        this.emitCapacity({ type: 'resizeCompleted', group: name, time });
+        this.emitCapacity({ type: 'resizeCompleted', group: w.group, time });
       }
       if (allocationState !== 'steady' && w.allocationState === 'steady') w.errors.clear();
       w.allocationState = allocationState;
@@ -824,14 +973,14 @@ export class BatchComputeBackend implements ComputeBackend {
       if (before === state) continue;
       w.nodes.set(id, state);
       if ((state === 'idle' || state === 'running') && before !== 'idle' && before !== 'running') {
-        this.emitCapacity({ type: 'nodeReady', group: name, nodeId: id, time });
+        this.emitCapacity({ type: 'nodeReady', group: w.group, nodeId: id, time });
       } else if (state === 'preempted') {
-        this.emitCapacity({ type: 'nodePreempted', group: name, nodeId: id, time });
+        this.emitCapacity({ type: 'nodePreempted', group: w.group, nodeId: id, time });
       } else if (state === 'starttaskfailed' || state === 'unusable') {
         const err = n.errors?.[0];
         this.emitCapacity({
           type: 'nodeFailed',
-          group: name,
+          group: w.group,
           nodeId: id,
           ...(err
             ? { error: { code: err.code ?? state, message: err.message ?? '', observedAt: time } }
@@ -843,7 +992,7 @@ export class BatchComputeBackend implements ComputeBackend {
     for (const id of [...w.nodes.keys()]) {
       if (!seen.has(id)) {
         w.nodes.delete(id);
-        this.emitCapacity({ type: 'nodeRemoved', group: name, nodeId: id, time });
+        this.emitCapacity({ type: 'nodeRemoved', group: w.group, nodeId: id, time });
       }
     }
   }

@@ -12,11 +12,13 @@ import {
   jobJson,
   nodeJson,
   parseDuration,
+  parseAutoPool,
   parseJobAdd,
   parsePoolAdd,
   parseTaskAdd,
   poolJson,
   taskJson,
+  type AutoPool,
   type Json,
 } from './wire';
 
@@ -136,6 +138,19 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
   const faults = new FaultPlan(options.faults);
   const maxResultsDefault = options.defaultMaxResults ?? 1000;
   const poolExtras = new Map<string, { virtualMachineConfiguration?: unknown }>();
+  /** Auto pools by (lower-case) job id. */
+  const autoPools = new Map<string, AutoPool>();
+  /** An auto pool with lifetime `job` goes when its job ends, unless kept alive. */
+  const endAutoPool = (jobId: string): void => {
+    const auto = autoPools.get(jobId.toLowerCase());
+    if (!auto || auto.keepAlive) return;
+    autoPools.delete(jobId.toLowerCase());
+    if (engine.getPool(auto.poolId)) engine.deletePool(auto.poolId);
+  };
+  const withAutoPool = (json: Json, jobId: string): Json => {
+    const auto = autoPools.get(jobId.toLowerCase());
+    return auto ? { ...json, poolInfo: { autoPoolSpecification: auto.specification } } : json;
+  };
   const records: BatchEmulatorRecords = {
     requests: 0,
     byOperation: new Map(),
@@ -384,7 +399,14 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
         return {
           op: 'Job_Add',
           run: () => {
-            const spec = parseJobAdd(body());
+            const auto = parseAutoPool(body(), randomUUID().slice(0, 8).toUpperCase());
+            const spec = parseJobAdd(body(), auto?.poolId);
+            if (engine.getJob(spec.id))
+              throw new EngineError('JobExists', 'The specified job already exists.', 409);
+            if (auto) {
+              engine.addPool(auto.pool);
+              autoPools.set(spec.id.toLowerCase(), auto);
+            }
             engine.addJob(spec);
             return created(base, `jobs/${spec.id}`);
           },
@@ -397,7 +419,7 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
             list(
               ctx,
               'jobs',
-              seqd(engine.listJobs(), (j) => jobJson(j, base)),
+              seqd(engine.listJobs(), (j) => withAutoPool(jobJson(j, base), j.id)),
             ),
         };
     }
@@ -414,7 +436,7 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
             status: 200,
             body: {
               'odata.metadata': `${base}/$metadata#jobs/@Element`,
-              ...applySelect(jobJson(job(), base), parseSelect(ctx.query.$select)),
+              ...applySelect(withAutoPool(jobJson(job(), base), b), parseSelect(ctx.query.$select)),
             },
           }),
         };
@@ -425,6 +447,7 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
           run: () => {
             job();
             engine.deleteJob(b);
+            endAutoPool(b);
             return { status: 202 };
           },
         };
@@ -436,7 +459,10 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
             job();
             const reason =
               typeof ctx.body?.terminateReason === 'string' ? ctx.body.terminateReason : 'UserTerminate';
-            void engine.terminateJob(b, reason).catch(() => undefined);
+            void engine
+              .terminateJob(b, reason)
+              .then(() => endAutoPool(b))
+              .catch(() => undefined);
             return { status: 202 };
           },
         };

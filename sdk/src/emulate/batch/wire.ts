@@ -281,18 +281,38 @@ export function parsePoolAdd(body: Json): EnginePoolSpec {
   };
 }
 
-/** Parses a `JobAddParameter`. */
-export function parseJobAdd(body: Json): EngineJobSpec {
+/** A job's auto pool (`poolInfo.autoPoolSpecification`), as far as the emulator supports it. */
+export interface AutoPool {
+  /** The pool id the emulator gives it: the prefix and a unique suffix. */
+  readonly poolId: string;
+  readonly keepAlive: boolean;
+  readonly pool: EnginePoolSpec;
+  /** As sent, to answer GET job with. */
+  readonly specification: Json;
+}
+
+/** Parses `poolInfo.autoPoolSpecification` (pool lifetime `job` only); undefined when the job names a pool. */
+export function parseAutoPool(body: Json, suffix: string): AutoPool | undefined {
+  const poolInfo = obj(body.poolInfo ?? missing('poolInfo'), 'poolInfo');
+  if (poolInfo.autoPoolSpecification === undefined) return undefined;
+  const path = 'poolInfo.autoPoolSpecification';
+  const spec = obj(poolInfo.autoPoolSpecification, path);
+  const lifetime = str(spec, 'poolLifetimeOption', `${path}.poolLifetimeOption`, true);
+  if (lifetime !== 'job')
+    throw invalidProperty(`${path}.poolLifetimeOption`, lifetime, 'the emulator supports "job" only');
+  const prefix = str(spec, 'autoPoolIdPrefix', `${path}.autoPoolIdPrefix`) ?? '';
+  if (prefix.length > 20 || !/^[A-Za-z0-9_-]*$/.test(prefix))
+    throw invalidProperty(`${path}.autoPoolIdPrefix`, prefix);
+  const poolId = `${prefix}${prefix ? '_' : ''}${suffix}`;
+  const pool = parsePoolAdd({ ...obj(spec.pool ?? missing(`${path}.pool`), `${path}.pool`), id: poolId });
+  return { poolId, keepAlive: spec.keepAlive === true, pool, specification: spec };
+}
+
+/** Parses a `JobAddParameter`; `poolId` names the auto pool made for it, if any. */
+export function parseJobAdd(body: Json, autoPoolId?: string): EngineJobSpec {
   const id = checkId(body.id, 'id');
   const poolInfo = obj(body.poolInfo ?? missing('poolInfo'), 'poolInfo');
-  if (poolInfo.autoPoolSpecification !== undefined) {
-    throw invalidProperty(
-      'poolInfo.autoPoolSpecification',
-      'autoPoolSpecification',
-      'auto pools are not emulated; create a pool',
-    );
-  }
-  const poolId = checkId(poolInfo.poolId, 'poolInfo.poolId');
+  const poolId = autoPoolId ?? checkId(poolInfo.poolId, 'poolInfo.poolId');
   const constraints = body.constraints === undefined ? {} : obj(body.constraints, 'constraints');
   const maxTaskRetryCount = int(constraints, 'maxTaskRetryCount', 'constraints.maxTaskRetryCount', -1);
   let preparation: EngineJobSpec['preparation'];
