@@ -250,6 +250,14 @@ export class DeadlineBridge {
     if (plan.offload.length || plan.recall.length)
       this.log.debug('plan', { offload: plan.offload, recall: plan.recall, reasons: plan.reasons });
 
+    // Tasks kept local for good are forgotten once their job has left the active list.
+    const activeIds = new Set(jobs.map((j) => j.id));
+    const stale = this.records((r) => r.phase === 'local' && !activeIds.has(r.jobId));
+    if (stale.length)
+      this.state.update((s) => {
+        for (const r of stale) delete s.tasks[taskKey(r.jobId, r.taskId)];
+      });
+
     const exclude = new Set(Object.keys(this.state.current.tasks));
     const wanted = new Map(plan.offload.map((o) => [o.sourceJobId, o.frameCount]));
     const chosen = chooseOffload({
