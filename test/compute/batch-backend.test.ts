@@ -335,6 +335,49 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
     }
   });
 
+  it('GIVEN pages of 7 tasks WHEN 20 are listed by state and change time THEN every page is followed', async () => {
+    const emu = await startBatchEmulator({ defaultMaxResults: 7 });
+    const backend = backendFor(emu);
+    try {
+      await backend.ensureGroup(group('pages'));
+      await backend.createJob({ id: 'p1', group: 'pages' });
+      const since = new Date(Date.now() - 60_000);
+      await backend.addTasks(
+        'p1',
+        Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, commandLine: 'true' })),
+      );
+      const listed: string[] = [];
+      for await (const t of backend.listTasks('p1', { state: 'active', changedSince: since }))
+        listed.push(t.taskId);
+      expect(listed).toHaveLength(20);
+      expect(new Set(listed).size).toBe(20);
+      expect(emu.records.byOperation.get('Task_List')).toBe(3);
+      const none: string[] = [];
+      for await (const t of backend.listTasks('p1', { state: 'completed' })) none.push(t.taskId);
+      expect(none).toEqual([]);
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+
+  it('GIVEN a service that only answers 503 WHEN the caller aborts THEN the retries stop at once', async () => {
+    const emu = await startBatchEmulator();
+    const backend = backendFor(emu, { retry: { maxAttempts: 100, baseDelayMs: 50, maxDelayMs: 200 } });
+    try {
+      emu.setFaults({ serverBusyRate: 1 });
+      const abort = new AbortController();
+      const started = Date.now();
+      setTimeout(() => abort.abort(new Error('caller gave up')), 300);
+      await expect(backend.getGroup('any', { abortSignal: abort.signal })).rejects.toThrow('caller gave up');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(emu.records.faults.serverBusy).toBeGreaterThan(1);
+    } finally {
+      await backend.close();
+      await emu.close();
+    }
+  });
+
   it('GIVEN a wrong account key WHEN the backend calls Batch THEN a typed 403 BatchError arrives without the key', async () => {
     const emu = await startBatchEmulator();
     const wrongKey = Buffer.from('not-the-right-key-at-all-0123456789').toString('base64');
