@@ -399,9 +399,10 @@ export class DeadlineBridge {
       sourceTaskId: String(r.taskId),
     }));
     if (keys.length === 0 || count <= 0) return;
+    // A short deadline: the cycle holds the lock the frame watch needs.
     const res = await this.burst.recallFrames(
       { keys, maxFrames: count, reason: 'local workers are idle' },
-      { abortSignal: this.signal },
+      { abortSignal: this.signal, timeoutMs: 10_000 },
     );
     for (const k of res.recalled)
       await this.settle(jobId, Number(k.sourceTaskId), 'recalled', '', 'local workers are idle');

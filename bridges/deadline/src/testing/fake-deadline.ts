@@ -242,6 +242,21 @@ export class FakeDeadline {
     }));
   }
 
+  /**
+   * A job's progress for demos and tests: tasks by state, and how many finished on a local
+   * worker (the rest of the completed ones were completed from outside, i.e. by the bridge).
+   */
+  summary(jobId: string): Record<DeadlineTaskState, number> & { completedLocally: number; total: number } {
+    const counts = { queued: 0, suspended: 0, rendering: 0, completed: 0, failed: 0, pending: 0, unknown: 0 };
+    const tasks = this.tasks(jobId);
+    for (const t of tasks) counts[t.state] += 1;
+    const local = new Set(
+      this.renders.filter((r) => r.jobId === jobId && r.exitCode === 0).map((r) => r.taskId),
+    );
+    const completedLocally = tasks.filter((t) => t.state === 'completed' && local.has(t.taskId)).length;
+    return { ...counts, completedLocally, total: tasks.length };
+  }
+
   /** Takes a worker offline (it finishes nothing new) or back online. */
   setWorkerEnabled(name: string, enabled: boolean): void {
     const w = this.workers.find((x) => x.spec.name === name);
