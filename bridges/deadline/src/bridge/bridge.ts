@@ -212,7 +212,11 @@ export class DeadlineBridge {
     const [jobs, workers, limits] = await Promise.all([
       this.deadline.listJobs(['active'], sig),
       this.deadline.listWorkers(sig),
-      this.deadline.listLimits(sig),
+      // Limit groups only refine the choice: a Web Service that cannot list them does not stop the bridge.
+      this.deadline.listLimits(sig).catch((err: Error) => {
+        this.log.debug('limit groups unavailable', { error: err.message });
+        return [];
+      }),
     ]);
     const tasks = new Map<string, DeadlineTask[]>();
     for (const job of jobs) {
