@@ -35,11 +35,18 @@ export class StorageError extends SpillwayError {
     /** The service's error code, e.g. `AuthenticationFailed`. */
     readonly errorCode?: string,
   ) {
-    super(
-      redact(message),
-      errorCode === 'AuthenticationFailed' || statusCode === 403 ? 'UNAUTHENTICATED' : 'UNAVAILABLE',
-    );
+    super(redact(message), storageCode(statusCode, errorCode));
   }
+}
+
+/** The SDK error code for a storage status: what a caller would do differently. */
+function storageCode(status: number | undefined, errorCode: string | undefined): string {
+  if (errorCode === 'AuthenticationFailed' || status === 401) return 'UNAUTHENTICATED';
+  if (status === 403) return 'PERMISSION_DENIED';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 409 || status === 412) return 'FAILED_PRECONDITION';
+  if (status === 400 || status === 413 || status === 416) return 'INVALID_ARGUMENT';
+  return 'UNAVAILABLE';
 }
 
 /** Strips the query (SAS) from a URL so that it can be named in a message. */

@@ -95,6 +95,8 @@ export interface SyncResult {
    */
   readonly existenceCheck: 'manifest' | 'list' | 'head';
   readonly durationMs: number;
+  /** Time spent per phase: building the manifest (hashing), finding what exists, uploading. */
+  readonly phaseMs: { readonly hashing: number; readonly checking: number; readonly uploading: number };
 }
 
 function positive(value: number | undefined, field: string, fallback: number): number {
@@ -443,6 +445,7 @@ async function runSync(
     if (!distinct.has(f.sha256))
       distinct.set(f.sha256, { sizeBytes: f.sizeBytes, file: built.localPaths.get(f.path)! });
   }
+  const hashingMs = Date.now() - started;
   phaseStart = Date.now();
   emit(
     { phase: 'checking', filesDone: 0, filesTotal: distinct.size, bytesDone: 0, bytesTotal: totalBytes },
@@ -491,6 +494,7 @@ async function runSync(
   let filesUploaded = 0;
   let bytesUploaded = 0;
   let filesDone = 0;
+  const checkingMs = Date.now() - phaseStart;
   phaseStart = Date.now();
   const ctx: UploadContext = {
     container,
@@ -530,6 +534,7 @@ async function runSync(
     true,
   );
 
+  const uploadingMs = Date.now() - phaseStart;
   let manifestUploaded = false;
   try {
     if (!manifestExists && !(await exists(mBlob, signal))) {
@@ -569,5 +574,6 @@ async function runSync(
     manifestUploaded,
     existenceCheck: used,
     durationMs: Date.now() - started,
+    phaseMs: { hashing: hashingMs, checking: checkingMs, uploading: uploadingMs },
   };
 }
