@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ValidationError } from '../errors';
+import { pipelineOptions } from './client';
 import { IntegrityError, toStorageError } from './errors';
 import { parseManifest, type ManifestEntry } from './manifest';
 import { resolveInside } from './paths';
@@ -57,9 +58,13 @@ function fsyncDir(dir: string): void {
  */
 export async function placeOutputs(options: PlaceOutputsOptions): Promise<PlacedOutput[]> {
   const signal = options.abortSignal;
+  const sdk = blobSdk();
   const container =
     typeof options.container === 'string'
-      ? new (blobSdk().ContainerClient)(options.container)
+      ? new sdk.ContainerClient(
+          options.container,
+          sdk.newPipeline(new sdk.AnonymousCredential(), pipelineOptions()),
+        )
       : options.container;
   if (typeof options.destination !== 'string' || !options.destination) {
     throw new ValidationError('destination', options.destination, 'must be a directory path');

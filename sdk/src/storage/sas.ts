@@ -8,6 +8,7 @@
 import type { ContainerClient, UserDelegationKey } from '@azure/storage-blob';
 import { ValidationError } from '../errors';
 
+import { pipelineOptions } from './client';
 import { toStorageError } from './errors';
 
 type StorageBlob = typeof import('@azure/storage-blob');
@@ -119,7 +120,7 @@ export async function issueSas(container: ContainerClient, options: IssueSasOpti
   } else if (cred && typeof (cred as { getToken?: unknown }).getToken === 'function') {
     const accountUrl = new URL(container.url);
     accountUrl.pathname = accountUrl.pathname.replace(/\/[^/]+\/?$/, '');
-    const service = new sdk.BlobServiceClient(accountUrl.toString(), cred as never);
+    const service = new sdk.BlobServiceClient(accountUrl.toString(), cred as never, pipelineOptions());
     let key: UserDelegationKey;
     try {
       key = await service.getUserDelegationKey(startsOn, expiresOn, { abortSignal: options.abortSignal });
