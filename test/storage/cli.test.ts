@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { AnonymousCredential, BlobServiceClient, ContainerClient, newPipeline } from '@azure/storage-blob';
 import { createLogger, storage } from '@spillway/sdk';
-import { freshContainer, lastJson, random, run, tempDir, writeTree } from './helpers';
+import { freshContainer, isGone, lastJson, random, run, tempDir, writeTree } from './helpers';
 
 const bin = path.join(__dirname, '../../sdk/bin/spillway.js');
 let azurite: storage.Azurite;
@@ -166,5 +167,31 @@ describe('secrets', () => {
     );
     expect(r.stderr).not.toContain('sig=');
     expect(r.stderr).not.toContain('Zm9yZ2Vk');
+  });
+});
+
+describe('embedded Azurite lifetime', () => {
+  test('GIVEN a process that started Azurite WHEN it is killed with SIGKILL THEN Azurite exits too (no orphan)', async () => {
+    // GIVEN: a real parent process running startAzurite (the built SDK)
+    const entry = path.join(__dirname, '../../sdk/dist/storage/index.js');
+    const parent = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require(${JSON.stringify(entry)}).startAzurite({ inMemory: true }).then((a) => console.log(a.pid))`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const azuritePid = await new Promise<number>((resolve, reject) => {
+      parent.stdout.on('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      parent.once('exit', (code) => reject(new Error(`parent exited ${code}`)));
+    });
+    expect(isGone(azuritePid)).toBe(false);
+    // WHEN
+    parent.kill('SIGKILL');
+    // THEN
+    const deadline = Date.now() + 10_000;
+    while (!isGone(azuritePid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(isGone(azuritePid)).toBe(true);
   });
 });
