@@ -120,6 +120,28 @@ describe('node side', () => {
     expect(fs.readFileSync(path.join(targetA, 'tex/b.png')).equals(filesA['tex/b.png']!)).toBe(true);
   });
 
+  test('GIVEN --copy WHEN materialised twice THEN real copies (not links to the cache) and the rerun places nothing', async () => {
+    const container = await freshContainer(azurite, 'copy');
+    const root = tmp('copy-tree');
+    const body = random(5000);
+    writeTree(root, { 'a/b.bin': body });
+    const r = await storage.syncAssets(root, { containerClient: container, hashCacheFile: false });
+    const read = (blobName?: string) => storage.issueSas(container, { access: 'read', blobName });
+    const spec = storage.buildPreparationCommand({
+      scriptUrl: (await read(await storage.uploadNodeScript(container))).url,
+      manifestUrl: (await read(r.manifestBlobName)).url,
+      manifestId: r.manifestId,
+      contentContainerUrl: (await read()).url,
+      copy: true,
+    });
+    const sharedDir = tmp('copy-shared');
+    expect(await runPreparation(spec, sharedDir)).toMatchObject({ filesDownloaded: 1, filesPlaced: 1 });
+    const placed = path.join(sharedDir, 'spillway-assets', r.manifestId, 'a', 'b.bin');
+    expect(fs.statSync(placed).nlink).toBe(1);
+    expect(fs.readFileSync(placed).equals(body)).toBe(true);
+    expect(await runPreparation(spec, sharedDir)).toMatchObject({ filesDownloaded: 0, filesPlaced: 0 });
+  });
+
   test('GIVEN a manifest with an escaping path or a corrupted blob WHEN fetched THEN refused, nothing laid out', async () => {
     const container = await freshContainer(azurite, 'evil');
     const script = storage.NODE_SCRIPT_PATH;

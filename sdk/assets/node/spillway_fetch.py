@@ -140,13 +140,16 @@ def download_content(content_url, cache, sha, size, timeout, tries):
     return 0
 
 
-def place(src, dest, copy):
-    """Puts src at dest atomically (hard link or copy to a temp name, then rename)."""
+def place(src, dest, copy, sha):
+    """Puts src at dest atomically (hard link or copy to a temp name, then rename).
+    Returns False when dest already is that content (the same inode, or a verified copy)."""
     d = os.path.dirname(dest)
     os.makedirs(d, exist_ok=True)
     try:
         st = os.stat(dest)
-        if not copy and st.st_ino == os.stat(src).st_ino:
+        if st.st_ino == os.stat(src).st_ino:
+            return False
+        if copy and st.st_size == os.stat(src).st_size and hash_file(dest)[0] == sha:
             return False
     except FileNotFoundError:
         pass
@@ -223,7 +226,7 @@ def cmd_fetch(args):
         real_target = os.path.realpath(target)
         if not os.path.realpath(os.path.dirname(dest)).startswith(real_target) and os.path.exists(os.path.dirname(dest)):
             raise FetchError("%s: a directory on the way is a link leaving the target" % p)
-        if place(cache_path(cache, sha), dest, args.copy):
+        if place(cache_path(cache, sha), dest, args.copy, sha):
             placed += 1
     fsync_dir(target)
     summary = {
