@@ -1,24 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type {
-  CapacityBackend,
-  ComputeBackend,
-  ComputeJobSpec,
-  ComputeTaskSpec,
-  OperationOptions,
-  TaskInfo,
-} from '../compute/backend';
+import type { CapacityBackend, ComputeBackend, OperationOptions, TaskInfo } from '../compute/backend';
 import { LocalComputeBackend } from '../compute/local';
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
 import { ScaleSetBackend } from '../compute/scaleset';
 import { registerSecret } from '../logging';
-import type { FrameSpec, JobSpec } from '../model/frames';
 import type { Logger } from '../logging';
-import { renderCommand } from '../template/tokens';
 import { UsageError } from '../cli/command';
-import type { RuntimeProviders, ServiceStorage } from './runtime';
+import { blobStorage } from './blob-storage';
+import type { RuntimeProviders } from './runtime';
 
 /**
  * Task process groups started by this service's embedded engine are listed in a file, one
@@ -137,54 +129,9 @@ export function durableCommand(command: string, jobId: string, taskId: string, d
 }
 
 /**
- * Tasks for frames whose commands write their outputs where they belong themselves (a
- * shared farm path, as on-prem workers do). No asset sync and no outputs come back through
- * the service: a frame succeeds on its command's exit code. For the local engine, where the
- * "cloud" shares the disk with the farm.
- */
-export function directStorage(options: { dataDir?: string } = {}): ServiceStorage {
-  const wrap = (command: string, jobId: string, taskId: string): string =>
-    options.dataDir ? durableCommand(command, jobId, taskId, options.dataDir) : command;
-  return {
-    tasks: {
-      jobFor: (jobId: string, spec: JobSpec, group: string): ComputeJobSpec => ({
-        id: jobId,
-        group,
-        maxTaskRetryCount: spec.maxRetries ?? 0,
-        ...(spec.environment ? { environment: spec.environment } : {}),
-      }),
-      taskFor: (
-        taskId: string,
-        jobId: string,
-        _frameId: string,
-        job: JobSpec,
-        frame: FrameSpec,
-      ): ComputeTaskSpec => {
-        const command =
-          frame.command ??
-          renderCommand(job.commandTemplate, {
-            frameStart: frame.frameStart,
-            frameEnd: frame.frameEnd,
-            ...(frame.frameStep ? { frameStep: frame.frameStep } : {}),
-            job: job.name ?? job.sourceJobId,
-          });
-        return {
-          id: taskId,
-          commandLine: wrap(command, jobId, taskId),
-          ...(frame.environment ? { environment: frame.environment } : {}),
-          ...(job.frameTimeoutMs ? { maxWallClockMs: job.frameTimeoutMs } : {}),
-          ...(job.maxRetries !== undefined ? { maxTaskRetryCount: job.maxRetries } : {}),
-        };
-      },
-    },
-    outputs: { outputsOf: async () => [] },
-    close: async () => undefined,
-  };
-}
-
-/**
  * The providers `spillway serve` builds from a configuration: the local engine with
- * durable task results, and frames whose commands write their outputs themselves.
+ * durable task results, and Blob Storage (Azurite started embedded when no account is
+ * configured) for assets in and outputs back.
  */
 export function embeddedProviders(config: ServiceConfig): RuntimeProviders {
   if (config.compute.backend !== 'local') {
@@ -195,7 +142,10 @@ export function embeddedProviders(config: ServiceConfig): RuntimeProviders {
   return {
     compute: localCompute,
     workerBurst: async (c, logger) => (c.workerBurst ? scaleSetBackend(c.workerBurst, logger) : undefined),
-    storage: async () => directStorage({ dataDir: config.dataDir }),
+    storage: (c, logger) =>
+      blobStorage(c, logger, {
+        wrapCommand: (command, jobId, taskId) => durableCommand(command, jobId, taskId, c.dataDir),
+      }),
   };
 }
 

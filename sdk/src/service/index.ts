@@ -19,4 +19,5 @@ export { FrameStore, frameIdOf, jobIdOf } from './frames/store';
 export { SUBMIT_LIMITS, validateSubmission } from './frames/validate';
 export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, ReportedJob } from './burst/planner';
 export { simpleRule } from './burst/simple-rule';
-export { directStorage, embeddedProviders, EmbeddedComputeBackend, localCompute } from './embedded';
+export { embeddedProviders, EmbeddedComputeBackend, localCompute, scaleSetBackend } from './embedded';
+export { blobStorage, outputPrefix, type BlobStorageOptions } from './blob-storage';

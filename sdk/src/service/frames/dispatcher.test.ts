@@ -67,7 +67,10 @@ class ScriptedBackend implements ComputeBackend {
     const t = this.tasks.get(taskId);
     if (t && t.state !== 'completed') this.tasks.set(taskId, { ...t, state: 'completed', result: 'failure' });
   }
-  async terminateJob(): Promise<void> {}
+  jobsTerminated = 0;
+  async terminateJob(): Promise<void> {
+    this.jobsTerminated++;
+  }
   async deleteJob(): Promise<void> {}
   onTaskEvent(l: (e: TaskEvent) => void): () => void {
     this.listeners.add(l);
@@ -260,6 +263,20 @@ describe('FrameDispatcher', () => {
     await dispatcher.idle();
     expect(store.getFrame(id!)).toMatchObject({ state: 'failed' });
     expect(store.getFrame(id!)!.message).toMatch(/outputs are missing.*outputs.json not found/);
+  });
+
+  it('adds frames to a job after all its earlier frames finished (the backend job stays open)', async () => {
+    await start();
+    const ids = await submit();
+    for (const id of ids)
+      backend.emit(id, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    await dispatcher.idle();
+    expect(store.getJob(store.getFrame(ids[0]!)!.jobId)!.state).toBe('completed');
+    const later = await store.submit(job, [{ sourceTaskId: '4', frameStart: 4, frameEnd: 4 }]);
+    dispatcher.submitted([later.frames[0]!.frameId]);
+    await dispatcher.idle();
+    expect(backend.created).toContain(later.frames[0]!.frameId);
+    expect(backend.jobsTerminated).toBe(0);
   });
 
   it('cancels a job: unfinished frames end cancelled and their tasks are ended', async () => {

@@ -13,9 +13,15 @@ import type { FrameStore } from './store';
 /** Builds the backend job and tasks for the service's jobs and frames. */
 export interface TaskFactory {
   /** The backend job of a service job (preparation fetches its assets). */
-  jobFor(jobId: string, spec: JobSpec, group: string): ComputeJobSpec;
+  jobFor(jobId: string, spec: JobSpec, group: string): ComputeJobSpec | Promise<ComputeJobSpec>;
   /** The backend task of one frame. `taskId` is the id to use. */
-  taskFor(taskId: string, jobId: string, frameId: string, job: JobSpec, frame: FrameSpec): ComputeTaskSpec;
+  taskFor(
+    taskId: string,
+    jobId: string,
+    frameId: string,
+    job: JobSpec,
+    frame: FrameSpec,
+  ): ComputeTaskSpec | Promise<ComputeTaskSpec>;
 }
 
 /** Finds a succeeded frame's outputs (hashed on the node) once its task completed. */
@@ -142,18 +148,20 @@ export class FrameDispatcher {
     const first = this.store.specsOf(frameIds[0]!)!;
     const group = first.job.capacityGroup ?? this.options.defaultGroup;
     if (!this.createdJobs.has(jobId)) {
-      await this.backend.createJob(this.tasks.jobFor(jobId, first.job, group), {
+      await this.backend.createJob(await this.tasks.jobFor(jobId, first.job, group), {
         abortSignal: this.abort.signal,
       });
       this.createdJobs.add(jobId);
     }
     const byGeneration = new Map<number, string[]>();
-    const specs = frameIds.map((frameId) => {
-      const s = this.store.specsOf(frameId)!;
-      const g = this.store.nextGeneration(frameId);
-      byGeneration.set(g, [...(byGeneration.get(g) ?? []), frameId]);
-      return this.tasks.taskFor(taskIdOf(frameId, g), jobId, frameId, s.job, s.frame);
-    });
+    const specs = await Promise.all(
+      frameIds.map((frameId) => {
+        const s = this.store.specsOf(frameId)!;
+        const g = this.store.nextGeneration(frameId);
+        byGeneration.set(g, [...(byGeneration.get(g) ?? []), frameId]);
+        return this.tasks.taskFor(taskIdOf(frameId, g), jobId, frameId, s.job, s.frame);
+      }),
+    );
     // Intent first: a crash after the backend call finds the generation and asks the backend.
     for (const [g, ids] of byGeneration) {
       const changed = ids.filter((id) => this.store.dispatchedGeneration(id) !== g);
@@ -255,7 +263,8 @@ export class FrameDispatcher {
           : `exit code ${task.exitCode ?? '?'}`,
       });
     }
-    await this.finishJobIfDone(frame.jobId);
+    // The backend job stays open when every frame has finished: a bridge may add frames to
+    // the same job later (and does, after a recall or a restart). It ends on cancel.
   }
 
   /**
@@ -323,16 +332,6 @@ export class FrameDispatcher {
           this.options.logger.warn('terminating the backend job failed', { jobId, error: errorText(err) }),
         );
     }
-  }
-
-  private async finishJobIfDone(jobId: string): Promise<void> {
-    const job = this.store.getJob(jobId);
-    if (!job || job.state !== 'completed') return;
-    await this.backend
-      .terminateJob(jobId)
-      .catch((err: unknown) =>
-        this.options.logger.warn('ending the backend job failed', { jobId, error: errorText(err) }),
-      );
   }
 
   /** Waits until no dispatch and no frame update is in flight (for orderly shutdown and tests). */

@@ -1,0 +1,201 @@
+import * as path from 'node:path';
+import type { ContainerClient } from '@azure/storage-blob';
+import type { ComputeJobSpec, ComputeTaskSpec } from '../compute/backend';
+import type { ServiceConfig } from '../config';
+import { readSecretFile } from '../config';
+import { FailedPreconditionError } from '../errors';
+import type { Logger } from '../logging';
+import type { FrameSpec, JobSpec, OutputFile } from '../model/frames';
+import {
+  buildPreparationCommand,
+  issueSas,
+  manifestBlobName,
+  openStorage,
+  parseManifest,
+  uploadNodeScript,
+  wrapRenderCommand,
+  type OpenStorage,
+} from '../storage';
+import { renderCommand } from '../template/tokens';
+import type { OutputResolver, TaskFactory } from './frames/dispatcher';
+import type { ServiceStorage } from './runtime';
+
+/** SAS lifetimes: tasks may wait in a queue for hours before they run. */
+const TASK_SAS_MS = 12 * 3600_000;
+
+/** Where a frame's outputs live in the outputs container. */
+export function outputPrefix(jobId: string, frameId: string): string {
+  return `${jobId}/${frameId}/`;
+}
+
+/** Options of `blobStorage`. */
+export interface BlobStorageOptions {
+  /** Wraps each task's final command (the embedded engine's durability wrapper). @default none */
+  readonly wrapCommand?: (command: string, jobId: string, taskId: string) => string;
+}
+
+/**
+ * Blob Storage as the service uses it (a storage account, or Azurite started embedded):
+ * - the assets container holds content (`content/<sha256>`), manifests and the node script;
+ *   job preparation fetches a job's manifest into the node cache with read-only SAS URLs;
+ * - the outputs container receives each frame's `out/` directory, with `outputs.json`
+ *   hashed on the node, through a create/write-only SAS;
+ * - a frame counts as succeeded only when every output it listed is in the container with
+ *   its size.
+ */
+export async function blobStorage(
+  config: ServiceConfig,
+  logger: Logger,
+  options: BlobStorageOptions = {},
+): Promise<
+  ServiceStorage & {
+    readonly storage: OpenStorage;
+    readonly outputs: OutputResolver;
+    outputsContainer: ContainerClient;
+  }
+> {
+  const storage = await openStorage({
+    ...(config.storage.connectionStringFile
+      ? {
+          connectionString: readSecretFile(
+            config.storage.connectionStringFile,
+            'storage.connectionStringFile',
+          ),
+        }
+      : {}),
+    embedded: true,
+    azurite: { dataDir: path.join(config.dataDir, 'azurite') },
+    env: {},
+  });
+  logger.info('storage', { source: storage.source });
+  const assets = storage.container(config.storage.container);
+  const outputs = storage.container(`${config.storage.container}-outputs`);
+  await assets.createIfNotExists();
+  await outputs.createIfNotExists();
+  const scriptBlob = await uploadNodeScript(assets);
+  const wrap = options.wrapCommand ?? ((c: string) => c);
+
+  // SAS for tasks: read (assets, script) and create/write (outputs), renewed at half life.
+  let sas: { write: string; read: string; script: string; at: number } | undefined;
+  const currentSas = async (): Promise<NonNullable<typeof sas>> => {
+    if (!sas || Date.now() - sas.at > TASK_SAS_MS / 2) {
+      sas = {
+        write: (await issueSas(outputs, { access: 'write', expiresInMs: TASK_SAS_MS })).url,
+        read: (await issueSas(assets, { access: 'read', expiresInMs: TASK_SAS_MS })).url,
+        script: (await issueSas(assets, { access: 'read', blobName: scriptBlob, expiresInMs: TASK_SAS_MS }))
+          .url,
+        at: Date.now(),
+      };
+    }
+    return sas;
+  };
+
+  const tasks: TaskFactory = {
+    async jobFor(jobId: string, spec: JobSpec, group: string): Promise<ComputeJobSpec> {
+      const { read, script } = await currentSas();
+      const [base, query] = read.split('?');
+      const preparation = spec.assetManifestId
+        ? buildPreparationCommand({
+            scriptUrl: script,
+            manifestId: spec.assetManifestId,
+            manifestUrl: `${base}/${manifestBlobName(spec.assetManifestId)}?${query}`,
+            contentContainerUrl: read,
+          })
+        : buildPreparationCommand({ scriptUrl: script });
+      return {
+        id: jobId,
+        group,
+        preparation,
+        maxTaskRetryCount: spec.maxRetries ?? 0,
+        ...(spec.environment ? { environment: spec.environment } : {}),
+      };
+    },
+    async taskFor(
+      taskId: string,
+      jobId: string,
+      frameId: string,
+      job: JobSpec,
+      frame: FrameSpec,
+    ): Promise<ComputeTaskSpec> {
+      const { write } = await currentSas();
+      const command =
+        frame.command ??
+        renderCommand(job.commandTemplate, {
+          frameStart: frame.frameStart,
+          frameEnd: frame.frameEnd,
+          ...(frame.frameStep ? { frameStep: frame.frameStep } : {}),
+          job: job.name ?? job.sourceJobId,
+        });
+      const assetsDir = job.assetManifestId
+        ? `export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${job.assetManifestId}"; `
+        : '';
+      const wrapped = wrapRenderCommand(`${assetsDir}mkdir -p out && ${command}`, {
+        outputDir: 'out',
+        patterns: job.outputPatterns && job.outputPatterns.length > 0 ? job.outputPatterns : ['**'],
+      });
+      return {
+        id: taskId,
+        commandLine: wrap(wrapped, jobId, taskId),
+        ...(frame.environment ? { environment: frame.environment } : {}),
+        ...(job.frameTimeoutMs ? { maxWallClockMs: job.frameTimeoutMs } : {}),
+        ...(job.maxRetries !== undefined ? { maxTaskRetryCount: job.maxRetries } : {}),
+        outputFiles: [
+          {
+            filePattern: 'out/**/*',
+            containerUrl: write,
+            path: outputPrefix(jobId, frameId).slice(0, -1),
+            uploadCondition: 'taskSuccess',
+          },
+          {
+            filePattern: '../std*.txt',
+            containerUrl: write,
+            path: `logs/${jobId}/${frameId}`,
+            uploadCondition: 'taskCompletion',
+          },
+        ],
+      };
+    },
+  };
+
+  const outputsResolver: OutputResolver = {
+    async outputsOf(jobId, frameId, opts = {}) {
+      const prefix = outputPrefix(jobId, frameId);
+      let text: string;
+      try {
+        const buffer = await outputs
+          .getBlobClient(`${prefix}outputs.json`)
+          .downloadToBuffer(undefined, undefined, {
+            abortSignal: opts.abortSignal,
+          });
+        text = buffer.toString('utf8');
+      } catch (e) {
+        throw new FailedPreconditionError(
+          `outputs.json of frame ${frameId} is not in the outputs container (${(e as { code?: string }).code ?? 'error'})`,
+        );
+      }
+      const manifest = parseManifest(text, 'outputs.json');
+      const present = new Map<string, number>();
+      for await (const b of outputs.listBlobsFlat({ prefix, abortSignal: opts.abortSignal })) {
+        present.set(b.name.slice(prefix.length), b.properties.contentLength ?? -1);
+      }
+      const files: OutputFile[] = [];
+      for (const f of manifest.files) {
+        if (present.get(f.path) !== f.sizeBytes) {
+          throw new FailedPreconditionError(
+            `output ${f.path} of frame ${frameId} is missing or has the wrong size (${present.get(f.path) ?? 'missing'} != ${f.sizeBytes})`,
+          );
+        }
+        files.push({ path: f.path, sizeBytes: f.sizeBytes, sha256: f.sha256 });
+      }
+      return files;
+    },
+  };
+
+  return {
+    storage,
+    outputsContainer: outputs,
+    tasks,
+    outputs: outputsResolver,
+    close: () => storage.close(),
+  };
+}
