@@ -130,6 +130,38 @@ describe('syncAssets', () => {
     expect(await names(container, `content/${sha(sneaky)}`)).toHaveLength(1);
   });
 
+  test('GIVEN a cold tree WHEN uploads overlap hashing THEN only missing content is sent, once', async () => {
+    // GIVEN: content A already synced; tree B shares some of it, duplicates new content, adds more
+    const container = await freshContainer(azurite, 'overlap');
+    const rootA = tmp('overlap-a');
+    const shared = random(3000);
+    writeTree(rootA, { 'a.bin': shared, 'b.bin': random(1000) });
+    await storage.syncAssets(rootA, { containerClient: container, hashCacheFile: false });
+    const rootB = tmp('overlap-b');
+    const fresh: Record<string, Buffer> = {};
+    for (let i = 0; i < 30; i++) fresh[`n/${i}.bin`] = random(2000 + i);
+    const dup = random(4444);
+    writeTree(rootB, { 'same.bin': shared, ...fresh, 'x/dup1.bin': dup, 'y/dup2.bin': dup });
+    const freshBytes = Object.values(fresh).reduce((s, b) => s + b.length, 0);
+    // WHEN: overlap from the first hashed byte
+    const phases: string[] = [];
+    const r = await storage.syncAssets(rootB, {
+      containerClient: container,
+      hashCacheFile: false,
+      overlapAfterBytes: 1,
+      progressIntervalMs: 0,
+      onProgress: (p) => phases.push(p.phase),
+    });
+    // (uploads began before the existence-check phase: they overlapped hashing)
+    expect(phases.indexOf('uploading')).toBeLessThan(phases.indexOf('checking'));
+    expect(phases.indexOf('uploading')).toBeGreaterThanOrEqual(0);
+    // THEN
+    expect(r).toMatchObject({ existenceCheck: 'list', filesUploaded: 31, bytesUploaded: freshBytes + 4444 });
+    expect(r).toMatchObject({ filesSkipped: 2, bytesSkipped: 3000 + 4444, manifestUploaded: true });
+    expect(await names(container, 'content/')).toHaveLength(2 + 30 + 1);
+    expect(await names(container, r.manifestBlobName)).toEqual([r.manifestBlobName]);
+  });
+
   test('GIVEN the same content under two paths WHEN synced THEN it is stored once', async () => {
     const root = tmp('dup');
     const same = random(7777);

@@ -52,6 +52,8 @@ export interface BuildManifestOptions {
   readonly concurrency?: number;
   /** Called as files are hashed. */
   readonly onHashed?: (progress: { readonly filesHashed: number; readonly bytesHashed: number }) => void;
+  /** Called as each entry's hash is known (from the cache or just computed), in no particular order. */
+  readonly onEntry?: (entry: ManifestEntry, localPath: string, fromCache: boolean) => void;
   readonly abortSignal?: AbortSignal;
 }
 
@@ -302,6 +304,7 @@ export async function buildManifest(
     options.concurrency ?? 8,
     async (f, i) => {
       let sha = options.verify ? undefined : cache.get(f.abs, f.st);
+      const fromCache = sha !== undefined;
       if (sha) filesFromCache++;
       else {
         sha = await hashFile(f.abs, signal);
@@ -310,7 +313,9 @@ export async function buildManifest(
         bytesHashed += Number(f.st.size);
         options.onHashed?.({ filesHashed, bytesHashed });
       }
-      entries[i] = { path: f.rel, sizeBytes: Number(f.st.size), sha256: sha };
+      const entry = { path: f.rel, sizeBytes: Number(f.st.size), sha256: sha };
+      entries[i] = entry;
+      options.onEntry?.(entry, f.abs, fromCache);
     },
     signal,
   );

@@ -73,6 +73,12 @@ export interface SyncAssetsOptions extends BuildManifestOptions {
   readonly onProgress?: (progress: SyncProgress) => void;
   /** @default 250 */
   readonly progressIntervalMs?: number;
+  /**
+   * Once this many bytes (or 1,000 files) had to be hashed, find what the container has and
+   * start uploading while the rest is hashed (only with `existenceCheck: 'auto'`, no `verify`).
+   * @default 64 MiB
+   */
+  readonly overlapAfterBytes?: number;
 }
 
 /** What a sync did. */
@@ -286,6 +292,28 @@ async function uploadContent(
   return sent;
 }
 
+/** Cold hashing beyond this starts the early existence check and uploads. */
+const EARLY_COLD_BYTES = 64 * 1048576;
+const EARLY_COLD_FILES = 1000;
+/** The early listing gives up (and the normal check runs) beyond this many content names. */
+const EARLY_LIST_LIMIT = 50_000;
+
+/** At most `n` of the functions given run at once. */
+function semaphore(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    while (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 async function exists(blob: BlobClient, abortSignal: AbortSignal): Promise<boolean> {
   try {
     return await blob.exists({ abortSignal });
@@ -414,9 +442,108 @@ async function runSync(
     options.onProgress({ ...p, bytesPerSecond: rate, etaMs: eta });
   };
 
+  // Uploads go through one limiter, whether started while hashing or after.
+  const limit = semaphore(uploadConcurrency);
+  let failure: { error: unknown } | undefined;
+  const uploads = new Map<string, Promise<void>>();
+  let filesUploaded = 0;
+  let bytesUploaded = 0;
+  let filesDone = 0;
+  let uploadTotal = 0;
+  let uploadBytesTotal = 0;
+  const ctx: UploadContext = {
+    container,
+    blockSize,
+    singleShot,
+    blockConcurrency,
+    abortSignal: signal,
+    onBytes: (n) => {
+      bytesUploaded += n;
+      emit({
+        phase: 'uploading',
+        filesDone,
+        filesTotal: uploadTotal,
+        bytesDone: bytesUploaded,
+        bytesTotal: uploadBytesTotal,
+      });
+    },
+  };
+  const uploadOne = (sha: string, m: { sizeBytes: number; file: string }): Promise<void> => {
+    uploadTotal++;
+    uploadBytesTotal += m.sizeBytes;
+    const p = limit(async () => {
+      if (failure) return;
+      signal.throwIfAborted();
+      await uploadContent(ctx, sha, m.sizeBytes, m.file);
+      filesUploaded++;
+      filesDone++;
+    }).catch((error: unknown) => {
+      failure ??= { error };
+    });
+    uploads.set(sha, p);
+    return p;
+  };
+  let containerReady: Promise<void> | undefined;
+  const ensureContainer = (): Promise<void> =>
+    (containerReady ??=
+      (options.createContainer ?? true)
+        ? container.createIfNotExists({ abortSignal: signal }).then(
+            () => undefined,
+            (e: unknown) => {
+              throw toStorageError(e, 'create container', container.url);
+            },
+          )
+        : Promise.resolve());
+  const state = syncState(options, root);
+
+  // A cold sync (much to hash) learns early what the container has (a bounded listing and
+  // the previous manifests) and uploads missing content while the rest is being hashed.
+  const earlyEnabled = mode === 'auto' && !options.verify;
+  let early: Promise<void> | undefined;
+  let earlyHave: (Set<string> & { complete?: boolean }) | undefined;
+  const pendingEarly: [string, { sizeBytes: number; file: string }][] = [];
+  let coldFiles = 0;
+  let coldBytes = 0;
+  const drainEarly = (): void => {
+    const batch = pendingEarly.splice(0);
+    if (!earlyHave?.complete) return;
+    for (const [sha, m] of batch) {
+      if (!earlyHave.has(sha) && !uploads.has(sha) && !failure) void uploadOne(sha, m);
+    }
+  };
+  const startEarly = async (): Promise<void> => {
+    try {
+      await ensureContainer();
+      const listed = await listContent(container, signal, EARLY_LIST_LIMIT);
+      for (const prev of state.previous(container.url)) {
+        for (const sha of await manifestContent(container, prev, signal)) listed.add(sha);
+      }
+      earlyHave = listed;
+      drainEarly();
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+
   const built = await buildManifest(root, {
     ...options,
     abortSignal: signal,
+    onEntry: (entry, localPath, fromCache) => {
+      options.onEntry?.(entry, localPath, fromCache);
+      if (!earlyEnabled || failure) return;
+      if (!fromCache) {
+        coldFiles++;
+        coldBytes += entry.sizeBytes;
+      }
+      pendingEarly.push([entry.sha256, { sizeBytes: entry.sizeBytes, file: localPath }]);
+      if (
+        !early &&
+        (coldBytes >= (options.overlapAfterBytes ?? EARLY_COLD_BYTES) || coldFiles >= EARLY_COLD_FILES)
+      ) {
+        early = startEarly();
+      }
+      if (earlyHave) drainEarly();
+    },
     onHashed: (h) => {
       options.onHashed?.(h);
       emit({
@@ -431,13 +558,12 @@ async function runSync(
   const files = built.manifest.files;
   const totalBytes = files.reduce((s, f) => s + f.sizeBytes, 0);
 
-  if (options.createContainer ?? true) {
-    try {
-      await container.createIfNotExists({ abortSignal: signal });
-    } catch (e) {
-      throw toStorageError(e, 'create container', container.url);
-    }
+  if (early) await early;
+  if (failure) {
+    await Promise.allSettled(uploads.values());
+    throw failure.error;
   }
+  await ensureContainer();
 
   // Distinct content, each with one local file to read it from.
   const distinct = new Map<string, { sizeBytes: number; file: string }>();
@@ -459,8 +585,11 @@ async function runSync(
   const mName = manifestBlobName(built.id);
   const mBlob = container.getBlockBlobClient(mName);
   let manifestExists = false;
-  const state = syncState(options, root);
-  if (mode === 'auto' && !options.verify) {
+  if (earlyHave?.complete) {
+    // The early listing was complete: what it lacks (and no upload started) is missing.
+    used = 'list';
+    have = new Set([...earlyHave, ...uploads.keys()]);
+  } else if (mode === 'auto' && !options.verify) {
     manifestExists = await exists(mBlob, signal);
     if (manifestExists) {
       have = new Set(distinct.keys());
@@ -489,47 +618,20 @@ async function runSync(
         : await headContent(container, [...distinct.keys()], { abortSignal: signal });
   }
 
-  const missing = [...distinct.entries()].filter(([sha]) => !have.has(sha));
-  const missingBytes = missing.reduce((s, [, m]) => s + m.sizeBytes, 0);
-  let filesUploaded = 0;
-  let bytesUploaded = 0;
-  let filesDone = 0;
+  const missing = [...distinct.entries()].filter(([sha]) => !have.has(sha) && !uploads.has(sha));
   const checkingMs = Date.now() - phaseStart;
   phaseStart = Date.now();
-  const ctx: UploadContext = {
-    container,
-    blockSize,
-    singleShot,
-    blockConcurrency,
-    abortSignal: signal,
-    onBytes: (n) => {
-      bytesUploaded += n;
-      emit({
-        phase: 'uploading',
-        filesDone,
-        filesTotal: missing.length,
-        bytesDone: bytesUploaded,
-        bytesTotal: missingBytes,
-      });
-    },
-  };
-  await forEachLimited(
-    missing,
-    uploadConcurrency,
-    async ([sha, m]) => {
-      await uploadContent(ctx, sha, m.sizeBytes, m.file);
-      filesUploaded++;
-      filesDone++;
-    },
-    signal,
-  );
+  for (const [sha, m] of missing) if (!failure) void uploadOne(sha, m);
+  await Promise.allSettled(uploads.values());
+  if (failure) throw (failure as { error: unknown }).error; // set by the uploads
+  signal.throwIfAborted();
   emit(
     {
       phase: 'uploading',
       filesDone,
-      filesTotal: missing.length,
+      filesTotal: uploadTotal,
       bytesDone: bytesUploaded,
-      bytesTotal: missingBytes,
+      bytesTotal: uploadBytesTotal,
     },
     true,
   );
@@ -557,9 +659,9 @@ async function runSync(
     {
       phase: 'done',
       filesDone,
-      filesTotal: missing.length,
+      filesTotal: uploadTotal,
       bytesDone: bytesUploaded,
-      bytesTotal: missingBytes,
+      bytesTotal: uploadBytesTotal,
     },
     true,
   );
