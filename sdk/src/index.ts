@@ -19,3 +19,4 @@ export {
   type BatchFaultOptions,
 } from './emulate/batch';
 export * as storage from './storage';
+export * as policy from './policy';

@@ -25,6 +25,9 @@ register('recall', 'take back frames not started in the cloud', () =>
 register('serve', 'run the burst-capacity service', () =>
   Promise.resolve((require('./commands/serve') as typeof import('./commands/serve')).serveCommand),
 );
+register('simulate', 'run a burst scenario through the farm simulator, Spillway against baselines', () =>
+  Promise.resolve((require('./commands/simulate') as typeof import('./commands/simulate')).simulateCommand),
+);
 register('submit', 'submit frames: a range and a command template, or a job file', () =>
   Promise.resolve((require('./commands/submit') as typeof import('./commands/submit')).submitCommand),
 );
