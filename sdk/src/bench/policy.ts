@@ -47,7 +47,10 @@ function markdown(reports: readonly ScenarioReport[], ms: number): string {
   ];
   for (const r of reports) {
     lines.push(`## ${r.scenario} (lower bound ${r.lowerBoundCost.toFixed(2)})`, '');
-    lines.push(`| ${TABLE_HEADINGS.join(' | ')} |`, `|${TABLE_HEADINGS.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`);
+    lines.push(
+      `| ${TABLE_HEADINGS.join(' | ')} |`,
+      `|${TABLE_HEADINGS.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
+    );
     for (const p of r.results) {
       const row = tableRow(p);
       if (p.policy === 'spillway') row[0] = `**${row[0]}**`;
@@ -55,8 +58,18 @@ function markdown(reports: readonly ScenarioReport[], ms: number): string {
     }
     const misses = r.results
       .filter((p) => p.jobs.some((j) => j.deadlineMet === false))
-      .map((p) => `${p.policy} (${p.jobs.filter((j) => j.deadlineMet === false).map((j) => `${j.id} at ${clock(j.finishedAtSeconds)}`).join(', ')})`);
-    lines.push('', misses.length > 0 ? `Missed deadlines: ${misses.join('; ')}.` : 'Every policy met every deadline.', '');
+      .map(
+        (p) =>
+          `${p.policy} (${p.jobs
+            .filter((j) => j.deadlineMet === false)
+            .map((j) => `${j.id} at ${clock(j.finishedAtSeconds)}`)
+            .join(', ')})`,
+      );
+    lines.push(
+      '',
+      misses.length > 0 ? `Missed deadlines: ${misses.join('; ')}.` : 'Every policy met every deadline.',
+      '',
+    );
   }
   return lines.join('\n');
 }
@@ -82,18 +95,32 @@ function svg(reports: readonly ScenarioReport[]): string {
     const maxY = Math.max(r.lowerBoundCost, ...r.results.map((p) => p.cost)) * 1.1 || 1;
     const X = (v: number): number => x0 + pad.l + (v / maxX) * pw;
     const Y = (v: number): number => y0 + pad.t + ph - (v / maxY) * ph;
-    out.push(`<text x="${x0 + w / 2}" y="${y0 + 16}" text-anchor="middle" font-weight="bold">${esc(r.scenario)}</text>`);
-    out.push(`<rect x="${x0 + pad.l}" y="${y0 + pad.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
+    out.push(
+      `<text x="${x0 + w / 2}" y="${y0 + 16}" text-anchor="middle" font-weight="bold">${esc(r.scenario)}</text>`,
+    );
+    out.push(
+      `<rect x="${x0 + pad.l}" y="${y0 + pad.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`,
+    );
     for (let i = 0; i <= 4; i++) {
       const vx = (maxX * i) / 4;
       const vy = (maxY * i) / 4;
-      out.push(`<text x="${X(vx)}" y="${y0 + pad.t + ph + 14}" text-anchor="middle" fill="#555">${vx.toFixed(1)}</text>`);
-      out.push(`<text x="${x0 + pad.l - 4}" y="${Y(vy) + 4}" text-anchor="end" fill="#555">${vy.toFixed(vy < 10 ? 1 : 0)}</text>`);
+      out.push(
+        `<text x="${X(vx)}" y="${y0 + pad.t + ph + 14}" text-anchor="middle" fill="#555">${vx.toFixed(1)}</text>`,
+      );
+      out.push(
+        `<text x="${x0 + pad.l - 4}" y="${Y(vy) + 4}" text-anchor="end" fill="#555">${vy.toFixed(vy < 10 ? 1 : 0)}</text>`,
+      );
     }
-    out.push(`<text x="${x0 + pad.l + pw / 2}" y="${y0 + h - 8}" text-anchor="middle" fill="#333">makespan (h)</text>`);
-    out.push(`<text x="${x0 + 12}" y="${y0 + pad.t + ph / 2}" text-anchor="middle" fill="#333" transform="rotate(-90 ${x0 + 12} ${y0 + pad.t + ph / 2})">cloud cost</text>`);
+    out.push(
+      `<text x="${x0 + pad.l + pw / 2}" y="${y0 + h - 8}" text-anchor="middle" fill="#333">makespan (h)</text>`,
+    );
+    out.push(
+      `<text x="${x0 + 12}" y="${y0 + pad.t + ph / 2}" text-anchor="middle" fill="#333" transform="rotate(-90 ${x0 + 12} ${y0 + pad.t + ph / 2})">cloud cost</text>`,
+    );
     if (r.lowerBoundCost > 0)
-      out.push(`<line x1="${X(0)}" x2="${X(maxX)}" y1="${Y(r.lowerBoundCost)}" y2="${Y(r.lowerBoundCost)}" stroke="#d62728" stroke-dasharray="4 3" stroke-width="1"/>`);
+      out.push(
+        `<line x1="${X(0)}" x2="${X(maxX)}" y1="${Y(r.lowerBoundCost)}" y2="${Y(r.lowerBoundCost)}" stroke="#d62728" stroke-dasharray="4 3" stroke-width="1"/>`,
+      );
     for (const p of r.results) {
       const all = p.deadlinesMet === p.deadlinesTotal;
       const color = COLORS[p.policy] ?? '#000';
@@ -107,11 +134,17 @@ function svg(reports: readonly ScenarioReport[]): string {
   const lx = (k % cols) * w + 20;
   const ly = Math.floor(k / cols) * h + 30;
   Object.entries(COLORS).forEach(([name, color], i) => {
-    out.push(`<circle cx="${lx}" cy="${ly + i * 20}" r="5" fill="${color}"/><text x="${lx + 12}" y="${ly + i * 20 + 4}">${esc(name)}</text>`);
+    out.push(
+      `<circle cx="${lx}" cy="${ly + i * 20}" r="5" fill="${color}"/><text x="${lx + 12}" y="${ly + i * 20 + 4}">${esc(name)}</text>`,
+    );
   });
   const n = Object.keys(COLORS).length;
-  out.push(`<circle cx="${lx}" cy="${ly + n * 20}" r="5" fill="white" stroke="#333" stroke-width="2"/><text x="${lx + 12}" y="${ly + n * 20 + 4}">hollow: missed a deadline</text>`);
-  out.push(`<line x1="${lx - 6}" x2="${lx + 6}" y1="${ly + (n + 1) * 20}" y2="${ly + (n + 1) * 20}" stroke="#d62728" stroke-dasharray="4 3"/><text x="${lx + 12}" y="${ly + (n + 1) * 20 + 4}">hindsight lower bound</text>`);
+  out.push(
+    `<circle cx="${lx}" cy="${ly + n * 20}" r="5" fill="white" stroke="#333" stroke-width="2"/><text x="${lx + 12}" y="${ly + n * 20 + 4}">hollow: missed a deadline</text>`,
+  );
+  out.push(
+    `<line x1="${lx - 6}" x2="${lx + 6}" y1="${ly + (n + 1) * 20}" y2="${ly + (n + 1) * 20}" stroke="#d62728" stroke-dasharray="4 3"/><text x="${lx + 12}" y="${ly + (n + 1) * 20 + 4}">hindsight lower bound</text>`,
+  );
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
@@ -136,7 +169,9 @@ function main(): void {
   fs.mkdirSync(OUT, { recursive: true });
   writeAtomically(path.join(OUT, 'policy.md'), markdown(reports, ms));
   writeAtomically(path.join(OUT, 'policy.svg'), svg(reports));
-  console.log(`\nwrote ${path.relative(process.cwd(), path.join(OUT, 'policy.md'))} and policy.svg (${(ms / 1000).toFixed(1)} s)`);
+  console.log(
+    `\nwrote ${path.relative(process.cwd(), path.join(OUT, 'policy.md'))} and policy.svg (${(ms / 1000).toFixed(1)} s)`,
+  );
 }
 
 main();

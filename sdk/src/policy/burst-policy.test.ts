@@ -1,4 +1,10 @@
-import { decideBurst, type PolicyCapacityGroup, type PolicyInput, type PolicyJob, type PolicyNode } from './burst-policy';
+import {
+  decideBurst,
+  type PolicyCapacityGroup,
+  type PolicyInput,
+  type PolicyJob,
+  type PolicyNode,
+} from './burst-policy';
 
 const group = (over: Partial<PolicyCapacityGroup> = {}): PolicyCapacityGroup => ({
   name: 'g',
@@ -42,14 +48,24 @@ interface Case {
 const cases: Case[] = [
   {
     name: 'idle farm: every queued frame starts locally, nothing goes to the cloud',
-    input: { nowSeconds: 0, jobs: [job({ queuedFrames: 30 })], farm: { idleWorkers: 40, busyWorkers: 0 }, group: group() },
+    input: {
+      nowSeconds: 0,
+      jobs: [job({ queuedFrames: 30 })],
+      farm: { idleWorkers: 40, busyWorkers: 0 },
+      group: group(),
+    },
     offload: [0, 0],
     spot: [0, 0],
   },
   {
     // 40 workers x 36,000 s / 612 s ≈ 58 frames each -> 2,320 locally; 3,000 queued.
     name: 'saturated farm: the tail that would miss the deadline is offloaded and spot nodes are sized for it',
-    input: { nowSeconds: 0, jobs: [job({ queuedFrames: 3000 })], farm: { idleWorkers: 40, busyWorkers: 0 }, group: group() },
+    input: {
+      nowSeconds: 0,
+      jobs: [job({ queuedFrames: 3000 })],
+      farm: { idleWorkers: 40, busyWorkers: 0 },
+      group: group(),
+    },
     offload: [0, 0], // no node can take work within the lookahead yet: frames stay local
     spot: [11, 40],
     dedicated: [0, 0],
@@ -83,7 +99,10 @@ const cases: Case[] = [
       nowSeconds: 0,
       jobs: [job({ queuedFrames: 50, deadlineAtSeconds: undefined })],
       farm: { idleWorkers: 40, busyWorkers: 0 },
-      group: group({ turnaroundTargetSeconds: 0, nodes: nodes(5, { kind: 'spot', state: 'idle', idleSinceSeconds: 0 }) }),
+      group: group({
+        turnaroundTargetSeconds: 0,
+        nodes: nodes(5, { kind: 'spot', state: 'idle', idleSinceSeconds: 0 }),
+      }),
     },
     offload: [5, 5],
     spot: [10, 10],

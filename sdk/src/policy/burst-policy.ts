@@ -206,7 +206,11 @@ export function inTimeAt(job: PolicyJob, turnaroundTargetSeconds?: number): numb
 
 /** The farm's dispatch order: priority, then submission, then id. */
 export function farmOrder(a: PolicyJob, b: PolicyJob): number {
-  return b.priority - a.priority || a.submittedAtSeconds - b.submittedAtSeconds || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return (
+    b.priority - a.priority ||
+    a.submittedAtSeconds - b.submittedAtSeconds ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 /**
@@ -268,7 +272,10 @@ export function decideBurst(input: PolicyInput): BurstDecision {
     job.frameSeconds * group.cloudFrameTimeRatio + group.transferSecondsPerFrame;
   const alive = group.nodes;
   const ft0 = Math.max(0, ...jobs.map(cloudFt));
-  const lossFraction = Math.min(0.5, (group.spotEvictionsPerNodeHour * (group.nodeBootSeconds + ft0 / 2)) / 3600);
+  const lossFraction = Math.min(
+    0.5,
+    (group.spotEvictionsPerNodeHour * (group.nodeBootSeconds + ft0 / 2)) / 3600,
+  );
   const spotEffective = group.spotPricePerHour / (1 - lossFraction);
   const kind: 'spot' | 'dedicated' = spotEffective <= group.dedicatedPricePerHour ? 'spot' : 'dedicated';
   const price = kind === 'spot' ? group.spotPricePerHour : group.dedicatedPricePerHour;
@@ -277,7 +284,9 @@ export function decideBurst(input: PolicyInput): BurstDecision {
   const evictionGuard = (job: PolicyJob): number =>
     kind === 'spot' && group.spotEvictionsPerNodeHour > 0 ? cloudFt(job) : 0;
   // Nodes in the order the plan keeps them: busy, idle, booting (soonest first).
-  const busyFree = jobs.flatMap((j) => Array.from({ length: j.cloudRunningFrames }, () => now + cloudFt(j) / 2));
+  const busyFree = jobs.flatMap((j) =>
+    Array.from({ length: j.cloudRunningFrames }, () => now + cloudFt(j) / 2),
+  );
   const ordered: number[] = [];
   const busy = alive.filter((n) => n.state === 'busy');
   busy.forEach((_, i) => ordered.push(busyFree[i] ?? now + ft0 / 2));
@@ -289,7 +298,10 @@ export function decideBurst(input: PolicyInput): BurstDecision {
     .sort((a, b) => a - b)
     .forEach((t) => ordered.push(t));
   const spendCap = input.maxSpendPerHour && input.maxSpendPerHour > 0 ? input.maxSpendPerHour : Infinity;
-  const aliveSpend = alive.reduce((s, n) => s + (n.kind === 'spot' ? group.spotPricePerHour : group.dedicatedPricePerHour), 0);
+  const aliveSpend = alive.reduce(
+    (s, n) => s + (n.kind === 'spot' ? group.spotPricePerHour : group.dedicatedPricePerHour),
+    0,
+  );
   const budgetRoom = price > 0 ? Math.floor((spendCap - aliveSpend) / price + 1e-9) : Infinity;
   const maxNew = Math.max(0, Math.min(group.maxNodes - alive.length, budgetRoom));
   const maxTotal = ordered.length + maxNew;
@@ -307,7 +319,8 @@ export function decideBurst(input: PolicyInput): BurstDecision {
     for (const { job, due, count } of cloudJobs) {
       const asap = job.deadlineAtSeconds === undefined && target === 0;
       const ft = cloudFt(job) * inflate;
-      const latest = due - evictionGuard(job) - spread * (job.frameSecondsStdev ?? 0) * group.cloudFrameTimeRatio;
+      const latest =
+        due - evictionGuard(job) - spread * (job.frameSecondsStdev ?? 0) * group.cloudFrameTimeRatio;
       let ok = 0;
       for (let k = 0; k < count; k++) {
         const t = heap.pop();
@@ -358,7 +371,9 @@ export function decideBurst(input: PolicyInput): BurstDecision {
   const soon = now + lookaheadSeconds;
   const takers = alive.filter((n) => n.state !== 'booting' || (n.readyAtSeconds ?? Infinity) <= soon).length;
   let room = Math.max(0, Math.min(takers, nodes) - jobs.reduce((s, j) => s + j.cloudQueuedFrames, 0));
-  const byDue = [...jobs].sort((a, b) => (inTimeAt(a, target) ?? Infinity) - (inTimeAt(b, target) ?? Infinity) || farmOrder(a, b));
+  const byDue = [...jobs].sort(
+    (a, b) => (inTimeAt(a, target) ?? Infinity) - (inTimeAt(b, target) ?? Infinity) || farmOrder(a, b),
+  );
   for (const job of byDue) {
     const inCloud = Math.min(wantCloud.get(job.id) ?? 0, best.get(job.id) ?? 0);
     const delta = inCloud - job.cloudQueuedFrames;
@@ -367,7 +382,9 @@ export function decideBurst(input: PolicyInput): BurstDecision {
       room -= n;
       if (n > 0) {
         offload.push({ jobId: job.id, frameCount: n, capacityGroup: group.name });
-        reasons.push(`${job.id}: offload ${n} frames that would finish locally after ${inTimeAt(job, target)}s`);
+        reasons.push(
+          `${job.id}: offload ${n} frames that would finish locally after ${inTimeAt(job, target)}s`,
+        );
       }
     } else if (delta < 0 && freeNow > 0) {
       const n = Math.min(-delta, freeNow);
@@ -386,7 +403,8 @@ export function decideBurst(input: PolicyInput): BurstDecision {
     const youngIdle = idle.filter((n) => now - (n.idleSinceSeconds ?? now) < idleRelease).length;
     keep = Math.max(keep, Math.min(alive.length - booting.length, busy.length + youngIdle));
     keep = Math.min(keep, alive.length);
-    if (keep < alive.length) reasons.push(`scale in: ${alive.length - keep} nodes not needed (drained, never killed)`);
+    if (keep < alive.length)
+      reasons.push(`scale in: ${alive.length - keep} nodes not needed (drained, never killed)`);
   } else if (keep > alive.length) {
     reasons.push(`scale out: ${keep - alive.length} ${kind} nodes (boot ${group.nodeBootSeconds}s)`);
   }
@@ -405,7 +423,8 @@ export function decideBurst(input: PolicyInput): BurstDecision {
     spotNodes = kind === 'spot' ? haveSpot - dropMine : haveSpot - dropOther;
     dedicatedNodes = kind === 'spot' ? haveDedicated - dropOther : haveDedicated - dropMine;
   }
-  const projectedCostPerHour = spotNodes * group.spotPricePerHour + dedicatedNodes * group.dedicatedPricePerHour;
+  const projectedCostPerHour =
+    spotNodes * group.spotPricePerHour + dedicatedNodes * group.dedicatedPricePerHour;
   return {
     offload,
     recall,

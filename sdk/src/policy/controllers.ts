@@ -18,7 +18,8 @@ function spotOnly(spot: number): SimAction {
 
 /** Nodes idle at least `seconds`. */
 function idleFor(view: SimView, seconds: number): number {
-  return view.nodes.filter((n) => n.state === 'idle' && view.nowSeconds - n.idleSinceSeconds >= seconds).length;
+  return view.nodes.filter((n) => n.state === 'idle' && view.nowSeconds - n.idleSinceSeconds >= seconds)
+    .length;
 }
 
 /** Never bursts: the local farm alone. */
@@ -36,14 +37,20 @@ export const neverBurst: Controller = {
 export const spotEventPlugin: Controller = {
   name: 'spot-event-plugin',
   description:
-    "Deadline Spot Event Plugin style: targets one spot instance per queued task and shuts instances down after 10 idle minutes.",
+    'Deadline Spot Event Plugin style: targets one spot instance per queued task and shuts instances down after 10 idle minutes.',
   mode: 'worker',
   decide(view) {
     const queued = view.jobs.reduce((s, j) => s + j.queuedLocal, 0);
     const working = view.nodes.filter((n) => n.state !== 'idle').length;
     const idle = view.nodes.length - working;
     const keepIdle = idle - idleFor(view, 600);
-    return spotOnly(Math.max(working + Math.min(idle, queued), working + keepIdle, Math.min(view.scenario.cloud.maxNodes, queued)));
+    return spotOnly(
+      Math.max(
+        working + Math.min(idle, queued),
+        working + keepIdle,
+        Math.min(view.scenario.cloud.maxNodes, queued),
+      ),
+    );
   },
 };
 
@@ -94,7 +101,8 @@ export const avereScaler: Controller = {
 /** Like Render Hub: grows to the queue, removes nodes idle for 30 minutes. */
 export const renderHub: Controller = {
   name: 'render-hub',
-  description: 'Render Hub style: grows the pool to the queued work and removes nodes only after 30 idle minutes.',
+  description:
+    'Render Hub style: grows the pool to the queued work and removes nodes only after 30 idle minutes.',
   mode: 'worker',
   decide(view) {
     const working = view.nodes.filter((n) => n.state !== 'idle').length;
@@ -120,7 +128,7 @@ export function spillwayController(options: SpillwayControllerOptions = {}): Con
   return {
     name: 'spillway',
     description:
-      "Spillway: offloads only the frames that would miss their deadline locally, sizes spot or dedicated nodes to finish them in time, recalls frames when local workers free up, drains on scale-in.",
+      'Spillway: offloads only the frames that would miss their deadline locally, sizes spot or dedicated nodes to finish them in time, recalls frames when local workers free up, drains on scale-in.',
     mode: 'offload',
     decide(view) {
       const sc = view.scenario;
@@ -153,10 +161,17 @@ export function spillwayController(options: SpillwayControllerOptions = {}): Con
           spotPricePerHour: sc.cloud.spotPricePerHour,
           spotEvictionsPerNodeHour: sc.cloud.spotEvictionsPerNodeHour,
           billingGranularitySeconds: sc.cloud.billingGranularitySeconds,
-          ...(options.turnaroundTargetSeconds === undefined ? {} : { turnaroundTargetSeconds: options.turnaroundTargetSeconds }),
+          ...(options.turnaroundTargetSeconds === undefined
+            ? {}
+            : { turnaroundTargetSeconds: options.turnaroundTargetSeconds }),
           nodes: view.nodes
             .filter((n) => !n.draining)
-            .map((n) => ({ kind: n.kind, state: n.state, readyAtSeconds: n.readyAtSeconds, idleSinceSeconds: n.idleSinceSeconds })),
+            .map((n) => ({
+              kind: n.kind,
+              state: n.state,
+              readyAtSeconds: n.readyAtSeconds,
+              idleSinceSeconds: n.idleSinceSeconds,
+            })),
         },
         ...(sc.budget?.maxSpendPerHour === undefined ? {} : { maxSpendPerHour: sc.budget.maxSpendPerHour }),
         ...(options.policy ? { options: options.policy } : {}),
@@ -173,7 +188,14 @@ export function spillwayController(options: SpillwayControllerOptions = {}): Con
 }
 
 /** Policy names `simulate` accepts, Spillway's first. */
-export const POLICY_NAMES = ['spillway', 'never', 'spot-event-plugin', 'batch-autoscale', 'avere-scaler', 'render-hub'] as const;
+export const POLICY_NAMES = [
+  'spillway',
+  'never',
+  'spot-event-plugin',
+  'batch-autoscale',
+  'avere-scaler',
+  'render-hub',
+] as const;
 
 /** A policy name. */
 export type PolicyName = (typeof POLICY_NAMES)[number];

@@ -30,7 +30,9 @@ export function lowerBound(scenario: Scenario): LowerBound {
   const jobs = scenario.jobs
     .map((j, i) => ({ j, i, left: times[i]!.reduce((a, b) => a + b, 0) * speed }))
     .filter((x) => x.j.deadlineAtSeconds !== undefined);
-  const points = [...new Set(jobs.flatMap((x) => [x.j.submitAtSeconds, x.j.deadlineAtSeconds!]))].sort((a, b) => a - b);
+  const points = [...new Set(jobs.flatMap((x) => [x.j.submitAtSeconds, x.j.deadlineAtSeconds!]))].sort(
+    (a, b) => a - b,
+  );
   for (let p = 0; p + 1 < points.length; p++) {
     const a = points[p]!;
     const b = points[p + 1]!;

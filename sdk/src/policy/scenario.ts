@@ -98,8 +98,10 @@ function num(
     throw new ValidationError(path, v, 'must be a finite number');
   if (rule.integer && !Number.isInteger(v)) throw new ValidationError(path, v, 'must be an integer');
   if (rule.positive && v <= 0) throw new ValidationError(path, v, 'must be above 0');
-  if (rule.min !== undefined && v < rule.min) throw new ValidationError(path, v, `must be at least ${rule.min}`);
-  if (rule.max !== undefined && v > rule.max) throw new ValidationError(path, v, `must be at most ${rule.max}`);
+  if (rule.min !== undefined && v < rule.min)
+    throw new ValidationError(path, v, `must be at least ${rule.min}`);
+  if (rule.max !== undefined && v > rule.max)
+    throw new ValidationError(path, v, `must be at most ${rule.max}`);
   return v;
 }
 
@@ -154,7 +156,9 @@ export function parseScenario(json: unknown, source = 'scenario'): Scenario {
       ...(deadlineAtSeconds === undefined ? {} : { deadlineAtSeconds }),
     };
   });
-  const maxSpendPerHour = budget ? num(budget, 'maxSpendPerHour', 'budget', { positive: true, optional: true }) : undefined;
+  const maxSpendPerHour = budget
+    ? num(budget, 'maxSpendPerHour', 'budget', { positive: true, optional: true })
+    : undefined;
   return {
     name: str(root, 'name', ''),
     description: str(root, 'description', '', true),

@@ -34,31 +34,37 @@ describe('simulator on the shared scenarios', () => {
     expect(files.length).toBeGreaterThanOrEqual(7);
   });
 
-  it.each(files)('%s: Spillway meets every deadline a baseline meets, spends least among equals, near the bound', (file) => {
-    // GIVEN a shared scenario
-    const scenario = loadScenario(path.join(SCENARIOS, file));
-    // WHEN every policy runs it
-    const report = runScenario(scenario);
-    const [mine, ...baselines] = report.results;
-    expect(mine!.policy).toBe('spillway');
-    // THEN every deadline any baseline meets, Spillway meets
-    for (const b of baselines) {
-      b.jobs.forEach((j, i) => {
-        if (j.deadlineMet) expect({ job: j.id, policy: b.policy, spillway: mine!.jobs[i]!.deadlineMet }).toEqual({
-          job: j.id,
-          policy: b.policy,
-          spillway: true,
+  it.each(files)(
+    '%s: Spillway meets every deadline a baseline meets, spends least among equals, near the bound',
+    (file) => {
+      // GIVEN a shared scenario
+      const scenario = loadScenario(path.join(SCENARIOS, file));
+      // WHEN every policy runs it
+      const report = runScenario(scenario);
+      const [mine, ...baselines] = report.results;
+      expect(mine!.policy).toBe('spillway');
+      // THEN every deadline any baseline meets, Spillway meets
+      for (const b of baselines) {
+        b.jobs.forEach((j, i) => {
+          if (j.deadlineMet)
+            expect({ job: j.id, policy: b.policy, spillway: mine!.jobs[i]!.deadlineMet }).toEqual({
+              job: j.id,
+              policy: b.policy,
+              spillway: true,
+            });
         });
-      });
-      // AND it spends no more than any baseline meeting as many deadlines
-      if (b.deadlinesMet >= mine!.deadlinesMet) expect(mine!.cost).toBeLessThanOrEqual(b.cost);
-    }
-    // AND nothing on a day the farm handles alone
-    if (scenario.name === 'no-overflow') expect(mine!.cost).toBe(0);
-    // AND it is near the hindsight lower bound
-    if (report.lowerBoundCost > 0)
-      expect(mine!.cost / report.lowerBoundCost).toBeLessThanOrEqual(KNOWN_RATIO_GAPS[scenario.name] ?? 1.3);
-  });
+        // AND it spends no more than any baseline meeting as many deadlines
+        if (b.deadlinesMet >= mine!.deadlinesMet) expect(mine!.cost).toBeLessThanOrEqual(b.cost);
+      }
+      // AND nothing on a day the farm handles alone
+      if (scenario.name === 'no-overflow') expect(mine!.cost).toBe(0);
+      // AND it is near the hindsight lower bound
+      if (report.lowerBoundCost > 0)
+        expect(mine!.cost / report.lowerBoundCost).toBeLessThanOrEqual(
+          KNOWN_RATIO_GAPS[scenario.name] ?? 1.3,
+        );
+    },
+  );
 });
 
 const small: Scenario = parseScenario({
@@ -76,21 +82,33 @@ const small: Scenario = parseScenario({
     transferSecondsPerFrame: 5,
   },
   jobs: [
-    { id: 'a', submitAtSeconds: 0, frames: 300, frameSeconds: { mean: 600, stdev: 120 }, priority: 50, deadlineAtSeconds: 10_800 },
+    {
+      id: 'a',
+      submitAtSeconds: 0,
+      frames: 300,
+      frameSeconds: { mean: 600, stdev: 120 },
+      priority: 50,
+      deadlineAtSeconds: 10_800,
+    },
     { id: 'b', submitAtSeconds: 1800, frames: 50, frameSeconds: { mean: 300, stdev: 30 }, priority: 80 },
   ],
   seed: 9,
 });
 
 describe('simulate', () => {
-  it.each<PolicyName>(['spillway', 'spot-event-plugin', 'batch-autoscale'])('%s: same seed, identical results', (name) => {
-    // GIVEN one scenario WHEN it runs twice with fresh controllers THEN the results are identical
-    expect(simulate(small, createController(name))).toEqual(simulate(small, createController(name)));
-  });
+  it.each<PolicyName>(['spillway', 'spot-event-plugin', 'batch-autoscale'])(
+    '%s: same seed, identical results',
+    (name) => {
+      // GIVEN one scenario WHEN it runs twice with fresh controllers THEN the results are identical
+      expect(simulate(small, createController(name))).toEqual(simulate(small, createController(name)));
+    },
+  );
 
   it('a different seed gives different frame times and results', () => {
     // GIVEN the same scenario with another seed WHEN Spillway runs both THEN the figures differ
-    expect(simulate({ ...small, seed: 10 }, spillwayController()).cost).not.toBe(simulate(small, spillwayController()).cost);
+    expect(simulate({ ...small, seed: 10 }, spillwayController()).cost).not.toBe(
+      simulate(small, spillwayController()).cost,
+    );
   });
 
   it('renders every frame, bills whole intervals, and the never-burst baseline costs nothing', () => {

@@ -120,7 +120,9 @@ export interface SimulateOptions {
 export function sampleFrameTimes(scenario: Scenario): number[][] {
   const rng = new SeededRandom(scenario.seed);
   return scenario.jobs.map((j) =>
-    Array.from({ length: j.frames }, () => Math.max(0.1 * j.frameSeconds.mean, rng.normal(j.frameSeconds.mean, j.frameSeconds.stdev))),
+    Array.from({ length: j.frames }, () =>
+      Math.max(0.1 * j.frameSeconds.mean, rng.normal(j.frameSeconds.mean, j.frameSeconds.stdev)),
+    ),
   );
 }
 
@@ -216,7 +218,11 @@ interface JobState {
  * Runs one scenario with one controller.
  * @returns the run's figures; the same scenario (seed) and controller give the same result
  */
-export function simulate(scenario: Scenario, controller: Controller, options: SimulateOptions = {}): SimResult {
+export function simulate(
+  scenario: Scenario,
+  controller: Controller,
+  options: SimulateOptions = {},
+): SimResult {
   const interval = options.decisionIntervalSeconds ?? 60;
   const times = sampleFrameTimes(scenario);
   const evictRng = new SeededRandom(scenario.seed * 7919 + 17);
@@ -238,7 +244,10 @@ export function simulate(scenario: Scenario, controller: Controller, options: Si
   // Dispatch orders: the farm's (priority, submission); the cloud queue's (deadline first).
   const byFarm = jobs
     .map((_, i) => i)
-    .sort((x, y) => jobs[y]!.priority - jobs[x]!.priority || jobs[x]!.submitAtSeconds - jobs[y]!.submitAtSeconds || x - y);
+    .sort(
+      (x, y) =>
+        jobs[y]!.priority - jobs[x]!.priority || jobs[x]!.submitAtSeconds - jobs[y]!.submitAtSeconds || x - y,
+    );
   const dl = (i: number): number => jobs[i]!.deadlineAtSeconds ?? Infinity;
   const byDeadline = [...byFarm].sort((x, y) => dl(x) - dl(y));
   const q = new EventQueue();
@@ -256,10 +265,12 @@ export function simulate(scenario: Scenario, controller: Controller, options: Si
   let recalled = 0;
   let evictions = 0;
   const cap = scenario.budget?.maxSpendPerHour ?? Infinity;
-  const priceOf = (k: 'spot' | 'dedicated'): number => (k === 'spot' ? c.spotPricePerHour : c.dedicatedPricePerHour);
+  const priceOf = (k: 'spot' | 'dedicated'): number =>
+    k === 'spot' ? c.spotPricePerHour : c.dedicatedPricePerHour;
 
   const release = (n: Node, t: number): void => {
-    const billed = Math.ceil((t - n.requestedAt) / c.billingGranularitySeconds - 1e-9) * c.billingGranularitySeconds;
+    const billed =
+      Math.ceil((t - n.requestedAt) / c.billingGranularitySeconds - 1e-9) * c.billingGranularitySeconds;
     const hours = Math.max(0, billed) / 3600;
     cost += hours * priceOf(n.kind);
     if (n.kind === 'spot') spotHours += hours;
@@ -350,7 +361,9 @@ export function simulate(scenario: Scenario, controller: Controller, options: Si
         }
       } else if (want < active.length) {
         let drop = active.length - want;
-        const booting = active.filter((n) => n.state === 'booting').sort((x, y) => y.requestedAt - x.requestedAt);
+        const booting = active
+          .filter((n) => n.state === 'booting')
+          .sort((x, y) => y.requestedAt - x.requestedAt);
         const idle = active.filter((n) => n.state === 'idle').sort((x, y) => x.idleSince - y.idleSince);
         const busy = active.filter((n) => n.state === 'busy');
         for (const n of [...booting, ...idle]) {
@@ -396,7 +409,10 @@ export function simulate(scenario: Scenario, controller: Controller, options: Si
         ...(s.localDone > 1
           ? {
               observedLocalFrameStdev: Math.sqrt(
-                Math.max(0, (s.localTimeSq - (s.localTimeSum * s.localTimeSum) / s.localDone) / (s.localDone - 1)),
+                Math.max(
+                  0,
+                  (s.localTimeSq - (s.localTimeSum * s.localTimeSum) / s.localDone) / (s.localDone - 1),
+                ),
               ),
             }
           : {}),

@@ -57,7 +57,9 @@ export const simulateCommand: Command = {
       const jobs = r.jobs.map(
         (j) =>
           `${j.id} ${policy.clock(j.finishedAtSeconds)}` +
-          (j.deadlineAtSeconds === null ? '' : ` (deadline ${policy.clock(j.deadlineAtSeconds)} ${j.deadlineMet ? 'met' : 'MISSED'})`),
+          (j.deadlineAtSeconds === null
+            ? ''
+            : ` (deadline ${policy.clock(j.deadlineAtSeconds)} ${j.deadlineMet ? 'met' : 'MISSED'})`),
       );
       console.log(`${r.policy}: ${jobs.join(', ')}`);
     }
