@@ -129,28 +129,39 @@ export interface PolicyInput {
 
 /** Frames of one job to move to the cloud (proto `OffloadDecision`). */
 export interface OffloadDecision {
+  /** The job (`source_job_id`). */
   readonly jobId: string;
+  /** Queued frames to take out of local dispatch and submit; the bridge picks which. */
   readonly frameCount: number;
+  /** The group to submit them to. */
   readonly capacityGroup: string;
 }
 
 /** Not-yet-started cloud frames of one job to take back (proto `RecallDecision`). */
 export interface RecallDecision {
+  /** The job (`source_job_id`). */
   readonly jobId: string;
+  /** Not-yet-started cloud frames to bring back. */
   readonly frameCount: number;
 }
 
 /** Node targets of one group (proto `CapacityTarget`). */
 export interface CapacityTargetDecision {
+  /** The group. */
   readonly capacityGroup: string;
+  /** Target dedicated nodes alive (busy ones are never below it: scale-in drains). */
   readonly dedicatedNodes: number;
+  /** Target spot nodes alive. */
   readonly spotNodes: number;
 }
 
 /** The policy's answer (proto `BurstPlan`). */
 export interface BurstDecision {
+  /** Frames to offload, by job. */
   readonly offload: readonly OffloadDecision[];
+  /** Frames to recall, by job. */
   readonly recall: readonly RecallDecision[];
+  /** Node targets per group. */
   readonly targets: readonly CapacityTargetDecision[];
   /** What the targeted nodes cost per hour. */
   readonly projectedCostPerHour: number;

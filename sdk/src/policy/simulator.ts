@@ -10,10 +10,15 @@ import type { Scenario, ScenarioJob } from './scenario';
 
 /** One cloud node as controllers see it. */
 export interface SimNode {
+  /** Sequence number of the node in the run. */
   readonly id: number;
+  /** Capacity kind. */
   readonly kind: 'spot' | 'dedicated';
+  /** Booting (billed, not yet taking work), idle or busy. */
   readonly state: 'booting' | 'idle' | 'busy';
+  /** When it was requested (billing starts). */
   readonly requestedAtSeconds: number;
+  /** When it takes (or took) work. */
   readonly readyAtSeconds: number;
   /** Idle nodes: since when. */
   readonly idleSinceSeconds: number;
