@@ -188,13 +188,30 @@ const cases: Case[] = [
         nodes: [
           ...nodes(3, { kind: 'spot', state: 'busy' }),
           ...nodes(5, { kind: 'spot', state: 'idle', idleSinceSeconds: 29_000 }),
-          ...nodes(2, { kind: 'spot', state: 'booting', readyAtSeconds: 30_100 }),
+          ...nodes(2, { kind: 'spot', state: 'booting', readyAtSeconds: 30_400 }),
         ],
       }),
     },
     offload: [0, 0],
     spot: [3, 3],
     reason: /scale in/,
+  },
+  {
+    name: 'scale-in: a node more than half booted is kept, one just requested is cancelled',
+    input: {
+      nowSeconds: 30_000,
+      jobs: [job({ queuedFrames: 0 })],
+      farm: { idleWorkers: 40, busyWorkers: 0 },
+      group: group({
+        nodes: [
+          { kind: 'spot', state: 'booting', readyAtSeconds: 30_100 },
+          { kind: 'spot', state: 'booting', readyAtSeconds: 30_400 },
+        ],
+      }),
+    },
+    offload: [0, 0],
+    spot: [1, 1],
+    reason: /scale in: 1 nodes/,
   },
 ];
 

@@ -412,7 +412,11 @@ export function decideBurst(input: PolicyInput): BurstDecision {
   if (keep < alive.length) {
     // Idle nodes are kept until idle long enough; busy ones drain (counted until done).
     const youngIdle = idle.filter((n) => now - (n.idleSinceSeconds ?? now) < idleRelease).length;
-    keep = Math.max(keep, Math.min(alive.length - booting.length, busy.length + youngIdle));
+    // A node more than half booted has cost more than finishing its boot would: keep it.
+    const lateBoot = booting.filter(
+      (n) => (n.readyAtSeconds ?? now) - now < group.nodeBootSeconds / 2,
+    ).length;
+    keep = Math.max(keep, Math.min(alive.length - booting.length, busy.length + youngIdle) + lateBoot);
     keep = Math.min(keep, alive.length);
     if (keep < alive.length)
       reasons.push(`scale in: ${alive.length - keep} nodes not needed (drained, never killed)`);

@@ -25,8 +25,6 @@ const KNOWN_RATIO_GAPS: Record<string, number> = {
   'long-frames-deadline': 2.6,
   // Whole frames and frame-time spread at the deadline cost ~45 frames over the fluid bound.
   'overnight-crunch': 1.6,
-  // An eviction every 2 node-hours: redone frames and replacement boots.
-  'spot-storm': 1.4,
 };
 
 describe('simulator on the shared scenarios', () => {
