@@ -102,6 +102,8 @@ export interface SyncResult {
   readonly existenceCheck: 'manifest' | 'list' | 'head';
   readonly durationMs: number;
   /** Time spent per phase: building the manifest (hashing), finding what exists, uploading. */
+  /** Content uploads started by the early check, while files were still being hashed. */
+  readonly uploadsStartedEarly: number;
   readonly phaseMs: { readonly hashing: number; readonly checking: number; readonly uploading: number };
 }
 
@@ -502,13 +504,17 @@ async function runSync(
   let early: Promise<void> | undefined;
   let earlyHave: (Set<string> & { complete?: boolean }) | undefined;
   const pendingEarly: [string, { sizeBytes: number; file: string }][] = [];
+  let uploadsStartedEarly = 0;
   let coldFiles = 0;
   let coldBytes = 0;
   const drainEarly = (): void => {
     const batch = pendingEarly.splice(0);
     if (!earlyHave?.complete) return;
     for (const [sha, m] of batch) {
-      if (!earlyHave.has(sha) && !uploads.has(sha) && !failure) void uploadOne(sha, m);
+      if (!earlyHave.has(sha) && !uploads.has(sha) && !failure) {
+        uploadsStartedEarly++;
+        void uploadOne(sha, m);
+      }
     }
   };
   const startEarly = async (): Promise<void> => {
@@ -677,5 +683,6 @@ async function runSync(
     existenceCheck: used,
     durationMs: Date.now() - started,
     phaseMs: { hashing: hashingMs, checking: checkingMs, uploading: uploadingMs },
+    uploadsStartedEarly,
   };
 }
