@@ -35,12 +35,12 @@ describe('service durability under SIGKILL', () => {
       frameStart: i + 1,
       frameEnd: i + 1,
     }));
-    // Each frame takes 50-250 ms and, as its very last act, records that it completed.
+    // Each frame takes 50-250 ms, writes its output, and as its very last act records that it completed.
     const { jobId } = await client.submitFrames(
       {
         source: 'test:durability',
         sourceJobId: 'job-200',
-        commandTemplate: `sleep 0.$(( (#IFRAME# % 5) * 5 + 5 )); echo #IFRAME# >> '${completions}'`,
+        commandTemplate: `sleep 0.$(( (#IFRAME# % 5) * 5 + 5 )); echo #IFRAME# > out/frame.txt; echo #IFRAME# >> '${completions}'`,
       },
       frames,
     );
@@ -61,11 +61,24 @@ describe('service durability under SIGKILL', () => {
     })();
 
     const succeeded = () => seen.filter((e) => e.type === 'succeeded').length;
+    const waitFor = async (n: number): Promise<void> => {
+      const deadline = Date.now() + 120_000;
+      while (succeeded() < n) {
+        if (Date.now() > deadline) {
+          const failed = seen.filter((e) => e.type === 'failed').slice(0, 3);
+          throw new Error(
+            `only ${succeeded()} of ${n} frames succeeded; failures: ${JSON.stringify(failed)}\nservice log:\n${service!.output()}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     for (const threshold of [40, 110]) {
-      while (succeeded() < threshold) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(threshold);
       await service.kill('SIGKILL');
       service = await spawnService({ dataDir, listen: address, nodes: 4, slotsPerNode: 2 });
     }
+    await waitFor(200);
     await watching;
     client.close();
 
@@ -81,6 +94,13 @@ describe('service durability under SIGKILL', () => {
     const succeededIds = seen.filter((e) => e.type === 'succeeded').map((e) => e.frameId);
     expect(succeededIds).toHaveLength(200);
     expect(new Set(succeededIds).size).toBe(200);
+    // No frame is done without its output, hashed on the node.
+    for (const e of seen.filter((x) => x.type === 'succeeded')) {
+      expect(e.outputs?.map((o) => [o.path, o.sizeBytes])).toEqual([
+        ['frame.txt', e.key.sourceTaskId.length + 1],
+      ]);
+    }
+    expect(seen.filter((e) => e.type === 'failed')).toEqual([]);
     expect(reconnects).toBeGreaterThanOrEqual(2);
 
     // A fresh watch from the start replays the same log, event for event.

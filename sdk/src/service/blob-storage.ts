@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { ComputeJobSpec, ComputeTaskSpec } from '../compute/backend';
@@ -54,6 +56,11 @@ export async function blobStorage(
     outputsContainer: ContainerClient;
   }
 > {
+  // The embedded Azurite keeps its port across restarts: SAS URLs handed to tasks before a
+  // restart stay good. Waiting for the port also waits for a killed service's Azurite to go.
+  const azuriteDir = path.join(config.dataDir, 'azurite');
+  const portFile = path.join(azuriteDir, 'port');
+  const port = config.storage.connectionStringFile ? 0 : await previousPort(portFile, logger);
   const storage = await openStorage({
     ...(config.storage.connectionStringFile
       ? {
@@ -64,9 +71,10 @@ export async function blobStorage(
         }
       : {}),
     embedded: true,
-    azurite: { dataDir: path.join(config.dataDir, 'azurite') },
+    azurite: { dataDir: azuriteDir, port },
     env: {},
   });
+  if (storage.azurite) fs.writeFileSync(portFile, new URL(storage.azurite.blobEndpoint).port);
   logger.info('storage', { source: storage.source });
   const assets = storage.container(config.storage.container);
   const outputs = storage.container(`${config.storage.container}-outputs`);
@@ -198,4 +206,29 @@ export async function blobStorage(
     outputs: outputsResolver,
     close: () => storage.close(),
   };
+}
+
+/** The port the embedded Azurite had last time, once it is free again (0 if none or still taken after 10 s). */
+async function previousPort(file: string, logger: Logger): Promise<number> {
+  let port: number;
+  try {
+    port = Number(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return 0;
+  }
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) return 0;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+    if (Date.now() > deadline) {
+      logger.warn('the embedded Azurite port is still taken; using another', { port });
+      return 0;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

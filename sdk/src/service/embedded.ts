@@ -1,13 +1,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CapacityBackend, ComputeBackend, OperationOptions, TaskInfo } from '../compute/backend';
+import type {
+  AddTasksResult,
+  CapacityBackend,
+  ComputeBackend,
+  ComputeTaskSpec,
+  OperationOptions,
+  OutputFileSpec,
+  TaskInfo,
+} from '../compute/backend';
+import { uploadOutputFiles } from '../compute/local/files';
 import { LocalComputeBackend } from '../compute/local';
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
 import { ScaleSetBackend } from '../compute/scaleset';
-import { registerSecret } from '../logging';
-import type { Logger } from '../logging';
+import { registerSecret, type Logger } from '../logging';
+
 import { UsageError } from '../cli/command';
 import { blobStorage } from './blob-storage';
 import type { RuntimeProviders } from './runtime';
@@ -56,22 +65,68 @@ export function reapProcessGroups(file: string, logger: Logger): number {
   return killed;
 }
 
-/** Where the embedded engine's tasks record their exit codes: `<dir>/<jobId>/<taskId>`. */
+/** Where the embedded engine records finished tasks: `<dir>/<jobId>/<taskId>`. */
 export function resultsDir(dataDir: string): string {
   return path.join(dataDir, 'engine', 'results');
 }
 
 /**
- * The local engine as the embedded default runs it inside the service: tasks record their
- * exit codes on disk, so a task that finished while the service was down (killed) is known
- * as finished to the next service, as Azure Batch would know it, instead of being run again.
+ * The local engine as the embedded default runs it inside the service. Azure Batch keeps a
+ * task's state whatever happens to Spillway; so does this, on disk under `results/`:
+ * - `<job>/<task>.spec.json`: the task's output files, written when it is added;
+ * - `<job>/<task>.exit.json`: exit code and working directory, written by the task's own
+ *   shell the moment its command ends (see `durableCommand`), so it survives the service;
+ * - `<job>/<task>`: the outcome, written when the engine reports the task completed, after
+ *   its outputs are uploaded.
+ * A restarted service asks about tasks the new engine never ran: a finished task answers
+ * with its outcome; one that ended while the service was down has its outputs uploaded from
+ * the previous engine's directory now, as Batch's agent would have, instead of running again.
  */
 export class EmbeddedComputeBackend extends LocalComputeBackend {
+  private readonly stopRecording: () => void;
+
   constructor(
     private readonly results: string,
+    /** The previous engine's node directories and where they are now. */
+    private readonly moved: { readonly from: string; readonly to: string },
     options: ConstructorParameters<typeof LocalComputeBackend>[0],
   ) {
     super(options);
+    this.stopRecording = this.onTaskEvent((e) => {
+      if (e.type === 'completed')
+        this.record(e.task.jobId, e.task.taskId, e.task.result ?? 'failure', e.task.exitCode);
+    });
+  }
+
+  private file(jobId: string, taskId: string, suffix = ''): string {
+    return path.join(this.results, jobId, taskId + suffix);
+  }
+
+  private record(
+    jobId: string,
+    taskId: string,
+    result: 'success' | 'failure',
+    exitCode: number | undefined,
+  ): void {
+    const file = this.file(jobId, taskId);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ result, exitCode: exitCode ?? null }));
+    fs.renameSync(`${file}.tmp`, file);
+  }
+
+  override async addTasks(
+    jobId: string,
+    tasks: readonly ComputeTaskSpec[],
+    options?: OperationOptions,
+  ): Promise<AddTasksResult> {
+    fs.mkdirSync(path.join(this.results, jobId), { recursive: true });
+    for (const t of tasks) {
+      fs.writeFileSync(
+        this.file(jobId, t.id, '.spec.json'),
+        JSON.stringify({ outputFiles: t.outputFiles ?? [] }),
+      );
+    }
+    return super.addTasks(jobId, tasks, options);
   }
 
   override async getTask(
@@ -81,27 +136,62 @@ export class EmbeddedComputeBackend extends LocalComputeBackend {
   ): Promise<TaskInfo | undefined> {
     const live = await super.getTask(jobId, taskId, options);
     if (live) return live;
-    let text: string;
+    const recorded = readJson<{ result?: 'success' | 'failure'; exitCode?: number | null }>(
+      this.file(jobId, taskId),
+    );
+    if (recorded)
+      return completedTask(jobId, taskId, recorded.result ?? 'failure', recorded.exitCode ?? undefined);
+    const exit = readJson<{ exitCode: number; workDir: string }>(this.file(jobId, taskId, '.exit.json'));
+    const spec = readJson<{ outputFiles: OutputFileSpec[] }>(this.file(jobId, taskId, '.spec.json'));
+    if (!exit || !spec || !exit.workDir.startsWith(this.moved.from)) return undefined;
+    // It ended while no engine watched: upload its outputs now, as the node agent would have.
+    const workDir = this.moved.to + exit.workDir.slice(this.moved.from.length);
+    const result: 'success' | 'failure' = exit.exitCode === 0 ? 'success' : 'failure';
     try {
-      text = fs.readFileSync(path.join(this.results, jobId, taskId), 'utf8').trim();
+      const abortSignal = AbortSignal.any([
+        AbortSignal.timeout(30_000),
+        ...(options?.abortSignal ? [options.abortSignal] : []),
+      ]);
+      await uploadOutputFiles(spec.outputFiles, workDir, result === 'success', { abortSignal, maxTries: 2 });
     } catch {
-      return undefined;
+      return undefined; // its outputs cannot be brought back: the frame runs again
     }
-    if (!/^\d+$/.test(text)) return undefined; // killed while writing: not known to have finished
-    const exitCode = Number(text);
-    const at = new Date();
-    return {
-      jobId,
-      taskId,
-      state: 'completed',
-      result: exitCode === 0 ? 'success' : 'failure',
-      exitCode,
-      retryCount: 0,
-      requeueCount: 0,
-      stateTransitionTime: at,
-      endTime: at,
-    };
+    this.record(jobId, taskId, result, exit.exitCode);
+    return completedTask(jobId, taskId, result, exit.exitCode);
   }
+
+  override async close(): Promise<void> {
+    this.stopRecording();
+    await super.close();
+  }
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined; // missing, or torn by a kill mid-write: not known
+  }
+}
+
+function completedTask(
+  jobId: string,
+  taskId: string,
+  result: 'success' | 'failure',
+  exitCode: number | undefined,
+): TaskInfo {
+  const at = new Date();
+  return {
+    jobId,
+    taskId,
+    state: 'completed',
+    result,
+    ...(exitCode !== undefined ? { exitCode } : {}),
+    retryCount: 0,
+    requeueCount: 0,
+    stateTransitionTime: at,
+    endTime: at,
+  };
 }
 
 /** The embedded default's compute: the local engine, with its directories under `dataDir`. */
@@ -109,22 +199,33 @@ export async function localCompute(config: ServiceConfig, logger: Logger): Promi
   const root = path.join(config.dataDir, 'engine');
   fs.mkdirSync(root, { recursive: true });
   reapProcessGroups(processGroupFile(config.dataDir), logger);
-  // Node directories of the last run hold nothing the new engine can use.
-  fs.rmSync(path.join(root, 'nodes'), { recursive: true, force: true });
-  return new EmbeddedComputeBackend(resultsDir(config.dataDir), {
-    rootDir: root,
-    bootDelayMs: config.compute.local.bootDelayMs,
-  });
+  // The last engine's directories stay one run, for outputs of tasks that ended unwatched.
+  const nodes = path.join(root, 'nodes');
+  const previous = path.join(root, 'previous-nodes');
+  fs.rmSync(previous, { recursive: true, force: true });
+  if (fs.existsSync(nodes)) fs.renameSync(nodes, previous);
+  return new EmbeddedComputeBackend(
+    resultsDir(config.dataDir),
+    { from: nodes + path.sep, to: previous + path.sep },
+    {
+      rootDir: root,
+      bootDelayMs: config.compute.local.bootDelayMs,
+    },
+  );
 }
 
-/** Wraps a task's command so it records its process group first and its exit code last. */
+/**
+ * Wraps a task's command so that it records its process group first (see
+ * `reapProcessGroups`) and its exit code and working directory last, the moment the command
+ * ends, even if the service is gone by then (see `EmbeddedComputeBackend`).
+ */
 export function durableCommand(command: string, jobId: string, taskId: string, dataDir: string): string {
-  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const dir = path.join(resultsDir(dataDir), jobId);
-  const file = path.join(dir, taskId);
+  const q = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
+  const exitFile = path.join(resultsDir(dataDir), jobId, `${taskId}.exit.json`);
   return (
     recordProcessGroup(processGroupFile(dataDir)) +
-    `mkdir -p ${q(dir)}; rm -f ${q(file)}; (${command}); rc=$?; echo $rc > ${q(file + '.tmp')} && mv ${q(file + '.tmp')} ${q(file)}; exit $rc`
+    `(${command}\n); rc=$?; ` +
+    `printf '{"exitCode":%d,"workDir":"%s"}' "$rc" "$AZ_BATCH_TASK_WORKING_DIR" > ${q(exitFile + '.tmp')} && mv ${q(exitFile + '.tmp')} ${q(exitFile)}; exit $rc`
   );
 }
 

@@ -20,7 +20,7 @@ import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
 import { frameServiceHandlers } from './grpc/frames';
 import type { HandlerContext } from './grpc/handlers';
-import { startServer, type RunningServer, type ServerTls } from './grpc/server';
+import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
 
 /** Storage as the service uses it: how tasks fetch assets and bring outputs back. */
 export interface ServiceStorage {
@@ -157,6 +157,18 @@ export async function startService(
   providers: RuntimeProviders,
   logger: Logger,
 ): Promise<RunningService> {
+  const token = config.tokenFile ? readSecretFile(config.tokenFile, 'tokenFile') : undefined;
+  const tls: ServerTls | undefined = config.tls
+    ? {
+        certChain: fs.readFileSync(config.tls.certFile),
+        privateKey: fs.readFileSync(config.tls.keyFile),
+        ...(config.tls.clientCaFile ? { clientCa: fs.readFileSync(config.tls.clientCaFile) } : {}),
+      }
+    : undefined;
+  const listen = { listen: config.listen, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
+  // Refuse an insecure listener before anything is started.
+  checkListenSecurity(listen);
+
   const container = new Container();
   await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule);
 
@@ -169,6 +181,7 @@ export async function startService(
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
 
+  logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
   if (!capacity.specOf(config.compute.defaultGroup)) {
     await capacity.ensure(defaultGroupSpec(config));
@@ -176,16 +189,10 @@ export async function startService(
   if (config.compute.backend === 'local' && config.compute.local.nodes > 0) {
     await capacity.resize(config.compute.defaultGroup, { dedicated: config.compute.local.nodes, spot: 0 });
   }
+  logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
   await dispatcher.start();
+  logger.debug('frames reconciled');
 
-  const token = config.tokenFile ? readSecretFile(config.tokenFile, 'tokenFile') : undefined;
-  const tls: ServerTls | undefined = config.tls
-    ? {
-        certChain: fs.readFileSync(config.tls.certFile),
-        privateKey: fs.readFileSync(config.tls.keyFile),
-        ...(config.tls.clientCaFile ? { clientCa: fs.readFileSync(config.tls.clientCaFile) } : {}),
-      }
-    : undefined;
   const server = await startServer(
     (ctx) => ({
       frames: frameServiceHandlers(ctx, frames, store),
@@ -193,7 +200,7 @@ export async function startService(
       burst: burstServiceHandlers(ctx, burst),
       ...(storage.assetService ? { assets: storage.assetService(ctx) } : {}),
     }),
-    { listen: config.listen, ...(tls ? { tls } : {}), ...(token ? { token } : {}) },
+    listen,
     logger,
   );
 

@@ -18,6 +18,8 @@ export const AZURITE_ACCOUNT_KEY =
 export interface StartAzuriteOptions {
   /** Where Azurite keeps blobs and metadata. @default `$SPILLWAY_DATA_DIR/azurite`, else `~/.spillway/azurite` */
   readonly dataDir?: string;
+  /** Loopback port to listen on; 0 picks a free one. @default 0 */
+  readonly port?: number;
   /** Keep everything in memory instead of `dataDir` (tests, benchmarks). @default false */
   readonly inMemory?: boolean;
   /** How long to wait for Azurite to answer. @default 30 seconds */
@@ -112,7 +114,7 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<A
     '--blobHost',
     '127.0.0.1',
     '--blobPort',
-    '0',
+    String(options.port ?? 0),
     '--loose',
     '--skipApiVersionCheck',
     '--disableTelemetry',
