@@ -1,44 +1,181 @@
-// The README's demo command. The full demo (a Deadline farm bursting into the local
-// engine + Azurite) arrives with the Deadline bridge; until then this runs what exists:
-// a Spillway gRPC server on an ephemeral loopback port with health and reflection, asked
-// by a client, and the spillway.v1 contract it will serve.
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { addIntrospection, wire } from '@spillway/sdk';
+// `npm start`: a Deadline farm that is too small for its job bursts into "Azure".
+//
+// Everything runs on this machine with no Azure account: the Spillway service on the
+// embedded default (local engine + Azurite, started by the service), a fake Deadline Web
+// Service with 2 local workers, and the Deadline bridge. An animation job with a deadline
+// arrives; the bridge offloads the frames no local worker can take, the cloud renders them,
+// and their outputs land in the job's output folder, verified, before Deadline marks them done.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DeadlineBridge, resolveConfig } from '@spillway/bridge-deadline';
+import { FakeDeadline, hasBlender, makeBlenderScene } from '@spillway/bridge-deadline/testing';
+import { BurstClient, createLogger, embeddedProviders, loadConfig, startService } from '@spillway/sdk';
+
+const FRAMES = Number(process.env.DEMO_FRAMES ?? 24);
+const LOCAL_WORKERS = 2;
+const CLOUD_NODES = 3;
+/** Spot price used for the cost estimate (Standard_D16as_v5-class spot, per node-hour). */
+const SPOT_PER_HOUR = 0.14;
 
 async function main(): Promise<void> {
-  console.log('Spillway demo (foundation stage): the burst demo is not built yet; running what exists.\n');
-  const server = new grpc.Server();
-  const introspection = addIntrospection(server);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  introspection.setServing(true);
-  console.log(`server listening on 127.0.0.1:${port} (loopback only)`);
+  const started = Date.now();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-demo-'));
+  const farm = path.join(work, 'farm'); // what the farm's Z:\ is on this machine
+  const outDir = path.join(farm, 'renders');
+  fs.mkdirSync(outDir, { recursive: true });
+  const blender = hasBlender();
+  const logLines: string[] = [];
+  const logger = createLogger({ level: 'info', write: (l) => logLines.push(l) });
 
-  const pkg = grpc.loadPackageDefinition(
-    protoLoader.loadSync(healthProtoPath, { enums: String }),
-  ) as unknown as {
-    grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
-  };
-  const client = new pkg.grpc.health.v1.Health(
-    `127.0.0.1:${port}`,
-    grpc.credentials.createInsecure(),
-  ) as grpc.Client & {
-    check(r: { service: string }, cb: (e: Error | null, r?: { status: string }) => void): void;
-  };
-  for (const service of wire.SPILLWAY_V1_SERVICE_NAMES) {
-    const status = await new Promise<string>((resolve, reject) =>
-      client.check({ service }, (e, r) => (e ? reject(e) : resolve(r!.status))),
+  console.log('Spillway demo: a 2-worker Deadline farm bursts a too-big animation into the local "cloud".');
+  console.log(
+    `  renderer: ${blender ? 'Blender (found on PATH)' : 'built-in PNG renderer (Blender not installed)'}`,
+  );
+
+  // The service, on the embedded default.
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      listen: '127.0.0.1:0',
+      dataDir: path.join(work, 'spillway'),
+      'compute.local.nodes': CLOUD_NODES,
+    },
+  });
+  const service = await startService(
+    config,
+    embeddedProviders(config),
+    createLogger({ level: 'warn', write: (l) => logLines.push(l) }),
+  );
+  console.log(`  service:  ${service.address} (local engine, ${CLOUD_NODES} cloud nodes, Azurite)`);
+
+  // The farm.
+  const rules = [{ from: 'Z:\\', to: farm }];
+  const deadline = await FakeDeadline.start({
+    workers: Array.from({ length: LOCAL_WORKERS }, (_, i) => ({ name: `render-0${i + 1}` })),
+    pathRules: rules,
+  });
+  console.log(`  farm:     fake Deadline Web Service ${deadline.url}, ${LOCAL_WORKERS} workers`);
+
+  let jobId: string;
+  if (blender) {
+    await makeBlenderScene(path.join(farm, 'shot.blend'), { frames: FRAMES, resolution: 96, samples: 8 });
+    jobId = deadline.submitJob(
+      {
+        Plugin: 'Blender',
+        Name: 'shot010_lighting',
+        Frames: `1-${FRAMES}`,
+        ChunkSize: 1,
+        Priority: 60,
+        OutputDirectory0: 'Z:\\renders',
+        OutputFilename0: 'frame_####.png',
+        ExtraInfoKeyValue0: `SpillwayDeadline=${new Date(Date.now() + 120_000).toISOString()}`,
+      },
+      { SceneFile: 'Z:\\shot.blend', OutputFile: 'Z:\\renders\\frame_####' },
     );
-    console.log(`  health ${service.padEnd(30)} ${status}`);
+  } else {
+    const renderer = path.join(__dirname, 'tiny-render.js');
+    jobId = deadline.submitJob(
+      {
+        Plugin: 'CommandLine',
+        Name: 'shot010_lighting',
+        Frames: `1-${FRAMES}`,
+        ChunkSize: 1,
+        Priority: 60,
+        OutputDirectory0: 'Z:\\renders',
+        OutputFilename0: 'frame_####.png',
+        ExtraInfoKeyValue0: `SpillwayDeadline=${new Date(Date.now() + 120_000).toISOString()}`,
+      },
+      {
+        Executable: process.execPath,
+        Arguments: `${renderer} <STARTFRAME> Z:\\renders\\frame_<STARTFRAME%4>.png`,
+      },
+    );
   }
+  console.log(`  job:      ${FRAMES} frames, deadline in 2 minutes, output ${outDir}\n`);
+
+  const bridge = await DeadlineBridge.start(
+    resolveConfig({
+      webservice: deadline.url,
+      service: service.address,
+      name: 'demo',
+      stateDir: path.join(work, 'bridge'),
+      pollIntervalMs: 1000,
+      pathRules: rules,
+    }),
+    { logger },
+  );
+
+  const client = new BurstClient(service.address);
+  const cloudSeconds = async (): Promise<{ done: number; running: number; seconds: number }> => {
+    let done = 0;
+    let running = 0;
+    let seconds = 0;
+    for await (const job of client.listJobs({ source: 'deadline:demo' })) {
+      done += job.counts.succeeded;
+      running += job.counts.running;
+      for await (const f of client.listFrames(job.jobId)) {
+        if (f.startedAt && f.finishedAt) seconds += (f.finishedAt.getTime() - f.startedAt.getTime()) / 1000;
+      }
+    }
+    return { done, running, seconds };
+  };
+
+  const tty = process.stdout.isTTY === true;
+  let last = '';
+  for (;;) {
+    const s = deadline.summary(jobId);
+    const cloud = await cloudSeconds();
+    const cost = (cloud.seconds / 3600) * SPOT_PER_HOUR;
+    const line =
+      `  ${Math.round((Date.now() - started) / 1000)
+        .toString()
+        .padStart(3)} s  local ${String(s.completedLocally).padStart(2)} done  ` +
+      `cloud ${String(cloud.done).padStart(2)} done ${cloud.running} running  ` +
+      `queued ${s.queued}  in cloud ${s.suspended}  of ${s.total}  est. cost $${cost.toFixed(4)}`;
+    if (line !== last) process.stdout.write(tty ? `\r${line}` : `${line}\n`);
+    last = line;
+    if (s.completed === s.total) break;
+    if (Date.now() - started > 170_000) throw new Error('the demo took too long; see the log above');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  if (tty) process.stdout.write('\n');
+
+  const s = deadline.summary(jobId);
+  const cloud = await cloudSeconds();
+  const local = deadline.renders.filter((r) => r.jobId === jobId && r.exitCode === 0);
+  const localFrameSeconds =
+    local.reduce((sum, r) => sum + (r.finishedAt.getTime() - r.startedAt.getTime()) / 1000, 0) /
+    Math.max(1, local.length);
+  const elapsed = (Date.now() - started) / 1000;
+  const withoutBurst = (FRAMES * localFrameSeconds) / LOCAL_WORKERS;
+  const pngs = fs.readdirSync(outDir).filter((f) => f.endsWith('.png'));
+
+  console.log('\nSummary');
+  console.log(`  frames rendered locally      ${s.completedLocally}`);
+  console.log(
+    `  frames rendered in the cloud ${s.total - s.completedLocally} (outputs verified, then marked done in Deadline)`,
+  );
+  console.log(`  wall time with burst         ${elapsed.toFixed(0)} s (including start-up)`);
+  console.log(
+    `  local-only estimate          ${withoutBurst.toFixed(0)} s (${FRAMES} frames x ${localFrameSeconds.toFixed(1)} s / ${LOCAL_WORKERS} workers)`,
+  );
+  console.log(
+    `  estimated Azure cost         $${((cloud.seconds / 3600) * SPOT_PER_HOUR).toFixed(4)} (${cloud.seconds.toFixed(0)} node-seconds at $${SPOT_PER_HOUR}/spot node-hour)`,
+  );
+  console.log(`  output folder                ${outDir}: ${pngs.length} PNG files`);
+  console.log(
+    `  bridge                       offloaded ${bridge.counters.offloaded}, completed ${bridge.counters.completed}, recalled ${bridge.counters.recalled}, sent back ${bridge.counters.failedBack}`,
+  );
+
   client.close();
-  console.log('\nThe RPCs of these services are defined in proto/spillway/v1 and not implemented yet.');
-  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  await bridge.close();
+  await deadline.close();
+  await service.close();
+  if (pngs.length !== FRAMES) {
+    console.error(`\nexpected ${FRAMES} PNG files, found ${pngs.length}\n${logLines.slice(-30).join('\n')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((err: unknown) => {
