@@ -10,6 +10,7 @@ import type {
   TaskInfo,
 } from '../compute/backend';
 import { uploadOutputFiles } from '../compute/local/files';
+import { BatchComputeBackend } from '../compute/batch';
 import { LocalComputeBackend } from '../compute/local';
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
@@ -235,19 +236,41 @@ export function durableCommand(command: string, jobId: string, taskId: string, d
  * configured) for assets in and outputs back.
  */
 export function embeddedProviders(config: ServiceConfig): RuntimeProviders {
-  if (config.compute.backend !== 'local') {
-    throw new UsageError(
-      `compute.backend "${config.compute.backend}" is not wired into spillway serve yet; use "local"`,
-    );
+  const batch = config.compute.backend === 'batch' ? config.compute.batch : undefined;
+  if (config.compute.backend === 'batch' && !batch) {
+    throw new UsageError('compute.backend is "batch" but compute.batch.accountUrl is not set');
   }
   return {
-    compute: localCompute,
+    compute: batch ? async (c, logger) => batchCompute(batch, logger) : localCompute,
     workerBurst: async (c, logger) => (c.workerBurst ? scaleSetBackend(c.workerBurst, logger) : undefined),
     storage: (c, logger) =>
-      blobStorage(c, logger, {
-        wrapCommand: (command, jobId, taskId) => durableCommand(command, jobId, taskId, c.dataDir),
-      }),
+      blobStorage(
+        c,
+        logger,
+        batch
+          ? {}
+          : { wrapCommand: (command, jobId, taskId) => durableCommand(command, jobId, taskId, c.dataDir) },
+      ),
   };
+}
+
+/** Azure Batch (or `spillway emulate batch`) as the frame-offload backend. */
+export function batchCompute(
+  config: NonNullable<ServiceConfig['compute']['batch']>,
+  _logger: Logger,
+): ComputeBackend {
+  if (config.accountKeyFile && !config.accountName) {
+    throw new UsageError('compute.batch.accountName is required with compute.batch.accountKeyFile');
+  }
+  let credential: ConstructorParameters<typeof BatchComputeBackend>[0]['credential'];
+  if (config.accountKeyFile) {
+    const accountKey = readSecretFile(config.accountKeyFile, 'compute.batch.accountKeyFile');
+    registerSecret(accountKey);
+    credential = { accountName: config.accountName!, accountKey };
+  } else {
+    credential = new DefaultAzureCredential();
+  }
+  return new BatchComputeBackend({ accountUrl: config.accountUrl, credential });
 }
 
 /** The worker-burst backend for a configuration: Azure (or `spillway emulate arm`). */

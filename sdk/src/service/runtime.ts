@@ -144,6 +144,14 @@ function defaultGroupSpec(config: ServiceConfig): CapacityGroupSpec {
     taskSlotsPerNode: config.compute.local.slotsPerNode,
     maxDedicatedNodes: Math.max(1, config.compute.local.nodes),
     maxSpotNodes: Math.max(1, config.compute.local.nodes),
+    // Batch needs an image; the local engine ignores it.
+    image: {
+      publisher: 'canonical',
+      offer: '0001-com-ubuntu-server-jammy',
+      sku: '22_04-lts',
+      version: 'latest',
+      nodeAgentSkuId: 'batch.node.ubuntu 22.04',
+    },
   });
 }
 
@@ -186,7 +194,7 @@ export async function startService(
   if (!capacity.specOf(config.compute.defaultGroup)) {
     await capacity.ensure(defaultGroupSpec(config));
   }
-  if (config.compute.backend === 'local' && config.compute.local.nodes > 0) {
+  if (config.compute.local.nodes > 0) {
     await capacity.resize(config.compute.defaultGroup, { dedicated: config.compute.local.nodes, spot: 0 });
   }
   logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
