@@ -18,8 +18,9 @@ describe('service durability under SIGKILL', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-durable-'));
   });
   afterEach(async () => {
-    await service?.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    // Graceful at the end, so the service stops its Azurite before the directory goes.
+    await service?.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   it('loses nothing and runs nothing twice', async () => {
