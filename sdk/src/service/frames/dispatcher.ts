@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type {
   ComputeBackend,
   ComputeJobSpec,
@@ -70,7 +71,10 @@ export class FrameDispatcher {
     private readonly tasks: TaskFactory,
     private readonly outputs: OutputResolver,
     private readonly options: DispatcherOptions,
-  ) {}
+  ) {
+    // One signal aborts every backend call of the dispatcher: many listen at once, legitimately.
+    setMaxListeners(0, this.abort.signal);
+  }
 
   /** Subscribes to the backend and reconciles every unfinished frame. */
   async start(): Promise<void> {
