@@ -178,7 +178,22 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+const farmArg = process.argv.indexOf('--farm');
+const farmKind = farmArg >= 0 ? process.argv[farmArg + 1] : 'deadline';
+const run =
+  farmKind === 'opencue'
+    ? () =>
+        (require('./demo-opencue') as typeof import('./demo-opencue')).runOpenCueDemo().then((code) => {
+          process.exitCode = code;
+        })
+    : farmKind === 'deadline'
+      ? main
+      : () =>
+          Promise.reject(
+            new Error(`--farm: expected "deadline" or "opencue", got ${JSON.stringify(farmKind)}`),
+          );
+
+run().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });
