@@ -20,3 +20,4 @@ export {
 } from './emulate/batch';
 export * as storage from './storage';
 export * as policy from './policy';
+export * as testing from './testing';

@@ -1,0 +1,2 @@
+/** Helpers for tests and demos of render farms on one machine. */
+export { blenderSceneScript, hasBlender, makeBlenderScene, type BlenderSceneOptions } from './blender';
