@@ -20,6 +20,7 @@ import { registerSecret, type Logger } from '../logging';
 
 import { UsageError } from '../cli/command';
 import { blobStorage } from './blob-storage';
+import { writeFileAtomic } from './state/atomic-file';
 import type { RuntimeProviders } from './runtime';
 
 /**
@@ -109,10 +110,7 @@ export class EmbeddedComputeBackend extends LocalComputeBackend {
     result: 'success' | 'failure',
     exitCode: number | undefined,
   ): void {
-    const file = this.file(jobId, taskId);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ result, exitCode: exitCode ?? null }));
-    fs.renameSync(`${file}.tmp`, file);
+    writeFileAtomic(this.file(jobId, taskId), JSON.stringify({ result, exitCode: exitCode ?? null }));
   }
 
   override async addTasks(

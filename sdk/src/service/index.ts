@@ -21,3 +21,4 @@ export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, Reported
 export { simpleRule } from './burst/simple-rule';
 export { embeddedProviders, EmbeddedComputeBackend, localCompute, scaleSetBackend } from './embedded';
 export { blobStorage, outputPrefix, type BlobStorageOptions } from './blob-storage';
+export { writeFileAtomic } from './state/atomic-file';

@@ -6,7 +6,7 @@
  * so a restarted bridge can tell its suspensions from a user's.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { writeFileAtomic } from '@spillway/sdk';
 
 /** Where a task the bridge handles stands. */
 export type TaskPhase =
@@ -91,15 +91,6 @@ export class BridgeStateStore {
   /** Applies `change` and writes the state durably. */
   update(change: (s: BridgeState) => void): void {
     change(this.state);
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(this.state));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.state));
   }
 }

@@ -4,8 +4,7 @@
  * fsync, rename) after every change, so a restarted host reconciles instead of duplicating.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { ValidationError } from '@spillway/sdk';
+import { ValidationError, writeFileAtomic } from '@spillway/sdk';
 import type { RunFrame } from '../proto';
 
 /** One launched frame the host answers for until Cuebot has its completion. */
@@ -91,15 +90,6 @@ export class HostStateStore {
   /** Applies `change` and writes the state durably. */
   update(change: (s: HostState) => void): void {
     change(this.state);
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(this.state));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.state));
   }
 }

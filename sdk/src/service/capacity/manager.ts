@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type {
   CapacityBackend,
   CapacityEvent,
@@ -8,6 +7,7 @@ import type {
   GroupStatus,
 } from '../../compute/backend';
 import { scaleSetSpecFromWire } from '../../compute/scaleset/wire';
+import { writeFileAtomic } from '../state/atomic-file';
 import { FailedPreconditionError, NotFoundError, ValidationError } from '../../errors';
 import { CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
@@ -239,17 +239,14 @@ export class CapacityManager {
   }
 
   private save(): void {
-    const tmp = `${this.file}.tmp`;
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    fs.writeFileSync(
-      tmp,
+    writeFileAtomic(
+      this.file,
       JSON.stringify(
-        [...this.specs.values()].map((s) => CapacityGroupSpec.toJSON(s)),
+        [...this.specs.values()].map((spec) => CapacityGroupSpec.toJSON(spec)),
         null,
         2,
       ),
     );
-    fs.renameSync(tmp, this.file);
   }
 
   close(): void {
