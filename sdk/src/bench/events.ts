@@ -2,12 +2,16 @@
  * `npm run bench:events`: frame-event latency from task completion to watchers, with 50
  * concurrent watchers on a 10,000-frame job of no-op tasks, and the service's peak memory.
  *
- * The service runs as its own process (`spillway serve`, embedded engine). A task's
- * completion time is when its process exited, as recorded on disk by the task itself (the
- * mtime of its exit-code record); latency is from then until each watcher holds the
- * `succeeded` event: it covers exit detection, the journal's fsync and the fan-out.
+ * The service runs as its own process (`spillway serve`, embedded engine with
+ * BENCH_NODES x BENCH_SLOTS task slots, 2 x 4 by default: eight tasks at once on this
+ * two-core machine, beside the service, Azurite and the watchers). A task's completion time
+ * is when the engine recorded it completed, its outputs uploaded, as Batch reports a task
+ * completed: the mtime of the outcome record it writes at that moment. Latency is from then
+ * until each watcher holds the `succeeded` event: it covers checking the outputs in Blob
+ * Storage, the journal's fsync and the fan-out.
  */
 import { spawn } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +21,8 @@ import { resultsDir } from '../service/embedded';
 
 const FRAMES = Number(process.env.BENCH_FRAMES ?? 10_000);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 50);
+const NODES = Number(process.env.BENCH_NODES ?? 2);
+const SLOTS = Number(process.env.BENCH_SLOTS ?? 4);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -30,6 +36,8 @@ async function main(): Promise<void> {
   const service = spawn(
     process.execPath,
     [
+      // e.g. BENCH_SERVICE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the service
+      ...(process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       bin,
       'serve',
       '--listen',
@@ -37,9 +45,9 @@ async function main(): Promise<void> {
       '--data-dir',
       dataDir,
       '--nodes',
-      '8',
+      String(NODES),
       '--slots',
-      '8',
+      String(SLOTS),
       '--address-file',
       addressFile,
       '--log-level',
@@ -60,6 +68,7 @@ async function main(): Promise<void> {
     // Watchers first, so every one sees every event live.
     const received = new Map<string, number[]>(); // frameId -> receive times (ms, epoch)
     const abort = new AbortController();
+    setMaxListeners(0, abort.signal); // one signal for every watcher
     const clients = Array.from({ length: WATCHERS }, () => new BurstClient(address));
     let done = 0;
     const finished = new Promise<void>((resolve) => {

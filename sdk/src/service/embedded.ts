@@ -110,7 +110,10 @@ export class EmbeddedComputeBackend extends LocalComputeBackend {
     result: 'success' | 'failure',
     exitCode: number | undefined,
   ): void {
-    writeFileAtomic(this.file(jobId, taskId), JSON.stringify({ result, exitCode: exitCode ?? null }));
+    // No fsync: after a power loss a missing outcome is rebuilt from the exit record.
+    writeFileAtomic(this.file(jobId, taskId), JSON.stringify({ result, exitCode: exitCode ?? null }), {
+      fsync: false,
+    });
   }
 
   override async addTasks(
@@ -209,8 +212,23 @@ export async function localCompute(config: ServiceConfig, logger: Logger): Promi
     {
       rootDir: root,
       bootDelayMs: config.compute.local.bootDelayMs,
+      // Tasks share the machine with the service: they yield the CPU to it.
+      niceness: TASK_NICENESS,
+      nodeEnvironment: nodePython(),
     },
   );
+}
+
+/** Niceness of the embedded engine's tasks. */
+const TASK_NICENESS = 19;
+
+/**
+ * The interpreter the node script runs with (see `wrapRenderCommand`): `SPILLWAY_PYTHON` if
+ * the service has it, else the system's `/usr/bin/python3` when present.
+ */
+function nodePython(): Record<string, string> {
+  const chosen = process.env.SPILLWAY_PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : '');
+  return chosen ? { SPILLWAY_PYTHON: chosen } : {};
 }
 
 /**

@@ -19,6 +19,14 @@ export const NODE_SCRIPT_PATH = path.join(__dirname, '..', '..', 'assets', 'node
 /** Where the preparation task keeps the script for the job's tasks. */
 export const NODE_SCRIPT_ON_NODE = '$AZ_BATCH_NODE_SHARED_DIR/spillway/spillway_fetch.py';
 
+/**
+ * The interpreter of the node script: `$SPILLWAY_PYTHON` where the node sets it (the embedded
+ * engine points it at the system's `/usr/bin/python3`, past version-manager shims that cost
+ * a tenth of a second per call), else `python3` from PATH, as on a stock Batch image. `-S`
+ * skips site packages: the script uses the standard library only.
+ */
+const PYTHON = '"${SPILLWAY_PYTHON:-python3}" -S';
+
 /** Quotes a string for `/bin/sh` (single quotes; nothing inside is expanded). */
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -109,7 +117,7 @@ export function buildPreparationCommand(options: PreparationCommandOptions): Com
   }
   const commandLine = [
     ...install,
-    `python3 "${NODE_SCRIPT_ON_NODE}" fetch --manifest-id ${options.manifestId} --cache "${cache}" --target "${target}"${options.copy ? ' --copy' : ''}`,
+    `${PYTHON} "${NODE_SCRIPT_ON_NODE}" fetch --manifest-id ${options.manifestId} --cache "${cache}" --target "${target}"${options.copy ? ' --copy' : ''}`,
   ].join(' && ');
   return {
     commandLine,
@@ -148,7 +156,7 @@ export function wrapRenderCommand(command: string, options: WrapRenderOptions): 
   const patterns = options.patterns.map((p, i) => normaliseRelativePath(p, `patterns[${i}]`));
   const outputs = normaliseRelativePath(options.outputsFile ?? 'outputs.json', 'outputsFile');
   const collect =
-    `python3 "${NODE_SCRIPT_ON_NODE}" collect --dir ${shellQuote(dir)}` +
+    `${PYTHON} "${NODE_SCRIPT_ON_NODE}" collect --dir ${shellQuote(dir)}` +
     patterns.map((p) => ` --pattern ${shellQuote(p)}`).join('') +
     ` --output ${shellQuote(outputs)}`;
   return `( ${command}\n); rc=$?; if [ "$rc" -eq 0 ]; then ${collect} || exit $?; fi; exit $rc`;

@@ -40,6 +40,13 @@ export interface LocalEngineOptions {
   readonly releaseTimeoutMs?: number;
   /** Timeout of each resource/output file transfer. @default 60 seconds */
   readonly transferTimeoutMs?: number;
+  /** Variables every node's processes see (as a pool's start task would set them). @default none */
+  readonly nodeEnvironment?: Readonly<Record<string, string>>;
+  /**
+   * Scheduling niceness of every command the nodes run (0 to 19). The service that embeds
+   * the engine shares its machine with the tasks and must stay responsive. @default 0
+   */
+  readonly niceness?: number;
 }
 
 type Mut<T> = { -readonly [K in keyof T]: T[K] };
@@ -963,6 +970,7 @@ export class LocalEngine {
         stdoutPath: path.join(taskDir, 'stdout.txt'),
         stderrPath: path.join(taskDir, 'stderr.txt'),
         maxWallClockMs: task.spec.maxWallClockMs ?? job.spec.maxWallClockMs,
+        niceness: this.options.niceness ?? 0,
       });
       task.proc = proc;
       node.procs.add(proc);
@@ -1060,6 +1068,7 @@ export class LocalEngine {
       stdoutPath: path.join(dir, 'stdout.txt'),
       stderrPath: path.join(dir, 'stderr.txt'),
       ...(cmd.maxWallClockMs !== undefined ? { maxWallClockMs: cmd.maxWallClockMs } : {}),
+      niceness: this.options.niceness ?? 0,
     });
     node.procs.add(proc);
     const outcome = await proc.done;
@@ -1074,6 +1083,7 @@ export class LocalEngine {
     }
     return {
       ...base,
+      ...this.options.nodeEnvironment,
       AZ_BATCH_ACCOUNT_NAME: this.options.accountName ?? 'local',
       AZ_BATCH_POOL_ID: node.poolId,
       AZ_BATCH_NODE_ID: node.id,

@@ -1,3 +1,4 @@
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { ResourceExhaustedError, ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/frames';
@@ -13,6 +14,7 @@ import {
   keyToWire,
   submissionToWire,
 } from '../../model/wire-mapping';
+import type { FrameEvent } from '../../model/frames';
 import type { FrameManager } from '../frames/manager';
 import type { FrameStore } from '../frames/store';
 import { serverStream, unary, type HandlerContext } from './handlers';
@@ -74,7 +76,7 @@ export function frameServiceHandlers(
               subscribe: (l) => store.onEvents(l),
             },
             cursor,
-            (events) => ({ events: events.map(eventToWire) }),
+            watchResponse,
             { perMessage, heartbeatMs },
           );
         } finally {
@@ -130,3 +132,45 @@ function peerHost(peer: string): string {
   const m = /^(?:ipv4:|ipv6:)?\[?([^\]]*?)\]?:\d+$/.exec(peer);
   return m?.[1] ?? peer;
 }
+
+/**
+ * Every watcher of a busy job receives the same events: each is encoded once, on first
+ * send, and its bytes kept (as long as the event) and reused for every stream.
+ */
+const encodedEvents = new WeakMap<FrameEvent, Uint8Array>();
+const ENCODED = Symbol('encoded events');
+
+/** A watch response carrying its events pre-encoded (see `encodeWatchFramesResponse`). */
+type PreEncodedResponse = w.WatchFramesResponse & { [ENCODED]?: Uint8Array[] };
+
+/** The message a watch stream sends for these events. */
+export function watchResponse(events: readonly FrameEvent[]): w.WatchFramesResponse {
+  const encoded = events.map((e) => {
+    let bytes = encodedEvents.get(e);
+    if (!bytes) {
+      bytes = w.FrameEvent.encode(eventToWire(e)).finish();
+      encodedEvents.set(e, bytes);
+    }
+    return bytes;
+  });
+  const response: PreEncodedResponse = { events: [], [ENCODED]: encoded };
+  return response;
+}
+
+/**
+ * `WatchFramesResponse` has one field, `repeated FrameEvent events = 1`: its encoding is
+ * each event's bytes behind the field's tag and length, so encoded events concatenate.
+ */
+export function encodeWatchFramesResponse(message: w.WatchFramesResponse): Buffer {
+  const encoded = (message as PreEncodedResponse)[ENCODED];
+  if (!encoded) return Buffer.from(w.WatchFramesResponse.encode(message).finish());
+  const parts: Uint8Array[] = [];
+  for (const bytes of encoded) parts.push(new BinaryWriter().uint32(10).uint32(bytes.length).finish(), bytes);
+  return Buffer.concat(parts);
+}
+
+/** The frame service's definition, with the watch stream's shared encoding. */
+export const watchFramesService: typeof w.FrameServiceService = {
+  ...w.FrameServiceService,
+  watchFrames: { ...w.FrameServiceService.watchFrames, responseSerialize: encodeWatchFramesResponse },
+};

@@ -4,11 +4,12 @@ import { FailedPreconditionError, ValidationError } from '../../errors';
 import { AssetServiceService, type AssetServiceServer } from '../../gen/spillway/v1/assets';
 import { BurstServiceService, type BurstServiceServer } from '../../gen/spillway/v1/burst';
 import { CapacityServiceService, type CapacityServiceServer } from '../../gen/spillway/v1/capacity';
-import { FrameServiceService, type FrameServiceServer } from '../../gen/spillway/v1/frames';
+import type { FrameServiceServer } from '../../gen/spillway/v1/frames';
 import type { Logger } from '../../logging';
 import { registerSecret } from '../../logging';
 import { addIntrospection, type Introspection } from '../introspection';
 import { allowAll, bearerToken, type Authenticator } from './auth';
+import { watchFramesService } from './frames';
 import type { HandlerContext } from './handlers';
 
 /** TLS material for a non-loopback listener. */
@@ -122,7 +123,7 @@ export async function startServer(
     'grpc.keepalive_permit_without_calls': 1,
   });
   const impl = services(handlerContext(options, logger));
-  if (impl.frames) server.addService(FrameServiceService, impl.frames);
+  if (impl.frames) server.addService(watchFramesService, impl.frames);
   if (impl.capacity) server.addService(CapacityServiceService, impl.capacity);
   if (impl.burst) server.addService(BurstServiceService, impl.burst);
   if (impl.assets) server.addService(AssetServiceService, impl.assets);
