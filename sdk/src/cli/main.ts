@@ -16,8 +16,17 @@ function register(name: string, summary: string, load: () => Promise<Command>): 
 register('assets', 'sync a project tree into Blob Storage (content-addressed)', () =>
   Promise.resolve((require('./commands/assets') as typeof import('./commands/assets')).assetsCommand),
 );
+register('capacity', 'the burst capacity held: groups, nodes by state, cost per hour', () =>
+  Promise.resolve((require('./commands/pools') as typeof import('./commands/pools')).capacityCommand),
+);
 register('cancel', 'cancel a job', () =>
   Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).cancelCommand),
+);
+register('outputs', "fetch a job's outputs through the service", () =>
+  Promise.resolve((require('./commands/outputs') as typeof import('./commands/outputs')).outputsCommand),
+);
+register('pools', 'list, create, resize and delete capacity groups (Batch pools, scale sets)', () =>
+  Promise.resolve((require('./commands/pools') as typeof import('./commands/pools')).poolsCommand),
 );
 register('recall', 'take back frames not started in the cloud', () =>
   Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).recallCommand),

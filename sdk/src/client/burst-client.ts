@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { SpillwayError } from '../errors';
 import * as wb from '../gen/spillway/v1/burst';
+import * as wc from '../gen/spillway/v1/capacity';
 import * as w from '../gen/spillway/v1/frames';
 import type {
   Frame,
@@ -29,6 +30,8 @@ import {
 } from '../model/wire-mapping';
 import type { FarmReport, PlanOutput } from '../service/burst/planner';
 import { redactKnown, registerSecret } from '../logging';
+import { CapacityApi } from './capacity';
+import type { AssetClient } from './asset-client';
 
 /** Options of a `BurstClient`. */
 export interface BurstClientOptions {
@@ -110,6 +113,10 @@ export class BurstClient {
   private readonly frames: w.FrameServiceClient;
   private readonly burst: wb.BurstServiceClient;
   private readonly channel: grpc.Channel;
+  private readonly capacityService: wc.CapacityServiceClient;
+  /** Capacity groups (pools, scale sets) and their nodes. */
+  readonly capacity: CapacityApi;
+  private assetClient: AssetClient | undefined;
 
   constructor(
     /** `host:port` of the service. */
@@ -135,6 +142,13 @@ export class BurstClient {
       ...channelOptions,
       channelOverride: this.channel,
     });
+    this.capacityService = new wc.CapacityServiceClient(address, credentials, {
+      ...channelOptions,
+      channelOverride: this.channel,
+    });
+    this.capacity = new CapacityApi(this.capacityService, (method, request, options) =>
+      this.unary(method, request, options, this.capacityService),
+    );
   }
 
   private metadata(): grpc.Metadata {
@@ -364,9 +378,20 @@ export class BurstClient {
     };
   }
 
+  /** The AssetService (asset content and manifests in, frame outputs back), on this client's channel. */
+  get assets(): AssetClient {
+    this.assetClient ??= new (require('./asset-client') as typeof import('./asset-client')).AssetClient(
+      this.address,
+      this.options,
+      this.channel,
+    );
+    return this.assetClient;
+  }
+
   /** Closes the channel. */
   close(): void {
     this.burst.close();
+    this.capacityService.close();
     this.frames.close();
     this.channel.close();
   }

@@ -2,8 +2,14 @@
  * Maps between the SDK's own types and the generated `spillway.v1` wire types. The one
  * place that knows both, used by the server (to the wire) and the client (from the wire).
  */
+import * as wc from '../gen/spillway/v1/capacity';
 import * as w from '../gen/spillway/v1/frames';
-import { SourceKind as WireSourceKind, type FrameKey as WireFrameKey } from '../gen/spillway/v1/common';
+import type { GroupStatus, NodeState } from '../compute/backend';
+import {
+  BurstMode as WireBurstMode,
+  SourceKind as WireSourceKind,
+  type FrameKey as WireFrameKey,
+} from '../gen/spillway/v1/common';
 import type {
   FrameEvent,
   FrameEventType,
@@ -26,6 +32,42 @@ function bimap<A extends string, B extends number>(pairs: readonly (readonly [A,
     fromWire: (b: B): A | undefined => from.get(b),
   };
 }
+
+/** A node's state, as the compute backends and the CapacityService name it. */
+export const nodeStates = bimap<NodeState, wc.NodeState>([
+  ['creating', wc.NodeState.NODE_STATE_CREATING],
+  ['starting', wc.NodeState.NODE_STATE_STARTING],
+  ['waitingForStartTask', wc.NodeState.NODE_STATE_WAITING_FOR_START_TASK],
+  ['idle', wc.NodeState.NODE_STATE_IDLE],
+  ['running', wc.NodeState.NODE_STATE_RUNNING],
+  ['preempted', wc.NodeState.NODE_STATE_PREEMPTED],
+  ['startTaskFailed', wc.NodeState.NODE_STATE_START_TASK_FAILED],
+  ['unusable', wc.NodeState.NODE_STATE_UNUSABLE],
+  ['leaving', wc.NodeState.NODE_STATE_LEAVING],
+  ['offline', wc.NodeState.NODE_STATE_OFFLINE],
+]);
+
+/** A capacity group's provisioning state. */
+export const provisioningStates = bimap<GroupStatus['state'], wc.ProvisioningState>([
+  ['creating', wc.ProvisioningState.PROVISIONING_STATE_CREATING],
+  ['steady', wc.ProvisioningState.PROVISIONING_STATE_STEADY],
+  ['resizing', wc.ProvisioningState.PROVISIONING_STATE_RESIZING],
+  ['deleting', wc.ProvisioningState.PROVISIONING_STATE_DELETING],
+  ['failed', wc.ProvisioningState.PROVISIONING_STATE_FAILED],
+]);
+
+/** How a capacity group adds capacity. */
+export const burstModes = bimap<'frame-offload' | 'worker-burst', WireBurstMode>([
+  ['frame-offload', WireBurstMode.BURST_MODE_FRAME_OFFLOAD],
+  ['worker-burst', WireBurstMode.BURST_MODE_WORKER_BURST],
+]);
+
+/** The backend behind a capacity group. */
+export const backendKinds = bimap<'local' | 'batch' | 'scale-set', wc.BackendKind>([
+  ['local', wc.BackendKind.BACKEND_KIND_LOCAL],
+  ['batch', wc.BackendKind.BACKEND_KIND_BATCH],
+  ['scale-set', wc.BackendKind.BACKEND_KIND_SCALE_SET],
+]);
 
 export const sourceKinds = bimap<SourceKind, WireSourceKind>([
   ['deadline', WireSourceKind.SOURCE_KIND_DEADLINE],

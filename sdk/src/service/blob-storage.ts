@@ -10,6 +10,7 @@ import type { Logger } from '../logging';
 import type { FrameSpec, JobSpec, OutputFile } from '../model/frames';
 import {
   buildPreparationCommand,
+  forEachLimited,
   issueSas,
   manifestBlobName,
   openStorage,
@@ -19,7 +20,9 @@ import {
   type OpenStorage,
 } from '../storage';
 import { renderCommand } from '../template/tokens';
+import { AssetStore } from './assets/store';
 import type { OutputResolver, TaskFactory } from './frames/dispatcher';
+import { assetServiceHandlers } from './grpc/assets';
 import type { ServiceStorage } from './runtime';
 
 /** SAS lifetimes: tasks may wait in a queue for hours before they run. */
@@ -182,19 +185,35 @@ export async function blobStorage(
         );
       }
       const manifest = parseManifest(text, 'outputs.json');
-      const present = new Map<string, number>();
-      for await (const b of outputs.listBlobsFlat({ prefix, abortSignal: opts.abortSignal })) {
-        present.set(b.name.slice(prefix.length), b.properties.contentLength ?? -1);
-      }
-      const files: OutputFile[] = [];
-      for (const f of manifest.files) {
-        if (present.get(f.path) !== f.sizeBytes) {
-          throw new FailedPreconditionError(
-            `output ${f.path} of frame ${frameId} is missing or has the wrong size (${present.get(f.path) ?? 'missing'} != ${f.sizeBytes})`,
-          );
-        }
-        files.push({ path: f.path, sizeBytes: f.sizeBytes, sha256: f.sha256 });
-      }
+      // Each listed output by name, not a listing of the prefix: a lookup by name stays cheap
+      // however many blobs the container holds (Azurite scans the container to list a prefix).
+      const files: OutputFile[] = manifest.files.map((f) => ({
+        path: f.path,
+        sizeBytes: f.sizeBytes,
+        sha256: f.sha256,
+      }));
+      await forEachLimited(
+        files,
+        8,
+        async (f) => {
+          const size = await outputs
+            .getBlobClient(prefix + f.path)
+            .getProperties({ abortSignal: opts.abortSignal })
+            .then(
+              (p) => p.contentLength ?? -1,
+              (e: { statusCode?: number }) => {
+                if (e.statusCode === 404) return undefined;
+                throw e;
+              },
+            );
+          if (size !== f.sizeBytes) {
+            throw new FailedPreconditionError(
+              `output ${f.path} of frame ${frameId} is missing or has the wrong size (${size ?? 'missing'} != ${f.sizeBytes})`,
+            );
+          }
+        },
+        opts.abortSignal,
+      );
       return files;
     },
   };
@@ -204,6 +223,16 @@ export async function blobStorage(
     outputsContainer: outputs,
     tasks,
     outputs: outputsResolver,
+    // Content and manifests where `syncAssets` puts them; outputs where tasks upload them.
+    assetService: (ctx, { store }) =>
+      assetServiceHandlers(ctx, {
+        assets: new AssetStore({
+          assets,
+          outputs,
+          frames: store,
+          outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+        }),
+      }),
     close: () => storage.close(),
   };
 }

@@ -28,8 +28,8 @@ export interface ServiceStorage {
   readonly tasks: TaskFactory;
   /** Reads a succeeded frame's outputs. */
   readonly outputs: OutputResolver;
-  /** The AssetService, when storage offers one. */
-  assetService?(ctx: HandlerContext): AssetServiceServer;
+  /** The AssetService, when storage offers one; `store` knows frames and their outputs. */
+  assetService?(ctx: HandlerContext, deps: { readonly store: FrameStore }): AssetServiceServer;
   close(): Promise<void>;
 }
 
@@ -206,7 +206,7 @@ export async function startService(
       frames: frameServiceHandlers(ctx, frames, store),
       capacity: capacityServiceHandlers(ctx, capacity),
       burst: burstServiceHandlers(ctx, burst),
-      ...(storage.assetService ? { assets: storage.assetService(ctx) } : {}),
+      ...(storage.assetService ? { assets: storage.assetService(ctx, { store }) } : {}),
     }),
     listen,
     logger,
@@ -223,7 +223,7 @@ export async function startService(
       closed = true;
       await server.close();
       await dispatcher.stop();
-      await burst.idle();
+      await burst.close();
       capacity.close();
       await compute.close();
       await workerBurst?.close();

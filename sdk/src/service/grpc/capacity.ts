@@ -1,32 +1,12 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import type { ComputeNode, GroupStatus, NodeState } from '../../compute/backend';
+import type { ComputeNode, NodeState } from '../../compute/backend';
 import { ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/capacity';
 import { NodePriority } from '../../gen/spillway/v1/common';
+import { nodeStates, provisioningStates } from '../../model/wire-mapping';
 import type { CapacityGroupView, CapacityManager, SequencedCapacityEvent } from '../capacity/manager';
-import { serverStream, unary, type HandlerContext } from './handlers';
+import { abortOf, serverStream, unary, type HandlerContext } from './handlers';
 import { parseCursor, pump } from './watch';
-
-const nodeStates: Record<NodeState, w.NodeState> = {
-  creating: w.NodeState.NODE_STATE_CREATING,
-  starting: w.NodeState.NODE_STATE_STARTING,
-  waitingForStartTask: w.NodeState.NODE_STATE_WAITING_FOR_START_TASK,
-  idle: w.NodeState.NODE_STATE_IDLE,
-  running: w.NodeState.NODE_STATE_RUNNING,
-  preempted: w.NodeState.NODE_STATE_PREEMPTED,
-  startTaskFailed: w.NodeState.NODE_STATE_START_TASK_FAILED,
-  unusable: w.NodeState.NODE_STATE_UNUSABLE,
-  leaving: w.NodeState.NODE_STATE_LEAVING,
-  offline: w.NodeState.NODE_STATE_OFFLINE,
-};
-
-const provisioning: Record<GroupStatus['state'], w.ProvisioningState> = {
-  creating: w.ProvisioningState.PROVISIONING_STATE_CREATING,
-  steady: w.ProvisioningState.PROVISIONING_STATE_STEADY,
-  resizing: w.ProvisioningState.PROVISIONING_STATE_RESIZING,
-  deleting: w.ProvisioningState.PROVISIONING_STATE_DELETING,
-  failed: w.ProvisioningState.PROVISIONING_STATE_FAILED,
-};
 
 const eventTypes: Record<SequencedCapacityEvent['type'], w.CapacityEventType> = {
   nodeReady: w.CapacityEventType.CAPACITY_EVENT_TYPE_NODE_READY,
@@ -44,13 +24,13 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
     spec: g.spec,
     status: s
       ? {
-          state: provisioning[s.state],
+          state: provisioningStates.toWire(s.state),
           targetDedicatedNodes: s.targetDedicatedNodes,
           targetSpotNodes: s.targetSpotNodes,
           currentDedicatedNodes: s.currentDedicatedNodes,
           currentSpotNodes: s.currentSpotNodes,
           nodeCounts: Object.entries(s.nodeCounts).map(([state, c]) => ({
-            state: nodeStates[state as NodeState],
+            state: nodeStates.toWire(state as NodeState),
             dedicated: c.dedicated,
             spot: c.spot,
           })),
@@ -67,7 +47,7 @@ function nodeToWire(n: ComputeNode): w.Node {
   return {
     nodeId: n.id,
     capacityGroup: n.group,
-    state: nodeStates[n.state],
+    state: nodeStates.toWire(n.state),
     priority: n.priority === 'spot' ? NodePriority.NODE_PRIORITY_SPOT : NodePriority.NODE_PRIORITY_DEDICATED,
     runningTasks: n.runningTasks,
     createdAt: n.createdAt,
@@ -162,10 +142,4 @@ export function capacityServiceHandlers(
       },
     ),
   };
-}
-
-function abortOf(call: { on(event: 'cancelled', l: () => void): unknown }): AbortSignal {
-  const controller = new AbortController();
-  call.on('cancelled', () => controller.abort());
-  return controller.signal;
 }

@@ -34,7 +34,7 @@ export function unary<Req, Res>(
   };
 }
 
-/** A server-streaming handler from an async function that writes to the call. */
+/** A server-streaming handler from an async function that writes to the call; a failure ends it with its status. */
 export function serverStream<Req, Res>(
   ctx: HandlerContext,
   fn: (call: ServerWritableStream<Req, Res>) => Promise<void>,
@@ -48,7 +48,10 @@ export function serverStream<Req, Res>(
       .then(
         () => call.end(),
         (err: unknown) => {
-          if (!call.cancelled) call.destroy(Object.assign(new Error(), toServiceError(err, ctx.logger)));
+          // Emitted as the stream's `error`, grpc-js sends it as the call's status (a
+          // destroyed stream would end without one, and the client wait for its deadline).
+          if (!call.cancelled)
+            call.emit('error', Object.assign(new Error(), toServiceError(err, ctx.logger)));
         },
       );
   };
@@ -70,4 +73,24 @@ export function clientStream<Req, Res>(
         (err: unknown) => callback(toServiceError(err, ctx.logger)),
       );
   };
+}
+
+/** An AbortSignal that fires when the client cancels the call. */
+export function abortOf(call: { on(event: 'cancelled', l: () => void): unknown }): AbortSignal {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  return controller.signal;
+}
+
+/** Resolves when a stream that refused a write can take more, or its client went away. */
+export function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+  });
 }

@@ -1,4 +1,5 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
+import { drained } from './handlers';
 
 /** What a cursor-resumable stream reads from. */
 export interface CursorSource<T> {
@@ -54,18 +55,6 @@ export async function pump<T, Res>(
     unsubscribe();
     call.off('cancelled', onCancel);
   }
-}
-
-function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-  });
 }
 
 /** Parses a cursor the service issued; empty means from the start. */
