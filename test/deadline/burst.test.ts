@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,9 +13,10 @@ import { startTestService, type TestService } from '../support/service';
 // cloud, and the bridge as a real child process (`spillway-deadline`, built by `tsc -b`)
 // WHEN the bridge offloads the overflow, is SIGKILLed mid-run and restarted on its state
 // THEN every task ends Completed in Deadline, every frame's PNG is in the output directory
-// exactly once (nothing left in staging), no task was rendered to success both locally and
-// in the cloud, frame 24 failed in the cloud and was rendered locally instead, and no task
-// command ever went out with an empty task list.
+// exactly once (nothing left in staging; cloud frames' PNGs fetched from Blob Storage
+// through the service and matching their nodes' hashes), no task was rendered to success
+// both locally and in the cloud, frame 24 failed in the cloud and was rendered locally
+// instead, and no task command ever went out with an empty task list.
 
 const repoRoot = path.resolve(__dirname, '../..');
 const bin = path.join(repoRoot, 'bridges/deadline/bin/spillway-deadline.js');
@@ -171,6 +173,13 @@ const blender = hasBlender();
       frames.filter((f) => f.state === 'succeeded').map((f) => Number(f.key.sourceTaskId)),
     );
     expect(cloudOk.size).toBeGreaterThan(0);
+    // ...and what it rendered came back from Blob Storage through the service: each cloud
+    // frame's PNG is the very file its node hashed (the task wrote it in its own directory).
+    for (const f of frames.filter((x) => x.state === 'succeeded')) {
+      expect(f.outputs.map((o) => o.path)).toEqual([`frame_${String(f.frameStart).padStart(4, '0')}.png`]);
+      const placed = fs.readFileSync(path.join(outDir, f.outputs[0]!.path));
+      expect(createHash('sha256').update(placed).digest('hex')).toBe(f.outputs[0]!.sha256);
+    }
     expect(new Set(frames.map((f) => f.key.sourceTaskId)).size).toBe(frames.length);
     for (let task = 0; task < FRAMES; task++) {
       const localOk = deadline.renders.filter(

@@ -21,6 +21,8 @@ export interface TestServiceOptions {
   readonly dataDir?: string;
   /** Bearer token to require. @default none */
   readonly token?: string;
+  /** Local engine boot time of a node. @default 0 */
+  readonly bootDelayMs?: number;
   readonly logger?: Logger;
 }
 
@@ -48,6 +50,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       dataDir,
       'compute.local.nodes': options.nodes ?? 2,
       'compute.local.slotsPerNode': options.slotsPerNode ?? 1,
+      ...(options.bootDelayMs ? { 'compute.local.bootDelayMs': options.bootDelayMs } : {}),
       ...(tokenFile ? { tokenFile } : {}),
     },
   });

@@ -101,10 +101,12 @@ export function loadConfig(
       throw new ValidationError('config', file, 'must hold a JSON object');
     }
   }
-  const layer = (key: string, envName: string): unknown => {
-    const o = options.overrides && key in options.overrides ? options.overrides[key] : undefined;
-    return o ?? env[envName] ?? get(raw, key);
-  };
+
+  // An override (the CLI's flags, tests) wins over the environment, which wins over the file.
+  const override = (key: string): unknown =>
+    options.overrides && key in options.overrides ? options.overrides[key] : undefined;
+  const pick = (key: string): unknown => override(key) ?? get(raw, key);
+  const layer = (key: string, envName: string): unknown => override(key) ?? env[envName] ?? get(raw, key);
 
   const listen = str(layer('listen', 'SPILLWAY_LISTEN'), 'listen', '127.0.0.1:7443');
   const dataDir = expandHome(str(layer('dataDir', 'SPILLWAY_DATA_DIR'), 'dataDir', '~/.spillway'));
@@ -145,7 +147,7 @@ export function loadConfig(
   const endpoint = optStr(layer('workerBurst.endpoint', 'SPILLWAY_ARM_ENDPOINT'), 'workerBurst.endpoint');
   const armCa = optStr(layer('workerBurst.caFile', 'SPILLWAY_ARM_CA_FILE'), 'workerBurst.caFile');
   const armToken = optStr(layer('workerBurst.tokenFile', 'SPILLWAY_ARM_TOKEN_FILE'), 'workerBurst.tokenFile');
-  const budget = num(get(raw, 'budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
+  const budget = num(pick('budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
   return {
     listen,
     dataDir,
@@ -153,7 +155,7 @@ export function loadConfig(
     tokenFile: optStr(layer('tokenFile', 'SPILLWAY_TOKEN_FILE'), 'tokenFile'),
     compute: {
       backend,
-      defaultGroup: str(get(raw, 'compute.defaultGroup'), 'compute.defaultGroup', 'default'),
+      defaultGroup: str(pick('compute.defaultGroup'), 'compute.defaultGroup', 'default'),
       local: {
         nodes: num(
           layer('compute.local.nodes', 'SPILLWAY_LOCAL_NODES'),
@@ -172,7 +174,7 @@ export function loadConfig(
           true,
         ),
         bootDelayMs: num(
-          get(raw, 'compute.local.bootDelayMs'),
+          pick('compute.local.bootDelayMs'),
           'compute.local.bootDelayMs',
           0,
           0,
@@ -209,9 +211,9 @@ export function loadConfig(
         layer('storage.connectionStringFile', 'SPILLWAY_STORAGE_CONNECTION_STRING_FILE'),
         'storage.connectionStringFile',
       ),
-      container: str(get(raw, 'storage.container'), 'storage.container', 'spillway'),
+      container: str(pick('storage.container'), 'storage.container', 'spillway'),
     },
-    budget: { maxSpendPerHour: budget, currency: str(get(raw, 'budget.currency'), 'budget.currency', 'USD') },
+    budget: { maxSpendPerHour: budget, currency: str(pick('budget.currency'), 'budget.currency', 'USD') },
     log: {
       level: oneOf(
         layer('log.level', 'SPILLWAY_LOG_LEVEL'),

@@ -18,6 +18,7 @@ import {
   BurstClient,
   BurstServiceError,
   readSecretFile,
+  storage,
   silentLogger,
   TERMINAL_FRAME_STATES,
   type BurstPlan,
@@ -26,6 +27,7 @@ import {
   type FrameState,
   type JobSpec,
   type Logger,
+  type OutputFile,
 } from '@spillway/sdk';
 import { buildCommand, mapPath, shq } from '../commands';
 import { DeadlineClient, sleep, type DeadlineJob, type DeadlineTask } from '../webservice';
@@ -54,6 +56,9 @@ export interface BridgeCounters {
   /** Tasks resumed locally because their cloud frame failed. */
   failedBack: number;
 }
+
+/** Where a cloud task's command writes its outputs, relative to its working directory. */
+const CLOUD_OUTPUT_DIR = 'out';
 
 /** How a job runs in the cloud, or why it cannot. */
 type JobRoute =
@@ -166,7 +171,14 @@ export class DeadlineBridge {
           await this.exclusive(async () => {
             if (TERMINAL_FRAME_STATES.has(ev.state)) {
               const taskId = Number(ev.key.sourceTaskId);
-              await this.settle(ev.key.sourceJobId, taskId, ev.state, ev.frameId, ev.message ?? '');
+              await this.settle(
+                ev.key.sourceJobId,
+                taskId,
+                ev.state,
+                ev.frameId,
+                ev.message ?? '',
+                ev.outputs,
+              );
             }
             this.state.update((s) => (s.cursor = ev.cursor));
           });
@@ -307,20 +319,11 @@ export class DeadlineBridge {
     for (const t of suspended) {
       const [a, b] = parseTaskFrames(t.frames || tasks.find((x) => x.taskId === t.taskId)?.frames || '');
       const staging = stagingDirOf(route.outputDir, job.id, t.taskId);
-      const built = buildCommand({
-        plugin: job.plugin,
-        pluginInfo: job.pluginInfo,
-        frameStart: a,
-        frameEnd: b,
-        pathRules: this.config.pathRules,
-        outputDirectory: staging,
-        executables: this.config.executables,
-      });
+      const built = this.cloudCommand(job, a, b);
       if (!built.supported) continue;
       const command = this.config.commandWrapper
         ? `${this.config.commandWrapper} /bin/sh -c ${shq(built.command)}`
         : built.command;
-      if (built.redirectsOutput) fs.mkdirSync(staging, { recursive: true });
       frames.push({
         sourceTaskId: String(t.taskId),
         frameStart: a,
@@ -424,6 +427,7 @@ export class DeadlineBridge {
     state: FrameState,
     frameId: string,
     message: string,
+    outputs: readonly OutputFile[] = [],
   ): Promise<void> {
     const rec = this.state.task(jobId, taskId);
     if (!rec || rec.phase === 'local') return;
@@ -433,6 +437,10 @@ export class DeadlineBridge {
         if (rec.staging && rec.outputDir) {
           let files = rec.placed;
           if (!files) {
+            // The frame's outputs come back from Blob Storage through the service, each
+            // checked against the size and SHA-256 its node recorded, into the staging
+            // directory (a fetch interrupted by a crash resumes or starts again).
+            await this.fetchOutputs(frameId, outputs, rec.staging);
             // Verified once, recorded, then moved: a rerun after a crash finishes the moves.
             const list = verifyStaged(
               rec.staging,
@@ -451,7 +459,12 @@ export class DeadlineBridge {
             throw new OutputVerificationError(`outputs of task ${taskId} are not all in ${rec.outputDir}`);
         }
       } catch (err) {
-        if (!(err instanceof OutputVerificationError)) throw err;
+        if (
+          !(err instanceof OutputVerificationError) &&
+          !(err instanceof storage.IntegrityError) &&
+          !(err instanceof storage.PathEscapeError)
+        )
+          throw err;
         await this.backToFarm(
           rec,
           `cloud frame succeeded but its outputs failed verification: ${err.message}`,
@@ -544,7 +557,7 @@ export class DeadlineBridge {
         if (f) {
           if (!rec || rec.phase === 'suspending') this.adopt(jobId, t, f, job);
           if (TERMINAL_FRAME_STATES.has(f.state)) {
-            await this.settle(jobId, t.taskId, f.state, f.frameId, f.message ?? '');
+            await this.settle(jobId, t.taskId, f.state, f.frameId, f.message ?? '', f.outputs);
             settled += 1;
           }
         } else if (rec && rec.phase !== 'local') {
@@ -566,11 +579,44 @@ export class DeadlineBridge {
     });
   }
 
+  /**
+   * A task's command as a cloud node runs it: outputs go to `out/` in the task's working
+   * directory, which the service uploads to Blob Storage when the task succeeds.
+   */
+  private cloudCommand(
+    job: DeadlineJob,
+    frameStart: number,
+    frameEnd: number,
+  ): ReturnType<typeof buildCommand> {
+    return buildCommand({
+      plugin: job.plugin,
+      pluginInfo: job.pluginInfo,
+      frameStart,
+      frameEnd,
+      pathRules: this.config.pathRules,
+      outputDirectory: CLOUD_OUTPUT_DIR,
+      executables: this.config.executables,
+    });
+  }
+
+  /** Fetches a succeeded frame's outputs (paths relative to its `out/`) into `dir`. */
+  private async fetchOutputs(frameId: string, outputs: readonly OutputFile[], dir: string): Promise<void> {
+    for (const o of outputs) {
+      const dest = storage.resolveInside(dir, o.path, 'output path');
+      await this.burst.assets.fetchOutput(frameId, o.path, dest, { abortSignal: this.signal });
+    }
+  }
+
   /** A suspended task with a cloud frame the state did not record (crash after submit). */
   private adopt(jobId: string, t: DeadlineTask, f: Frame, job: DeadlineJob | undefined): void {
     const route = job ? this.route(job) : undefined;
     const outputDir = route?.ok ? route.outputDir : undefined;
-    const staging = outputDir ? stagingDirOf(outputDir, jobId, t.taskId) : undefined;
+    const built =
+      job && outputDir ? this.cloudCommand(job, f.frameStart, f.frameEnd ?? f.frameStart) : undefined;
+    const staging =
+      outputDir && built?.supported && built.redirectsOutput
+        ? stagingDirOf(outputDir, jobId, t.taskId)
+        : undefined;
     this.state.update((s) => {
       s.tasks[taskKey(jobId, t.taskId)] = {
         jobId,
@@ -580,7 +626,7 @@ export class DeadlineBridge {
         frameStart: f.frameStart,
         frameEnd: f.frameEnd,
         ...(outputDir ? { outputDir } : {}),
-        ...(staging && fs.existsSync(staging) ? { staging } : {}),
+        ...(staging ? { staging, expectFrameNumbers: job!.plugin.toLowerCase() === 'blender' } : {}),
       };
     });
   }

@@ -1,9 +1,10 @@
 /**
- * Output placement for cloud frames that share the farm's disk: a frame renders into a
- * staging directory INSIDE the job's output directory (`.spillway-staging/<task>`), so that
- * placing is a same-filesystem rename (atomic per file, never a half-written output). Before
- * placing, the staged files are verified: each non-empty, and every frame of the task present
- * when the output name carries a frame number. Placement is idempotent: a rerun after a crash
+ * Output placement for cloud frames: a frame's outputs are fetched (from Blob Storage,
+ * through the service, each checked against its node's SHA-256) into a staging directory
+ * INSIDE the job's output directory (`.spillway-staging/<task>`), so that placing is a
+ * same-filesystem rename (atomic per file, never a half-written output). Before placing,
+ * the staged files are verified: each non-empty, and every frame of the task present when
+ * the output name carries a frame number. Placement is idempotent: a rerun after a crash
  * finishes the moves it had not done.
  */
 import * as fs from 'node:fs';

@@ -40,6 +40,8 @@ export interface BurstStatus {
 export class BurstManager {
   private readonly reports = new Map<string, FarmReport>();
   private applying: Promise<void> = Promise.resolve();
+  /** Ends resizes still waiting (a group resizing for minutes) when the service stops. */
+  private readonly abort = new AbortController();
 
   constructor(
     private readonly capacity: CapacityManager,
@@ -89,14 +91,23 @@ export class BurstManager {
       const g = groups.find((x) => x.name === t.capacityGroup);
       if (!g || (g.currentDedicated === t.dedicated && g.currentSpot === t.spot)) continue;
       this.applying = this.applying
-        .then(() => this.capacity.resize(t.capacityGroup, { dedicated: t.dedicated, spot: t.spot }))
+        .then(() => {
+          if (this.abort.signal.aborted) return;
+          return this.capacity.resize(
+            t.capacityGroup,
+            { dedicated: t.dedicated, spot: t.spot },
+            { abortSignal: this.abort.signal },
+          );
+        })
         .then(
           () => undefined,
-          (err: unknown) =>
+          (err: unknown) => {
+            if (this.abort.signal.aborted) return;
             this.options.logger.warn('resize from plan failed', {
               group: t.capacityGroup,
               error: err instanceof Error ? err.message : String(err),
-            }),
+            });
+          },
         );
     }
   }
@@ -151,6 +162,12 @@ export class BurstManager {
 
   /** Waits for resizes in flight. */
   async idle(): Promise<void> {
+    await this.applying;
+  }
+
+  /** Stops: resizes still waiting for their group to settle are dropped. */
+  async close(): Promise<void> {
+    this.abort.abort();
     await this.applying;
   }
 }
