@@ -12,11 +12,12 @@ import { startTestService, type TestService } from '../support/service';
 // paths (Z:\...) mapped to this machine, a cloud wrapper that makes frame 24 fail in the
 // cloud, and the bridge as a real child process (`spillway-deadline`, built by `tsc -b`)
 // WHEN the bridge offloads the overflow, is SIGKILLed mid-run and restarted on its state
-// THEN every task ends Completed in Deadline, every frame's PNG is in the output directory
-// exactly once (nothing left in staging; cloud frames' PNGs fetched from Blob Storage
-// through the service and matching their nodes' hashes), no task was rendered to success
-// both locally and in the cloud, frame 24 failed in the cloud and was rendered locally
-// instead, and no task command ever went out with an empty task list.
+// THEN the scene went to the cloud through the service's AssetService, every task ends
+// Completed in Deadline, every frame's PNG is in the output directory exactly once (nothing
+// left in staging; cloud frames' PNGs fetched from Blob Storage through the service and
+// matching their nodes' hashes), no task was rendered to success both locally and in the
+// cloud, frame 24 failed in the cloud and was rendered locally instead, and no task command
+// ever went out with an empty task list.
 
 const repoRoot = path.resolve(__dirname, '../..');
 const bin = path.join(repoRoot, 'bridges/deadline/bin/spillway-deadline.js');
@@ -173,6 +174,19 @@ const blender = hasBlender();
       frames.filter((f) => f.state === 'succeeded').map((f) => Number(f.key.sourceTaskId)),
     );
     expect(cloudOk.size).toBeGreaterThan(0);
+    // ...the cloud read the scene synced through the service (job preparation placed it on
+    // every node that ran a frame), not the farm's disk
+    const manifestId = svcJob.spec.assetManifestId;
+    expect(manifestId).toMatch(/^[0-9a-f]{64}$/);
+    const nodesDir = path.join(svc.dataDir, 'engine', 'nodes');
+    const placedScenes = fs
+      .readdirSync(nodesDir)
+      .map((n) => path.join(nodesDir, n, 'shared', 'spillway-assets', manifestId!, 'shot.blend'))
+      .filter((f) => fs.existsSync(f));
+    expect(placedScenes.length).toBeGreaterThan(0);
+    for (const f of placedScenes)
+      expect(fs.readFileSync(f).equals(fs.readFileSync(path.join(farm, 'shot.blend')))).toBe(true);
+    expect(logs).toMatch(/INFO .*synced assets/);
     // ...and what it rendered came back from Blob Storage through the service: each cloud
     // frame's PNG is the very file its node hashed (the task wrote it in its own directory).
     for (const f of frames.filter((x) => x.state === 'succeeded')) {

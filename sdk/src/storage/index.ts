@@ -75,5 +75,12 @@ export {
   type PreparationCommandOptions,
   type WrapRenderOptions,
 } from './node';
+export {
+  blendDependencies,
+  pathsBelow,
+  BLEND_PATHS_SCRIPT,
+  type BlendDependencies,
+  type BlendDependencyOptions,
+} from './blender';
 export { placeOutputs, type PlaceOutputsOptions, type PlacedOutput } from './outputs';
 export { forEachLimited } from './pool';

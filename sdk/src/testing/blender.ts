@@ -17,6 +17,10 @@ export interface BlenderSceneOptions {
   readonly frames?: number;
   /** @default 120000 */
   readonly timeoutMs?: number;
+  /** Image files to create (absolute paths) and reference from the scene, as textures are. */
+  readonly textures?: readonly string[];
+  /** Image paths to reference without creating them (a scene with missing files). */
+  readonly missingTextures?: readonly string[];
 }
 
 /** True when `blender` runs here. */
@@ -57,6 +61,19 @@ export function blenderSceneScript(blendPath: string, options: BlenderSceneOptio
     "    cube.keyframe_insert(data_path='rotation_euler', frame=1)",
     '    cube.rotation_euler = (0, 0, 6.283)',
     `    cube.keyframe_insert(data_path='rotation_euler', frame=${frames})`,
+    'import os',
+    `for i, p in enumerate(${JSON.stringify(options.textures ?? [])}):`,
+    '    os.makedirs(os.path.dirname(p), exist_ok=True)',
+    "    g = bpy.data.images.new('made%d' % i, 4, 4)",
+    '    g.filepath_raw = p',
+    "    g.file_format = 'PNG'",
+    '    g.save()',
+    '    bpy.data.images.load(p).use_fake_user = True',
+    `for i, p in enumerate(${JSON.stringify(options.missingTextures ?? [])}):`,
+    "    g = bpy.data.images.new('gone%d' % i, 4, 4)",
+    "    g.source = 'FILE'",
+    '    g.filepath = p',
+    '    g.use_fake_user = True',
     `bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(blendPath)})`,
   ].join('\n');
 }

@@ -57,6 +57,41 @@ export interface BridgeCounters {
   failedBack: number;
 }
 
+/** A job's synced inputs: the manifest, and the directory (as the job names it) it holds. */
+interface JobAssets {
+  readonly manifestId: string;
+  readonly root: string;
+}
+
+/** The extra-info key listing more input files of a job, `;` separated. */
+export const ASSETS_EXTRA_INFO_KEY = 'SpillwayAssets';
+
+/** The scene file a job's plugin reads, when it is one file. */
+function sceneOf(job: DeadlineJob): string | undefined {
+  const info = job.pluginInfo;
+  const get = (...keys: string[]): string | undefined => {
+    for (const k of keys) {
+      const hit = Object.keys(info).find((x) => x.toLowerCase() === k.toLowerCase());
+      if (hit && info[hit]) return info[hit];
+    }
+    return undefined;
+  };
+  switch (job.plugin.toLowerCase()) {
+    case 'blender':
+    case 'mayabatch':
+    case 'mayacmd':
+      return get('SceneFile');
+    case 'vray':
+      return get('InputFilename', 'SceneFile');
+    case 'arnold': {
+      const file = get('InputFile');
+      return file && !file.includes('#') ? file : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Where a cloud task's command writes its outputs, relative to its working directory. */
 const CLOUD_OUTPUT_DIR = 'out';
 
@@ -74,6 +109,8 @@ export class DeadlineBridge {
   private readonly firstSeen = new Map<string, Date>();
   private readonly jobs = new Map<string, DeadlineJob>();
   private readonly loggedLocal = new Set<string>();
+  /** Per job, its scene synced into a manifest (once per job and run; content is never sent twice). */
+  private readonly synced = new Map<string, Promise<JobAssets | undefined>>();
   private lock: Promise<unknown> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
   private watchDone: Promise<void> = Promise.resolve();
@@ -300,6 +337,18 @@ export class DeadlineBridge {
     const route = this.route(job);
     if (!route.ok || ids.length === 0) return;
     const sig = { abortSignal: this.signal };
+    // Assets first: a job whose scene cannot be synced is not touched (no task suspended).
+    let assets: JobAssets | undefined;
+    try {
+      assets = await this.assetsOf(job);
+    } catch (err) {
+      this.synced.delete(job.id);
+      this.log.warn('asset sync failed; the job stays on the local farm this cycle', {
+        job: job.id,
+        error: (err as Error).message,
+      });
+      return;
+    }
     // Write-ahead: a restarted bridge must know these suspensions are its own.
     this.state.update((s) => {
       for (const id of ids) s.tasks[taskKey(job.id, id)] = { jobId: job.id, taskId: id, phase: 'suspending' };
@@ -319,7 +368,7 @@ export class DeadlineBridge {
     for (const t of suspended) {
       const [a, b] = parseTaskFrames(t.frames || tasks.find((x) => x.taskId === t.taskId)?.frames || '');
       const staging = stagingDirOf(route.outputDir, job.id, t.taskId);
-      const built = this.cloudCommand(job, a, b);
+      const built = this.cloudCommand(job, a, b, assets?.root);
       if (!built.supported) continue;
       const command = this.config.commandWrapper
         ? `${this.config.commandWrapper} /bin/sh -c ${shq(built.command)}`
@@ -357,6 +406,7 @@ export class DeadlineBridge {
       commandTemplate: '',
       outputDestination: route.outputDir,
       maxRetries: this.config.cloudRetries,
+      ...(assets ? { assetManifestId: assets.manifestId } : {}),
       priority: Math.max(0, Math.min(100, Math.round(job.priority))),
       deadline: this.deadlineOf(job),
       ...(capacityGroup
@@ -587,8 +637,10 @@ export class DeadlineBridge {
     job: DeadlineJob,
     frameStart: number,
     frameEnd: number,
+    assetRoot?: string,
   ): ReturnType<typeof buildCommand> {
     return buildCommand({
+      ...(assetRoot !== undefined ? { assetRoot } : {}),
       plugin: job.plugin,
       pluginInfo: job.pluginInfo,
       frameStart,
@@ -597,6 +649,100 @@ export class DeadlineBridge {
       outputDirectory: CLOUD_OUTPUT_DIR,
       executables: this.config.executables,
     });
+  }
+
+  /**
+   * Syncs the job's scene (and the files its `SpillwayAssets` extra-info key lists, `;`
+   * separated, below the scene's directory) into Blob Storage through the service's
+   * AssetService: hashed here, only content the store lacks is sent, and the manifest's id
+   * goes with the frames, so job preparation places the files on each node. Jobs without a
+   * single scene file (CommandLine, Arnold `.ass` sequences) are not synced.
+   */
+  private assetsOf(job: DeadlineJob): Promise<JobAssets | undefined> {
+    let pending = this.synced.get(job.id);
+    if (!pending) {
+      pending = this.syncAssets(job);
+      this.synced.set(job.id, pending);
+    }
+    return pending;
+  }
+
+  private async syncAssets(job: DeadlineJob): Promise<JobAssets | undefined> {
+    const scene = sceneOf(job);
+    if (!scene) return undefined;
+    const sep = Math.max(scene.lastIndexOf('/'), scene.lastIndexOf('\\'));
+    if (sep < 0) return undefined; // no directory: nothing to sync it from
+    const root = scene.slice(0, sep + 1); // with its separator: `Z:\` maps as a drive root
+    const localRoot = mapPath(root, this.config.pathRules);
+    const below = (p: string): string => {
+      const rel = mapPath(p, [{ from: root, to: '/' }]);
+      if (!rel.startsWith('/') || rel === p) {
+        throw new storage.PathEscapeError(
+          ASSETS_EXTRA_INFO_KEY,
+          p,
+          `must be below the scene's directory ${root}`,
+        );
+      }
+      return rel.slice(1);
+    };
+    const extra = (job.extraInfo[ASSETS_EXTRA_INFO_KEY] ?? '')
+      .split(';')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+    const files = [below(scene), ...extra.map(below)];
+    if (job.plugin.toLowerCase() === 'blender')
+      files.push(...(await this.blendReferences(job, mapPath(scene, this.config.pathRules), localRoot)));
+    const local = new Map<string, string>();
+    const built = await storage.buildManifest(localRoot, {
+      files,
+      hashCacheFile: false,
+      abortSignal: this.signal,
+      onEntry: (e, localPath) => local.set(e.sha256, localPath),
+    });
+    const sig = { abortSignal: this.signal };
+    const plan = await this.burst.assets.planAssetSync(built.manifest.files, sig);
+    for (const sha of plan.missingSha256) await this.burst.assets.uploadContent(local.get(sha)!, sig);
+    const committed = await this.burst.assets.commitManifest(built.manifest.files, {
+      ...sig,
+      name: job.name,
+    });
+    this.log.info('synced assets', {
+      job: job.id,
+      manifest: committed.manifestId,
+      files: committed.fileCount,
+      bytes: committed.totalBytes,
+      sent: plan.missingBytes,
+    });
+    return { manifestId: committed.manifestId, root };
+  }
+
+  /**
+   * What a Blender scene references (textures, libraries, caches), asked of Blender on this
+   * host: the files below the scene's directory, relative to it. Files elsewhere, missing
+   * files, or no Blender here are logged; the frames render without them.
+   */
+  private async blendReferences(job: DeadlineJob, localScene: string, localRoot: string): Promise<string[]> {
+    let deps: storage.BlendDependencies;
+    try {
+      deps = await storage.blendDependencies(localScene, {
+        ...(this.config.executables?.blender ? { blender: this.config.executables.blender } : {}),
+        abortSignal: this.signal,
+      });
+    } catch (err) {
+      this.log.warn("could not list the scene's references; syncing the scene alone", {
+        job: job.id,
+        error: (err as Error).message,
+      });
+      return [];
+    }
+    const { inside, outside } = storage.pathsBelow(localRoot, deps.files);
+    if (outside.length > 0 || deps.missing.length > 0)
+      this.log.warn('scene references not synced', {
+        job: job.id,
+        outsideSceneDir: outside,
+        missing: deps.missing,
+      });
+    return inside;
   }
 
   /** Fetches a succeeded frame's outputs (paths relative to its `out/`) into `dir`. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { buildCommand, substituteDeadlineTokens, type CommandInput } from './build';
 import { mapPath } from './paths';
 
@@ -93,6 +94,44 @@ describe('buildCommand', () => {
     expect(built.supported).toBe(false);
     expect(!built.supported && built.reason).toContain(reason);
   });
+
+  it.each([
+    [
+      'Blender',
+      { SceneFile: 'Z:\\shots\\010\\my shot.blend' },
+      `blender -b "$SPILLWAY_ASSETS_DIR"/'my shot.blend' -o 'out/####' -s 1 -e 1 -a`,
+    ],
+    [
+      'Vray',
+      { InputFilename: 'Z:\\shots\\010\\scene.vrscene' },
+      `vray -scenefile="$SPILLWAY_ASSETS_DIR"/scene.vrscene -frames=1-1 -display=0 -imgFile=out/frame.exr`,
+    ],
+    [
+      'MayaBatch',
+      { SceneFile: 'Z:\\shots\\010\\a.mb', ProjectPath: 'Z:\\maya' },
+      `Render -r file -s 1 -e 1 -rd out -proj /mnt/z/maya "$SPILLWAY_ASSETS_DIR"/a.mb`,
+    ],
+  ])(
+    'GIVEN a %s job whose scene was synced WHEN built THEN the scene comes from the assets directory',
+    (plugin, pluginInfo, want) => {
+      const built = buildCommand({
+        plugin,
+        pluginInfo,
+        frameStart: 1,
+        pathRules: [{ from: 'Z:\\', to: '/mnt/z' }],
+        outputDirectory: 'out',
+        assetRoot: 'Z:\\shots\\010',
+      });
+      expect(built.supported && built.command).toBe(want);
+      // The shell expands the directory and keeps the quoted rest whole.
+      const scene = /"\$SPILLWAY_ASSETS_DIR"\/('[^']*'|\S+)/.exec(want)![0];
+      const echoed = execFileSync('/bin/sh', ['-c', `printf %s ${scene}`], {
+        env: { SPILLWAY_ASSETS_DIR: '/node/shared/assets/m1' },
+        encoding: 'utf8',
+      });
+      expect(echoed).toMatch(/^\/node\/shared\/assets\/m1\/(my shot\.blend|scene\.vrscene|a\.mb)$/);
+    },
+  );
 
   it('GIVEN padded tokens WHEN substituted THEN widths and quotes follow Deadline', () => {
     expect(substituteDeadlineTokens('<STARTFRAME%3>-<ENDFRAME%2><QUOTE>', 7, 12)).toBe('007-12"');

@@ -28,6 +28,12 @@ export interface CommandInput {
   readonly outputDirectory?: string;
   /** Executables by plugin. @default blender, kick, vray, Render */
   readonly executables?: Readonly<{ blender?: string; kick?: string; vray?: string; maya?: string }>;
+  /**
+   * The job's input files below this directory (as the job names it, e.g. `Z:\shots\010`)
+   * were synced into a manifest: the command reads them from `$SPILLWAY_ASSETS_DIR`, where
+   * job preparation placed them on the node. @default inputs through `pathRules`
+   */
+  readonly assetRoot?: string;
 }
 
 /** A built command, or why there is none. */
@@ -78,6 +84,14 @@ export function buildCommand(input: CommandInput): BuiltCommand {
     return { supported: false, reason: `frames ${start}-${end} are not a range of whole frames` };
   const rules = input.pathRules ?? [];
   const map = (p: string): string => mapPath(p, rules);
+  // An input file: from the synced assets when below the asset root, else through the rules.
+  const assets = input.assetRoot !== undefined ? [{ from: input.assetRoot, to: '/' }] : [];
+  const inputPath = (p: string): string => {
+    const rel = assets.length > 0 ? mapPath(p, assets) : undefined;
+    return rel !== undefined && rel !== p && rel.startsWith('/')
+      ? `"$SPILLWAY_ASSETS_DIR"/${shq(rel.slice(1))}`
+      : shq(map(p));
+  };
   const info = input.pluginInfo;
   const exe = input.executables ?? {};
   const out = (file: string | undefined, fallbackName: string): string | undefined => {
@@ -95,7 +109,7 @@ export function buildCommand(input: CommandInput): BuiltCommand {
       const scene = key(info, 'SceneFile');
       if (!scene) return missing('SceneFile');
       const o = out(key(info, 'OutputFile'), '####');
-      const parts = [shq(exe.blender ?? 'blender'), '-b', shq(map(scene))];
+      const parts = [shq(exe.blender ?? 'blender'), '-b', inputPath(scene)];
       if (o) parts.push('-o', shq(o));
       const threads = key(info, 'Threads');
       if (threads && /^\d+$/.test(threads) && threads !== '0') parts.push('-t', threads);
@@ -122,8 +136,8 @@ export function buildCommand(input: CommandInput): BuiltCommand {
       const file = key(info, 'InputFile');
       if (!file) return missing('InputFile');
       // Per-frame .ass sequences carry #### where the frame number goes.
-      const ass = map(file).replace(/#+/, (h) => pad(start, h.length));
-      const parts = [shq(exe.kick ?? 'kick'), '-i', shq(ass), '-dw', '-dp', '-nstdin'];
+      const ass = file.replace(/#+/, (h) => pad(start, h.length));
+      const parts = [shq(exe.kick ?? 'kick'), '-i', inputPath(ass), '-dw', '-dp', '-nstdin'];
       const o = out(key(info, 'OutputFile'), `frame_${pad(start, 4)}.exr`);
       if (o && (input.outputDirectory !== undefined || key(info, 'OutputFile'))) parts.push('-o', shq(o));
       return {
@@ -137,7 +151,7 @@ export function buildCommand(input: CommandInput): BuiltCommand {
       if (!scene) return missing('InputFilename');
       const parts = [
         shq(exe.vray ?? 'vray'),
-        `-scenefile=${shq(map(scene))}`,
+        `-scenefile=${inputPath(scene)}`,
         `-frames=${start}-${end}`,
         '-display=0',
       ];
@@ -168,8 +182,8 @@ export function buildCommand(input: CommandInput): BuiltCommand {
         (key(info, 'OutputFilePath') ? map(key(info, 'OutputFilePath')!) : undefined);
       if (dir) parts.push('-rd', shq(dir));
       const proj = key(info, 'ProjectPath');
-      if (proj) parts.push('-proj', shq(map(proj)));
-      parts.push(shq(map(scene)));
+      if (proj) parts.push('-proj', inputPath(proj));
+      parts.push(inputPath(scene));
       return {
         supported: true,
         command: parts.join(' '),

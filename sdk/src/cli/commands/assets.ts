@@ -3,8 +3,9 @@ import { parseArgs } from 'node:util';
 import type { SyncProgress } from '../../storage';
 import type { Command } from '../command';
 import { UsageError } from '../command';
+import { ValidationError } from '../../errors';
 
-const help = `Usage: spillway assets sync DIR [options]
+const help = `Usage: spillway assets sync DIR [--scene FILE.blend] [options]
 
 Syncs a project tree into Blob Storage, content-addressed: every distinct file content is
 stored once as content/<sha256>, plus one manifest blob per sync (manifests/<id>.json).
@@ -16,6 +17,10 @@ Storage: --connection-string-file, else env SPILLWAY_STORAGE_CONNECTION_STRING, 
 container URL with a SAS in --container, else an Azurite started for this run (data under
 $SPILLWAY_DATA_DIR/azurite, default ~/.spillway/azurite) and stopped at exit.
 
+  --scene FILE.blend              sync only this Blender scene and the files it references
+                                  (Blender lists them, run in the background); every one
+                                  must be inside DIR; missing ones are reported
+  --blender PATH                  the Blender to ask (default: blender on the PATH)
   --container NAME|URL            container name, or URL with SAS (default spillway-assets)
   --connection-string-file FILE   file holding a storage connection string
   --verify                        re-hash every file, ignoring the hash cache
@@ -44,6 +49,8 @@ export const assetsCommand: Command = {
         concurrency: { type: 'string' },
         'data-dir': { type: 'string' },
         json: { type: 'boolean' },
+        scene: { type: 'string' },
+        blender: { type: 'string' },
       },
     });
     const [sub, dir, ...extra] = positionals;
@@ -62,6 +69,31 @@ export const assetsCommand: Command = {
       );
     }
     const storage = require('../../storage') as typeof import('../../storage');
+    // A scene: it and what it references, each inside DIR.
+    let selection: { files: string[]; missing: string[] } | undefined;
+    if (values.scene !== undefined) {
+      const root = path.resolve(dir);
+      const scene = path.resolve(values.scene);
+      const [sceneRel] = storage.pathsBelow(root, [scene]).inside;
+      if (!sceneRel) throw new UsageError(`--scene ${JSON.stringify(values.scene)}: must be inside ${dir}`);
+      const deps = await storage.blendDependencies(scene, values.blender ? { blender: values.blender } : {});
+      const { inside, outside } = storage.pathsBelow(root, deps.files);
+      if (outside.length > 0) {
+        throw new ValidationError(
+          '--scene',
+          values.scene,
+          `references files outside ${dir}: ${outside.join(', ')}; sync a directory that holds them all`,
+        );
+      }
+      selection = { files: [sceneRel, ...inside], missing: deps.missing };
+      if (!values.json) {
+        process.stderr.write(
+          `scene ${values.scene}: ${deps.files.length} referenced file(s) to sync` +
+            (deps.missing.length > 0 ? `; missing, not synced: ${deps.missing.join(', ')}` : '') +
+            '\n',
+        );
+      }
+    }
     const dataDir = values['data-dir'] ? path.resolve(values['data-dir']) : storage.defaultDataDir();
     const containerArg = values.container ?? storage.DEFAULT_ASSET_CONTAINER;
     const isUrl = /^https?:\/\//i.test(containerArg);
@@ -99,6 +131,7 @@ export const assetsCommand: Command = {
         existenceCheck: check,
         uploadConcurrency: concurrency,
         abortSignal: abort.signal,
+        ...(selection ? { files: selection.files } : {}),
         onProgress: tty ? (p) => process.stderr.write(`\r${progressLine(p)}\x1b[K`) : undefined,
         ...(values['data-dir'] ? { hashCacheFile: hashCachePath(dataDir, dir, storage) } : {}),
       });
@@ -115,6 +148,7 @@ export const assetsCommand: Command = {
         filesHashed: result.built.filesHashed,
         existenceCheck: result.existenceCheck,
         durationMs: result.durationMs,
+        ...(selection ? { missing: selection.missing } : {}),
       };
       if (values.json) console.log(JSON.stringify(summary));
       else {
