@@ -40,6 +40,9 @@ export interface DispatcherOptions {
   readonly retryBaseMs?: number;
 }
 
+/** Frames handed to the backend per call of the dispatch loop. */
+const DISPATCH_SLICE = 500;
+
 /** Task id of a frame's dispatch generation: generation 1 uses the frame id itself. */
 export function taskIdOf(frameId: string, generation: number): string {
   return generation <= 1 ? frameId : `${frameId}-g${generation}`;
@@ -125,25 +128,34 @@ export class FrameDispatcher {
       list.push(id);
       byJob.set(frame.jobId, list);
     }
-    for (const [jobId, frameIds] of byJob) {
-      let attempt = 0;
-      for (;;) {
-        try {
-          await this.dispatchJob(jobId, frameIds);
-          for (const id of frameIds) this.pending.delete(id);
-          break;
-        } catch (err) {
-          if (this.stopped) return;
-          attempt += 1;
-          const delay = Math.min(30_000, (this.options.retryBaseMs ?? 500) * 2 ** Math.min(attempt, 6));
-          this.options.logger.warn('dispatch failed; will retry', {
-            jobId,
-            frames: frameIds.length,
-            attempt,
-            error: errorText(err),
-          });
-          await sleep(delay * (0.5 + Math.random() / 2), this.abort.signal);
-        }
+    for (const [jobId, all] of byJob) {
+      // In slices: a 10,000-frame submission never holds 10,000 task specs at once.
+      for (let at = 0; at < all.length; at += DISPATCH_SLICE) {
+        const frameIds = all.slice(at, at + DISPATCH_SLICE);
+        if (!(await this.dispatchWithRetry(jobId, frameIds))) return;
+      }
+    }
+  }
+
+  /** Dispatches frames of one job, retrying backend faults; false when stopped. */
+  private async dispatchWithRetry(jobId: string, frameIds: readonly string[]): Promise<boolean> {
+    let attempt = 0;
+    for (;;) {
+      try {
+        await this.dispatchJob(jobId, frameIds);
+        for (const id of frameIds) this.pending.delete(id);
+        return true;
+      } catch (err) {
+        if (this.stopped) return false;
+        attempt += 1;
+        const delay = Math.min(30_000, (this.options.retryBaseMs ?? 500) * 2 ** Math.min(attempt, 6));
+        this.options.logger.warn('dispatch failed; will retry', {
+          jobId,
+          frames: frameIds.length,
+          attempt,
+          error: errorText(err),
+        });
+        await sleep(delay * (0.5 + Math.random() / 2), this.abort.signal);
       }
     }
   }
