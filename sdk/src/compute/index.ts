@@ -5,6 +5,8 @@ export {
   EngineError,
   LocalComputeBackend,
   LocalEngine,
+  RENDER_NICENESS,
+  shellCommand,
   type LocalComputeBackendOptions,
   type LocalEngineOptions,
 } from './local';

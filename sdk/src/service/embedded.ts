@@ -11,7 +11,7 @@ import type {
 } from '../compute/backend';
 import { uploadOutputFiles } from '../compute/local/files';
 import { BatchComputeBackend } from '../compute/batch';
-import { LocalComputeBackend } from '../compute/local';
+import { LocalComputeBackend, RENDER_NICENESS } from '../compute/local';
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
@@ -213,14 +213,11 @@ export async function localCompute(config: ServiceConfig, logger: Logger): Promi
       rootDir: root,
       bootDelayMs: config.compute.local.bootDelayMs,
       // Tasks share the machine with the service: they yield the CPU to it.
-      niceness: TASK_NICENESS,
+      niceness: RENDER_NICENESS,
       nodeEnvironment: nodePython(),
     },
   );
 }
-
-/** Niceness of the embedded engine's tasks. */
-const TASK_NICENESS = 19;
 
 /**
  * The interpreter the node script runs with (see `wrapRenderCommand`): `SPILLWAY_PYTHON` if

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chunkFrames, parseFrameRange } from '@spillway/sdk';
+import { chunkFrames, parseFrameRange, RENDER_NICENESS, shellCommand } from '@spillway/sdk';
 import { buildCommand, type PathRule } from '../commands';
 import {
   JOB_STATE_CODES,
@@ -279,7 +279,7 @@ export class FakeDeadline {
   async close(): Promise<void> {
     this.closed = true;
     this.stopWorkers();
-    for (const w of this.workers) w.child?.kill('SIGKILL');
+    for (const w of this.workers) killGroup(w.child);
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -347,10 +347,13 @@ export class FakeDeadline {
     w.taskId = task.taskId;
     const startedAt = new Date();
     const command = built.supported ? built.command : `echo ${JSON.stringify(built.reason)} >&2; exit 1`;
-    const child = spawn('/bin/sh', ['-c', command], {
+    // A worker is a machine of its own: a session and process group, at the niceness of
+    // every simulated render node (see `shellCommand`), so farm and cloud share the CPU evenly.
+    const [file, args] = shellCommand(command, RENDER_NICENESS);
+    const child = spawn(file, args, {
       stdio: 'ignore',
       env: { ...process.env, ...(job.raw.Props.Env as Record<string, string>) },
-      detached: false,
+      detached: true,
     });
     w.child = child;
     child.once('error', () => undefined);
@@ -387,7 +390,7 @@ export class FakeDeadline {
   private stopRender(job: Job, task: Task): void {
     if (task.stat !== TASK_STATE_CODES.rendering) return;
     const w = this.workers.find((x) => x.jobId === job.raw._id && x.taskId === task.taskId);
-    w?.child?.kill('SIGKILL');
+    killGroup(w?.child);
   }
 
   private updateJob(job: Job): void {
@@ -587,5 +590,15 @@ export class FakeDeadlineError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** Kills a worker's render and everything it started (its process group). */
+function killGroup(child: ChildProcess | undefined): void {
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // gone already
   }
 }

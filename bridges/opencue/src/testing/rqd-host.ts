@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { silentLogger, type Logger } from '@spillway/sdk';
+import { RENDER_NICENESS, shellCommand, silentLogger, type Logger } from '@spillway/sdk';
 import { CuebotClient } from '../cuebot/client';
 import { renderHostCores } from '../cuebot/units';
 import {
@@ -172,7 +172,9 @@ export class SimulatedRqdHost {
     }
     const logPath = path.join(this.workDir, `${run.job_name}.${run.frame_name}.rqlog`);
     const out = fs.openSync(logPath, 'a');
-    const child = spawn('/bin/sh', ['-c', run.command], {
+    // At the niceness of every simulated render node (see `shellCommand`).
+    const [file, args] = shellCommand(run.command, RENDER_NICENESS);
+    const child = spawn(file, args, {
       detached: true,
       stdio: ['ignore', out, out],
       env: {

@@ -4,5 +4,12 @@ export { LocalComputeBackend, groupStatusOf, taskInfoOf, type LocalComputeBacken
 export { EngineError } from './errors';
 export { nodeStateOf } from './states';
 export { globToRegExp, matchOutputFiles, withoutQuery } from './files';
-export { runProcess, type ProcessOutcome, type RunningProcess, type RunProcessOptions } from './process';
+export {
+  runProcess,
+  shellCommand,
+  RENDER_NICENESS,
+  type ProcessOutcome,
+  type RunningProcess,
+  type RunProcessOptions,
+} from './process';
 export type * from './types';

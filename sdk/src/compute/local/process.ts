@@ -123,6 +123,33 @@ class Launcher {
   }
 }
 
+/** The niceness render processes run at beside a control plane on the same machine. */
+export const RENDER_NICENESS = 19;
+
+/**
+ * `/bin/sh -c command` at a niceness (0 to 19), for a process spawned `detached` (a
+ * session of its own). With autogroup scheduling a session's share of the CPU ignores nice
+ * values inside it, so the niceness goes to the session's autogroup too (where the kernel
+ * has them); then `nice` execs the shell in place, so the pid stays the process group's
+ * leader. Render processes of every simulated machine (cloud nodes, farm workers) use the
+ * same niceness, so they share the CPU evenly and never starve the control plane.
+ */
+export function shellCommand(command: string, niceness = 0): [string, string[]] {
+  if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) {
+    throw new RangeError(`niceness must be an integer from 0 to 19, got ${niceness}`);
+  }
+  if (niceness === 0) return ['/bin/sh', ['-c', command]];
+  return [
+    '/bin/sh',
+    [
+      '-c',
+      `(echo ${niceness} > /proc/self/autogroup) 2>/dev/null; exec nice -n ${niceness} /bin/sh -c "$1"`,
+      'sh',
+      command,
+    ],
+  ];
+}
+
 /**
  * Runs `/bin/sh -c commandLine` in its own process group (detached), with stdout and
  * stderr written straight to files, so killing it kills every process the command started.
@@ -130,25 +157,7 @@ class Launcher {
  */
 export function runProcess(options: RunProcessOptions): RunningProcess {
   const niceness = options.niceness ?? 0;
-  if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) {
-    throw new RangeError(`niceness must be an integer from 0 to 19, got ${niceness}`);
-  }
-  // The process is a session of its own (detached), and with autogroup scheduling a
-  // session's share of the CPU ignores nice values inside it: the niceness goes to the
-  // session's autogroup too (where the kernel has them), then `nice` execs the shell in
-  // place, so the pid stays the process group's leader.
-  const [file, args] =
-    niceness > 0
-      ? [
-          '/bin/sh',
-          [
-            '-c',
-            `(echo ${niceness} > /proc/self/autogroup) 2>/dev/null; exec nice -n ${niceness} /bin/sh -c "$1"`,
-            'sh',
-            options.commandLine,
-          ],
-        ]
-      : ['/bin/sh', ['-c', options.commandLine]];
+  const [file, args] = shellCommand(options.commandLine, niceness);
   let pid: number | undefined;
   let timedOut = false;
   let killed = false;
