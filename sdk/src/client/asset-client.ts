@@ -4,10 +4,19 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ValidationError } from '../errors';
 import * as wa from '../gen/spillway/v1/assets';
-import { registerSecret } from '../logging';
 import { IntegrityError } from '../storage/errors';
+import { fsyncDir } from '../storage/outputs';
 import type { ManifestEntry } from '../storage/manifest';
-import { BurstServiceError, fromGrpcError, type BurstClientOptions, type CallOptions } from './burst-client';
+import type { BurstClientOptions, CallOptions } from './burst-client';
+import {
+  backoff,
+  BurstServiceError,
+  callMetadata,
+  callUnary,
+  channelSetup,
+  fromGrpcError,
+  type UnaryMethod,
+} from './call';
 
 /** Largest chunk the service accepts in an upload. */
 const CHUNK_BYTES = 1 << 20;
@@ -127,58 +136,24 @@ export class AssetClient {
     private readonly options: BurstClientOptions = {},
     channel?: grpc.Channel,
   ) {
-    if (options.token) registerSecret(options.token);
-    const credentials = options.tls
-      ? grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null)
-      : grpc.credentials.createInsecure();
-    const maxBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+    const { credentials, channelOptions } = channelSetup(options);
     this.ownsChannel = channel === undefined;
     this.client = new wa.AssetServiceClient(address, credentials, {
-      'grpc.max_receive_message_length': maxBytes,
-      'grpc.max_send_message_length': maxBytes,
-      ...(options.tls?.serverName ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
+      ...channelOptions,
       ...(channel ? { channelOverride: channel } : {}),
     });
   }
 
   private metadata(): grpc.Metadata {
-    const md = new grpc.Metadata();
-    if (this.options.token) md.set('authorization', `Bearer ${this.options.token}`);
-    return md;
+    return callMetadata(this.options);
   }
 
-  private async unary<Req, Res>(
-    method: (
-      req: Req,
-      md: grpc.Metadata,
-      opts: Partial<grpc.CallOptions>,
-      cb: (e: grpc.ServiceError | null, r: Res) => void,
-    ) => grpc.ClientUnaryCall,
+  private unary<Req, Res>(
+    method: UnaryMethod<Req, Res>,
     request: Req,
     options: CallOptions = {},
   ): Promise<Res> {
-    const attempts = this.options.maxAttempts ?? 4;
-    for (let attempt = 1; ; attempt++) {
-      options.abortSignal?.throwIfAborted();
-      try {
-        return await new Promise<Res>((resolve, reject) => {
-          const deadline = new Date(Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs ?? 30_000));
-          const onAbort = (): void => call.cancel();
-          const call = method.call(this.client, request, this.metadata(), { deadline }, (err, res) => {
-            options.abortSignal?.removeEventListener('abort', onAbort);
-            if (err) reject(err);
-            else resolve(res);
-          });
-          options.abortSignal?.addEventListener('abort', onAbort, { once: true });
-        });
-      } catch (err) {
-        if (retryable(err) && attempt < attempts && !options.abortSignal?.aborted) {
-          await backoff(attempt, 2000, options.abortSignal);
-          continue;
-        }
-        throw fromGrpcError(err);
-      }
-    }
+    return callUnary(this.client, method, request, options, this.options);
   }
 
   /** Which content of a manifest the store lacks (each hash once), and optionally an upload SAS URL. */
@@ -493,18 +468,6 @@ async function hashPrefix(file: string, length: number, hash: Hash, signal?: Abo
   for await (const chunk of stream) hash.update(chunk as Buffer);
 }
 
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // some filesystems refuse fsync on a directory; the rename is still atomic
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
 function isGrpcError(err: unknown): boolean {
   return typeof (err as { code?: unknown })?.code === 'number' && 'details' in (err as object);
 }
@@ -553,19 +516,4 @@ class IdleTimer {
   stop(): void {
     clearTimeout(this.timer);
   }
-}
-
-function backoff(attempt: number, maxMs: number, signal?: AbortSignal): Promise<void> {
-  const ms = Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

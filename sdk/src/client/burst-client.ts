@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import { SpillwayError } from '../errors';
 import * as wb from '../gen/spillway/v1/burst';
 import * as wc from '../gen/spillway/v1/capacity';
 import * as w from '../gen/spillway/v1/frames';
@@ -29,8 +28,10 @@ import {
   submissionFromWire,
 } from '../model/wire-mapping';
 import type { FarmReport, PlanOutput } from '../service/burst/planner';
-import { redactKnown, registerSecret } from '../logging';
+import { backoff, callMetadata, callUnary, channelSetup, fromGrpcError, type UnaryMethod } from './call';
 import { CapacityApi } from './capacity';
+
+export { BurstServiceError, fromGrpcError } from './call';
 import type { AssetClient } from './asset-client';
 
 /** Options of a `BurstClient`. */
@@ -75,35 +76,6 @@ export interface WatchFramesOptions {
   readonly maxBackoffMs?: number;
 }
 
-/** An error the service answered with, typed by its gRPC status. The gRPC error is the `cause`. */
-export class BurstServiceError extends SpillwayError {
-  constructor(
-    message: string,
-    code: string,
-    /** The gRPC status number. */
-    readonly status: grpc.status,
-    /** For INVALID_ARGUMENT: the offending field's path. */
-    readonly field: string | undefined,
-    cause: unknown,
-  ) {
-    super(message, code, { cause });
-  }
-}
-
-/** The typed error for a gRPC failure. */
-export function fromGrpcError(err: unknown): BurstServiceError {
-  const e = err as Partial<grpc.ServiceError>;
-  const status = e.code ?? grpc.status.UNKNOWN;
-  const field = e.metadata?.get('spillway-field')[0];
-  return new BurstServiceError(
-    redactKnown(e.details || e.message || 'call failed'),
-    grpc.status[status] ?? 'UNKNOWN',
-    status,
-    typeof field === 'string' ? field : undefined,
-    err,
-  );
-}
-
 /**
  * Typed, promise-based client of the Spillway burst-capacity service. One channel serves
  * every call. Methods take an options bag with `abortSignal`; failures are
@@ -123,16 +95,7 @@ export class BurstClient {
     readonly address: string,
     private readonly options: BurstClientOptions = {},
   ) {
-    if (options.token) registerSecret(options.token);
-    const credentials = options.tls
-      ? grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null)
-      : grpc.credentials.createInsecure();
-    const maxBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
-    const channelOptions: grpc.ChannelOptions = {
-      'grpc.max_receive_message_length': maxBytes,
-      'grpc.max_send_message_length': maxBytes,
-      ...(options.tls?.serverName ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
-    };
+    const { credentials, channelOptions } = channelSetup(options);
     this.channel = new grpc.Channel(address, credentials, channelOptions);
     this.frames = new w.FrameServiceClient(address, credentials, {
       ...channelOptions,
@@ -152,45 +115,16 @@ export class BurstClient {
   }
 
   private metadata(): grpc.Metadata {
-    const md = new grpc.Metadata();
-    if (this.options.token) md.set('authorization', `Bearer ${this.options.token}`);
-    return md;
+    return callMetadata(this.options);
   }
 
-  private async unary<Req, Res>(
-    method: (
-      req: Req,
-      md: grpc.Metadata,
-      opts: Partial<grpc.CallOptions>,
-      cb: (e: grpc.ServiceError | null, r: Res) => void,
-    ) => grpc.ClientUnaryCall,
+  private unary<Req, Res>(
+    method: UnaryMethod<Req, Res>,
     request: Req,
     options: CallOptions = {},
     target: grpc.Client = this.frames,
   ): Promise<Res> {
-    const attempts = this.options.maxAttempts ?? 4;
-    for (let attempt = 1; ; attempt++) {
-      options.abortSignal?.throwIfAborted();
-      try {
-        return await new Promise<Res>((resolve, reject) => {
-          const deadline = new Date(Date.now() + (options.timeoutMs ?? this.options.callTimeoutMs ?? 30_000));
-          const onAbort = (): void => call.cancel();
-          const call = method.call(target, request, this.metadata(), { deadline }, (err, res) => {
-            options.abortSignal?.removeEventListener('abort', onAbort);
-            if (err) reject(err);
-            else resolve(res);
-          });
-          options.abortSignal?.addEventListener('abort', onAbort, { once: true });
-        });
-      } catch (err) {
-        const e = err as grpc.ServiceError;
-        if (e.code === grpc.status.UNAVAILABLE && attempt < attempts && !options.abortSignal?.aborted) {
-          await backoff(attempt, 2000, options.abortSignal);
-          continue;
-        }
-        throw fromGrpcError(err);
-      }
-    }
+    return callUnary(target, method, request, options, this.options);
   }
 
   /** Adds frames to a job (creating it). Idempotent by frame key: safe to retry. */
@@ -424,19 +358,4 @@ function paged<T>(fetch: (token: string) => Promise<{ items: T[]; next: string }
       for await (const page of pages()) yield* page;
     },
   };
-}
-
-function backoff(attempt: number, maxMs: number, signal?: AbortSignal): Promise<void> {
-  const ms = Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,8 +1,8 @@
-import type * as grpc from '@grpc/grpc-js';
 import type { GroupStatus, NodeState } from '../compute/backend';
 import * as wc from '../gen/spillway/v1/capacity';
 import { NodePriority } from '../gen/spillway/v1/common';
 import { backendKinds, burstModes, nodeStates, provisioningStates } from '../model/wire-mapping';
+import type { UnaryMethod } from './call';
 
 /** Options every call takes (the same as the `BurstClient`'s). */
 export interface CapacityCallOptions {
@@ -61,12 +61,7 @@ export interface CapacityNodeInfo {
 
 /** Calls one unary RPC with the client's metadata, deadline and retries. */
 export type UnaryCaller = <Req, Res>(
-  method: (
-    req: Req,
-    md: grpc.Metadata,
-    opts: Partial<grpc.CallOptions>,
-    cb: (e: grpc.ServiceError | null, r: Res) => void,
-  ) => grpc.ClientUnaryCall,
+  method: UnaryMethod<Req, Res>,
   request: Req,
   options?: CapacityCallOptions,
 ) => Promise<Res>;

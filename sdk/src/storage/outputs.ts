@@ -39,7 +39,8 @@ export interface PlacedOutput extends ManifestEntry {
   readonly localPath: string;
 }
 
-function fsyncDir(dir: string): void {
+/** Makes a rename in `dir` durable (best effort: some filesystems refuse it). */
+export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');
