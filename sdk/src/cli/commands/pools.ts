@@ -51,7 +51,7 @@ function groupRows(groups: readonly CapacityGroupInfo[]): string {
     ...groups.map((g) => [
       g.name,
       g.mode ?? '?',
-      g.backend ?? '?',
+      g.backend ?? 'default', // the service's configured backend for the mode
       g.vmSize || '-',
       g.state ?? '?',
       `${g.current.dedicated}/${g.current.spot}`,
