@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import type { CapacityGroupInfo, CapacityNodeInfo } from '@spillway/sdk';
+import { run } from '../support/process';
 import { startTestService, type TestService } from '../support/service';
 
 // GIVEN a real service (local engine, ephemeral loopback port)
@@ -10,12 +10,8 @@ import { startTestService, type TestService } from '../support/service';
 
 const bin = path.resolve(__dirname, '../../sdk/bin/spillway.js');
 
-function cli(address: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args, '--address', address], (err, stdout, stderr) =>
-      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function cli(address: string, ...args: string[]): ReturnType<typeof run> {
+  return run(process.execPath, [bin, ...args, '--address', address]);
 }
 
 describe('spillway pools and capacity', () => {

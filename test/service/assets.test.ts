@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,6 +13,7 @@ import {
   type Frame,
   type JobSpec,
 } from '@spillway/sdk';
+import { run } from '../support/process';
 import { startTestService, type TestService } from '../support/service';
 
 // GIVEN a real service (local engine, embedded Azurite, gRPC on an ephemeral loopback port)
@@ -51,16 +51,8 @@ async function finished(client: BurstClient, jobId: string): Promise<Frame[]> {
   }
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [spillway, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runCli(args: string[]): ReturnType<typeof run> {
+  return run(process.execPath, [spillway, ...args]);
 }
 
 describe('AssetService', () => {

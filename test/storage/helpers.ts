@@ -2,9 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { storage } from '@spillway/sdk';
+
+export { run } from '../support/process';
 
 /** A temp dir removed by the returned function. */
 export function tempDir(prefix: string): { dir: string; remove: () => void } {
@@ -37,23 +38,6 @@ export async function names(c: ContainerClient, prefix: string): Promise<string[
   const out: string[] = [];
   for await (const b of c.listBlobsFlat({ prefix })) out.push(b.name);
   return out.sort();
-}
-
-/** Runs a real child process; resolves with its exit code and output. */
-export function run(
-  cmd: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: options.env ?? process.env, cwd: options.cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 /** The last non-empty line of a text, parsed as JSON. */

@@ -14,3 +14,30 @@ export interface Command {
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
+
+/**
+ * A whole-number flag: its value, `fallback` when absent (required when there is none), or
+ * a usage error naming the flag and the value and the range expected.
+ */
+export function wholeNumberFlag(
+  flag: string,
+  value: string | undefined,
+  range: { readonly min?: number; readonly max?: number; readonly fallback?: number } = {},
+): number {
+  const min = range.min ?? 0;
+  if (value === undefined) {
+    if (range.fallback === undefined) throw new UsageError(`${flag} is required`);
+    return range.fallback;
+  }
+  const n = Number(value);
+  if (
+    !/^\d+$/.test(value) ||
+    !Number.isSafeInteger(n) ||
+    n < min ||
+    (range.max !== undefined && n > range.max)
+  ) {
+    const expected = range.max !== undefined ? `from ${min} to ${range.max}` : `>= ${min}`;
+    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a whole number ${expected}`);
+  }
+  return n;
+}

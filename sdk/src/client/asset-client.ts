@@ -6,7 +6,7 @@ import { ValidationError } from '../errors';
 import * as wa from '../gen/spillway/v1/assets';
 import { IntegrityError } from '../storage/errors';
 import { fsyncDir } from '../storage/outputs';
-import type { ManifestEntry } from '../storage/manifest';
+import { hashFile, type ManifestEntry } from '../storage/manifest';
 import type { BurstClientOptions, CallOptions } from './burst-client';
 import {
   backoff,
@@ -427,12 +427,7 @@ async function describeContent(source: string | Uint8Array, options: UploadConte
     if (!st.isFile()) throw new ValidationError('source', source, 'must be a regular file');
     const read = (signal?: AbortSignal): AsyncIterable<Uint8Array> =>
       fs.createReadStream(source, { highWaterMark: CHUNK_BYTES, signal }) as AsyncIterable<Buffer>;
-    let sha256 = options.sha256;
-    if (sha256 === undefined) {
-      const h = createHash('sha256');
-      for await (const chunk of read(options.abortSignal)) h.update(chunk);
-      sha256 = h.digest('hex');
-    }
+    const sha256 = options.sha256 ?? (await hashFile(source, options.abortSignal));
     return { sha256, sizeBytes: st.size, chunks: read };
   }
   if (!(source instanceof Uint8Array))

@@ -9,6 +9,7 @@ import { FailedPreconditionError } from '../errors';
 import type { Logger } from '../logging';
 import type { FrameSpec, JobSpec, OutputFile } from '../model/frames';
 import {
+  blobSize,
   buildPreparationCommand,
   forEachLimited,
   issueSas,
@@ -196,16 +197,7 @@ export async function blobStorage(
         files,
         8,
         async (f) => {
-          const size = await outputs
-            .getBlobClient(prefix + f.path)
-            .getProperties({ abortSignal: opts.abortSignal })
-            .then(
-              (p) => p.contentLength ?? -1,
-              (e: { statusCode?: number }) => {
-                if (e.statusCode === 404) return undefined;
-                throw e;
-              },
-            );
+          const size = await blobSize(outputs.getBlobClient(prefix + f.path), opts.abortSignal);
           if (size !== f.sizeBytes) {
             throw new FailedPreconditionError(
               `output ${f.path} of frame ${frameId} is missing or has the wrong size (${size ?? 'missing'} != ${f.sizeBytes})`,

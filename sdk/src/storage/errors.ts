@@ -74,3 +74,22 @@ export function toStorageError(err: unknown, operation: string, target: string):
     errorCode,
   );
 }
+
+/** True for a write refused because the blob exists (409, or 412 for If-None-Match: *). */
+export function isAlreadyExists(e: unknown): boolean {
+  const status = (e as { statusCode?: number }).statusCode;
+  return status === 409 || status === 412;
+}
+
+/** A blob's size, or undefined when it does not exist (one HEAD). */
+export async function blobSize(
+  blob: { getProperties(o: { abortSignal?: AbortSignal }): Promise<{ contentLength?: number }>; url: string },
+  abortSignal?: AbortSignal,
+): Promise<number | undefined> {
+  try {
+    return (await blob.getProperties({ abortSignal })).contentLength ?? -1;
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+    throw toStorageError(e, 'HEAD', blob.url);
+  }
+}

@@ -22,7 +22,15 @@ export {
   type OpenStorageOptions,
   type StorageClientOptions,
 } from './client';
-export { PathEscapeError, IntegrityError, StorageError, toStorageError, withoutQuery } from './errors';
+export {
+  blobSize,
+  PathEscapeError,
+  IntegrityError,
+  isAlreadyExists,
+  StorageError,
+  toStorageError,
+  withoutQuery,
+} from './errors';
 export {
   buildManifest,
   defaultHashCacheFile,
@@ -48,6 +56,7 @@ export {
   syncAssets,
   listContent,
   headContent,
+  findContent,
   contentBlobName,
   manifestBlobName,
   CONTENT_PREFIX,

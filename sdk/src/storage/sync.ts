@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BlobClient, ContainerClient } from '@azure/storage-blob';
 import { ValidationError } from '../errors';
-import { IntegrityError, toStorageError, withoutQuery } from './errors';
+import { blobSize, IntegrityError, isAlreadyExists, toStorageError, withoutQuery } from './errors';
 import {
   buildManifest,
   defaultHashCacheFile,
@@ -115,7 +115,7 @@ function positive(value: number | undefined, field: string, fallback: number): n
 }
 
 /**
- * The content names (hashes) already committed in the container, by one paged listing
+ * The content already committed in the container (hash -> size), by one paged listing
  * (5,000 names per page). With `maxNames`, stops after the page that passes it and reports
  * `complete: false`.
  */
@@ -123,14 +123,15 @@ export async function listContent(
   container: ContainerClient,
   abortSignal?: AbortSignal,
   maxNames = Infinity,
-): Promise<Set<string> & { complete?: boolean }> {
-  const have: Set<string> & { complete?: boolean } = new Set<string>();
+): Promise<Map<string, number> & { complete?: boolean }> {
+  const have: Map<string, number> & { complete?: boolean } = new Map<string, number>();
   have.complete = true;
   try {
     for await (const page of container
       .listBlobsFlat({ prefix: CONTENT_PREFIX, abortSignal })
       .byPage({ maxPageSize: 5000 })) {
-      for (const b of page.segment.blobItems) have.add(b.name.slice(CONTENT_PREFIX.length));
+      for (const b of page.segment.blobItems)
+        have.set(b.name.slice(CONTENT_PREFIX.length), b.properties.contentLength ?? -1);
       if (have.size >= maxNames && page.continuationToken) {
         have.complete = false;
         break;
@@ -142,33 +143,49 @@ export async function listContent(
   return have;
 }
 
-/** The subset of `hashes` committed in the container, by one HEAD each (bounded concurrency). */
+/** Which of `hashes` are committed in the container (hash -> size), by one HEAD each (bounded concurrency). */
 export async function headContent(
   container: ContainerClient,
   hashes: readonly string[],
   options: { readonly concurrency?: number; readonly abortSignal?: AbortSignal } = {},
-): Promise<Set<string>> {
-  const have = new Set<string>();
+): Promise<Map<string, number>> {
+  const have = new Map<string, number>();
   await forEachLimited(
     hashes,
     options.concurrency ?? 32,
     async (sha) => {
-      const blob = container.getBlobClient(contentBlobName(sha));
-      try {
-        if (await blob.exists({ abortSignal: options.abortSignal })) have.add(sha);
-      } catch (e) {
-        throw toStorageError(e, 'HEAD', blob.url);
-      }
+      const size = await blobSize(container.getBlobClient(contentBlobName(sha)), options.abortSignal);
+      if (size !== undefined) have.set(sha, size);
     },
     options.abortSignal,
   );
   return have;
 }
 
-const isAlreadyExists = (e: unknown): boolean => {
-  const s = (e as { statusCode?: number }).statusCode;
-  return s === 409 || s === 412;
-};
+/**
+ * Which of `hashes` the container has (hash -> size), at the fewest requests: a listing of
+ * the content while that costs fewer requests than one HEAD per content would (a page is
+ * 5,000 names, so at most one page per 32 contents), then a HEAD for each it did not reach.
+ */
+export async function findContent(
+  container: ContainerClient,
+  hashes: readonly string[],
+  abortSignal?: AbortSignal,
+): Promise<{ readonly sizes: Map<string, number>; readonly by: 'list' | 'head' }> {
+  if (hashes.length <= 16)
+    return { sizes: await headContent(container, hashes, { abortSignal }), by: 'head' };
+  const listed = await listContent(container, abortSignal, (hashes.length * 5000) / 32);
+  const sizes = new Map<string, number>();
+  for (const sha of hashes) {
+    const size = listed.get(sha);
+    if (size !== undefined) sizes.set(sha, size);
+  }
+  if (!listed.complete) {
+    const rest = hashes.filter((sha) => !sizes.has(sha));
+    for (const [sha, size] of await headContent(container, rest, { abortSignal })) sizes.set(sha, size);
+  }
+  return { sizes, by: 'list' };
+}
 
 /** A deterministic block id: the same block of the same content gets the same id in every run. */
 function blockId(blockSize: number, index: number): string {
@@ -521,10 +538,11 @@ async function runSync(
     try {
       await ensureContainer();
       const listed = await listContent(container, signal, EARLY_LIST_LIMIT);
+      const known = new Set(listed.keys());
       for (const prev of state.previous(container.url)) {
-        for (const sha of await manifestContent(container, prev, signal)) listed.add(sha);
+        for (const sha of await manifestContent(container, prev, signal)) known.add(sha);
       }
-      earlyHave = listed;
+      earlyHave = Object.assign(known, { complete: listed.complete });
       drainEarly();
     } catch (error) {
       failure ??= { error };
@@ -604,24 +622,22 @@ async function runSync(
       for (const prev of state.previous(container.url)) {
         for (const sha of await manifestContent(container, prev, signal)) have.add(sha);
       }
-      // The rest: list the container's content while that costs fewer requests than one
-      // HEAD per content would (a page is 5,000 names), then HEAD what the listing did not reach.
-      let rest = [...distinct.keys()].filter((sha) => !have.has(sha));
-      if (rest.length > 16) {
-        used = 'list';
-        const listed = await listContent(container, signal, (rest.length * 5000) / 32);
-        for (const sha of rest) if (listed.has(sha)) have.add(sha);
-        rest = listed.complete ? [] : rest.filter((sha) => !have.has(sha));
-      } else used = 'head';
-      if (rest.length > 0) {
-        for (const sha of await headContent(container, rest, { abortSignal: signal })) have.add(sha);
-      }
+      // The rest: listed or HEADed, whichever costs fewer requests.
+      const found = await findContent(
+        container,
+        [...distinct.keys()].filter((sha) => !have.has(sha)),
+        signal,
+      );
+      used = found.by;
+      for (const sha of found.sizes.keys()) have.add(sha);
     }
   } else {
-    have =
-      used === 'list'
+    have = new Set(
+      (used === 'list'
         ? await listContent(container, signal)
-        : await headContent(container, [...distinct.keys()], { abortSignal: signal });
+        : await headContent(container, [...distinct.keys()], { abortSignal: signal })
+      ).keys(),
+    );
   }
 
   const missing = [...distinct.entries()].filter(([sha]) => !have.has(sha) && !uploads.has(sha));

@@ -29,7 +29,7 @@ import {
   type Logger,
   type OutputFile,
 } from '@spillway/sdk';
-import { buildCommand, mapPath, shq } from '../commands';
+import { buildCommand, mapPath, pathBelow, sceneFileOf, shq } from '../commands';
 import { DeadlineClient, sleep, type DeadlineJob, type DeadlineTask } from '../webservice';
 import type { BridgeConfig } from './config';
 import { allPlaced, OutputVerificationError, placeStaged, stagingDirOf, verifyStaged } from './placement';
@@ -66,30 +66,10 @@ interface JobAssets {
 /** The extra-info key listing more input files of a job, `;` separated. */
 export const ASSETS_EXTRA_INFO_KEY = 'SpillwayAssets';
 
-/** The scene file a job's plugin reads, when it is one file. */
+/** The scene file a job's plugin reads, when it is one file (not an `.ass` sequence). */
 function sceneOf(job: DeadlineJob): string | undefined {
-  const info = job.pluginInfo;
-  const get = (...keys: string[]): string | undefined => {
-    for (const k of keys) {
-      const hit = Object.keys(info).find((x) => x.toLowerCase() === k.toLowerCase());
-      if (hit && info[hit]) return info[hit];
-    }
-    return undefined;
-  };
-  switch (job.plugin.toLowerCase()) {
-    case 'blender':
-    case 'mayabatch':
-    case 'mayacmd':
-      return get('SceneFile');
-    case 'vray':
-      return get('InputFilename', 'SceneFile');
-    case 'arnold': {
-      const file = get('InputFile');
-      return file && !file.includes('#') ? file : undefined;
-    }
-    default:
-      return undefined;
-  }
+  const scene = sceneFileOf(job.plugin, job.pluginInfo);
+  return scene && !scene.includes('#') ? scene : undefined;
 }
 
 /** Where a cloud task's command writes its outputs, relative to its working directory. */
@@ -675,15 +655,15 @@ export class DeadlineBridge {
     const root = scene.slice(0, sep + 1); // with its separator: `Z:\` maps as a drive root
     const localRoot = mapPath(root, this.config.pathRules);
     const below = (p: string): string => {
-      const rel = mapPath(p, [{ from: root, to: '/' }]);
-      if (!rel.startsWith('/') || rel === p) {
+      const rel = pathBelow(p, root);
+      if (rel === undefined) {
         throw new storage.PathEscapeError(
           ASSETS_EXTRA_INFO_KEY,
           p,
           `must be below the scene's directory ${root}`,
         );
       }
-      return rel.slice(1);
+      return rel;
     };
     const extra = (job.extraInfo[ASSETS_EXTRA_INFO_KEY] ?? '')
       .split(';')
@@ -701,7 +681,9 @@ export class DeadlineBridge {
     });
     const sig = { abortSignal: this.signal };
     const plan = await this.burst.assets.planAssetSync(built.manifest.files, sig);
-    for (const sha of plan.missingSha256) await this.burst.assets.uploadContent(local.get(sha)!, sig);
+    // Hashed once, by the manifest: the upload takes the hash instead of reading the file twice.
+    for (const sha of plan.missingSha256)
+      await this.burst.assets.uploadContent(local.get(sha)!, { ...sig, sha256: sha });
     const committed = await this.burst.assets.commitManifest(built.manifest.files, {
       ...sig,
       name: job.name,

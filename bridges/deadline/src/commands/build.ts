@@ -76,6 +76,34 @@ function baseName(p: string): string {
   return parts[parts.length - 1] ?? '';
 }
 
+/**
+ * `p` relative to `root` (both as the job names them: `Z:\shots\010\`, `/mnt/show/`,
+ * matched as path-mapping rules match), or undefined when `p` is not below `root`.
+ */
+export function pathBelow(p: string, root: string): string | undefined {
+  const rel = mapPath(p, [{ from: root, to: '/' }]);
+  return rel !== p && rel.startsWith('/') ? rel.slice(1) : undefined;
+}
+
+/**
+ * The scene (input) file a job's plugin reads: Blender and Maya `SceneFile`, V-Ray
+ * `InputFilename`, Arnold `InputFile` (which may be a `####` sequence); none for others.
+ */
+export function sceneFileOf(plugin: string, info: Readonly<Record<string, string>>): string | undefined {
+  switch (plugin.toLowerCase()) {
+    case 'blender':
+    case 'mayabatch':
+    case 'mayacmd':
+      return key(info, 'SceneFile');
+    case 'vray':
+      return key(info, 'InputFilename', 'SceneFile');
+    case 'arnold':
+      return key(info, 'InputFile');
+    default:
+      return undefined;
+  }
+}
+
 /** Builds the command for one task. */
 export function buildCommand(input: CommandInput): BuiltCommand {
   const start = input.frameStart;
@@ -85,12 +113,9 @@ export function buildCommand(input: CommandInput): BuiltCommand {
   const rules = input.pathRules ?? [];
   const map = (p: string): string => mapPath(p, rules);
   // An input file: from the synced assets when below the asset root, else through the rules.
-  const assets = input.assetRoot !== undefined ? [{ from: input.assetRoot, to: '/' }] : [];
   const inputPath = (p: string): string => {
-    const rel = assets.length > 0 ? mapPath(p, assets) : undefined;
-    return rel !== undefined && rel !== p && rel.startsWith('/')
-      ? `"$SPILLWAY_ASSETS_DIR"/${shq(rel.slice(1))}`
-      : shq(map(p));
+    const rel = input.assetRoot !== undefined ? pathBelow(p, input.assetRoot) : undefined;
+    return rel !== undefined ? `"$SPILLWAY_ASSETS_DIR"/${shq(rel)}` : shq(map(p));
   };
   const info = input.pluginInfo;
   const exe = input.executables ?? {};
@@ -99,6 +124,7 @@ export function buildCommand(input: CommandInput): BuiltCommand {
       return `${input.outputDirectory}/${file ? baseName(file) : fallbackName}`;
     return file ? map(file) : undefined;
   };
+  const scene = sceneFileOf(input.plugin, info);
   const missing = (k: string): BuiltCommand => ({
     supported: false,
     reason: `${input.plugin} plugin info has no ${k}`,
@@ -106,7 +132,6 @@ export function buildCommand(input: CommandInput): BuiltCommand {
 
   switch (input.plugin.toLowerCase()) {
     case 'blender': {
-      const scene = key(info, 'SceneFile');
       if (!scene) return missing('SceneFile');
       const o = out(key(info, 'OutputFile'), '####');
       const parts = [shq(exe.blender ?? 'blender'), '-b', inputPath(scene)];
@@ -133,10 +158,9 @@ export function buildCommand(input: CommandInput): BuiltCommand {
       };
     }
     case 'arnold': {
-      const file = key(info, 'InputFile');
-      if (!file) return missing('InputFile');
+      if (!scene) return missing('InputFile');
       // Per-frame .ass sequences carry #### where the frame number goes.
-      const ass = file.replace(/#+/, (h) => pad(start, h.length));
+      const ass = scene.replace(/#+/, (h) => pad(start, h.length));
       const parts = [shq(exe.kick ?? 'kick'), '-i', inputPath(ass), '-dw', '-dp', '-nstdin'];
       const o = out(key(info, 'OutputFile'), `frame_${pad(start, 4)}.exr`);
       if (o && (input.outputDirectory !== undefined || key(info, 'OutputFile'))) parts.push('-o', shq(o));
@@ -147,7 +171,6 @@ export function buildCommand(input: CommandInput): BuiltCommand {
       };
     }
     case 'vray': {
-      const scene = key(info, 'InputFilename', 'SceneFile');
       if (!scene) return missing('InputFilename');
       const parts = [
         shq(exe.vray ?? 'vray'),
@@ -166,7 +189,6 @@ export function buildCommand(input: CommandInput): BuiltCommand {
     }
     case 'mayabatch':
     case 'mayacmd': {
-      const scene = key(info, 'SceneFile');
       if (!scene) return missing('SceneFile');
       const parts = [
         shq(exe.maya ?? 'Render'),

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Frame, OutputFile } from '../../model/frames';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { UsageError, wholeNumberFlag } from '../command';
 import { connect, connectHelp, connectOptions } from './connect';
 
 const help = `Usage: spillway outputs fetch JOB_ID --dest DIR [--frame FRAME_ID] [options]
@@ -53,12 +53,11 @@ export const outputsCommand: Command = {
     if (!jobId) throw new UsageError('JOB_ID is required');
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
     if (!values.dest) throw new UsageError('--dest DIR is required');
-    const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-      throw new UsageError(
-        `--concurrency ${JSON.stringify(values.concurrency)}: expected a whole number from 1 to 64`,
-      );
-    }
+    const concurrency = wholeNumberFlag('--concurrency', values.concurrency, {
+      min: 1,
+      max: 64,
+      fallback: 4,
+    });
     const storage = require('../../storage') as typeof import('../../storage');
     const dest = path.resolve(values.dest);
 

@@ -1,19 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { CapacityGroupInfo, CapacityNodeInfo } from '../../client';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { UsageError, wholeNumberFlag } from '../command';
 import { connect, connectHelp, connectOptions } from './connect';
-
-function wholeNumber(flag: string, value: string | undefined, fallback?: number): number {
-  if (value === undefined) {
-    if (fallback === undefined) throw new UsageError(`${flag} is required`);
-    return fallback;
-  }
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
-    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a whole number >= 0`);
-  return n;
-}
 
 function price(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -155,9 +144,9 @@ Example:
             mode,
             ...(backend ? { backend } : {}),
             vmSize: values['vm-size'],
-            taskSlotsPerNode: wholeNumber('--slots', values.slots, 1),
-            maxDedicatedNodes: wholeNumber('--max-dedicated', values['max-dedicated'], 0),
-            maxSpotNodes: wholeNumber('--max-spot', values['max-spot'], 0),
+            taskSlotsPerNode: wholeNumberFlag('--slots', values.slots, { fallback: 1 }),
+            maxDedicatedNodes: wholeNumberFlag('--max-dedicated', values['max-dedicated'], { fallback: 0 }),
+            maxSpotNodes: wholeNumberFlag('--max-spot', values['max-spot'], { fallback: 0 }),
             ...(dedicatedPrice !== undefined
               ? { cost: { dedicated: dedicatedPrice, spot: spotPrice! } }
               : {}),
@@ -171,8 +160,8 @@ Example:
         }
         case 'resize': {
           const target = {
-            dedicated: wholeNumber('--dedicated', values.dedicated),
-            spot: wholeNumber('--spot', values.spot),
+            dedicated: wholeNumberFlag('--dedicated', values.dedicated),
+            spot: wholeNumberFlag('--spot', values.spot),
           };
           const group = await client.capacity.resize(name!, target, {
             deallocation: values.requeue ? 'requeue' : 'taskCompletion',

@@ -113,7 +113,10 @@ class Launcher {
   }
 
   launch(
-    request: Omit<RunProcessOptions, 'maxWallClockMs' | 'niceness'> & { file: string; args: string[] },
+    request: Pick<RunProcessOptions, 'cwd' | 'env' | 'stdoutPath' | 'stderrPath'> & {
+      file: string;
+      args: string[];
+    },
     p: Launched,
   ): void {
     const id = this.nextId++;
@@ -176,7 +179,6 @@ export function runProcess(options: RunProcessOptions): RunningProcess {
       {
         file,
         args,
-        commandLine: options.commandLine,
         cwd: options.cwd,
         env: options.env,
         stdoutPath: options.stdoutPath,

@@ -11,9 +11,10 @@ import { FailedPreconditionError, NotFoundError, quote, ValidationError } from '
 import type { Frame, OutputFile } from '../../model/frames';
 import {
   canonicalManifestJson,
-  CONTENT_PREFIX,
   contentBlobName,
+  findContent,
   IntegrityError,
+  isAlreadyExists,
   issueSas,
   manifestBlobName,
   parseManifest,
@@ -21,7 +22,6 @@ import {
   toStorageError,
   type ManifestEntry,
 } from '../../storage';
-import { forEachLimited } from '../../storage/pool';
 
 /** Largest chunk of an upload or an output stream (the contract's limit). */
 export const MAX_CHUNK_BYTES = 1 << 20;
@@ -88,7 +88,6 @@ export interface OutputStream {
 }
 
 const statusOf = (e: unknown): number | undefined => (e as { statusCode?: number }).statusCode;
-const isAlreadyExists = (e: unknown): boolean => statusOf(e) === 409 || statusOf(e) === 412;
 
 /**
  * Asset content and manifests in Blob Storage, and frame outputs read back. Every method
@@ -409,57 +408,12 @@ export class AssetStore {
     return { file: header, chunks: rechunk(res.readableStreamBody as AsyncIterable<Buffer>) };
   }
 
-  /**
-   * The sizes of the content the store has, among `hashes`. As `syncAssets` finds what
-   * exists: for more than 16 contents one paged listing of `content/` bounded to a page per
-   * 32 contents, then a HEAD for each one it did not reach.
-   */
+  /** The sizes of the content the store has, among `hashes`, found as `syncAssets` finds it. */
   private async storedSizes(
     hashes: readonly string[],
     abortSignal?: AbortSignal,
   ): Promise<Map<string, number>> {
-    const container = this.options.assets;
-    const have = new Map<string, number>();
-    let rest = hashes;
-    if (rest.length > 16) {
-      const wanted = new Set(rest);
-      const maxNames = (rest.length * 5000) / 32;
-      let listed = 0;
-      let complete = true;
-      try {
-        for await (const page of container
-          .listBlobsFlat({ prefix: CONTENT_PREFIX, abortSignal })
-          .byPage({ maxPageSize: 5000 })) {
-          for (const b of page.segment.blobItems) {
-            const sha = b.name.slice(CONTENT_PREFIX.length);
-            if (wanted.has(sha)) have.set(sha, b.properties.contentLength ?? -1);
-          }
-          listed += page.segment.blobItems.length;
-          if (listed >= maxNames && page.continuationToken) {
-            complete = false;
-            break;
-          }
-        }
-      } catch (e) {
-        throw toStorageError(e, 'list', `${container.url}/${CONTENT_PREFIX}`);
-      }
-      rest = complete ? [] : rest.filter((sha) => !have.has(sha));
-    }
-    await forEachLimited(
-      rest,
-      32,
-      async (sha) => {
-        const blob = container.getBlobClient(contentBlobName(sha));
-        try {
-          const props = await blob.getProperties({ abortSignal });
-          have.set(sha, props.contentLength ?? -1);
-        } catch (e) {
-          if (statusOf(e) !== 404) throw toStorageError(e, 'HEAD', blob.url);
-        }
-      },
-      abortSignal,
-    );
-    return have;
+    return (await findContent(this.options.assets, hashes, abortSignal)).sizes;
   }
 }
 

@@ -160,11 +160,6 @@ export class BurstManager {
     };
   }
 
-  /** Waits for resizes in flight. */
-  async idle(): Promise<void> {
-    await this.applying;
-  }
-
   /** Stops: resizes still waiting for their group to settle are dropped. */
   async close(): Promise<void> {
     this.abort.abort();
