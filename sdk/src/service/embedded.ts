@@ -39,22 +39,35 @@ export function recordProcessGroup(file: string): string {
   return `echo "$$ $(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)" >> ${quoted}; `;
 }
 
-/** Kills the process groups a previous service left running; returns how many it killed. */
-export function reapProcessGroups(file: string, logger: Logger): number {
+/**
+ * Ends the process groups a previous service left running; returns how many it killed.
+ * They get `graceMs` to finish on their own first: a task whose render is done but whose
+ * outputs are still being collected then records its exit and is collected, not run again.
+ */
+export async function reapProcessGroups(file: string, logger: Logger, graceMs = 10_000): Promise<number> {
   if (!fs.existsSync(file)) return 0;
-  let killed = 0;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const [pgidText, startText] = line.trim().split(' ');
-    const pgid = Number(pgidText);
-    if (!Number.isInteger(pgid) || pgid <= 1) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${pgid}/stat`, 'utf8');
-    } catch {
-      continue; // gone already
+  const alive = (): number[] => {
+    const pgids: number[] = [];
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const [pgidText, startText] = line.trim().split(' ');
+      const pgid = Number(pgidText);
+      if (!Number.isInteger(pgid) || pgid <= 1) continue;
+      let stat: string;
+      try {
+        stat = fs.readFileSync(`/proc/${pgid}/stat`, 'utf8');
+      } catch {
+        continue; // gone already
+      }
+      // Same pid, other process (reused): the start time tells them apart.
+      if (startText && stat.split(' ')[21] !== startText) continue;
+      pgids.push(pgid);
     }
-    // Same pid, other process (reused): the start time tells them apart.
-    if (startText && stat.split(' ')[21] !== startText) continue;
+    return pgids;
+  };
+  const deadline = Date.now() + graceMs;
+  while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  let killed = 0;
+  for (const pgid of alive()) {
     try {
       process.kill(-pgid, 'SIGKILL');
       killed++;
@@ -200,7 +213,7 @@ function completedTask(
 export async function localCompute(config: ServiceConfig, logger: Logger): Promise<ComputeBackend> {
   const root = path.join(config.dataDir, 'engine');
   fs.mkdirSync(root, { recursive: true });
-  reapProcessGroups(processGroupFile(config.dataDir), logger);
+  await reapProcessGroups(processGroupFile(config.dataDir), logger);
   // The last engine's directories stay one run, for outputs of tasks that ended unwatched.
   const nodes = path.join(root, 'nodes');
   const previous = path.join(root, 'previous-nodes');

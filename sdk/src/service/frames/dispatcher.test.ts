@@ -206,6 +206,20 @@ describe('FrameDispatcher', () => {
     expect(backend.created.sort()).toEqual([...ids].sort());
   });
 
+  it('requeues and hands over again a frame that was running when the backend lost its task', async () => {
+    await start();
+    const [running] = await submit();
+    backend.emit(running!, 'started', { state: 'running' });
+    await dispatcher.idle();
+    await dispatcher.stop();
+    backend = new ScriptedBackend();
+    await start();
+    await dispatcher.idle();
+    expect(backend.created).toContain(running);
+    expect(types(running!)).toEqual(['queued', 'started', 'retrying']);
+    expect(store.getFrame(running!)?.state).toBe('queued');
+  });
+
   it('recalls a frame still waiting and leaves a running one; a recalled frame offloaded again is a new task', async () => {
     await start();
     const [waiting, running] = await submit();

@@ -92,7 +92,15 @@ export class FrameDispatcher {
         abortSignal: this.abort.signal,
       });
       if (!task) {
-        // The backend lost it (an embedded engine restarted): hand it over again.
+        // The backend lost it (an embedded engine restarted and killed what the last one
+        // left running): back to the queue, and handed over again.
+        if (frame.state !== 'queued') {
+          await this.store.change(frame.frameId, {
+            type: 'retrying',
+            state: 'queued',
+            message: 'the backend lost its task (the service restarted); dispatching it again',
+          });
+        }
         this.pending.add(frame.frameId);
       } else {
         this.serialise(frame.frameId, () => this.applyTask(task, 'reconcile'));
