@@ -1,5 +1,6 @@
 import {
   decideBurst,
+  meanGivenAtLeast,
   type PolicyCapacityGroup,
   type PolicyInput,
   type PolicyJob,
@@ -251,5 +252,48 @@ describe('decideBurst', () => {
     const plan = decideBurst(input);
     // THEN at most the 3 queued frames move
     expect(sum(plan.offload)).toBeLessThanOrEqual(3);
+  });
+
+  it('projects busy workers from when their frames started, when that is known', () => {
+    // GIVEN 10 busy workers on 600 s frames (no spread), 60 queued, 3,600 s to the deadline,
+    // and idle nodes that can take work now
+    const at = (started?: number): PolicyInput => ({
+      nowSeconds: 1000,
+      jobs: [
+        job({
+          queuedFrames: 60,
+          renderingFrames: 10,
+          deadlineAtSeconds: 4600,
+          frameSecondsStdev: 0,
+          ...(started === undefined ? {} : { renderingStartedAtSeconds: Array<number>(10).fill(started) }),
+        }),
+      ],
+      farm: { idleWorkers: 0, busyWorkers: 10 },
+      group: group({ nodes: nodes(20, { kind: 'spot', state: 'idle', idleSinceSeconds: 0 }) }),
+    });
+    // WHEN the policy decides with frames nearly done, just started, or start unknown
+    const nearlyDone = sum(decideBurst(at(410)).offload);
+    const justStarted = sum(decideBurst(at(1000)).offload);
+    const unknown = sum(decideBurst(at()).offload);
+    // THEN workers 10 s from free fit five more frames each (10 late), workers 600 s from
+    // free only four (20 late, so more nodes and more frames offloaded now), and without
+    // start times busy workers count as half-way (300 s from free: five each)
+    expect(nearlyDone).toBeGreaterThan(0);
+    expect(justStarted).toBeGreaterThan(nearlyDone);
+    expect(unknown).toBe(nearlyDone);
+  });
+});
+
+describe('meanGivenAtLeast', () => {
+  it.each([
+    // mean, stdev, elapsed, expected
+    [600, 0, 100, 600],
+    [600, 0, 700, 700],
+    [600, 60, 0, 600],
+    [600, 60, 600, 600 + 60 * Math.sqrt(2 / Math.PI)], // half-normal mean above the mean
+    [600, 60, 1200, 1200 + 60 / 10], // far tail: elapsed + stdev / a
+  ])('a %p ± %p s frame that has run %p s lasts %p s on average', (mean, stdev, elapsed, expected) => {
+    // GIVEN a normal frame time WHEN it has already lasted `elapsed` THEN its expected length is
+    expect(meanGivenAtLeast(mean, stdev, elapsed)).toBeCloseTo(expected, 0);
   });
 });

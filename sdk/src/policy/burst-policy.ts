@@ -31,6 +31,13 @@ export interface PolicyJob {
    */
   readonly frameSecondsStdev?: number;
   /**
+   * When each of its frames rendering locally started, if known (one entry per busy worker
+   * on the job). The projection then expects each to end at its start plus the frame time
+   * given that it has already run this long, rather than half a frame from now.
+   * @default unknown
+   */
+  readonly renderingStartedAtSeconds?: readonly number[];
+  /**
    * False when the job cannot leave the farm.
    * @default true
    */
@@ -208,6 +215,43 @@ class TimeHeap {
   }
 }
 
+/**
+ * Expected duration of a normally distributed frame time (`mean`, `stdev`) given that it
+ * has already lasted `elapsed`: mean + stdev·φ(a)/Q(a), a = (elapsed − mean)/stdev.
+ */
+export function meanGivenAtLeast(mean: number, stdev: number, elapsed: number): number {
+  if (!(stdev > 0)) return Math.max(mean, elapsed);
+  const a = (elapsed - mean) / stdev;
+  // Far in the tail the inverse Mills ratio is ~a + 1/a.
+  if (a > 8) return elapsed + stdev / a;
+  const phi = Math.exp(-0.5 * a * a) / Math.sqrt(2 * Math.PI);
+  return Math.max(elapsed, mean + (stdev * phi) / (0.5 * erfc(a / Math.SQRT2)));
+}
+
+/** Complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7). */
+function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
+}
+
 /** When a job must be done for the policy, or undefined when it is never worth cloud money. */
 export function inTimeAt(job: PolicyJob, turnaroundTargetSeconds?: number): number | undefined {
   if (job.deadlineAtSeconds !== undefined) return job.deadlineAtSeconds;
@@ -253,9 +297,23 @@ export function decideBurst(input: PolicyInput): BurstDecision {
   // 1. Local projection.
   const workers = new TimeHeap();
   for (let i = 0; i < input.farm.idleWorkers; i++) workers.push(now);
-  const rendering = jobs.flatMap((j) => Array.from({ length: j.renderingFrames }, () => j.frameSeconds));
-  const meanFt = rendering.length > 0 ? rendering.reduce((a, b) => a + b, 0) / rendering.length : 0;
-  for (let i = 0; i < input.farm.busyWorkers; i++) workers.push(now + (rendering[i] ?? meanFt) / 2);
+  // Busy workers: at their frame's expected end given how long it has run, when its start is
+  // known; otherwise half a frame from now.
+  const localFree = jobs.flatMap((j) =>
+    Array.from({ length: j.renderingFrames }, (_, k) => {
+      const started = j.renderingStartedAtSeconds?.[k];
+      return started === undefined
+        ? now + j.frameSeconds / 2
+        : Math.max(now, started + meanGivenAtLeast(j.frameSeconds, j.frameSecondsStdev ?? 0, now - started));
+    }),
+  );
+  const meanFt =
+    jobs.reduce((s, j) => s + j.frameSeconds * j.renderingFrames, 0) /
+    Math.max(
+      1,
+      jobs.reduce((s, j) => s + j.renderingFrames, 0),
+    );
+  for (let i = 0; i < input.farm.busyWorkers; i++) workers.push(localFree[i] ?? now + meanFt / 2);
   const wantCloud = new Map<string, number>();
   for (const job of jobs) {
     const due = inTimeAt(job, target);

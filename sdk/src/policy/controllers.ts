@@ -121,6 +121,12 @@ export interface SpillwayControllerOptions {
   readonly turnaroundTargetSeconds?: number;
   /** Policy tuning. */
   readonly policy?: PolicyOptions;
+  /**
+   * Do not tell the policy when the frames rendering locally started (as a render manager
+   * that reports only counts would): busy workers are then projected half a frame from now.
+   * @default false
+   */
+  readonly ignoreFrameProgress?: boolean;
 }
 
 /** Spillway's policy (`decideBurst`) driving the simulated cloud in offload mode. */
@@ -146,6 +152,9 @@ export function spillwayController(options: SpillwayControllerOptions = {}): Con
           // Observed when frames are done; until then the estimate a studio submits with.
           frameSeconds: j.observedLocalFrameSeconds ?? j.job.frameSeconds.mean * sc.localFarm.speed,
           frameSecondsStdev: j.observedLocalFrameStdev ?? j.job.frameSeconds.stdev * sc.localFarm.speed,
+          ...(options.ignoreFrameProgress
+            ? {}
+            : { renderingStartedAtSeconds: j.renderingLocalStartedAtSeconds }),
         }));
       const plan = decideBurst({
         nowSeconds: view.nowSeconds,

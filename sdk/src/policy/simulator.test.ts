@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createController, spillwayController, type PolicyName } from './controllers';
-import { lowerBound } from './lower-bound';
+import { hindsightSchedule, lowerBound } from './lower-bound';
 import { runScenario } from './report';
 import { loadScenario, parseScenario, type Scenario } from './scenario';
 import { simulate } from './simulator';
@@ -21,10 +21,12 @@ const files = fs.existsSync(SCENARIOS)
  */
 const KNOWN_RATIO_GAPS: Record<string, number> = {
   // 7,200 s frames that fit the deadline exactly 5 per worker on average: without hindsight
-  // about a quarter of them cannot be trusted to the farm.
-  'long-frames-deadline': 2.6,
-  // Whole frames and frame-time spread at the deadline cost ~45 frames over the fluid bound.
-  'overnight-crunch': 1.6,
+  // a worker's fifth frame is a coin toss until too late for the cloud, so ~40 frames go
+  // out where hindsight sends ~20 (measured 2.20).
+  'long-frames-deadline': 2.25,
+  // Each local worker's last frame must fit whole under the 2.5σ guard: ~45 frames over the
+  // bound, which is within 0.3 % of the best hindsight schedule (measured 1.36).
+  'overnight-crunch': 1.4,
 };
 
 describe('simulator on the shared scenarios', () => {
@@ -56,6 +58,14 @@ describe('simulator on the shared scenarios', () => {
       }
       // AND nothing on a day the farm handles alone
       if (scenario.name === 'no-overflow') expect(mine!.cost).toBe(0);
+      // AND the lower bound is below every run that meets every deadline, and below a
+      // whole-frame schedule found with hindsight (where one is computed)
+      for (const r of report.results)
+        if (r.deadlinesMet === r.deadlinesTotal) expect(r.cost).toBeGreaterThanOrEqual(report.lowerBoundCost);
+      const lb = lowerBound(scenario);
+      expect(lb.cost).toBeGreaterThanOrEqual(lb.fluidCost);
+      const h = hindsightSchedule(scenario);
+      if (h) expect(h.cost).toBeGreaterThanOrEqual(lb.cost - 1e-9);
       // AND it is near the hindsight lower bound
       if (report.lowerBoundCost > 0)
         expect(mine!.cost / report.lowerBoundCost).toBeLessThanOrEqual(

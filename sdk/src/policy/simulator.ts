@@ -32,6 +32,8 @@ export interface SimJobView {
   readonly arrived: boolean;
   readonly queuedLocal: number;
   readonly renderingLocal: number;
+  /** When each of its frames rendering locally started (one entry per busy worker on it). */
+  readonly renderingLocalStartedAtSeconds: readonly number[];
   readonly queuedCloud: number;
   readonly runningCloud: number;
   readonly completed: number;
@@ -210,6 +212,8 @@ interface JobState {
   local: number[]; // queued frame indices, in order
   cloud: number[];
   renderingLocal: number;
+  /** Frame index -> start time, for frames rendering locally. */
+  localStarts: Map<number, number>;
   runningCloud: number;
   completed: number;
   localTimeSum: number;
@@ -238,6 +242,7 @@ export function simulate(
     local: [],
     cloud: [],
     renderingLocal: 0,
+    localStarts: new Map<number, number>(),
     runningCloud: 0,
     completed: 0,
     localTimeSum: 0,
@@ -309,6 +314,7 @@ export function simulate(
         const f = s.local.shift()!;
         idleWorkers--;
         s.renderingLocal++;
+        s.localStarts.set(f, t);
         q.push(t + times[j]![f]! * scenario.localFarm.speed, Ev.LocalDone, j, f);
       }
     }
@@ -406,6 +412,7 @@ export function simulate(
         arrived: s.arrived,
         queuedLocal: s.local.length,
         renderingLocal: s.renderingLocal,
+        renderingLocalStartedAtSeconds: [...s.localStarts.values()],
         queuedCloud: s.cloud.length,
         runningCloud: s.runningCloud,
         completed: s.completed,
@@ -470,6 +477,7 @@ export function simulate(
         case Ev.LocalDone: {
           const s = st[e.a]!;
           s.renderingLocal--;
+          s.localStarts.delete(e.b);
           const ft = times[e.a]![e.b]! * scenario.localFarm.speed;
           s.localTimeSum += ft;
           s.localTimeSq += ft * ft;
