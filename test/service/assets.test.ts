@@ -58,6 +58,7 @@ function runCli(args: string[]): ReturnType<typeof run> {
 describe('AssetService', () => {
   let service: TestService;
   let dir: string;
+  let blobs: BlobServiceClient;
   let assets: ContainerClient;
   let raw: wire.assets.AssetServiceClient;
   const lines: string[] = [];
@@ -85,9 +86,8 @@ describe('AssetService', () => {
     const cs =
       `DefaultEndpointsProtocol=http;AccountName=${storage.AZURITE_ACCOUNT_NAME};` +
       `AccountKey=${storage.AZURITE_ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:${port}/${storage.AZURITE_ACCOUNT_NAME};`;
-    assets = BlobServiceClient.fromConnectionString(cs, storage.pipelineOptions()).getContainerClient(
-      'spillway',
-    );
+    blobs = BlobServiceClient.fromConnectionString(cs, storage.pipelineOptions());
+    assets = blobs.getContainerClient('spillway');
     raw = new wire.assets.AssetServiceClient(service.address, grpc.credentials.createInsecure());
   });
   afterAll(async () => {
@@ -274,6 +274,7 @@ describe('AssetService', () => {
           source: 'test:assets',
           sourceJobId: 'outputs',
           commandTemplate:
+            'echo rendering #IFRAME#; echo warning #IFRAME# >&2; ' +
             'test #IFRAME# -le 2 || exit 3; echo frame #IFRAME# > out/frame_#ZFRAME#.txt && ' +
             'mkdir -p out/sub && head -c $(( 2500000 + #IFRAME# )) /dev/urandom > out/sub/big_#ZFRAME#.bin',
         },
@@ -284,6 +285,28 @@ describe('AssetService', () => {
       expect(frames.map((f) => f.state)).toEqual(['succeeded', 'succeeded', 'failed']);
     });
     const frame = (n: number): Frame => frames[n - 1]!;
+
+    it("keeps one log per frame, stderr interleaved with stdout, and the agent's stderr only on failure", async () => {
+      const logs = blobs.getContainerClient('spillway-outputs');
+      const blob = (n: number, name: string): Promise<string | undefined> =>
+        logs
+          .getBlobClient(`logs/${jobId}/${frame(n).frameId}/${name}`)
+          .downloadToBuffer()
+          .then(
+            (b) => b.toString('utf8'),
+            (e: unknown) => {
+              if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+              throw e;
+            },
+          );
+      // The render's lines in the order written, then the node script's summary of its outputs.
+      expect(await blob(1, 'stdout.txt')).toMatch(
+        /^rendering 1\nwarning 1\n\{"files": 2, .*"outputs\.json"\}\n$/,
+      );
+      expect(await blob(1, 'stderr.txt')).toBeUndefined();
+      expect(await blob(3, 'stdout.txt')).toBe('rendering 3\nwarning 3\n');
+      expect(await blob(3, 'stderr.txt')).toBeDefined();
+    });
 
     it('fetches a verified output, resumes from a .part file, and never places a partial file', async () => {
       const client = service.client.assets;

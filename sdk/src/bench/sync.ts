@@ -8,7 +8,9 @@
  *  - for a tree of 10,000 small files: the time and bytes of a no-change resync, with the
  *    existence check done by one listing and by one HEAD per content.
  * Baseline and sync alternate for SPILLWAY_BENCH_ROUNDS rounds (default 3; the median round
- * is reported). Everything generated is removed at the end. Sizes: SPILLWAY_BENCH_FILES,
+ * is reported), each against an Azurite of its own started empty: Azurite looks blobs up by
+ * scanning every blob of the account, so a leg run after another would pay for the first
+ * one's blobs. Everything generated is removed at the end. Sizes: SPILLWAY_BENCH_FILES,
  * SPILLWAY_BENCH_BYTES, SPILLWAY_BENCH_SMALL_FILES.
  */
 import { execFileSync } from 'node:child_process';
@@ -54,13 +56,20 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 
 async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-bench-sync-'));
-  const azurite = await startAzurite({ dataDir: path.join(work, 'azurite') });
+  /** Runs `fn` against a fresh Azurite (data under `work`), stopped and removed afterwards. */
+  const withAzurite = async <T>(name: string, fn: (svc: BlobServiceClient) => Promise<T>): Promise<T> => {
+    const dataDir = path.join(work, `azurite-${name}`);
+    const azurite = await startAzurite({ dataDir });
+    try {
+      return await fn(BlobServiceClient.fromConnectionString(azurite.connectionString, pipelineOptions()));
+    } finally {
+      await azurite.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  };
   try {
-    console.log(
-      `spillway bench:sync — Azurite ${azurite.blobEndpoint} (data in ${work}), ${os.cpus().length} CPUs`,
-    );
+    console.log(`spillway bench:sync — Azurite (data in ${work}), ${os.cpus().length} CPUs`);
     console.log(execFileSync('df', ['-h', os.tmpdir()]).toString().trim().split('\n').pop());
-    const svc = BlobServiceClient.fromConnectionString(azurite.connectionString, pipelineOptions());
 
     // 1. Large tree: baseline vs sync.
     const big = path.join(work, 'tree');
@@ -69,39 +78,60 @@ async function main(): Promise<void> {
     const rels = generate(big, fileSizes);
     console.log(`\ngenerated ${FILES} files, ${(BYTES / MiB).toFixed(0)} MiB in ${secs(Date.now() - t0)}`);
 
-    // Baseline and sync alternate, ROUNDS times, each into fresh containers with a cold
-    // hash cache, so that load from elsewhere on the machine hits both alike.
-    const pairs: { baselineMs: number; syncMs: number; result: SyncResult }[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const baseline = svc.getContainerClient(`baseline-${round}`);
-      await baseline.createIfNotExists();
-      const b0 = Date.now();
-      for (const rel of rels) {
-        const body = fs.readFileSync(path.join(big, rel));
-        await baseline.getBlockBlobClient(rel).upload(body, body.length);
-      }
-      const baselineMs = Date.now() - b0;
-      const s0 = Date.now();
-      const result = await syncAssets(big, {
-        containerClient: svc.getContainerClient(`assets-${round}`),
-        hashCacheFile: path.join(work, `hash-cache-big-${round}.json`),
+    // Baseline and sync alternate, ROUNDS times (which goes first alternates too), each into
+    // a fresh Azurite with a cold hash cache, so that load from elsewhere on the machine
+    // hits both alike.
+    const baselineLeg = (round: number): Promise<number> =>
+      withAzurite(`baseline-${round}`, async (svc) => {
+        const baseline = svc.getContainerClient('baseline');
+        await baseline.createIfNotExists();
+        const b0 = Date.now();
+        for (const rel of rels) {
+          const body = fs.readFileSync(path.join(big, rel));
+          await baseline.getBlockBlobClient(rel).upload(body, body.length);
+        }
+        return Date.now() - b0;
       });
-      const syncMs = Date.now() - s0;
-      pairs.push({ baselineMs, syncMs, result });
+    const syncLeg = (
+      round: number,
+    ): Promise<{ syncMs: number; result: SyncResult; resync: [SyncResult, number] }> =>
+      withAzurite(`sync-${round}`, async (svc) => {
+        const options = {
+          containerClient: svc.getContainerClient('assets'),
+          hashCacheFile: path.join(work, `hash-cache-big-${round}.json`),
+        };
+        const s0 = Date.now();
+        const result = await syncAssets(big, options);
+        const syncMs = Date.now() - s0;
+        const r0 = Date.now();
+        const again = await syncAssets(big, options);
+        return { syncMs, result, resync: [again, Date.now() - r0] };
+      });
+    const pairs: { baselineMs: number; syncMs: number; result: SyncResult; resync: [SyncResult, number] }[] =
+      [];
+    for (let round = 0; round < ROUNDS; round++) {
+      let baselineMs: number;
+      let sync: Awaited<ReturnType<typeof syncLeg>>;
+      if (round % 2 === 0) {
+        baselineMs = await baselineLeg(round);
+        sync = await syncLeg(round);
+      } else {
+        sync = await syncLeg(round);
+        baselineMs = await baselineLeg(round);
+      }
+      pairs.push({ baselineMs, ...sync });
       console.log(
-        `round ${round + 1}: baseline ${secs(baselineMs)}, sync ${secs(syncMs)}, ratio ${(baselineMs / syncMs).toFixed(2)}x`,
+        `round ${round + 1}: baseline ${secs(baselineMs)}, sync ${secs(sync.syncMs)}, ratio ${(baselineMs / sync.syncMs).toFixed(2)}x`,
       );
     }
     const sorted = [...pairs].sort((x, y) => x.baselineMs / x.syncMs - y.baselineMs / y.syncMs);
     const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    const midRound = pairs.indexOf(mid);
-    const { baselineMs, syncMs, result: initial } = mid;
-    const r0 = Date.now();
-    const resyncBig = await syncAssets(big, {
-      containerClient: svc.getContainerClient(`assets-${midRound}`),
-      hashCacheFile: path.join(work, `hash-cache-big-${midRound}.json`),
-    });
-    const resyncBigMs = Date.now() - r0;
+    const {
+      baselineMs,
+      syncMs,
+      result: initial,
+      resync: [resyncBig, resyncBigMs],
+    } = mid;
     fs.rmSync(big, { recursive: true, force: true });
 
     // 2. 10,000 small files: no-change resync.
@@ -110,23 +140,24 @@ async function main(): Promise<void> {
       small,
       Array.from({ length: SMALL_FILES }, (_, i) => 512 + (i % 1536)),
     );
-    const smallContainer = svc.getContainerClient('small');
     const cache = path.join(work, 'hash-cache-small.json');
-    const i0 = Date.now();
-    const smallInitial = await syncAssets(small, { containerClient: smallContainer, hashCacheFile: cache });
-    const smallInitialMs = Date.now() - i0;
-    const timed = async (existenceCheck: 'auto' | 'list' | 'head'): Promise<[SyncResult, number]> => {
-      const t = Date.now();
-      const r = await syncAssets(small, {
-        containerClient: smallContainer,
-        hashCacheFile: cache,
-        existenceCheck,
-      });
-      return [r, Date.now() - t];
-    };
-    const [resyncAuto, resyncAutoMs] = await timed('auto');
-    const [resyncList, resyncListMs] = await timed('list');
-    const [resyncHead, resyncHeadMs] = await timed('head');
+    const {
+      smallInitial,
+      smallInitialMs,
+      resyncs: [[resyncAuto, resyncAutoMs], [resyncList, resyncListMs], [resyncHead, resyncHeadMs]],
+    } = await withAzurite('small', async (svc) => {
+      const containerClient = svc.getContainerClient('small');
+      const i0 = Date.now();
+      const first = await syncAssets(small, { containerClient, hashCacheFile: cache });
+      const firstMs = Date.now() - i0;
+      const timed = async (existenceCheck: 'auto' | 'list' | 'head'): Promise<[SyncResult, number]> => {
+        const t = Date.now();
+        const r = await syncAssets(small, { containerClient, hashCacheFile: cache, existenceCheck });
+        return [r, Date.now() - t];
+      };
+      const resyncs = [await timed('auto'), await timed('list'), await timed('head')] as const;
+      return { smallInitial: first, smallInitialMs: firstMs, resyncs };
+    });
 
     const ratio = baselineMs / syncMs;
     console.log('\n| measurement | time | bytes sent | throughput |');
@@ -166,7 +197,6 @@ async function main(): Promise<void> {
       `existence check for ${SMALL_FILES} files (whole resync): manifest ${secs(resyncAutoMs)}, listing ${secs(resyncListMs)}, HEAD each ${secs(resyncHeadMs)}`,
     );
   } finally {
-    await azurite.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }

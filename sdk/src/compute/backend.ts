@@ -290,4 +290,15 @@ export interface ComputeBackend extends CapacityBackend {
   deleteJob(jobId: string, options?: OperationOptions): Promise<void>;
   /** Subscribes to task events of every job; returns the unsubscribe function. */
   onTaskEvent(listener: (event: TaskEvent) => void): () => void;
+  /**
+   * A file from a task's directory on its node (`filePath` relative to it, e.g.
+   * `wd/out/outputs.json`), as Batch's Get File From Task serves it; undefined when the
+   * task, its node or the file is gone. Optional: callers fall back to what the task uploaded.
+   */
+  readTaskFile?(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    options?: OperationOptions,
+  ): Promise<Buffer | undefined>;
 }

@@ -40,6 +40,11 @@ export interface BlobStorageOptions {
   readonly wrapCommand?: (command: string, jobId: string, taskId: string) => string;
 }
 
+/** Where a frame's outputs are written, relative to its task's working directory. */
+const OUT_DIR = 'out';
+/** The manifest the node writes beside them (`wrapRenderCommand`'s default name). */
+const OUTPUTS_FILE = 'outputs.json';
+
 /**
  * Blob Storage as the service uses it (a storage account, or Azurite started embedded):
  * - the assets container holds content (`content/<sha256>`), manifests and the node script;
@@ -47,7 +52,10 @@ export interface BlobStorageOptions {
  * - the outputs container receives each frame's `out/` directory, with `outputs.json`
  *   hashed on the node, through a create/write-only SAS;
  * - a frame counts as succeeded only when every output it listed is in the container with
- *   its size.
+ *   its size;
+ * - a frame's log is its task's `stdout.txt`, with its stderr interleaved as it was written
+ *   (`logs/<job>/<frame>/stdout.txt`, one blob per frame); `stderr.txt`, which then holds
+ *   only what the node agent itself wrote, is kept too when the task failed.
  */
 export async function blobStorage(
   config: ServiceConfig,
@@ -141,10 +149,11 @@ export async function blobStorage(
       const assetsDir = job.assetManifestId
         ? `export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${job.assetManifestId}"; `
         : '';
-      const wrapped = wrapRenderCommand(`${assetsDir}mkdir -p out && ${command}`, {
-        outputDir: 'out',
+      // One log per frame, in the order things happened: stderr goes where stdout goes.
+      const wrapped = `exec 2>&1\n${wrapRenderCommand(`${assetsDir}mkdir -p ${OUT_DIR} && ${command}`, {
+        outputDir: OUT_DIR,
         patterns: job.outputPatterns && job.outputPatterns.length > 0 ? job.outputPatterns : ['**'],
-      });
+      })}`;
       return {
         id: taskId,
         commandLine: wrap(wrapped, jobId, taskId),
@@ -153,16 +162,22 @@ export async function blobStorage(
         ...(job.maxRetries !== undefined ? { maxTaskRetryCount: job.maxRetries } : {}),
         outputFiles: [
           {
-            filePattern: 'out/**/*',
+            filePattern: `${OUT_DIR}/**/*`,
             containerUrl: write,
             path: outputPrefix(jobId, frameId).slice(0, -1),
             uploadCondition: 'taskSuccess',
           },
           {
-            filePattern: '../std*.txt',
+            filePattern: '../stdout.txt',
             containerUrl: write,
-            path: `logs/${jobId}/${frameId}`,
+            path: `logs/${jobId}/${frameId}/stdout.txt`,
             uploadCondition: 'taskCompletion',
+          },
+          {
+            filePattern: '../stderr.txt',
+            containerUrl: write,
+            path: `logs/${jobId}/${frameId}/stderr.txt`,
+            uploadCondition: 'taskFailure',
           },
         ],
       };
@@ -172,20 +187,27 @@ export async function blobStorage(
   const outputsResolver: OutputResolver = {
     async outputsOf(jobId, frameId, opts = {}) {
       const prefix = outputPrefix(jobId, frameId);
+      // The node's copy when the backend serves task files (no storage round trip), else the
+      // uploaded one. Either way every output it lists is checked in the container below.
+      const onNode = await opts.readTaskFile?.(`wd/${OUT_DIR}/${OUTPUTS_FILE}`).catch(() => undefined);
       let text: string;
-      try {
-        const buffer = await outputs
-          .getBlobClient(`${prefix}outputs.json`)
-          .downloadToBuffer(undefined, undefined, {
-            abortSignal: opts.abortSignal,
-          });
-        text = buffer.toString('utf8');
-      } catch (e) {
-        throw new FailedPreconditionError(
-          `outputs.json of frame ${frameId} is not in the outputs container (${(e as { code?: string }).code ?? 'error'})`,
-        );
+      if (onNode) {
+        text = onNode.toString('utf8');
+      } else {
+        try {
+          const buffer = await outputs
+            .getBlobClient(`${prefix}${OUTPUTS_FILE}`)
+            .downloadToBuffer(undefined, undefined, {
+              abortSignal: opts.abortSignal,
+            });
+          text = buffer.toString('utf8');
+        } catch (e) {
+          throw new FailedPreconditionError(
+            `${OUTPUTS_FILE} of frame ${frameId} is not in the outputs container (${(e as { code?: string }).code ?? 'error'})`,
+          );
+        }
       }
-      const manifest = parseManifest(text, 'outputs.json');
+      const manifest = parseManifest(text, OUTPUTS_FILE);
       // Each listed output by name, not a listing of the prefix: a lookup by name stays cheap
       // however many blobs the container holds (Azurite scans the container to list a prefix).
       const files: OutputFile[] = manifest.files.map((f) => ({

@@ -21,7 +21,10 @@ describe('LocalComputeBackend', () => {
     });
     await backend.resizeGroup('g', { dedicated: 2, spot: 0 });
     await backend.createJob({ id: 'j', group: 'g' });
-    const specs = [1, 2, 3].map((i) => ({ id: `t${i}`, commandLine: `exit ${i === 3 ? 1 : 0}` }));
+    const specs = [1, 2, 3].map((i) => ({
+      id: `t${i}`,
+      commandLine: `mkdir -p out && echo task ${i} > out/note.txt; exit ${i === 3 ? 1 : 0}`,
+    }));
     expect(await backend.addTasks('j', specs)).toEqual({ added: ['t1', 't2', 't3'], alreadyExisted: [] });
     expect(await backend.addTasks('j', specs)).toEqual({ added: [], alreadyExisted: ['t1', 't2', 't3'] });
     await expect(backend.addTasks('j', [{ id: 'T1', commandLine: 'exit 9' }])).rejects.toBeInstanceOf(
@@ -52,6 +55,12 @@ describe('LocalComputeBackend', () => {
       if (t.result === 'failure') failed.push(t.taskId);
     expect(failed).toEqual(['t3']);
     expect(await backend.getTask('j', 'nope')).toBeUndefined();
+    // Files of a task's directory on its node, as Batch's Get File From Task serves them.
+    expect((await backend.readTaskFile('j', 't2', 'wd/out/note.txt'))?.toString()).toBe('task 2\n');
+    expect(await backend.readTaskFile('j', 't2', 'wd/out/missing.txt')).toBeUndefined();
+    expect(await backend.readTaskFile('j', 't2', '../t1/wd/out/note.txt')).toBeUndefined();
+    expect(await backend.readTaskFile('j', 't2', '/etc/hostname')).toBeUndefined();
+    expect(await backend.readTaskFile('j', 'nope', 'wd/out/note.txt')).toBeUndefined();
     await backend.terminateTask('j', 't1');
     await backend.deleteJob('j');
     await backend.deleteJob('j');

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type {
   AddTasksResult,
@@ -296,6 +298,22 @@ export class LocalComputeBackend implements ComputeBackend {
     if (!this.engine.getJob(jobId)) return undefined;
     const t = this.engine.getTask(jobId, taskId);
     return t ? taskInfoOf(t) : undefined;
+  }
+
+  async readTaskFile(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    _options?: OperationOptions,
+  ): Promise<Buffer | undefined> {
+    const dir = this.engine.getJob(jobId) ? this.engine.getTask(jobId, taskId)?.taskDir : undefined;
+    const relative = path.posix.normalize(filePath);
+    if (!dir || path.posix.isAbsolute(relative) || relative.startsWith('..')) return undefined;
+    try {
+      return await fs.promises.readFile(path.join(dir, relative));
+    } catch {
+      return undefined; // not there (yet, or any more)
+    }
   }
 
   async *listTasks(jobId: string, options: ListTasksOptions = {}): AsyncIterable<TaskInfo> {

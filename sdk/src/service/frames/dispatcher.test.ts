@@ -167,6 +167,30 @@ describe('FrameDispatcher', () => {
     expect(store.getFrame(id!)!.outputs).toHaveLength(1);
   });
 
+  it("lets the resolver read the finished task's files from its node when the backend serves them", async () => {
+    const reads: string[] = [];
+    const nodeFiles = Object.assign(backend, {
+      readTaskFile: async (jobId: string, taskId: string, file: string) => {
+        reads.push(`${jobId}/${taskId}/${file}`);
+        return Buffer.from(`manifest of ${taskId}`);
+      },
+    });
+    const seen: (string | undefined)[] = [];
+    await start({
+      outputsOf: async (_jobId, _frameId, options) => {
+        seen.push((await options?.readTaskFile?.('wd/out/outputs.json'))?.toString());
+        return [];
+      },
+    });
+    const [id] = await submit();
+    nodeFiles.emit(id!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    await dispatcher.idle();
+    const jobId = store.getFrame(id!)!.jobId;
+    expect(reads).toEqual([`${jobId}/${id}/wd/out/outputs.json`]);
+    expect(seen).toEqual([`manifest of ${id}`]);
+    expect(store.getFrame(id!)).toMatchObject({ state: 'succeeded' });
+  });
+
   it('retries a fault after the backend applied the call without creating any task twice', async () => {
     await start();
     backend.failNextAdd = true;

@@ -25,10 +25,21 @@ export interface TaskFactory {
   ): ComputeTaskSpec | Promise<ComputeTaskSpec>;
 }
 
+/** Options of `OutputResolver.outputsOf`. */
+export interface OutputsOfOptions {
+  readonly abortSignal?: AbortSignal;
+  /**
+   * Reads a file of the frame's task from its node, when the backend can (see
+   * `ComputeBackend.readTaskFile`): the manifest is then read there, without a round trip to
+   * storage. Undefined when the file is not there.
+   */
+  readonly readTaskFile?: (filePath: string) => Promise<Buffer | undefined>;
+}
+
 /** Finds a succeeded frame's outputs (hashed on the node) once its task completed. */
 export interface OutputResolver {
   /** The outputs; throws when they are missing or incomplete. */
-  outputsOf(jobId: string, frameId: string, options?: { abortSignal?: AbortSignal }): Promise<OutputFile[]>;
+  outputsOf(jobId: string, frameId: string, options?: OutputsOfOptions): Promise<OutputFile[]>;
 }
 
 /** Options of the dispatcher. */
@@ -261,7 +272,17 @@ export class FrameDispatcher {
     if (task.result === 'success') {
       let outputs: OutputFile[];
       try {
-        outputs = await this.outputs.outputsOf(frame.jobId, frameId, { abortSignal: this.abort.signal });
+        const signal = this.abort.signal;
+        const backend = this.backend;
+        outputs = await this.outputs.outputsOf(frame.jobId, frameId, {
+          abortSignal: signal,
+          ...(backend.readTaskFile
+            ? {
+                readTaskFile: (file: string) =>
+                  backend.readTaskFile!(frame.jobId, task.taskId, file, { abortSignal: signal }),
+              }
+            : {}),
+        });
       } catch (err) {
         await this.store.change(frameId, {
           type: 'failed',
