@@ -117,6 +117,18 @@ describe('buildManifest hash cache', () => {
     expect(again.manifest.files[1]!.sha256).toBe(h('zz'));
   });
 
+  test('GIVEN small files hashed cold THEN onEntry hands over the bytes hashed; larger or cached ones not', async () => {
+    const seen = new Map<string, string | undefined>();
+    const onEntry = (e: { path: string }, _local: string, _cached: boolean, content?: Buffer): void => {
+      seen.set(e.path, content?.toString());
+    };
+    await buildManifest(root, { hashCacheFile: cacheFile, wholeFileBytes: 1, onEntry });
+    expect(Object.fromEntries(seen)).toEqual({ 'd/x.txt': 'x', 'y.txt': undefined }); // 'yy' is 2 bytes
+    seen.clear();
+    await buildManifest(root, { hashCacheFile: cacheFile, onEntry });
+    expect(Object.fromEntries(seen)).toEqual({ 'd/x.txt': undefined, 'y.txt': undefined }); // from the cache
+  });
+
   test('GIVEN a missing root THEN a ValidationError naming it', async () => {
     await expect(buildManifest(path.join(root, 'nope'))).rejects.toThrow(
       /root: must be an existing directory/,

@@ -52,8 +52,14 @@ export interface BuildManifestOptions {
   readonly concurrency?: number;
   /** Called as files are hashed. */
   readonly onHashed?: (progress: { readonly filesHashed: number; readonly bytesHashed: number }) => void;
-  /** Called as each entry's hash is known (from the cache or just computed), in no particular order. */
-  readonly onEntry?: (entry: ManifestEntry, localPath: string, fromCache: boolean) => void;
+  /**
+   * Called as each entry's hash is known (from the cache or just computed), in no particular
+   * order. `content`: the bytes that were hashed, when the file was read whole to hash it
+   * (files up to `wholeFileBytes`); a caller uploading them needs no second read.
+   */
+  readonly onEntry?: (entry: ManifestEntry, localPath: string, fromCache: boolean, content?: Buffer) => void;
+  /** Files up to this size are read whole (one read) to hash them. @default 4 MiB */
+  readonly wholeFileBytes?: number;
   readonly abortSignal?: AbortSignal;
 }
 
@@ -305,9 +311,17 @@ export async function buildManifest(
     async (f, i) => {
       let sha = options.verify ? undefined : cache.get(f.abs, f.st);
       const fromCache = sha !== undefined;
+      let content: Buffer | undefined;
       if (sha) filesFromCache++;
       else {
-        sha = await hashFile(f.abs, signal);
+        if (Number(f.st.size) <= (options.wholeFileBytes ?? 4 << 20)) {
+          content = await fs.promises.readFile(f.abs, { signal });
+          sha = sha256Hex(content);
+          // Changed since it was listed: hash what was read, but let the size decide below.
+          if (content.length !== Number(f.st.size)) content = undefined;
+        } else {
+          sha = await hashFile(f.abs, signal);
+        }
         cache.set(f.abs, f.st, sha);
         filesHashed++;
         bytesHashed += Number(f.st.size);
@@ -315,7 +329,7 @@ export async function buildManifest(
       }
       const entry = { path: f.rel, sizeBytes: Number(f.st.size), sha256: sha };
       entries[i] = entry;
-      options.onEntry?.(entry, f.abs, fromCache);
+      options.onEntry?.(entry, f.abs, fromCache, content);
     },
     signal,
   );

@@ -213,6 +213,8 @@ async function uploadContent(
   sha256: string,
   sizeBytes: number,
   file: string,
+  /** The bytes that hashed to `sha256`, when still in memory: sent as they are. */
+  content?: Buffer,
 ): Promise<number> {
   const blob = ctx.container.getBlockBlobClient(contentBlobName(sha256));
   const headers = { blobContentType: 'application/octet-stream' };
@@ -222,8 +224,10 @@ async function uploadContent(
       file,
     );
   if (sizeBytes <= ctx.singleShot) {
-    const buf = await fs.promises.readFile(file, { signal: ctx.abortSignal });
-    if (buf.length !== sizeBytes || createHash('sha256').update(buf).digest('hex') !== sha256)
+    // Bytes read again from the file are hashed again: what is stored under a hash is always
+    // what hashes to it, whatever happened to the file since.
+    const buf = content ?? (await fs.promises.readFile(file, { signal: ctx.abortSignal }));
+    if (buf.length !== sizeBytes || (!content && createHash('sha256').update(buf).digest('hex') !== sha256))
       throw changed();
     const md5 = createHash('md5').update(buf).digest();
     try {
@@ -313,6 +317,15 @@ async function uploadContent(
 
 /** Cold hashing beyond this starts the early existence check and uploads. */
 const EARLY_COLD_BYTES = 64 * 1048576;
+/** Hashed bytes kept in memory for their upload, at most (see `hold` in `runSync`). */
+const HELD_CONTENT_BYTES = 64 * 1048576;
+
+/** Content to upload: where to read it, or the bytes themselves while held. */
+interface PendingContent {
+  readonly sizeBytes: number;
+  readonly file: string;
+  content?: Buffer;
+}
 const EARLY_COLD_FILES = 1000;
 /** The early listing gives up (and the normal check runs) beyond this many content names. */
 const EARLY_LIST_LIMIT = 50_000;
@@ -487,18 +500,31 @@ async function runSync(
       });
     },
   };
-  const uploadOne = (sha: string, m: { sizeBytes: number; file: string }): Promise<void> => {
+  // Bytes hashed while reading a file whole wait for their upload in memory, up to a budget;
+  // beyond it a file is read again when its turn comes.
+  let heldBytes = 0;
+  const hold = (content: Buffer | undefined): Buffer | undefined => {
+    if (!content || heldBytes + content.length > HELD_CONTENT_BYTES) return undefined;
+    heldBytes += content.length;
+    return content;
+  };
+  const uploadOne = (sha: string, m: PendingContent): Promise<void> => {
     uploadTotal++;
     uploadBytesTotal += m.sizeBytes;
     const p = limit(async () => {
       if (failure) return;
       signal.throwIfAborted();
-      await uploadContent(ctx, sha, m.sizeBytes, m.file);
+      await uploadContent(ctx, sha, m.sizeBytes, m.file, m.content);
       filesUploaded++;
       filesDone++;
-    }).catch((error: unknown) => {
-      failure ??= { error };
-    });
+    })
+      .catch((error: unknown) => {
+        failure ??= { error };
+      })
+      .finally(() => {
+        if (m.content) heldBytes -= m.content.length;
+        m.content = undefined;
+      });
     uploads.set(sha, p);
     return p;
   };
@@ -520,17 +546,19 @@ async function runSync(
   const earlyEnabled = mode === 'auto' && !options.verify;
   let early: Promise<void> | undefined;
   let earlyHave: (Set<string> & { complete?: boolean }) | undefined;
-  const pendingEarly: [string, { sizeBytes: number; file: string }][] = [];
+  const pendingEarly: [string, PendingContent][] = [];
   let uploadsStartedEarly = 0;
   let coldFiles = 0;
   let coldBytes = 0;
   const drainEarly = (): void => {
     const batch = pendingEarly.splice(0);
-    if (!earlyHave?.complete) return;
     for (const [sha, m] of batch) {
-      if (!earlyHave.has(sha) && !uploads.has(sha) && !failure) {
+      if (earlyHave?.complete && !earlyHave.has(sha) && !uploads.has(sha) && !failure) {
         uploadsStartedEarly++;
         void uploadOne(sha, m);
+      } else if (m.content) {
+        heldBytes -= m.content.length;
+        m.content = undefined;
       }
     }
   };
@@ -552,14 +580,21 @@ async function runSync(
   const built = await buildManifest(root, {
     ...options,
     abortSignal: signal,
-    onEntry: (entry, localPath, fromCache) => {
-      options.onEntry?.(entry, localPath, fromCache);
+    onEntry: (entry, localPath, fromCache, content) => {
+      options.onEntry?.(entry, localPath, fromCache, content);
       if (!earlyEnabled || failure) return;
       if (!fromCache) {
         coldFiles++;
         coldBytes += entry.sizeBytes;
       }
-      pendingEarly.push([entry.sha256, { sizeBytes: entry.sizeBytes, file: localPath }]);
+      pendingEarly.push([
+        entry.sha256,
+        {
+          sizeBytes: entry.sizeBytes,
+          file: localPath,
+          content: entry.sizeBytes <= singleShot ? hold(content) : undefined,
+        },
+      ]);
       if (
         !early &&
         (coldBytes >= (options.overlapAfterBytes ?? EARLY_COLD_BYTES) || coldFiles >= EARLY_COLD_FILES)
