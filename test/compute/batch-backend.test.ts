@@ -168,6 +168,18 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
           .exists();
         expect(logs).toBe(true);
 
+        // Files on the node, through Get File From Task (what the service reads a frame's
+        // outputs.json with); anything missing or outside the task's directory is undefined.
+        emu.setFaults({});
+        const onNode = await backend.readTaskFile('shot010', 'frame-0042', 'wd/out/frame.txt');
+        expect(onNode?.toString()).toBe('frame-0042 scene-v1\n');
+        expect(await backend.readTaskFile('shot010', 'frame-0042', 'wd/out/none.txt')).toBeUndefined();
+        expect(
+          await backend.readTaskFile('shot010', 'frame-0042', '../frame-0041/wd/out/frame.txt'),
+        ).toBeUndefined();
+        expect(await backend.readTaskFile('shot010', 'no-such-task', 'stdout.txt')).toBeUndefined();
+        expect(emu.records.byOperation.get('File_GetFromTask')).toBeGreaterThanOrEqual(4);
+
         // Monitoring turned the changes into events: one completion per task, and the preemptions.
         await until(
           'completion events',

@@ -1,6 +1,7 @@
 /**
  * `npm run bench:events`: frame-event latency from task completion to watchers, with 50
- * concurrent watchers on a 10,000-frame job of no-op tasks, and the service's peak memory.
+ * concurrent watchers on a 10,000-frame job of no-op tasks (BENCH_COMMAND sets another
+ * command), and the service's peak memory.
  *
  * The service runs as its own process (`spillway serve`, embedded engine with
  * BENCH_NODES x BENCH_SLOTS task slots, 2 x 4 by default: eight tasks at once on this
@@ -23,6 +24,8 @@ const FRAMES = Number(process.env.BENCH_FRAMES ?? 10_000);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 50);
 const NODES = Number(process.env.BENCH_NODES ?? 2);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 4);
+/** Each frame's command: no-op by default; e.g. `echo #IFRAME# > out/f.txt` for one output per frame. */
+const COMMAND = process.env.BENCH_COMMAND ?? ':';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
       frameStart: i,
       frameEnd: i,
     }));
-    await submitter.submitFrames({ source, sourceJobId, commandTemplate: ':' }, frames);
+    await submitter.submitFrames({ source, sourceJobId, commandTemplate: COMMAND }, frames);
     await finished;
     const elapsed = (Date.now() - started) / 1000;
     abort.abort();
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
     const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
 
     console.log(
-      `frame events: ${FRAMES} no-op frames, ${WATCHERS} watchers, ${received.size} frames seen by all`,
+      `frame events: ${FRAMES} frames of \`${COMMAND}\`, ${WATCHERS} watchers, ${received.size} frames seen by all`,
     );
     console.log(
       `  job wall time           ${elapsed.toFixed(1)} s (${(FRAMES / elapsed).toFixed(0)} frames/s)`,

@@ -799,6 +799,27 @@ export class BatchComputeBackend implements ComputeBackend {
     }
   }
 
+  /** Get File From Task; undefined when it fails in any way (callers fall back to storage). */
+  async readTaskFile(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    options: OperationOptions = {},
+  ): Promise<Buffer | undefined> {
+    try {
+      const res = await this.call(
+        (r) => this.client.file.getFromTask(jobId, taskId, filePath, r),
+        options,
+        'task file get',
+      );
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.readableStreamBody ?? []) chunks.push(Buffer.from(chunk as Uint8Array));
+      return Buffer.concat(chunks);
+    } catch {
+      return undefined; // the file, the task or its node is gone, or Batch did not answer
+    }
+  }
+
   async *listTasks(jobId: string, options: ListTasksOptions = {}): AsyncIterable<TaskInfo> {
     const filters: string[] = [];
     if (options.state) filters.push(`state eq '${options.state}'`);

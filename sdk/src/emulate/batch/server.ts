@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { LocalEngine, type LocalEngineOptions } from '../../compute/local/engine';
 import { EngineError } from '../../compute/local/errors';
 import type { DeallocationOption, EngineTask } from '../../compute/local/types';
@@ -91,6 +93,8 @@ export interface BatchEmulator {
 interface Reply {
   status: number;
   body?: Json;
+  /** A file's bytes (application/octet-stream) instead of a JSON body. */
+  file?: Buffer;
   headers?: Record<string, string>;
 }
 
@@ -584,6 +588,23 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
             },
           };
         }
+        if (e === 'files' && m === 'GET' && ctx.parts.length > 5) {
+          return {
+            op: 'File_GetFromTask',
+            run: async () => {
+              // Relative to the task's directory, as on a Batch node (`stdout.txt`, `wd/...`).
+              const dir = task().taskDir;
+              const rel = path.posix.normalize(ctx.parts.slice(5).join('/'));
+              const missing = new EngineError('FileNotFound', 'The specified file does not exist.', 404);
+              if (!dir || path.posix.isAbsolute(rel) || rel.startsWith('..')) throw missing;
+              try {
+                return { status: 200, file: await fs.promises.readFile(path.join(dir, rel)) };
+              } catch {
+                throw missing;
+              }
+            },
+          };
+        }
         if (e === 'terminate' && m === 'POST') {
           return {
             op: 'Task_Terminate',
@@ -661,7 +682,11 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       if (typeof clientRequestId === 'string' && req.headers['return-client-request-id'] === 'true') {
         headers['client-request-id'] = clientRequestId;
       }
-      if (reply.body !== undefined && method !== 'HEAD') {
+      if (reply.file !== undefined) {
+        headers['Content-Type'] = 'application/octet-stream';
+        headers['Content-Length'] = String(reply.file.length);
+        res.writeHead(reply.status, headers).end(reply.file);
+      } else if (reply.body !== undefined && method !== 'HEAD') {
         const text = JSON.stringify(reply.body);
         headers['Content-Type'] = 'application/json;odata=minimalmetadata';
         headers['Content-Length'] = String(Buffer.byteLength(text));
