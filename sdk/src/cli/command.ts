@@ -16,6 +16,26 @@ export class UsageError extends Error {
 }
 
 /**
+ * The operand of a command that has one subcommand taking one operand (`spillway outputs
+ * fetch JOB_ID`): usage errors for another subcommand, a missing operand (`missing`) or
+ * anything after it.
+ */
+export function subcommandOperand(
+  positionals: readonly string[],
+  subcommand: string,
+  missing: string,
+): string {
+  const [sub, operand, ...extra] = positionals;
+  if (sub !== subcommand)
+    throw new UsageError(
+      `unknown or missing subcommand ${JSON.stringify(sub ?? '')}; expected "${subcommand}"`,
+    );
+  if (!operand) throw new UsageError(missing);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  return operand;
+}
+
+/**
  * A whole-number flag: its value, `fallback` when absent (required when there is none), or
  * a usage error naming the flag and the value and the range expected.
  */

@@ -15,6 +15,7 @@ import {
   issueSas,
   manifestBlobName,
   openStorage,
+  OUTPUTS_FILE,
   parseManifest,
   uploadNodeScript,
   wrapRenderCommand,
@@ -42,8 +43,6 @@ export interface BlobStorageOptions {
 
 /** Where a frame's outputs are written, relative to its task's working directory. */
 const OUT_DIR = 'out';
-/** The manifest the node writes beside them (`wrapRenderCommand`'s default name). */
-const OUTPUTS_FILE = 'outputs.json';
 
 /**
  * Blob Storage as the service uses it (a storage account, or Azurite started embedded):

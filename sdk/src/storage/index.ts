@@ -77,6 +77,7 @@ export {
 export {
   buildPreparationCommand,
   wrapRenderCommand,
+  OUTPUTS_FILE,
   uploadNodeScript,
   shellQuote,
   NODE_SCRIPT_PATH,

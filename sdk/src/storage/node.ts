@@ -130,6 +130,9 @@ export function buildPreparationCommand(options: PreparationCommandOptions): Com
   };
 }
 
+/** The name of the hash file a wrapped render writes beside its outputs, unless told otherwise. */
+export const OUTPUTS_FILE = 'outputs.json';
+
 /** Options of `wrapRenderCommand`. */
 export interface WrapRenderOptions {
   /** Output directory, relative to the task's working directory. @default '.' (the working directory) */
@@ -154,7 +157,7 @@ export function wrapRenderCommand(command: string, options: WrapRenderOptions): 
       ? '.'
       : normaliseRelativePath(options.outputDir, 'outputDir');
   const patterns = options.patterns.map((p, i) => normaliseRelativePath(p, `patterns[${i}]`));
-  const outputs = normaliseRelativePath(options.outputsFile ?? 'outputs.json', 'outputsFile');
+  const outputs = normaliseRelativePath(options.outputsFile ?? OUTPUTS_FILE, 'outputsFile');
   const collect =
     `${PYTHON} "${NODE_SCRIPT_ON_NODE}" collect --dir ${shellQuote(dir)}` +
     patterns.map((p) => ` --pattern ${shellQuote(p)}`).join('') +

@@ -12,6 +12,7 @@ import { ValidationError } from '../errors';
 import { pipelineOptions } from './client';
 import { IntegrityError, toStorageError } from './errors';
 import { parseManifest, type ManifestEntry } from './manifest';
+import { OUTPUTS_FILE } from './node';
 import { resolveInside } from './paths';
 import { forEachLimited } from './pool';
 
@@ -75,7 +76,7 @@ export async function placeOutputs(options: PlaceOutputsOptions): Promise<Placed
   if (prefix.startsWith('/') || prefix.split('/').includes('..')) {
     throw new ValidationError('prefix', options.prefix, 'must be a relative blob prefix without ".."');
   }
-  const outputsName = `${prefix}${options.outputsFile ?? 'outputs.json'}`;
+  const outputsName = `${prefix}${options.outputsFile ?? OUTPUTS_FILE}`;
   const index = container.getBlobClient(outputsName);
   let text: string;
   try {
@@ -129,7 +130,7 @@ export async function placeOutputs(options: PlaceOutputsOptions): Promise<Placed
         const sha = hash.digest('hex');
         if (size !== entry.sizeBytes || sha !== entry.sha256) {
           throw new IntegrityError(
-            `${prefix}${entry.path}: downloaded ${size} bytes with sha256 ${sha}, but ${options.outputsFile ?? 'outputs.json'} ` +
+            `${prefix}${entry.path}: downloaded ${size} bytes with sha256 ${sha}, but ${options.outputsFile ?? OUTPUTS_FILE} ` +
               `records ${entry.sizeBytes} bytes with sha256 ${entry.sha256}; nothing was placed`,
             entry.path,
           );

@@ -508,6 +508,10 @@ async function runSync(
     heldBytes += content.length;
     return content;
   };
+  const release = (m: PendingContent): void => {
+    if (m.content) heldBytes -= m.content.length;
+    m.content = undefined;
+  };
   const uploadOne = (sha: string, m: PendingContent): Promise<void> => {
     uploadTotal++;
     uploadBytesTotal += m.sizeBytes;
@@ -521,10 +525,7 @@ async function runSync(
       .catch((error: unknown) => {
         failure ??= { error };
       })
-      .finally(() => {
-        if (m.content) heldBytes -= m.content.length;
-        m.content = undefined;
-      });
+      .finally(() => release(m));
     uploads.set(sha, p);
     return p;
   };
@@ -556,9 +557,8 @@ async function runSync(
       if (earlyHave?.complete && !earlyHave.has(sha) && !uploads.has(sha) && !failure) {
         uploadsStartedEarly++;
         void uploadOne(sha, m);
-      } else if (m.content) {
-        heldBytes -= m.content.length;
-        m.content = undefined;
+      } else {
+        release(m);
       }
     }
   };

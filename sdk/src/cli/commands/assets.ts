@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SyncProgress } from '../../storage';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { subcommandOperand, UsageError, wholeNumberFlag } from '../command';
 import { ValidationError } from '../../errors';
 
 const help = `Usage: spillway assets sync DIR [--scene FILE.blend] [options]
@@ -53,21 +53,12 @@ export const assetsCommand: Command = {
         blender: { type: 'string' },
       },
     });
-    const [sub, dir, ...extra] = positionals;
-    if (sub !== 'sync')
-      throw new UsageError(`unknown or missing subcommand ${JSON.stringify(sub ?? '')}; expected "sync"`);
-    if (!dir) throw new UsageError('sync needs a directory: spillway assets sync DIR');
-    if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+    const dir = subcommandOperand(positionals, 'sync', 'sync needs a directory: spillway assets sync DIR');
     const check = values['existence-check'] ?? 'auto';
     if (check !== 'auto' && check !== 'list' && check !== 'head') {
       throw new UsageError(`--existence-check: must be auto, list or head (got ${JSON.stringify(check)})`);
     }
-    const concurrency = values.concurrency === undefined ? 16 : Number(values.concurrency);
-    if (!Number.isSafeInteger(concurrency) || concurrency <= 0) {
-      throw new UsageError(
-        `--concurrency: must be a positive integer (got ${JSON.stringify(values.concurrency)})`,
-      );
-    }
+    const concurrency = wholeNumberFlag('--concurrency', values.concurrency, { min: 1, fallback: 16 });
     const storage = require('../../storage') as typeof import('../../storage');
     // A scene: it and what it references, each inside DIR.
     let selection: { files: string[]; missing: string[] } | undefined;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Frame, OutputFile } from '../../model/frames';
 import type { Command } from '../command';
-import { UsageError, wholeNumberFlag } from '../command';
+import { subcommandOperand, UsageError, wholeNumberFlag } from '../command';
 import { connect, connectHelp, connectOptions } from './connect';
 
 const help = `Usage: spillway outputs fetch JOB_ID --dest DIR [--frame FRAME_ID] [options]
@@ -47,11 +47,7 @@ export const outputsCommand: Command = {
         concurrency: { type: 'string' },
       },
     });
-    const [sub, jobId, ...extra] = positionals;
-    if (sub !== 'fetch')
-      throw new UsageError(`unknown or missing subcommand ${JSON.stringify(sub ?? '')}; expected "fetch"`);
-    if (!jobId) throw new UsageError('JOB_ID is required');
-    if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+    const jobId = subcommandOperand(positionals, 'fetch', 'JOB_ID is required');
     if (!values.dest) throw new UsageError('--dest DIR is required');
     const concurrency = wholeNumberFlag('--concurrency', values.concurrency, {
       min: 1,

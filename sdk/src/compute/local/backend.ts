@@ -1,5 +1,3 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type {
   AddTasksResult,
@@ -30,6 +28,7 @@ import {
 } from '../batch/validate';
 import { LocalEngine, type LocalEngineOptions } from './engine';
 import { EngineError } from './errors';
+import { readTaskDirFile } from './files';
 import { nodeStateOf } from './states';
 import type { EnginePool, EngineTask, EngineTaskSpec } from './types';
 
@@ -307,13 +306,7 @@ export class LocalComputeBackend implements ComputeBackend {
     _options?: OperationOptions,
   ): Promise<Buffer | undefined> {
     const dir = this.engine.getJob(jobId) ? this.engine.getTask(jobId, taskId)?.taskDir : undefined;
-    const relative = path.posix.normalize(filePath);
-    if (!dir || path.posix.isAbsolute(relative) || relative.startsWith('..')) return undefined;
-    try {
-      return await fs.promises.readFile(path.join(dir, relative));
-    } catch {
-      return undefined; // not there (yet, or any more)
-    }
+    return dir === undefined ? undefined : readTaskDirFile(dir, filePath);
   }
 
   async *listTasks(jobId: string, options: ListTasksOptions = {}): AsyncIterable<TaskInfo> {

@@ -19,6 +19,21 @@ function blobSdk(): StorageBlob {
   return storageBlob;
 }
 
+/**
+ * A file of a task's directory (`filePath` relative to it, as Batch's Get File From Task
+ * takes it: `stdout.txt`, `wd/out/...`); undefined when it is not there or the path leaves
+ * the directory.
+ */
+export async function readTaskDirFile(taskDir: string, filePath: string): Promise<Buffer | undefined> {
+  const rel = path.posix.normalize(filePath);
+  if (path.posix.isAbsolute(rel) || rel === '..' || rel.startsWith('../')) return undefined;
+  try {
+    return await fs.promises.readFile(path.join(taskDir, rel));
+  } catch {
+    return undefined; // not there (yet, or any more)
+  }
+}
+
 /** Strips the query (SAS) from a URL, so it can be named in an error without the secret. */
 export function withoutQuery(url: string): string {
   const q = url.indexOf('?');

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import { LocalEngine, type LocalEngineOptions } from '../../compute/local/engine';
 import { EngineError } from '../../compute/local/errors';
+import { readTaskDirFile } from '../../compute/local/files';
 import type { DeallocationOption, EngineTask } from '../../compute/local/types';
 import { checkAuthorization, parseQuery } from './auth';
 import { FaultPlan, type BatchFaultOptions } from './faults';
@@ -594,14 +593,9 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
             run: async () => {
               // Relative to the task's directory, as on a Batch node (`stdout.txt`, `wd/...`).
               const dir = task().taskDir;
-              const rel = path.posix.normalize(ctx.parts.slice(5).join('/'));
-              const missing = new EngineError('FileNotFound', 'The specified file does not exist.', 404);
-              if (!dir || path.posix.isAbsolute(rel) || rel.startsWith('..')) throw missing;
-              try {
-                return { status: 200, file: await fs.promises.readFile(path.join(dir, rel)) };
-              } catch {
-                throw missing;
-              }
+              const file = dir && (await readTaskDirFile(dir, ctx.parts.slice(5).join('/')));
+              if (!file) throw new EngineError('FileNotFound', 'The specified file does not exist.', 404);
+              return { status: 200, file };
             },
           };
         }
