@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const bin = path.join(__dirname, '../../sdk/bin/spillway.js');
-const scenarios = path.resolve(__dirname, '../../../shared/scenarios');
+const scenarios = path.resolve(__dirname, '../../scenarios');
 
 async function spillway(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:policy`: every scenario in `../shared/scenarios` (or
+ * `npm run bench:policy`: every scenario in `scenarios/` (or
  * SPILLWAY_SCENARIOS) with every policy, side by side in one run. Prints the table and
  * writes docs/bench/policy.md (markdown table) and docs/bench/policy.svg (cost against
  * makespan per scenario), each replaced atomically.
@@ -29,7 +29,7 @@ import {
 
 /** The repository root, from sdk/dist/bench or sdk/src/bench. */
 const ROOT = path.resolve(__dirname, '../../..');
-const SCENARIOS = process.env.SPILLWAY_SCENARIOS ?? path.resolve(ROOT, '../shared/scenarios');
+const SCENARIOS = process.env.SPILLWAY_SCENARIOS ?? path.resolve(ROOT, 'scenarios');
 const OUT = path.join(ROOT, 'docs/bench');
 
 const COLORS: Record<string, string> = {

@@ -1,6 +1,6 @@
 /**
  * Scenario files: one stretch of a studio's week (local farm, cloud, jobs), in the shape
- * of `../shared/scenarios/README.md`. Validated field by field before anything runs.
+ * of `scenarios/README.md` (repository root). Validated field by field before anything runs.
  */
 import * as fs from 'node:fs';
 import { ValidationError } from '../errors';

@@ -6,8 +6,8 @@ import { runScenario } from './report';
 import { loadScenario, parseScenario, type Scenario } from './scenario';
 import { simulate } from './simulator';
 
-/** The shared scenarios: `../shared/scenarios` beside the repository root. */
-const SCENARIOS = path.resolve(__dirname, '../../../../shared/scenarios');
+/** The scenarios in the repository's `scenarios/` folder. */
+const SCENARIOS = path.resolve(__dirname, '../../../scenarios');
 const files = fs.existsSync(SCENARIOS)
   ? fs
       .readdirSync(SCENARIOS)

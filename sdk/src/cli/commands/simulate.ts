@@ -4,7 +4,7 @@ import { UsageError } from '../command';
 
 const help = `Usage: spillway simulate --scenario FILE [--policy NAME] [--json]
 
-Runs a burst scenario (the shape of ../shared/scenarios/README.md) through the seeded,
+Runs a burst scenario (the shape of scenarios/README.md in the repository) through the seeded,
 event-driven farm simulator with Spillway's policy and the baselines, and prints per
 policy: makespan, each job's finish and whether it met its deadline, cloud cost, node-hours
 (spot, dedicated), frames offloaded and recalled, evictions, and cost ÷ the scenario's
@@ -15,7 +15,7 @@ hindsight lower bound.
                     avere-scaler, render-hub (default: all of them)
   --json            one JSON document: {"scenario", "lowerBoundCost", "results": [...]}
 
-Example: spillway simulate --scenario ../shared/scenarios/overnight-crunch.json --policy spillway`;
+Example: spillway simulate --scenario scenarios/overnight-crunch.json --policy spillway`;
 
 /** `spillway simulate`: the farm simulator over a scenario file. */
 export const simulateCommand: Command = {
