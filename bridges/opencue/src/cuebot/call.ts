@@ -4,6 +4,7 @@
  * the virtual host and the testing harness.
  */
 import * as grpc from '@grpc/grpc-js';
+import { backoffMs, sleep } from '@spillway/bridge-kit';
 import { SpillwayError } from '@spillway/sdk';
 
 /** Options of one call. */
@@ -84,7 +85,7 @@ export async function unaryCall<Res>(
         code === grpc.status.RESOURCE_EXHAUSTED ||
         (options.idempotent === true && code === grpc.status.DEADLINE_EXCEEDED);
       if (retryable && attempt < attempts && !options.abortSignal?.aborted) {
-        await sleep(backoffMs(attempt, options.maxBackoffMs ?? 2000), options.abortSignal);
+        await sleep(backoffMs(attempt, { initialMs: 200, maxMs: options.maxBackoffMs ?? 2000 }), options.abortSignal);
         continue;
       }
       throw new OpenCueCallError(label, code, e.details || e.message || 'call failed', err);
@@ -92,21 +93,4 @@ export async function unaryCall<Res>(
   }
 }
 
-/** Exponential backoff with full jitter in [50%, 100%] of the step. */
-export function backoffMs(attempt: number, maxMs: number): number {
-  return Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-}
-
-/** Resolves after `ms`, or at once when `signal` fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+export { sleep };
