@@ -151,9 +151,10 @@ export class DeadlineBridge {
         episodes.recovered('cycle', 'poll cycle succeeds again');
       } catch (err) {
         if (this.abort.signal.aborted) break;
-        const e = err as Error & { code?: string; status?: number };
+        const e = err as Error & { code?: string; status?: number; problem?: string };
         // One warning per episode: the same fault every poll is logged once, at its start.
-        episodes.problem('cycle', `${e.name}:${e.code ?? ''}:${e.status ?? ''}`, 'cycle failed; retrying every interval', {
+        const kind = `${e.name}:${e.code ?? ''}:${e.status ?? ''}:${e.problem ?? ''}`;
+        episodes.problem('cycle', kind, 'cycle failed; retrying every interval', {
           error: e.message,
         });
       }

@@ -93,4 +93,4 @@ export async function unaryCall<Res>(
   }
 }
 
-export { sleep };
+

@@ -22,7 +22,8 @@ import {
   type FrameCompleteReport,
   type HostReport,
 } from '../proto';
-import { OpenCueCallError, sleep, unaryCall, type UnaryCallOptions } from './call';
+import { sleep } from '@spillway/bridge-kit';
+import { OpenCueCallError, unaryCall, type UnaryCallOptions } from './call';
 import { coresToUnits, MAX_FRAME_PAGE } from './units';
 
 /** Options of a `CuebotClient`. */

@@ -399,6 +399,7 @@ export class VirtualHost {
         });
         this.episodes.recovered('plan', 'farm observed and plan received again');
       } catch (err) {
+        if (this.abort.signal.aborted) return;
         const e = err as Error & { code?: string };
         decision = { open: false, reason: `closed: ${e.message}` };
         // Once per episode: the same fault every cycle is logged when it starts.
@@ -421,6 +422,7 @@ export class VirtualHost {
         await this.reportStatus(decision.open);
         this.episodes.recovered('status', 'status reports reach Cuebot again');
       } catch (err) {
+        if (this.abort.signal.aborted) return;
         const e = err as Error & { code?: string };
         this.episodes.problem('status', `${e.name}:${e.code ?? ''}`, 'status report to Cuebot failed', {
           err: e.message,
