@@ -238,7 +238,10 @@ describe('OpenCue virtual host end to end', () => {
       expect(byHost(HOST)).toBeGreaterThanOrEqual(2);
       expect(byHost('local-1') + byHost('local-2')).toBeGreaterThanOrEqual(2);
       expect(byHost(HOST) + byHost('local-1') + byHost('local-2')).toBe(25);
-      // Every PNG is in place on the farm's storage.
+      // Every PNG is in place on the farm's storage, and the output folder holds exactly the frames.
+      expect(fs.readdirSync(outDir).sort()).toEqual(
+        Array.from({ length: 24 }, (_, i) => `frame_${String(i + 1).padStart(4, '0')}.png`),
+      );
       for (let n = 1; n <= 24; n++) {
         const png = path.join(outDir, `frame_${String(n).padStart(4, '0')}.png`);
         expect(fs.existsSync(png) ? fs.readFileSync(png).subarray(1, 4).toString() : `missing ${png}`).toBe(
