@@ -33,15 +33,23 @@ describe('Deadline bridge facing a Web Service that answers nonsense', () => {
       if (req.method === 'GET' && req.url?.startsWith('/api/jobs') && mode !== 'pass') {
         jobPolls += 1;
         if (mode === 'html')
-          return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Proxy error</body></html>');
+          return void res
+            .writeHead(200, { 'Content-Type': 'text/html' })
+            .end('<html><body>Proxy error</body></html>');
         if (mode === 'truncated')
           return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('[{"_id": "abc", "Pro');
-        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('[{"JobID": "abc", "Stat": 1}]');
+        return void res
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end('[{"JobID": "abc", "Stat": 1}]');
       }
-      const up = http.request(`${deadline.url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
+      const up = http.request(
+        `${deadline.url}${req.url}`,
+        { method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
       req.pipe(up);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));

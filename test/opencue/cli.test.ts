@@ -63,8 +63,21 @@ describe('spillway-opencue CLI', () => {
   it('GIVEN a Windows source in --path-map WHEN run THEN it is accepted (it gets as far as dialing Cuebot)', () => {
     const r = spawnSync(
       process.execPath,
-      [bin, '--cuebot', '127.0.0.1:1', '--service', '127.0.0.1:1', '--host-name', 'h', '--path-map', 'Z:\\projects=/mnt/projects',
-        '--path-map', '\\\\filer\\show=/mnt/show', '--state-dir', path.join(work, 'pm')],
+      [
+        bin,
+        '--cuebot',
+        '127.0.0.1:1',
+        '--service',
+        '127.0.0.1:1',
+        '--host-name',
+        'h',
+        '--path-map',
+        'Z:\\projects=/mnt/projects',
+        '--path-map',
+        '\\\\filer\\show=/mnt/show',
+        '--state-dir',
+        path.join(work, 'pm'),
+      ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     expect(r.stderr).not.toContain('pathMap');

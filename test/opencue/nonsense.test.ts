@@ -62,7 +62,8 @@ describe('virtual host facing a Cuebot that answers nonsense', () => {
       });
       await new Promise<void>((r) => html!.listen(port, '127.0.0.1', r));
       // Several cycles of nonsense (each call retries a few times before it fails).
-      const failedReports = (): number => lines.filter((l) => l.includes('status report to Cuebot failed')).length;
+      const failedReports = (): number =>
+        lines.filter((l) => l.includes('status report to Cuebot failed')).length;
       const end = Date.now() + 40_000;
       while (failedReports() < 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
       await new Promise<void>((r) => html!.close(() => r()));

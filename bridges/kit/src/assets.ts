@@ -66,7 +66,8 @@ export class AssetSyncer {
     const assets = this.client.assets;
     const plan = await assets.planAssetSync(built.manifest.files, sig);
     // Hashed once, by the manifest: the upload takes the hash instead of reading the file twice.
-    for (const sha of plan.missingSha256) await assets.uploadContent(local.get(sha)!, { ...sig, sha256: sha });
+    for (const sha of plan.missingSha256)
+      await assets.uploadContent(local.get(sha)!, { ...sig, sha256: sha });
     const committed = await assets.commitManifest(built.manifest.files, { ...sig, name: r.name });
     const out = {
       manifestId: committed.manifestId,

@@ -75,7 +75,10 @@ function waitForSignal(): Promise<void> {
   });
 }
 
-function program<C extends { readonly logLevel: string }>(spec: BridgeCommandSpec<C>, io: CommandIo): Command {
+function program<C extends { readonly logLevel: string }>(
+  spec: BridgeCommandSpec<C>,
+  io: CommandIo,
+): Command {
   const cmd = new Command(spec.name)
     .usage(spec.usage)
     .description(spec.description)

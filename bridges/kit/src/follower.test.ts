@@ -5,7 +5,12 @@ import { FrameEventFollower } from './follower';
 // service are exercised by the bridges' end-to-end tests).
 
 const ev = (cursor: string): FrameEvent =>
-  ({ cursor, frameId: `f${cursor}`, state: 'succeeded', key: { source: 's', sourceJobId: 'j', sourceTaskId: cursor } }) as unknown as FrameEvent;
+  ({
+    cursor,
+    frameId: `f${cursor}`,
+    state: 'succeeded',
+    key: { source: 's', sourceJobId: 'j', sourceTaskId: cursor },
+  }) as unknown as FrameEvent;
 
 /** A client whose successive watches yield the given scripts (then wait for the abort). */
 function scripted(scripts: ((o: WatchFramesOptions) => AsyncGenerator<FrameEvent>)[]) {
@@ -17,6 +22,8 @@ function scripted(scripts: ((o: WatchFramesOptions) => AsyncGenerator<FrameEvent
         calls.push(o);
         const next = scripts.shift();
         if (next) return next(o);
+        // Nothing more: wait for the abort, then end.
+        // eslint-disable-next-line require-yield
         return (async function* () {
           await new Promise<void>((r) => o.abortSignal?.addEventListener('abort', () => r(), { once: true }));
         })();
@@ -25,7 +32,8 @@ function scripted(scripts: ((o: WatchFramesOptions) => AsyncGenerator<FrameEvent
   };
 }
 
-const unavailable = (): BurstServiceError => new BurstServiceError('down', 'UNAVAILABLE', 14, undefined, undefined);
+const unavailable = (): BurstServiceError =>
+  new BurstServiceError('down', 'UNAVAILABLE', 14, undefined, undefined);
 
 describe('FrameEventFollower', () => {
   const lines: string[] = [];
@@ -60,7 +68,13 @@ describe('FrameEventFollower', () => {
   it('GIVEN events WHEN followed THEN each is applied, then its cursor saved, in order', async () => {
     const applied: string[] = [];
     const { saved } = await follow(
-      [async function* () { yield ev('1'); yield ev('2'); yield ev('3'); }],
+      [
+        async function* () {
+          yield ev('1');
+          yield ev('2');
+          yield ev('3');
+        },
+      ],
       async (e) => void applied.push(e.cursor),
       (s) => s.length === 3,
     );
@@ -71,7 +85,11 @@ describe('FrameEventFollower', () => {
   it('GIVEN a handler failing with a passing fault WHEN followed THEN the same event is applied again before its cursor moves', async () => {
     let attempts = 0;
     const { saved } = await follow(
-      [async function* () { yield ev('1'); }],
+      [
+        async function* () {
+          yield ev('1');
+        },
+      ],
       async () => {
         attempts += 1;
         if (attempts < 3) throw unavailable();
@@ -86,7 +104,12 @@ describe('FrameEventFollower', () => {
   it('GIVEN a handler failing otherwise WHEN followed THEN the event is logged and skipped; later ones go on', async () => {
     const applied: string[] = [];
     const { saved } = await follow(
-      [async function* () { yield ev('1'); yield ev('2'); }],
+      [
+        async function* () {
+          yield ev('1');
+          yield ev('2');
+        },
+      ],
       async (e) => {
         if (e.cursor === '1') throw new TypeError('bug');
         applied.push(e.cursor);
@@ -100,7 +123,14 @@ describe('FrameEventFollower', () => {
 
   it('GIVEN the service ends the stream WHEN followed THEN it resumes after the saved cursor', async () => {
     const { calls, saved } = await follow(
-      [async function* () { yield ev('1'); }, async function* () { yield ev('2'); }],
+      [
+        async function* () {
+          yield ev('1');
+        },
+        async function* () {
+          yield ev('2');
+        },
+      ],
       async () => undefined,
       (s) => s.length === 2,
     );

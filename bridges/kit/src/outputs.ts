@@ -72,13 +72,16 @@ export function verifyStaged(
   const files = walk(staging);
   if (files.length === 0) throw new OutputVerificationError(`no outputs in ${staging}`);
   for (const f of files) {
-    if (fs.statSync(path.join(staging, f)).size === 0) throw new OutputVerificationError(`output ${f} is empty`);
+    if (fs.statSync(path.join(staging, f)).size === 0)
+      throw new OutputVerificationError(`output ${f} is empty`);
   }
   if (expectFrameNumbers) {
     for (let n = frameStart; n <= frameEnd; n++) {
       const re = new RegExp(`(^|[^0-9])0*${n}([^0-9]|$)`);
       if (!files.some((f) => re.test(path.basename(f))))
-        throw new OutputVerificationError(`no output names frame ${n} in ${staging} (have ${files.join(', ')})`);
+        throw new OutputVerificationError(
+          `no output names frame ${n} in ${staging} (have ${files.join(', ')})`,
+        );
     }
   }
   return files;
@@ -168,7 +171,8 @@ export class OutputReturner {
         files = verifyStaged(r.staging, r.frameStart, r.frameEnd, r.expectFrameNumbers);
         r.onVerified(files);
       }
-      if (!allPlaced(r.outputDir, files) || fs.existsSync(r.staging)) placeStaged(r.staging, r.outputDir, files);
+      if (!allPlaced(r.outputDir, files) || fs.existsSync(r.staging))
+        placeStaged(r.staging, r.outputDir, files);
       if (!allPlaced(r.outputDir, files))
         throw new OutputVerificationError(`outputs of frame ${r.frameId} are not all in ${r.outputDir}`);
       return files;
@@ -190,7 +194,9 @@ export class OutputReturner {
         // The service has no such output, or its bytes do not match what the node recorded:
         // these outputs will not come back, whatever the number of attempts.
         if (err instanceof BurstServiceError && (err.code === 'NOT_FOUND' || err.code === 'DATA_LOSS'))
-          throw new OutputVerificationError(`output ${o.path} of frame ${frameId} cannot be fetched: ${err.message}`);
+          throw new OutputVerificationError(
+            `output ${o.path} of frame ${frameId} cannot be fetched: ${err.message}`,
+          );
         throw err;
       }
     }

@@ -31,8 +31,16 @@ describe('mapPathsInText', () => {
 
 describe('validatePathRules', () => {
   it('GIVEN Windows, UNC and POSIX sources WHEN validated THEN they are accepted', () => {
-    expect(validatePathRules('pathMap', rules.map((r) => ({ ...r })))).toHaveLength(4);
-    expect(parsePathRule('Z:\\projects=/mnt/projects')).toEqual({ from: 'Z:\\projects', to: '/mnt/projects' });
+    expect(
+      validatePathRules(
+        'pathMap',
+        rules.map((r) => ({ ...r })),
+      ),
+    ).toHaveLength(4);
+    expect(parsePathRule('Z:\\projects=/mnt/projects')).toEqual({
+      from: 'Z:\\projects',
+      to: '/mnt/projects',
+    });
   });
 
   it.each<[unknown, string]>([
@@ -41,7 +49,13 @@ describe('validatePathRules', () => {
     [[{ from: 'Z:projects', to: '/x' }], 'pathMap[0].from'],
     [[{ from: '/a', to: 'Y:\\x' }], 'pathMap[0].to'],
     [[{ from: '/a\n', to: '/x' }], 'pathMap[0].from'],
-    [[{ from: 'Z:\\p', to: '/x' }, { from: 'z:/P', to: '/y' }], 'pathMap[1].from'],
+    [
+      [
+        { from: 'Z:\\p', to: '/x' },
+        { from: 'z:/P', to: '/y' },
+      ],
+      'pathMap[1].from',
+    ],
   ])('GIVEN %j WHEN validated THEN the error names %s', (input, field) => {
     let err: unknown;
     try {

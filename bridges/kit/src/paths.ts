@@ -21,7 +21,11 @@ const posixRooted = (p: string): boolean => p.startsWith('/');
  */
 export function validatePathRules(field: string, rules: unknown): PathRule[] {
   if (!Array.isArray(rules))
-    throw new ValidationError(field, rules, 'must be a list of {"from": "Z:\\\\projects", "to": "/mnt/projects"}');
+    throw new ValidationError(
+      field,
+      rules,
+      'must be a list of {"from": "Z:\\\\projects", "to": "/mnt/projects"}',
+    );
   const seen = new Set<string>();
   return rules.map((r: unknown, i) => {
     const rule = (r ?? {}) as Partial<Record<'from' | 'to', unknown>>;
@@ -34,7 +38,11 @@ export function validatePathRules(field: string, rules: unknown): PathRule[] {
         'must be an absolute path: /mnt/show, Z:\\projects or \\\\filer\\show',
       );
     if (typeof to !== 'string' || /[\0\n\r]/.test(to) || !posixRooted(to))
-      throw new ValidationError(`${field}[${i}].to`, to, 'must be an absolute POSIX path, e.g. /mnt/projects');
+      throw new ValidationError(
+        `${field}[${i}].to`,
+        to,
+        'must be an absolute POSIX path, e.g. /mnt/projects',
+      );
     const key = storage.mapPath(from, []).toLowerCase();
     if (seen.has(key)) throw new ValidationError(`${field}[${i}].from`, from, 'is repeated');
     seen.add(key);

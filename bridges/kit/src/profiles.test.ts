@@ -11,13 +11,27 @@ const args = (over: Partial<RenderArgs>): RenderArgs => ({
 
 describe('renderer profiles', () => {
   it.each<[string, keyof typeof RENDERERS, Partial<RenderArgs>, string, boolean]>([
-    ['Blender range', 'blender', { output: 'out/f_####', frameStart: 3, frameEnd: 4 }, "blender -b /s/a.blend -o 'out/f_####' -s 3 -e 4 -a", true],
-    ['Blender threads', 'blender', { options: { threads: '8' } }, 'blender -b /s/a.blend -t 8 -s 1 -e 1 -a', false],
+    [
+      'Blender range',
+      'blender',
+      { output: 'out/f_####', frameStart: 3, frameEnd: 4 },
+      "blender -b /s/a.blend -o 'out/f_####' -s 3 -e 4 -a",
+      true,
+    ],
+    [
+      'Blender threads',
+      'blender',
+      { options: { threads: '8' } },
+      'blender -b /s/a.blend -t 8 -s 1 -e 1 -a',
+      false,
+    ],
     [
       'Arnold chunk 7-9',
       'arnold',
       { scene: '/a/shot.####.ass', output: 'out/frame_####.exr', frameStart: 7, frameEnd: 9 },
-      [7, 8, 9].map((n) => `kick -i /a/shot.000${n}.ass -dw -dp -nstdin -o out/frame_000${n}.exr`).join(' && '),
+      [7, 8, 9]
+        .map((n) => `kick -i /a/shot.000${n}.ass -dw -dp -nstdin -o out/frame_000${n}.exr`)
+        .join(' && '),
       true,
     ],
     [
@@ -27,8 +41,20 @@ describe('renderer profiles', () => {
       'kick -i /a/s.0001.ass -dw -dp -nstdin -o out/beauty.0001.exr && kick -i /a/s.0002.ass -dw -dp -nstdin -o out/beauty.0002.exr',
       true,
     ],
-    ['Arnold one frame, no output', 'arnold', { scene: '/a/s.ass' }, 'kick -i /a/s.ass -dw -dp -nstdin', false],
-    ['V-Ray', 'vray', { scene: '/v/s.vrscene', output: 'out/f.exr', frameEnd: 3 }, 'vray -scenefile=/v/s.vrscene -frames=1-3 -display=0 -imgFile=out/f.exr', false],
+    [
+      'Arnold one frame, no output',
+      'arnold',
+      { scene: '/a/s.ass' },
+      'kick -i /a/s.ass -dw -dp -nstdin',
+      false,
+    ],
+    [
+      'V-Ray',
+      'vray',
+      { scene: '/v/s.vrscene', output: 'out/f.exr', frameEnd: 3 },
+      'vray -scenefile=/v/s.vrscene -frames=1-3 -display=0 -imgFile=out/f.exr',
+      false,
+    ],
     [
       'Maya',
       'maya',
@@ -36,9 +62,12 @@ describe('renderer profiles', () => {
       'Render -r arnold -s 1 -e 1 -rd out -proj /m /m/s.mb',
       false,
     ],
-  ])('GIVEN %s WHEN built THEN the command and its output check are right', (_n, id, over, command, numbered) => {
-    expect(RENDERERS[id].command(args(over))).toEqual({ command, expectFrameNumbers: numbered });
-  });
+  ])(
+    'GIVEN %s WHEN built THEN the command and its output check are right',
+    (_n, id, over, command, numbered) => {
+      expect(RENDERERS[id].command(args(over))).toEqual({ command, expectFrameNumbers: numbered });
+    },
+  );
 
   it.each([
     ['/a/shot.####.ass', 12, '/a/shot.0012.ass', true],

@@ -133,7 +133,14 @@ const arnold: RendererProfile = {
     const output = a.output !== undefined && many ? framedName(a.output) : a.output;
     const runs: string[] = [];
     for (let n = a.frameStart; n <= a.frameEnd; n++) {
-      const parts = [shq(a.executable ?? 'kick'), '-i', a.inputWord(frameFile(a.scene, n)), '-dw', '-dp', '-nstdin'];
+      const parts = [
+        shq(a.executable ?? 'kick'),
+        '-i',
+        a.inputWord(frameFile(a.scene, n)),
+        '-dw',
+        '-dp',
+        '-nstdin',
+      ];
       if (output !== undefined) parts.push('-o', shq(frameFile(output, n)));
       runs.push(parts.join(' '));
     }

@@ -28,7 +28,11 @@ export interface BackoffOptions {
 }
 
 /** The pause before attempt `attempt + 1` (1-based): doubling, capped, jittered to 50-100%. */
-export function backoffMs(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  options: BackoffOptions = {},
+  random: () => number = Math.random,
+): number {
   const step = Math.min(options.maxMs ?? 5000, (options.initialMs ?? 200) * 2 ** Math.max(0, attempt - 1));
   return Math.round(step * (0.5 + random() / 2));
 }

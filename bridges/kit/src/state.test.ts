@@ -34,25 +34,31 @@ describe('JsonStateFile', () => {
     ['not an object', '[1]', /not a JSON object/],
     ['another version', '{"version":1,"cursor":""}', /version 1, not 2/],
     ['a damaged shape', '{"version":2}', /damaged state file \(no cursor\)/],
-  ])('GIVEN a state file that is %s WHEN opened THEN a ValidationError names stateDir and the file', (_n, text, msg) => {
-    const file = path.join(dir, 's.json');
-    fs.writeFileSync(file, text);
-    let err: unknown;
-    try {
-      open(file);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).field).toBe('stateDir');
-    expect((err as Error).message).toMatch(msg);
-    expect((err as Error).message).toContain(file);
-  });
+  ])(
+    'GIVEN a state file that is %s WHEN opened THEN a ValidationError names stateDir and the file',
+    (_n, text, msg) => {
+      const file = path.join(dir, 's.json');
+      fs.writeFileSync(file, text);
+      let err: unknown;
+      try {
+        open(file);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).field).toBe('stateDir');
+      expect((err as Error).message).toMatch(msg);
+      expect((err as Error).message).toContain(file);
+    },
+  );
 
   it.each([
     [{ SPILLWAY_DATA_DIR: '/data/sp' }, '/data/sp/bridges/deadline'],
     [{ HOME: '/home/ann' }, path.join(os.homedir(), '.spillway', 'bridges', 'deadline')],
-  ])('GIVEN env %j WHEN the default state dir is asked THEN it is %s, never the current directory', (env, want) => {
-    expect(defaultStateDir('deadline', env as NodeJS.ProcessEnv)).toBe(want);
-  });
+  ])(
+    'GIVEN env %j WHEN the default state dir is asked THEN it is %s, never the current directory',
+    (env, want) => {
+      expect(defaultStateDir('deadline', env as NodeJS.ProcessEnv)).toBe(want);
+    },
+  );
 });

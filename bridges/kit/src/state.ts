@@ -58,7 +58,11 @@ export class JsonStateFile<T extends { version: number }> {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.options.initial();
-      throw new ValidationError(field, file, `holds a state file that cannot be read: ${(err as Error).message}`);
+      throw new ValidationError(
+        field,
+        file,
+        `holds a state file that cannot be read: ${(err as Error).message}`,
+      );
     }
     let parsed: unknown;
     try {

@@ -11,7 +11,12 @@ describe('jobDeadline', () => {
     ['a blank deadline', '  ', submittedAt, '2026-01-01T02:00:00.000Z'],
     ['no submission time', undefined, undefined, '2026-01-01T03:00:00.000Z'],
   ])('GIVEN %s WHEN resolved THEN %s', (_n, carried, sub, want) => {
-    const d = jobDeadline({ carried, ...(sub ? { submittedAt: sub } : {}), firstSeen, turnaroundSeconds: 7200 });
+    const d = jobDeadline({
+      carried,
+      ...(sub ? { submittedAt: sub } : {}),
+      firstSeen,
+      turnaroundSeconds: 7200,
+    });
     expect(d.toISOString()).toBe(want);
   });
 

@@ -46,7 +46,11 @@ export class JobAssetSync {
     const below = (p: string): string => {
       const rel = pathBelow(p, root);
       if (rel === undefined)
-        throw new storage.PathEscapeError(ASSETS_EXTRA_INFO_KEY, p, `must be below the scene's directory ${root}`);
+        throw new storage.PathEscapeError(
+          ASSETS_EXTRA_INFO_KEY,
+          p,
+          `must be below the scene's directory ${root}`,
+        );
       return rel;
     };
     const extra = (job.extraInfo[ASSETS_EXTRA_INFO_KEY] ?? '')
@@ -55,8 +59,15 @@ export class JobAssetSync {
       .filter((p) => p !== '');
     const files = [below(scene), ...extra.map(below)];
     if (row.renderer.sceneReferences)
-      files.push(...(await this.references(job, row.renderer.sceneReferences, mapPath(scene, rules), localRoot)));
-    const synced = await this.syncer.sync({ key: job.id, name: job.name, localRoot, files: [...new Set(files)] });
+      files.push(
+        ...(await this.references(job, row.renderer.sceneReferences, mapPath(scene, rules), localRoot)),
+      );
+    const synced = await this.syncer.sync({
+      key: job.id,
+      name: job.name,
+      localRoot,
+      files: [...new Set(files)],
+    });
     return { manifestId: synced.manifestId, root };
   }
 

@@ -74,7 +74,12 @@ export class BridgeContext {
 
   /** The job's deadline for the policy. */
   deadlineOf(job: DeadlineJob): Date {
-    return jobDeadline(job, this.config.turnaroundSeconds, this.firstSeen.of(job.id), this.config.deadlineKey);
+    return jobDeadline(
+      job,
+      this.config.turnaroundSeconds,
+      this.firstSeen.of(job.id),
+      this.config.deadlineKey,
+    );
   }
 
   /** Forgets what it remembered of jobs that left the active list. */

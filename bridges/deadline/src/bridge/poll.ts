@@ -179,7 +179,10 @@ export class PollCycle {
         frameStart: a,
         frameEnd: b,
         ...(built.redirectsOutput
-          ? { staging: stagingOf(route.outputDir, job.id, t.taskId), expectFrameNumbers: built.expectFrameNumbers }
+          ? {
+              staging: stagingOf(route.outputDir, job.id, t.taskId),
+              expectFrameNumbers: built.expectFrameNumbers,
+            }
           : {}),
       });
     }

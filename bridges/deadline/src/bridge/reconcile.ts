@@ -21,7 +21,10 @@ export async function reconcile(ctx: BridgeContext, settler: Settler): Promise<v
     try {
       tasks = await deadline.listTasks(jobId, ctx.sig);
     } catch (err) {
-      log.warn('job is gone from Deadline; forgetting its tasks', { job: jobId, error: (err as Error).message });
+      log.warn('job is gone from Deadline; forgetting its tasks', {
+        job: jobId,
+        error: (err as Error).message,
+      });
       state.update((s) => {
         for (const k of Object.keys(s.tasks)) if (s.tasks[k]!.jobId === jobId) delete s.tasks[k];
       });
@@ -64,10 +67,17 @@ export async function reconcile(ctx: BridgeContext, settler: Settler): Promise<v
 }
 
 /** A suspended task with a cloud frame the state did not record (crash after submit). */
-function adopt(ctx: BridgeContext, jobId: string, t: DeadlineTask, f: Frame, job: DeadlineJob | undefined): void {
+function adopt(
+  ctx: BridgeContext,
+  jobId: string,
+  t: DeadlineTask,
+  f: Frame,
+  job: DeadlineJob | undefined,
+): void {
   const route = job ? ctx.route(job) : undefined;
   const outputDir = route?.ok ? route.outputDir : undefined;
-  const built = job && outputDir ? ctx.cloudCommand(job, f.frameStart, f.frameEnd ?? f.frameStart) : undefined;
+  const built =
+    job && outputDir ? ctx.cloudCommand(job, f.frameStart, f.frameEnd ?? f.frameStart) : undefined;
   const fetched = outputDir !== undefined && built?.supported === true && built.redirectsOutput;
   ctx.state.update((s) => {
     s.tasks[taskKey(jobId, t.taskId)] = {

@@ -46,12 +46,17 @@ export class Settler {
             ...(rec.placed ? { placed: rec.placed } : {}),
             // Verified once, recorded, then moved: a rerun after a crash finishes the moves.
             onVerified: (list) =>
-              store.update((s) => Object.assign(s.tasks[taskKey(jobId, taskId)]!, { phase: 'placing', placed: list })),
+              store.update((s) =>
+                Object.assign(s.tasks[taskKey(jobId, taskId)]!, { phase: 'placing', placed: list }),
+              ),
           });
           placed = files.length;
         } catch (err) {
           if (!isBadOutputError(err)) throw err; // a passing fault: the event comes again
-          await this.backToFarm(rec, `cloud frame succeeded but its outputs failed verification: ${(err as Error).message}`);
+          await this.backToFarm(
+            rec,
+            `cloud frame succeeded but its outputs failed verification: ${(err as Error).message}`,
+          );
           counters.failedBack += 1;
           log.warn('cloud outputs failed verification; task resumed on the local farm', {
             job: jobId,

@@ -83,7 +83,9 @@ export class BridgeStateStore {
       version: 1,
       initial: () => ({ version: 1, cursor: '', tasks: {} }),
       check: (s) =>
-        typeof s.cursor !== 'string' || !s.tasks || typeof s.tasks !== 'object' ? 'no cursor or tasks' : undefined,
+        typeof s.cursor !== 'string' || !s.tasks || typeof s.tasks !== 'object'
+          ? 'no cursor or tasks'
+          : undefined,
     });
   }
 

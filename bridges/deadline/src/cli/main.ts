@@ -16,32 +16,67 @@ export const COMMAND: BridgeCommandSpec<BridgeConfig> = {
   description:
     "Overflows a Thinkbox Deadline farm into Spillway (Azure) and back: suspends the queued tasks no idle local worker can take, renders them in the cloud, places their outputs in the job's output directory and marks them complete; recalls cloud frames when workers go idle. Every option is also a key of the --config JSON file, in camelCase; flags win.",
   flags: [
-    { flags: '--webservice <url>', key: 'webservice', description: 'Deadline Web Service, e.g. http://deadline:8081 (required)' },
+    {
+      flags: '--webservice <url>',
+      key: 'webservice',
+      description: 'Deadline Web Service, e.g. http://deadline:8081 (required)',
+    },
     { flags: '--user <user>', key: 'user', description: 'Web Service user (Basic auth)' },
-    { flags: '--password-file <file>', key: 'passwordFile', description: 'file holding the Web Service password' },
+    {
+      flags: '--password-file <file>',
+      key: 'passwordFile',
+      description: 'file holding the Web Service password',
+    },
     { flags: '--ca-file <file>', key: 'caFile', description: 'PEM CA to trust for an https Web Service' },
     { flags: '--service <host:port>', key: 'service', description: 'the Spillway service (required)' },
-    { flags: '--token-file <file>', key: 'tokenFile', description: "file holding the service's bearer token" },
-    { flags: '--name <name>', key: 'name', description: 'bridge name; frames use source deadline:NAME (default default)' },
+    {
+      flags: '--token-file <file>',
+      key: 'tokenFile',
+      description: "file holding the service's bearer token",
+    },
+    {
+      flags: '--name <name>',
+      key: 'name',
+      description: 'bridge name; frames use source deadline:NAME (default default)',
+    },
     {
       flags: '--turnaround <seconds>',
       key: 'turnaroundSeconds',
-      description: 'deadline of jobs without a SpillwayDeadline extra-info key: submission time + this (default 7200)',
+      description:
+        'deadline of jobs without a SpillwayDeadline extra-info key: submission time + this (default 7200)',
     },
     {
       flags: '--deadline-key <key>',
       key: 'deadlineKey',
-      description: "extra-info key holding a job's deadline, ISO-8601 or epoch seconds (default SpillwayDeadline)",
+      description:
+        "extra-info key holding a job's deadline, ISO-8601 or epoch seconds (default SpillwayDeadline)",
     },
-    { flags: '--poll-interval-ms <ms>', key: 'pollIntervalMs', description: 'how often the farm is read and reported (default 5000)' },
+    {
+      flags: '--poll-interval-ms <ms>',
+      key: 'pollIntervalMs',
+      description: 'how often the farm is read and reported (default 5000)',
+    },
     {
       flags: '--state-dir <dir>',
       key: 'stateDir',
-      description: "the bridge's own state (default $SPILLWAY_DATA_DIR/bridges/deadline, else ~/.spillway/bridges/deadline)",
+      description:
+        "the bridge's own state (default $SPILLWAY_DATA_DIR/bridges/deadline, else ~/.spillway/bridges/deadline)",
     },
-    { flags: '--capacity-group <name>', key: 'capacityGroup', description: "Spillway capacity group (default: the service's default)" },
-    { flags: '--cloud-retries <n>', key: 'cloudRetries', description: 'cloud retries before a task returns to the farm (default 1)' },
-    { flags: '--command-wrapper <cmd>', key: 'commandWrapper', description: "command put before every cloud frame's command" },
+    {
+      flags: '--capacity-group <name>',
+      key: 'capacityGroup',
+      description: "Spillway capacity group (default: the service's default)",
+    },
+    {
+      flags: '--cloud-retries <n>',
+      key: 'cloudRetries',
+      description: 'cloud retries before a task returns to the farm (default 1)',
+    },
+    {
+      flags: '--command-wrapper <cmd>',
+      key: 'commandWrapper',
+      description: "command put before every cloud frame's command",
+    },
     { flags: '--log-level <level>', key: 'logLevel', description: 'debug, info, warn, error (default info)' },
   ],
   epilogue: `Config-file-only keys:

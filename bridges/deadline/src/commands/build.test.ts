@@ -96,7 +96,12 @@ describe('buildCommand', () => {
   });
 
   it('GIVEN a chunked Arnold task whose .ass names its first frame WHEN built THEN each frame reads its own .ass', () => {
-    const built = buildCommand({ plugin: 'Arnold', pluginInfo: { InputFile: '/a/shot.0001.ass' }, frameStart: 2, frameEnd: 3 });
+    const built = buildCommand({
+      plugin: 'Arnold',
+      pluginInfo: { InputFile: '/a/shot.0001.ass' },
+      frameStart: 2,
+      frameEnd: 3,
+    });
     expect(built.supported && built.command).toBe(
       'kick -i /a/shot.0002.ass -dw -dp -nstdin && kick -i /a/shot.0003.ass -dw -dp -nstdin',
     );
@@ -107,7 +112,8 @@ describe('buildCommand', () => {
       plugin: 'CommandLine',
       pluginInfo: {
         Executable: 'Z:\\projects\\bin\\render.sh',
-        Arguments: '-i Z:\\projects\\shot.usd -o <QUOTE>Z:\\projects\\out<QUOTE> --log=Z:\\projects\\logs\\f<STARTFRAME%4>.txt -f <STARTFRAME>',
+        Arguments:
+          '-i Z:\\projects\\shot.usd -o <QUOTE>Z:\\projects\\out<QUOTE> --log=Z:\\projects\\logs\\f<STARTFRAME%4>.txt -f <STARTFRAME>',
       },
       frameStart: 12,
       pathRules: rules,

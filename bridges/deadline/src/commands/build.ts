@@ -7,7 +7,16 @@
  * plugins are not supported (the bridge leaves their jobs to the local farm). Pure: the same
  * input gives the same command, and the simulated workers of the testing harness use it too.
  */
-import { baseName, mapPath, mapPathsInText, padFrame, RENDERERS, shq, type PathRule, type RendererProfile } from '@spillway/bridge-kit';
+import {
+  baseName,
+  mapPath,
+  mapPathsInText,
+  padFrame,
+  RENDERERS,
+  shq,
+  type PathRule,
+  type RendererProfile,
+} from '@spillway/bridge-kit';
 
 /** How one Deadline plugin maps onto a renderer. */
 export interface DeadlinePlugin {
@@ -164,13 +173,19 @@ export function buildCommand(input: CommandInput): BuiltCommand {
     };
   const rules = input.pathRules ?? [];
   const info = input.pluginInfo;
-  const missing = (k: string): BuiltCommand => ({ supported: false, reason: `${input.plugin} plugin info has no ${k}` });
+  const missing = (k: string): BuiltCommand => ({
+    supported: false,
+    reason: `${input.plugin} plugin info has no ${k}`,
+  });
 
   if (!row.renderer) {
     // CommandLine: Deadline's tokens, then every path in the arguments mapped like a scene path.
     const executable = infoValue(info, 'Executable');
     if (!executable) return missing('Executable');
-    const args = mapPathsInText(substituteDeadlineTokens(infoValue(info, 'Arguments') ?? '', start, end), rules);
+    const args = mapPathsInText(
+      substituteDeadlineTokens(infoValue(info, 'Arguments') ?? '', start, end),
+      rules,
+    );
     const dir = infoValue(info, 'StartupDirectory');
     const cmd = `${shq(mapPath(executable, rules))}${args ? ' ' + args : ''}`;
     return {

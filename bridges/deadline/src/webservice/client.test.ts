@@ -177,19 +177,57 @@ describe('DeadlineClient against a Web Service answering nonsense', () => {
   let url = '';
   let answer: { type: string; body: string } = { type: 'application/json', body: '[]' };
   beforeAll(async () => {
-    server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': answer.type }).end(answer.body));
+    server = http.createServer((_req, res) =>
+      res.writeHead(200, { 'Content-Type': answer.type }).end(answer.body),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   it.each<[string, string, string, (c: DeadlineClient) => Promise<unknown>, RegExp]>([
-    ['truncated JSON', 'application/json', '[{"_id": "a", "Props": {"Na', (c) => c.listJobs(), /not JSON \(truncated\?\)/],
-    ['an HTML page', 'text/html', '<!DOCTYPE html><html><body>Sign in</body></html>', (c) => c.listJobs(), /HTML page/],
-    ['HTML sent as JSON', 'application/json', '<html><body>502</body></html>', (c) => c.listWorkers(), /HTML page/],
-    ['jobs without _id', 'application/json', '[{"JobID": "x", "Stat": 1}]', (c) => c.listJobs(), /job without _id/],
-    ['an object where jobs are due', 'application/json', '{"error": "busy"}', (c) => c.listJobs(), /where a list of jobs is due/],
-    ['tasks without ids', 'application/json', '{"Tasks": [{"Stat": 2}]}', (c) => c.listTasks('j'), /task without a whole-number TaskID/],
+    [
+      'truncated JSON',
+      'application/json',
+      '[{"_id": "a", "Props": {"Na',
+      (c) => c.listJobs(),
+      /not JSON \(truncated\?\)/,
+    ],
+    [
+      'an HTML page',
+      'text/html',
+      '<!DOCTYPE html><html><body>Sign in</body></html>',
+      (c) => c.listJobs(),
+      /HTML page/,
+    ],
+    [
+      'HTML sent as JSON',
+      'application/json',
+      '<html><body>502</body></html>',
+      (c) => c.listWorkers(),
+      /HTML page/,
+    ],
+    [
+      'jobs without _id',
+      'application/json',
+      '[{"JobID": "x", "Stat": 1}]',
+      (c) => c.listJobs(),
+      /job without _id/,
+    ],
+    [
+      'an object where jobs are due',
+      'application/json',
+      '{"error": "busy"}',
+      (c) => c.listJobs(),
+      /where a list of jobs is due/,
+    ],
+    [
+      'tasks without ids',
+      'application/json',
+      '{"Tasks": [{"Stat": 2}]}',
+      (c) => c.listTasks('j'),
+      /task without a whole-number TaskID/,
+    ],
     ['nothing at all', 'application/json', '', (c) => c.listWorkers(), /answered nothing/],
   ])('GIVEN %s WHEN read THEN a DeadlineAnswerError says so', async (_n, type, body, call, message) => {
     answer = { type, body };

@@ -115,9 +115,13 @@ export class DeadlineClient {
   ): Promise<DeadlineJob[]> {
     const q = states.map((s) => s[0]!.toUpperCase() + s.slice(1)).join(',');
     const body = await this.request('GET', `/api/jobs?States=${encodeURIComponent(q)}`, undefined, options);
-    return records<RawJob>('GET /api/jobs', body, 'job', (r) => typeof r._id === 'string' && r._id !== '', '_id').map(
-      jobFromRaw,
-    );
+    return records<RawJob>(
+      'GET /api/jobs',
+      body,
+      'job',
+      (r) => typeof r._id === 'string' && r._id !== '',
+      '_id',
+    ).map(jobFromRaw);
   }
 
   /** Jobs by id (`GET /api/jobs?JobID=a,b`); unknown ids are simply absent. */
@@ -129,9 +133,13 @@ export class DeadlineClient {
       undefined,
       options,
     );
-    return records<RawJob>('GET /api/jobs', body, 'job', (r) => typeof r._id === 'string' && r._id !== '', '_id').map(
-      jobFromRaw,
-    );
+    return records<RawJob>(
+      'GET /api/jobs',
+      body,
+      'job',
+      (r) => typeof r._id === 'string' && r._id !== '',
+      '_id',
+    ).map(jobFromRaw);
   }
 
   /** Submits a job (`POST /api/jobs`); resolves to its id. */
@@ -200,9 +208,13 @@ export class DeadlineClient {
   /** Worker info records (`GET /api/slaves?Data=info`). */
   async listWorkers(options?: DeadlineCallOptions): Promise<DeadlineWorker[]> {
     const body = await this.request('GET', '/api/slaves?Data=info', undefined, options);
-    return records<RawWorker>('GET /api/slaves', body, 'worker', (r) => typeof r.Name === 'string', 'Name').map(
-      workerFromRaw,
-    );
+    return records<RawWorker>(
+      'GET /api/slaves',
+      body,
+      'worker',
+      (r) => typeof r.Name === 'string',
+      'Name',
+    ).map(workerFromRaw);
   }
 
   /** Pool names (`GET /api/pools`). */
@@ -218,9 +230,13 @@ export class DeadlineClient {
   /** Limit groups (`GET /api/limitgroups`). */
   async listLimits(options?: DeadlineCallOptions): Promise<DeadlineLimit[]> {
     const body = await this.request('GET', '/api/limitgroups', undefined, options);
-    return records<RawLimit>('GET /api/limitgroups', body, 'limit group', (r) => typeof r.Name === 'string', 'Name').map(
-      limitFromRaw,
-    );
+    return records<RawLimit>(
+      'GET /api/limitgroups',
+      body,
+      'limit group',
+      (r) => typeof r.Name === 'string',
+      'Name',
+    ).map(limitFromRaw);
   }
 
   /** `text` without the password or the Basic token (a server may echo them), then `redact`ed. */
@@ -253,7 +269,10 @@ export class DeadlineClient {
         const e = err as DeadlineRequestError;
         const mayRetry = e.retryable && (idempotent || e.status !== 0) && attempt < attempts;
         if (!mayRetry || options.abortSignal?.aborted) throw err;
-        await sleep(backoffMs(attempt, { initialMs: 200, maxMs: this.options.maxBackoffMs ?? 4000 }), options.abortSignal);
+        await sleep(
+          backoffMs(attempt, { initialMs: 200, maxMs: this.options.maxBackoffMs ?? 4000 }),
+          options.abortSignal,
+        );
       }
     }
   }
@@ -314,7 +333,8 @@ export class DeadlineClient {
             return;
           }
           if (text.trim() === '') {
-            if (method === 'GET') reject(new DeadlineAnswerError(label, status, 'empty', 'answered nothing where JSON was due'));
+            if (method === 'GET')
+              reject(new DeadlineAnswerError(label, status, 'empty', 'answered nothing where JSON was due'));
             else resolve(undefined);
             return;
           }
@@ -366,7 +386,11 @@ function records<T extends object>(
   ok: (r: T) => boolean,
   needs: string,
 ): T[] {
-  const list = Array.isArray(body) ? body : body && typeof body === 'object' && ok(body as T) ? [body] : undefined;
+  const list = Array.isArray(body)
+    ? body
+    : body && typeof body === 'object' && ok(body as T)
+      ? [body]
+      : undefined;
   if (!list)
     throw new DeadlineAnswerError(
       label,
@@ -376,7 +400,12 @@ function records<T extends object>(
     );
   list.forEach((r: unknown, i) => {
     if (!r || typeof r !== 'object' || Array.isArray(r) || !ok(r as T))
-      throw new DeadlineAnswerError(label, 200, 'shape', `answered a ${what} without ${needs} (item ${i}: ${describe(r)})`);
+      throw new DeadlineAnswerError(
+        label,
+        200,
+        'shape',
+        `answered a ${what} without ${needs} (item ${i}: ${describe(r)})`,
+      );
   });
   return list as T[];
 }
@@ -385,5 +414,3 @@ function describe(v: unknown): string {
   const text = JSON.stringify(v) ?? String(v);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
-
-

@@ -18,15 +18,43 @@ export const COMMAND: BridgeCommandSpec<VirtualHostConfig> = {
   flags: [
     { flags: '--cuebot <host:port>', key: 'cuebot', description: "Cuebot's gRPC address (required)" },
     { flags: '--service <host:port>', key: 'service', description: 'the Spillway service (required)' },
-    { flags: '--host-name <name>', key: 'hostName', description: 'the name Cuebot dials this host back by (required)' },
-    { flags: '--rqd-port <port>', key: 'rqdPort', description: 'farm-wide RQD port Cuebot dials (default 8444)' },
-    { flags: '--rqd-listen-host <addr>', key: 'rqdListenHost', description: 'address the RQD server binds (default 0.0.0.0)' },
-    { flags: '--facility <name>', key: 'facility', description: 'facility of the burst allocation (default cloud)' },
-    { flags: '--tags <a,b>', key: 'tags', description: 'host tags; layers with one of them may overflow (default burst)' },
-    { flags: '--allocation <name>', key: 'allocation', description: 'burst allocation short name, facility.NAME (default burst)' },
+    {
+      flags: '--host-name <name>',
+      key: 'hostName',
+      description: 'the name Cuebot dials this host back by (required)',
+    },
+    {
+      flags: '--rqd-port <port>',
+      key: 'rqdPort',
+      description: 'farm-wide RQD port Cuebot dials (default 8444)',
+    },
+    {
+      flags: '--rqd-listen-host <addr>',
+      key: 'rqdListenHost',
+      description: 'address the RQD server binds (default 0.0.0.0)',
+    },
+    {
+      flags: '--facility <name>',
+      key: 'facility',
+      description: 'facility of the burst allocation (default cloud)',
+    },
+    {
+      flags: '--tags <a,b>',
+      key: 'tags',
+      description: 'host tags; layers with one of them may overflow (default burst)',
+    },
+    {
+      flags: '--allocation <name>',
+      key: 'allocation',
+      description: 'burst allocation short name, facility.NAME (default burst)',
+    },
     { flags: '--cores <n>', key: 'cores', description: 'cores offered at most (default 16)' },
     { flags: '--memory-gb <n>', key: 'memoryGb', description: 'memory reported, GiB (default 256)' },
-    { flags: '--report-interval-ms <ms>', key: 'reportIntervalMs', description: 'status and plan interval (default 5000)' },
+    {
+      flags: '--report-interval-ms <ms>',
+      key: 'reportIntervalMs',
+      description: 'status and plan interval (default 5000)',
+    },
     {
       flags: '--turnaround <seconds>',
       key: 'turnaroundSeconds',
@@ -35,15 +63,29 @@ export const COMMAND: BridgeCommandSpec<VirtualHostConfig> = {
     {
       flags: '--state-dir <dir>',
       key: 'stateDir',
-      description: "the host's own state (default $SPILLWAY_DATA_DIR/bridges/opencue, else ~/.spillway/bridges/opencue)",
+      description:
+        "the host's own state (default $SPILLWAY_DATA_DIR/bridges/opencue, else ~/.spillway/bridges/opencue)",
     },
-    { flags: '--capacity-group <name>', key: 'capacityGroup', description: "Spillway capacity group (default: the service's default)" },
-    { flags: '--token-file <file>', key: 'tokenFile', description: "file holding the service's bearer token" },
-    { flags: '--subscribe-shows <a,b>', key: 'subscribeShows', description: 'shows to subscribe to the burst allocation if not yet' },
+    {
+      flags: '--capacity-group <name>',
+      key: 'capacityGroup',
+      description: "Spillway capacity group (default: the service's default)",
+    },
+    {
+      flags: '--token-file <file>',
+      key: 'tokenFile',
+      description: "file holding the service's bearer token",
+    },
+    {
+      flags: '--subscribe-shows <a,b>',
+      key: 'subscribeShows',
+      description: 'shows to subscribe to the burst allocation if not yet',
+    },
     {
       flags: '--path-map <from=to>',
       key: 'pathMap',
-      description: "farm path prefix as the cloud mounts it, e.g. /mnt/show=/mnt/cloud/show or 'Z:\\projects=/mnt/projects' (repeatable; default none)",
+      description:
+        "farm path prefix as the cloud mounts it, e.g. /mnt/show=/mnt/cloud/show or 'Z:\\projects=/mnt/projects' (repeatable; default none)",
       repeatable: true,
     },
     { flags: '--log-level <level>', key: 'logLevel', description: 'debug, info, warn, error (default info)' },

@@ -85,12 +85,13 @@ export async function unaryCall<Res>(
         code === grpc.status.RESOURCE_EXHAUSTED ||
         (options.idempotent === true && code === grpc.status.DEADLINE_EXCEEDED);
       if (retryable && attempt < attempts && !options.abortSignal?.aborted) {
-        await sleep(backoffMs(attempt, { initialMs: 200, maxMs: options.maxBackoffMs ?? 2000 }), options.abortSignal);
+        await sleep(
+          backoffMs(attempt, { initialMs: 200, maxMs: options.maxBackoffMs ?? 2000 }),
+          options.abortSignal,
+        );
         continue;
       }
       throw new OpenCueCallError(label, code, e.details || e.message || 'call failed', err);
     }
   }
 }
-
-

@@ -25,7 +25,10 @@ describe('mapPaths', () => {
   });
 
   it.each([
-    ['blender -b Z:\\projects\\sh010\\a.blend -o Z:\\projects\\out\\f_####', 'blender -b /mnt/projects/sh010/a.blend -o /mnt/projects/out/f_####'],
+    [
+      'blender -b Z:\\projects\\sh010\\a.blend -o Z:\\projects\\out\\f_####',
+      'blender -b /mnt/projects/sh010/a.blend -o /mnt/projects/out/f_####',
+    ],
     ['render -o "Z:\\projects\\my shot\\out"', 'render -o "/mnt/projects/my shot/out"'],
     ['kick -i z:/Projects/a.ass', 'kick -i /mnt/projects/a.ass'],
     ['cp Z:\\projectsX\\a .', 'cp Z:\\projectsX\\a .'],

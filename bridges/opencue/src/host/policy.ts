@@ -34,7 +34,12 @@ export function jobDeadline(
   environment: Readonly<Record<string, string>> = {},
 ): Date {
   const submittedAt = new Date(submittedEpochSeconds * 1000);
-  return deadlineRule({ carried: environment[DEADLINE_ENV], submittedAt, firstSeen: submittedAt, turnaroundSeconds });
+  return deadlineRule({
+    carried: environment[DEADLINE_ENV],
+    submittedAt,
+    firstSeen: submittedAt,
+    turnaroundSeconds,
+  });
 }
 
 /**

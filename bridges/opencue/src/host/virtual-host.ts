@@ -403,9 +403,14 @@ export class VirtualHost {
         const e = err as Error & { code?: string };
         decision = { open: false, reason: `closed: ${e.message}` };
         // Once per episode: the same fault every cycle is logged when it starts.
-        this.episodes.problem('plan', `${e.name}:${e.code ?? ''}`, 'no plan: the host stays closed to bookings', {
-          err: e.message,
-        });
+        this.episodes.problem(
+          'plan',
+          `${e.name}:${e.code ?? ''}`,
+          'no plan: the host stays closed to bookings',
+          {
+            err: e.message,
+          },
+        );
       }
       this.log.debug('cycle', { open: decision.open, reason: decision.reason });
       if (decision.open !== this.current.open)
