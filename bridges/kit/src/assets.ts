@@ -5,7 +5,8 @@
  * them from `$SPILLWAY_ASSETS_DIR`). Each job is synced once per run; a failed sync is
  * forgotten so the next attempt starts afresh.
  */
-import { storage, type BurstClient, type Logger } from '@spillway/sdk';
+import type { BurstClient, Logger } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 
 /** What to sync for one job. */
 export interface AssetSyncRequest {

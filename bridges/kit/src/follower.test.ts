@@ -57,7 +57,7 @@ describe('FrameEventFollower', () => {
         if (until(saved)) abort.abort();
       },
       handle,
-      backoff: { initialMs: 1, maxMs: 2 },
+      backoff: { initialIntervalMs: 1, maxIntervalMs: 2 },
       logger,
       abortSignal: abort.signal,
     }).run();

@@ -12,8 +12,15 @@
  *   start reconciles it), so one bad event never stalls every later one;
  * - the watch failing otherwise (UNAUTHENTICATED, INVALID_ARGUMENT...) → `run()` rejects.
  */
-import type { BurstClient, FrameEvent, Logger } from '@spillway/sdk';
-import { backoffMs, isTransient, sleep, type BackoffOptions } from './retry';
+import {
+  backoffMs,
+  sleep,
+  type BackoffOptions,
+  type BurstClient,
+  type FrameEvent,
+  type Logger,
+} from '@spillway/sdk';
+import { isTransient } from './retry';
 
 /** Options of a `FrameEventFollower`. */
 export interface FrameEventFollowerOptions {
@@ -29,7 +36,7 @@ export interface FrameEventFollowerOptions {
   readonly handle: (event: FrameEvent) => Promise<void>;
   /** Which handler failures deserve the same event again. @default `isTransient` */
   readonly isRetryable?: (err: unknown) => boolean;
-  /** Pauses between attempts of one event, and before resuming a cleanly ended stream. @default 200 ms doubling to 5 s */
+  /** Pauses between attempts of one event, and before resuming a cleanly ended stream (`maxAttempts` is ignored: passing faults are retried until they pass or the follower stops). @default 200 ms doubling to 5 s */
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
   readonly abortSignal?: AbortSignal;
@@ -37,7 +44,11 @@ export interface FrameEventFollowerOptions {
 
 /** The follower. */
 export class FrameEventFollower {
-  constructor(private readonly options: FrameEventFollowerOptions) {}
+  private readonly backoff: BackoffOptions;
+
+  constructor(private readonly options: FrameEventFollowerOptions) {
+    this.backoff = { initialIntervalMs: 200, maxIntervalMs: 5000, ...options.backoff };
+  }
 
   /** Runs until aborted (resolves) or the watch fails for good (rejects). */
   async run(): Promise<void> {
@@ -59,7 +70,7 @@ export class FrameEventFollower {
       // The server ended the stream: it is stopping. Resume once it is back.
       ended += 1;
       o.logger?.info('frame watch ended by the service; resuming', { attempt: ended });
-      await sleep(backoffMs(ended, o.backoff), signal);
+      await sleep(backoffMs(ended, this.backoff), signal);
     }
   }
 
@@ -87,7 +98,7 @@ export class FrameEventFollower {
         }
         if (attempt === 1 || attempt % 10 === 0)
           o.logger?.warn('frame event not applied yet; retrying', { ...fields, attempt });
-        await sleep(backoffMs(attempt, o.backoff), o.abortSignal);
+        await sleep(backoffMs(attempt, this.backoff), o.abortSignal);
       }
     }
   }

@@ -11,7 +11,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BurstServiceError, SpillwayError, storage, type BurstClient, type OutputFile } from '@spillway/sdk';
+import { BurstServiceError, SpillwayError, type BurstClient, type OutputFile } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 
 /** The staging folder name inside an output folder. */
 export const STAGING_DIR_NAME = '.spillway-staging';

@@ -6,7 +6,8 @@
  * path (`mapPathsInText`), so a CommandLine job's arguments and an OpenCue frame's command
  * are mapped like a scene path. Pure.
  */
-import { storage, ValidationError } from '@spillway/sdk';
+import { ValidationError } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 
 /** One rule: a path starting with `from` (a whole-segment prefix) starts with `to` instead. */
 export type PathRule = storage.PathMappingRule;

@@ -1,4 +1,5 @@
-import { frameFile, namesFrame, RENDERERS, shq, type RenderArgs } from './profiles';
+import { shellQuote as shq } from '@spillway/sdk/template';
+import { frameFile, namesFrame, RENDERERS, type RenderArgs } from './profiles';
 
 const word = (p: string): string => shq(p);
 const args = (over: Partial<RenderArgs>): RenderArgs => ({

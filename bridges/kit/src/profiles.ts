@@ -5,7 +5,8 @@
  * references (for asset sync). A render manager maps its own job fields (Deadline's plugin
  * info keys, a layer's service) onto a profile; the profile knows nothing of them. Pure.
  */
-import { storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
+import { shellQuote as shq } from '@spillway/sdk/template';
 
 /** What one cloud task renders. */
 export interface RenderArgs {
@@ -57,11 +58,6 @@ export interface RendererProfile {
   ) => Promise<{ readonly files: readonly string[]; readonly missing: readonly string[] }>;
   /** The command for the range. */
   readonly command: (args: RenderArgs) => RenderCommand;
-}
-
-/** Single-quotes a word for a POSIX shell, unless it is plainly safe. */
-export function shq(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** `n` zero-padded to `width` digits (a minus sign before the padding). */

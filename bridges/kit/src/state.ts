@@ -6,7 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { storage, ValidationError, writeFileAtomic } from '@spillway/sdk';
+import { ValidationError } from '@spillway/sdk';
+import { writeFileAtomic } from '@spillway/sdk/state';
+import * as storage from '@spillway/sdk/storage';
 
 /** Options of a `JsonStateFile`. */
 export interface JsonStateFileOptions<T> {

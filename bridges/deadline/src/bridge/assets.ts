@@ -6,7 +6,7 @@
  * single scene file (CommandLine, Arnold `.ass` sequences) are not synced.
  */
 import { AssetSyncer, mapPath, type RendererProfile } from '@spillway/bridge-kit';
-import { storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import { pathBelow, pluginOf, sceneFileOf } from '../commands';
 import type { DeadlineJob } from '../webservice';
 import type { BridgeContext } from './context';

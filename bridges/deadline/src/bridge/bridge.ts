@@ -15,15 +15,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Episodes, FrameEventFollower, isTransient, sleep } from '@spillway/bridge-kit';
+import { Episodes, FrameEventFollower, isTransient } from '@spillway/bridge-kit';
 import {
   BurstClient,
-  readSecretFile,
   silentLogger,
+  sleep,
   TERMINAL_FRAME_STATES,
   type BurstPlan,
   type Logger,
 } from '@spillway/sdk';
+import { readSecretFile } from '@spillway/sdk/config';
 import { DeadlineClient } from '../webservice';
 import { JobAssetSync } from './assets';
 import type { BridgeConfig } from './config';

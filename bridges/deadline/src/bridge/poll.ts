@@ -4,8 +4,9 @@
  * suspend exactly the chosen queued tasks (`offload.ts` chooses them) and submit them as
  * cloud frames keyed `(deadline:<name>, job _id, TaskID)`, and recall what the plan recalls.
  */
-import { shq, stagingDirOf } from '@spillway/bridge-kit';
+import { stagingDirOf } from '@spillway/bridge-kit';
 import type { BurstPlan, FrameSpec, JobSpec } from '@spillway/sdk';
+import { shellQuote } from '@spillway/sdk/template';
 import type { DeadlineJob, DeadlineTask } from '../webservice';
 import type { JobAssetSync, JobAssets } from './assets';
 import type { BridgeContext } from './context';
@@ -156,7 +157,7 @@ export class PollCycle {
       const built = ctx.cloudCommand(job, a, b, assets?.root);
       if (!built.supported) continue;
       const command = config.commandWrapper
-        ? `${config.commandWrapper} /bin/sh -c ${shq(built.command)}`
+        ? `${config.commandWrapper} /bin/sh -c ${shellQuote(built.command)}`
         : built.command;
       frames.push({
         sourceTaskId: sourceTaskIdOf(t.taskId),

@@ -13,10 +13,10 @@ import {
   mapPathsInText,
   padFrame,
   RENDERERS,
-  shq,
   type PathRule,
   type RendererProfile,
 } from '@spillway/bridge-kit';
+import { shellQuote as shq } from '@spillway/sdk/template';
 
 /** How one Deadline plugin maps onto a renderer. */
 export interface DeadlinePlugin {

@@ -7,8 +7,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { backoffMs, sleep } from '@spillway/bridge-kit';
-import { redact, ValidationError } from '@spillway/sdk';
+import { redact, retry, ValidationError } from '@spillway/sdk';
 import { DeadlineAnswerError, DeadlineRequestError, EmptyTaskListError } from './errors';
 import {
   jobFromRaw,
@@ -259,21 +258,24 @@ export class DeadlineClient {
     idempotent = true,
   ): Promise<unknown> {
     const label = `${method} ${pathAndQuery.split('?')[0]}`;
-    const attempts = Math.max(1, this.options.maxAttempts ?? 4);
-    for (let attempt = 1; ; attempt++) {
-      if (options.abortSignal?.aborted)
-        throw new DeadlineRequestError(label, 0, 'aborted', { cause: options.abortSignal.reason });
-      try {
-        return await this.once(method, pathAndQuery, body, label, options.abortSignal);
-      } catch (err) {
-        const e = err as DeadlineRequestError;
-        const mayRetry = e.retryable && (idempotent || e.status !== 0) && attempt < attempts;
-        if (!mayRetry || options.abortSignal?.aborted) throw err;
-        await sleep(
-          backoffMs(attempt, { initialMs: 200, maxMs: this.options.maxBackoffMs ?? 4000 }),
-          options.abortSignal,
-        );
+    try {
+      return await retry(() => this.once(method, pathAndQuery, body, label, options.abortSignal), {
+        maxAttempts: this.options.maxAttempts ?? 4,
+        initialIntervalMs: 200,
+        maxIntervalMs: this.options.maxBackoffMs ?? 4000,
+        maxJitter: 0.5,
+        // A request that got no answer may have been applied: repeated only when idempotent.
+        retryable: (err) => {
+          const e = err as DeadlineRequestError;
+          return e.retryable && (idempotent || e.status !== 0);
+        },
+        ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+      });
+    } catch (err) {
+      if (options.abortSignal?.aborted && err === options.abortSignal.reason) {
+        throw new DeadlineRequestError(label, 0, 'aborted', { cause: err });
       }
+      throw err;
     }
   }
 

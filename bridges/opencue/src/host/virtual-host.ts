@@ -11,15 +11,17 @@
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
+  backoffMs,
   BurstClient,
-  readSecretFile,
   silentLogger,
+  sleep,
   TERMINAL_FRAME_STATES,
   type BurstPlan,
   type FrameEvent,
   type Logger,
 } from '@spillway/sdk';
-import { backoffMs, Episodes, FrameEventFollower, sleep } from '@spillway/bridge-kit';
+import { readSecretFile } from '@spillway/sdk/config';
+import { Episodes, FrameEventFollower } from '@spillway/bridge-kit';
 import { OpenCueCallError } from '../cuebot/call';
 import { CuebotClient } from '../cuebot/client';
 import { parseFrameName, renderHostCores } from '../cuebot/units';
@@ -570,7 +572,7 @@ export class VirtualHost {
           });
           return;
         }
-        await sleep(backoffMs(attempt, { initialMs: 500, maxMs: 10_000 }), this.abort.signal);
+        await sleep(backoffMs(attempt, { initialIntervalMs: 500, maxIntervalMs: 10_000 }), this.abort.signal);
       }
     }
     throw new Error('closed before the completion was reported');
