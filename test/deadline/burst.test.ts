@@ -68,6 +68,8 @@ const blender = hasBlender();
         stateDir,
         '--poll-interval-ms',
         '500',
+        '--log-level',
+        'debug',
         '--config',
         path.join(work, 'bridge.json'),
       ],
@@ -76,6 +78,21 @@ const blender = hasBlender();
     child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
     return child;
+  };
+  /** The tail of every cloud task's output (for a failure message). */
+  const cloudTaskLogs = (): string => {
+    const nodes = path.join(svc.dataDir, 'engine', 'nodes');
+    const out: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (/^std(out|err)\.txt$/.test(e.name))
+          out.push(`${path.relative(nodes, p)}: ${fs.readFileSync(p, 'utf8').slice(-600)}`);
+      }
+    };
+    walk(nodes);
+    return out.join('\n');
   };
   const kill = async (child: ChildProcess, signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -135,7 +152,9 @@ const blender = hasBlender();
 
     // WHEN the bridge has offloaded tasks and completed at least one from the cloud
     await waitFor('a cloud completion', () => /INFO .*completed/.test(logs), 60_000).catch((err: Error) => {
-      throw new Error(`${err.message}\nbridge logs:\n${logs}\nservice logs:\n${serviceLogs.slice(-4000)}`);
+      throw new Error(
+        `${err.message}\nbridge logs:\n${logs}\nservice logs:\n${serviceLogs.slice(-4000)}\ncloud tasks:\n${cloudTaskLogs()}`,
+      );
     });
     // ...it is killed mid-run, while cloud frames are still running
     await kill(bridge, 'SIGKILL');

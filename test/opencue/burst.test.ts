@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CuebotClient, HostStateStore } from '@spillway/bridge-opencue';
@@ -11,6 +10,7 @@ import {
   SimulatedRqdHost,
 } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from './ports';
 
 // GIVEN a real Spillway service (local engine), a fake Cuebot with 2 local 1-core hosts, a
 // 24-frame Blender layer tagged `burst`, and the virtual host as a real child process
@@ -24,17 +24,6 @@ import { startTestService, type TestService } from '../support/service';
 const repoRoot = path.resolve(__dirname, '../..');
 const bin = path.join(repoRoot, 'bridges/opencue/bin/spillway-opencue.js');
 const HOST = 'azure-burst';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function waitFor(
   what: string,

@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FakeCuebot } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from './ports';
 
 // GIVEN the built `spillway-opencue` binary as a real child process
 // WHEN it gets bad input, or a wrong bearer token for the service
@@ -13,16 +13,6 @@ import { startTestService, type TestService } from '../support/service';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const bin = path.join(repoRoot, 'bridges/opencue/bin/spillway-opencue.js');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('spillway-opencue CLI', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-cli-'));

@@ -1,28 +1,18 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { resolveConfig, VirtualHost } from '@spillway/bridge-opencue';
 import { FakeCuebot } from '@spillway/bridge-opencue/testing';
 import { createLogger } from '@spillway/sdk';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from './ports';
 
 // GIVEN a virtual host reporting every 100 ms to a fake Cuebot, and a real service
 // WHEN Cuebot's port answers with an HTML page (a plain HTTP server, not gRPC) for many
 // cycles, and then Cuebot is back
 // THEN the host warns when the problem starts (once per kind of failure, not every cycle),
 // stays closed, and says once that status reports reach Cuebot again.
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('virtual host facing a Cuebot that answers nonsense', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-nonsense-'));

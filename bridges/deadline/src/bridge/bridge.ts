@@ -172,6 +172,11 @@ export class DeadlineBridge {
       saveCursor: (cursor) => state.update((s) => (s.cursor = cursor)),
       handle: (ev) =>
         this.exclusive(async () => {
+          this.ctx.log.debug('frame event', {
+            task: ev.key.sourceTaskId,
+            state: ev.state,
+            cursor: ev.cursor,
+          });
           if (!TERMINAL_FRAME_STATES.has(ev.state)) return;
           await this.settler.settle(
             ev.key.sourceJobId,
