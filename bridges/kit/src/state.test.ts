@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ValidationError } from '@spillway/sdk';
-import { defaultStateDir, JsonStateFile } from './state';
+import { defaultStateDir, JsonStateFile, warnOfLegacyState } from './state';
 
 interface S {
   version: 2;
@@ -61,4 +61,20 @@ describe('JsonStateFile', () => {
       expect(defaultStateDir('deadline', env as NodeJS.ProcessEnv)).toBe(want);
     },
   );
+
+  it('GIVEN state left in the legacy folder WHEN the bridge uses another THEN it warns once, naming the flag', () => {
+    const legacy = path.join(dir, 'spillway-deadline-state');
+    fs.mkdirSync(legacy);
+    fs.writeFileSync(path.join(legacy, 'deadline-a.json'), '{}');
+    const warned: string[] = [];
+    const logger = {
+      warn: (m: string, f?: Record<string, unknown>) => void warned.push(`${m} ${String(f?.hint)}`),
+    };
+    warnOfLegacyState(logger, legacy, path.join(dir, 'new'), 'deadline-a.json');
+    warnOfLegacyState(logger, legacy, legacy, 'deadline-a.json');
+    warnOfLegacyState(logger, legacy, path.join(dir, 'new'), 'deadline-b.json');
+    expect(warned).toEqual([
+      `a state file of an earlier version is in the current directory and is not used pass --state-dir ${legacy} to keep using it`,
+    ]);
+  });
 });

@@ -99,3 +99,23 @@ export class JsonStateFile<T extends { version: number }> {
 export function defaultStateDir(bridge: string, env: NodeJS.ProcessEnv = process.env): string {
   return path.join(storage.defaultDataDir(env), 'bridges', bridge);
 }
+
+/**
+ * Warns when a state file of an earlier version of the bridge sits in the current directory
+ * (where bridges kept state before it moved under the data directory) and the bridge is not
+ * using it: the user points `--state-dir` at it to keep what it recorded.
+ */
+export function warnOfLegacyState(
+  logger: { warn(message: string, fields?: Record<string, unknown>): void },
+  legacyDir: string,
+  stateDir: string,
+  fileName: string,
+): void {
+  const legacy = path.resolve(legacyDir);
+  if (legacy === path.resolve(stateDir) || !fs.existsSync(path.join(legacy, fileName))) return;
+  logger.warn('a state file of an earlier version is in the current directory and is not used', {
+    file: path.join(legacy, fileName),
+    stateDir,
+    hint: `pass --state-dir ${legacy} to keep using it`,
+  });
+}

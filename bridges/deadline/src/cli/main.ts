@@ -4,7 +4,13 @@
  *
  *     spillway-deadline --webservice URL [--user U --password-file F] --service ADDR [--turnaround SECONDS] [--config FILE]
  */
-import { bridgeHelp, runBridgeCommand, type BridgeCommandSpec, type CommandIo } from '@spillway/bridge-kit';
+import {
+  bridgeHelp,
+  runBridgeCommand,
+  warnOfLegacyState,
+  type BridgeCommandSpec,
+  type CommandIo,
+} from '@spillway/bridge-kit';
 import { DeadlineBridge } from '../bridge/bridge';
 import { readConfigFile, resolveConfig, type BridgeConfig } from '../bridge/config';
 
@@ -92,6 +98,7 @@ Example:
   readConfigFile: (file) => readConfigFile(file) as Record<string, unknown>,
   resolve: (flags, file) => resolveConfig(flags, file),
   start: async (config, logger) => {
+    warnOfLegacyState(logger, 'spillway-deadline-state', config.stateDir, `deadline-${config.name}.json`);
     const bridge = await DeadlineBridge.start(config, { logger });
     logger.info('bridge started', {
       source: bridge.source,

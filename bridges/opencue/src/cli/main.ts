@@ -4,7 +4,13 @@
  *
  *     spillway-opencue --cuebot HOST:PORT --service ADDR --host-name NAME --rqd-port PORT [--config FILE]
  */
-import { bridgeHelp, runBridgeCommand, type BridgeCommandSpec, type CommandIo } from '@spillway/bridge-kit';
+import {
+  bridgeHelp,
+  runBridgeCommand,
+  warnOfLegacyState,
+  type BridgeCommandSpec,
+  type CommandIo,
+} from '@spillway/bridge-kit';
 import { readConfigFile, resolveConfig, type VirtualHostConfig } from '../host/config';
 import { VirtualHost } from '../host/virtual-host';
 
@@ -98,6 +104,7 @@ Example:
   readConfigFile,
   resolve: (flags, file) => resolveConfig(file, flags),
   start: async (config, logger) => {
+    warnOfLegacyState(logger, 'spillway-opencue-state', config.stateDir, `${config.hostName}.json`);
     const host = await VirtualHost.start(config, { logger });
     return {
       close: async () => {
