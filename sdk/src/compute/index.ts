@@ -1,6 +1,15 @@
 /** Compute backends: the contract, and (as they land) `local`, `batch` and `scaleset`. */
 export * from './backend';
-export { chunkFrames, framesOf, parseFrameRange, type FrameChunk, type FrameRun } from './frames';
+export {
+  chunkFrames,
+  countChunks,
+  framesOf,
+  iterateChunks,
+  parseFrameRange,
+  type ChunkBounds,
+  type FrameChunk,
+  type FrameRun,
+} from './frames';
 export {
   EngineError,
   LocalComputeBackend,
