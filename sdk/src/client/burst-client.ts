@@ -182,7 +182,10 @@ export class BurstClient {
     const limits = {
       frames: options.framesPerCall ?? SUBMIT_LIMITS.maxFramesPerCall,
       // Room for the job, the field tags and gRPC framing.
-      bytes: (this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) - w.JobSpec.encode(wireJob).finish().length - 64 * 1024,
+      bytes:
+        (this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) -
+        w.JobSpec.encode(wireJob).finish().length -
+        64 * 1024,
     };
     if (!(Number.isInteger(limits.frames) && limits.frames >= 1)) {
       throw new ValidationError('framesPerCall', options.framesPerCall, 'must be a whole number >= 1');

@@ -57,7 +57,12 @@ export class TlsChannelCredentials extends grpc.ChannelCredentials {
       host,
       ALPNProtocols: ['h2'],
       ...(net.isIP(name) === 0 ? { servername: name } : {}),
-      ...(override ? { checkServerIdentity: (_: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(override, cert) } : {}),
+      ...(override
+        ? {
+            checkServerIdentity: (_: string, cert: tls.PeerCertificate) =>
+              tls.checkServerIdentity(override, cert),
+          }
+        : {}),
     };
     const calls = callCredentials ?? grpc.credentials.createEmpty();
     return {
