@@ -30,7 +30,7 @@ import {
 import type { FarmReport, PlanOutput } from '../service/burst/planner';
 import { ValidationError } from '../errors';
 import { backoffMs, sleep } from '../retry';
-import { SUBMIT_LIMITS, validateSubmission } from '../service/frames/validate';
+import { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
 import {
   callMetadata,
   callUnary,
