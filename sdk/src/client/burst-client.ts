@@ -29,12 +29,13 @@ import {
 } from '../model/wire-mapping';
 import type { FarmReport, PlanOutput } from '../service/burst/planner';
 import { ValidationError } from '../errors';
-import { SUBMIT_LIMITS, validateSubmission } from '../service/frames/validate';
+import { backoffMs, sleep } from '../retry';
+import { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
 import {
-  backoff,
   callMetadata,
   callUnary,
   channelSetup,
+  CLIENT_BACKOFF,
   DEFAULT_MAX_MESSAGE_BYTES,
   fromGrpcError,
   type UnaryMethod,
@@ -235,7 +236,8 @@ export class BurstClient {
         if (options.abortSignal?.aborted || e.code === grpc.status.CANCELLED) return;
         if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.INTERNAL) throw fromGrpcError(err);
         failures += 1;
-        await backoff(failures, options.maxBackoffMs ?? 5000, options.abortSignal);
+        const pause = backoffMs(failures, { ...CLIENT_BACKOFF, maxIntervalMs: options.maxBackoffMs ?? 5000 });
+        await sleep(pause, options.abortSignal);
         options.onReconnect?.(cursor, failures);
       } finally {
         options.abortSignal?.removeEventListener('abort', onAbort);
