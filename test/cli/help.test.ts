@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { buildProgram } from '../../sdk/src/cli';
+import { buildProgram } from '@spillway/sdk/cli';
 import { run } from '../support/process';
 
 // GIVEN the spillway program, every subcommand as commander knows it

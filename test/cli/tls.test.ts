@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { scaleset } from '@spillway/sdk';
+import { generateLoopbackCertificate } from '@spillway/sdk/emulate';
 import { run } from '../support/process';
 import { spawnService, type ServiceProcess } from '../support/service';
 
@@ -27,7 +27,7 @@ describe('a TLS service with a token', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-cli-tls-'));
-    const cert = await scaleset.generateLoopbackCertificate(path.join(dir, 'tls'));
+    const cert = await generateLoopbackCertificate(path.join(dir, 'tls'));
     ca = cert.caPath;
     fs.writeFileSync(path.join(dir, 'tls', 'key.pem'), cert.keyPem);
     tokenFile = path.join(dir, 'token');
