@@ -72,6 +72,20 @@ describe('a TLS service with a token', () => {
     expect(svc.output()).not.toContain(token);
   });
 
+  it("docs/sdk.md's connect example gets through with SPILLWAY_TLS_CA and SPILLWAY_TOKEN_FILE", async () => {
+    const r = await run(process.execPath, [path.join(root, 'examples/dist/sdk/connect.js')], {
+      env: {
+        ...process.env,
+        SPILLWAY_ADDRESS: svc.address,
+        SPILLWAY_TLS_CA: ca,
+        SPILLWAY_TOKEN_FILE: tokenFile,
+      },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`connected to ${svc.address}: 1 capacity group(s)`);
+  });
+
   (pythonReady ? it : it.skip)(
     'the Python example gets through with --tls-ca and --token, or --token-file',
     async () => {
