@@ -174,6 +174,13 @@ describe('spillway errors', () => {
     expect(missing.error.code).toBe('NOT_FOUND');
     expect(missing.error.message).toContain('j-nosuchjob');
 
+    // After `--`, a word starting with - is an argument, not an option.
+    const dashed = await cli('cancel', '--json', '--', '-odd-job-id');
+    expect(dashed.code).toBe(1);
+    expect(JSON.parse(dashed.stderr)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    expect(dashed.stderr).toContain('-odd-job-id');
+    expect((await cli('cancel', '-odd-job-id')).code).toBe(2); // without it: an unknown option
+
     const resize = await jsonError(['pools', 'resize', 'no-such-group', '--dedicated', '1', '--spot', '0']);
     expect(resize.code).toBe(1);
     expect(resize.error.code).toBe('NOT_FOUND');
