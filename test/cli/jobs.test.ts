@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { FrameEvent } from '@spillway/sdk';
+import type { FrameEvent, FrameSpec } from '@spillway/sdk';
 import { run } from '../support/process';
 import { startTestService, type TestService } from '../support/service';
 
@@ -159,6 +159,41 @@ describe('spillway submit, watch and recall', () => {
         (JSON.parse(recall.stdout) as { keys: { sourceTaskId: string }[] }).keys.map((k) => k.sourceTaskId),
       ).toEqual(['25000', '24999', '24998']);
     });
+
+    it('the client reads frames only as the service takes them, and splits by message size too', async () => {
+      let pulled = 0;
+      function* frames(): Generator<FrameSpec> {
+        for (let n = 1; n <= 25_000; n++) {
+          pulled++;
+          yield { sourceTaskId: String(n), frameStart: n, frameEnd: n };
+        }
+      }
+      const job = { source: 'test:batches', sourceJobId: 'lazy', commandTemplate: 'true' };
+      const seen: number[] = [];
+      for await (const batch of svc.client.submitFramesInBatches(job, frames())) {
+        seen.push(batch.frames.length);
+        // One call ahead at most: the frames of this call and the first of the next.
+        expect(pulled).toBeLessThanOrEqual(seen.reduce((a, b) => a + b, 0) + 1);
+      }
+      expect(seen).toEqual([10_000, 10_000, 5_000]);
+
+      // 3,000 frames with 7,000-character commands: 21 MB, over one 16 MiB message.
+      const big = Array.from({ length: 3_000 }, (_, i) => ({
+        sourceTaskId: String(i),
+        frameStart: i,
+        frameEnd: i,
+        command: `true ${'x'.repeat(7_000)}`,
+      }));
+      const sizes: number[] = [];
+      for await (const batch of svc.client.submitFramesInBatches({ ...job, sourceJobId: 'wide' }, big)) {
+        sizes.push(batch.frames.length);
+      }
+      expect(sizes.length).toBeGreaterThanOrEqual(2);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(3_000);
+      expect((await svc.client.getJob({ source: 'test:batches', sourceJobId: 'wide' })).counts.queued).toBe(
+        3_000,
+      );
+    }, 120_000);
 
     it('streams --frames 1-99999999: the CLI stays within a 64 MB heap while the service takes call after call', async () => {
       const child = spawn(

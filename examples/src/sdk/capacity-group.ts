@@ -1,6 +1,6 @@
 // Create a capacity group, grow it, look at its nodes, and remove it.
 //   node examples/dist/sdk/capacity-group.js
-import { BurstClient } from '@spillway/sdk';
+import { BurstClient, sleep } from '@spillway/sdk';
 
 async function main(): Promise<void> {
   const client = new BurstClient(process.env.SPILLWAY_ADDRESS ?? '127.0.0.1:7443');
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     // The local engine boots nodes at once; Azure takes minutes.
     let nodes = await client.capacity.nodes(group.name);
     for (let i = 0; i < 50 && nodes.length < 3; i++) {
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       nodes = await client.capacity.nodes(group.name);
     }
     for (const n of nodes) console.log(`  ${n.nodeId} ${n.priority} ${n.state}`);
