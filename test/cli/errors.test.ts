@@ -174,6 +174,10 @@ describe('spillway errors', () => {
     expect(missing.error.code).toBe('NOT_FOUND');
     expect(missing.error.message).toContain('j-nosuchjob');
 
+    const watch = await jsonError(['watch', 'j-nosuchjob']);
+    expect(watch.code).toBe(1);
+    expect(watch.error.code).toBe('NOT_FOUND');
+
     // After `--`, a word starting with - is an argument, not an option.
     const dashed = await cli('cancel', '--json', '--', '-odd-job-id');
     expect(dashed.code).toBe(1);
