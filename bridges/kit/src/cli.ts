@@ -5,7 +5,7 @@
  * SIGTERM/SIGINT. Exit codes: 0 stopped, 1 could not start or failed, 2 bad usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { createLogger, SpillwayError, type Logger } from '@spillway/sdk';
+import { createLogger, SpillwayError, type Logger, type LogLevel } from '@spillway/sdk';
 
 /** One flag of a bridge's command. */
 export interface BridgeFlag {
@@ -30,7 +30,7 @@ export interface RunningBridge {
 }
 
 /** What a bridge's command is made of. */
-export interface BridgeCommandSpec<C extends { readonly logLevel: string }> {
+export interface BridgeCommandSpec<C extends { readonly logLevel: LogLevel }> {
   /** The command's name, e.g. `spillway-deadline`. */
   readonly name: string;
   /** The logger's name, e.g. `deadline`. */
@@ -75,7 +75,7 @@ function waitForSignal(): Promise<void> {
   });
 }
 
-function program<C extends { readonly logLevel: string }>(
+function program<C extends { readonly logLevel: LogLevel }>(
   spec: BridgeCommandSpec<C>,
   io: CommandIo,
 ): Command {
@@ -98,7 +98,7 @@ function program<C extends { readonly logLevel: string }>(
 }
 
 /** The command's help text. */
-export function bridgeHelp<C extends { readonly logLevel: string }>(spec: BridgeCommandSpec<C>): string {
+export function bridgeHelp<C extends { readonly logLevel: LogLevel }>(spec: BridgeCommandSpec<C>): string {
   let text = '';
   const cmd = program(spec, { out: (t) => (text += t), err: () => undefined });
   cmd.outputHelp();
@@ -106,7 +106,7 @@ export function bridgeHelp<C extends { readonly logLevel: string }>(spec: Bridge
 }
 
 /** Runs a bridge's command; resolves to its exit code once the bridge stops. */
-export async function runBridgeCommand<C extends { readonly logLevel: string }>(
+export async function runBridgeCommand<C extends { readonly logLevel: LogLevel }>(
   spec: BridgeCommandSpec<C>,
   argv: readonly string[],
   io: CommandIo = processIo,
@@ -134,7 +134,7 @@ export async function runBridgeCommand<C extends { readonly logLevel: string }>(
   try {
     const file = typeof given.config === 'string' ? spec.readConfigFile(given.config) : {};
     config = spec.resolve(flags, file);
-    logger = createLogger({ name: spec.logName, level: config.logLevel as 'info' });
+    logger = createLogger({ name: spec.logName, level: config.logLevel });
   } catch (err) {
     io.err(`${spec.name}: ${(err as Error).message}\n`);
     return err instanceof SpillwayError && err.code !== 'INVALID_ARGUMENT' ? 1 : 2;
