@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
-import type { CapacityGroupInfo, CapacityNodeInfo } from '../../client';
+import { BurstServiceError, parseImageReference } from '../../client';
+import type { BudgetInfo, CapacityGroupInfo, CapacityGroupInput, CapacityNodeInfo } from '../../client';
+import { ValidationError } from '../../errors';
 import type { Command } from '../command';
 import { UsageError, wholeNumberFlag } from '../command';
 import { connect, connectHelp, connectOptions } from './connect';
@@ -10,6 +12,45 @@ function price(flag: string, value: string | undefined): number | undefined {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0)
     throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a price >= 0`);
   return n;
+}
+
+/** The `pools create` flag that sets each spec field the service may refuse. */
+const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
+  ['spec.image.node_agent_sku_id', '--node-agent-sku'],
+  ['spec.image', '--image (or --image-id)'],
+  ['spec.batch_pool.subnet_id', '--subnet'],
+  ['spec.scale_set.subnet_id', '--subnet'],
+  ['spec.scale_set.resource_group', '--resource-group'],
+  ['spec.scale_set.location', '--location'],
+  ['spec.scale_set.worker_startup.render_manager', '--render-manager'],
+  ['spec.scale_set.worker_startup.farm_address', '--farm-address'],
+  ['spec.scale_set.worker_startup', '--render-manager, --farm-address'],
+  ['spec.vm_size', '--vm-size'],
+  ['spec.task_slots_per_node', '--slots'],
+  ['spec.max_dedicated_nodes', '--max-dedicated / --max-spot'],
+  ['spec.cost', '--dedicated-price / --spot-price'],
+  ['spec.backend', '--backend'],
+  ['spec.mode', '--mode'],
+];
+
+/** The service's refusal of a spec, with the flag that sets the field it names. */
+function withFlag(err: unknown): unknown {
+  if (!(err instanceof BurstServiceError) || !err.field) return err;
+  const flag = FLAG_OF_FIELD.find(([field]) => err.field === field || err.field!.startsWith(`${field}.`));
+  return flag ? new Error(`${err.message} [set with ${flag[1]}]`, { cause: err }) : err;
+}
+
+function list(values: readonly string[] | undefined): string[] {
+  return (values ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+function budgetLine(b: BudgetInfo): string {
+  const cap = b.maxSpendPerHour > 0 ? `${b.maxSpendPerHour.toFixed(2)} ${b.currency}/h` : 'uncapped';
+  const since = b.spentSince ? ` since ${b.spentSince.toISOString()}` : '';
+  return `budget: ${cap}; now ${b.costPerHour.toFixed(2)} ${b.currency}/h, ${b.projectedCostPerHour.toFixed(2)} ${b.currency}/h at targets; spent ${b.spentTotal.toFixed(2)} ${b.currency}${since}`;
 }
 
 function table(rows: string[][]): string {
@@ -77,17 +118,44 @@ Set (worker burst), or a pool of the embedded local engine.
   spillway pools create NAME --vm-size SIZE [--mode frame-offload|worker-burst]
         [--backend local|batch|scale-set] [--slots N] [--max-dedicated N] [--max-spot N]
         [--dedicated-price P --spot-price P]      (idempotent: reconciles an existing group)
+        [--image PUBLISHER:OFFER:SKU[:VERSION] | --image-id ID] [--node-agent-sku SKU]
+        [--subnet ID] [--resource-group RG] [--location REGION]
+        [--render-manager deadline|opencue --farm-address ADDR [--farm-group G]...
+         [--farm-pool P]... [--facility F] [--secret-ref REF] [--startup-command CMD]]
   spillway pools resize NAME --dedicated N --spot N [--requeue]
   spillway pools delete NAME
   spillway pools nodes NAME
 
+  --backend             default: the service's backend for the mode (compute.backend for
+                        frame offload, scale-set for worker burst)
+  --image               the nodes' OS image, as az writes it (Batch and scale sets)
+  --image-id ID         a custom image (Azure Compute Gallery image version resource id)
+  --node-agent-sku SKU  Batch node agent matching the image, e.g. "batch.node.ubuntu 22.04"
+  --subnet ID           subnet resource id the nodes join (Batch pool or scale set)
+  --resource-group RG   scale set's resource group (default: the service's workerBurst.resourceGroup)
+  --location REGION     scale set's region, e.g. westeurope (default: workerBurst.location)
+  --render-manager RM   worker burst: the farm instances join (deadline or opencue)
+  --farm-address ADDR   Deadline repository/RCS address, or Cuebot host:port
+  --farm-group G        Deadline group / OpenCue tag the workers advertise (repeatable; the
+                        plan only shrinks the group for reports of these farm groups)
+  --farm-pool P         Deadline pool the workers serve (repeatable)
+  --secret-ref REF      secret-store reference for farm credentials (never the secret)
+  --startup-command CMD replaces the render manager's default start-up command
   --requeue             removed nodes give their running tasks back to the queue
                         (default: nodes leave when their tasks finish)
+
+A resize pins the group: the burst plan never sizes it below what you set (resize to 0 and 0
+to hand it back to the plan). A resize or create that would take the studio over
+budget.maxSpendPerHour is refused, naming the cap and the cost.
 ${connectHelp}
 
 Example:
   spillway pools create nightly --vm-size Standard_D16as_v5 --backend batch \\
+      --image canonical:0001-com-ubuntu-server-jammy:22_04-lts --node-agent-sku "batch.node.ubuntu 22.04" \\
       --slots 1 --max-spot 50 --dedicated-price 0.77 --spot-price 0.15
+  spillway pools create cloud-workers --mode worker-burst --vm-size Standard_D16as_v5 \\
+      --image canonical:ubuntu-24_04-lts:server --location westeurope --max-spot 20 \\
+      --render-manager deadline --farm-address rcs.studio.internal:4433 --farm-group cloud
   spillway pools resize nightly --dedicated 0 --spot 20`,
   async run(args) {
     const { values, positionals } = parseArgs({
@@ -106,6 +174,19 @@ Example:
         dedicated: { type: 'string' },
         spot: { type: 'string' },
         requeue: { type: 'boolean', default: false },
+        image: { type: 'string' },
+        'image-id': { type: 'string' },
+        'node-agent-sku': { type: 'string' },
+        subnet: { type: 'string' },
+        'resource-group': { type: 'string' },
+        location: { type: 'string' },
+        'render-manager': { type: 'string' },
+        'farm-address': { type: 'string' },
+        'farm-group': { type: 'string', multiple: true },
+        'farm-pool': { type: 'string', multiple: true },
+        facility: { type: 'string' },
+        'secret-ref': { type: 'string' },
+        'startup-command': { type: 'string' },
       },
     });
     const [action, name] = positionals;
@@ -139,22 +220,80 @@ Example:
           const spotPrice = price('--spot-price', values['spot-price']);
           if ((dedicatedPrice === undefined) !== (spotPrice === undefined))
             throw new UsageError('--dedicated-price and --spot-price go together');
-          const { group, created } = await client.capacity.ensure({
-            name: name!,
-            mode,
-            ...(backend ? { backend } : {}),
-            vmSize: values['vm-size'],
-            taskSlotsPerNode: wholeNumberFlag('--slots', values.slots, { fallback: 1 }),
-            maxDedicatedNodes: wholeNumberFlag('--max-dedicated', values['max-dedicated'], { fallback: 0 }),
-            maxSpotNodes: wholeNumberFlag('--max-spot', values['max-spot'], { fallback: 0 }),
-            ...(dedicatedPrice !== undefined
-              ? { cost: { dedicated: dedicatedPrice, spot: spotPrice! } }
-              : {}),
-          });
+          if (values.image !== undefined && values['image-id'] !== undefined)
+            throw new UsageError('--image and --image-id are alternatives: give one');
+          let image: CapacityGroupInput['image'];
+          try {
+            image =
+              values.image !== undefined
+                ? parseImageReference(values.image, '--image')
+                : values['image-id'] !== undefined
+                  ? parseImageReference(values['image-id'], '--image-id')
+                  : undefined;
+          } catch (err) {
+            if (err instanceof ValidationError) throw new UsageError(err.message);
+            throw err;
+          }
+          if (values['node-agent-sku'] !== undefined)
+            image = { ...image, nodeAgentSkuId: values['node-agent-sku'] };
+          const renderManager = values['render-manager'];
+          if (renderManager !== undefined && renderManager !== 'deadline' && renderManager !== 'opencue')
+            throw new UsageError(
+              `--render-manager ${JSON.stringify(renderManager)}: expected deadline or opencue`,
+            );
+          const startupFlags = [
+            'farm-address',
+            'farm-group',
+            'farm-pool',
+            'facility',
+            'secret-ref',
+            'startup-command',
+          ] as const;
+          if (renderManager === undefined && startupFlags.some((f) => values[f] !== undefined))
+            throw new UsageError('--render-manager is required with the worker start-up flags');
+          if (mode !== 'worker-burst' && renderManager !== undefined)
+            throw new UsageError(
+              '--render-manager and the worker start-up flags are for --mode worker-burst',
+            );
+          let result: Awaited<ReturnType<typeof client.capacity.ensure>>;
+          try {
+            result = await client.capacity.ensure({
+              name: name!,
+              mode,
+              ...(backend ? { backend } : {}),
+              vmSize: values['vm-size'],
+              taskSlotsPerNode: wholeNumberFlag('--slots', values.slots, { fallback: 1 }),
+              maxDedicatedNodes: wholeNumberFlag('--max-dedicated', values['max-dedicated'], { fallback: 0 }),
+              maxSpotNodes: wholeNumberFlag('--max-spot', values['max-spot'], { fallback: 0 }),
+              ...(dedicatedPrice !== undefined
+                ? { cost: { dedicated: dedicatedPrice, spot: spotPrice! } }
+                : {}),
+              ...(image ? { image } : {}),
+              ...(values.subnet ? { subnetId: values.subnet } : {}),
+              ...(values['resource-group'] ? { resourceGroup: values['resource-group'] } : {}),
+              ...(values.location ? { location: values.location } : {}),
+              ...(renderManager
+                ? {
+                    workerStartup: {
+                      renderManager,
+                      farmAddress: values['farm-address'] ?? '',
+                      groups: list(values['farm-group']),
+                      pools: list(values['farm-pool']),
+                      ...(values.facility ? { facility: values.facility } : {}),
+                      ...(values['secret-ref'] ? { secretReference: values['secret-ref'] } : {}),
+                      ...(values['startup-command'] ? { command: values['startup-command'] } : {}),
+                    },
+                  }
+                : {}),
+            });
+          } catch (err) {
+            throw withFlag(err);
+          }
+          const { group, created } = result;
           console.log(
             values.json
               ? JSON.stringify({ created, group })
-              : `${created ? 'created' : 'reconciled'} ${group.name} (${group.mode}, ${group.backend}, ${group.vmSize})`,
+              : `${created ? 'created' : 'reconciled'} ${group.name} (${group.mode ?? '?'}, ${group.backend ?? '?'}, ${group.vmSize})`,
           );
           return 0;
         }
@@ -169,7 +308,7 @@ Example:
           console.log(
             values.json
               ? JSON.stringify(group)
-              : `${group.name}: target ${group.target.dedicated} dedicated, ${group.target.spot} spot (${group.state ?? '?'}; now ${group.current.dedicated}/${group.current.spot})`,
+              : `${group.name}: target ${group.target.dedicated} dedicated, ${group.target.spot} spot (${group.state ?? '?'}; now ${group.current.dedicated}/${group.current.spot}); pinned: the plan keeps at least this`,
           );
           return 0;
         }
@@ -196,7 +335,9 @@ export const capacityCommand: Command = {
   help: `Usage: spillway capacity [--nodes] [options]
 
 One screen of the studio's burst capacity: every capacity group with its nodes (current and
-target, dedicated and spot), node states, errors, and the total cost per hour.
+target, dedicated and spot), node states, who set its targets and its pinned floors, errors,
+the total cost per hour, and the budget: the cap (budget.maxSpendPerHour), the cost per hour
+now and at the targets, and what has been spent so far.
 
   --nodes               also list every node
 ${connectHelp}`,
@@ -208,6 +349,7 @@ ${connectHelp}`,
     const client = connect(values);
     try {
       const groups = await client.capacity.list();
+      const budget = await client.capacity.budget();
       const nodes = values.nodes
         ? (await Promise.all(groups.map((g) => client.capacity.nodes(g.name)))).flat()
         : [];
@@ -218,11 +360,11 @@ ${connectHelp}`,
         costPerHour: groups.reduce((n, g) => n + g.costPerHour, 0),
       };
       if (values.json) {
-        console.log(JSON.stringify({ total, groups, ...(values.nodes ? { nodes } : {}) }));
+        console.log(JSON.stringify({ total, budget, groups, ...(values.nodes ? { nodes } : {}) }));
         return 0;
       }
       if (groups.length === 0) {
-        console.log('no capacity groups');
+        console.log(`no capacity groups\n${budgetLine(budget)}`);
         return 0;
       }
       console.log(groupRows(groups));
@@ -231,11 +373,16 @@ ${connectHelp}`,
           .map(([state, c]) => `${state} ${c.dedicated + c.spot}`)
           .join(', ');
         if (states) console.log(`  ${g.name}: ${states}`);
+        if (g.targetOwner || g.pinned.dedicated + g.pinned.spot > 0)
+          console.log(
+            `  ${g.name}: targets set by ${g.targetOwner === 'manual' ? 'hand' : (g.targetOwner ?? 'no one')}; pinned ${g.pinned.dedicated}/${g.pinned.spot}; spent ${g.spentTotal.toFixed(2)}`,
+          );
         for (const e of g.errors) console.log(`  ${g.name}: error ${e.code}: ${e.message}`);
       }
       console.log(
         `total: ${total.groups} group(s), ${total.dedicated} dedicated + ${total.spot} spot node(s), ${total.costPerHour.toFixed(2)} per hour`,
       );
+      console.log(budgetLine(budget));
       if (values.nodes) console.log(`\n${nodes.length > 0 ? nodeRows(nodes) : 'no nodes'}`);
       return 0;
     } finally {
