@@ -231,6 +231,12 @@ export class CapacityManager {
 
   private record(event: CapacityEvent): void {
     this.events.push({ ...event, seq: this.events.length + 1 });
+    if (event.type !== 'quotaReached' && this.groups.has(event.group) && !this.abort.signal.aborted) {
+      // Nodes came or went: the spend meter's rate for the group changes now, not at the next look.
+      this.get(event.group, { abortSignal: this.abort.signal }).catch((err: unknown) =>
+        this.logger.debug('metering capacity failed', { group: event.group, error: errorText(err) }),
+      );
+    }
     if (event.type === 'quotaReached' || event.type === 'resizeFailed' || event.type === 'nodeFailed') {
       this.logger.warn('capacity event', {
         type: event.type,
