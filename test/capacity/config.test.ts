@@ -1,13 +1,26 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run } from '../support/process';
+import { spawn } from 'node:child_process';
 
 // A misspelt configuration key (#20: `maxSpendPerHr` started the service uncapped without a
 // word). GIVEN a configuration file with `budget.maxSpendPerHr` WHEN `spillway serve` starts
 // as a real process THEN it refuses to start, naming the key and the one it probably meant.
 
 const bin = path.resolve(__dirname, '../../sdk/bin/spillway.js');
+
+/** Runs `spillway ARGS`; a service that starts after all is stopped (SIGTERM) after 15 s. */
+function serve(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { timeout: 15_000, killSignal: 'SIGTERM' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 describe('spillway serve with an unknown configuration key', () => {
   let dir: string;
@@ -19,8 +32,7 @@ describe('spillway serve with an unknown configuration key', () => {
   it('refuses to start, naming the key and a did-you-mean', async () => {
     const file = path.join(dir, 'spillway.json');
     fs.writeFileSync(file, JSON.stringify({ budget: { maxSpendPerHr: 1.0 } }));
-    const r = await run(process.execPath, [
-      bin,
+    const r = await serve([
       'serve',
       '--config',
       file,
