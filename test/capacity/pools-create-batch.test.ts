@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
-import { startBatchEmulator } from '@spillway/sdk';
+import { startBatchEmulator } from '@spillway/sdk/emulate';
 import { startCapacityService, type CapacityTestService } from './support';
 
 // `pools create --backend batch` can describe a real Batch pool (#20: it could not: no
@@ -82,7 +82,7 @@ describe('pools create --backend batch', () => {
   it('refuses an image that is not publisher:offer:sku[:version] before calling the service', async () => {
     const r = await svc.cli(...base, '--image', 'ubuntu');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--image: must be publisher:offer:sku[:version]');
+    expect(r.stderr).toContain('--image "ubuntu": must be publisher:offer:sku[:version]');
   });
 
   it('creates a real pool: its image and node agent reach Batch', async () => {

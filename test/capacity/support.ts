@@ -1,14 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  BurstClient,
-  embeddedProviders,
-  loadConfig,
-  silentLogger,
-  startService,
-  type RunningService,
-} from '@spillway/sdk';
+import { BurstClient, silentLogger } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, startService, type RunningService } from '@spillway/sdk/service';
 import { run } from '../support/process';
 
 /** A real service on the local engine with the configuration overrides a capacity test needs. */

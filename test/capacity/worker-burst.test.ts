@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AccessToken } from '@azure/core-auth';
-import { scaleset, silentLogger, type CapacityGroupInfo } from '@spillway/sdk';
+import { silentLogger, type CapacityGroupInfo } from '@spillway/sdk';
+import { ScaleSetBackend } from '@spillway/sdk/compute/scaleset';
+import { startArmEmulator, type ArmEmulator } from '@spillway/sdk/emulate';
 import { startCapacityService, until, type CapacityTestService } from './support';
 
 // Worker-burst groups have owners too (#20). GIVEN a service configured for worker burst
@@ -35,14 +37,14 @@ const saturated = (farmGroup: string, workers: { idle: number; busy: number }) =
 
 describe('worker-burst capacity owners', () => {
   let dir: string;
-  let emulator: scaleset.ArmEmulator;
+  let emulator: ArmEmulator;
   let svc: CapacityTestService;
   /** Someone else on the same subscription: a studio admin's tool, or a bridge protecting busy workers. */
-  let outside: scaleset.ScaleSetBackend;
+  let outside: ScaleSetBackend;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-wb-owners-'));
-    emulator = await scaleset.startArmEmulator({
+    emulator = await startArmEmulator({
       lroDelayMs: 20,
       killGraceMs: 500,
       workDir: path.join(dir, 'arm'),
@@ -56,7 +58,7 @@ describe('worker-burst capacity owners', () => {
       'workerBurst.caFile': path.join(dir, 'arm-ca.pem'),
       'workerBurst.tokenFile': path.join(dir, 'arm-token'),
     });
-    outside = new scaleset.ScaleSetBackend({
+    outside = new ScaleSetBackend({
       credential: {
         getToken: (): Promise<AccessToken> =>
           Promise.resolve({ token: 'emulator-token-0123456789', expiresOnTimestamp: Date.now() + 3_600_000 }),

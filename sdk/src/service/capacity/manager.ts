@@ -18,7 +18,7 @@ import {
 import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
-import { writeFileAtomic } from '../state/atomic-file';
+import { writeFileAtomic } from '../../state/atomic-file';
 import { SpendMeter } from './spend';
 import {
   checkBudget,

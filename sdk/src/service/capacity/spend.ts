@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { writeFileAtomic } from '../state/atomic-file';
+import { writeFileAtomic } from '../../state/atomic-file';
 
 /** What the meter has counted. */
 export interface SpendSnapshot {
