@@ -29,7 +29,7 @@ describe('the budget on every path that adds cost', () => {
     const cli = await svc.cli('pools', 'resize', 'nightly', '--dedicated', '0', '--spot', '20');
     expect(cli.code).toBe(1);
     expect(cli.stderr.trim()).toBe(
-      'spillway pools: resizing "nightly" to 0 dedicated + 20 spot would cost 3.00 USD/h (3.00 USD/h for every group together), ' +
+      'spillway pools resize: resizing "nightly" to 0 dedicated + 20 spot would cost 3.00 USD/h (3.00 USD/h for every group together), ' +
         'over budget.maxSpendPerHour of 1.00 USD/h; 1.00 USD/h is left, enough for 6 spot node(s); ask for less or raise the cap',
     );
     const refused = await svc.client.capacity.resize('nightly', { dedicated: 1, spot: 4 }).then(
