@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { BurstServiceError, type CapacityGroupInfo } from '@spillway/sdk';
 import { startCapacityService, type CapacityTestService } from './support';
 
@@ -132,4 +135,41 @@ describe('capacity owners on a live service', () => {
       'spec.backend is BACKEND_KIND_BATCH, but this service offloads frames to the local engine (configuration compute.backend "local")',
     );
   });
+});
+
+describe('pins across a restart', () => {
+  // GIVEN a group pinned by hand on the embedded engine WHEN the service restarts (the engine
+  // comes back with no nodes) THEN the group is brought back to its pin, still owned by hand,
+  // and spend keeps being metered from the same start
+  it('brings a group back to its pin and keeps who set it', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-capacity-restart-'));
+    try {
+      const first = await startCapacityService({}, { dataDir });
+      await first.client.capacity.ensure({
+        name: 'nightly',
+        mode: 'frame-offload',
+        vmSize: 'local-8',
+        maxDedicatedNodes: 2,
+        maxSpotNodes: 3,
+        cost: { dedicated: 0.6, spot: 0.15 },
+      });
+      await first.client.capacity.resize('nightly', { dedicated: 1, spot: 2 });
+      const since = (await first.client.capacity.budget()).spentSince;
+      await first.close();
+
+      const second = await startCapacityService({}, { dataDir });
+      try {
+        expect(await second.client.capacity.get('nightly')).toMatchObject({
+          target: { dedicated: 1, spot: 2 },
+          pinned: { dedicated: 1, spot: 2 },
+          targetOwner: 'manual',
+        });
+        expect((await second.client.capacity.budget()).spentSince).toEqual(since);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -19,11 +19,16 @@ export interface CapacityTestService {
 
 const bin = path.resolve(__dirname, '../../sdk/bin/spillway.js');
 
-/** Starts a real service in this process: loopback port 0, a new data directory, these overrides. */
+/**
+ * Starts a real service in this process: loopback port 0, these overrides, a new data
+ * directory (removed on close) unless one is given (kept, for a restart).
+ */
 export async function startCapacityService(
   overrides: Record<string, unknown> = {},
+  options: { readonly dataDir?: string } = {},
 ): Promise<CapacityTestService> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-capacity-'));
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-capacity-'));
   const config = loadConfig({
     env: {},
     overrides: { listen: '127.0.0.1:0', dataDir, 'compute.local.nodes': 1, ...overrides },
@@ -39,7 +44,7 @@ export async function startCapacityService(
     async close() {
       client.close();
       await service.close();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (ownDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

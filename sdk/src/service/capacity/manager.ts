@@ -206,6 +206,9 @@ export class CapacityManager {
             ? (entry as StoredGroup)
             : { spec: entry };
         const spec = CapacityGroupSpec.fromJSON(stored.spec);
+        // Groups stored before the backend was filled in: the one that has served them.
+        if (spec.backend === BackendKind.BACKEND_KIND_UNSPECIFIED)
+          spec.backend = this.defaultBackend(spec.mode);
         this.groups.set(spec.name, {
           spec,
           pinned: stored.pinned ?? NONE,
@@ -260,6 +263,14 @@ export class CapacityManager {
     return this.backends.offload;
   }
 
+  /** The backend that serves a mode here: scale sets for worker burst, the offload backend's kind otherwise. */
+  private defaultBackend(mode: BurstMode): BackendKind {
+    if (mode === BurstMode.BURST_MODE_WORKER_BURST) return BackendKind.BACKEND_KIND_SCALE_SET;
+    return this.backends.offload.kind === 'batch'
+      ? BackendKind.BACKEND_KIND_BATCH
+      : BackendKind.BACKEND_KIND_LOCAL;
+  }
+
   /** Validates what every spec needs, whatever its backend, before anything is stored or created. */
   static validate(spec: CapacityGroupSpec): void {
     if (!NAME.test(spec.name)) {
@@ -301,16 +312,11 @@ export class CapacityManager {
   private resolve(input: CapacityGroupSpec): CapacityGroupSpec {
     CapacityManager.validate(input);
     const worker = input.mode === BurstMode.BURST_MODE_WORKER_BURST;
-    const offloadKind =
-      this.backends.offload.kind === 'batch'
-        ? BackendKind.BACKEND_KIND_BATCH
-        : BackendKind.BACKEND_KIND_LOCAL;
+    const offloadKind = this.defaultBackend(BurstMode.BURST_MODE_FRAME_OFFLOAD);
     const backend =
       input.backend !== BackendKind.BACKEND_KIND_UNSPECIFIED
         ? input.backend
-        : worker
-          ? BackendKind.BACKEND_KIND_SCALE_SET
-          : offloadKind;
+        : this.defaultBackend(input.mode);
     const backendName = BackendKind[backend] ?? String(backend);
     if (worker && backend !== BackendKind.BACKEND_KIND_SCALE_SET) {
       throw new ValidationError(
