@@ -95,6 +95,8 @@ export interface ComputeNode {
   readonly createdAt: Date;
   /** Scale sets: protected from scale-in. */
   readonly protectedFromScaleIn?: boolean;
+  /** Scale sets: the instance's host name (`osProfile.computerName`), the name its worker joins the farm with. */
+  readonly hostName?: string;
 }
 
 /** Resize targets. */

@@ -179,7 +179,8 @@ export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: str
     );
   }
   validateWorkerStartup(spec.workerStartup, 'spec.workerStartup');
-  return { customData: encodeCustomData(renderWorkerStartup(spec.workerStartup), 'spec.workerStartup') };
+  const script = renderWorkerStartup(spec.workerStartup, { evictionNotice: priorityOf(spec) === 'Spot' });
+  return { customData: encodeCustomData(script, 'spec.workerStartup') };
 }
 
 /** Checks a resize target against the spec and returns the scale set capacity. */
