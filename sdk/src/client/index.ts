@@ -19,6 +19,8 @@ export {
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type WorkerOrderInfo,
+  type WorkerReportInput,
   type WorkerStartupInput,
 } from './capacity';
 export {

@@ -119,11 +119,13 @@ export function keyFromWire(k: WireFrameKey | undefined): FrameKey {
   return { source: k?.source ?? '', sourceJobId: k?.sourceJobId ?? '', sourceTaskId: k?.sourceTaskId ?? '' };
 }
 
-function durationToWire(ms: number | undefined) {
+/** Milliseconds as a `google.protobuf.Duration`; undefined stays unset. */
+export function durationToWire(ms: number | undefined): { seconds: number; nanos: number } | undefined {
   return ms === undefined ? undefined : { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
 }
 
-function durationFromWire(d: { seconds: number; nanos: number } | undefined): number | undefined {
+/** A `google.protobuf.Duration` as milliseconds; unset stays undefined. */
+export function durationFromWire(d: { seconds: number; nanos: number } | undefined): number | undefined {
   return d === undefined ? undefined : d.seconds * 1000 + Math.round(d.nanos / 1e6);
 }
 
@@ -312,3 +314,11 @@ function dropUndefined<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
 }
+
+/** What a worker of a worker-burst group is to do. */
+export const workerDispositions = bimap<'serve' | 'drain' | 'evicted' | 'remove', wc.WorkerDisposition>([
+  ['serve', wc.WorkerDisposition.WORKER_DISPOSITION_SERVE],
+  ['drain', wc.WorkerDisposition.WORKER_DISPOSITION_DRAIN],
+  ['evicted', wc.WorkerDisposition.WORKER_DISPOSITION_EVICTED],
+  ['remove', wc.WorkerDisposition.WORKER_DISPOSITION_REMOVE],
+]);

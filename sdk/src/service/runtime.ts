@@ -13,6 +13,7 @@ import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
 import { CapacityManager } from './capacity/manager';
+import { isWorkerBurstBackend, WorkerBurstCoordinator } from './workers';
 import { AssetStore } from './assets/store';
 import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
@@ -60,6 +61,7 @@ export const TYPES = {
   FrameManager: Symbol.for('FrameManager'),
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
+  WorkerBurstCoordinator: Symbol.for('WorkerBurstCoordinator'),
 } as const;
 
 /** A running service. */
@@ -121,11 +123,20 @@ const framesModule = new ContainerModule(({ bind }) => {
 });
 
 const capacityModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.WorkerBurstCoordinator)
+    .toDynamicValue((ctx) => {
+      const workerBurst = ctx.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+      return workerBurst && isWorkerBurstBackend(workerBurst)
+        ? new WorkerBurstCoordinator(workerBurst, { logger: ctx.get(TYPES.Logger) })
+        : undefined;
+    })
+    .inSingletonScope();
   bind(TYPES.CapacityManager)
     .toDynamicValue((ctx) => {
       const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
       const workerBurst = ctx.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
-      return new CapacityManager(
+      const workers = ctx.get<WorkerBurstCoordinator | undefined>(TYPES.WorkerBurstCoordinator);
+      const manager = new CapacityManager(
         { offload: ctx.get(TYPES.ComputeBackend), ...(workerBurst ? { workerBurst } : {}) },
         path.join(config.dataDir, 'state', 'groups.json'),
         ctx.get(TYPES.Logger),
@@ -136,8 +147,12 @@ const capacityModule = new ContainerModule(({ bind }) => {
             ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
             ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
           },
+          // Worker-burst groups shrink by draining: their busy workers are never removed.
+          ...(workers ? { workerBurstResizer: workers } : {}),
         },
       );
+      workers?.attach(manager);
+      return manager;
     })
     .inSingletonScope();
   bind(TYPES.BurstManager)
@@ -207,6 +222,7 @@ export async function startService(
   const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+  const workers = container.get<WorkerBurstCoordinator | undefined>(TYPES.WorkerBurstCoordinator);
 
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
@@ -223,7 +239,7 @@ export async function startService(
   const server = await startServer(
     (ctx) => ({
       frames: frameServiceHandlers(ctx, frames, store),
-      capacity: capacityServiceHandlers(ctx, capacity),
+      capacity: capacityServiceHandlers(ctx, capacity, workers),
       burst: burstServiceHandlers(ctx, burst),
       ...(storage.containers
         ? {
@@ -253,6 +269,7 @@ export async function startService(
       await server.close();
       await dispatcher.stop();
       await burst.close();
+      workers?.close();
       capacity.close();
       await compute.close();
       await workerBurst?.close();

@@ -35,6 +35,12 @@ export interface BridgeConfig {
   readonly stateDir: string;
   /** Spillway capacity group for every job. @default the service's default */
   readonly capacityGroup?: string;
+  /**
+   * Worker-burst capacity groups whose cloud workers join this farm: the bridge reports them
+   * to the service and drains, re-enables, requeues and removes them as it answers.
+   * @default [] (none)
+   */
+  readonly workerGroups: readonly string[];
   /** Cloud retries of a frame before its task goes back to the local farm. @default 1 */
   readonly cloudRetries: number;
   /** Path mapping applied to scene and output paths of cloud frames. @default [] */
@@ -65,6 +71,7 @@ const KEYS: readonly (keyof BridgeConfig)[] = [
   'pollIntervalMs',
   'stateDir',
   'capacityGroup',
+  'workerGroups',
   'cloudRetries',
   'pathRules',
   'executables',
@@ -154,7 +161,18 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
   const capacityGroup = str('capacityGroup', v('capacityGroup'));
   const commandWrapper = str('commandWrapper', v('commandWrapper'));
   const frameTimeout = v('frameTimeoutMs');
+  const workerGroups = v('workerGroups') ?? [];
+  if (!Array.isArray(workerGroups))
+    throw new ValidationError('workerGroups', workerGroups, 'must be a list of capacity group names');
+  for (const [i, g] of workerGroups.entries())
+    if (typeof g !== 'string' || !/^[a-z][a-z0-9-]{0,63}$/.test(g))
+      throw new ValidationError(
+        `workerGroups[${i}]`,
+        g,
+        'must be a capacity group name (a-z 0-9 -, starting with a letter)',
+      );
   return {
+    workerGroups: workerGroups as string[],
     webservice,
     service,
     name,

@@ -13,6 +13,7 @@ import type { BridgeContext } from './context';
 import { chooseOffload } from './offload';
 import { farmReport } from './report';
 import type { Settler } from './returns';
+import type { WorkerBurstCycle } from './workers';
 import { sourceTaskIdOf, taskIdOf, taskKey, type TaskId, type TaskRecord } from './state';
 
 /** The staging folder of a task inside its job's output folder. */
@@ -38,6 +39,7 @@ export class PollCycle {
     private readonly ctx: BridgeContext,
     private readonly assets: JobAssetSync,
     private readonly settler: Settler,
+    private readonly workerBurst?: WorkerBurstCycle,
   ) {}
 
   /** Reads, reports, acts. */
@@ -100,6 +102,8 @@ export class PollCycle {
       await this.offload(ctx.jobs.get(jobId)!, ids, tasks.get(jobId) ?? [], capacityGroup);
     }
     for (const r of plan.recall) await this.recall(r.sourceJobId, r.frameCount);
+    // Worker burst: the cloud workers that joined the farm drain, come back or leave.
+    await this.workerBurst?.run(workers, tasks);
   }
 
   private burstable(job: DeadlineJob): boolean {

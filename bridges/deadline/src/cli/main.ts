@@ -74,6 +74,13 @@ export const COMMAND: BridgeCommandSpec<BridgeConfig> = {
       description: "Spillway capacity group (default: the service's default)",
     },
     {
+      flags: '--worker-group <name>',
+      key: 'workerGroups',
+      repeatable: true,
+      description:
+        'a worker-burst capacity group whose cloud workers join this farm: the bridge drains, requeues on eviction and removes them (repeatable)',
+    },
+    {
       flags: '--cloud-retries <n>',
       key: 'cloudRetries',
       description: 'cloud retries before a task returns to the farm (default 1)',

@@ -143,7 +143,18 @@ export interface DeadlineTask {
   readonly state: DeadlineTaskState;
   readonly worker: string;
   readonly errors: number;
+  /** When its current (or last) render started; undefined for Deadline's null date. */
+  readonly startedAt: Date | undefined;
   readonly raw: RawTask;
+}
+
+/** A worker's settings (`GET /api/slaves?Data=settings`, subset). */
+export interface DeadlineWorkerSettings {
+  readonly name: string;
+  /** False when the worker is disabled: it takes no new task. */
+  readonly enabled: boolean;
+  /** The record as received (sent back whole by `saveWorkerSettings`). */
+  readonly raw: Readonly<Record<string, unknown>>;
 }
 
 /** A Deadline worker, friendly. */
@@ -228,6 +239,7 @@ export function taskFromRaw(raw: RawTask, jobId?: string): DeadlineTask {
     state: taskStateOf(raw.Stat),
     worker: typeof raw.Slave === 'string' ? raw.Slave : '',
     errors: typeof raw.Errs === 'number' ? raw.Errs : 0,
+    startedAt: parseDeadlineDate(raw.Start),
     raw,
   };
 }

@@ -19,7 +19,7 @@ import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
-import { SpendMeter } from './spend';
+import { SpendMeter, type EvictedWork } from './spend';
 import {
   checkBudget,
   clampPlan,
@@ -55,6 +55,8 @@ export interface CapacityGroupView {
   readonly targetOwner: TargetOwner | undefined;
   /** What the group has cost since metering began. */
   readonly spentTotal: number;
+  /** Worker burst: evictions and the render work they interrupted. */
+  readonly evictedWork: EvictedWork;
 }
 
 /** A capacity event with its place in the log. */
@@ -122,6 +124,17 @@ export interface CapacityManagerOptions {
   readonly spendFile?: string;
   /** How often every group's cost is looked at for the spend meter; 0 turns it off. @default 30000 */
   readonly meterIntervalMs?: number;
+  /**
+   * How worker-burst groups are resized: the worker-burst coordinator, which grows the
+   * scale set and drains on scale-in (a busy worker is never removed). @default the backend's `resizeGroup`
+   */
+  readonly workerBurstResizer?: {
+    resizeGroup(
+      name: string,
+      target: NodePair,
+      options?: { abortSignal?: AbortSignal },
+    ): Promise<GroupStatus>;
+  };
 }
 
 /** The budget is exhausted: the change would take the studio over `budget.maxSpendPerHour`. */
@@ -261,6 +274,27 @@ export class CapacityManager {
       return this.backends.workerBurst;
     }
     return this.backends.offload;
+  }
+
+  /** Who resizes a group: the worker-burst coordinator for worker-burst groups (drain on scale-in), else its backend. */
+  private resizerFor(spec: CapacityGroupSpec): Pick<CapacityBackend, 'resizeGroup'> {
+    const wb = this.options.workerBurstResizer;
+    if (wb && spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
+      this.backendFor(spec); // refuses when no scale-set backend is configured
+      return { resizeGroup: (name, target, options) => wb.resizeGroup(name, target, options) };
+    }
+    return this.backendFor(spec);
+  }
+
+  /** A group's price per node hour for a priority (0 for an unknown or unpriced group). */
+  pricePerNodeHour(group: string, priority: 'dedicated' | 'spot'): number {
+    const spec = this.groups.get(group)?.spec;
+    return spec ? pricesOf(spec)[priority] : 0;
+  }
+
+  /** Records the render work an eviction in a worker-burst group interrupted (spend and status). */
+  recordEvictedWork(group: string, lostMs: number, lostCost: number): void {
+    this.meter.recordEviction(group, lostMs, lostCost);
   }
 
   /** The backend that serves a mode here: scale sets for worker burst, the offload backend's kind otherwise. */
@@ -465,7 +499,7 @@ export class CapacityManager {
         const status = await backend.ensureGroup(toBackendSpec(record.spec), options);
         const pin = clampTo(record.pinned, maxOf(record.spec));
         if (status.targetDedicatedNodes < pin.dedicated || status.targetSpotNodes < pin.spot) {
-          await backend.resizeGroup(
+          await this.resizerFor(record.spec).resizeGroup(
             record.spec.name,
             {
               dedicated: Math.max(status.targetDedicatedNodes, pin.dedicated),
@@ -565,7 +599,7 @@ export class CapacityManager {
     // Whatever a plan queued before this is stale now.
     record.manualSeq += 1;
     this.planned.delete(name);
-    const status = await this.backendFor(spec).resizeGroup(name, target, options);
+    const status = await this.resizerFor(spec).resizeGroup(name, target, options);
     record.pinned = { dedicated: target.dedicated, spot: target.spot };
     record.owner = 'manual';
     this.save();
@@ -669,7 +703,7 @@ export class CapacityManager {
         const record = this.groups.get(group);
         if (this.abort.signal.aborted || !record || record.manualSeq !== next.manualSeq) continue;
         try {
-          await this.backendFor(record.spec).resizeGroup(group, next.target, {
+          await this.resizerFor(record.spec).resizeGroup(group, next.target, {
             abortSignal: this.abort.signal,
           });
           if (record.manualSeq === next.manualSeq) {
@@ -798,6 +832,11 @@ export class CapacityManager {
       pinned: record?.pinned ?? NONE,
       targetOwner: record?.owner,
       spentTotal: this.meter.snapshot().byGroup.get(spec.name) ?? 0,
+      evictedWork: this.meter.snapshot().evictionsByGroup.get(spec.name) ?? {
+        evictions: 0,
+        lostMs: 0,
+        lostCost: 0,
+      },
     };
   }
 
