@@ -80,17 +80,32 @@ describe('worker burst on an OpenCue farm', () => {
     // THEN RQD hosts named after the instances join Cuebot and render
     await eventually(
       'both cloud hosts rendering',
-      () => cuebot.getFrames(job.id).filter((f) => f.state === 'RUNNING' && cloud.has(cuebot.hostOf(f.id) ?? '')).length === 2,
+      () =>
+        cuebot.getFrames(job.id).filter((f) => f.state === 'RUNNING' && cloud.has(cuebot.hostOf(f.id) ?? ''))
+          .length === 2,
       30_000,
     );
-    expect(cuebot.getHosts().filter((h) => cloud.has(h.name)).every((h) => h.tags.includes('general'))).toBe(true);
+    expect(
+      cuebot
+        .getHosts()
+        .filter((h) => cloud.has(h.name))
+        .every((h) => h.tags.includes('general')),
+    ).toBe(true);
 
     // WHEN the group is sized to 0 while they render
     await rig.client.capacity.resize(GROUP, { dedicated: 0, spot: 0 });
     // THEN the hosts are locked, drain, and the instances leave; the hosts' records go
     await eventually('the scale set at 0', () => liveInstances(rig.emulator, GROUP).length === 0, 60_000);
-    await eventually('the cloud hosts removed from Cuebot', () => !cuebot.getHosts().some((h) => cloud.has(h.name)), 30_000);
-    await eventually('the job done', () => cuebot.getFrames(job.id).every((f) => f.state === 'SUCCEEDED'), 90_000);
+    await eventually(
+      'the cloud hosts removed from Cuebot',
+      () => !cuebot.getHosts().some((h) => cloud.has(h.name)),
+      30_000,
+    );
+    await eventually(
+      'the job done',
+      () => cuebot.getFrames(job.id).every((f) => f.state === 'SUCCEEDED'),
+      90_000,
+    );
 
     // THEN every frame succeeded once, on its first run, and nothing was killed
     const frames = cuebot.getFrames(job.id);

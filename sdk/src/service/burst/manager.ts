@@ -77,6 +77,17 @@ export class BurstManager {
         cloudQueuedByJob.set(f.key.sourceJobId, (cloudQueuedByJob.get(f.key.sourceJobId) ?? 0) + 1);
       }
     }
+    // Jobs the service never had frames of under the reported id (an OpenCue frame launched on
+    // the virtual host is a cloud job of its own): the bridge's count of frames in the cloud.
+    const known = new Set(
+      this.frames
+        .listJobs()
+        .filter((j) => j.spec.source === report.source)
+        .map((j) => j.spec.sourceJobId),
+    );
+    for (const j of report.jobs)
+      if (j.offloadedFrames > 0 && !known.has(j.sourceJobId))
+        cloudQueuedByJob.set(j.sourceJobId, j.offloadedFrames);
     let plan = this.options.planner({
       cloudQueuedByJob,
       now,
