@@ -1,5 +1,3 @@
-import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { ComputeJobSpec, ComputeTaskSpec } from '../compute/backend';
@@ -16,7 +14,10 @@ import {
   manifestBlobName,
   openStorage,
   OUTPUTS_FILE,
+  outputPrefix,
+  logPrefix,
   parseManifest,
+  storageLayout,
   uploadNodeScript,
   wrapRenderCommand,
   type OpenStorage,
@@ -31,9 +32,7 @@ import type { ServiceStorage } from './runtime';
 const TASK_SAS_MS = 12 * 3600_000;
 
 /** Where a frame's outputs live in the outputs container. */
-export function outputPrefix(jobId: string, frameId: string): string {
-  return `${jobId}/${frameId}/`;
-}
+export { outputPrefix };
 
 /** Options of `blobStorage`. */
 export interface BlobStorageOptions {
@@ -67,11 +66,8 @@ export async function blobStorage(
     outputsContainer: ContainerClient;
   }
 > {
-  // The embedded Azurite keeps its port across restarts: SAS URLs handed to tasks before a
-  // restart stay good. Waiting for the port also waits for a killed service's Azurite to go.
-  const azuriteDir = path.join(config.dataDir, 'azurite');
-  const portFile = path.join(azuriteDir, 'port');
-  const port = config.storage.connectionStringFile ? 0 : await previousPort(portFile, logger);
+  // One Azurite per data directory (its owner lock): the CLI run beside the service joins
+  // it. It keeps its port across restarts, so SAS URLs handed to tasks before a restart stay good.
   const storage = await openStorage({
     ...(config.storage.connectionStringFile
       ? {
@@ -82,13 +78,16 @@ export async function blobStorage(
         }
       : {}),
     embedded: true,
-    azurite: { dataDir: azuriteDir, port },
+    azurite: { dataDir: path.join(config.dataDir, 'azurite') },
     env: {},
   });
-  if (storage.azurite) fs.writeFileSync(portFile, new URL(storage.azurite.blobEndpoint).port);
-  logger.info('storage', { source: storage.source });
-  const assets = storage.container(config.storage.container);
-  const outputs = storage.container(`${config.storage.container}-outputs`);
+  logger.info('storage', {
+    source: storage.source,
+    ...(storage.azurite ? { azurite: storage.azurite.owned ? 'started' : 'joined' } : {}),
+  });
+  const layout = storageLayout(config.storage.container);
+  const assets = storage.container(layout.assets);
+  const outputs = storage.container(layout.outputs);
   await assets.createIfNotExists();
   await outputs.createIfNotExists();
   const scriptBlob = await uploadNodeScript(assets);
@@ -169,13 +168,13 @@ export async function blobStorage(
           {
             filePattern: '../stdout.txt',
             containerUrl: write,
-            path: `logs/${jobId}/${frameId}/stdout.txt`,
+            path: `${logPrefix(jobId, frameId)}stdout.txt`,
             uploadCondition: 'taskCompletion',
           },
           {
             filePattern: '../stderr.txt',
             containerUrl: write,
-            path: `logs/${jobId}/${frameId}/stderr.txt`,
+            path: `${logPrefix(jobId, frameId)}stderr.txt`,
             uploadCondition: 'taskFailure',
           },
         ],
@@ -248,29 +247,4 @@ export async function blobStorage(
       }),
     close: () => storage.close(),
   };
-}
-
-/** The port the embedded Azurite had last time, once it is free again (0 if none or still taken after 10 s). */
-async function previousPort(file: string, logger: Logger): Promise<number> {
-  let port: number;
-  try {
-    port = Number(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return 0;
-  }
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return 0;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-    if (Date.now() > deadline) {
-      logger.warn('the embedded Azurite port is still taken; using another', { port });
-      return 0;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }

@@ -21,15 +21,7 @@ import {
 } from './manifest';
 import { forEachLimited } from './pool';
 
-/** Blob name prefix of content blobs. */
-export const CONTENT_PREFIX = 'content/';
-/** Blob name prefix of manifest blobs. */
-export const MANIFEST_PREFIX = 'manifests/';
-
-/** The blob name of a content hash. */
-export const contentBlobName = (sha256: string): string => `${CONTENT_PREFIX}${sha256}`;
-/** The blob name of a manifest id. */
-export const manifestBlobName = (id: string): string => `${MANIFEST_PREFIX}${id}.json`;
+import { CONTENT_PREFIX, contentBlobName, manifestBlobName } from './layout';
 
 /** A progress report of a sync. */
 export interface SyncProgress {

@@ -21,7 +21,8 @@ $SPILLWAY_DATA_DIR/azurite, default ~/.spillway/azurite) and stopped at exit.
                                   (Blender lists them, run in the background); every one
                                   must be inside DIR; missing ones are reported
   --blender PATH                  the Blender to ask (default: blender on the PATH)
-  --container NAME|URL            container name, or URL with SAS (default spillway-assets)
+  --container NAME|URL            container name (default spillway: the one the service reads),
+                                  or URL with SAS
   --connection-string-file FILE   file holding a storage connection string
   --verify                        re-hash every file, ignoring the hash cache
   --existence-check auto|list|head  how to find content already there (default auto)
