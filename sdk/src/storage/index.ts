@@ -72,7 +72,30 @@ export {
   type StorageLayout,
 } from './layout';
 export {
+  acquireSyncLock,
+  acquireGcLock,
+  listLocks,
+  liveLocks,
+  StorageBusyError,
+  type HeldLock,
+  type SeenLock,
+  type StorageLockOptions,
+} from './locks';
+export {
+  collectGarbage,
+  planGarbage,
+  parseDurationText,
+  type CollectGarbageOptions,
+  type ContentBlobInfo,
+  type GarbagePlan,
+  type GarbagePlanInput,
+  type GarbageReport,
+  type ManifestBlobInfo,
+} from './gc';
+export {
   syncAssets,
+  touchManifest,
+  TOUCHED_METADATA,
   listContent,
   headContent,
   findContent,
