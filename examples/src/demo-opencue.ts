@@ -13,7 +13,7 @@ import {
   FakeCuebot,
   SimulatedRqdHost,
 } from '@spillway/bridge-opencue/testing';
-import { createLogger, embeddedProviders, loadConfig, startService } from '@spillway/sdk';
+import { createLogger, embeddedProviders, loadConfig, sleep, startService } from '@spillway/sdk';
 
 const FRAMES = Number(process.env.DEMO_FRAMES ?? 24);
 const HOST = 'azure-burst';
@@ -128,7 +128,7 @@ export async function runOpenCueDemo(): Promise<number> {
       code = 1;
       break;
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   await host.close();
   for (const h of hosts) await h.close();

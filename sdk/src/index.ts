@@ -21,3 +21,4 @@ export {
 export * as storage from './storage';
 export * as policy from './policy';
 export * as testing from './testing';
+export { backoffMs, DEFAULT_BACKOFF, retry, sleep, type BackoffOptions, type RetryOptions } from './retry';

@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SpillwayError } from '../errors';
+import { sleep } from '../retry';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
 export const AZURITE_ACCOUNT_NAME = 'devstoreaccount1';
@@ -249,19 +250,6 @@ function rewriteLock(file: string, lock: OwnerLock): void {
   fs.renameSync(tmp, file);
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason as Error);
-      },
-      { once: true },
-    );
-  });
-
 function connectionString(blobEndpoint: string): string {
   return (
     `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT_NAME};` +
@@ -415,6 +403,7 @@ async function startOwned(
         );
       }
       await sleep(100, options.abortSignal);
+      options.abortSignal?.throwIfAborted();
     }
     const port =
       options.port ?? (await previousPort(path.join(dataDir, PORT_FILE), deadline, options.abortSignal));
@@ -447,6 +436,7 @@ async function previousPort(file: string, deadline: number, signal?: AbortSignal
     if (free) return port;
     if (Date.now() > until) return 0;
     await sleep(200, signal);
+    signal?.throwIfAborted();
   }
 }
 
@@ -591,7 +581,7 @@ async function waitUntilAnswering(endpoint: string, signal?: AbortSignal, attemp
       return; // any HTTP answer (even 403 without credentials) means it is serving
     } catch {
       signal?.throwIfAborted();
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   throw new AzuriteStartError(`Azurite at ${endpoint} did not answer`);

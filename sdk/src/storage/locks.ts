@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
 import { SpillwayError, ValidationError } from '../errors';
+import { sleep } from '../retry';
 import { toStorageError } from './errors';
 import { LOCKS_PREFIX } from './layout';
 
@@ -110,20 +111,6 @@ function timings(options: StorageLockOptions): Required<Omit<StorageLockOptions,
   return t;
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 /** Writes (or rewrites) a lock blob; resolves to its Last-Modified (the service's clock). */
 async function writeLock(container: ContainerClient, name: string, abortSignal?: AbortSignal): Promise<Date> {
   const body = Buffer.from(
@@ -187,6 +174,7 @@ async function acquire(
     }
     // Jitter: two parties that stepped back together do not meet again in step.
     await sleep(t.pollMs * (0.5 + Math.random()) * Math.min(4, 1 + attempt / 4), signal);
+    signal?.throwIfAborted();
   }
 }
 

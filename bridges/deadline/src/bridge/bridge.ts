@@ -20,6 +20,7 @@ import {
   readSecretFile,
   storage,
   silentLogger,
+  sleep,
   TERMINAL_FRAME_STATES,
   type BurstPlan,
   type Frame,
@@ -30,7 +31,7 @@ import {
   type OutputFile,
 } from '@spillway/sdk';
 import { buildCommand, mapPath, pathBelow, sceneFileOf, shq } from '../commands';
-import { DeadlineClient, sleep, type DeadlineJob, type DeadlineTask } from '../webservice';
+import { DeadlineClient, type DeadlineJob, type DeadlineTask } from '../webservice';
 import type { BridgeConfig } from './config';
 import { allPlaced, OutputVerificationError, placeStaged, stagingDirOf, verifyStaged } from './placement';
 import { chooseOffload, farmReport, jobDeadline } from './selection';
