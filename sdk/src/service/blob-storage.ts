@@ -8,7 +8,9 @@ import type { Logger } from '../logging';
 import type { FrameSpec, JobSpec, OutputFile } from '../model/frames';
 import {
   blobSize,
+  buildEnterCommand,
   buildPreparationCommand,
+  buildReleaseCommand,
   forEachLimited,
   issueSas,
   manifestBlobName,
@@ -20,9 +22,11 @@ import {
   storageLayout,
   uploadNodeScript,
   wrapRenderCommand,
+  type NodeCacheLimit,
   type OpenStorage,
 } from '../storage';
 import { renderCommand } from '../template/tokens';
+import { AssetLifecycle } from './assets/lifecycle';
 import { AssetStore } from './assets/store';
 import type { OutputResolver, TaskFactory } from './frames/dispatcher';
 import { assetServiceHandlers } from './grpc/assets';
@@ -91,6 +95,13 @@ export async function blobStorage(
   await assets.createIfNotExists();
   await outputs.createIfNotExists();
   const scriptBlob = await uploadNodeScript(assets);
+  const lifecycle = new AssetLifecycle({
+    assets,
+    outputs,
+    logger,
+    gc: config.storage.gc,
+    outputsExpireAfterMs: config.storage.outputsExpireAfterMs,
+  });
   const wrap = options.wrapCommand ?? ((c: string) => c);
 
   // SAS for tasks: read (assets, script) and create/write (outputs), renewed at half life.
@@ -108,24 +119,42 @@ export async function blobStorage(
     return sas;
   };
 
+  // The node cache limit of a group: its own, else the service's, else a share of the disk.
+  const cacheLimitOf = (group: string): NodeCacheLimit => {
+    const { groups, maxBytes, fraction } = config.storage.nodeCache;
+    const bytes = groups[group] ?? maxBytes;
+    return bytes > 0 ? { bytes } : { fraction };
+  };
+
   const tasks: TaskFactory = {
     async jobFor(jobId: string, spec: JobSpec, group: string): Promise<ComputeJobSpec> {
       const { read, script } = await currentSas();
       const [base, query] = read.split('?');
-      const preparation = spec.assetManifestId
+      const manifestId = spec.assetManifestId;
+      const manifestUrl = manifestId ? `${base}/${manifestBlobName(manifestId)}?${query}` : undefined;
+      const preparation = manifestId
         ? buildPreparationCommand({
             scriptUrl: script,
-            manifestId: spec.assetManifestId,
-            manifestUrl: `${base}/${manifestBlobName(spec.assetManifestId)}?${query}`,
+            manifestId,
+            manifestUrl,
             contentContainerUrl: read,
+            cacheLimit: cacheLimitOf(group),
           })
         : buildPreparationCommand({ scriptUrl: script });
+      // A task that finds its tree gone (evicted while the job was idle on its node) lays it
+      // out again: it needs the URLs the preparation had.
+      const environment = {
+        ...spec.environment,
+        ...(manifestUrl ? { SPILLWAY_MANIFEST_URL: manifestUrl, SPILLWAY_CONTENT_URL: read } : {}),
+      };
       return {
         id: jobId,
         group,
         preparation,
+        // When the job ends on a node: its laid-out tree goes (the shared cache stays).
+        ...(manifestId ? { release: buildReleaseCommand() } : {}),
         maxTaskRetryCount: spec.maxRetries ?? 0,
-        ...(spec.environment ? { environment: spec.environment } : {}),
+        ...(Object.keys(environment).length > 0 ? { environment } : {}),
       };
     },
     async taskFor(
@@ -144,8 +173,12 @@ export async function blobStorage(
           ...(frame.frameStep ? { frameStep: frame.frameStep } : {}),
           job: job.name ?? job.sourceJobId,
         });
+      // The task pins its assets on the node while it runs (and lays them out if they are gone).
       const assetsDir = job.assetManifestId
-        ? `export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${job.assetManifestId}"; `
+        ? buildEnterCommand({
+            manifestId: job.assetManifestId,
+            cacheLimit: cacheLimitOf(job.capacityGroup ?? config.compute.defaultGroup),
+          })
         : '';
       // One log per frame, in the order things happened: stderr goes where stdout goes.
       const wrapped = `exec 2>&1\n${wrapRenderCommand(`${assetsDir}mkdir -p ${OUT_DIR} && ${command}`, {
@@ -244,7 +277,13 @@ export async function blobStorage(
           frames: store,
           outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
         }),
+        lifecycle,
       }),
-    close: () => storage.close(),
+    admitJob: (job, submit) => lifecycle.admitJob(job, submit),
+    attach: ({ store }) => lifecycle.attach(store),
+    close: async () => {
+      await lifecycle.close();
+      await storage.close();
+    },
   };
 }

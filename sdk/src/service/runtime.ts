@@ -9,6 +9,7 @@ import { BurstMode } from '../gen/spillway/v1/common';
 import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
 import type { AssetServiceServer } from '../gen/spillway/v1/assets';
 import type { Logger } from '../logging';
+import type { JobSpec } from '../model/frames';
 import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
@@ -30,6 +31,10 @@ export interface ServiceStorage {
   readonly outputs: OutputResolver;
   /** The AssetService, when storage offers one; `store` knows frames and their outputs. */
   assetService?(ctx: HandlerContext, deps: { readonly store: FrameStore }): AssetServiceServer;
+  /** Admits a job submission: e.g. only while its asset manifest exists (and then keeps it). @default admits all */
+  admitJob?<T>(job: JobSpec, submit: () => Promise<T>): Promise<T>;
+  /** Called once the frames are known (scheduled storage upkeep reads them). */
+  attach?(deps: { readonly store: FrameStore }): void;
   close(): Promise<void>;
 }
 
@@ -105,7 +110,12 @@ const framesModule = new ContainerModule(({ bind }) => {
     })
     .inSingletonScope();
   bind(TYPES.FrameManager)
-    .toDynamicValue((ctx) => new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher)))
+    .toDynamicValue((ctx) => {
+      const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
+      return new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher), {
+        ...(storage.admitJob ? { admit: storage.admitJob.bind(storage) } : {}),
+      });
+    })
     .inSingletonScope();
 });
 
@@ -188,6 +198,7 @@ export async function startService(
   const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+  storage.attach?.({ store });
 
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();

@@ -114,6 +114,10 @@ export {
 } from './sas';
 export {
   buildPreparationCommand,
+  buildEnterCommand,
+  buildReleaseCommand,
+  type EnterCommandOptions,
+  type NodeCacheLimit,
   wrapRenderCommand,
   OUTPUTS_FILE,
   uploadNodeScript,

@@ -35,6 +35,10 @@ export class FrameManager {
   constructor(
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
+    private readonly options: {
+      /** Admits a valid submission (storage: its asset manifest exists, and stays). @default admits all */
+      readonly admit?: <T>(job: JobSpec, submit: () => Promise<T>) => Promise<T>;
+    } = {},
   ) {}
 
   /** Adds frames to a job (creating it); idempotent by key. */
@@ -43,7 +47,8 @@ export class FrameManager {
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
-    const result = await this.store.submit(job, frames);
+    const store = (): Promise<{ jobId: string; frames: FrameSubmission[] }> => this.store.submit(job, frames);
+    const result = await (this.options.admit ? this.options.admit(job, store) : store());
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
     return result;
   }
