@@ -13,7 +13,9 @@ import {
   FakeCuebot,
   SimulatedRqdHost,
 } from '@spillway/bridge-opencue/testing';
-import { createLogger, embeddedProviders, loadConfig, sleep, startService } from '@spillway/sdk';
+import { createLogger, sleep } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, startService } from '@spillway/sdk/service';
 
 const FRAMES = Number(process.env.DEMO_FRAMES ?? 24);
 const HOST = 'azure-burst';

@@ -10,7 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeadlineBridge, resolveConfig } from '@spillway/bridge-deadline';
 import { FakeDeadline, hasBlender, makeBlenderScene } from '@spillway/bridge-deadline/testing';
-import { BurstClient, createLogger, embeddedProviders, loadConfig, sleep, startService } from '@spillway/sdk';
+import { BurstClient, createLogger, sleep } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, startService } from '@spillway/sdk/service';
 
 const FRAMES = Number(process.env.DEMO_FRAMES ?? 24);
 const LOCAL_WORKERS = 2;

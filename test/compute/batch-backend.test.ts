@@ -1,12 +1,12 @@
 import {
   BatchComputeBackend,
+  frameOutputFiles,
   type CapacityEvent,
   type ComputeTaskSpec,
   type GroupSpec,
   type TaskEvent,
-} from '@spillway/sdk';
-import { frameOutputFiles } from '@spillway/sdk';
-import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk';
+} from '@spillway/sdk/compute';
+import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
 import { startTestAzurite, type TestAzurite } from './azurite';
 
 const IMAGE = {

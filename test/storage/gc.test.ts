@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ContainerClient, newPipeline, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { BurstServiceError, storage, type Frame } from '@spillway/sdk';
+import { BurstServiceError, type Frame } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import { startTestService, type TestService } from '../support/service';
 import {
   blobExists,

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { storage, type Frame } from '@spillway/sdk';
+import { type Frame } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import { startTestService } from '../support/service';
 import { isGone, lastJson, run, tempDir, writeTree } from './helpers';
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { storage, type Frame } from '@spillway/sdk';
+import { type Frame } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import { startTestService, type TestService } from '../support/service';
 import { eventually, finishedFrames, random, serviceContainers, sha, tempDir, writeTree } from './helpers';
 

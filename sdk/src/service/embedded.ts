@@ -21,7 +21,7 @@ import { registerSecret, type Logger } from '../logging';
 import { UsageError } from '../cli/command';
 import { shellQuote } from '../template/shell';
 import { blobStorage } from './blob-storage';
-import { writeFileAtomic } from './state/atomic-file';
+import { writeFileAtomic } from '../state/atomic-file';
 import type { RuntimeProviders } from './runtime';
 import { sleep } from '../retry';
 

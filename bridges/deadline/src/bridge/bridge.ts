@@ -14,22 +14,22 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as storage from '@spillway/sdk/storage';
 import {
   BurstClient,
-  BurstServiceError,
-  readSecretFile,
-  storage,
-  silentLogger,
-  sleep,
-  TERMINAL_FRAME_STATES,
   type BurstPlan,
+  BurstServiceError,
   type Frame,
   type FrameSpec,
   type FrameState,
   type JobSpec,
   type Logger,
   type OutputFile,
+  silentLogger,
+  sleep,
+  TERMINAL_FRAME_STATES,
 } from '@spillway/sdk';
+import { readSecretFile } from '@spillway/sdk/config';
 import { buildCommand, mapPath, pathBelow, sceneFileOf, shq } from '../commands';
 import { DeadlineClient, type DeadlineJob, type DeadlineTask } from '../webservice';
 import type { BridgeConfig } from './config';

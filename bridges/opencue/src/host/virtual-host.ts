@@ -11,16 +11,16 @@
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
-  BurstClient,
-  readSecretFile,
   backoffMs,
-  silentLogger,
-  sleep,
-  TERMINAL_FRAME_STATES,
+  BurstClient,
   type BurstPlan,
   type FrameEvent,
   type Logger,
+  silentLogger,
+  sleep,
+  TERMINAL_FRAME_STATES,
 } from '@spillway/sdk';
+import { readSecretFile } from '@spillway/sdk/config';
 import { OpenCueCallError } from '../cuebot/call';
 import { CuebotClient } from '../cuebot/client';
 import { parseFrameName, renderHostCores } from '../cuebot/units';

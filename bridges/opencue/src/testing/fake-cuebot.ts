@@ -13,7 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { type Logger, renderCommand, silentLogger, sleep } from '@spillway/sdk';
+import { type Logger, silentLogger, sleep } from '@spillway/sdk';
+import { renderCommand } from '@spillway/sdk/template';
 import { unaryCall } from '../cuebot/call';
 import { coresToUnits, hostCoreUnits, unitsToCores } from '../cuebot/units';
 import {

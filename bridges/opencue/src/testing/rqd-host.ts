@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { RENDER_NICENESS, retry, shellCommand, silentLogger, type Logger } from '@spillway/sdk';
+import { type Logger, retry, silentLogger } from '@spillway/sdk';
+import { RENDER_NICENESS, shellCommand } from '@spillway/sdk/compute';
 import { CuebotClient } from '../cuebot/client';
 import { renderHostCores } from '../cuebot/units';
 import {
