@@ -2,11 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ContainerClient, newPipeline, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { BurstServiceError, type Frame } from '@spillway/sdk';
+import { BurstServiceError, type Frame, type GarbageCollection } from '@spillway/sdk';
 import * as storage from '@spillway/sdk/storage';
 import { startTestService, type TestService } from '../support/service';
 import {
   blobExists,
+  lastJson,
+  run,
   eventually,
   finishedFrames,
   random,
@@ -20,6 +22,7 @@ import {
 // GIVEN a real service (local engine, its embedded Azurite), syncs with the SDK as
 // `spillway assets sync` does them, and a collection through the AssetService.
 
+const bin = path.join(__dirname, '../../sdk/bin/spillway.js');
 const dirs: (() => void)[] = [];
 const tmp = (p: string): string => {
   const t = tempDir(p);
@@ -97,9 +100,39 @@ describe('spillway assets gc (through the AssetService)', () => {
     );
     const running = await frameIn(service.client, jobId, 'running');
 
-    // WHEN a dry run, then the collection
-    const dry = await service.client.assets.collectGarbage({ olderThanMs: 0, dryRun: true });
-    const report = await service.client.assets.collectGarbage({ olderThanMs: 0 });
+    // WHEN a dry run, then the collection: `spillway assets gc --older-than 0s`
+    const gcCli = async (...extra: string[]): Promise<GarbageCollection> => {
+      const r = await run(process.execPath, [
+        bin,
+        'assets',
+        'gc',
+        '--older-than',
+        '0s',
+        '--json',
+        '--address',
+        service.address,
+        ...extra,
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return lastJson<GarbageCollection>(r.stdout);
+    };
+    const dry = await gcCli('--dry-run');
+    const report = await gcCli();
+    // (and without --json, a line a person reads)
+    const human = await run(process.execPath, [
+      bin,
+      'assets',
+      'gc',
+      '--older-than',
+      '0s',
+      '--dry-run',
+      '--address',
+      service.address,
+    ]);
+    expect(human.stdout).toMatch(
+      /^would delete 0 manifest\(s\) and 0 content blob\(s\), 0 B .*1 old manifest\(s\) kept for unfinished jobs/,
+    );
 
     // THEN the dry run said exactly what the collection did, and deleted nothing itself
     for (const r of [dry, report]) {
@@ -304,4 +337,26 @@ describe('scheduled collection and output expiry (service configuration)', () =>
       await service.close();
     }
   });
+});
+
+describe('spillway assets gc (usage)', () => {
+  test.each([
+    ['soon', '--older-than "soon": must be a duration such as 0s, 90m, 12h, 30d or 1h30m'],
+    ['-1d', '--older-than "-1d": must be a duration'],
+  ])(
+    'GIVEN --older-than %j THEN it is refused with exit 2, naming the flag and the value',
+    async (value, message) => {
+      const r = await run(process.execPath, [
+        bin,
+        'assets',
+        'gc',
+        '--older-than',
+        value,
+        '--address',
+        '127.0.0.1:9',
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(message);
+    },
+  );
 });
