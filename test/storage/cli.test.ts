@@ -135,7 +135,9 @@ describe('secrets', () => {
     log.error('sync failed', { error: (err as Error).message, url: read.url });
     const text = `${(err as Error).message}\n${(err as Error).stack}\n${inspect(err, { depth: 10 })}\n${lines.join('\n')}`;
     // A read-only SAS cannot even take the sync lock: refused before any content is sent.
-    expect(text).toMatch(/write lock .*\/locks\/sync-[0-9a-z-]+ failed: status 403 AuthorizationPermissionMismatch/);
+    expect(text).toMatch(
+      /write lock .*\/locks\/sync-[0-9a-z-]+ failed: status 403 AuthorizationPermissionMismatch/,
+    );
     expect(await storage.listContent(container)).toEqual(new Map());
     expect(text).not.toContain('sig=' + new URL(read.url).searchParams.get('sig'));
     expect(text).not.toMatch(/sig=(?!REDACTED)/);

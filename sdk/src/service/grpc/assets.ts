@@ -138,14 +138,12 @@ export function assetServiceHandlers(ctx: HandlerContext, deps: AssetServiceDeps
         }
         // Streamed to its end: the output may expire (storage.outputsExpireAfterMs) from now.
         if (!call.cancelled && deps.lifecycle && output.blobName) {
-          await deps.lifecycle
-            .markFetched(output.blobName)
-            .catch((e: unknown) =>
-              ctx.logger.warn('could not mark an output fetched', {
-                frameId: req.frameId,
-                error: (e as Error).message,
-              }),
-            );
+          await deps.lifecycle.markFetched(output.blobName).catch((e: unknown) =>
+            ctx.logger.warn('could not mark an output fetched', {
+              frameId: req.frameId,
+              error: (e as Error).message,
+            }),
+          );
         }
       },
     ),
