@@ -178,8 +178,13 @@ export class AssetLifecycle {
     return promise;
   }
 
-  /** Records that an output of a frame was streamed to its end (by FetchOutput). */
+  /**
+   * Records that an output of a frame was streamed to its end (by FetchOutput), when
+   * outputs expire (otherwise nothing is written: outputs fetched while expiry was off
+   * never expire, the safe side).
+   */
   async markFetched(blobName: string): Promise<void> {
+    if (!((this.options.outputsExpireAfterMs ?? 0) > 0)) return;
     const blob = this.options.outputs.getBlobClient(blobName);
     try {
       const props = await blob.getProperties();
