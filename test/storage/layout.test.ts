@@ -97,6 +97,37 @@ describe('one Azurite per data directory', () => {
     expect(await waitGone(third.pid)).toBe(true);
   });
 
+  test('GIVEN a process that started a directory’s Azurite and wrote to it WHEN it is killed with SIGKILL THEN Azurite saves and exits, and the next start owns the directory with the data', async () => {
+    // GIVEN a real parent process (the built SDK) that starts Azurite and creates a container
+    const dataDir = path.join(tmp('az-kill'), 'azurite');
+    const entry = path.join(__dirname, '../../sdk/dist/storage/index.js');
+    const script = `
+      const s = require(${JSON.stringify(entry)});
+      const { BlobServiceClient } = require('@azure/storage-blob');
+      s.startAzurite({ dataDir: ${JSON.stringify(dataDir)} }).then(async (a) => {
+        await BlobServiceClient.fromConnectionString(a.connectionString).getContainerClient('before-kill').create();
+        console.log(a.pid);
+      });`;
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const azuritePid = await new Promise<number>((resolve, reject) => {
+      parent.stdout.on('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      parent.once('exit', (code) => reject(new Error(`parent exited ${code}`)));
+    });
+    expect(isGone(azuritePid)).toBe(false);
+    // WHEN
+    parent.kill('SIGKILL');
+    // THEN no orphan, no lock left, and what it acknowledged was saved
+    expect(await waitGone(azuritePid)).toBe(true);
+    expect(fs.existsSync(path.join(dataDir, 'spillway-owner.json'))).toBe(false);
+    const next = await storage.startAzurite({ dataDir });
+    try {
+      expect(next.owned).toBe(true);
+      expect(await containers(next.connectionString)).toContain('before-kill');
+    } finally {
+      await next.stop();
+    }
+  });
+
   test('GIVEN a lock left by processes that are gone WHEN started THEN the lock is taken over', async () => {
     const dataDir = path.join(tmp('az-stale'), 'azurite');
     fs.mkdirSync(dataDir, { recursive: true });
