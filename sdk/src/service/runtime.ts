@@ -1,40 +1,38 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ContainerClient } from '@azure/storage-blob';
 import { Container, ContainerModule } from 'inversify';
 import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
 import { BurstMode } from '../gen/spillway/v1/common';
 import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
-import type { AssetServiceServer } from '../gen/spillway/v1/assets';
 import type { Logger } from '../logging';
-import type { JobSpec } from '../model/frames';
 import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
 import { CapacityManager } from './capacity/manager';
-import { FrameDispatcher, type OutputResolver, type TaskFactory } from './frames/dispatcher';
+import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
+import { AssetStore } from './assets/store';
+import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
 import { FrameStore } from './frames/store';
+import { createTaskFactory, outputPrefix, type TaskLocations } from './frames/task-factory';
+import { assetServiceHandlers } from './grpc/assets';
 import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
 import { frameServiceHandlers } from './grpc/frames';
-import type { HandlerContext } from './grpc/handlers';
 import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
 
-/** Storage as the service uses it: how tasks fetch assets and bring outputs back. */
+/** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
 export interface ServiceStorage {
-  /** Builds backend jobs and tasks (asset preparation, output upload). */
-  readonly tasks: TaskFactory;
+  /** The URLs (with SAS) tasks read assets from and write outputs to, current now. */
+  taskLocations(): Promise<TaskLocations>;
   /** Reads a succeeded frame's outputs. */
   readonly outputs: OutputResolver;
-  /** The AssetService, when storage offers one; `store` knows frames and their outputs. */
-  assetService?(ctx: HandlerContext, deps: { readonly store: FrameStore }): AssetServiceServer;
-  /** Admits a job submission: e.g. only while its asset manifest exists (and then keeps it). @default admits all */
-  admitJob?<T>(job: JobSpec, submit: () => Promise<T>): Promise<T>;
-  /** Called once the frames are known (scheduled storage upkeep reads them). */
-  attach?(deps: { readonly store: FrameStore }): void;
+  /** The containers behind the AssetService, when storage offers one. @default no AssetService */
+  readonly containers?: { readonly assets: ContainerClient; readonly outputs: ContainerClient };
   close(): Promise<void>;
 }
 
@@ -63,6 +61,7 @@ export const TYPES = {
   FrameManager: Symbol.for('FrameManager'),
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
+  AssetLifecycle: Symbol.for('AssetLifecycle'),
 } as const;
 
 /** A running service. */
@@ -89,6 +88,21 @@ function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeP
 }
 
 const framesModule = new ContainerModule(({ bind }) => {
+  // Garbage collection, job admission against it, output expiry: where storage has containers.
+  bind<AssetLifecycle | undefined>(TYPES.AssetLifecycle)
+    .toDynamicValue((ctx) => {
+      const containers = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers;
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      return containers
+        ? new AssetLifecycle({
+            ...containers,
+            logger: ctx.get(TYPES.Logger),
+            gc: config.storage.gc,
+            outputsExpireAfterMs: config.storage.outputsExpireAfterMs,
+          })
+        : undefined;
+    })
+    .inSingletonScope();
   bind(TYPES.FrameStore)
     .toDynamicValue((ctx) =>
       FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state')),
@@ -97,10 +111,14 @@ const framesModule = new ContainerModule(({ bind }) => {
   bind(TYPES.FrameDispatcher)
     .toDynamicValue((ctx) => {
       const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
       return new FrameDispatcher(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
-        storage.tasks,
+        createTaskFactory(() => storage.taskLocations(), {
+          cacheLimit: (group) =>
+            nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
+        }),
         storage.outputs,
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
@@ -111,9 +129,9 @@ const framesModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
   bind(TYPES.FrameManager)
     .toDynamicValue((ctx) => {
-      const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
+      const lifecycle = ctx.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
       return new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher), {
-        ...(storage.admitJob ? { admit: storage.admitJob.bind(storage) } : {}),
+        ...(lifecycle ? { admit: lifecycle.admitJob.bind(lifecycle) } : {}),
       });
     })
     .inSingletonScope();
@@ -198,7 +216,8 @@ export async function startService(
   const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
-  storage.attach?.({ store });
+  const lifecycle = container.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
+  lifecycle?.attach(store);
 
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
@@ -217,7 +236,18 @@ export async function startService(
       frames: frameServiceHandlers(ctx, frames, store),
       capacity: capacityServiceHandlers(ctx, capacity),
       burst: burstServiceHandlers(ctx, burst),
-      ...(storage.assetService ? { assets: storage.assetService(ctx, { store }) } : {}),
+      ...(storage.containers
+        ? {
+            assets: assetServiceHandlers(ctx, {
+              assets: new AssetStore({
+                ...storage.containers,
+                frames: store,
+                outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+              }),
+              ...(lifecycle ? { lifecycle } : {}),
+            }),
+          }
+        : {}),
     }),
     listen,
     logger,
@@ -238,6 +268,7 @@ export async function startService(
       capacity.close();
       await compute.close();
       await workerBurst?.close();
+      await lifecycle?.close();
       await storage.close();
       await store.close();
     },

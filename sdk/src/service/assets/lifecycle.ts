@@ -16,9 +16,26 @@ import {
   toStorageError,
   withoutQuery,
   type GarbageReport,
+  type NodeCacheLimit,
   type StorageLockOptions,
 } from '../../storage';
 import { AdmissionGate } from './gate';
+
+/**
+ * The node cache limit of a capacity group: its own (`storage.nodeCache.groups`), else the
+ * service's (`storage.nodeCache.maxBytes`), else a share of the node's disk. Pure.
+ */
+export function nodeCacheLimitOf(
+  nodeCache: {
+    readonly maxBytes: number;
+    readonly fraction: number;
+    readonly groups: Readonly<Record<string, number>>;
+  },
+  group: string,
+): NodeCacheLimit {
+  const bytes = nodeCache.groups[group] ?? nodeCache.maxBytes;
+  return bytes > 0 ? { bytes } : { fraction: nodeCache.fraction };
+}
 
 /** Blob metadata key on an output: when a FetchOutput last streamed it to its end. */
 export const FETCHED_METADATA = 'spillwayfetched';
