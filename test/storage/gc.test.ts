@@ -184,6 +184,9 @@ describe('spillway assets gc (through the AssetService)', () => {
     const y = random(4000);
     writeTree(tree, { 'x.bin': x, 'y.bin': y });
     const old = await sync(assets, tree);
+    // (Blob times have one-second resolution: a blob of the collection's own second is not
+    // older than it, so the old manifest is made at least a second old.)
+    await new Promise((r) => setTimeout(r, 1100));
     // ... and a sync of a tree with x, y and a large new file, which finds x and y present
     // and relies on them. Its first block upload is held (a pipeline policy on the real
     // client) until the collection has had every chance to delete.
