@@ -105,7 +105,9 @@ const framesModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
   bind(TYPES.FrameStore)
     .toDynamicValue((ctx) =>
-      FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state')),
+      FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state'), {
+        pricing: ctx.get<CapacityManager>(TYPES.CapacityManager),
+      }),
     )
     .inSingletonScope();
   bind(TYPES.FrameDispatcher)
@@ -130,9 +132,12 @@ const framesModule = new ContainerModule(({ bind }) => {
   bind(TYPES.FrameManager)
     .toDynamicValue((ctx) => {
       const lifecycle = ctx.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
-      return new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher), {
-        ...(lifecycle ? { admit: lifecycle.admitJob.bind(lifecycle) } : {}),
-      });
+      return new FrameManager(
+        ctx.get(TYPES.FrameStore),
+        ctx.get(TYPES.FrameDispatcher),
+        ctx.get(TYPES.CapacityManager),
+        lifecycle ? { admit: lifecycle.admitJob.bind(lifecycle) } : {},
+      );
     })
     .inSingletonScope();
 });
@@ -146,6 +151,14 @@ const capacityModule = new ContainerModule(({ bind }) => {
         { offload: ctx.get(TYPES.ComputeBackend), ...(workerBurst ? { workerBurst } : {}) },
         path.join(config.dataDir, 'state', 'groups.json'),
         ctx.get(TYPES.Logger),
+        {
+          budget: config.budget,
+          defaultGroup: config.compute.defaultGroup,
+          scaleSetDefaults: {
+            ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
+            ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
+          },
+        },
       );
     })
     .inSingletonScope();
