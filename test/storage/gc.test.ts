@@ -23,6 +23,8 @@ import {
 // `spillway assets sync` does them, and a collection through the AssetService.
 
 const bin = path.join(__dirname, '../../sdk/bin/spillway.js');
+// Real services whose tasks run at the engine's render niceness (19): slow on a busy machine.
+jest.setTimeout(300_000);
 const dirs: (() => void)[] = [];
 const tmp = (p: string): string => {
   const t = tempDir(p);

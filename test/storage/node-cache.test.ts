@@ -11,6 +11,8 @@ import { eventually, finishedFrames, random, serviceContainers, sha, tempDir, wr
 // through the embedded engine: real job preparation, tasks and release on simulated nodes,
 // the real node fetcher (python3), the real Azurite.
 
+// Real services whose tasks run at the engine's render niceness (19): slow on a busy machine.
+jest.setTimeout(300_000);
 const dirs: (() => void)[] = [];
 const tmp = (p: string): string => {
   const t = tempDir(p);
