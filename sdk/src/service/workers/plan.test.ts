@@ -132,9 +132,13 @@ describe('planWorkers', () => {
       { draining: ['3'], remove: [], orders: ['3:drain'] },
     ],
     [
-      'before any report, nothing is deleted, not even a booting instance',
-      { nodes: [node('2', 'starting')], workers: undefined, target: 0 },
-      { draining: ['2'], remove: [], orders: ['2:drain'] },
+      'no bridge reports the group: protection is the only busy sign; unprotected instances go, protected ones stay',
+      {
+        nodes: [node('0', 'running', { protectedFromScaleIn: true }), node('1', 'idle'), node('2', 'starting')],
+        workers: undefined,
+        target: 1,
+      },
+      { draining: [], remove: ['1', '2'], orders: ['0:serve', '1:remove', '2:remove'] },
     ],
     [
       'protection follows the worker: busy protected, idle unprotected; no target: no sizing',

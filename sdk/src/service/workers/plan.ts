@@ -39,7 +39,10 @@ export interface WorkerPlanInput {
   readonly now: Date;
   /** The group's instances as the scale set lists them. */
   readonly nodes: readonly ComputeNode[];
-  /** The bridge's latest view of the workers, by worker name; undefined when no bridge reported yet. */
+  /**
+   * The bridge's latest view of the workers, by worker name; undefined when no bridge reports
+   * the group (then protection from scale-in is the only sign of a busy instance).
+   */
   readonly workers: ReadonlyMap<string, WorkerView> | undefined;
   /** Instances the plan or a person wants; undefined: no target set (nothing grows or drains). */
   readonly target: number | undefined;
@@ -86,6 +89,7 @@ function workerOf(node: ComputeNode, workers: WorkerPlanInput['workers']): Worke
 function drainOrder(nodes: readonly ComputeNode[], workers: WorkerPlanInput['workers']): ComputeNode[] {
   const rank = (n: ComputeNode): number => {
     const w = workerOf(n, workers);
+    if (n.protectedFromScaleIn && !w) return 3;
     if (!w) return BOOTING.has(n.state) ? 0 : 2;
     return w.busy ? 3 : 1;
   };
@@ -141,11 +145,14 @@ export function planWorkers(input: WorkerPlanInput): WorkerPlan {
     if (!draining.has(n.id)) continue;
     const w = workerOf(n, workers);
     const up = input.now.getTime() - n.createdAt.getTime();
-    if (w) {
+    if (workers === undefined) {
+      // No bridge reports this group: an instance protected from scale-in is busy, the others are not.
+      if (!n.protectedFromScaleIn) remove.push(n.id);
+    } else if (w) {
       if (!w.busy && !w.acceptingWork) remove.push(n.id);
-    } else if (workers !== undefined && BOOTING.has(n.state)) {
+    } else if (BOOTING.has(n.state)) {
       remove.push(n.id); // its start-up has not run: no worker can have taken work
-    } else if (workers !== undefined && up > input.joinTimeoutMs) {
+    } else if (up > input.joinTimeoutMs) {
       remove.push(n.id);
       reasons.push(`instance ${n.id} never joined the farm in ${Math.round(up / 1000)} s: deleted`);
     }
