@@ -114,12 +114,18 @@ describe('frame offload and worker burst on one farm, one budget', () => {
     expect(burstRenders.every((r) => cloudHosts.has(r.worker) && r.exitCode === 0)).toBe(true);
     expect(burstRenders.map((r) => r.taskId).sort()).toEqual([0, 1, 2, 3, 4, 5]);
     // Every offload-job task Completed once: locally by a render, or from the cloud by the bridge.
-    const localOk = farm.renders.filter((r) => r.jobId === offloadJob && r.exitCode === 0).map((r) => r.taskId);
+    const localOk = farm.renders
+      .filter((r) => r.jobId === offloadJob && r.exitCode === 0)
+      .map((r) => r.taskId);
     expect(new Set(localOk).size).toBe(localOk.length);
     expect(localOk.length + bridge.counters.completed).toBe(6);
     expect((await rig.client.capacity.budget()).projectedCostPerHour).toBeLessThanOrEqual(1 + 1e-9);
 
     await rig.client.capacity.resize('cloud-workers', { dedicated: 0, spot: 0 });
-    await eventually('the worker-burst group at 0', () => liveInstances(rig.emulator, 'cloud-workers').length === 0, 60_000);
+    await eventually(
+      'the worker-burst group at 0',
+      () => liveInstances(rig.emulator, 'cloud-workers').length === 0,
+      60_000,
+    );
   }, 240_000);
 });

@@ -44,7 +44,7 @@ describe('worker burst: a Spot eviction mid-frame', () => {
     await farm?.close();
   });
 
-  it('requeues the evicted worker\'s frame at once; it completes once elsewhere; the loss is metered', async () => {
+  it("requeues the evicted worker's frame at once; it completes once elsewhere; the loss is metered", async () => {
     await rig.client.capacity.ensure(
       workerGroup(GROUP, { renderManager: 'deadline', farmAddress: new URL(farm.url).host }),
     );
@@ -79,7 +79,10 @@ describe('worker burst: a Spot eviction mid-frame', () => {
     // THEN the frame is back in the queue within seconds, long before the eviction
     await eventually(
       'the frame given back',
-      () => farm.renders.some((r) => r.taskId === victim.taskId && r.worker === victim.worker && r.exitCode === null),
+      () =>
+        farm.renders.some(
+          (r) => r.taskId === victim.taskId && r.worker === victim.worker && r.exitCode === null,
+        ),
       NOTICE_MS - 2000,
     );
     const requeuedAfterMs = Date.now() - noticeAt;
@@ -96,7 +99,11 @@ describe('worker burst: a Spot eviction mid-frame', () => {
       async () => (await rig.client.capacity.get(GROUP)).evictedWork.evictions === 1,
       NOTICE_MS + 20_000,
     );
-    await eventually('the evicted worker removed', () => !farm.workerList().some((w) => w.name === victim.worker), 20_000);
+    await eventually(
+      'the evicted worker removed',
+      () => !farm.workerList().some((w) => w.name === victim.worker),
+      20_000,
+    );
     const group = await rig.client.capacity.get(GROUP);
     expect(group.evictedWork.lostMs).toBeGreaterThan(1000);
     expect(group.evictedWork.lostCost).toBeCloseTo((group.evictedWork.lostMs / 3_600_000) * 0.1, 10);

@@ -134,7 +134,11 @@ describe('planWorkers', () => {
     [
       'no bridge reports the group: protection is the only busy sign; unprotected instances go, protected ones stay',
       {
-        nodes: [node('0', 'running', { protectedFromScaleIn: true }), node('1', 'idle'), node('2', 'starting')],
+        nodes: [
+          node('0', 'running', { protectedFromScaleIn: true }),
+          node('1', 'idle'),
+          node('2', 'starting'),
+        ],
         workers: undefined,
         target: 1,
       },
