@@ -64,6 +64,10 @@ interface GroupState {
   names: Map<string, string>;
   evicted: Set<string>;
   queue: Promise<unknown>;
+  /** A reconcile queued and not started yet: further requests join it. */
+  pending?: Promise<void>;
+  /** Set once a reconcile has completed (its orders are current). */
+  reconciled: boolean;
   lastOrders: readonly WorkerOrder[];
 }
 
@@ -111,6 +115,7 @@ export class WorkerBurstCoordinator {
         names: new Map(),
         evicted: new Set(),
         queue: Promise.resolve(),
+        reconciled: false,
         lastOrders: [],
       };
       this.groups.set(group, g);
@@ -134,7 +139,11 @@ export class WorkerBurstCoordinator {
     return status;
   }
 
-  /** A bridge's view of a group's workers; answers what each is to do. */
+  /**
+   * A bridge's view of a group's workers; answers what each is to do. The group is
+   * reconciled in the background (deleting or protecting instances takes ARM minutes), so the
+   * answer is the last completed reconcile's: an order follows a report by one poll.
+   */
   async report(
     group: string,
     workers: ReadonlyMap<string, WorkerView>,
@@ -152,14 +161,28 @@ export class WorkerBurstCoordinator {
       } else if (span && !span.ended) span.ended = true;
     }
     g.workers = new Map(workers);
-    await this.reconcile(group, options);
+    const run = this.reconcile(group);
+    if (!g.reconciled) await run;
+    else
+      run.catch((err: unknown) =>
+        this.options.logger.warn('worker burst: reconcile failed; tried again at the next report', {
+          group,
+          source: options.source,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
     return g.lastOrders;
   }
 
-  /** Runs the group's plan once (serialised per group). */
+  /** Runs the group's plan once (serialised per group; a request joins one already queued). */
   private reconcile(group: string, options: OperationOptions = {}): Promise<void> {
     const g = this.state(group);
-    const run = g.queue.then(() => this.reconcileNow(group, g, options));
+    if (g.pending) return g.pending;
+    const run = g.queue.then(() => {
+      g.pending = undefined;
+      return this.reconcileNow(group, g, options);
+    });
+    g.pending = run;
     g.queue = run.catch(() => undefined);
     return run;
   }
@@ -210,6 +233,7 @@ export class WorkerBurstCoordinator {
       );
     }
     g.lastOrders = plan.orders;
+    g.reconciled = true;
   }
 
   /** An instance was evicted: its worker is told, and the frame it lost is metered. */
