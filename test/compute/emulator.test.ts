@@ -103,15 +103,15 @@ describe('the Batch emulator, spoken to by the real @azure/batch client', () => 
     });
   });
 
-  it('GIVEN a pool resizing WHEN resized again or nodes removed THEN 409 PoolNotSteady', async () => {
+  it('GIVEN a pool resizing WHEN resized again or nodes removed THEN 409 PoolBeingResized', async () => {
     await client.pool.resize('p', { targetDedicatedNodes: 2 });
     expect(await failure(client.pool.resize('p', { targetDedicatedNodes: 3 }))).toMatchObject({
       statusCode: 409,
-      code: 'PoolNotSteady',
+      code: 'PoolBeingResized',
     });
     expect(await failure(client.pool.removeNodes('p', { nodeList: ['x'] }))).toMatchObject({
       statusCode: 409,
-      code: 'PoolNotSteady',
+      code: 'PoolBeingResized',
     });
     await client.pool.stopResize('p');
     expect((await client.pool.get('p')).allocationState).toBe('steady');

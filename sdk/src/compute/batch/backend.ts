@@ -86,6 +86,7 @@ export interface BatchComputeBackendOptions {
 }
 
 const RESIZING_CODES = new Set([
+  'PoolBeingResized',
   'PoolNotSteady',
   'PoolResizing',
   'TooManyRequestsToResizePool',

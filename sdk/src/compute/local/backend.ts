@@ -200,7 +200,7 @@ export class LocalComputeBackend implements ComputeBackend {
         return this.status(name)!;
       } catch (e) {
         // Another resize slipped in between: wait for it, never surface the conflict.
-        if (!(e instanceof EngineError && e.code === 'PoolNotSteady')) throw toContractError(e);
+        if (!(e instanceof EngineError && e.code === 'PoolBeingResized')) throw toContractError(e);
       }
     }
   }
@@ -235,7 +235,7 @@ export class LocalComputeBackend implements ComputeBackend {
           this.engine.removeNodes(group, chunk, 'taskcompletion');
           break;
         } catch (e) {
-          if (!(e instanceof EngineError && e.code === 'PoolNotSteady')) throw toContractError(e);
+          if (!(e instanceof EngineError && e.code === 'PoolBeingResized')) throw toContractError(e);
         }
       }
     }

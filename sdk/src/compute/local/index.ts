@@ -1,5 +1,12 @@
 /** The local engine (the embedded default) and the contract over it. */
-export { LocalEngine, type LocalEngineOptions } from './engine';
+export {
+  LocalEngine,
+  nodeCores,
+  type EngineJobNodeStatus,
+  type EngineJobTaskRun,
+  type EngineQuota,
+  type LocalEngineOptions,
+} from './engine';
 export { LocalComputeBackend, groupStatusOf, taskInfoOf, type LocalComputeBackendOptions } from './backend';
 export { EngineError } from './errors';
 export { nodeStateOf } from './states';

@@ -56,7 +56,7 @@ describe('SharedKey', () => {
   });
 });
 
-describe('SharedKey as each of Microsoft\'s clients signs it', () => {
+describe("SharedKey as each of Microsoft's clients signs it", () => {
   // The Python SDK (and `az`) signs every header as sent, so a bodiless DELETE carries
   // `Content-Length: 0` and signs "0"; @azure/batch signs an empty line there. And the
   // Python SDK leaves query parameters with an empty value out of the string.
@@ -81,7 +81,9 @@ describe('SharedKey as each of Microsoft\'s clients signs it', () => {
       ]
         .map(h)
         .join('\n') + '\n';
-    for (const name of Object.keys(req.headers).filter((n) => n.startsWith('ocp-')).sort())
+    for (const name of Object.keys(req.headers)
+      .filter((n) => n.startsWith('ocp-'))
+      .sort())
       s += `${name}:${h(name)}\n`;
     s += `/${account.name}${q < 0 ? req.url : req.url.slice(0, q)}`;
     for (const name of Object.keys(query).sort()) if (query[name]) s += `\n${name}:${query[name]}`;
