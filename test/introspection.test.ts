@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as descriptor from 'protobufjs/ext/descriptor';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { addIntrospection, type Introspection } from '@spillway/sdk';
+import { addIntrospection, type Introspection } from '@spillway/sdk/service';
 
 // GIVEN a real grpc-js server on an ephemeral loopback port carrying Spillway's
 // introspection (health + reflection)

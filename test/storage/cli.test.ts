@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { AnonymousCredential, BlobServiceClient, ContainerClient, newPipeline } from '@azure/storage-blob';
-import { createLogger, storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
+import { createLogger } from '@spillway/sdk';
 import { freshContainer, isGone, lastJson, random, run, tempDir, writeTree } from './helpers';
 
 const bin = path.join(__dirname, '../../sdk/bin/spillway.js');

@@ -28,7 +28,15 @@ import {
   submissionFromWire,
 } from '../model/wire-mapping';
 import type { FarmReport, PlanOutput } from '../service/burst/planner';
-import { backoff, callMetadata, callUnary, channelSetup, fromGrpcError, type UnaryMethod } from './call';
+import { backoffMs, sleep } from '../retry';
+import {
+  callMetadata,
+  callUnary,
+  channelSetup,
+  CLIENT_BACKOFF,
+  fromGrpcError,
+  type UnaryMethod,
+} from './call';
 import { CapacityApi } from './capacity';
 
 export { BurstServiceError, fromGrpcError } from './call';
@@ -171,7 +179,8 @@ export class BurstClient {
         if (options.abortSignal?.aborted || e.code === grpc.status.CANCELLED) return;
         if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.INTERNAL) throw fromGrpcError(err);
         failures += 1;
-        await backoff(failures, options.maxBackoffMs ?? 5000, options.abortSignal);
+        const pause = backoffMs(failures, { ...CLIENT_BACKOFF, maxIntervalMs: options.maxBackoffMs ?? 5000 });
+        await sleep(pause, options.abortSignal);
         options.onReconnect?.(cursor, failures);
       } finally {
         options.abortSignal?.removeEventListener('abort', onAbort);

@@ -1,4 +1,8 @@
-/** Compute backends: the contract, and (as they land) `local`, `batch` and `scaleset`. */
+/**
+ * Compute backends: the contract, frame ranges, the local engine (`local`, the embedded
+ * default), Azure Batch (`batch`) and VM Scale Sets (`scaleset`, also
+ * `@spillway/sdk/compute/scaleset`).
+ */
 export * from './backend';
 export { chunkFrames, framesOf, parseFrameRange, type FrameChunk, type FrameRun } from './frames';
 export {
@@ -17,3 +21,4 @@ export {
   type BatchComputeBackendOptions,
   type BatchSharedKey,
 } from './batch';
+export * as scaleset from './scaleset';

@@ -19,9 +19,11 @@ import { ScaleSetBackend } from '../compute/scaleset';
 import { registerSecret, type Logger } from '../logging';
 
 import { UsageError } from '../cli/command';
+import { shellQuote } from '../template/shell';
 import { blobStorage } from './blob-storage';
-import { writeFileAtomic } from './state/atomic-file';
+import { writeFileAtomic } from '../state/atomic-file';
 import type { RuntimeProviders } from './runtime';
+import { sleep } from '../retry';
 
 /**
  * Task process groups started by this service's embedded engine are listed in a file, one
@@ -35,8 +37,7 @@ export function processGroupFile(dataDir: string): string {
 
 /** Shell prefix that records the task's process group (the `sh -c` is the group leader). */
 export function recordProcessGroup(file: string): string {
-  const quoted = `'${file.replace(/'/g, `'\\''`)}'`;
-  return `echo "$$ $(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)" >> ${quoted}; `;
+  return `echo "$$ $(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)" >> ${shellQuote(file)}; `;
 }
 
 /**
@@ -65,7 +66,7 @@ export async function reapProcessGroups(file: string, logger: Logger, graceMs = 
     return pgids;
   };
   const deadline = Date.now() + graceMs;
-  while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (alive().length > 0 && Date.now() < deadline) await sleep(100);
   let killed = 0;
   for (const pgid of alive()) {
     try {
@@ -247,12 +248,11 @@ function nodePython(): Record<string, string> {
  * ends, even if the service is gone by then (see `EmbeddedComputeBackend`).
  */
 export function durableCommand(command: string, jobId: string, taskId: string, dataDir: string): string {
-  const q = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
   const exitFile = path.join(resultsDir(dataDir), jobId, `${taskId}.exit.json`);
   return (
     recordProcessGroup(processGroupFile(dataDir)) +
     `(${command}\n); rc=$?; ` +
-    `printf '{"exitCode":%d,"workDir":"%s"}' "$rc" "$AZ_BATCH_TASK_WORKING_DIR" > ${q(exitFile + '.tmp')} && mv ${q(exitFile + '.tmp')} ${q(exitFile)}; exit $rc`
+    `printf '{"exitCode":%d,"workDir":"%s"}' "$rc" "$AZ_BATCH_TASK_WORKING_DIR" > ${shellQuote(exitFile + '.tmp')} && mv ${shellQuote(exitFile + '.tmp')} ${shellQuote(exitFile)}; exit $rc`
   );
 }
 

@@ -21,4 +21,3 @@ export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, Reported
 export { simpleRule } from './burst/simple-rule';
 export { embeddedProviders, EmbeddedComputeBackend, localCompute, scaleSetBackend } from './embedded';
 export { blobStorage, outputPrefix, type BlobStorageOptions } from './blob-storage';
-export { writeFileAtomic } from './state/atomic-file';
