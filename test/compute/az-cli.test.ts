@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate/batch';
+import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
 import { azCliMissing } from './microsoft-clients';
 
 // GIVEN `spillway emulate batch`

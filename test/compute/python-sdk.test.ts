@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { DEFAULT_BATCH_QUOTA, startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate/batch';
+import { DEFAULT_BATCH_QUOTA, startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
 import { PYTHON, pythonBatchSdkMissing } from './microsoft-clients';
 
 // GIVEN `spillway emulate batch` with an active-job quota of 2
