@@ -137,7 +137,11 @@ export interface CapacityBackend {
   listGroups(options?: OperationOptions): Promise<GroupStatus[]>;
   /** Sets target node counts. A resize while resizing waits for the current one; never a raw 409. */
   resizeGroup(name: string, target: ResizeTarget, options?: ResizeOptions): Promise<GroupStatus>;
-  /** Deletes the group and its nodes. Deleting a missing group succeeds. */
+  /**
+   * Deletes the group and its nodes; frame-offload backends also end the group's active
+   * jobs (they would count against the account's job quota forever). Deleting a missing
+   * group succeeds.
+   */
   deleteGroup(name: string, options?: OperationOptions): Promise<void>;
   /** The group's nodes. */
   listNodes(group: string, options?: OperationOptions): Promise<ComputeNode[]>;
@@ -265,7 +269,11 @@ export interface ListTasksOptions extends OperationOptions {
 /** Frame offload: capacity plus jobs and tasks (Azure Batch, the local engine). */
 export interface ComputeBackend extends CapacityBackend {
   readonly kind: 'local' | 'batch';
-  /** Creates the job. Idempotent: an existing job with the same id and group is fine. */
+  /**
+   * Creates the job. Idempotent: an existing active job with the same id and group is fine.
+   * An existing job that has ended (terminated: a job cannot be reopened) is replaced by a
+   * new one with the same id, once the old one is deleted.
+   */
   createJob(spec: ComputeJobSpec, options?: OperationOptions): Promise<void>;
   /**
    * Adds tasks. Idempotent by task id: a retry after a fault re-sends the same ids and an

@@ -80,6 +80,11 @@ export interface BatchComputeBackendOptions {
   readonly pollIntervalMs?: number;
   /** How long a resize or node removal waits for a running resize before stopping it. @default 60000 */
   readonly resizeConflictWaitMs?: number;
+  /**
+   * How long `createJob` waits for Batch to delete an ended job of the same id before making
+   * it again (a job cannot be reopened once terminated). @default 300000
+   */
+  readonly jobReplaceTimeoutMs?: number;
   /** Azure AD scope for TokenCredential auth. @default 'https://batch.core.windows.net//.default' */
   readonly tokenScope?: string;
   /** Where retries and monitoring problems are reported. @default silent */
@@ -134,6 +139,8 @@ interface JobWatch {
   watermark?: Date;
   lastCounts?: string;
   known: Map<string, KnownTask>;
+  /** Terminated: watched until its last task changes are seen, then dropped. */
+  ending?: boolean;
 }
 
 interface GroupWatch {
@@ -491,8 +498,13 @@ export class BatchComputeBackend implements ComputeBackend {
     return poolId;
   }
 
+  /**
+   * Deletes the group's pools. Their active jobs are terminated first: Batch leaves a job
+   * active when its pool goes, and an active job counts against the account's quota forever.
+   */
   async deleteGroup(name: string, options: OperationOptions = {}): Promise<void> {
     const auto = this.autoGroups.get(name);
+    await this.terminateJobsOn(new Set(auto ? [...auto.pools] : [name]), options);
     if (auto) {
       for (const poolId of [...auto.pools]) await this.deleteGroupPool(poolId, options);
       this.autoGroups.delete(name);
@@ -501,6 +513,29 @@ export class BatchComputeBackend implements ComputeBackend {
     }
     await this.deleteGroupPool(name, options);
     this.bounds.delete(name);
+  }
+
+  /** Terminates every active job that runs on one of these pools. */
+  private async terminateJobsOn(poolIds: ReadonlySet<string>, options: OperationOptions): Promise<void> {
+    if (poolIds.size === 0) return;
+    const wanted = new Set([...poolIds].map((p) => p.toLowerCase()));
+    const listOptions = {
+      jobListOptions: { filter: "state eq 'active'", select: 'id,poolInfo,executionInfo' },
+    };
+    let page = await this.call((r) => this.client.job.list({ ...listOptions, ...r }), options, 'job list');
+    const ids: string[] = [];
+    for (;;) {
+      for (const j of page) {
+        const pool = j.executionInfo?.poolId ?? j.poolInfo?.poolId;
+        if (pool && wanted.has(pool.toLowerCase())) ids.push(j.id!);
+      }
+      const link = page.odatanextLink;
+      if (!link) break;
+      page = await this.call((r) => this.client.job.listNext(link, r), options, 'job list');
+    }
+    await mapLimit(ids, this.options.maxConcurrentCalls ?? 4, (id) => this.terminateJob(id, options));
+    if (ids.length > 0)
+      this.options.logger?.info('batch: terminated the jobs of a deleted group', { jobs: ids.length });
   }
 
   private async deleteGroupPool(name: string, options: OperationOptions): Promise<void> {
@@ -606,21 +641,51 @@ export class BatchComputeBackend implements ComputeBackend {
         },
       };
     }
-    try {
-      await this.call((r) => this.client.job.add(wire, r), options, 'job add');
-    } catch (e) {
-      if (BatchComputeBackend.code(e) !== 'JobExists') throw e;
-      const job = await this.call(
-        (r) => this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo' }, ...r }),
-        options,
-      );
-      const same = auto
-        ? job.poolInfo?.autoPoolSpecification?.autoPoolIdPrefix === spec.group.slice(0, 20)
-        : job.poolInfo?.poolId === spec.group;
-      if (!same) {
-        throw new FailedPreconditionError(
-          `job "${spec.id}" exists on pool "${job.poolInfo?.poolId ?? '(auto)'}", not "${spec.group}"`,
-        );
+    const deadline = Date.now() + (this.options.jobReplaceTimeoutMs ?? 300_000);
+    for (let round = 0; ; round++) {
+      try {
+        await this.call((r) => this.client.job.add(wire, r), options, 'job add');
+        break;
+      } catch (e) {
+        const code = BatchComputeBackend.code(e);
+        if (code !== 'JobExists' && code !== 'JobBeingDeleted') throw e;
+        const job =
+          code === 'JobExists'
+            ? await this.call(
+                (r) => this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo,state' }, ...r }),
+                options,
+                'job get',
+              ).catch((err: unknown) => {
+                if (BatchComputeBackend.code(err) === 'JobNotFound') return undefined; // gone meanwhile
+                throw err;
+              })
+            : undefined;
+        if (job && job.state !== 'completed' && job.state !== 'terminating' && job.state !== 'deleting') {
+          const same = auto
+            ? job.poolInfo?.autoPoolSpecification?.autoPoolIdPrefix === spec.group.slice(0, 20)
+            : job.poolInfo?.poolId === spec.group;
+          if (!same) {
+            throw new FailedPreconditionError(
+              `job "${spec.id}" exists on pool "${job.poolInfo?.poolId ?? '(auto)'}", not "${spec.group}"`,
+            );
+          }
+          break;
+        }
+        // The job ended (its frames had all settled) and more come: a Batch job cannot be
+        // reopened, so it is deleted and made again under the same id once it is gone.
+        if (job && job.state !== 'deleting') {
+          this.options.logger?.debug('batch: replacing an ended job', { jobId: spec.id, state: job.state });
+          await this.deleteJob(spec.id, options);
+        }
+        this.jobs.delete(spec.id);
+        if (Date.now() >= deadline) {
+          throw new BatchError(
+            'JobBeingDeleted',
+            `job "${spec.id}" ended and could not be made again within jobReplaceTimeoutMs (${this.options.jobReplaceTimeoutMs ?? 300_000} ms): Batch is still deleting it`,
+            409,
+          );
+        }
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(round, 6)), options.abortSignal);
       }
     }
     if (auto) {
@@ -872,6 +937,9 @@ export class BatchComputeBackend implements ComputeBackend {
   }
 
   async terminateJob(jobId: string, options: OperationOptions = {}): Promise<void> {
+    // Watched until its tasks' last changes are seen, then no more polled.
+    const watch = this.jobs.get(jobId);
+    if (watch) watch.ending = true;
     try {
       await this.call((r) => this.client.job.terminate(jobId, r), options, 'job terminate');
     } catch (e) {
@@ -1038,7 +1106,10 @@ export class BatchComputeBackend implements ComputeBackend {
     }
     const key = JSON.stringify(counts);
     // Nothing moved and nothing is running: no task can have changed state.
-    if (key === watch.lastCounts && counts.running === 0) return;
+    if (key === watch.lastCounts && counts.running === 0) {
+      if (watch.ending) this.jobs.delete(jobId); // ended, and its last changes were seen
+      return;
+    }
     // Overlap the watermark a little: equal timestamps are deduplicated below.
     const since = watch.watermark ? new Date(watch.watermark.getTime() - 1000) : undefined;
     let newest = watch.watermark?.getTime() ?? 0;

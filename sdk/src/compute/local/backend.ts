@@ -205,6 +205,11 @@ export class LocalComputeBackend implements ComputeBackend {
   }
 
   async deleteGroup(name: string, _options?: OperationOptions): Promise<void> {
+    // As on Batch: the group's active jobs end with it (an active job would stay forever).
+    for (const job of this.engine.listJobs()) {
+      if (job.state === 'active' && job.poolId.toLowerCase() === name.toLowerCase())
+        void this.engine.terminateJob(job.id).catch(() => undefined);
+    }
     if (this.engine.getPool(name)) this.engine.deletePool(name);
     this.bounds.delete(name);
   }
@@ -247,7 +252,14 @@ export class LocalComputeBackend implements ComputeBackend {
 
   async createJob(spec: ComputeJobSpec, _options?: OperationOptions): Promise<void> {
     validateJobSpec(spec);
-    const existing = this.engine.getJob(spec.id);
+    let existing = this.engine.getJob(spec.id);
+    if (existing && existing.state !== 'active') {
+      // Ended (its frames had all settled) and more come: made again, as on Batch.
+      if (existing.state === 'terminating') await this.engine.terminateJob(spec.id);
+      if (this.engine.getJob(spec.id)?.state === 'completed') this.engine.deleteJob(spec.id);
+      while (this.engine.getJob(spec.id)) await new Promise((r) => setTimeout(r, 5));
+      existing = undefined;
+    }
     if (existing) {
       if (existing.poolId !== spec.group) {
         throw new FailedPreconditionError(

@@ -27,7 +27,10 @@ class ScriptedBackend implements ComputeBackend {
   private listeners = new Set<(e: TaskEvent) => void>();
   failNextAdd = false;
 
-  async createJob(_spec: ComputeJobSpec): Promise<void> {}
+  jobsCreated = 0;
+  async createJob(_spec: ComputeJobSpec): Promise<void> {
+    this.jobsCreated++;
+  }
   async addTasks(jobId: string, tasks: readonly ComputeTaskSpec[]): Promise<AddTasksResult> {
     const added: string[] = [];
     const alreadyExisted: string[] = [];
@@ -303,18 +306,23 @@ describe('FrameDispatcher', () => {
     expect(store.getFrame(id!)!.message).toMatch(/outputs are missing.*outputs.json not found/);
   });
 
-  it('adds frames to a job after all its earlier frames finished (the backend job stays open)', async () => {
+  it('ends the backend job when its last frame settles, and opens it again for frames added later', async () => {
     await start();
     const ids = await submit();
-    for (const id of ids)
-      backend.emit(id, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    backend.emit(ids[0]!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    backend.emit(ids[1]!, 'completed', { state: 'completed', result: 'failure', exitCode: 1 });
+    await dispatcher.idle();
+    expect(backend.jobsTerminated).toBe(0); // one frame still queued: the job stays
+    backend.emit(ids[2]!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
     await dispatcher.idle();
     expect(store.getJob(store.getFrame(ids[0]!)!.jobId)!.state).toBe('completed');
+    expect(backend.jobsTerminated).toBe(1); // it no longer counts against Batch's active-job quota
+    expect(backend.jobsCreated).toBe(1);
     const later = await store.submit(job, [{ sourceTaskId: '4', frameStart: 4, frameEnd: 4 }]);
     dispatcher.submitted([later.frames[0]!.frameId]);
     await dispatcher.idle();
     expect(backend.created).toContain(later.frames[0]!.frameId);
-    expect(backend.jobsTerminated).toBe(0);
+    expect(backend.jobsCreated).toBe(2); // asked for again: the backend replaces the ended job
   });
 
   it('cancels a job: unfinished frames end cancelled and their tasks are ended', async () => {

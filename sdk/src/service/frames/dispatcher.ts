@@ -76,6 +76,8 @@ export class FrameDispatcher {
   private dispatching: Promise<void> | undefined;
   private readonly chains = new Map<string, Promise<void>>();
   private readonly createdJobs = new Set<string>();
+  /** Backend jobs being ended because their frames all settled: a new dispatch to one waits. */
+  private readonly ending = new Map<string, Promise<void>>();
   private unsubscribe: (() => void) | undefined;
   private readonly abort = new AbortController();
   private stopped = false;
@@ -167,6 +169,8 @@ export class FrameDispatcher {
         return true;
       } catch (err) {
         if (this.stopped) return false;
+        // The job may have ended meanwhile (its group deleted, say): ask for it again.
+        this.createdJobs.delete(jobId);
         attempt += 1;
         const delay = Math.min(30_000, (this.options.retryBaseMs ?? 500) * 2 ** Math.min(attempt, 6));
         this.options.logger.warn('dispatch failed; will retry', {
@@ -183,7 +187,9 @@ export class FrameDispatcher {
   private async dispatchJob(jobId: string, frameIds: readonly string[]): Promise<void> {
     const first = this.store.specsOf(frameIds[0]!)!;
     const group = first.job.capacityGroup ?? this.options.defaultGroup;
+    await this.ending.get(jobId);
     if (!this.createdJobs.has(jobId)) {
+      // A job that ended (its frames had all settled) is replaced by the backend.
       await this.backend.createJob(await this.tasks.jobFor(jobId, first.job, group), {
         abortSignal: this.abort.signal,
       });
@@ -291,6 +297,7 @@ export class FrameDispatcher {
           exitCode: task.exitCode,
           message: `task succeeded but its outputs are missing or incomplete: ${errorText(err)}`,
         });
+        this.endIfSettled(frame.jobId);
         return;
       }
       await this.store.change(frameId, {
@@ -309,8 +316,24 @@ export class FrameDispatcher {
           : `exit code ${task.exitCode ?? '?'}`,
       });
     }
-    // The backend job stays open when every frame has finished: a bridge may add frames to
-    // the same job later (and does, after a recall or a restart). It ends on cancel.
+    this.endIfSettled(frame.jobId);
+  }
+
+  /**
+   * Ends the backend job once every frame of the job has settled, so it stops counting
+   * against the account's active-job quota (Batch allows 100-300 active jobs). Frames added
+   * to the job later (after a recall, say) open it again: `createJob` replaces an ended job.
+   */
+  private endIfSettled(jobId: string): void {
+    if (this.stopped || this.store.getJob(jobId)?.state !== 'completed' || this.ending.has(jobId)) return;
+    this.createdJobs.delete(jobId);
+    const ending = this.backend
+      .terminateJob(jobId, { abortSignal: this.abort.signal })
+      .catch((err: unknown) =>
+        this.options.logger.warn('ending the settled backend job failed', { jobId, error: errorText(err) }),
+      )
+      .finally(() => this.ending.delete(jobId));
+    this.ending.set(jobId, ending);
   }
 
   /**
@@ -338,6 +361,7 @@ export class FrameDispatcher {
           }
           this.pending.delete(frameId);
           await this.store.change(frameId, { type: 'recalled', state: 'recalled', message: reason });
+          if (generation > 0) this.endIfSettled(frame.jobId);
           resolve(true);
         });
       });
@@ -380,10 +404,10 @@ export class FrameDispatcher {
     }
   }
 
-  /** Waits until no dispatch and no frame update is in flight (for orderly shutdown and tests). */
+  /** Waits until no dispatch, no frame update and no job ending is in flight (for orderly shutdown and tests). */
   async idle(): Promise<void> {
-    while (this.dispatching || this.chains.size > 0) {
-      await Promise.all([this.dispatching, ...this.chains.values()]);
+    while (this.dispatching || this.chains.size > 0 || this.ending.size > 0) {
+      await Promise.all([this.dispatching, ...this.chains.values(), ...this.ending.values()]);
     }
   }
 
@@ -392,7 +416,7 @@ export class FrameDispatcher {
     this.stopped = true;
     this.abort.abort();
     this.unsubscribe?.();
-    await Promise.allSettled([this.dispatching, ...this.chains.values()]);
+    await Promise.allSettled([this.dispatching, ...this.chains.values(), ...this.ending.values()]);
   }
 }
 
