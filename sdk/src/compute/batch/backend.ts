@@ -23,6 +23,8 @@ import type {
   TaskInfo,
 } from '../backend';
 import { nodeStateOf } from '../local/states';
+import { QuotaExceededError, type BatchQuotaSource } from '../quota';
+import { vmSizeCores } from '../vm-sizes';
 import { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
 import { retry, sleep, type BackoffOptions } from '../../retry';
 import { mapLimit } from './limit';
@@ -85,6 +87,13 @@ export interface BatchComputeBackendOptions {
    * it again (a job cannot be reopened once terminated). @default 300000
    */
   readonly jobReplaceTimeoutMs?: number;
+  /**
+   * Where the account's quotas are read (`fixedBatchQuotas({...})`, or `ArmBatchQuotaSource`
+   * for the account's ARM resource). With it, a resize beyond the dedicated or low-priority
+   * core quota, or a pool beyond the pool quota, is refused before Batch is asked, with a
+   * `QuotaExceededError` naming the quota. @default none (Batch reports it later, on the pool)
+   */
+  readonly quotas?: BatchQuotaSource;
   /** Azure AD scope for TokenCredential auth. @default 'https://batch.core.windows.net//.default' */
   readonly tokenScope?: string;
   /** Where retries and monitoring problems are reported. @default silent */
@@ -265,6 +274,7 @@ export class BatchComputeBackend implements ComputeBackend {
           `Batch pool "${spec.name}" does not exist and poolMode is "existing": create it first`,
         );
       }
+      await this.checkPoolQuota(spec.name, options);
       try {
         await this.call((r) => this.client.pool.add(toWirePool(spec), r), options, 'pool add');
       } catch (e) {
@@ -450,6 +460,7 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async resizeGroup(name: string, target: ResizeTarget, options: ResizeOptions = {}): Promise<GroupStatus> {
     validateResizeTarget(target, this.bounds.get(name));
+    await this.checkCoreQuota(name, target, options);
     const auto = this.autoGroups.get(name);
     if (auto) {
       auto.target = target;
@@ -460,6 +471,76 @@ export class BatchComputeBackend implements ComputeBackend {
     const status = await this.getGroup(name, options);
     if (!status) throw new NotFoundError(`Batch pool "${name}" does not exist`);
     return status;
+  }
+
+  /** Every pool of the account, with what quotas count. */
+  private async quotaPools(options: OperationOptions): Promise<BatchServiceModels.CloudPool[]> {
+    const listOptions = {
+      poolListOptions: {
+        select:
+          'id,state,vmSize,targetDedicatedNodes,targetLowPriorityNodes,currentDedicatedNodes,currentLowPriorityNodes',
+      },
+    };
+    let page = await this.call((r) => this.client.pool.list({ ...listOptions, ...r }), options, 'pool list');
+    const pools = [...page];
+    while (page.odatanextLink) {
+      const link = page.odatanextLink;
+      page = await this.call((r) => this.client.pool.listNext(link, r), options, 'pool list');
+      pools.push(...page);
+    }
+    return pools.filter((p) => p.state !== 'deleting');
+  }
+
+  /**
+   * Refuses a resize the account's core quotas cannot hold, before Batch is asked (Batch
+   * accepts it and reports `AccountCoreQuotaReached` on the pool later). Each other pool
+   * counts what it holds or was asked for, whichever is more.
+   */
+  private async checkCoreQuota(name: string, target: ResizeTarget, options: OperationOptions): Promise<void> {
+    if (!this.options.quotas) return;
+    const quotas = await this.options.quotas.getQuotas(options);
+    if (quotas.dedicatedCores === undefined && quotas.lowPriorityCores === undefined) return;
+    const auto = this.autoGroups.get(name);
+    const mine = new Set((auto ? [...auto.pools] : [name]).map((p) => p.toLowerCase()));
+    let vmSize = auto?.spec.vmSize;
+    const other = { dedicated: 0, spot: 0 };
+    for (const p of await this.quotaPools(options)) {
+      const cores = vmSizeCores(p.vmSize ?? '') ?? 1;
+      if (mine.has(p.id!.toLowerCase())) {
+        vmSize ??= p.vmSize;
+        continue;
+      }
+      other.dedicated += Math.max(p.targetDedicatedNodes ?? 0, p.currentDedicatedNodes ?? 0) * cores;
+      other.spot += Math.max(p.targetLowPriorityNodes ?? 0, p.currentLowPriorityNodes ?? 0) * cores;
+    }
+    if (vmSize === undefined) return; // no such pool: the resize itself says so
+    const cores = vmSizeCores(vmSize) ?? 1;
+    const pools = Math.max(1, auto ? auto.pools.size : 1);
+    for (const [quota, limit, used, nodes, kind] of [
+      ['dedicatedCores', quotas.dedicatedCores, other.dedicated, target.dedicated, 'dedicated'],
+      ['lowPriorityCores', quotas.lowPriorityCores, other.spot, target.spot, 'spot'],
+    ] as const) {
+      const need = nodes * cores * pools;
+      if (limit !== undefined && need > 0 && used + need > limit) {
+        throw new QuotaExceededError(
+          quota,
+          limit,
+          used,
+          need,
+          `resize group "${name}" to ${nodes} ${kind} nodes of ${vmSize} (${cores} cores each${pools > 1 ? `, in each of ${pools} pools` : ''})`,
+        );
+      }
+    }
+  }
+
+  /** Refuses a new pool beyond the account's pool quota, before Batch is asked. */
+  private async checkPoolQuota(name: string, options: OperationOptions): Promise<void> {
+    if (!this.options.quotas) return;
+    const { pools: limit } = await this.options.quotas.getQuotas(options);
+    if (limit === undefined) return;
+    const used = (await this.quotaPools(options)).length;
+    if (used + 1 > limit)
+      throw new QuotaExceededError('pools', limit, used, 1, `create the pool of group "${name}"`);
   }
 
   private async resizePool(poolId: string, target: ResizeTarget, options: ResizeOptions): Promise<void> {
