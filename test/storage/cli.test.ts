@@ -92,7 +92,7 @@ describe('spillway assets sync (the CLI, as a child process)', () => {
   test('GIVEN bad usage WHEN run THEN exit 2 naming the problem', async () => {
     const r = await run(process.execPath, [bin, 'assets', 'sync', '.', '--existence-check', 'guess']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--existence-check: must be auto, list or head (got "guess")');
+    expect(r.stderr).toContain('--existence-check "guess": expected one of auto, list, head');
   });
 });
 

@@ -8,6 +8,7 @@ import { SpillwayError } from '../errors';
 import { redactKnown, registerSecret } from '../logging';
 import { retry } from '../retry';
 import type { BurstClientOptions, CallOptions } from './burst-client';
+import { TlsChannelCredentials } from './tls';
 
 /** An error the service answered with, typed by its gRPC status. The gRPC error is the `cause`. */
 export class BurstServiceError extends SpillwayError {
@@ -38,6 +39,9 @@ export function fromGrpcError(err: unknown): BurstServiceError {
   );
 }
 
+/** The largest message a client sends or receives unless told otherwise (the service's default too). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 /** Credentials and channel options for a client's options (registers the token as a secret). */
 export function channelSetup(options: BurstClientOptions): {
   credentials: grpc.ChannelCredentials;
@@ -45,9 +49,9 @@ export function channelSetup(options: BurstClientOptions): {
 } {
   if (options.token) registerSecret(options.token);
   const credentials = options.tls
-    ? grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null)
+    ? new TlsChannelCredentials(options.tls)
     : grpc.credentials.createInsecure();
-  const maxBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   return {
     credentials,
     channelOptions: {

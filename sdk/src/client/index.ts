@@ -7,14 +7,19 @@ export {
   type BurstClientOptions,
   type CallOptions,
   type PagedIterable,
+  type SubmitFramesOptions,
   type WatchFramesOptions,
 } from './burst-client';
 export {
   CapacityApi,
+  parseImageReference,
+  type BudgetInfo,
   type CapacityCallOptions,
+  type CapacityImage,
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type WorkerStartupInput,
 } from './capacity';
 export {
   AssetClient,

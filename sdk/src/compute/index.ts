@@ -4,7 +4,16 @@
  * `@spillway/sdk/compute/scaleset`).
  */
 export * from './backend';
-export { chunkFrames, framesOf, parseFrameRange, type FrameChunk, type FrameRun } from './frames';
+export {
+  chunkFrames,
+  countChunks,
+  framesOf,
+  iterateChunks,
+  parseFrameRange,
+  type ChunkBounds,
+  type FrameChunk,
+  type FrameRun,
+} from './frames';
 export {
   EngineError,
   LocalComputeBackend,
