@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { vmSizeCores } from '../../compute/vm-sizes';
 import { silentLogger, type Logger } from '../../logging';
 import { generateLoopbackCertificate } from './certificate';
+import { DEFAULT_USAGE_LIMITS, type UsageLimits } from './defaults';
 import { InstanceProcess } from './process';
 import { sleep } from '../../retry';
 
@@ -60,14 +61,7 @@ export interface ArmEmulatorOptions {
   readonly usageLimits?: UsageLimits;
 }
 
-/** Regional vCPU limits of the emulated subscription. */
-export interface UsageLimits {
-  readonly cores?: number;
-  readonly lowPriorityCores?: number;
-}
-
-/** The emulator's regional vCPU limits unless told otherwise. */
-export const DEFAULT_USAGE_LIMITS: Required<UsageLimits> = { cores: 350, lowPriorityCores: 350 };
+export { DEFAULT_USAGE_LIMITS, type UsageLimits } from './defaults';
 
 /** One request the emulator answered (no headers, so no token). */
 export interface RecordedRequest {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LocalEngine, type EngineQuota, type LocalEngineOptions } from '../../compute/local/engine';
+import { LocalEngine, type LocalEngineOptions } from '../../compute/local/engine';
+import { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from './defaults';
 import { EngineError } from '../../compute/local/errors';
 import { readTaskDirFile } from '../../compute/local/files';
 import type { DeallocationOption, EngineJob, EnginePool, EngineTask } from '../../compute/local/types';
@@ -45,23 +46,7 @@ export const DEFAULT_BATCH_KEY =
 export const MAX_TASKS_PER_COLLECTION = 100;
 /** Most bytes per add-collection body. */
 export const MAX_COLLECTION_BYTES = 1024 * 1024;
-/**
- * The account quotas the emulator enforces unless told otherwise. Batch's documented
- * defaults are ranges (active jobs and job schedules 100-300, pools 0-100, dedicated cores
- * 0-900, low-priority cores 0-100, lower in some regions): the emulator takes the strictest
- * job quota, so what runs here runs on any new account, and the largest of the others, which
- * a new account may have to ask for.
- */
-export const DEFAULT_BATCH_QUOTA: Required<
-  Pick<EngineQuota, 'activeJobs' | 'pools' | 'dedicatedCores' | 'lowPriorityCores'>
-> = {
-  activeJobs: 100,
-  pools: 100,
-  dedicatedCores: 900,
-  lowPriorityCores: 100,
-};
-/** How long a resize keeps a pool `resizing` in the emulator unless told otherwise (real Batch: minutes). */
-export const DEFAULT_RESIZE_TIME_MS = 2000;
+export { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from './defaults';
 
 /** Options of {@link startBatchEmulator}. */
 export interface BatchEmulatorOptions {
