@@ -1,4 +1,9 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { BurstClient, silentLogger } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
 import {
   ArmBatchQuotaSource,
   BatchComputeBackend,
@@ -8,6 +13,7 @@ import {
   type GroupSpec,
 } from '@spillway/sdk/compute';
 import { DEFAULT_BATCH_QUOTA, startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
+import { embeddedProviders, startService, type RunningService } from '@spillway/sdk/service';
 
 // GIVEN a Batch account with core and pool quotas (the emulator enforces them as Batch does:
 // a resize beyond the core quota is accepted and shows `AccountCoreQuotaReached` on the pool
@@ -134,5 +140,80 @@ describe('quota checked before a Batch resize is accepted', () => {
     expect(() => new ArmBatchQuotaSource({ accountResourceId: 'acct', credential: token })).toThrow(
       'accountResourceId: must be a Batch account resource id',
     );
+  });
+});
+
+describe('quota checked before a resize, through the service', () => {
+  let dir: string;
+  let emu: BatchEmulator;
+  let service: RunningService;
+  let client: BurstClient;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-quota-'));
+    emu = await startBatchEmulator({ engine: { bootDelayMs: 50, resizeTimeMs: 50 } });
+    fs.writeFileSync(path.join(dir, 'batch.key'), emu.accountKey);
+    // The account's quota as the portal shows it: 8 dedicated cores (two 4-core nodes).
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        listen: '127.0.0.1:0',
+        dataDir: path.join(dir, 'data'),
+        'compute.backend': 'batch',
+        'compute.local.nodes': 1,
+        'compute.batch.accountUrl': emu.url,
+        'compute.batch.accountName': emu.accountName,
+        'compute.batch.accountKeyFile': path.join(dir, 'batch.key'),
+        'compute.batch.quota.dedicatedCores': 8,
+      },
+    });
+    service = await startService(config, embeddedProviders(config), silentLogger);
+    client = new BurstClient(service.address);
+  });
+  afterAll(async () => {
+    client?.close();
+    await service?.close();
+    await emu?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('GIVEN compute.batch.quota.dedicatedCores 8, one 4-core node in use WHEN a group asks for 2 of 4 cores THEN RESOURCE_EXHAUSTED names dedicatedCores and its pool keeps its target', async () => {
+    await client.capacity.ensure({
+      name: 'comp',
+      mode: 'frame-offload',
+      vmSize: 'Standard_D4as_v5',
+      maxDedicatedNodes: 4,
+      maxSpotNodes: 4,
+      image: {
+        publisher: 'canonical',
+        offer: '0001-com-ubuntu-server-jammy',
+        sku: '22_04-lts',
+        nodeAgentSkuId: 'batch.node.ubuntu 22.04',
+      },
+    });
+    const err = await client.capacity.resize('comp', { dedicated: 2, spot: 0 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'RESOURCE_EXHAUSTED' });
+    expect((err as Error).message).toContain(
+      "needs 8 cores, but the Batch account's dedicated core quota (dedicatedCores) is 8 with 4 in use besides",
+    );
+    expect(emu.engine.getPool('comp')?.targetDedicatedNodes).toBe(0);
+    expect((await client.capacity.resize('comp', { dedicated: 1, spot: 0 })).target.dedicated).toBe(1);
+  });
+
+  it.each([
+    ['compute.batch.quota.dedicatedCores', -1],
+    ['compute.batch.quota.pools', 1.5],
+    ['compute.batch.quota.lowPriorityCores', 'many'],
+  ])('GIVEN %s = %j WHEN the configuration loads THEN the key is named', (key, value) => {
+    expect(() =>
+      loadConfig({
+        env: {},
+        overrides: {
+          'compute.backend': 'batch',
+          'compute.batch.accountUrl': 'https://a.b.batch.azure.com',
+          [key]: value,
+        },
+      }),
+    ).toThrow(key);
   });
 });

@@ -63,6 +63,17 @@ export interface ComputeConfig {
     readonly accountName?: string;
     /** File holding the account key (shared-key auth); without it, Azure AD (DefaultAzureCredential). Env `SPILLWAY_BATCH_KEY_FILE`. */
     readonly accountKeyFile?: string;
+    /**
+     * The account's quotas, as the Azure portal shows them (`compute.batch.quota.dedicatedCores`,
+     * `.lowPriorityCores`, `.pools`): a resize or a group beyond one is refused at once with
+     * RESOURCE_EXHAUSTED naming it, instead of showing `AccountCoreQuotaReached` on the pool
+     * later. @default none (not checked)
+     */
+    readonly quota?: {
+      readonly dedicatedCores?: number;
+      readonly lowPriorityCores?: number;
+      readonly pools?: number;
+    };
   };
 }
 
@@ -170,6 +181,12 @@ export function loadConfig(
     layer('compute.batch.accountKeyFile', 'SPILLWAY_BATCH_KEY_FILE'),
     'compute.batch.accountKeyFile',
   );
+  const batchQuota: { dedicatedCores?: number; lowPriorityCores?: number; pools?: number } = {};
+  for (const k of ['dedicatedCores', 'lowPriorityCores', 'pools'] as const) {
+    const key = `compute.batch.quota.${k}`;
+    const v = pick(key);
+    if (v !== undefined) batchQuota[k] = num(v, key, 0, 0, 1_000_000, true);
+  }
   const subscriptionId = optStr(
     layer('workerBurst.subscriptionId', 'SPILLWAY_SCALESET_SUBSCRIPTION'),
     'workerBurst.subscriptionId',
@@ -239,7 +256,12 @@ export function loadConfig(
       defaultGroup,
       local,
       batch: batchUrl
-        ? { accountUrl: batchUrl, accountName: batchAccount, accountKeyFile: batchKeyFile }
+        ? {
+            accountUrl: batchUrl,
+            accountName: batchAccount,
+            accountKeyFile: batchKeyFile,
+            ...(Object.keys(batchQuota).length ? { quota: batchQuota } : {}),
+          }
         : undefined,
     },
     workerBurst:

@@ -9,6 +9,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import { BatchComputeBackend } from '../compute/batch';
+import { fixedBatchQuotas } from '../compute/quota';
 import { openDurableLocalBackend, RENDER_NICENESS } from '../compute/local';
 import { ScaleSetBackend } from '../compute/scaleset';
 import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
@@ -75,7 +76,11 @@ export function batchCompute(
   } else {
     credential = new DefaultAzureCredential();
   }
-  return new BatchComputeBackend({ accountUrl: config.accountUrl, credential });
+  return new BatchComputeBackend({
+    accountUrl: config.accountUrl,
+    credential,
+    ...(config.quota ? { quotas: fixedBatchQuotas(config.quota) } : {}),
+  });
 }
 
 /** The worker-burst backend for a configuration: Azure (or `spillway emulate arm`). */
