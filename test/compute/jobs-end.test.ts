@@ -44,7 +44,7 @@ const backendFor = (emu: BatchEmulator): BatchComputeBackend =>
     accountUrl: emu.url,
     credential: { accountName: emu.accountName, accountKey: emu.accountKey },
     pollIntervalMs: 200,
-    retry: { maxAttempts: 6, baseDelayMs: 10, maxDelayMs: 100 },
+    retry: { maxAttempts: 6, initialIntervalMs: 10, maxIntervalMs: 100 },
   });
 
 describe('Batch jobs end: the backend', () => {

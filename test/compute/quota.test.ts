@@ -50,7 +50,7 @@ describe('quota checked before a Batch resize is accepted', () => {
     const b = new BatchComputeBackend({
       accountUrl: emu.url,
       credential: { accountName: emu.accountName, accountKey: emu.accountKey },
-      retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+      retry: { maxAttempts: 3, initialIntervalMs: 10, maxIntervalMs: 50 },
       ...extra,
     });
     backends.push(b);
