@@ -10,7 +10,7 @@ import type {
   JobState,
 } from '../../model/frames';
 import type { FrameDispatcher } from './dispatcher';
-import type { FrameStore } from './store';
+import { frameIdOf, jobIdOf, type FrameStore } from './store';
 import { validateSubmission } from './validate';
 
 /** One page of a listing. */
@@ -43,6 +43,13 @@ export class FrameManager {
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
+    // What would fail at dispatch fails here, before anything is stored.
+    await this.dispatcher.preflight(job, frames, {
+      jobId: jobIdOf(job.source, job.sourceJobId),
+      frameIds: frames.map((f) =>
+        frameIdOf({ source: job.source, sourceJobId: job.sourceJobId, sourceTaskId: f.sourceTaskId }),
+      ),
+    });
     const result = await this.store.submit(job, frames);
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
     return result;
