@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { BurstClient } from '../client';
 import { jobIdOf } from '../service/frames/store';
 import { resultsDir } from '../service/embedded';
+import { sleep } from '../retry';
 
 const FRAMES = Number(process.env.BENCH_FRAMES ?? 10_000);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 50);
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   try {
     while (!fs.existsSync(addressFile) || fs.readFileSync(addressFile, 'utf8') === '') {
       if (service.exitCode !== null) throw new Error('spillway serve exited');
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const address = fs.readFileSync(addressFile, 'utf8');
     const source = 'bench:events';

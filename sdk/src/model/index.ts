@@ -1,2 +1,3 @@
 /** The SDK's own types for jobs, frames and events. */
 export * from './frames';
+export { SUBMIT_LIMITS, validateSubmission } from './validate';

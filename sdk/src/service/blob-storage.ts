@@ -26,6 +26,7 @@ import { AssetStore } from './assets/store';
 import type { OutputResolver, TaskFactory } from './frames/dispatcher';
 import { assetServiceHandlers } from './grpc/assets';
 import type { ServiceStorage } from './runtime';
+import { sleep } from '../retry';
 
 /** SAS lifetimes: tasks may wait in a queue for hours before they run. */
 const TASK_SAS_MS = 12 * 3600_000;
@@ -271,6 +272,6 @@ async function previousPort(file: string, logger: Logger): Promise<number> {
       logger.warn('the embedded Azurite port is still taken; using another', { port });
       return 0;
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }

@@ -21,8 +21,9 @@ import { registerSecret, type Logger } from '../logging';
 import { UsageError } from '../cli/command';
 import { shellQuote } from '../template/shell';
 import { blobStorage } from './blob-storage';
-import { writeFileAtomic } from './state/atomic-file';
+import { writeFileAtomic } from '../state/atomic-file';
 import type { RuntimeProviders } from './runtime';
+import { sleep } from '../retry';
 
 /**
  * Task process groups started by this service's embedded engine are listed in a file, one
@@ -65,7 +66,7 @@ export async function reapProcessGroups(file: string, logger: Logger, graceMs = 
     return pgids;
   };
   const deadline = Date.now() + graceMs;
-  while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (alive().length > 0 && Date.now() < deadline) await sleep(100);
   let killed = 0;
   for (const pgid of alive()) {
     try {

@@ -16,9 +16,8 @@ export {
 } from './grpc/server';
 export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './frames/dispatcher';
 export { FrameStore, frameIdOf, jobIdOf } from './frames/store';
-export { SUBMIT_LIMITS, validateSubmission } from './frames/validate';
+export { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
 export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, ReportedJob } from './burst/planner';
 export { simpleRule } from './burst/simple-rule';
 export { embeddedProviders, EmbeddedComputeBackend, localCompute, scaleSetBackend } from './embedded';
 export { blobStorage, outputPrefix, type BlobStorageOptions } from './blob-storage';
-export { writeFileAtomic } from './state/atomic-file';

@@ -5,7 +5,7 @@
  * Pure: the same input gives the same command, and the simulated workers of the testing
  * harness use it too.
  */
-import { shellQuote } from '@spillway/sdk';
+import { shellQuote } from '@spillway/sdk/template';
 import { mapPath, type PathRule } from './paths';
 
 /** Plugins Spillway can run outside Deadline. */

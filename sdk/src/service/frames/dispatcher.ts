@@ -12,6 +12,7 @@ import { ValidationError } from '../../errors';
 import type { FrameSpec, JobSpec, OutputFile } from '../../model/frames';
 import { TERMINAL_FRAME_STATES } from '../../model/frames';
 import type { Logger } from '../../logging';
+import { backoffMs } from '../../retry';
 import type { FrameStore } from './store';
 
 /** Builds the backend job and tasks for the service's jobs and frames. */
@@ -289,9 +290,11 @@ export class FrameDispatcher {
       const max = this.options.maxDispatchAttempts ?? 8;
       const reason = errorText(failure.error);
       if (isRetryable(failure.error) && job.attempts < max) {
-        const base = this.options.retryBaseMs ?? 500;
-        const delay = Math.min(this.options.retryMaxMs ?? 30_000, base * 2 ** (job.attempts - 1));
-        const wait = Math.round(delay * (0.5 + Math.random() / 2));
+        // The one backoff; the wait is a timer, so the job holds nothing while it waits.
+        const wait = backoffMs(job.attempts, {
+          initialIntervalMs: this.options.retryBaseMs ?? 500,
+          maxIntervalMs: this.options.retryMaxMs ?? 30_000,
+        });
         this.options.logger.warn('dispatch failed; will retry', {
           jobId,
           frames: frameIds.length,

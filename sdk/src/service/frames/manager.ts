@@ -10,8 +10,8 @@ import type {
   JobState,
 } from '../../model/frames';
 import type { FrameDispatcher } from './dispatcher';
+import { validateSubmission } from '../../model/validate';
 import { frameIdOf, jobIdOf, type FrameStore } from './store';
-import { validateSubmission } from './validate';
 
 /** One page of a listing. */
 export interface Page<T> {

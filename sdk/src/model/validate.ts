@@ -1,6 +1,6 @@
-import { ValidationError } from '../../errors';
-import type { FrameSpec, JobSpec } from '../../model/frames';
-import { normaliseRelativePath } from '../../storage/paths';
+import { ValidationError } from '../errors';
+import { normaliseRelativePath } from '../storage/paths';
+import type { FrameSpec, JobSpec } from './frames';
 
 /** Limits of one submission. */
 export const SUBMIT_LIMITS = {
