@@ -228,6 +228,9 @@ export async function blobStorage(
         },
         opts.abortSignal,
       );
+      // The embedded Azurite keeps which blobs exist in memory for a few seconds: the frame
+      // is done only once that is on disk, so a SIGKILL of everything cannot take its outputs.
+      if (files.length > 0) await storage.azurite?.flush();
       return files;
     },
   };

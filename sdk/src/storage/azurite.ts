@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SpillwayError } from '../errors';
+import { AZURITE_FLUSH_HOOK, flushAzurite } from './durability';
 import { sleep } from '../retry';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
@@ -42,6 +43,11 @@ export interface Azurite {
   readonly dataDir: string | undefined;
   /** Process id of the child. */
   readonly pid: number;
+  /**
+   * Makes every blob Azurite has acknowledged so far survive a SIGKILL of Azurite (its
+   * metadata saved to disk; see `storage/durability`). Nothing to do in memory.
+   */
+  flush(): Promise<void>;
   /** Stops the child (SIGTERM, then SIGKILL after 5 s). Idempotent. */
   stop(): Promise<void>;
 }
@@ -68,7 +74,7 @@ function azuriteBlobMain(): string {
 
 // The child runs Azurite in a small wrapper that exits when its stdin closes, so that even
 // a parent killed with SIGKILL leaves no orphan behind.
-const wrapper = `
+const wrapper = `${AZURITE_FLUSH_HOOK}
 const main = process.argv[1];
 process.argv = [process.argv[0], main, ...process.argv.slice(2)];
 const orphaned = () => process.kill(process.pid, 'SIGTERM');
@@ -178,6 +184,7 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<A
         `AccountKey=${AZURITE_ACCOUNT_KEY};BlobEndpoint=${blobEndpoint};`,
       dataDir,
       pid: child.pid!,
+      flush: () => (dataDir ? flushAzurite(child.pid!, dataDir) : Promise.resolve()),
       stop: async () => {
         signal?.removeEventListener('abort', onAbortAfter);
         await stop();

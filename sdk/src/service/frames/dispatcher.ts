@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { TASK_LOST_CODE } from '../../compute/backend';
 import type {
   ComputeBackend,
   ComputeJobSpec,
@@ -437,6 +438,17 @@ export class FrameDispatcher {
       return;
     }
     if (task.state !== 'completed') return;
+    if (task.failure?.code === TASK_LOST_CODE) {
+      // Nothing ran to an end: the frame is handed over again, as a new task.
+      await this.store.change(frameId, {
+        type: 'retrying',
+        state: 'queued',
+        nodeId,
+        message: `${task.failure.message}; dispatching it again`,
+      });
+      this.submitted([frameId]);
+      return;
+    }
     if (frame.attempts < attempt) {
       // The start was never seen (it happened while the service was down): record it first.
       await this.store.change(frameId, { type: 'started', state: 'running', attempt, nodeId });
