@@ -142,8 +142,9 @@ function page<T>(items: T[], options: PageOptions): Page<T> {
   }
   let offset = 0;
   if (options.pageToken) {
-    const decoded = /^o(\d+)$/.exec(Buffer.from(options.pageToken, 'base64url').toString());
-    if (!decoded)
+    // Strict: the token must be exactly what this service issues (base64url forgives garbage).
+    const decoded = /^o(\d{1,15})$/.exec(Buffer.from(options.pageToken, 'base64url').toString());
+    if (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== options.pageToken)
       throw new ValidationError('page_token', options.pageToken, 'is not a token this service issued');
     offset = Number(decoded[1]);
   }

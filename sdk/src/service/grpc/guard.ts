@@ -18,7 +18,7 @@ import type { ServiceDefinition } from '@grpc/grpc-js';
 import { createFileRegistry, fromBinary, type DescField, type DescMessage } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { ValidationError } from '../../errors';
-import { SPILLWAY_V1_DESCRIPTOR_SET_BASE64 } from '../../gen/descriptor';
+import { SPILLWAY_V1_DESCRIPTOR_SET_BASE64 } from '../../wire';
 
 /** Longest a timer can wait: Node's timers overflow past 2^31-1 ms (and fire at once). */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
