@@ -47,7 +47,7 @@ describe('the edge guard', () => {
     [
       'an unknown enum (spec.backend = 99)',
       capacity.ensureCapacityGroup,
-      ensure({ backend: 99 }),
+      ensure({ backend: 99 as c.BackendKind }),
       'spec.backend',
       '99',
     ],
@@ -55,7 +55,12 @@ describe('the edge guard', () => {
       'an unknown enum in a list',
       frames.listJobs,
       Buffer.from(
-        f.ListJobsRequest.encode({ pageSize: 1, pageToken: '', source: '', states: [42] }).finish(),
+        f.ListJobsRequest.encode({
+          pageSize: 1,
+          pageToken: '',
+          source: '',
+          states: [42 as f.JobState],
+        }).finish(),
       ),
       'states[0]',
       '42',
