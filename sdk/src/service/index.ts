@@ -15,9 +15,23 @@ export {
   type ServerTls,
 } from './grpc/server';
 export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './frames/dispatcher';
-export { FrameStore, frameIdOf, jobIdOf } from './frames/store';
+export { FrameStore, frameIdOf, jobIdOf, type FramePricing, type FrameStoreOptions } from './frames/store';
+export * from './capacity';
 export { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
 export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, ReportedJob } from './burst/planner';
 export { simpleRule } from './burst/simple-rule';
-export { embeddedProviders, EmbeddedComputeBackend, localCompute, scaleSetBackend } from './embedded';
-export { blobStorage, outputPrefix, type BlobStorageOptions } from './blob-storage';
+export { batchCompute, embeddedProviders, localCompute, scaleSetBackend } from './embedded';
+export { blobStorage, type BlobServiceStorage } from './blob-storage';
+export { blobOutputResolver } from './frames/outputs';
+export {
+  backendJob,
+  backendTask,
+  blobUrl,
+  createTaskFactory,
+  frameCommand,
+  frameLogBlob,
+  OUT_DIR,
+  outputPrefix,
+  type FrameTaskInput,
+  type TaskLocations,
+} from './frames/task-factory';

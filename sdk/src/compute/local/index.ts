@@ -13,3 +13,14 @@ export {
   type RunProcessOptions,
 } from './process';
 export type * from './types';
+export {
+  DurableLocalBackend,
+  durableCommand,
+  leaderAlive,
+  leftoverProcessGroups,
+  openDurableLocalBackend,
+  resultsDir,
+  type DurableLocalBackendOptions,
+  type LeftoverProcessGroup,
+  type OutputUrlSigner,
+} from './durable';
