@@ -126,7 +126,7 @@ describe('hostile input over the wire', () => {
     ['asset manifest ../../etc/passwd', { assetManifestId: '../../etc/passwd' }, 'job.asset_manifest_id'],
     [
       'a command over 8,191 characters once wrapped',
-      { commandTemplate: `echo ${'y'.repeat(7900)}` },
+      { commandTemplate: `echo ${'y'.repeat(7990)}` },
       'job.command_template',
     ],
     ['a 200 KB job name', { name: 'n'.repeat(200_000), commandTemplate: 'echo #JOB#' }, 'job.name'],
