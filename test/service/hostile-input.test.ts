@@ -204,4 +204,43 @@ describe('hostile input over the wire', () => {
       expect(result.details).toContain('page_token');
     }
   });
+
+  // 4,294,967,295 nodes used to be accepted: resizing to it stopped health answering and grew
+  // the service to 4 GB. Now a group holds at most 1,000 nodes per priority, and that many is fine.
+  it('bounds nodes per group, and a group at the bound keeps the service answering', async () => {
+    const ensure = (max: number) =>
+      rawCall(
+        '/spillway.v1.CapacityService/EnsureCapacityGroup',
+        Buffer.from(
+          wc.EnsureCapacityGroupRequest.encode(
+            wc.EnsureCapacityGroupRequest.fromPartial({
+              spec: { name: `big-${max}`, mode: 1, vmSize: 'local', maxDedicatedNodes: max },
+            }),
+          ).finish(),
+        ),
+      );
+    const refused = await ensure(4294967295);
+    expect(refused.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(refused.details).toContain('spec.max_dedicated_nodes');
+    expect((await ensure(1000)).code).toBe(grpc.status.OK);
+    const resized = await rawCall(
+      '/spillway.v1.CapacityService/ResizeCapacityGroup',
+      Buffer.from(
+        wc.ResizeCapacityGroupRequest.encode(
+          wc.ResizeCapacityGroupRequest.fromPartial({ name: 'big-1000', targetDedicatedNodes: 1000 }),
+        ).finish(),
+      ),
+    );
+    expect(resized.code).toBe(grpc.status.OK);
+    for (let i = 0; i < 3; i++) {
+      const health = await rawCall('/grpc.health.v1.Health/Check', Buffer.alloc(0));
+      expect(health.code).toBe(grpc.status.OK);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const rssKb = Number(
+      /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${service.child.pid}/status`, 'utf8'))?.[1],
+    );
+    expect(rssKb).toBeLessThan(1024 * 1024);
+    alive();
+  });
 });
