@@ -241,8 +241,16 @@ export interface TaskInfo {
   readonly startTime?: Date;
   readonly endTime?: Date;
   readonly stateTransitionTime: Date;
+  /**
+   * Why a completed task failed. Code `TASK_LOST_CODE` means the backend lost the task
+   * (its process or node died with nothing recorded): the attempt says nothing about the
+   * frame, which the service hands over again.
+   */
   readonly failure?: { readonly code: string; readonly message: string };
 }
+
+/** `TaskInfo.failure.code` of a task the backend lost (see `TaskInfo.failure`). */
+export const TASK_LOST_CODE = 'TaskLost';
 
 /** Task counts of a job. */
 export interface TaskCounts {

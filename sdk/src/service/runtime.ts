@@ -8,6 +8,7 @@ import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
 import { BurstMode } from '../gen/spillway/v1/common';
 import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import { SpillwayError } from '../errors';
 import type { Logger } from '../logging';
 import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
@@ -23,7 +24,13 @@ import { assetServiceHandlers } from './grpc/assets';
 import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
 import { frameServiceHandlers } from './grpc/frames';
-import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
+import {
+  checkListenSecurity,
+  startServer,
+  type ListenOptions,
+  type RunningServer,
+  type ServerTls,
+} from './grpc/server';
 
 /** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
 export interface ServiceStorage {
@@ -219,6 +226,59 @@ export async function startService(
   checkListenSecurity(listen);
 
   const container = new Container();
+  try {
+    return await startIn(container, config, providers, logger, listen);
+  } catch (err) {
+    // Nothing half-started stays behind (an Azurite child, an engine, an open journal): the
+    // process can exit, and says why.
+    await closeStarted(container, logger);
+    throw err;
+  }
+}
+
+/** How long start-up waits for a backend to answer before it gives up. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** A backend the configuration requires did not answer at start. */
+export class BackendUnavailableError extends SpillwayError {
+  constructor(what: string, cause: unknown) {
+    super(
+      `${what} could not be reached at start: ${cause instanceof Error ? cause.message : String(cause)}`,
+      'UNAVAILABLE',
+      { cause },
+    );
+  }
+}
+
+/** Closes what a failed start opened, each part on its own (a failure to close is logged). */
+async function closeStarted(container: Container, logger: Logger): Promise<void> {
+  const close = async (token: symbol, how: (x: never) => unknown): Promise<void> => {
+    try {
+      if (!container.isBound(token)) return;
+      const part = container.get(token);
+      if (part) await how(part as never);
+    } catch (err) {
+      logger.warn('closing after a failed start', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  };
+  await close(TYPES.FrameDispatcher, (d: FrameDispatcher) => d.stop());
+  await close(TYPES.BurstManager, (b: BurstManager) => b.close());
+  await close(TYPES.CapacityManager, (c: CapacityManager) => c.close());
+  await close(TYPES.ComputeBackend, (c: ComputeBackend) => c.close());
+  await close(TYPES.WorkerBurstBackend, (c: CapacityBackend | undefined) => c?.close());
+  await close(TYPES.ServiceStorage, (s: ServiceStorage) => s.close());
+  await close(TYPES.FrameStore, (s: FrameStore) => s.close());
+}
+
+async function startIn(
+  container: Container,
+  config: ServiceConfig,
+  providers: RuntimeProviders,
+  logger: Logger,
+  listen: ListenOptions,
+): Promise<RunningService> {
   await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule);
 
   const store = container.get<FrameStore>(TYPES.FrameStore);
@@ -233,12 +293,29 @@ export async function startService(
   lifecycle?.attach(store);
 
   logger.debug('restoring capacity groups');
-  await capacity.reconcileAll();
-  if (!capacity.specOf(config.compute.defaultGroup)) {
-    await capacity.ensure(defaultGroupSpec(config));
-  }
-  if (config.compute.local.nodes > 0) {
-    await capacity.resize(config.compute.defaultGroup, { dedicated: config.compute.local.nodes, spot: 0 });
+  // The compute backend must answer now: a service that cannot reach it says so and stops,
+  // instead of listening with nothing behind it.
+  const abortSignal = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
+  const backend = `the compute backend (${config.compute.backend}${config.compute.batch ? ` at ${config.compute.batch.accountUrl}` : ''})`;
+  try {
+    await capacity.reconcileAll({ abortSignal });
+    if (!capacity.specOf(config.compute.defaultGroup)) {
+      await capacity.ensure(defaultGroupSpec(config), { abortSignal });
+    }
+    if (config.compute.local.nodes > 0) {
+      await capacity.resize(
+        config.compute.defaultGroup,
+        { dedicated: config.compute.local.nodes, spot: 0 },
+        { abortSignal },
+      );
+    }
+    // Restoring logs a group its backend refused: the default group must answer.
+    await capacity.get(config.compute.defaultGroup, { abortSignal });
+  } catch (err) {
+    throw new BackendUnavailableError(
+      backend,
+      abortSignal.aborted ? new Error(`no answer within ${STARTUP_TIMEOUT_MS / 1000} s`) : err,
+    );
   }
   logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
   await dispatcher.start();

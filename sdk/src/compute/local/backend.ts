@@ -289,7 +289,7 @@ export class LocalComputeBackend implements ComputeBackend {
     const added: string[] = [];
     const alreadyExisted: string[] = [];
     for (const t of tasks) {
-      const spec = engineTask(t);
+      const spec = engineTask({ ...t, commandLine: this.commandLineOf(jobId, t) });
       const existing = this.engine.getTask(jobId, t.id);
       if (existing) {
         if (canonical(existing.spec) !== canonical(spec)) {
@@ -302,6 +302,15 @@ export class LocalComputeBackend implements ComputeBackend {
       added.push(t.id);
     }
     return { added, alreadyExisted };
+  }
+
+  /**
+   * The command line the engine runs for a task, after the task passed Batch's checks (a
+   * subclass may wrap it, e.g. to record the task's exit: the wrapper is the engine's, not
+   * the caller's, and does not count against Batch's limits). @default the task's own
+   */
+  protected commandLineOf(_jobId: string, task: ComputeTaskSpec): string {
+    return task.commandLine;
   }
 
   async getTask(jobId: string, taskId: string, _options?: OperationOptions): Promise<TaskInfo | undefined> {

@@ -23,10 +23,11 @@ export type * from './types';
 export {
   DurableLocalBackend,
   durableCommand,
+  leaderAlive,
+  leftoverProcessGroups,
   openDurableLocalBackend,
-  processGroupFile,
-  reapProcessGroups,
-  recordProcessGroup,
   resultsDir,
   type DurableLocalBackendOptions,
+  type LeftoverProcessGroup,
+  type OutputUrlSigner,
 } from './durable';

@@ -10,8 +10,8 @@ import type {
   JobState,
 } from '../../model/frames';
 import type { FrameDispatcher } from './dispatcher';
-import type { FrameStore } from './store';
 import { validateSubmission } from '../../model/validate';
+import { frameIdOf, jobIdOf, type FrameStore } from './store';
 
 /** One page of a listing. */
 export interface Page<T> {
@@ -50,6 +50,13 @@ export class FrameManager {
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
     this.groups?.requireOffloadGroup(job.capacityGroup);
+    // What would fail at dispatch fails here, before anything is stored.
+    await this.dispatcher.preflight(job, frames, {
+      jobId: jobIdOf(job.source, job.sourceJobId),
+      frameIds: frames.map((f) =>
+        frameIdOf({ source: job.source, sourceJobId: job.sourceJobId, sourceTaskId: f.sourceTaskId }),
+      ),
+    });
     const store = (): Promise<{ jobId: string; frames: FrameSubmission[] }> => this.store.submit(job, frames);
     const result = await (this.options.admit ? this.options.admit(job, store) : store());
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
@@ -144,8 +151,9 @@ function page<T>(items: T[], options: PageOptions): Page<T> {
   }
   let offset = 0;
   if (options.pageToken) {
-    const decoded = /^o(\d+)$/.exec(Buffer.from(options.pageToken, 'base64url').toString());
-    if (!decoded)
+    // Strict: the token must be exactly what this service issues (base64url forgives garbage).
+    const decoded = /^o(\d{1,15})$/.exec(Buffer.from(options.pageToken, 'base64url').toString());
+    if (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== options.pageToken)
       throw new ValidationError('page_token', options.pageToken, 'is not a token this service issued');
     offset = Number(decoded[1]);
   }

@@ -65,9 +65,11 @@ function nodeToWire(n: ComputeNode): w.Node {
 function pageOf<T>(items: T[], pageSize: number, pageToken: string): { items: T[]; next: string } {
   const size = pageSize || 100;
   if (size > 1000) throw new ValidationError('page_size', size, 'must be from 1 to 1000');
-  const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString().slice(1)) : 0;
-  if (!Number.isInteger(offset) || offset < 0)
+  // Strict: garbage is refused, never read as the first page.
+  const decoded = pageToken ? /^o(\d{1,15})$/.exec(Buffer.from(pageToken, 'base64url').toString()) : null;
+  if (pageToken && (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== pageToken))
     throw new ValidationError('page_token', pageToken, 'is not a token this service issued');
+  const offset = decoded ? Number(decoded[1]) : 0;
   return {
     items: items.slice(offset, offset + size),
     next: offset + size < items.length ? Buffer.from(`o${offset + size}`).toString('base64url') : '',

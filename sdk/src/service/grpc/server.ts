@@ -10,6 +10,7 @@ import { registerSecret } from '../../logging';
 import { addIntrospection, type Introspection } from '../introspection';
 import { allowAll, bearerToken, type Authenticator } from './auth';
 import { watchFramesService } from './frames';
+import { guardDefinition } from './guard';
 import type { HandlerContext } from './handlers';
 
 /** TLS material for a non-loopback listener. */
@@ -123,10 +124,11 @@ export async function startServer(
     'grpc.keepalive_permit_without_calls': 1,
   });
   const impl = services(handlerContext(options, logger));
-  if (impl.frames) server.addService(watchFramesService, impl.frames);
-  if (impl.capacity) server.addService(CapacityServiceService, impl.capacity);
-  if (impl.burst) server.addService(BurstServiceService, impl.burst);
-  if (impl.assets) server.addService(AssetServiceService, impl.assets);
+  // Every request passes the guard (decoded, checked against the contract) on arrival.
+  if (impl.frames) server.addService(guardDefinition(watchFramesService), impl.frames);
+  if (impl.capacity) server.addService(guardDefinition(CapacityServiceService), impl.capacity);
+  if (impl.burst) server.addService(guardDefinition(BurstServiceService), impl.burst);
+  if (impl.assets) server.addService(guardDefinition(AssetServiceService), impl.assets);
   const introspection = addIntrospection(server);
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(
