@@ -43,6 +43,9 @@ export function validateSubmission(job: JobSpec, frames: readonly FrameSpec[]): 
   if (job.frameTimeoutMs !== undefined && !(job.frameTimeoutMs > 0)) {
     throw new ValidationError('job.frame_timeout', job.frameTimeoutMs, 'must be positive when set');
   }
+  if (job.gpus !== undefined && !(Number.isInteger(job.gpus) && job.gpus >= 0 && job.gpus <= 16)) {
+    throw new ValidationError('job.gpus', job.gpus, 'must be a whole number from 0 to 16');
+  }
   environment('job.environment', job.environment);
   if (job.commandTemplate.length > SUBMIT_LIMITS.maxCommandLength) {
     throw new ValidationError(
