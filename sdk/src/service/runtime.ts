@@ -13,6 +13,7 @@ import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
 import { CapacityManager } from './capacity/manager';
+import { LicensePreflight } from './capacity/preflight';
 import { AssetStore } from './assets/store';
 import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
@@ -60,6 +61,7 @@ export const TYPES = {
   FrameManager: Symbol.for('FrameManager'),
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
+  LicensePreflight: Symbol.for('LicensePreflight'),
 } as const;
 
 /** A running service. */
@@ -96,14 +98,23 @@ const framesModule = new ContainerModule(({ bind }) => {
   bind(TYPES.FrameDispatcher)
     .toDynamicValue((ctx) => {
       const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
+      const capacity = ctx.get<CapacityManager>(TYPES.CapacityManager);
+      const preflight = ctx.get<LicensePreflight>(TYPES.LicensePreflight);
       return new FrameDispatcher(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
-        createTaskFactory(() => storage.taskLocations()),
+        createTaskFactory(
+          () => storage.taskLocations(),
+          (group) => capacity.environmentOf(group),
+        ),
         storage.outputs,
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
           logger: ctx.get(TYPES.Logger),
+          gate: {
+            verdict: (group) => capacity.dispatchVerdict(group),
+            onChange: (listener) => preflight.onChange(listener),
+          },
         },
       );
     })
@@ -121,6 +132,9 @@ const framesModule = new ContainerModule(({ bind }) => {
 });
 
 const capacityModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.LicensePreflight)
+    .toDynamicValue((ctx) => new LicensePreflight(ctx.get(TYPES.ComputeBackend), ctx.get(TYPES.Logger)))
+    .inSingletonScope();
   bind(TYPES.CapacityManager)
     .toDynamicValue((ctx) => {
       const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
@@ -136,6 +150,7 @@ const capacityModule = new ContainerModule(({ bind }) => {
             ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
             ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
           },
+          preflight: ctx.get<LicensePreflight>(TYPES.LicensePreflight),
         },
       );
     })
@@ -253,6 +268,7 @@ export async function startService(
       await server.close();
       await dispatcher.stop();
       await burst.close();
+      container.get<LicensePreflight>(TYPES.LicensePreflight).close();
       capacity.close();
       await compute.close();
       await workerBurst?.close();

@@ -35,8 +35,14 @@ export class FrameManager {
   constructor(
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
-    /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
-    private readonly groups?: { requireOffloadGroup(name: string | undefined): void },
+    /**
+     * Refuses a capacity group frames cannot go to: NOT_FOUND naming it, FAILED_PRECONDITION
+     * when the job's GPU need does not match it or a licence server of it cannot be reached.
+     * @default every group accepted
+     */
+    private readonly groups?: {
+      requireOffloadGroup(name: string | undefined, job?: Pick<JobSpec, 'gpus'>): void;
+    },
   ) {}
 
   /** Adds frames to a job (creating it); idempotent by key. Refuses a capacity group that does not exist. */
@@ -45,7 +51,7 @@ export class FrameManager {
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
-    this.groups?.requireOffloadGroup(job.capacityGroup);
+    this.groups?.requireOffloadGroup(job.capacityGroup, job);
     const result = await this.store.submit(job, frames);
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
     return result;

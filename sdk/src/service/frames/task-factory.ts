@@ -71,7 +71,15 @@ export function frameCommand(job: JobSpec, frame: FrameSpec): string {
  * node script and, when the job has an asset manifest, lays the assets out in the node
  * cache; retries and environment apply to every task.
  */
-export function backendJob(jobId: string, job: JobSpec, group: string, where: TaskLocations): ComputeJobSpec {
+export function backendJob(
+  jobId: string,
+  job: JobSpec,
+  group: string,
+  where: TaskLocations,
+  /** The group's own environment (licence servers, GPUs): it wins over the job's. @default none */
+  groupEnvironment: Readonly<Record<string, string>> = {},
+): ComputeJobSpec {
+  const environment = { ...job.environment, ...groupEnvironment };
   const preparation = job.assetManifestId
     ? buildPreparationCommand({
         scriptUrl: where.nodeScriptUrl,
@@ -85,7 +93,7 @@ export function backendJob(jobId: string, job: JobSpec, group: string, where: Ta
     group,
     preparation,
     maxTaskRetryCount: job.maxRetries ?? 0,
-    ...(job.environment ? { environment: job.environment } : {}),
+    ...(Object.keys(environment).length > 0 ? { environment } : {}),
   };
 }
 
@@ -130,10 +138,17 @@ export function backendTask(input: FrameTaskInput, where: TaskLocations): Comput
   };
 }
 
-/** The dispatcher's task factory over `backendJob` and `backendTask`, with storage's current URLs. */
-export function createTaskFactory(locations: () => Promise<TaskLocations>): TaskFactory {
+/**
+ * The dispatcher's task factory over `backendJob` and `backendTask`, with storage's current
+ * URLs and each group's environment (licence servers, GPUs: see `CapacityManager.environmentOf`).
+ */
+export function createTaskFactory(
+  locations: () => Promise<TaskLocations>,
+  groupEnvironment: (group: string) => Readonly<Record<string, string>> = () => ({}),
+): TaskFactory {
   return {
-    jobFor: async (jobId, spec, group) => backendJob(jobId, spec, group, await locations()),
+    jobFor: async (jobId, spec, group) =>
+      backendJob(jobId, spec, group, await locations(), groupEnvironment(group)),
     taskFor: async (taskId, jobId, frameId, job, frame) =>
       backendTask({ taskId, jobId, frameId, job, frame }, await locations()),
   };
