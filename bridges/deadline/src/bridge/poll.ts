@@ -9,7 +9,7 @@ import type { BurstPlan, FrameSpec, JobSpec } from '@spillway/sdk';
 import { shellQuote } from '@spillway/sdk/template';
 import type { DeadlineJob, DeadlineLimit, DeadlineTask } from '../webservice';
 import type { JobAssetSync, JobAssets } from './assets';
-import type { BridgeContext } from './context';
+import { gpusOf, type BridgeContext } from './context';
 import { capByLimits, chooseOffload, lowered, type LimitUse } from './offload';
 import { farmReport } from './report';
 import type { Settler } from './returns';
@@ -76,7 +76,7 @@ export class PollCycle {
       offloaded,
       burstable: (j) => this.burstable(j),
       deadline: (j) => ctx.deadlineOf(j),
-      ...(ctx.config.capacityGroup ? { capacityGroup: ctx.config.capacityGroup } : {}),
+      capacityGroup: (j) => ctx.capacityGroupOf(j),
     });
     const plan = await ctx.burst.reportFarmState(report, { ...ctx.sig, sourceKind: 'deadline' });
     this.lastPlan = plan;
@@ -241,11 +241,33 @@ export class PollCycle {
     );
     if (suspended.length === 0) return;
 
+    const group = capacityGroup ?? ctx.capacityGroupOf(job);
+    let gpu: Awaited<ReturnType<typeof ctx.groupGpu>>;
+    try {
+      gpu = await ctx.groupGpu(group);
+    } catch (err) {
+      log.warn('capacity group unreadable; resuming the tasks locally', {
+        job: job.id,
+        group,
+        error: (err as Error).message,
+      });
+      await deadline.taskCommand(
+        'resume',
+        job.id,
+        suspended.map((t) => t.taskId),
+        ctx.sig,
+      );
+      state.forget(
+        job.id,
+        suspended.map((t) => t.taskId),
+      );
+      return;
+    }
     const frames: FrameSpec[] = [];
     const records: TaskRecord[] = [];
     for (const t of suspended) {
       const [a, b] = parseTaskFrames(t.frames || tasks.find((x) => x.taskId === t.taskId)?.frames || '');
-      const built = ctx.cloudCommand(job, a, b, assets?.root);
+      const built = ctx.cloudCommand(job, a, b, assets?.root, gpu);
       if (!built.supported) continue;
       const command = config.commandWrapper
         ? `${config.commandWrapper} /bin/sh -c ${shellQuote(built.command)}`
@@ -278,7 +300,6 @@ export class PollCycle {
           : {}),
       });
     }
-    const group = capacityGroup ?? config.capacityGroup;
     const spec: JobSpec = {
       source: ctx.source,
       sourceKind: 'deadline',
@@ -291,6 +312,7 @@ export class PollCycle {
       priority: Math.max(0, Math.min(100, Math.round(job.priority))),
       deadline: ctx.deadlineOf(job),
       ...(group ? { capacityGroup: group } : {}),
+      ...(gpusOf(job) > 0 ? { gpus: gpusOf(job) } : {}),
       ...(config.frameTimeoutMs ? { frameTimeoutMs: config.frameTimeoutMs } : {}),
     };
     let submitted: { frameId: string; taskId: TaskId }[];
