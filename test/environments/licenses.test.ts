@@ -157,6 +157,35 @@ describe('licence servers per capacity group', () => {
     ).rejects.toThrow(new RegExp(`licence server arnold \\(${address.replace(/\./g, '\\.')}\\)`));
   }, 180_000);
 
+  it('the burst plan sends no frames to the unhealthy group and says why', async () => {
+    // (After the previous test: lic-down's check failed.)
+    const plan = await svc.client.reportFarmState(
+      {
+        source: 'deadline:test',
+        observedAt: new Date(),
+        jobs: [
+          {
+            sourceJobId: 'j1',
+            priority: 50,
+            group: '',
+            queuedFrames: 5,
+            renderingFrames: 0,
+            offloadedFrames: 0,
+            deadline: new Date(Date.now() + 60_000),
+            burstable: true,
+            capacityGroup: 'lic-down',
+          },
+        ],
+        workers: [],
+      },
+      { sourceKind: 'deadline' },
+    );
+    expect(plan.offload.filter((o) => o.capacityGroup === 'lic-down')).toEqual([]);
+    expect(plan.reasons).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^j1: \d+ frames stay local: licence server arnold/)]),
+    );
+  }, 60_000);
+
   it('refuses a malformed server address naming the field', async () => {
     await expect(
       svc.client.capacity.ensure({

@@ -230,6 +230,26 @@ export class LicensePreflight {
   }
 }
 
+/**
+ * A plan's offload decisions without those to groups that refuse frames now (a licence
+ * server cannot be reached), each dropped one explained in `reasons`: those frames stay local.
+ */
+export function withoutRefusedGroups<
+  O extends { readonly sourceJobId: string; readonly frameCount: number; readonly capacityGroup: string },
+>(
+  plan: { readonly offload: readonly O[]; readonly reasons: readonly string[] },
+  verdict: (group: string) => DispatchVerdict,
+): { offload: O[]; reasons: string[] } {
+  const offload: O[] = [];
+  const reasons = [...plan.reasons];
+  for (const o of plan.offload) {
+    const v = verdict(o.capacityGroup);
+    if (v.verdict === 'refuse') reasons.push(`${o.sourceJobId}: ${o.frameCount} frames stay local: ${v.reason}`);
+    else offload.push(o);
+  }
+  return { offload, reasons };
+}
+
 function pendingMessage(group: string, servers: readonly LicenseServer[]): string {
   return `licence check of ${servers.map(serverLabel).join(', ')} pending on a node of capacity group ${JSON.stringify(group)}`;
 }
