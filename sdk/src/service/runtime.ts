@@ -14,6 +14,7 @@ import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
 import { CapacityManager } from './capacity/manager';
 import { LicensePreflight } from './capacity/preflight';
+import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
 import { AssetStore } from './assets/store';
 import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
@@ -62,6 +63,7 @@ export const TYPES = {
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
   LicensePreflight: Symbol.for('LicensePreflight'),
+  AssetLifecycle: Symbol.for('AssetLifecycle'),
 } as const;
 
 /** A running service. */
@@ -88,6 +90,21 @@ function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeP
 }
 
 const framesModule = new ContainerModule(({ bind }) => {
+  // Garbage collection, job admission against it, output expiry: where storage has containers.
+  bind<AssetLifecycle | undefined>(TYPES.AssetLifecycle)
+    .toDynamicValue((ctx) => {
+      const containers = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers;
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      return containers
+        ? new AssetLifecycle({
+            ...containers,
+            logger: ctx.get(TYPES.Logger),
+            gc: config.storage.gc,
+            outputsExpireAfterMs: config.storage.outputsExpireAfterMs,
+          })
+        : undefined;
+    })
+    .inSingletonScope();
   bind(TYPES.FrameStore)
     .toDynamicValue((ctx) =>
       FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state'), {
@@ -98,15 +115,17 @@ const framesModule = new ContainerModule(({ bind }) => {
   bind(TYPES.FrameDispatcher)
     .toDynamicValue((ctx) => {
       const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
       const capacity = ctx.get<CapacityManager>(TYPES.CapacityManager);
       const preflight = ctx.get<LicensePreflight>(TYPES.LicensePreflight);
       return new FrameDispatcher(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
-        createTaskFactory(
-          () => storage.taskLocations(),
-          (group) => capacity.environmentOf(group),
-        ),
+        createTaskFactory(() => storage.taskLocations(), {
+          cacheLimit: (group) =>
+            nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
+          groupEnvironment: (group) => capacity.environmentOf(group),
+        }),
         storage.outputs,
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
@@ -120,14 +139,15 @@ const framesModule = new ContainerModule(({ bind }) => {
     })
     .inSingletonScope();
   bind(TYPES.FrameManager)
-    .toDynamicValue(
-      (ctx) =>
-        new FrameManager(
-          ctx.get(TYPES.FrameStore),
-          ctx.get(TYPES.FrameDispatcher),
-          ctx.get(TYPES.CapacityManager),
-        ),
-    )
+    .toDynamicValue((ctx) => {
+      const lifecycle = ctx.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
+      return new FrameManager(
+        ctx.get(TYPES.FrameStore),
+        ctx.get(TYPES.FrameDispatcher),
+        ctx.get(TYPES.CapacityManager),
+        lifecycle ? { admit: lifecycle.admitJob.bind(lifecycle) } : {},
+      );
+    })
     .inSingletonScope();
 });
 
@@ -222,6 +242,8 @@ export async function startService(
   const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+  const lifecycle = container.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
+  lifecycle?.attach(store);
 
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
@@ -248,6 +270,7 @@ export async function startService(
                 frames: store,
                 outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
               }),
+              ...(lifecycle ? { lifecycle } : {}),
             }),
           }
         : {}),
@@ -272,6 +295,7 @@ export async function startService(
       capacity.close();
       await compute.close();
       await workerBurst?.close();
+      await lifecycle?.close();
       await storage.close();
       await store.close();
     },

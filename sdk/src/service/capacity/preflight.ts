@@ -244,7 +244,8 @@ export function withoutRefusedGroups<
   const reasons = [...plan.reasons];
   for (const o of plan.offload) {
     const v = verdict(o.capacityGroup);
-    if (v.verdict === 'refuse') reasons.push(`${o.sourceJobId}: ${o.frameCount} frames stay local: ${v.reason}`);
+    if (v.verdict === 'refuse')
+      reasons.push(`${o.sourceJobId}: ${o.frameCount} frames stay local: ${v.reason}`);
     else offload.push(o);
   }
   return { offload, reasons };
