@@ -289,7 +289,9 @@ export class BatchComputeBackend implements ComputeBackend {
     options: OperationOptions,
   ): Promise<BatchServiceModels.ComputeNode[]> {
     const select = {
-      computeNodeListOptions: { select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors' },
+      computeNodeListOptions: {
+        select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors,vmSize',
+      },
     };
     let page = await this.call(
       (r) => this.client.computeNode.list(pool, { ...select, ...r }),
