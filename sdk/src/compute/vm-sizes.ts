@@ -13,10 +13,14 @@ export interface GpuVmSize {
   readonly model: string;
 }
 
-const table: Readonly<Record<string, GpuVmSize>> = {};
+/** By lower-case name (Azure compares sizes case-insensitively). */
+const table: Record<string, GpuVmSize> = {};
+/** As Azure spells them. */
+const names: string[] = [];
 function add(model: string, sizes: Readonly<Record<string, number>>): void {
   for (const [name, gpus] of Object.entries(sizes)) {
-    (table as Record<string, GpuVmSize>)[name.toLowerCase()] = { gpus, model };
+    table[name.toLowerCase()] = { gpus, model };
+    names.push(name);
   }
 }
 add('NVIDIA T4', {
@@ -57,7 +61,7 @@ add('AMD MI25', { Standard_NV4as_v4: 1, Standard_NV8as_v4: 1, Standard_NV16as_v4
 
 /** The GPU sizes Spillway knows, by their Azure names. */
 export function knownGpuVmSizes(): ReadonlyMap<string, GpuVmSize> {
-  return new Map(Object.entries(table));
+  return new Map(names.map((n) => [n, table[n.toLowerCase()]!]));
 }
 
 /**
