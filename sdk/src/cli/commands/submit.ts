@@ -54,6 +54,13 @@ export function register(program: Command): void {
         ),
       )
       .addOption(typedOption('--env <NAME=VALUE>', 'environment variable; repeatable', keyValue))
+      .addOption(
+        typedOption(
+          '--gpus <N>',
+          'GPUs each task needs: the job runs only on a capacity group with that many per node (default: 0, a CPU job)',
+          wholeNumber({ max: 16 }),
+        ),
+      )
       .option('--manifest <ID>', 'asset manifest from `spillway assets sync`')
       .addOption(
         typedOption(
@@ -111,6 +118,7 @@ Examples:
           ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
           ...(opts.retries !== undefined ? { maxRetries: opts.retries } : {}),
           ...(opts.env ? { environment: opts.env } : {}),
+          ...(opts.gpus ? { gpus: opts.gpus } : {}),
           ...(opts.manifest ? { assetManifestId: opts.manifest } : {}),
           ...(opts.outputs ? { outputPatterns: opts.outputs } : {}),
         };
@@ -177,6 +185,7 @@ interface TemplateOptions {
   readonly name?: string;
   readonly env?: Record<string, string>;
   readonly manifest?: string;
+  readonly gpus?: number;
   readonly watch?: boolean;
   readonly json?: boolean;
   readonly address?: string;
@@ -186,7 +195,7 @@ interface TemplateOptions {
 
 /** `--template`: every step of an OJD job template as a job of its own, each submitted in turn. */
 async function submitTemplate(file: string, opts: TemplateOptions): Promise<number> {
-  for (const flag of ['name', 'env', 'manifest'] as const) {
+  for (const flag of ['name', 'env', 'manifest', 'gpus'] as const) {
     if (opts[flag] !== undefined) {
       throw new UsageError(`--${flag} does not apply to --template (the template says it)`, `--${flag}`);
     }
