@@ -10,7 +10,7 @@ import { startTestService, type TestService } from '../support/service';
 // N-series size (Standard_NC4as_T4_v3: 1 T4 per node, device OPTIX), the testing farm with no
 // worker online, and two Blender-plugin jobs — one with ExtraInfo SpillwayGpus=1, one without;
 // the stand-in renderer writes its own arguments into each frame
-// WHEN the bridge (--gpu-capacity-group gpu) offloads both
+// WHEN the bridge (--gpu-group gpu) offloads both
 // THEN the GPU job's frames ran on the GPU group's nodes with `-- --cycles-device OPTIX`, the
 // CPU job's on the CPU group without any GPU flag; the GPU group's nodes report 1 GPU; and a
 // CPU job submitted straight to the GPU group is refused (as is a GPU job to the CPU group).

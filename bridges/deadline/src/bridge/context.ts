@@ -71,7 +71,7 @@ export class BridgeContext {
     if (gpusOf(job) > 0 && !this.config.gpuCapacityGroup) {
       return {
         ok: false,
-        reason: `the job needs GPUs (${GPU_EXTRA_INFO_KEY}) and the bridge names no GPU capacity group (--gpu-capacity-group)`,
+        reason: `the job needs GPUs (${GPU_EXTRA_INFO_KEY}) and the bridge names no GPU capacity group (--gpu-group)`,
       };
     }
     let dir = job.outputDirectories[0];

@@ -74,7 +74,7 @@ export const COMMAND: BridgeCommandSpec<BridgeConfig> = {
       description: "Spillway capacity group (default: the service's default)",
     },
     {
-      flags: '--gpu-capacity-group <name>',
+      flags: '--gpu-group <name>',
       key: 'gpuCapacityGroup',
       description:
         'Spillway GPU capacity group of jobs with ExtraInfo SpillwayGpus=N (default: none, they stay local)',
