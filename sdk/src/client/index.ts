@@ -19,6 +19,7 @@ export {
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type LicenseServerInput,
   type WorkerStartupInput,
 } from './capacity';
 export {

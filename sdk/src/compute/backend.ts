@@ -56,6 +56,11 @@ export interface GroupSpec {
   readonly subnetId?: string;
   /** How long a resize may take before it is reported failed. @default 15 minutes */
   readonly resizeTimeoutMs?: number;
+  /**
+   * GPUs per node. Azure backends know them from the VM size; the local engine, whose sizes
+   * are free text, reports this. @default from the VM size (`gpusOfVmSize`), else 0
+   */
+  readonly gpusPerNode?: number;
 }
 
 /** Node counts by state, split by priority. */
@@ -95,6 +100,8 @@ export interface ComputeNode {
   readonly createdAt: Date;
   /** Scale sets: protected from scale-in. */
   readonly protectedFromScaleIn?: boolean;
+  /** GPUs of the node (from its VM size). @default 0 */
+  readonly gpus?: number;
 }
 
 /** Resize targets. */

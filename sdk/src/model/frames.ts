@@ -75,6 +75,12 @@ export interface JobSpec {
   readonly deadline?: Date;
   /** Wall-clock limit of one attempt. @default none */
   readonly frameTimeoutMs?: number;
+  /**
+   * GPUs each frame needs on its node. A job that needs none is a CPU job: it never runs on
+   * a GPU capacity group; a job that needs some runs only on a group whose nodes have that
+   * many, and its renderer's GPU flags are added there. @default 0 (a CPU job)
+   */
+  readonly gpus?: number;
 }
 
 /** One frame or chunk to run. */

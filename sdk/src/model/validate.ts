@@ -59,6 +59,9 @@ export function validateSubmission(job: JobSpec, frames: readonly FrameSpec[]): 
       `must be positive and at most ${SUBMIT_LIMITS.maxFrameTimeoutMs} ms (about 24.8 days) when set`,
     );
   }
+  if (job.gpus !== undefined && !(Number.isInteger(job.gpus) && job.gpus >= 0 && job.gpus <= 16)) {
+    throw new ValidationError('job.gpus', job.gpus, 'must be a whole number from 0 to 16');
+  }
   environment('job.environment', job.environment);
   command('job.command_template', job.commandTemplate, true);
   if (job.assetManifestId !== undefined && !MANIFEST_ID.test(job.assetManifestId)) {

@@ -142,6 +142,7 @@ export function jobSpecToWire(s: JobSpec): w.JobSpec {
     priority: s.priority ?? 50,
     deadline: optionalDate(s.deadline),
     frameTimeout: durationToWire(s.frameTimeoutMs),
+    gpus: s.gpus ?? 0,
   };
 }
 
@@ -164,6 +165,7 @@ export function jobSpecFromWire(s: w.JobSpec | undefined): JobSpec {
     priority: spec.priority,
     deadline: spec.deadline,
     frameTimeoutMs: durationFromWire(spec.frameTimeout),
+    gpus: spec.gpus > 0 ? spec.gpus : undefined,
   });
 }
 

@@ -14,6 +14,7 @@ import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
 import { CapacityManager } from './capacity/manager';
+import { LicensePreflight } from './capacity/preflight';
 import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
 import { AssetStore } from './assets/store';
 import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
@@ -68,6 +69,7 @@ export const TYPES = {
   FrameManager: Symbol.for('FrameManager'),
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
+  LicensePreflight: Symbol.for('LicensePreflight'),
   AssetLifecycle: Symbol.for('AssetLifecycle'),
 } as const;
 
@@ -121,17 +123,24 @@ const framesModule = new ContainerModule(({ bind }) => {
     .toDynamicValue((ctx) => {
       const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
       const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      const capacity = ctx.get<CapacityManager>(TYPES.CapacityManager);
+      const preflight = ctx.get<LicensePreflight>(TYPES.LicensePreflight);
       return new FrameDispatcher(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
         createTaskFactory(() => storage.taskLocations(), {
           cacheLimit: (group) =>
             nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
+          groupEnvironment: (group) => capacity.environmentOf(group),
         }),
         storage.outputs,
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
           logger: ctx.get(TYPES.Logger),
+          gate: {
+            verdict: (group) => capacity.dispatchVerdict(group),
+            onChange: (listener) => preflight.onChange(listener),
+          },
         },
       );
     })
@@ -150,6 +159,9 @@ const framesModule = new ContainerModule(({ bind }) => {
 });
 
 const capacityModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.LicensePreflight)
+    .toDynamicValue((ctx) => new LicensePreflight(ctx.get(TYPES.ComputeBackend), ctx.get(TYPES.Logger)))
+    .inSingletonScope();
   bind(TYPES.CapacityManager)
     .toDynamicValue((ctx) => {
       const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
@@ -165,6 +177,7 @@ const capacityModule = new ContainerModule(({ bind }) => {
             ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
             ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
           },
+          preflight: ctx.get<LicensePreflight>(TYPES.LicensePreflight),
         },
       );
     })
@@ -355,6 +368,7 @@ async function startIn(
       await server.close();
       await dispatcher.stop();
       await burst.close();
+      container.get<LicensePreflight>(TYPES.LicensePreflight).close();
       capacity.close();
       await compute.close();
       await workerBurst?.close();

@@ -1,3 +1,4 @@
+import { gpusOfVmSize } from '../vm-sizes';
 import type { BatchServiceClient, BatchServiceModels } from '@azure/batch';
 import type { TokenCredential } from '@azure/core-auth';
 import { randomUUID } from 'node:crypto';
@@ -306,7 +307,9 @@ export class BatchComputeBackend implements ComputeBackend {
     options: OperationOptions,
   ): Promise<BatchServiceModels.ComputeNode[]> {
     const select = {
-      computeNodeListOptions: { select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors' },
+      computeNodeListOptions: {
+        select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors,vmSize',
+      },
     };
     let page = await this.call(
       (r) => this.client.computeNode.list(pool, { ...select, ...r }),
@@ -661,6 +664,8 @@ export class BatchComputeBackend implements ComputeBackend {
       priority: n.isDedicated ? 'dedicated' : 'spot',
       runningTasks: n.runningTasksCount ?? 0,
       createdAt: n.allocationTime ? new Date(n.allocationTime) : new Date(0),
+      // Batch reports no GPUs; a node's VM size says how many it has.
+      gpus: gpusOfVmSize(n.vmSize ?? '') ?? 0,
     }));
   }
 

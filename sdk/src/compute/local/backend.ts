@@ -1,3 +1,4 @@
+import { gpusOfVmSize } from '../vm-sizes';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type {
   AddTasksResult,
@@ -162,6 +163,7 @@ export class LocalComputeBackend implements ComputeBackend {
         taskSlotsPerNode: spec.taskSlotsPerNode ?? 1,
         ...(spec.startTaskCommand ? { startTask: { commandLine: spec.startTaskCommand } } : {}),
         ...(spec.resizeTimeoutMs !== undefined ? { resizeTimeoutMs: spec.resizeTimeoutMs } : {}),
+        ...(spec.gpusPerNode ? { gpusPerNode: spec.gpusPerNode } : {}),
       });
     }
     return this.status(spec.name)!;
@@ -215,7 +217,9 @@ export class LocalComputeBackend implements ComputeBackend {
   }
 
   async listNodes(group: string, _options?: OperationOptions): Promise<ComputeNode[]> {
-    if (!this.engine.getPool(group)) throw new NotFoundError(`group "${group}" does not exist`);
+    const pool = this.engine.getPool(group);
+    if (!pool) throw new NotFoundError(`group "${group}" does not exist`);
+    const gpus = pool.spec.gpusPerNode ?? gpusOfVmSize(pool.spec.vmSize) ?? 0;
     return this.engine.listNodes(group).map((n) => ({
       id: n.id,
       group,
@@ -223,6 +227,7 @@ export class LocalComputeBackend implements ComputeBackend {
       priority: n.priority,
       runningTasks: n.runningTasks,
       createdAt: n.allocationTime,
+      gpus,
     }));
   }
 

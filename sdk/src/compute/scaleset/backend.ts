@@ -3,6 +3,7 @@
  * driven through the real `@azure/arm-compute` client (long-running operations through its
  * core-lro pollers, 429 + Retry-After honoured by its pipeline's throttling retry).
  */
+import { gpusOfVmSize } from '../vm-sizes';
 import * as tls from 'node:tls';
 import {
   ComputeManagementClient,
@@ -86,6 +87,8 @@ interface GroupRecord {
   /** Spot only: with `Delete`, ARM removes evicted instances and lowers the capacity. */
   evictionPolicy: string | undefined;
   maxCapacity: number;
+  /** GPUs of each instance, from the VM size. @default 0 */
+  gpus?: number;
   /** From the spec: how long a resize may take. */
   resizeTimeoutMs?: number;
   /** The capacity Spillway last asked for; eviction with the Delete policy lowers ARM's. */
@@ -181,6 +184,7 @@ export class ScaleSetBackend implements CapacityBackend {
       );
       record.targetCapacity = capacity;
       record.resizeTimeoutMs = s.resizeTimeoutMs;
+      record.gpus = s.gpusPerNode ?? gpusOfVmSize(s.vmSize) ?? 0;
       this.logger.info('scale set create or update', {
         group: s.name,
         resourceGroup: s.resourceGroup,
@@ -583,6 +587,7 @@ export class ScaleSetBackend implements CapacityBackend {
       vmss.virtualMachineProfile?.evictionPolicy,
     );
     record.targetCapacity = vmss.sku?.capacity ?? 0;
+    record.gpus = gpusOfVmSize(vmss.sku?.name ?? '') ?? 0;
     return record;
   }
 
@@ -649,7 +654,10 @@ export class ScaleSetBackend implements CapacityBackend {
         });
       }
     });
-    const nodes = vms.map((vm) => toComputeNode(record.name, vm, record.spot));
+    const nodes = vms.map((vm) => ({
+      ...toComputeNode(record.name, vm, record.spot),
+      gpus: record.gpus ?? 0,
+    }));
     const present = nodes.filter((n) => n.state !== 'leaving').length;
     const deletesEvicted = record.spot && record.evictionPolicy !== 'Deallocate';
     const vanishedWerePreempted = deletesEvicted && record.busy === 0 && present < record.targetCapacity;

@@ -4,6 +4,7 @@
  * real `@azure/arm-compute` client and its core-lro pollers run against it. Each instance
  * is a local process running the scale set's custom data.
  */
+import { knownGpuVmSizes } from '../../compute/vm-sizes';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -157,7 +158,41 @@ const routes = {
   operation: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/locations/([^/]+)/operations/([^/]+)$`, 'i'),
   usages: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/locations/([^/]+)/usages$`, 'i'),
   evict: /^\/spillway-admin\/evict$/,
+  skus: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/skus$`, 'i'),
 };
+
+/** Sizes the emulator lists besides the GPU table's (which it lists with their GPUs). */
+const CPU_SIZES = [
+  'Standard_D4as_v5',
+  'Standard_D16as_v5',
+  'Standard_D32as_v5',
+  'Standard_E16as_v5',
+  'Standard_F16s_v2',
+];
+
+/**
+ * Resource SKUs as `GET .../providers/Microsoft.Compute/skus` answers them (the subset a caller
+ * reads: name, size, tier, locations, capabilities): GPU sizes carry a `GPUs` capability, as
+ * Azure's do.
+ */
+function resourceSkus(location: string): unknown[] {
+  const vm = (name: string, gpus: number | undefined): unknown => ({
+    resourceType: 'virtualMachines',
+    name,
+    tier: 'Standard',
+    size: name.replace(/^Standard_/, ''),
+    locations: [location],
+    capabilities: [
+      ...(gpus !== undefined ? [{ name: 'GPUs', value: String(gpus) }] : []),
+      { name: 'LowPriorityCapable', value: 'True' },
+    ],
+    restrictions: [],
+  });
+  return [
+    ...[...knownGpuVmSizes()].map(([name, info]) => vm(name, info.gpus)),
+    ...CPU_SIZES.map((n) => vm(n, undefined)),
+  ];
+}
 
 /** A running ARM emulator. */
 export class ArmEmulator {
@@ -408,6 +443,11 @@ export class ArmEmulator {
     if ((m = routes.operation.exec(p)) && method === 'GET') return this.getOperation(m[3]!, url, send);
     if ((m = routes.usages.exec(p)) && method === 'GET')
       return send(200, { value: this.usages(m[1]!, m[2]!) });
+    if (routes.skus.test(p) && method === 'GET') {
+      const location =
+        /location eq '([^']+)'/i.exec(url.searchParams.get('$filter') ?? '')?.[1] ?? 'westeurope';
+      return send(200, { value: resourceSkus(location) });
+    }
     if ((m = routes.scaleSets.exec(p)) && method === 'GET') {
       const value = [...this.sets.values()]
         .filter((s) => !s.deleted && same(s.subscriptionId, m![1]!) && same(s.resourceGroup, m![2]!))

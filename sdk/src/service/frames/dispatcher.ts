@@ -47,10 +47,25 @@ export interface OutputResolver {
   outputsOf(jobId: string, frameId: string, options?: OutputsOfOptions): Promise<OutputFile[]>;
 }
 
+/** What may happen to a group's frames now (a licence check, for one). */
+export interface DispatchGate {
+  /** `go`: send; `wait`: hold them until `onChange` names the group; `refuse`: send them back to the farm. */
+  verdict(
+    group: string,
+  ):
+    | { readonly verdict: 'go' }
+    | { readonly verdict: 'wait' }
+    | { readonly verdict: 'refuse'; readonly reason: string };
+  /** Called when a group's verdict may have changed; returns the unsubscribe function. */
+  onChange(listener: (group: string) => void): () => void;
+}
+
 /** Options of the dispatcher. */
 export interface DispatcherOptions {
   /** Capacity group for jobs that name none. */
   readonly defaultGroup: string;
+  /** Holds or refuses a group's frames before they are sent. @default every group's frames go */
+  readonly gate?: DispatchGate;
   readonly logger: Logger;
   /** First retry delay after a retryable backend fault; doubles each attempt. @default 500 */
   readonly retryBaseMs?: number;
@@ -110,6 +125,9 @@ export class FrameDispatcher {
   private readonly ready: string[] = [];
   private running = 0;
   private gathering: NodeJS.Immediate | undefined;
+  /** Frames the gate holds, by group, until it changes its mind. */
+  private readonly held = new Map<string, Set<string>>();
+  private unsubscribeGate: (() => void) | undefined;
   private readonly chains = new Map<string, Promise<void>>();
   private readonly createdJobs = new Set<string>();
   /** Backend jobs being ended because their frames all settled: a new dispatch to one waits. */
@@ -132,6 +150,19 @@ export class FrameDispatcher {
   /** Subscribes to the backend and reconciles every unfinished frame. */
   async start(): Promise<void> {
     this.unsubscribe = this.backend.onTaskEvent((e) => this.onTaskEvent(e));
+    this.unsubscribeGate = this.options.gate?.onChange((group) => {
+      const ids = this.held.get(group);
+      if (!ids) return;
+      this.held.delete(group);
+      const jobs = new Set<string>();
+      for (const id of ids) {
+        const frame = this.store.getFrame(id);
+        if (!frame) continue;
+        this.jobOf(frame.jobId).waiting.add(id);
+        jobs.add(frame.jobId);
+      }
+      for (const jobId of jobs) this.makeReady(jobId);
+    });
     const waiting: string[] = [];
     for (const frame of this.store.unfinishedFrames()) {
       const generation = this.store.dispatchedGeneration(frame.frameId);
@@ -263,6 +294,10 @@ export class FrameDispatcher {
   private async dispatchJobFrames(jobId: string): Promise<void> {
     const job = this.jobs.get(jobId);
     if (!job) return;
+    if (!this.passGate(jobId, job)) {
+      if (job.waiting.size === 0 && !job.inFlight && !job.retryTimer) this.jobs.delete(jobId);
+      return;
+    }
     while (!this.stopped && job.waiting.size > 0) {
       const frameIds: string[] = [];
       for (const id of job.waiting) {
@@ -330,6 +365,44 @@ export class FrameDispatcher {
       await this.failFrames(failed, why);
     }
     if (job.waiting.size === 0 && !job.inFlight && !job.retryTimer) this.jobs.delete(jobId);
+  }
+
+  /**
+   * Asks the gate about the job's group: true to send its waiting frames now; otherwise they
+   * are held (until the gate changes its mind about the group) or sent back to the farm as
+   * recalled, with the gate's reason, and no longer wait.
+   */
+  private passGate(jobId: string, job: JobDispatch): boolean {
+    const gate = this.options.gate;
+    const first = job.waiting.values().next().value;
+    if (!gate || first === undefined) return true;
+    const specs = this.store.specsOf(first);
+    if (!specs) return true;
+    const group = specs.job.capacityGroup ?? this.options.defaultGroup;
+    const v = gate.verdict(group);
+    if (v.verdict === 'go') return true;
+    const frameIds = [...job.waiting];
+    job.waiting.clear();
+    if (v.verdict === 'wait') {
+      const held = this.held.get(group) ?? new Set<string>();
+      for (const id of frameIds) held.add(id);
+      this.held.set(group, held);
+      return false;
+    }
+    for (const id of frameIds) {
+      this.serialise(id, async () => {
+        const frame = this.store.getFrame(id);
+        if (!frame || frame.state !== 'queued') return;
+        await this.store.change(id, { type: 'recalled', state: 'recalled', message: v.reason });
+      });
+    }
+    this.options.logger.warn('frames sent back: their capacity group refuses them', {
+      jobId,
+      group,
+      frames: frameIds.length,
+      reason: v.reason,
+    });
+    return false;
   }
 
   /** Fails frames that could not be dispatched (each in its frame's order of updates). */
@@ -640,6 +713,7 @@ export class FrameDispatcher {
     this.stopped = true;
     this.abort.abort();
     this.unsubscribe?.();
+    this.unsubscribeGate?.();
     if (this.gathering) clearImmediate(this.gathering);
     this.gathering = undefined;
     for (const job of this.jobs.values()) clearTimeout(job.retryTimer);

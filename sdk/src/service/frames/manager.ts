@@ -35,8 +35,14 @@ export class FrameManager {
   constructor(
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
-    /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
-    private readonly groups?: { requireOffloadGroup(name: string | undefined): void },
+    /**
+     * Refuses a capacity group frames cannot go to: NOT_FOUND naming it, FAILED_PRECONDITION
+     * when the job's GPU need does not match it or a licence server of it cannot be reached.
+     * @default every group accepted
+     */
+    private readonly groups?: {
+      requireOffloadGroup(name: string | undefined, job?: Pick<JobSpec, 'gpus'>): void;
+    },
     private readonly options: {
       /** Admits a valid submission (storage: its asset manifest exists, and stays). @default admits all */
       readonly admit?: <T>(job: JobSpec, submit: () => Promise<T>) => Promise<T>;
@@ -49,7 +55,7 @@ export class FrameManager {
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
-    this.groups?.requireOffloadGroup(job.capacityGroup);
+    this.groups?.requireOffloadGroup(job.capacityGroup, job);
     // What would fail at dispatch fails here, before anything is stored.
     await this.dispatcher.preflight(job, frames, {
       jobId: jobIdOf(job.source, job.sourceJobId),

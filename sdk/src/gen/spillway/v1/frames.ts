@@ -275,6 +275,11 @@ export interface JobSpec {
   deadline: Date | undefined;
   /** Wall-clock limit of one frame attempt; unset for none. */
   frameTimeout: Duration | undefined;
+  /**
+   * GPUs each frame needs on its node. 0: a CPU job, which never runs on a GPU group; more:
+   * the job runs only on a capacity group whose nodes have at least this many GPUs.
+   */
+  gpus: number;
 }
 
 export interface JobSpec_EnvironmentEntry {
@@ -649,6 +654,7 @@ function createBaseJobSpec(): JobSpec {
     priority: 0,
     deadline: undefined,
     frameTimeout: undefined,
+    gpus: 0,
   };
 }
 
@@ -692,6 +698,9 @@ export const JobSpec: MessageFns<JobSpec> = {
     }
     if (message.frameTimeout !== undefined) {
       Duration.encode(message.frameTimeout, writer.uint32(106).fork()).join();
+    }
+    if (message.gpus !== 0) {
+      writer.uint32(112).uint32(message.gpus);
     }
     return writer;
   },
@@ -816,6 +825,14 @@ export const JobSpec: MessageFns<JobSpec> = {
             message.frameTimeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.gpus = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -884,6 +901,7 @@ export const JobSpec: MessageFns<JobSpec> = {
         : isSet(object.frame_timeout)
           ? Duration.fromJSON(object.frame_timeout)
           : undefined,
+      gpus: isSet(object.gpus) ? globalThis.Number(object.gpus) : 0,
     };
   },
 
@@ -934,6 +952,9 @@ export const JobSpec: MessageFns<JobSpec> = {
     if (message.frameTimeout !== undefined) {
       obj.frameTimeout = Duration.toJSON(message.frameTimeout);
     }
+    if (message.gpus !== 0) {
+      obj.gpus = Math.round(message.gpus);
+    }
     return obj;
   },
 
@@ -969,6 +990,7 @@ export const JobSpec: MessageFns<JobSpec> = {
       object.frameTimeout !== undefined && object.frameTimeout !== null
         ? Duration.fromPartial(object.frameTimeout)
         : undefined;
+    message.gpus = object.gpus ?? 0;
     return message;
   },
 };
