@@ -33,6 +33,13 @@ export function register(program: Command): void {
         oneOf(['debug', 'info', 'warn', 'error'] as const),
       ),
     )
+    .addOption(
+      typedOption(
+        '--log-format <FORMAT>',
+        'text (for people) or json (one JSON object per line, for log shippers) (default: text)',
+        oneOf(['text', 'json'] as const),
+      ),
+    )
     .addHelpText('after', '\nExample:\n  spillway serve --listen 127.0.0.1:7443 --nodes 8')
     .action(
       exits(async (opts) => {
@@ -58,6 +65,7 @@ export function register(program: Command): void {
         flag('tls.keyFile', opts.tlsKey);
         flag('tls.clientCaFile', opts.tlsClientCa);
         flag('log.level', opts.logLevel);
+        flag('log.format', opts.logFormat);
         const config = loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides });
         const logger = createLogger({ level: config.log.level, format: config.log.format, name: 'service' });
         const service = await startService(config, embeddedProviders(config), logger);
