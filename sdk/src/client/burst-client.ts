@@ -14,10 +14,12 @@ import type {
   JobState,
   SourceKind,
 } from '../model/frames';
+import type { FrameLogChunk } from '../model/frame-logs';
 import {
   eventFromWire,
   frameFromWire,
   frameSpecToWire,
+  frameLogChunkFromWire,
   frameStates,
   jobFromWire,
   jobSpecToWire,
@@ -78,6 +80,20 @@ export interface SubmitFramesOptions extends CallOptions {
    * @default 10000
    */
   readonly framesPerCall?: number;
+}
+
+/** Options of `followFrameLog`. */
+export interface FollowFrameLogOptions {
+  /** First byte of the log. @default 0 */
+  readonly offset?: number;
+  /** The attempt `offset` is in (from an earlier chunk). @default the frame's current attempt */
+  readonly attempt?: number;
+  /** Keep going while the frame runs, until it has finished and its whole log was sent. @default false */
+  readonly follow?: boolean;
+  /** Stops following; the iterator then ends. */
+  readonly abortSignal?: AbortSignal;
+  /** Longest pause between reconnect attempts. @default 5000 */
+  readonly maxBackoffMs?: number;
 }
 
 /** Options of `watchFrames`. */
@@ -239,6 +255,55 @@ export class BurstClient {
         const pause = backoffMs(failures, { ...CLIENT_BACKOFF, maxIntervalMs: options.maxBackoffMs ?? 5000 });
         await sleep(pause, options.abortSignal);
         options.onReconnect?.(cursor, failures);
+      } finally {
+        options.abortSignal?.removeEventListener('abort', onAbort);
+        call.cancel();
+      }
+    }
+  }
+
+  /**
+   * A frame's log (stdout and stderr as written) in chunks, from `offset`: from the node
+   * while the frame renders, from storage after. With `follow` it goes on until the frame
+   * has finished and its whole log was sent. `frame` is the frame's id (`f-...`) or a frame
+   * number of the job. Reconnects on UNAVAILABLE and resumes after the last byte it yielded.
+   */
+  async *followFrameLog(
+    jobId: string,
+    frame: string | number,
+    options: FollowFrameLogOptions = {},
+  ): AsyncGenerator<FrameLogChunk> {
+    let offset = options.offset ?? 0;
+    let attempt = options.attempt ?? 0;
+    let failures = 0;
+    const ref: w.FollowFrameLogRequest['frame'] =
+      typeof frame === 'number' ? { $case: 'frameNumber', value: frame } : { $case: 'frameId', value: frame };
+    while (!options.abortSignal?.aborted) {
+      const call = this.frames.followFrameLog(
+        { jobId, frame: ref, offset, attempt, follow: options.follow ?? false },
+        this.metadata(),
+      );
+      const onAbort = (): void => call.cancel();
+      options.abortSignal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const message of call as AsyncIterable<w.FollowFrameLogResponse>) {
+          failures = 0;
+          const chunk = frameLogChunkFromWire(message);
+          attempt = chunk.attempt;
+          offset = chunk.offset + chunk.data.length;
+          yield chunk;
+          if (chunk.end) return;
+        }
+        return;
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (options.abortSignal?.aborted || e.code === grpc.status.CANCELLED) return;
+        if (e.code !== grpc.status.UNAVAILABLE) throw fromGrpcError(err);
+        failures += 1;
+        await sleep(
+          backoffMs(failures, { ...CLIENT_BACKOFF, maxIntervalMs: options.maxBackoffMs ?? 5000 }),
+          options.abortSignal,
+        );
       } finally {
         options.abortSignal?.removeEventListener('abort', onAbort);
         call.cancel();

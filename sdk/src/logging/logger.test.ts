@@ -43,7 +43,11 @@ describe('createLogger (pino)', () => {
   // WHEN it is logged THEN its value is censored by path, whatever its shape, and the line stays JSON
   it.each(REDACTED_FIELDS.map((f) => [f]))('censors the field %s by path', (field) => {
     const { log, lines } = capture('json');
-    log.info('call', { [field]: { any: 'Shape-0123456789' }, outer: { [field]: 'Plain-0123456789' }, keep: 'kept' });
+    log.info('call', {
+      [field]: { any: 'Shape-0123456789' },
+      outer: { [field]: 'Plain-0123456789' },
+      keep: 'kept',
+    });
     const o = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(o[field]).toBe('REDACTED');
     expect((o.outer as Record<string, unknown>)[field]).toBe('REDACTED');

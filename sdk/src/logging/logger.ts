@@ -71,7 +71,9 @@ function scrub(value: unknown, depth = 0): unknown {
     return {
       type: value.name,
       message: redactKnown(value.message),
-      ...((value as { code?: unknown }).code !== undefined ? { code: (value as { code?: unknown }).code } : {}),
+      ...((value as { code?: unknown }).code !== undefined
+        ? { code: (value as { code?: unknown }).code }
+        : {}),
       ...(cause !== undefined ? { cause: scrub(cause, depth + 1) } : {}),
     };
   }

@@ -1,3 +1,4 @@
 /** The SDK's own types for jobs, frames and events. */
 export * from './frames';
 export { SUBMIT_LIMITS, validateSubmission } from './validate';
+export type { FrameLogChunk, FrameLogSource } from './frame-logs';

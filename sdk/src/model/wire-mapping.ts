@@ -23,6 +23,7 @@ import type {
   JobState,
   SourceKind,
 } from './frames';
+import type { FrameLogChunk, FrameLogSource } from './frame-logs';
 
 function bimap<A extends string, B extends number>(pairs: readonly (readonly [A, B])[]) {
   const to = new Map<A, B>(pairs);
@@ -305,4 +306,34 @@ export function submissionToWire(s: FrameSubmission): w.FrameSubmission {
 function dropUndefined<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+/** Where a piece of a frame's log was read. */
+export const frameLogSources = bimap<FrameLogSource, w.FrameLogSource>([
+  ['node', w.FrameLogSource.FRAME_LOG_SOURCE_NODE],
+  ['storage', w.FrameLogSource.FRAME_LOG_SOURCE_STORAGE],
+]);
+
+export function frameLogChunkToWire(c: FrameLogChunk): w.FollowFrameLogResponse {
+  return {
+    frameId: c.frameId,
+    attempt: c.attempt,
+    offset: c.offset,
+    data: c.data,
+    source: c.source ? frameLogSources.toWire(c.source) : w.FrameLogSource.FRAME_LOG_SOURCE_UNSPECIFIED,
+    state: frameStates.toWire(c.state),
+    end: c.end,
+  };
+}
+
+export function frameLogChunkFromWire(c: w.FollowFrameLogResponse): FrameLogChunk {
+  return dropUndefined({
+    frameId: c.frameId,
+    attempt: c.attempt,
+    offset: c.offset,
+    data: Buffer.from(c.data),
+    source: frameLogSources.fromWire(c.source),
+    state: frameStates.fromWire(c.state) ?? 'queued',
+    end: c.end,
+  });
 }

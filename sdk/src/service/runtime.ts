@@ -21,7 +21,9 @@ import { createTaskFactory, outputPrefix, type TaskLocations } from './frames/ta
 import { assetServiceHandlers } from './grpc/assets';
 import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
+import { frameLogHandlers } from './grpc/frame-logs';
 import { frameServiceHandlers } from './grpc/frames';
+import { blobLogReader, FrameLogService } from './logs';
 import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
 
 /** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
@@ -60,6 +62,7 @@ export const TYPES = {
   FrameManager: Symbol.for('FrameManager'),
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
+  FrameLogService: Symbol.for('FrameLogService'),
 } as const;
 
 /** A running service. */
@@ -108,6 +111,19 @@ const framesModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
   bind(TYPES.FrameManager)
     .toDynamicValue((ctx) => new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher)))
+    .inSingletonScope();
+});
+
+const logsModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.FrameLogService)
+    .toDynamicValue((ctx) => {
+      const outputs = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers?.outputs;
+      return new FrameLogService(
+        ctx.get(TYPES.FrameStore),
+        ctx.get(TYPES.ComputeBackend),
+        outputs ? blobLogReader(outputs) : undefined,
+      );
+    })
     .inSingletonScope();
 });
 
@@ -180,7 +196,7 @@ export async function startService(
   checkListenSecurity(listen);
 
   const container = new Container();
-  await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule);
+  await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule, logsModule);
 
   const store = container.get<FrameStore>(TYPES.FrameStore);
   const dispatcher = container.get<FrameDispatcher>(TYPES.FrameDispatcher);
@@ -190,6 +206,7 @@ export async function startService(
   const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+  const logs = container.get<FrameLogService>(TYPES.FrameLogService);
 
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
@@ -205,7 +222,7 @@ export async function startService(
 
   const server = await startServer(
     (ctx) => ({
-      frames: frameServiceHandlers(ctx, frames, store),
+      frames: { ...frameServiceHandlers(ctx, frames, store), ...frameLogHandlers(ctx, logs) },
       capacity: capacityServiceHandlers(ctx, capacity),
       burst: burstServiceHandlers(ctx, burst),
       ...(storage.containers
