@@ -23,6 +23,9 @@ import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
 import { frameLogHandlers } from './grpc/frame-logs';
 import { frameServiceHandlers } from './grpc/frames';
+import { ServiceMetrics } from './http/metrics';
+import { startHttpServer, type RunningHttpServer } from './http/server';
+import { readStatus } from './http/status';
 import { blobLogReader, FrameLogService } from './logs';
 import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
 
@@ -63,6 +66,7 @@ export const TYPES = {
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
   FrameLogService: Symbol.for('FrameLogService'),
+  ServiceMetrics: Symbol.for('ServiceMetrics'),
 } as const;
 
 /** A running service. */
@@ -71,18 +75,28 @@ export interface RunningService {
   readonly port: number;
   readonly server: RunningServer;
   readonly store: FrameStore;
+  /** The status page's URL (`http://127.0.0.1:7480/`), unless `http.listen` is off. */
+  readonly httpUrl?: string;
   /** Stops serving, stops dispatching, closes backends and storage. State stays on disk. */
   close(): Promise<void>;
 }
 
 function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeProviders): ContainerModule {
   return new ContainerModule(async ({ bind }) => {
+    // Every backend call is counted (and its failures by code) for /metrics.
+    const metrics = new ServiceMetrics();
+    bind<ServiceMetrics>(TYPES.ServiceMetrics).toConstantValue(metrics);
     bind<ServiceConfig>(TYPES.ServiceConfig).toConstantValue(config);
     bind<Logger>(TYPES.Logger).toConstantValue(logger);
     bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? simpleRule);
-    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(await providers.compute(config, logger));
+    const compute = await providers.compute(config, logger);
+    metrics.watchTaskEvents(compute);
+    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(
+      metrics.instrumentBackend(compute, compute.kind),
+    );
+    const workerBurst = await providers.workerBurst?.(config, logger);
     bind<CapacityBackend | undefined>(TYPES.WorkerBurstBackend).toConstantValue(
-      await providers.workerBurst?.(config, logger),
+      workerBurst && metrics.instrumentBackend(workerBurst, workerBurst.kind),
     );
     bind<ServiceStorage>(TYPES.ServiceStorage).toConstantValue(await providers.storage(config, logger));
   });
@@ -192,8 +206,9 @@ export async function startService(
       }
     : undefined;
   const listen = { listen: config.listen, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
-  // Refuse an insecure listener before anything is started.
+  // Refuse an insecure listener (gRPC or HTTP) before anything is started.
   checkListenSecurity(listen);
+  if (config.http.listen) checkListenSecurity({ ...listen, listen: config.http.listen });
 
   const container = new Container();
   await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule, logsModule);
@@ -207,6 +222,13 @@ export async function startService(
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
   const logs = container.get<FrameLogService>(TYPES.FrameLogService);
+  const metrics = container.get<ServiceMetrics>(TYPES.ServiceMetrics);
+  metrics.attach({
+    store,
+    capacity,
+    currency: config.budget.currency,
+    maxSpendPerHour: config.budget.maxSpendPerHour,
+  });
 
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
@@ -241,23 +263,51 @@ export async function startService(
     logger,
   );
 
+  let http: RunningHttpServer | undefined;
   let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await http?.close();
+    metrics.close();
+    await server.close();
+    await dispatcher.stop();
+    await burst.close();
+    capacity.close();
+    await compute.close();
+    await workerBurst?.close();
+    await storage.close();
+    await store.close();
+  };
+  if (config.http.listen) {
+    try {
+      http = await startHttpServer(
+        {
+          status: (o) => readStatus(store, capacity, burst, o),
+          onChange: (listener) => {
+            const offFrames = store.onEvents(listener);
+            const offCapacity = capacity.onEvents(listener);
+            return () => {
+              offFrames();
+              offCapacity();
+            };
+          },
+          logs,
+          metrics,
+        },
+        { listen: config.http.listen, ...(tls ? { tls } : {}), ...(token ? { token } : {}), logger },
+      );
+    } catch (err) {
+      await close(); // the HTTP port is taken, say: nothing stays running
+      throw err;
+    }
+  }
   return {
     address: server.address,
     port: server.port,
     server,
     store,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await server.close();
-      await dispatcher.stop();
-      await burst.close();
-      capacity.close();
-      await compute.close();
-      await workerBurst?.close();
-      await storage.close();
-      await store.close();
-    },
+    ...(http ? { httpUrl: http.url } : {}),
+    close,
   };
 }
