@@ -1,7 +1,7 @@
 import { BurstServiceError, type BurstClient, type FrameLogChunk } from '@spillway/sdk';
 import * as grpc from '@grpc/grpc-js';
 import { startTestService } from '../support/service';
-import { slowLinesCommand, slowLinesLog, startCli, waitForEvent } from './support';
+import { onlyFrame, slowLinesCommand, slowLinesLog, startCli, waitForEvent } from './support';
 
 /** What a live-log test needs of a running service. */
 export interface LogTarget {
@@ -41,13 +41,9 @@ export function describeLiveLogs(label: string, start: () => Promise<LogTarget>)
       for await (const chunk of target.client.followFrameLog(jobId, 7, { follow: true })) {
         chunks.push({ chunk, at: Date.now() });
       }
-      const [frame] = await target.client
-        .listFrames(jobId)
-        .byPage()
-        .next()
-        .then((r) => r.value!);
-      expect(frame!.state).toBe('succeeded');
-      const finishedAt = frame!.finishedAt!.getTime();
+      const frame = await onlyFrame(target.client, jobId);
+      expect(frame.state).toBe('succeeded');
+      const finishedAt = frame.finishedAt!.getTime();
 
       const withData = chunks.filter((c) => c.chunk.data.length > 0);
       const first = withData[0]!;
@@ -74,7 +70,7 @@ export function describeLiveLogs(label: string, start: () => Promise<LogTarget>)
 
       // Replay after the end, by frame id, from storage; and from an offset.
       const replay: FrameLogChunk[] = [];
-      for await (const c of target.client.followFrameLog(jobId, frame!.frameId)) replay.push(c);
+      for await (const c of target.client.followFrameLog(jobId, frame.frameId)) replay.push(c);
       expect(Buffer.concat(replay.map((c) => c.data)).toString()).toBe(text);
       expect(replay.filter((c) => c.data.length > 0).every((c) => c.source === 'storage')).toBe(true);
       expect(replay[replay.length - 1]!.end).toBe(true);
@@ -107,12 +103,8 @@ export function describeLiveLogs(label: string, start: () => Promise<LogTarget>)
       try {
         await cli.waitFor('frame 3 line 1\n', 60_000);
         // Printed while the frame is still rendering.
-        const [frame] = await target.client
-          .listFrames(jobId)
-          .byPage()
-          .next()
-          .then((r) => r.value!);
-        expect(['preparing', 'running']).toContain(frame!.state);
+        const frame = await onlyFrame(target.client, jobId);
+        expect(['preparing', 'running']).toContain(frame.state);
         await waitForEvent(target.client, jobId, (e) => e.type === 'succeeded');
         expect(await cli.exited()).toBe(0);
         expect(cli.stdout().startsWith(slowLinesLog(3, LINES))).toBe(true);

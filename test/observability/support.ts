@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import type { BurstClient, FrameEvent } from '@spillway/sdk';
+import { BurstClient, silentLogger, type Frame, type FrameEvent, type Logger } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, startService } from '@spillway/sdk/service';
 
 export const repoRoot = path.resolve(__dirname, '../..');
 export const spillwayBin = path.join(repoRoot, 'sdk/bin/spillway.js');
@@ -13,6 +17,14 @@ export function slowLinesCommand(lines: number, everyS: number): string {
 /** The expected log of `slowLinesCommand`. */
 export function slowLinesLog(frame: number, lines: number): string {
   return Array.from({ length: lines }, (_, i) => `frame ${frame} line ${i + 1}\n`).join('');
+}
+
+/** The one frame of a job. */
+export async function onlyFrame(client: BurstClient, jobId: string): Promise<Frame> {
+  const frames: Frame[] = [];
+  for await (const f of client.listFrames(jobId)) frames.push(f);
+  if (frames.length !== 1) throw new Error(`job ${jobId} has ${frames.length} frames, not 1`);
+  return frames[0]!;
 }
 
 /** Resolves with the first event of `jobId` for which `match` holds (or rejects after `timeoutMs`). */
@@ -79,5 +91,45 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
         check();
       }),
     exited: () => exit,
+  };
+}
+
+/** A real service in this process with its HTTP server on an ephemeral loopback port. */
+export interface HttpTestService {
+  readonly address: string;
+  readonly httpUrl: string;
+  readonly client: BurstClient;
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+/** Starts the service (embedded engine, or the given overrides) with `http.listen` on port 0. */
+export async function startHttpTestService(
+  overrides: Record<string, unknown> = {},
+  logger: Logger = silentLogger,
+): Promise<HttpTestService> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-obs-'));
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      listen: '127.0.0.1:0',
+      'http.listen': '127.0.0.1:0',
+      dataDir,
+      'compute.local.nodes': 1,
+      ...overrides,
+    },
+  });
+  const service = await startService(config, embeddedProviders(config), logger);
+  const client = new BurstClient(service.address);
+  return {
+    address: service.address,
+    httpUrl: service.httpUrl!,
+    client,
+    dataDir,
+    async close() {
+      client.close();
+      await service.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
