@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as wb from '../gen/spillway/v1/burst';
 import * as wc from '../gen/spillway/v1/capacity';
+import * as wcost from '../gen/spillway/v1/cost';
+import type { CostReport } from '../model/cost';
 import * as w from '../gen/spillway/v1/frames';
 import type {
   Frame,
@@ -19,6 +21,7 @@ import {
   eventFromWire,
   frameFromWire,
   frameSpecToWire,
+  costReportFromWire,
   frameLogChunkFromWire,
   frameStates,
   jobFromWire,
@@ -122,6 +125,7 @@ export class BurstClient {
   private readonly burst: wb.BurstServiceClient;
   private readonly channel: grpc.Channel;
   private readonly capacityService: wc.CapacityServiceClient;
+  private readonly costService: wcost.CostServiceClient;
   /** Capacity groups (pools, scale sets) and their nodes. */
   readonly capacity: CapacityApi;
   private assetClient: AssetClient | undefined;
@@ -142,6 +146,10 @@ export class BurstClient {
       channelOverride: this.channel,
     });
     this.capacityService = new wc.CapacityServiceClient(address, credentials, {
+      ...channelOptions,
+      channelOverride: this.channel,
+    });
+    this.costService = new wcost.CostServiceClient(address, credentials, {
       ...channelOptions,
       channelOverride: this.channel,
     });
@@ -309,6 +317,21 @@ export class BurstClient {
         call.cancel();
       }
     }
+  }
+
+  /**
+   * What capacity and frames cost from `since` (default: since the service began metering)
+   * to now: per capacity group and per job, node-hours (dedicated and spot), spot evictions
+   * and the work they lost, spend, and the cost per cloud frame.
+   */
+  async costReport(options: CallOptions & { since?: Date } = {}): Promise<CostReport> {
+    const res = await this.unary(
+      this.costService.getCostReport,
+      { since: options.since },
+      options,
+      this.costService,
+    );
+    return costReportFromWire(res.report);
   }
 
   /** Takes back frames that have not started in the cloud. */

@@ -2,3 +2,4 @@
 export * from './frames';
 export { SUBMIT_LIMITS, validateSubmission } from './validate';
 export type { FrameLogChunk, FrameLogSource } from './frame-logs';
+export type { CostReport, Evictions, GroupCost, JobCost, NodeHours } from './cost';

@@ -7,7 +7,7 @@ import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
 import { BurstMode } from '../gen/spillway/v1/common';
-import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import { BackendKind, CapacityGroupSpec } from '../gen/spillway/v1/capacity';
 import type { Logger } from '../logging';
 import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
@@ -23,6 +23,8 @@ import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
 import { frameLogHandlers } from './grpc/frame-logs';
 import { frameServiceHandlers } from './grpc/frames';
+import { CostLedger } from './cost/ledger';
+import { costServiceHandlers } from './grpc/cost';
 import { ServiceMetrics } from './http/metrics';
 import { startHttpServer, type RunningHttpServer } from './http/server';
 import { readStatus } from './http/status';
@@ -67,6 +69,7 @@ export const TYPES = {
   BurstManager: Symbol.for('BurstManager'),
   FrameLogService: Symbol.for('FrameLogService'),
   ServiceMetrics: Symbol.for('ServiceMetrics'),
+  CostLedger: Symbol.for('CostLedger'),
 } as const;
 
 /** A running service. */
@@ -150,6 +153,20 @@ const logsModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
 });
 
+const costModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.CostLedger)
+    .toDynamicValue((ctx) => {
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      return new CostLedger(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
+        dir: path.join(config.dataDir, 'state'),
+        defaultGroup: config.compute.defaultGroup,
+        currency: config.budget.currency,
+        logger: ctx.get(TYPES.Logger),
+      });
+    })
+    .inSingletonScope();
+});
+
 const capacityModule = new ContainerModule(({ bind }) => {
   bind(TYPES.CapacityManager)
     .toDynamicValue((ctx) => {
@@ -228,7 +245,13 @@ export async function startService(
   if (config.http.listen) checkListenSecurity({ ...listen, listen: config.http.listen });
 
   const container = new Container();
-  await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule, logsModule);
+  await container.load(
+    outsideWorld(config, logger, providers),
+    framesModule,
+    capacityModule,
+    logsModule,
+    costModule,
+  );
 
   const store = container.get<FrameStore>(TYPES.FrameStore);
   const dispatcher = container.get<FrameDispatcher>(TYPES.FrameDispatcher);
@@ -255,6 +278,8 @@ export async function startService(
   if (config.compute.local.nodes > 0) {
     await capacity.resize(config.compute.defaultGroup, { dedicated: config.compute.local.nodes, spot: 0 });
   }
+  const ledger = container.get<CostLedger>(TYPES.CostLedger);
+  await ledger.start();
   logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
   await dispatcher.start();
   logger.debug('frames reconciled');
@@ -264,6 +289,7 @@ export async function startService(
       frames: { ...frameServiceHandlers(ctx, frames, store), ...frameLogHandlers(ctx, logs) },
       capacity: capacityServiceHandlers(ctx, capacity),
       burst: burstServiceHandlers(ctx, burst),
+      cost: costServiceHandlers(ctx, ledger),
       ...(storage.containers
         ? {
             assets: assetServiceHandlers(ctx, {
@@ -290,6 +316,18 @@ export async function startService(
     await server.close();
     await dispatcher.stop();
     await burst.close();
+    // The embedded engine's nodes end with the service; Batch pools and scale sets do not.
+    await ledger.close(
+      compute.kind === 'local'
+        ? (await capacity.list().catch(() => []))
+            .filter(
+              (v) =>
+                v.spec.backend === BackendKind.BACKEND_KIND_LOCAL ||
+                v.spec.backend === BackendKind.BACKEND_KIND_UNSPECIFIED,
+            )
+            .map((v) => v.spec.name)
+        : [],
+    );
     capacity.close();
     await compute.close();
     await workerBurst?.close();
