@@ -10,7 +10,11 @@ export type FrameLogSource = 'node' | 'storage';
 export interface FrameLogChunk {
   /** The service's id of the frame. */
   readonly frameId: string;
-  /** The attempt the bytes belong to, from 1; 0 before the first attempt started. A chunk of another attempt than the previous one's starts that attempt's log. */
+  /**
+   * The attempt the bytes belong to, from 1: the latest that started, or, while the frame
+   * waits in the queue, the one it waits for. A chunk of a later attempt than the previous
+   * chunk's starts that attempt's log (offset 0).
+   */
   readonly attempt: number;
   /** Offset of `data` in that attempt's log. */
   readonly offset: number;

@@ -7,6 +7,7 @@ import { readTaskDirFile } from '../../compute/local/files';
 import type { DeallocationOption, EngineTask } from '../../compute/local/types';
 import { checkAuthorization, parseQuery } from './auth';
 import { FaultPlan, type BatchFaultOptions } from './faults';
+import { resolveOcpRange } from './range';
 import { ODataSyntaxError, applySelect, parseFilter, parseSelect } from './odata';
 import {
   invalidProperty,
@@ -104,6 +105,8 @@ interface Ctx {
   readonly body: Json | undefined;
   readonly bodyBytes: number;
   readonly base: string;
+  /** The `ocp-range` request header (Get File From Task). */
+  readonly range?: string;
 }
 
 const WRITE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -595,7 +598,24 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
               const dir = task().taskDir;
               const file = dir && (await readTaskDirFile(dir, ctx.parts.slice(5).join('/')));
               if (!file) throw new EngineError('FileNotFound', 'The specified file does not exist.', 404);
-              return { status: 200, file };
+              // `ocp-range: bytes=START-END`: Batch answers 200 with just those bytes.
+              const range = resolveOcpRange(ctx.range, file.length);
+              if (!range.ok) throw new EngineError('InvalidRange', range.reason, 416);
+              return { status: 200, file: file.subarray(range.start, range.end + 1) };
+            },
+          };
+        }
+        if (e === 'files' && m === 'HEAD' && ctx.parts.length > 5) {
+          return {
+            op: 'File_GetPropertiesFromTask',
+            run: async () => {
+              const dir = task().taskDir;
+              const file = dir && (await readTaskDirFile(dir, ctx.parts.slice(5).join('/')));
+              if (!file) throw new EngineError('FileNotFound', 'The specified file does not exist.', 404);
+              return {
+                status: 200,
+                headers: { 'Content-Length': String(file.length), 'ocp-batch-file-isdirectory': 'false' },
+              };
             },
           };
         }
@@ -686,7 +706,8 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
         headers['Content-Length'] = String(Buffer.byteLength(text));
         res.writeHead(reply.status, headers).end(text);
       } else {
-        res.writeHead(reply.status, { ...headers, 'Content-Length': '0' }).end();
+        // HEAD of a file says how long the file is (Get File Properties From Task).
+        res.writeHead(reply.status, { 'Content-Length': '0', ...headers }).end();
       }
     };
     const fail = (
@@ -738,7 +759,16 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       }
     }
     const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    const ctx: Ctx = { method, parts, query, body, bodyBytes: size, base };
+    const rangeHeader = req.headers['ocp-range'];
+    const ctx: Ctx = {
+      method,
+      parts,
+      query,
+      body,
+      bodyBytes: size,
+      base,
+      ...(typeof rangeHeader === 'string' ? { range: rangeHeader } : {}),
+    };
     const r = route(ctx);
     if (!r)
       return fail(400, 'InvalidUri', 'The requested URI does not represent any resource on the server.');

@@ -33,6 +33,15 @@ export interface FollowFrameLogOptions {
   readonly abortSignal?: AbortSignal;
 }
 
+/**
+ * The attempt a frame's log is about now: the latest the service saw start, or, while the
+ * frame waits in the queue, the one it waits for (its node may already be running it: the
+ * service polls Batch, the node's file is read directly).
+ */
+function attemptOf(frame: Frame): number {
+  return frame.state === 'queued' ? frame.attempts + 1 : Math.max(1, frame.attempts);
+}
+
 /** Reads the log a finished attempt uploaded: bytes from an offset, and the log's size. */
 export type StoredLogReader = (
   jobId: string,
@@ -102,20 +111,30 @@ export class FrameLogService {
     }
     const { frameId } = first;
     const signal = options.abortSignal;
-    let attempt = first.attempts;
+    let attempt = attemptOf(first);
     let pos = options.attempt && options.attempt !== attempt ? 0 : offset;
     let announced = false;
     while (!signal?.aborted) {
       const frame = this.store.getFrame(frameId)!;
-      if (frame.attempts !== attempt) {
-        attempt = frame.attempts; // a new attempt: its log starts over
+      const now = attemptOf(frame);
+      if (now > attempt) {
+        attempt = now; // a later attempt: its log starts over
         pos = 0;
       }
       const finished = TERMINAL_FRAME_STATES.has(frame.state);
-      const part = await this.read(frame, pos, finished);
+      // Queued again after an attempt (a retry, an eviction): the node may still hold the
+      // old attempt's file; read once the service has seen the new attempt start.
+      const waiting = frame.state === 'queued' && frame.attempts > 0;
+      const part = waiting ? undefined : await this.read(frame, pos, finished);
       if (signal?.aborted) return;
       // The frame moved on while we read: read again, so bytes are never put on the wrong attempt.
-      if (this.store.getFrame(frameId)!.attempts !== attempt) continue;
+      if (attemptOf(this.store.getFrame(frameId)!) > attempt) continue;
+      if (part && part.size < pos && !finished) {
+        // The file restarted: an attempt the service has not seen start yet (Batch is polled).
+        attempt += 1;
+        pos = 0;
+        continue;
+      }
       if (part && part.data.length > 0) {
         announced = true;
         yield {

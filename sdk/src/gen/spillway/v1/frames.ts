@@ -617,7 +617,10 @@ export interface FollowFrameLogRequest {
 export interface FollowFrameLogResponse {
   /** The service's id of the frame. */
   frameId: string;
-  /** The attempt the bytes belong to, from 1; 0 before the frame's first attempt started. */
+  /**
+   * The attempt the bytes belong to, from 1: the latest that started, or, while the frame
+   * waits in the queue, the one it waits for.
+   */
   attempt: number;
   /**
    * Offset of data in that attempt's log. A message whose attempt differs from the
