@@ -144,10 +144,12 @@ const logsModule = new ContainerModule(({ bind }) => {
   bind(TYPES.FrameLogService)
     .toDynamicValue((ctx) => {
       const outputs = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers?.outputs;
+      const metrics = ctx.get<ServiceMetrics>(TYPES.ServiceMetrics);
       return new FrameLogService(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
         outputs ? blobLogReader(outputs) : undefined,
+        { onStorageRead: (bytes) => metrics.countStorage('down', 'logs', bytes) },
       );
     })
     .inSingletonScope();
@@ -292,13 +294,15 @@ export async function startService(
       cost: costServiceHandlers(ctx, ledger),
       ...(storage.containers
         ? {
-            assets: assetServiceHandlers(ctx, {
-              assets: new AssetStore({
-                ...storage.containers,
-                frames: store,
-                outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+            assets: metrics.meterAssetHandlers(
+              assetServiceHandlers(ctx, {
+                assets: new AssetStore({
+                  ...storage.containers,
+                  frames: store,
+                  outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+                }),
               }),
-            }),
+            ),
           }
         : {}),
     }),

@@ -8,6 +8,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ComputeBackend, TaskEvent } from '../../compute/backend';
+import type { AssetServiceServer, FetchOutputResponse } from '../../gen/spillway/v1/assets';
 import type { FrameEvent } from '../../model/frames';
 import type { FrameStore } from '../frames/store';
 import type { CapacitySource } from './status';
@@ -57,7 +58,7 @@ export class ServiceMetrics {
   private readonly offloaded: Counter<'source'>;
   private readonly recalled: Counter<'source'>;
   private readonly evictions: Counter<'source'>;
-  private readonly latency: Histogram<'type'>;
+  private readonly latency: Histogram;
   private readonly storageBytes: Counter<'direction' | 'kind'>;
   private readonly backendErrors: Counter<'backend' | 'operation' | 'code'>;
   private readonly backendCalls: Counter<'backend' | 'operation'>;
@@ -112,7 +113,9 @@ export class ServiceMetrics {
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
-    const groupViews = async (): Promise<Awaited<ReturnType<CapacitySource['list']>>> => capacity.list();
+    // A backend that fails to answer costs the scrape those gauges, not the whole scrape.
+    const groupViews = async (): Promise<Awaited<ReturnType<CapacitySource['list']>>> =>
+      capacity.list().catch(() => []);
     new Gauge({
       name: 'spillway_nodes',
       help: 'Nodes of each capacity group by state and priority (dedicated or spot).',
@@ -150,7 +153,13 @@ export class ServiceMetrics {
 
     const budget = async () => {
       const own = self.sources?.capacity;
-      if (own?.budget) return own.budget();
+      if (own?.budget) {
+        try {
+          return await own.budget();
+        } catch {
+          // A backend that does not answer: the figures the groups' listing still gives.
+        }
+      }
       const views = await groupViews();
       const at = (v: (typeof views)[number], d: number, s: number): number =>
         d * (v.spec.cost?.dedicatedPerNodeHour ?? 0) + s * (v.spec.cost?.spotPerNodeHour ?? 0);
@@ -247,8 +256,7 @@ export class ServiceMetrics {
     });
     this.latency = new Histogram({
       name: 'spillway_frame_event_latency_seconds',
-      help: 'From the backend reporting a task change to the frame event being durable and sent to watchers.',
-      labelNames: ['type'] as const,
+      help: 'From the backend reporting a task change (started, completed, preempted, retrying) to the frame event it causes being durable and sent to watchers.',
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -270,7 +278,14 @@ export class ServiceMetrics {
       labelNames: ['backend', 'operation', 'code'] as const,
       registers,
     });
-    for (const direction of ['up', 'down'] as const) this.storageBytes.inc({ direction, kind: 'outputs' }, 0);
+    for (const [direction, kind] of [
+      ['up', 'outputs'],
+      ['up', 'assets'],
+      ['down', 'outputs'],
+      ['down', 'logs'],
+    ] as const) {
+      this.storageBytes.inc({ direction, kind }, 0);
+    }
   }
 
   /**
@@ -306,7 +321,7 @@ export class ServiceMetrics {
     }
     const cause = this.taskEventAt.get(e.frameId);
     if (cause && CAUSED_BY[e.type]?.includes(cause.type)) {
-      this.latency.observe({ type: e.type }, Math.max(0, e.time.getTime() - cause.at) / 1000);
+      this.latency.observe(Math.max(0, e.time.getTime() - cause.at) / 1000);
       this.taskEventAt.delete(e.frameId);
     }
   }
@@ -324,6 +339,33 @@ export class ServiceMetrics {
   /** Counts bytes moved to or from storage. */
   countStorage(direction: StorageDirection, kind: string, bytes: number): void {
     if (bytes > 0) this.storageBytes.inc({ direction, kind }, bytes);
+  }
+
+  /**
+   * The AssetService's handlers, with the bytes they move counted: content uploaded (up,
+   * `assets`: what was stored, not what was already there) and outputs fetched (down,
+   * `outputs`).
+   */
+  meterAssetHandlers(handlers: AssetServiceServer): AssetServiceServer {
+    const bytes = this.storageBytes;
+    return {
+      ...handlers,
+      uploadContent: (call, callback) =>
+        handlers.uploadContent(call, (err, res, ...rest) => {
+          if (!err && res) bytes.inc({ direction: 'up', kind: 'assets' }, Number(res.bytesStored) || 0);
+          callback(err, res, ...rest);
+        }),
+      fetchOutput: (call) => {
+        const write = call.write.bind(call) as (message: FetchOutputResponse, ...rest: unknown[]) => boolean;
+        call.write = ((message: FetchOutputResponse, ...rest: unknown[]) => {
+          if (message.payload?.$case === 'chunk') {
+            bytes.inc({ direction: 'down', kind: 'outputs' }, message.payload.value.length);
+          }
+          return write(message, ...rest);
+        }) as typeof call.write;
+        handlers.fetchOutput(call);
+      },
+    };
   }
 
   /**

@@ -56,12 +56,15 @@ export interface FrameLogServiceOptions {
   readonly pollMs?: number;
   /** Most bytes per chunk. @default 262144 */
   readonly chunkBytes?: number;
+  /** Told of every log byte read from storage (for the storage metrics). @default none */
+  readonly onStorageRead?: (bytes: number) => void;
 }
 
 /** The frame log domain: resolves a frame and streams its log from wherever it is now. */
 export class FrameLogService {
   private readonly pollMs: number;
   private readonly chunkBytes: number;
+  private readonly onStorageRead: ((bytes: number) => void) | undefined;
 
   constructor(
     private readonly store: FrameStore,
@@ -71,6 +74,7 @@ export class FrameLogService {
   ) {
     this.pollMs = options.pollMs ?? 500;
     this.chunkBytes = options.chunkBytes ?? 256 * 1024;
+    this.onStorageRead = options.onStorageRead;
   }
 
   /** The frame a reference names; NotFoundError naming what is missing. */
@@ -180,6 +184,7 @@ export class FrameLogService {
     };
     const fromStorage = async (): Promise<(TaskFilePart & { source: FrameLogSource }) | undefined> => {
       const part = await this.stored?.(frame.jobId, frame.frameId, pos, this.chunkBytes);
+      if (part && part.data.length > 0) this.onStorageRead?.(part.data.length);
       return part && { ...part, source: 'storage' };
     };
     if (!finished) return fromNode();
