@@ -28,7 +28,7 @@ describe('createLogger (pino)', () => {
     const { log, lines } = capture('text');
     log.warn('resize failed', { group: 'nightly', code: 409 });
     expect(lines[0]).toMatch(
-      /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN  \[test\] resize failed group=nightly code=409$/,
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN {2}\[test\] resize failed group=nightly code=409$/,
     );
   });
 

@@ -72,12 +72,13 @@ export class ServiceMetrics {
   constructor(options: ServiceMetricsOptions = {}) {
     const registers = [this.registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    const self = this;
+    // The collectors read the domain through these: nothing until `attach`.
+    const sources = (): MetricsSources | undefined => this.sources;
     const store = {
-      listJobs: () => self.sources?.store.listJobs() ?? [],
+      listJobs: () => sources()?.store.listJobs() ?? [],
     };
     const capacity = {
-      list: async () => (await self.sources?.capacity.list()) ?? [],
+      list: async () => (await sources()?.capacity.list()) ?? [],
     };
 
     new Gauge({
@@ -152,7 +153,7 @@ export class ServiceMetrics {
     });
 
     const budget = async () => {
-      const own = self.sources?.capacity;
+      const own = sources()?.capacity;
       if (own?.budget) {
         try {
           return await own.budget();
@@ -164,8 +165,8 @@ export class ServiceMetrics {
       const at = (v: (typeof views)[number], d: number, s: number): number =>
         d * (v.spec.cost?.dedicatedPerNodeHour ?? 0) + s * (v.spec.cost?.spotPerNodeHour ?? 0);
       return {
-        maxSpendPerHour: self.sources?.maxSpendPerHour ?? 0,
-        currency: self.sources?.currency ?? 'USD',
+        maxSpendPerHour: sources()?.maxSpendPerHour ?? 0,
+        currency: sources()?.currency ?? 'USD',
         costPerHour: views.reduce((n, v) => n + v.costPerHour, 0),
         projectedCostPerHour: views.reduce(
           (n, v) => n + at(v, v.status?.targetDedicatedNodes ?? 0, v.status?.targetSpotNodes ?? 0),

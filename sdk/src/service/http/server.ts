@@ -8,7 +8,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { NotFoundError, SpillwayError, ValidationError } from '../../errors';
 import type { Logger } from '../../logging';
 import { redactKnown, registerSecret } from '../../logging';
