@@ -273,8 +273,9 @@ export class BurstClient {
   /**
    * A frame's log (stdout and stderr as written) in chunks, from `offset`: from the node
    * while the frame renders, from storage after. With `follow` it goes on until the frame
-   * has finished and its whole log was sent. `frame` is the frame's id (`f-...`) or a frame
-   * number of the job. Reconnects on UNAVAILABLE and resumes after the last byte it yielded.
+   * has finished and its whole log was sent. `frame` is the frame's id (`f-...`; `jobId` may
+   * then be '') or a frame number of the job. Reconnects on UNAVAILABLE and resumes after the
+   * last byte it yielded.
    */
   async *followFrameLog(
     jobId: string,

@@ -79,7 +79,13 @@ export class FrameLogService {
 
   /** The frame a reference names; NotFoundError naming what is missing. */
   resolve(jobId: string, ref: FrameRef): Frame {
-    if (!jobId) throw new ValidationError('job_id', jobId, 'is required');
+    if ('frameId' in ref && !jobId) {
+      // A frame id alone names the frame.
+      const frame = this.store.getFrame(ref.frameId);
+      if (!frame) throw new NotFoundError(`frame "${ref.frameId}" does not exist`);
+      return frame;
+    }
+    if (!jobId) throw new ValidationError('job_id', jobId, 'is required with frame_number');
     if (!this.store.getJob(jobId)) throw new NotFoundError(`job "${jobId}" does not exist`);
     if ('frameId' in ref) {
       const frame = this.store.getFrame(ref.frameId);

@@ -588,7 +588,7 @@ export interface ListFramesResponse {
 
 /** FollowFrameLogRequest names a frame and where in its log to start. */
 export interface FollowFrameLogRequest {
-  /** The service's id of the job. */
+  /** The service's id of the job; required with frame_number, may be empty with frame_id. */
   jobId: string;
   /** The frame. */
   frame:
