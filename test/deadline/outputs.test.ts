@@ -108,7 +108,9 @@ describe('Deadline bridge output return', () => {
     // report) and named in the line that completes the task.
     for (const t of completed) {
       const log = path.join(work, 'state', 'logs', jobId, `task-${t.taskId}.log`);
-      expect(fs.readFileSync(log, 'utf8')).toMatch(/\{"files": 2, "bytes": 24, "outputs": "outputs.json"\}\n$/);
+      expect(fs.readFileSync(log, 'utf8')).toMatch(
+        /\{"files": 2, "bytes": 24, "outputs": "outputs.json"\}\n$/,
+      );
       expect(lines.some((l) => l.includes(`task=${t.taskId}`) && l.includes(`cloudLog=${log}`))).toBe(true);
     }
   }, 120_000);

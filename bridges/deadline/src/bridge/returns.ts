@@ -106,7 +106,11 @@ export class Settler {
         this.ctx.sig.abortSignal,
       );
     } catch (err) {
-      this.ctx.log.warn('could not keep the cloud log', { job: jobId, task: taskId, err: (err as Error).message });
+      this.ctx.log.warn('could not keep the cloud log', {
+        job: jobId,
+        task: taskId,
+        err: (err as Error).message,
+      });
       return undefined;
     }
   }
