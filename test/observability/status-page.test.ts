@@ -51,7 +51,7 @@ describeIfChromium('status page in a real browser', () => {
   let browser: Awaited<ReturnType<typeof launchChromium>>;
 
   beforeAll(async () => {
-    svc = await startHttpTestService({ 'compute.local.nodes': 0 });
+    svc = await startHttpTestService({ 'compute.local.nodes': 0, 'budget.maxSpendPerHour': 12 });
     await svc.client.capacity.ensure({
       name: 'burst',
       mode: 'frame-offload',
@@ -99,6 +99,8 @@ describeIfChromium('status page in a real browser', () => {
     expect(await page.locator('#cost-per-hour').textContent()).toBe('4.80 USD');
     expect(await page.locator('#projected-per-hour').textContent()).toBe('4.80 USD');
     expect(await page.locator('tr[data-group="burst"]').textContent()).toContain('1 / 1');
+    expect(await page.locator('#budget-per-hour').textContent()).toBe('12.00 USD');
+    expect(await page.locator('.bar').getAttribute('aria-valuenow')).toBe('4.8');
     const spent = await page.locator('#spent-total').textContent();
     expect(spent).toMatch(/^\d+\.\d+ USD$/);
 

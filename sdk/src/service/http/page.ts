@@ -154,6 +154,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 dl.figures{display:flex;gap:2em;margin:.3em 0}
 dl.figures dt{font-size:.85em;color:#5a6575}
 dl.figures dd{margin:0;font-size:1.3em;font-variant-numeric:tabular-nums}
+dl.figures dd.small{font-size:.8em}
 .bar{width:28em;height:.7em;background:#dfe4ea;border-radius:.35em;overflow:hidden}
 .bar span{display:block;height:100%;background:#2f7d4f}
 details.job{background:#fff;border:1px solid #d5dae1;margin:.5em 0;padding:.4em .6em}
