@@ -8,6 +8,7 @@ export {
   type CallOptions,
   type PagedIterable,
   type SubmitFramesOptions,
+  type FollowFrameLogOptions,
   type WatchFramesOptions,
 } from './burst-client';
 export {

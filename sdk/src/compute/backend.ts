@@ -326,4 +326,33 @@ export interface ComputeBackend extends CapacityBackend {
     filePath: string,
     options?: OperationOptions,
   ): Promise<Buffer | undefined>;
+  /**
+   * Part of a file in a task's directory, for following a log as it grows: at most
+   * `range.maxBytes` from `range.offset` (nothing when the file is not longer), and the
+   * file's size when it was read. Batch: Get File Properties From Task, then Get File From
+   * Task with `ocp-range`. Undefined when the task, its node or the file is gone.
+   */
+  readTaskFileRange?(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    range: TaskFileRange,
+    options?: OperationOptions,
+  ): Promise<TaskFilePart | undefined>;
+}
+
+/** Which bytes of a task file to read. */
+export interface TaskFileRange {
+  /** First byte. */
+  readonly offset: number;
+  /** Most bytes to return. */
+  readonly maxBytes: number;
+}
+
+/** Bytes of a task file, and how long the file was. */
+export interface TaskFilePart {
+  /** The bytes from the range's offset; empty when the file is not longer than it. */
+  readonly data: Buffer;
+  /** The file's size when it was read. */
+  readonly size: number;
 }

@@ -24,8 +24,21 @@ export interface ServiceConfig {
   readonly storage: StorageConfig;
   /** The studio's spend cap, for every bridge together. */
   readonly budget: BudgetConfig;
+  /** The HTTP server: status page, its JSON and event feeds, `/metrics`. */
+  readonly http: HttpConfig;
   /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'text' | 'json' };
+}
+
+/** The service's HTTP server. */
+export interface HttpConfig {
+  /**
+   * `host:port` of the status page and `/metrics`, or undefined when turned off
+   * (`http.listen: "off"`). Off loopback it needs TLS and a token, as `listen` does; with
+   * TLS configured it serves HTTPS. Env `SPILLWAY_HTTP_LISTEN`.
+   * @default '127.0.0.1:7480' ('127.0.0.1:0' when `listen` asks for port 0)
+   */
+  readonly listen: string | undefined;
 }
 
 /** The studio's spend cap. */
@@ -268,6 +281,15 @@ export function loadConfig(
     'info',
   );
   const logFormat = oneOf(layer('log.format', 'SPILLWAY_LOG_FORMAT'), 'log.format', ['text', 'json'], 'text');
+  const httpListen = str(
+    layer('http.listen', 'SPILLWAY_HTTP_LISTEN'),
+    'http.listen',
+    // A service on an ephemeral gRPC port (tests, side by side) gets an ephemeral HTTP port too.
+    /:0$/.test(listen) ? '127.0.0.1:0' : '127.0.0.1:7480',
+  );
+  if (httpListen !== 'off' && !/^(?:\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(httpListen)) {
+    throw new ValidationError('http.listen', httpListen, 'must be HOST:PORT, e.g. 127.0.0.1:7480, or "off"');
+  }
 
   // Before any cross-key rule: a misspelt key is the likelier cause of a missing one.
   refuseUnknownKeys(raw, known, file ?? 'config');
@@ -326,6 +348,7 @@ export function loadConfig(
         : undefined,
     storage: { connectionStringFile, container, gc, outputsExpireAfterMs, nodeCache },
     budget: { maxSpendPerHour, currency },
+    http: { listen: httpListen === 'off' ? undefined : httpListen },
     log: { level: logLevel, format: logFormat },
   };
 }

@@ -157,6 +157,12 @@ export interface FrameEvent {
   readonly message?: string;
   /** On `succeeded`. */
   readonly outputs?: readonly OutputFile[];
+  /**
+   * What the attempt this event ended cost (its run time x the slot price of its node), in
+   * the budget's currency; on events that end a running attempt, in the service only (not
+   * on the wire).
+   */
+  readonly cost?: number;
 }
 
 /** Result of submitting one frame. */

@@ -7,7 +7,7 @@ import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
 import { BurstMode } from '../gen/spillway/v1/common';
-import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import { BackendKind, CapacityGroupSpec } from '../gen/spillway/v1/capacity';
 import { SpillwayError } from '../errors';
 import type { Logger } from '../logging';
 import { BurstManager } from './burst/manager';
@@ -24,7 +24,14 @@ import { createTaskFactory, outputPrefix, type TaskLocations } from './frames/ta
 import { assetServiceHandlers } from './grpc/assets';
 import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
+import { frameLogHandlers } from './grpc/frame-logs';
 import { frameServiceHandlers } from './grpc/frames';
+import { CostLedger } from './cost/ledger';
+import { costServiceHandlers } from './grpc/cost';
+import { ServiceMetrics } from './http/metrics';
+import { startHttpServer, type RunningHttpServer } from './http/server';
+import { readStatus } from './http/status';
+import { blobLogReader, FrameLogService } from './logs';
 import {
   checkListenSecurity,
   startServer,
@@ -71,6 +78,9 @@ export const TYPES = {
   BurstManager: Symbol.for('BurstManager'),
   LicensePreflight: Symbol.for('LicensePreflight'),
   AssetLifecycle: Symbol.for('AssetLifecycle'),
+  FrameLogService: Symbol.for('FrameLogService'),
+  ServiceMetrics: Symbol.for('ServiceMetrics'),
+  CostLedger: Symbol.for('CostLedger'),
 } as const;
 
 /** A running service. */
@@ -79,18 +89,28 @@ export interface RunningService {
   readonly port: number;
   readonly server: RunningServer;
   readonly store: FrameStore;
+  /** The status page's URL (`http://127.0.0.1:7480/`), unless `http.listen` is off. */
+  readonly httpUrl?: string;
   /** Stops serving, stops dispatching, closes backends and storage. State stays on disk. */
   close(): Promise<void>;
 }
 
 function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeProviders): ContainerModule {
   return new ContainerModule(async ({ bind }) => {
+    // Every backend call is counted (and its failures by code) for /metrics.
+    const metrics = new ServiceMetrics();
+    bind<ServiceMetrics>(TYPES.ServiceMetrics).toConstantValue(metrics);
     bind<ServiceConfig>(TYPES.ServiceConfig).toConstantValue(config);
     bind<Logger>(TYPES.Logger).toConstantValue(logger);
     bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? simpleRule);
-    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(await providers.compute(config, logger));
+    const compute = await providers.compute(config, logger);
+    metrics.watchTaskEvents(compute);
+    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(
+      metrics.instrumentBackend(compute, compute.kind),
+    );
+    const workerBurst = await providers.workerBurst?.(config, logger);
     bind<CapacityBackend | undefined>(TYPES.WorkerBurstBackend).toConstantValue(
-      await providers.workerBurst?.(config, logger),
+      workerBurst && metrics.instrumentBackend(workerBurst, workerBurst.kind),
     );
     bind<ServiceStorage>(TYPES.ServiceStorage).toConstantValue(await providers.storage(config, logger));
   });
@@ -154,6 +174,35 @@ const framesModule = new ContainerModule(({ bind }) => {
         ctx.get(TYPES.CapacityManager),
         lifecycle ? { admit: lifecycle.admitJob.bind(lifecycle) } : {},
       );
+    })
+    .inSingletonScope();
+});
+
+const logsModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.FrameLogService)
+    .toDynamicValue((ctx) => {
+      const outputs = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers?.outputs;
+      const metrics = ctx.get<ServiceMetrics>(TYPES.ServiceMetrics);
+      return new FrameLogService(
+        ctx.get(TYPES.FrameStore),
+        ctx.get(TYPES.ComputeBackend),
+        outputs ? blobLogReader(outputs) : undefined,
+        { onStorageRead: (bytes) => metrics.countStorage('down', 'logs', bytes) },
+      );
+    })
+    .inSingletonScope();
+});
+
+const costModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.CostLedger)
+    .toDynamicValue((ctx) => {
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      return new CostLedger(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
+        dir: path.join(config.dataDir, 'state'),
+        defaultGroup: config.compute.defaultGroup,
+        currency: config.budget.currency,
+        logger: ctx.get(TYPES.Logger),
+      });
     })
     .inSingletonScope();
 });
@@ -235,8 +284,9 @@ export async function startService(
       }
     : undefined;
   const listen = { listen: config.listen, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
-  // Refuse an insecure listener before anything is started.
+  // Refuse an insecure listener (gRPC or HTTP) before anything is started.
   checkListenSecurity(listen);
+  if (config.http.listen) checkListenSecurity({ ...listen, listen: config.http.listen });
 
   const container = new Container();
   try {
@@ -292,7 +342,13 @@ async function startIn(
   logger: Logger,
   listen: ListenOptions,
 ): Promise<RunningService> {
-  await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule);
+  await container.load(
+    outsideWorld(config, logger, providers),
+    framesModule,
+    capacityModule,
+    logsModule,
+    costModule,
+  );
 
   const store = container.get<FrameStore>(TYPES.FrameStore);
   const dispatcher = container.get<FrameDispatcher>(TYPES.FrameDispatcher);
@@ -304,6 +360,14 @@ async function startIn(
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
   const lifecycle = container.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
   lifecycle?.attach(store);
+  const logs = container.get<FrameLogService>(TYPES.FrameLogService);
+  const metrics = container.get<ServiceMetrics>(TYPES.ServiceMetrics);
+  metrics.attach({
+    store,
+    capacity,
+    currency: config.budget.currency,
+    maxSpendPerHour: config.budget.maxSpendPerHour,
+  });
 
   logger.debug('restoring capacity groups');
   // The compute backend must answer now: a service that cannot reach it says so and stops,
@@ -330,25 +394,30 @@ async function startIn(
       abortSignal.aborted ? new Error(`no answer within ${STARTUP_TIMEOUT_MS / 1000} s`) : err,
     );
   }
+  const ledger = container.get<CostLedger>(TYPES.CostLedger);
+  await ledger.start();
   logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
   await dispatcher.start();
   logger.debug('frames reconciled');
 
   const server = await startServer(
     (ctx) => ({
-      frames: frameServiceHandlers(ctx, frames, store),
+      frames: { ...frameServiceHandlers(ctx, frames, store), ...frameLogHandlers(ctx, logs) },
       capacity: capacityServiceHandlers(ctx, capacity),
       burst: burstServiceHandlers(ctx, burst),
+      cost: costServiceHandlers(ctx, ledger),
       ...(storage.containers
         ? {
-            assets: assetServiceHandlers(ctx, {
-              assets: new AssetStore({
-                ...storage.containers,
-                frames: store,
-                outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+            assets: metrics.meterAssetHandlers(
+              assetServiceHandlers(ctx, {
+                assets: new AssetStore({
+                  ...storage.containers,
+                  frames: store,
+                  outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+                }),
+                ...(lifecycle ? { lifecycle } : {}),
               }),
-              ...(lifecycle ? { lifecycle } : {}),
-            }),
+            ),
           }
         : {}),
     }),
@@ -356,25 +425,65 @@ async function startIn(
     logger,
   );
 
+  let http: RunningHttpServer | undefined;
   let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await http?.close();
+    metrics.close();
+    await server.close();
+    await dispatcher.stop();
+    await burst.close();
+    container.get<LicensePreflight>(TYPES.LicensePreflight).close();
+    // The embedded engine's nodes end with the service; Batch pools and scale sets do not.
+    await ledger.close(
+      compute.kind === 'local'
+        ? (await capacity.list().catch(() => []))
+            .filter(
+              (v) =>
+                v.spec.backend === BackendKind.BACKEND_KIND_LOCAL ||
+                v.spec.backend === BackendKind.BACKEND_KIND_UNSPECIFIED,
+            )
+            .map((v) => v.spec.name)
+        : [],
+    );
+    capacity.close();
+    await compute.close();
+    await workerBurst?.close();
+    await lifecycle?.close();
+    await storage.close();
+    await store.close();
+  };
+  if (config.http.listen) {
+    try {
+      http = await startHttpServer(
+        {
+          status: (o) => readStatus(store, capacity, burst, o),
+          onChange: (listener) => {
+            const offFrames = store.onEvents(listener);
+            const offCapacity = capacity.onEvents(listener);
+            return () => {
+              offFrames();
+              offCapacity();
+            };
+          },
+          logs,
+          metrics,
+        },
+        { ...listen, listen: config.http.listen, logger },
+      );
+    } catch (err) {
+      await close(); // the HTTP port is taken, say: nothing stays running
+      throw err;
+    }
+  }
   return {
     address: server.address,
     port: server.port,
     server,
     store,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await server.close();
-      await dispatcher.stop();
-      await burst.close();
-      container.get<LicensePreflight>(TYPES.LicensePreflight).close();
-      capacity.close();
-      await compute.close();
-      await workerBurst?.close();
-      await lifecycle?.close();
-      await storage.close();
-      await store.close();
-    },
+    ...(http ? { httpUrl: http.url } : {}),
+    close,
   };
 }

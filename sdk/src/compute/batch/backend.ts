@@ -21,6 +21,8 @@ import type {
   ResizeTarget,
   TaskCounts,
   TaskEvent,
+  TaskFilePart,
+  TaskFileRange,
   TaskInfo,
 } from '../backend';
 import { nodeStateOf } from '../local/states';
@@ -973,6 +975,44 @@ export class BatchComputeBackend implements ComputeBackend {
       const chunks: Buffer[] = [];
       for await (const chunk of res.readableStreamBody ?? []) chunks.push(Buffer.from(chunk as Uint8Array));
       return Buffer.concat(chunks);
+    } catch {
+      return undefined; // the file, the task or its node is gone, or Batch did not answer
+    }
+  }
+
+  /**
+   * Get File Properties From Task for the size, then Get File From Task with `ocp-range` for
+   * the bytes past `range.offset` (no GET when there are none); undefined when the file, the
+   * task or its node is gone, or Batch did not answer.
+   */
+  async readTaskFileRange(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    range: TaskFileRange,
+    options: OperationOptions = {},
+  ): Promise<TaskFilePart | undefined> {
+    try {
+      const props = await this.call(
+        (r) => this.client.file.getPropertiesFromTask(jobId, taskId, filePath, r),
+        options,
+        'task file properties',
+      );
+      const size = Number(props.contentLength);
+      const end = Math.min(size, range.offset + range.maxBytes) - 1;
+      if (!Number.isFinite(size) || end < range.offset) return { data: Buffer.alloc(0), size };
+      const res = await this.call(
+        (r) =>
+          this.client.file.getFromTask(jobId, taskId, filePath, {
+            fileGetFromTaskOptions: { ocpRange: `bytes=${range.offset}-${end}` },
+            ...r,
+          }),
+        options,
+        'task file get',
+      );
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.readableStreamBody ?? []) chunks.push(Buffer.from(chunk as Uint8Array));
+      return { data: Buffer.concat(chunks), size };
     } catch {
       return undefined; // the file, the task or its node is gone, or Batch did not answer
     }

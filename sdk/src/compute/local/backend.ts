@@ -17,6 +17,8 @@ import type {
   ResizeTarget,
   TaskCounts,
   TaskEvent,
+  TaskFilePart,
+  TaskFileRange,
   TaskInfo,
 } from '../backend';
 import {
@@ -29,7 +31,7 @@ import {
 } from '../batch/validate';
 import { LocalEngine, type LocalEngineOptions } from './engine';
 import { EngineError } from './errors';
-import { readTaskDirFile } from './files';
+import { readTaskDirFile, readTaskDirFileRange } from './files';
 import { nodeStateOf } from './states';
 import type { EnginePool, EngineTask, EngineTaskSpec } from './types';
 import { sleep } from '../../retry';
@@ -332,6 +334,17 @@ export class LocalComputeBackend implements ComputeBackend {
   ): Promise<Buffer | undefined> {
     const dir = this.engine.getJob(jobId) ? this.engine.getTask(jobId, taskId)?.taskDir : undefined;
     return dir === undefined ? undefined : readTaskDirFile(dir, filePath);
+  }
+
+  async readTaskFileRange(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    range: TaskFileRange,
+    _options?: OperationOptions,
+  ): Promise<TaskFilePart | undefined> {
+    const dir = this.engine.getJob(jobId) ? this.engine.getTask(jobId, taskId)?.taskDir : undefined;
+    return dir === undefined ? undefined : readTaskDirFileRange(dir, filePath, range.offset, range.maxBytes);
   }
 
   async *listTasks(jobId: string, options: ListTasksOptions = {}): AsyncIterable<TaskInfo> {

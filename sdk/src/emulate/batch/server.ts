@@ -10,6 +10,7 @@ import { checkAuthorization, parseQuery } from './auth';
 import { AutoScaler, checkFormula } from './autoscaler';
 import { FaultPlan, type BatchFaultOptions } from './faults';
 import { listTaskDir, statTaskDirEntry, type TaskDirEntry } from './files';
+import { resolveOcpRange } from './range';
 import { ODataSyntaxError, applySelect, parseFilter, parseSelect } from './odata';
 import { Router, type Route } from './router';
 import {
@@ -129,6 +130,8 @@ interface Ctx {
   readonly bodyBytes: number;
   /** The emulator's base URL. */
   readonly base: string;
+  /** The `ocp-range` request header (Get File From Task). */
+  readonly range?: string;
 }
 
 const WRITE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -780,11 +783,14 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       method: 'GET',
       path: '/jobs/{job}/tasks/{task}/files/{*file}',
       op: 'File_GetFromTask',
-      run: async ({ params }) => {
+      run: async ({ ctx, params }) => {
         const { dir, entry } = await taskFile(params.job!, params.task!, params.file!);
         const file = entry.isDirectory ? undefined : await readTaskDirFile(dir, entry.name);
         if (!file) throw new EngineError('FileNotFound', 'The specified file does not exist.', 404);
-        return { status: 200, file, headers: fileHeaders(entry) };
+        // `ocp-range: bytes=START-END`: Batch answers 200 with just those bytes.
+        const range = resolveOcpRange(ctx.range, file.length);
+        if (!range.ok) throw new EngineError('InvalidRange', range.reason, 416);
+        return { status: 200, file: file.subarray(range.start, range.end + 1), headers: fileHeaders(entry) };
       },
     },
     {
@@ -933,7 +939,16 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       }
     }
     const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    const ctx: Ctx = { method, parts, query, body, bodyBytes: size, base };
+    const rangeHeader = req.headers['ocp-range'];
+    const ctx: Ctx = {
+      method,
+      parts,
+      query,
+      body,
+      bodyBytes: size,
+      base,
+      ...(typeof rangeHeader === 'string' ? { range: rangeHeader } : {}),
+    };
     const found = router.match(method, parts);
     if (found.kind === 'none')
       return fail(400, 'InvalidUri', 'The requested URI does not represent any resource on the server.');

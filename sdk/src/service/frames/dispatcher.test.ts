@@ -408,6 +408,30 @@ describe('FrameDispatcher', () => {
       expect(store.getFrame(bad[0]!)!.message).toMatch(/after 4 attempts: ServerBusy/);
     });
 
+    // GIVEN an account at its active-job quota WHEN a job's creation is refused more times than
+    // the fault bound THEN the job waits (no frame fails) and goes once the quota clears.
+    it('waits for the active-job quota without counting it as a fault', async () => {
+      dispatcher = new FrameDispatcher(store, backend, factory, outputs, {
+        defaultGroup: 'default',
+        logger: silentLogger,
+        retryBaseMs: 5,
+        retryMaxMs: 20,
+        maxDispatchAttempts: 2,
+      });
+      await dispatcher.start();
+      const quota = Object.assign(new Error('ActiveJobAndScheduleQuotaReached'), {
+        statusCode: 409,
+        code: 'ActiveJobAndScheduleQuotaReached',
+      });
+      const ids = await submitJob(job);
+      backend.failing.set(jobIdOf(ids[0]!), quota);
+      await until(() => (backend.calls.get(jobIdOf(ids[0]!)) ?? 0) >= 5);
+      expect(ids.map((id) => store.getFrame(id)!.state)).toEqual(['queued', 'queued', 'queued']);
+      backend.failing.delete(jobIdOf(ids[0]!));
+      await until(() => ids.every((id) => backend.created.includes(id)));
+      expect(ids.map((id) => store.getFrame(id)!.state)).toEqual(['queued', 'queued', 'queued']);
+    });
+
     // GIVEN a job backing off after retryable faults WHEN it is cancelled THEN cancel returns at
     // once, every frame is cancelled, and no retry is ever made.
     it('cancel wins over a retry', async () => {

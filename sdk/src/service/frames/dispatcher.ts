@@ -7,7 +7,7 @@ import type {
   TaskEvent,
   TaskInfo,
 } from '../../compute/backend';
-import { isRetryable } from '../../compute/batch/errors';
+import { isJobQuotaReached, isRetryable } from '../../compute/batch/errors';
 import { MAX_COMMAND_LINE, validateJobSpec, validateTasks } from '../../compute/batch/validate';
 import { ValidationError } from '../../errors';
 import type { FrameSpec, JobSpec, OutputFile } from '../../model/frames';
@@ -104,6 +104,8 @@ interface JobDispatch {
   readonly abort: AbortController;
   /** Failed attempts in a row, and when the next may start. */
   attempts: number;
+  /** Waits in a row for the account's active-job quota (no fault: not counted in attempts). */
+  quotaWaits?: number;
   retryAt?: number;
   retryTimer?: NodeJS.Timeout;
 }
@@ -324,8 +326,26 @@ export class FrameDispatcher {
       if (!failure) {
         for (const id of frameIds) job.waiting.delete(id);
         job.attempts = 0;
+        job.quotaWaits = 0;
         continue;
       }
+      if (failure.atJob && isJobQuotaReached(failure.error)) {
+        // The account is full of active jobs; they end as their frames settle. Wait, unbounded.
+        job.quotaWaits = (job.quotaWaits ?? 0) + 1;
+        const wait = backoffMs(Math.min(job.quotaWaits, 6), {
+          initialIntervalMs: this.options.retryBaseMs ?? 500,
+          maxIntervalMs: this.options.retryMaxMs ?? 30_000,
+        });
+        if (job.quotaWaits === 1) {
+          this.options.logger.info('the Batch account has its quota of active jobs; the job waits', {
+            jobId,
+            frames: job.waiting.size,
+          });
+        }
+        this.retryLater(jobId, job, wait);
+        return;
+      }
+      job.quotaWaits = 0;
       job.attempts++;
       const max = this.options.maxDispatchAttempts ?? 8;
       const reason = errorText(failure.error);
@@ -342,12 +362,7 @@ export class FrameDispatcher {
           retryInMs: wait,
           error: reason,
         });
-        job.retryAt = Date.now() + wait;
-        job.retryTimer = setTimeout(() => {
-          job.retryTimer = undefined;
-          job.retryAt = undefined;
-          this.makeReady(jobId);
-        }, wait);
+        this.retryLater(jobId, job, wait);
         return;
       }
       // Not retryable, or out of attempts: these frames cannot run in the cloud.
@@ -365,6 +380,16 @@ export class FrameDispatcher {
       await this.failFrames(failed, why);
     }
     if (job.waiting.size === 0 && !job.inFlight && !job.retryTimer) this.jobs.delete(jobId);
+  }
+
+  /** Puts the job back in line after `wait` ms; it holds nothing meanwhile. */
+  private retryLater(jobId: string, job: JobDispatch, wait: number): void {
+    job.retryAt = Date.now() + wait;
+    job.retryTimer = setTimeout(() => {
+      job.retryTimer = undefined;
+      job.retryAt = undefined;
+      this.makeReady(jobId);
+    }, wait);
   }
 
   /**

@@ -4,6 +4,7 @@ import { FailedPreconditionError, ValidationError } from '../../errors';
 import { AssetServiceService, type AssetServiceServer } from '../../gen/spillway/v1/assets';
 import { BurstServiceService, type BurstServiceServer } from '../../gen/spillway/v1/burst';
 import { CapacityServiceService, type CapacityServiceServer } from '../../gen/spillway/v1/capacity';
+import { CostServiceService, type CostServiceServer } from '../../gen/spillway/v1/cost';
 import type { FrameServiceServer } from '../../gen/spillway/v1/frames';
 import type { Logger } from '../../logging';
 import { registerSecret } from '../../logging';
@@ -89,6 +90,7 @@ export interface ServiceImplementations {
   readonly capacity?: CapacityServiceServer;
   readonly burst?: BurstServiceServer;
   readonly assets?: AssetServiceServer;
+  readonly cost?: CostServiceServer;
 }
 
 /** A running gRPC server. */
@@ -129,6 +131,7 @@ export async function startServer(
   if (impl.capacity) server.addService(guardDefinition(CapacityServiceService), impl.capacity);
   if (impl.burst) server.addService(guardDefinition(BurstServiceService), impl.burst);
   if (impl.assets) server.addService(guardDefinition(AssetServiceService), impl.assets);
+  if (impl.cost) server.addService(guardDefinition(CostServiceService), impl.cost);
   const introspection = addIntrospection(server);
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(
