@@ -36,6 +36,11 @@ export interface BridgeConfig {
   /** Spillway capacity group for every job. @default the service's default */
   readonly capacityGroup?: string;
   /**
+   * Spillway capacity group (with GPUs) of jobs whose ExtraInfo `SpillwayGpus` asks for GPUs.
+   * @default none: such jobs stay on the local farm
+   */
+  readonly gpuCapacityGroup?: string;
+  /**
    * Worker-burst capacity groups whose cloud workers join this farm: the bridge reports them
    * to the service and drains, re-enables, requeues and removes them as it answers.
    * @default [] (none)
@@ -71,6 +76,7 @@ const KEYS: readonly (keyof BridgeConfig)[] = [
   'pollIntervalMs',
   'stateDir',
   'capacityGroup',
+  'gpuCapacityGroup',
   'workerGroups',
   'cloudRetries',
   'pathRules',
@@ -159,6 +165,7 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
   const caFile = str('caFile', v('caFile'));
   const tokenFile = str('tokenFile', v('tokenFile'));
   const capacityGroup = str('capacityGroup', v('capacityGroup'));
+  const gpuCapacityGroup = str('gpuCapacityGroup', v('gpuCapacityGroup'));
   const commandWrapper = str('commandWrapper', v('commandWrapper'));
   const frameTimeout = v('frameTimeoutMs');
   const workerGroups = v('workerGroups') ?? [];
@@ -189,6 +196,7 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
     ...(caFile ? { caFile } : {}),
     ...(tokenFile ? { tokenFile } : {}),
     ...(capacityGroup ? { capacityGroup } : {}),
+    ...(gpuCapacityGroup ? { gpuCapacityGroup } : {}),
     ...(commandWrapper ? { commandWrapper } : {}),
     ...(frameTimeout !== undefined ? { frameTimeoutMs: num('frameTimeoutMs', frameTimeout, 1, 0) } : {}),
   };
