@@ -1,6 +1,7 @@
 import { CloudWorkers } from '@spillway/bridge-opencue';
 import { FakeCuebot, OPENCUE_TESTING_BIN, SimulatedRqdHost } from '@spillway/bridge-opencue/testing';
 import { createLogger } from '@spillway/sdk';
+import { RESOURCE_GROUP } from './support';
 import { eventually, liveInstances, startWorkerBurstRig, workerGroup, type WorkerBurstRig } from './farm';
 
 // Worker burst, OpenCue, end to end (#15). GIVEN a testing Cuebot with 2 local RQD hosts, a
@@ -16,6 +17,7 @@ import { eventually, liveInstances, startWorkerBurstRig, workerGroup, type Worke
 // 0. Needs `npx tsc -b` (the instances run the built testing bin).
 
 const GROUP = 'cue-workers';
+const NOTICE_MS = 10_000;
 
 describe('worker burst on an OpenCue farm', () => {
   let rig: WorkerBurstRig;
@@ -36,9 +38,14 @@ describe('worker burst on an OpenCue farm', () => {
         lroDelayMs: 20,
         bootDelayMs: 500,
         killGraceMs: 3000,
+        evictionNoticeMs: NOTICE_MS,
         imagePath: [OPENCUE_TESTING_BIN],
         // Each instance writes its rqd.conf in its own folder (the image has no /etc/opencue).
-        instanceEnvironment: { RQD_CONFIG_FILE: 'rqd.conf', SPILLWAY_RQD_REPORT_MS: '300' },
+        instanceEnvironment: {
+          RQD_CONFIG_FILE: 'rqd.conf',
+          SPILLWAY_RQD_REPORT_MS: '300',
+          SPILLWAY_NOTICE_POLL_SECONDS: '0.5',
+        },
       },
     });
   }, 60_000);
@@ -117,4 +124,61 @@ describe('worker burst on an OpenCue farm', () => {
     expect(agent.counters.locked).toBeGreaterThanOrEqual(2);
     expect(agent.counters.deleted).toBe(2);
   }, 240_000);
+
+  it('a Spot eviction mid-frame: the RQD host gives its frame back at notice; it completes once elsewhere', async () => {
+    // GIVEN the group back at 2 cloud hosts rendering a new job
+    const job = cuebot.launchJob({
+      name: 'evicted',
+      show: 'pipe',
+      layers: [{ name: 'sleep', range: '1-4', command: 'sleep 4' }],
+    });
+    await rig.client.capacity.resize(GROUP, { dedicated: 0, spot: 2 });
+    const cloud = new Set(liveInstances(rig.emulator, GROUP).map((i) => i.host));
+    await eventually(
+      'a cloud host rendering',
+      () =>
+        cuebot.getFrames(job.id).some((f) => f.state === 'RUNNING' && cloud.has(cuebot.hostOf(f.id) ?? '')),
+      30_000,
+    );
+    const frame = cuebot
+      .getFrames(job.id)
+      .find((f) => f.state === 'RUNNING' && cloud.has(cuebot.hostOf(f.id) ?? ''))!;
+    const victim = cuebot.hostOf(frame.id)!;
+    const node = liveInstances(rig.emulator, GROUP).find((i) => i.host === victim)!;
+
+    // WHEN Azure gives its eviction notice (injected through the emulator)
+    const noticeAt = Date.now();
+    rig.emulator.simulateEviction(RESOURCE_GROUP, GROUP, node.id);
+    // THEN the RQD, stopped by the start-up's watcher, reports the frame killed and Cuebot
+    // requeues it at once, long before the eviction and before Cuebot would give up on the host
+    await eventually(
+      'the frame given back',
+      () => cuebot.completions.some((c) => c.frameId === frame.id && c.host === victim && c.exitSignal !== 0),
+      NOTICE_MS - 2000,
+    );
+    expect(Date.now() - noticeAt).toBeLessThan(NOTICE_MS);
+    expect(cuebot.downHostClears).toBe(0);
+    // AND it completes exactly once, elsewhere
+    await eventually(
+      'the job done',
+      () => cuebot.getFrames(job.id).every((f) => f.state === 'SUCCEEDED'),
+      60_000,
+    );
+    const ok = cuebot.completions.filter((c) => c.frameId === frame.id && c.exitStatus === 0 && c.accepted);
+    expect(ok).toHaveLength(1);
+    expect(ok[0]!.host).not.toBe(victim);
+    // AND the eviction shows on the group, and the evicted host's record goes
+    await eventually(
+      'the eviction metered',
+      async () => (await rig.client.capacity.get(GROUP)).evictedWork.evictions === 1,
+      NOTICE_MS + 20_000,
+    );
+    await eventually(
+      'the evicted host removed',
+      () => !cuebot.getHosts().some((h) => h.name === victim),
+      20_000,
+    );
+    await rig.client.capacity.resize(GROUP, { dedicated: 0, spot: 0 });
+    await eventually('the scale set at 0', () => liveInstances(rig.emulator, GROUP).length === 0, 60_000);
+  }, 180_000);
 });
