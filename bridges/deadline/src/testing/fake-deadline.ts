@@ -382,9 +382,7 @@ export class FakeDeadline {
         this.stallRequeues += 1;
         this.recordRemote(w, running.job, running.task, null);
       }
-      w.stat = WORKER_STATE_CODES.stalled;
-      w.jobId = '';
-      w.taskId = -1;
+      this.release(w, WORKER_STATE_CODES.stalled);
     }
   }
 
@@ -451,9 +449,7 @@ export class FakeDeadline {
     if (groups?.length) w.spec = { ...w.spec, groups: [...groups] };
     if (pools?.length) w.spec = { ...w.spec, pools: [...pools] };
     w.remote = { lastSeen: Date.now(), startedAt: new Date(), command: '' };
-    w.stat = WORKER_STATE_CODES.idle;
-    w.jobId = '';
-    w.taskId = -1;
+    this.release(w, WORKER_STATE_CODES.idle);
     return w;
   }
 
@@ -470,9 +466,7 @@ export class FakeDeadline {
     if (rendering && rendering.jobId !== undefined) {
       const mine = this.taskOf(w);
       if (!mine || mine.job.raw._id !== rendering.jobId || mine.task.taskId !== Number(rendering.taskId)) {
-        w.stat = w.enabled ? WORKER_STATE_CODES.idle : WORKER_STATE_CODES.offline;
-        w.jobId = '';
-        w.taskId = -1;
+        this.release(w);
         return { cancel: true };
       }
       return {};
@@ -493,12 +487,7 @@ export class FakeDeadline {
     if (!next) return {};
     const { job, task } = next;
     const command = this.commandOf(job, task);
-    task.stat = TASK_STATE_CODES.rendering;
-    task.slave = w.spec.name;
-    task.start = new Date().toISOString();
-    w.stat = WORKER_STATE_CODES.rendering;
-    w.jobId = job.raw._id;
-    w.taskId = task.taskId;
+    this.assign(w, job, task);
     w.remote.startedAt = new Date();
     w.remote.command = command;
     const remote: RemoteTask = {
@@ -517,9 +506,7 @@ export class FakeDeadline {
     if (!w?.remote) throw new FakeDeadlineError(404, `worker ${name} is not registered`);
     w.remote.lastSeen = Date.now();
     const mine = this.taskOf(w);
-    w.stat = w.enabled ? WORKER_STATE_CODES.idle : WORKER_STATE_CODES.offline;
-    w.jobId = '';
-    w.taskId = -1;
+    this.release(w);
     const code = typeof exitCode === 'number' ? exitCode : null;
     if (!mine || mine.job.raw._id !== jobId || mine.task.taskId !== Number(taskId)) {
       // Not its task any more (requeued or completed meanwhile): recorded, not applied.
@@ -543,9 +530,7 @@ export class FakeDeadline {
       this.recordRemote(w, mine.job, mine.task, null);
       this.updateJob(mine.job);
     }
-    w.stat = WORKER_STATE_CODES.offline;
-    w.jobId = '';
-    w.taskId = -1;
+    this.release(w, WORKER_STATE_CODES.offline);
   }
 
   private eligible(w: Worker, job: Job): boolean {
@@ -571,13 +556,28 @@ export class FakeDeadline {
     return n;
   }
 
-  private run(w: Worker, job: Job, task: Task): void {
+  /** The task is the worker's now: both show it rendering. */
+  private assign(w: Worker, job: Job, task: Task): void {
     task.stat = TASK_STATE_CODES.rendering;
     task.slave = w.spec.name;
     task.start = new Date().toISOString();
     w.stat = WORKER_STATE_CODES.rendering;
     w.jobId = job.raw._id;
     w.taskId = task.taskId;
+  }
+
+  /** The worker renders nothing now, in state `stat` (idle, or offline when disabled, unless given). */
+  private release(
+    w: Worker,
+    stat: number = w.enabled ? WORKER_STATE_CODES.idle : WORKER_STATE_CODES.offline,
+  ): void {
+    w.stat = stat;
+    w.jobId = '';
+    w.taskId = -1;
+  }
+
+  private run(w: Worker, job: Job, task: Task): void {
+    this.assign(w, job, task);
     const startedAt = new Date();
     const command = this.commandOf(job, task);
     // A worker is a machine of its own: a session and process group, at the niceness of
@@ -592,9 +592,7 @@ export class FakeDeadline {
     child.once('error', () => undefined);
     child.once('exit', (code) => {
       w.child = undefined;
-      w.stat = w.enabled ? WORKER_STATE_CODES.idle : WORKER_STATE_CODES.offline;
-      w.jobId = '';
-      w.taskId = -1;
+      this.release(w);
       this.renders.push({
         jobId: job.raw._id,
         taskId: task.taskId,
