@@ -5,6 +5,14 @@
  */
 export * from './backend';
 export {
+  BackendRegistry,
+  backendQueryOf,
+  RoutedComputeBackend,
+  type BackendQuery,
+  type BurstModeName,
+  type RegisteredBackend,
+} from './registry';
+export {
   chunkFrames,
   countChunks,
   framesOf,
