@@ -10,6 +10,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import { BatchComputeBackend } from '../compute/batch';
 import { openDurableLocalBackend, RENDER_NICENESS } from '../compute/local';
+import type { RegisteredBackend } from '../compute/registry';
 import { ScaleSetBackend } from '../compute/scaleset';
 import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
 import { ValidationError } from '../errors';
@@ -49,8 +50,21 @@ export function embeddedProviders(config: ServiceConfig): RuntimeProviders {
     throw new ValidationError('compute.batch.accountUrl', '', 'is required when compute.backend is "batch"');
   }
   return {
-    compute: batch ? async (c, logger) => batchCompute(batch, logger) : localCompute,
-    workerBurst: async (c, logger) => (c.workerBurst ? scaleSetBackend(c.workerBurst, logger) : undefined),
+    async backends(c, logger) {
+      const backends: RegisteredBackend[] = [
+        batch
+          ? { name: 'batch', mode: 'frame-offload', backend: batchCompute(batch, logger) }
+          : { name: 'local', mode: 'frame-offload', backend: await localCompute(c, logger) },
+      ];
+      if (c.workerBurst) {
+        backends.push({
+          name: 'scaleset',
+          mode: 'worker-burst',
+          backend: scaleSetBackend(c.workerBurst, logger),
+        });
+      }
+      return backends;
+    },
     storage: blobStorage,
   };
 }

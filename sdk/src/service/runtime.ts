@@ -1,66 +1,47 @@
-import 'reflect-metadata';
+/**
+ * The service's composition root: it loads the feature modules of `modules.ts` into one
+ * inversify container, brings capacity groups and unfinished frames back, starts the
+ * server, and closes everything in order. Every executable that runs a service calls
+ * `startService` once; nothing else touches the container.
+ */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type { ContainerClient } from '@azure/storage-blob';
-import { Container, ContainerModule } from 'inversify';
-import type { CapacityBackend, ComputeBackend } from '../compute/backend';
+import { Container } from 'inversify';
+import type { RegisteredBackend } from '../compute/registry';
+import { BackendRegistry } from '../compute/registry';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
-import { BurstMode } from '../gen/spillway/v1/common';
 import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import { BurstMode } from '../gen/spillway/v1/common';
 import type { Logger } from '../logging';
-import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
-import { simpleRule } from './burst/simple-rule';
-import { CapacityManager } from './capacity/manager';
-import { AssetStore } from './assets/store';
-import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
-import { FrameManager } from './frames/manager';
-import { FrameStore } from './frames/store';
-import { createTaskFactory, outputPrefix, type TaskLocations } from './frames/task-factory';
-import { assetServiceHandlers } from './grpc/assets';
-import { burstServiceHandlers } from './grpc/burst';
-import { capacityServiceHandlers } from './grpc/capacity';
-import { frameServiceHandlers } from './grpc/frames';
-import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
+import type { FrameStore } from './frames/store';
+import { checkListenSecurity, type RunningServer, type ServerTls } from './grpc/server';
+import {
+  assetsModule,
+  capacityModule,
+  framesModule,
+  outsideWorldModule,
+  serverModule,
+  TYPES,
+  type ServiceStorage,
+  type Token,
+} from './modules';
 
-/** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
-export interface ServiceStorage {
-  /** The URLs (with SAS) tasks read assets from and write outputs to, current now. */
-  taskLocations(): Promise<TaskLocations>;
-  /** Reads a succeeded frame's outputs. */
-  readonly outputs: OutputResolver;
-  /** The containers behind the AssetService, when storage offers one. @default no AssetService */
-  readonly containers?: { readonly assets: ContainerClient; readonly outputs: ContainerClient };
-  close(): Promise<void>;
-}
+export { TYPES, type ServiceStorage } from './modules';
 
 /** Builds the parts that touch the outside world, from configuration. */
 export interface RuntimeProviders {
-  /** The frame-offload backend (local engine or Azure Batch). */
-  compute(config: ServiceConfig, logger: Logger): Promise<ComputeBackend>;
-  /** The worker-burst backend (VM Scale Sets), if configured. */
-  workerBurst?(config: ServiceConfig, logger: Logger): Promise<CapacityBackend | undefined>;
+  /**
+   * The backends capacity groups live on, each under its own name: any number of each kind.
+   * The first one for a burst mode is where that mode's groups go unless their spec names
+   * a backend kind; the first frame-offload one carries the default group.
+   */
+  backends(config: ServiceConfig, logger: Logger): Promise<readonly RegisteredBackend[]>;
   /** Blob storage (Azurite when none is configured). */
   storage(config: ServiceConfig, logger: Logger): Promise<ServiceStorage>;
   /** @default the interim simple rule */
   readonly planner?: Planner;
 }
-
-/** inversify tokens, named like the interface they stand for. */
-export const TYPES = {
-  ServiceConfig: Symbol.for('ServiceConfig'),
-  Logger: Symbol.for('Logger'),
-  ComputeBackend: Symbol.for('ComputeBackend'),
-  WorkerBurstBackend: Symbol.for('WorkerBurstBackend'),
-  ServiceStorage: Symbol.for('ServiceStorage'),
-  Planner: Symbol.for('Planner'),
-  FrameStore: Symbol.for('FrameStore'),
-  FrameDispatcher: Symbol.for('FrameDispatcher'),
-  FrameManager: Symbol.for('FrameManager'),
-  CapacityManager: Symbol.for('CapacityManager'),
-  BurstManager: Symbol.for('BurstManager'),
-} as const;
 
 /** A running service. */
 export interface RunningService {
@@ -71,71 +52,6 @@ export interface RunningService {
   /** Stops serving, stops dispatching, closes backends and storage. State stays on disk. */
   close(): Promise<void>;
 }
-
-function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeProviders): ContainerModule {
-  return new ContainerModule(async ({ bind }) => {
-    bind<ServiceConfig>(TYPES.ServiceConfig).toConstantValue(config);
-    bind<Logger>(TYPES.Logger).toConstantValue(logger);
-    bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? simpleRule);
-    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(await providers.compute(config, logger));
-    bind<CapacityBackend | undefined>(TYPES.WorkerBurstBackend).toConstantValue(
-      await providers.workerBurst?.(config, logger),
-    );
-    bind<ServiceStorage>(TYPES.ServiceStorage).toConstantValue(await providers.storage(config, logger));
-  });
-}
-
-const framesModule = new ContainerModule(({ bind }) => {
-  bind(TYPES.FrameStore)
-    .toDynamicValue((ctx) =>
-      FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state')),
-    )
-    .inSingletonScope();
-  bind(TYPES.FrameDispatcher)
-    .toDynamicValue((ctx) => {
-      const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
-      return new FrameDispatcher(
-        ctx.get(TYPES.FrameStore),
-        ctx.get(TYPES.ComputeBackend),
-        createTaskFactory(() => storage.taskLocations()),
-        storage.outputs,
-        {
-          defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
-          logger: ctx.get(TYPES.Logger),
-        },
-      );
-    })
-    .inSingletonScope();
-  bind(TYPES.FrameManager)
-    .toDynamicValue((ctx) => new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher)))
-    .inSingletonScope();
-});
-
-const capacityModule = new ContainerModule(({ bind }) => {
-  bind(TYPES.CapacityManager)
-    .toDynamicValue((ctx) => {
-      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
-      const workerBurst = ctx.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
-      return new CapacityManager(
-        { offload: ctx.get(TYPES.ComputeBackend), ...(workerBurst ? { workerBurst } : {}) },
-        path.join(config.dataDir, 'state', 'groups.json'),
-        ctx.get(TYPES.Logger),
-      );
-    })
-    .inSingletonScope();
-  bind(TYPES.BurstManager)
-    .toDynamicValue((ctx) => {
-      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
-      return new BurstManager(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
-        planner: ctx.get(TYPES.Planner),
-        defaultGroup: config.compute.defaultGroup,
-        maxSpendPerHour: config.budget.maxSpendPerHour,
-        currency: config.budget.currency,
-        logger: ctx.get(TYPES.Logger),
-      });
-    })
-    .inSingletonScope();
-});
 
 /** The embedded default's capacity group: the local engine's nodes, always on. */
 function defaultGroupSpec(config: ServiceConfig): CapacityGroupSpec {
@@ -158,9 +74,7 @@ function defaultGroupSpec(config: ServiceConfig): CapacityGroupSpec {
 }
 
 /**
- * Starts the service: the composition root (inversify) wires configuration, backends,
- * storage, the frame and capacity domains and the gRPC server. Every executable that runs
- * a service calls this once.
+ * Starts the service. Every executable that runs a service calls this once.
  */
 export async function startService(
   config: ServiceConfig,
@@ -180,17 +94,27 @@ export async function startService(
   checkListenSecurity(listen);
 
   const container = new Container();
-  await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule);
+  await container.load(
+    outsideWorldModule({
+      config,
+      logger,
+      listen,
+      ...(providers.planner ? { planner: providers.planner } : {}),
+      backends: async () => new BackendRegistry(await providers.backends(config, logger)),
+      storage: () => providers.storage(config, logger),
+    }),
+    framesModule,
+    capacityModule,
+    serverModule,
+  );
+  const get = <T>(service: Token<T>): Promise<T> => container.getAsync<T>(service);
+  // The AssetService is there when storage can serve it.
+  const storage = await get(TYPES.ServiceStorage);
+  if (storage.containers) await container.load(assetsModule);
 
-  const store = container.get<FrameStore>(TYPES.FrameStore);
-  const dispatcher = container.get<FrameDispatcher>(TYPES.FrameDispatcher);
-  const capacity = container.get<CapacityManager>(TYPES.CapacityManager);
-  const burst = container.get<BurstManager>(TYPES.BurstManager);
-  const frames = container.get<FrameManager>(TYPES.FrameManager);
-  const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
-  const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
-  const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
-
+  const registry = await get(TYPES.BackendRegistry);
+  const store = await get(TYPES.FrameStore);
+  const capacity = await get(TYPES.CapacityManager);
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
   if (!capacity.specOf(config.compute.defaultGroup)) {
@@ -199,30 +123,12 @@ export async function startService(
   if (config.compute.local.nodes > 0) {
     await capacity.resize(config.compute.defaultGroup, { dedicated: config.compute.local.nodes, spot: 0 });
   }
+  const dispatcher = await get(TYPES.FrameDispatcher);
   logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
   await dispatcher.start();
   logger.debug('frames reconciled');
-
-  const server = await startServer(
-    (ctx) => ({
-      frames: frameServiceHandlers(ctx, frames, store),
-      capacity: capacityServiceHandlers(ctx, capacity),
-      burst: burstServiceHandlers(ctx, burst),
-      ...(storage.containers
-        ? {
-            assets: assetServiceHandlers(ctx, {
-              assets: new AssetStore({
-                ...storage.containers,
-                frames: store,
-                outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
-              }),
-            }),
-          }
-        : {}),
-    }),
-    listen,
-    logger,
-  );
+  const burst = await get(TYPES.BurstManager);
+  const server = await get(TYPES.RunningServer);
 
   let closed = false;
   return {
@@ -237,8 +143,7 @@ export async function startService(
       await dispatcher.stop();
       await burst.close();
       capacity.close();
-      await compute.close();
-      await workerBurst?.close();
+      await registry.close();
       await storage.close();
       await store.close();
     },

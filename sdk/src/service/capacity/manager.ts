@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { backendQueryOf, type BackendRegistry } from '../../compute/registry';
 import type {
   CapacityBackend,
   CapacityEvent,
@@ -12,14 +13,6 @@ import { FailedPreconditionError, NotFoundError, ValidationError } from '../../e
 import { CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
-
-/** The backends capacity groups can live on, by burst mode. */
-export interface CapacityBackends {
-  /** Frame offload: Azure Batch or the local engine. */
-  readonly offload: CapacityBackend;
-  /** Worker burst: VM Scale Sets. @default none (worker-burst groups are refused) */
-  readonly workerBurst?: CapacityBackend;
-}
 
 /** A group's stored spec with its live status. */
 export interface CapacityGroupView {
@@ -48,7 +41,7 @@ export class CapacityManager {
   private readonly unsubscribes: (() => void)[] = [];
 
   constructor(
-    private readonly backends: CapacityBackends,
+    private readonly backends: BackendRegistry,
     private readonly file: string,
     private readonly logger: Logger,
   ) {
@@ -59,8 +52,8 @@ export class CapacityManager {
         this.specs.set(spec.name, spec);
       }
     }
-    for (const backend of [backends.offload, backends.workerBurst]) {
-      if (backend) this.unsubscribes.push(backend.onCapacityEvent((e) => this.record(e)));
+    for (const { backend } of backends.list()) {
+      this.unsubscribes.push(backend.onCapacityEvent((e) => this.record(e)));
     }
   }
 
@@ -77,16 +70,9 @@ export class CapacityManager {
     for (const l of this.listeners) l();
   }
 
+  /** The registered backend the group lives on: by its mode and the kind its spec names. */
   private backendFor(spec: CapacityGroupSpec): CapacityBackend {
-    if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
-      if (!this.backends.workerBurst) {
-        throw new FailedPreconditionError(
-          `capacity group ${JSON.stringify(spec.name)} is worker burst, but no scale-set backend is configured`,
-        );
-      }
-      return this.backends.workerBurst;
-    }
-    return this.backends.offload;
+    return this.backends.resolve(backendQueryOf(spec)).backend;
   }
 
   /** Validates a spec before anything is stored or created. */
