@@ -22,7 +22,6 @@ import type {
   TaskEvent,
   TaskInfo,
 } from '../backend';
-import { nodeStateOf } from '../local/states';
 import { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
 import { retry, sleep, type BackoffOptions } from '../../retry';
 import { mapLimit } from './limit';
@@ -33,7 +32,8 @@ import {
   validateJobSpec,
   validateResizeTarget,
   validateTasks,
-} from './validate';
+  nodeStateOf,
+} from '../batch-vocabulary';
 import {
   META_MAX_DEDICATED,
   META_MAX_SPOT,

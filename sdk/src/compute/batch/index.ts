@@ -12,7 +12,7 @@ export {
   validateJobSpec,
   validateResizeTarget,
   validateTasks,
-} from './validate';
+} from '../batch-vocabulary';
 export {
   chunkTasks,
   isoDuration,

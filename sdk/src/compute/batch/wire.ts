@@ -8,7 +8,7 @@ import type {
   TaskInfo,
   TaskState,
 } from '../backend';
-import { MAX_BODY_BYTES, MAX_TASKS_PER_CALL } from './validate';
+import { MAX_BODY_BYTES, MAX_TASKS_PER_CALL } from '../batch-vocabulary';
 
 type TaskAddParameter = BatchServiceModels.TaskAddParameter;
 type CloudTask = BatchServiceModels.CloudTask;

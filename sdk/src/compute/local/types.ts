@@ -1,18 +1,7 @@
 import type { OutputFileSpec, ResourceFile } from '../backend';
+import type { BatchNodeState } from '../batch-vocabulary/states';
 
-/** Node states exactly as Azure Batch spells them on the wire. */
-export type BatchNodeState =
-  | 'creating'
-  | 'starting'
-  | 'waitingforstarttask'
-  | 'idle'
-  | 'running'
-  | 'rebooting'
-  | 'preempted'
-  | 'starttaskfailed'
-  | 'unusable'
-  | 'leavingpool'
-  | 'offline';
+export type { BatchNodeState };
 
 /** What happens to running tasks of a node that leaves the pool (Batch's `nodeDeallocationOption`). */
 export type DeallocationOption = 'requeue' | 'terminate' | 'taskcompletion' | 'retaineddata';
