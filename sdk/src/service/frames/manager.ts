@@ -75,7 +75,8 @@ export class FrameManager {
         .slice(0, request.maxFrames);
       ids.push(...queued.map((f) => f.frameId));
     }
-    if (ids.length === 0 && unknown.length === 0) {
+    // A job with nothing queued is a valid request that recalls nothing.
+    if (!request.jobId && ids.length === 0 && unknown.length === 0) {
       throw new ValidationError('keys', [], 'name frames by key, or a job_id with max_frames');
     }
     const { recalled, notRecalled } = await this.dispatcher.recall(ids, reason);
