@@ -18,3 +18,4 @@ export {
   validateTasks,
 } from './validate';
 export { nodeStateOf, type BatchNodeState } from './states';
+export { BATCH_FOREVER, BATCH_FOREVER_MS, formatIsoDuration, limitMs, parseIsoDuration } from './duration';

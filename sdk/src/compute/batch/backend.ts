@@ -32,13 +32,13 @@ import {
   validateJobSpec,
   validateResizeTarget,
   validateTasks,
+  formatIsoDuration,
   nodeStateOf,
 } from '../batch-vocabulary';
 import {
   META_MAX_DEDICATED,
   META_MAX_SPOT,
   chunkTasks,
-  isoDuration,
   odataDate,
   sameTask,
   taskInfoFromWire,
@@ -465,7 +465,7 @@ export class BatchComputeBackend implements ComputeBackend {
             targetLowPriorityNodes: target.spot,
             nodeDeallocationOption: options.deallocation === 'requeue' ? 'requeue' : 'taskcompletion',
             ...(options.resizeTimeoutMs !== undefined
-              ? { resizeTimeout: isoDuration(options.resizeTimeoutMs) }
+              ? { resizeTimeout: formatIsoDuration(options.resizeTimeoutMs) }
               : {}),
           },
           r,

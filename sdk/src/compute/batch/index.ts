@@ -13,13 +13,5 @@ export {
   validateResizeTarget,
   validateTasks,
 } from '../batch-vocabulary';
-export {
-  chunkTasks,
-  isoDuration,
-  sameTask,
-  taskInfoFromWire,
-  toWireJob,
-  toWirePool,
-  toWireTask,
-} from './wire';
+export { chunkTasks, sameTask, taskInfoFromWire, toWireJob, toWirePool, toWireTask } from './wire';
 export { frameOutputFiles } from './outputs';

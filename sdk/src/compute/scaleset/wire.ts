@@ -10,6 +10,7 @@ import {
 } from '../../gen/spillway/v1/capacity';
 import type { EvictionPolicy, ScaleSetGroupSpec } from './spec';
 import type { RenderManager } from './startup';
+import { durationFromWire } from '../../model/wire-mapping';
 
 const set = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
 
@@ -42,9 +43,7 @@ export function scaleSetSpecFromWire(spec: CapacityGroupSpec): ScaleSetGroupSpec
   const options = spec.scaleSet;
   const startup = options?.workerStartup;
   const image = spec.image;
-  const durationMs = spec.resizeTimeout
-    ? spec.resizeTimeout.seconds * 1000 + spec.resizeTimeout.nanos / 1e6
-    : undefined;
+  const durationMs = durationFromWire(spec.resizeTimeout);
   const evictionPolicy = options ? evictionPolicyOf(options.evictionPolicy) : undefined;
   const subnetId = set(options?.subnetId);
   const spot = spec.maxSpotNodes > 0;

@@ -20,4 +20,3 @@ export {
   type SigningVariant,
 } from './auth';
 export { ODataSyntaxError, applySelect, parseFilter, parseSelect, type Filter } from './odata';
-export { formatDuration, parseDuration } from './wire';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LocalEngine, type LocalEngineOptions } from '../../compute/local/engine';
+import { parseIsoDuration } from '../../compute/batch-vocabulary';
 import { EngineError } from '../../compute/local/errors';
 import { readTaskDirFile } from '../../compute/local/files';
 import type { DeallocationOption, EngineTask } from '../../compute/local/types';
@@ -12,7 +13,6 @@ import {
   invalidProperty,
   jobJson,
   nodeJson,
-  parseDuration,
   parseAutoPool,
   parseJobAdd,
   parsePoolAdd,
@@ -622,7 +622,7 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
 
   function timeoutOf(r: Json): { resizeTimeoutMs?: number } {
     if (r.resizeTimeout === undefined) return {};
-    const ms = typeof r.resizeTimeout === 'string' ? parseDuration(r.resizeTimeout) : undefined;
+    const ms = typeof r.resizeTimeout === 'string' ? parseIsoDuration(r.resizeTimeout) : undefined;
     if (ms === undefined) throw invalidProperty('resizeTimeout', r.resizeTimeout);
     return { resizeTimeoutMs: ms };
   }

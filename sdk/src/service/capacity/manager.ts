@@ -13,6 +13,7 @@ import { FailedPreconditionError, NotFoundError, ValidationError } from '../../e
 import { CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
+import { durationFromWire } from '../../model/wire-mapping';
 
 /** A group's stored spec with its live status. */
 export interface CapacityGroupView {
@@ -244,9 +245,7 @@ export class CapacityManager {
 /** The backend's view of a wire spec: worker-burst groups carry their scale-set options. */
 export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
   if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) return scaleSetSpecFromWire(spec);
-  const durationMs = spec.resizeTimeout
-    ? spec.resizeTimeout.seconds * 1000 + spec.resizeTimeout.nanos / 1e6
-    : undefined;
+  const durationMs = durationFromWire(spec.resizeTimeout);
   return {
     name: spec.name,
     vmSize: spec.vmSize,

@@ -3,7 +3,7 @@ import type { ComputeNode, NodeState } from '../../compute/backend';
 import { ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/capacity';
 import { NodePriority } from '../../gen/spillway/v1/common';
-import { nodeStates, provisioningStates } from '../../model/wire-mapping';
+import { durationFromWire, nodeStates, provisioningStates } from '../../model/wire-mapping';
 import type { CapacityGroupView, CapacityManager, SequencedCapacityEvent } from '../capacity/manager';
 import { abortOf, serverStream, unary, type HandlerContext } from './handlers';
 import { parseCursor, pump } from './watch';
@@ -87,7 +87,7 @@ export function capacityServiceHandlers(
       return { group: groupToWire(group), created };
     }),
     resizeCapacityGroup: unary(ctx, async (req: w.ResizeCapacityGroupRequest) => {
-      const timeout = req.resizeTimeout ? req.resizeTimeout.seconds * 1000 : undefined;
+      const timeout = durationFromWire(req.resizeTimeout);
       const group = await capacity.resize(
         req.name,
         { dedicated: req.targetDedicatedNodes, spot: req.targetSpotNodes },
