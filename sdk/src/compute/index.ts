@@ -1,5 +1,5 @@
 /**
- * Compute backends: the contract, frame ranges, the local engine (`local`, the embedded
+ * Compute backends: the contract, the local engine (`local`, the embedded
  * default), Azure Batch (`batch`) and VM Scale Sets (`scaleset`, also
  * `@spillway/sdk/compute/scaleset`).
  */
@@ -12,16 +12,6 @@ export {
   type BurstModeName,
   type RegisteredBackend,
 } from './registry';
-export {
-  chunkFrames,
-  countChunks,
-  framesOf,
-  iterateChunks,
-  parseFrameRange,
-  type ChunkBounds,
-  type FrameChunk,
-  type FrameRun,
-} from './frames';
 export {
   EngineError,
   LocalComputeBackend,

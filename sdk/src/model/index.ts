@@ -1,3 +1,13 @@
 /** The SDK's own types for jobs, frames and events. */
 export * from './frames';
 export { SUBMIT_LIMITS, validateSubmission } from './validate';
+export {
+  chunkFrames,
+  countChunks,
+  framesOf,
+  iterateChunks,
+  parseFrameRange,
+  type ChunkBounds,
+  type FrameChunk,
+  type FrameRun,
+} from './frame-range';
