@@ -7,6 +7,7 @@ import { durationFromWire, nodeStates, provisioningStates } from '../../model/wi
 import type { CapacityGroupView, CapacityManager, SequencedCapacityEvent } from '../capacity/manager';
 import { abortOf, serverStream, unary, type HandlerContext } from './handlers';
 import { parseCursor, pump } from './watch';
+import { pageOf } from '../paging';
 
 const eventTypes: Record<SequencedCapacityEvent['type'], w.CapacityEventType> = {
   nodeReady: w.CapacityEventType.CAPACITY_EVENT_TYPE_NODE_READY,
@@ -56,18 +57,6 @@ function nodeToWire(n: ComputeNode): w.Node {
   };
 }
 
-function pageOf<T>(items: T[], pageSize: number, pageToken: string): { items: T[]; next: string } {
-  const size = pageSize || 100;
-  if (size > 1000) throw new ValidationError('page_size', size, 'must be from 1 to 1000');
-  const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString().slice(1)) : 0;
-  if (!Number.isInteger(offset) || offset < 0)
-    throw new ValidationError('page_token', pageToken, 'is not a token this service issued');
-  return {
-    items: items.slice(offset, offset + size),
-    next: offset + size < items.length ? Buffer.from(`o${offset + size}`).toString('base64url') : '',
-  };
-}
-
 /** The CapacityService handlers: validate, call the capacity manager, map errors. */
 export function capacityServiceHandlers(
   ctx: HandlerContext,
@@ -75,8 +64,8 @@ export function capacityServiceHandlers(
 ): w.CapacityServiceServer {
   return {
     listCapacityGroups: unary(ctx, async (req: w.ListCapacityGroupsRequest, call) => {
-      const page = pageOf(await capacity.list({ abortSignal: abortOf(call) }), req.pageSize, req.pageToken);
-      return { groups: page.items.map(groupToWire), nextPageToken: page.next };
+      const page = pageOf(await capacity.list({ abortSignal: abortOf(call) }), req);
+      return { groups: page.items.map(groupToWire), nextPageToken: page.nextPageToken };
     }),
     getCapacityGroup: unary(ctx, async (req: w.GetCapacityGroupRequest) => ({
       group: groupToWire(await capacity.get(req.name)),
@@ -104,8 +93,8 @@ export function capacityServiceHandlers(
       return {};
     }),
     listNodes: unary(ctx, async (req: w.ListNodesRequest) => {
-      const page = pageOf(await capacity.listNodes(req.capacityGroup), req.pageSize, req.pageToken);
-      return { nodes: page.items.map(nodeToWire), nextPageToken: page.next };
+      const page = pageOf(await capacity.listNodes(req.capacityGroup), req);
+      return { nodes: page.items.map(nodeToWire), nextPageToken: page.nextPageToken };
     }),
     watchCapacityEvents: serverStream(
       ctx,
