@@ -12,10 +12,14 @@ export {
 } from './burst-client';
 export {
   CapacityApi,
+  parseImageReference,
+  type BudgetInfo,
   type CapacityCallOptions,
+  type CapacityImage,
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type WorkerStartupInput,
 } from './capacity';
 export {
   AssetClient,

@@ -27,7 +27,8 @@ export {
 } from './grpc/server';
 export { grpcService, type GrpcService } from './grpc/service';
 export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './frames/dispatcher';
-export { FrameStore, frameIdOf, jobIdOf } from './frames/store';
+export { FrameStore, frameIdOf, jobIdOf, type FramePricing, type FrameStoreOptions } from './frames/store';
+export * from './capacity';
 export { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
 export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, ReportedJob } from './burst/planner';
 export { simpleRule } from './burst/simple-rule';

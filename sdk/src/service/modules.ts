@@ -125,8 +125,8 @@ export function outsideWorldModule(world: OutsideWorld): ContainerModule {
 
 /** Frames: the journal-backed store, the dispatcher over the routed backends, the FrameService. */
 export const framesModule = new ContainerModule((options) => {
-  provide(options, TYPES.FrameStore, [TYPES.ServiceConfig], (config) =>
-    FrameStore.open(path.join(config.dataDir, 'state')),
+  provide(options, TYPES.FrameStore, [TYPES.ServiceConfig, TYPES.CapacityManager], (config, pricing) =>
+    FrameStore.open(path.join(config.dataDir, 'state'), { pricing }),
   );
   provide(
     options,
@@ -168,8 +168,8 @@ export const framesModule = new ContainerModule((options) => {
   provide(
     options,
     TYPES.FrameManager,
-    [TYPES.FrameStore, TYPES.FrameDispatcher],
-    (store, dispatcher) => new FrameManager(store, dispatcher),
+    [TYPES.FrameStore, TYPES.FrameDispatcher, TYPES.CapacityManager],
+    (store, dispatcher, capacity) => new FrameManager(store, dispatcher, capacity),
   );
   provideGrpc(options, [TYPES.HandlerContext, TYPES.FrameManager, TYPES.FrameStore], (ctx, frames, store) =>
     grpcService('spillway.v1.FrameService', watchFramesService, frameServiceHandlers(ctx, frames, store)),
@@ -183,7 +183,14 @@ export const capacityModule = new ContainerModule((options) => {
     TYPES.CapacityManager,
     [TYPES.BackendRegistry, TYPES.ServiceConfig, TYPES.Logger],
     (registry, config, logger) =>
-      new CapacityManager(registry, path.join(config.dataDir, 'state', 'groups.json'), logger),
+      new CapacityManager(registry, path.join(config.dataDir, 'state', 'groups.json'), logger, {
+        budget: config.budget,
+        defaultGroup: config.compute.defaultGroup,
+        scaleSetDefaults: {
+          ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
+          ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
+        },
+      }),
   );
   provide(
     options,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logging';
-import type { CapacityManager } from '../capacity/manager';
+import type { CapacityManager, PlanContext } from '../capacity/manager';
 import type { FrameStore } from '../frames/store';
 import type { FarmReport, PlanOutput, Planner, PlannerGroup } from './planner';
 
@@ -22,6 +22,9 @@ export interface BurstManagerOptions {
 export interface BurstStatus {
   readonly maxSpendPerHour: number;
   readonly costPerHour: number;
+  /** Spent so far, since `spentSince`. */
+  readonly spentTotal: number;
+  readonly spentSince: Date;
   readonly currency: string;
   readonly groups: readonly { name: string; dedicated: number; spot: number }[];
   readonly sources: readonly {
@@ -32,6 +35,18 @@ export interface BurstStatus {
   }[];
 }
 
+/** What a report involves, for the capacity manager's ownership rules. */
+function planContext(report: FarmReport, defaultGroup: string): PlanContext {
+  const farmGroups = new Set<string>();
+  for (const j of report.jobs) if (j.group) farmGroups.add(j.group);
+  for (const w of report.workers) if (w.group) farmGroups.add(w.group);
+  return {
+    source: report.source,
+    capacityGroups: [...new Set(report.jobs.map((j) => j.capacityGroup ?? defaultGroup))],
+    farmGroups: [...farmGroups],
+  };
+}
+
 /**
  * Answers farm reports with plans, across every bridge of the studio, and applies the
  * plan's capacity targets. The planner is pure; this class holds the latest report of each
@@ -39,8 +54,7 @@ export interface BurstStatus {
  */
 export class BurstManager {
   private readonly reports = new Map<string, FarmReport>();
-  private applying: Promise<void> = Promise.resolve();
-  /** Ends resizes still waiting (a group resizing for minutes) when the service stops. */
+  /** Ends capacity reads of a plan under way when the service stops. */
   private readonly abort = new AbortController();
 
   constructor(
@@ -63,7 +77,7 @@ export class BurstManager {
         cloudQueuedByJob.set(f.key.sourceJobId, (cloudQueuedByJob.get(f.key.sourceJobId) ?? 0) + 1);
       }
     }
-    const plan = this.options.planner({
+    let plan = this.options.planner({
       cloudQueuedByJob,
       now,
       report,
@@ -72,7 +86,31 @@ export class BurstManager {
       defaultGroup: this.options.defaultGroup,
       maxSpendPerHour: this.options.maxSpendPerHour,
     });
-    if (this.options.applyTargets ?? true) this.applyTargets(plan, groups);
+    // Capacity has owners: the plan's targets go through the capacity manager, which
+    // clamps them (pins, maxima, busy nodes, the groups a worker-burst group serves, the
+    // budget), starts the resizes and says why a target differs from the plan's.
+    const applied = await this.capacity.applyPlan(
+      plan.targets,
+      planContext(report, this.options.defaultGroup),
+      {
+        abortSignal: this.abort.signal,
+        resize: this.options.applyTargets ?? true,
+      },
+    );
+    const effective = new Map(applied.targets.map((t) => [t.group, t.effective]));
+    plan = {
+      ...plan,
+      targets: plan.targets.map((t) => {
+        const e = effective.get(t.capacityGroup);
+        return e ? { capacityGroup: t.capacityGroup, dedicated: e.dedicated, spot: e.spot } : t;
+      }),
+      projectedCostPerHour: plan.targets.reduce((sum, t) => {
+        const g = groups.find((x) => x.name === t.capacityGroup);
+        const e = effective.get(t.capacityGroup) ?? t;
+        return sum + (g ? e.dedicated * g.dedicatedPerHour + e.spot * g.spotPerHour : 0);
+      }, 0),
+      reasons: [...plan.reasons, ...applied.reasons],
+    };
     const planId = randomUUID();
     if (plan.offload.length > 0 || plan.recall.length > 0) {
       this.options.logger.info('plan', {
@@ -83,33 +121,6 @@ export class BurstManager {
       });
     }
     return { ...plan, planId };
-  }
-
-  /** Resizes groups towards the plan's targets, one resize at a time, never blocking the answer. */
-  private applyTargets(plan: PlanOutput, groups: readonly PlannerGroup[]): void {
-    for (const t of plan.targets) {
-      const g = groups.find((x) => x.name === t.capacityGroup);
-      if (!g || (g.currentDedicated === t.dedicated && g.currentSpot === t.spot)) continue;
-      this.applying = this.applying
-        .then(() => {
-          if (this.abort.signal.aborted) return;
-          return this.capacity.resize(
-            t.capacityGroup,
-            { dedicated: t.dedicated, spot: t.spot },
-            { abortSignal: this.abort.signal },
-          );
-        })
-        .then(
-          () => undefined,
-          (err: unknown) => {
-            if (this.abort.signal.aborted) return;
-            this.options.logger.warn('resize from plan failed', {
-              group: t.capacityGroup,
-              error: err instanceof Error ? err.message : String(err),
-            });
-          },
-        );
-    }
   }
 
   private async plannerGroups(): Promise<PlannerGroup[]> {
@@ -139,12 +150,15 @@ export class BurstManager {
   /** The studio's burst summary. */
   async status(): Promise<BurstStatus> {
     const views = await this.capacity.list();
+    const budget = await this.capacity.budget();
     const cloudBySource = new Map<string, number>();
     for (const f of this.frames.unfinishedFrames())
       cloudBySource.set(f.key.source, (cloudBySource.get(f.key.source) ?? 0) + 1);
     return {
       maxSpendPerHour: this.options.maxSpendPerHour,
       costPerHour: views.reduce((sum, v) => sum + v.costPerHour, 0),
+      spentTotal: budget.spentTotal,
+      spentSince: budget.spentSince,
       currency: this.options.currency,
       groups: views.map((v) => ({
         name: v.spec.name,
@@ -160,9 +174,9 @@ export class BurstManager {
     };
   }
 
-  /** Stops: resizes still waiting for their group to settle are dropped. */
-  async close(): Promise<void> {
+  /** Stops: plans under way end (the capacity manager drops their resizes when it closes). */
+  close(): Promise<void> {
     this.abort.abort();
-    await this.applying;
+    return Promise.resolve();
   }
 }

@@ -24,14 +24,17 @@ export class FrameManager {
   constructor(
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
+    /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
+    private readonly groups?: { requireOffloadGroup(name: string | undefined): void },
   ) {}
 
-  /** Adds frames to a job (creating it); idempotent by key. */
+  /** Adds frames to a job (creating it); idempotent by key. Refuses a capacity group that does not exist. */
   async submit(
     job: JobSpec,
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
+    this.groups?.requireOffloadGroup(job.capacityGroup);
     const result = await this.store.submit(job, frames);
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
     return result;

@@ -74,7 +74,7 @@ export function burstServiceHandlers(
       return {
         maxSpendPerHour: s.maxSpendPerHour,
         costPerHour: s.costPerHour,
-        spentTotal: 0,
+        spentTotal: s.spentTotal,
         currency: s.currency,
         current: s.groups.map((g) => ({
           capacityGroup: g.name,
