@@ -1,4 +1,4 @@
-import type { OutputFileSpec, ResourceFile } from '../backend';
+import type { CommandSpec, OutputFileSpec } from '../backend';
 import type { BatchNodeState } from '../batch-vocabulary/states';
 
 export type { BatchNodeState };
@@ -6,14 +6,8 @@ export type { BatchNodeState };
 /** What happens to running tasks of a node that leaves the pool (Batch's `nodeDeallocationOption`). */
 export type DeallocationOption = 'requeue' | 'terminate' | 'taskcompletion' | 'retaineddata';
 
-/** A command the engine runs under `/bin/sh -c`. */
-export interface EngineCommand {
-  readonly commandLine: string;
-  readonly environment?: Readonly<Record<string, string>>;
-  readonly resourceFiles?: readonly ResourceFile[];
-  /** Wall-clock limit. @default none */
-  readonly maxWallClockMs?: number;
-}
+/** A command the engine runs under `/bin/sh -c`: the contract's command, as Batch's. */
+export type EngineCommand = CommandSpec;
 
 /** A pool of simulated nodes. */
 export interface EnginePoolSpec {

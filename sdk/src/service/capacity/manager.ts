@@ -8,7 +8,7 @@ import type {
   GroupSpec,
   GroupStatus,
 } from '../../compute/backend';
-import { scaleSetSpecFromWire } from '../../compute/scaleset/wire';
+import { groupBasicsFromWire, scaleSetSpecFromWire } from '../../compute/scaleset/wire';
 import { didYouMean } from '../../config/config';
 import {
   FailedPreconditionError,
@@ -19,7 +19,6 @@ import {
 import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
-import { durationFromWire } from '../../model/wire-mapping';
 import { writeFileAtomic } from '../../state/atomic-file';
 import { SpendMeter } from './spend';
 import {
@@ -903,16 +902,10 @@ function errorText(err: unknown): string {
 /** The backend's view of a wire spec: worker-burst groups carry their scale-set options. */
 export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
   if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) return scaleSetSpecFromWire(spec);
-  const durationMs = durationFromWire(spec.resizeTimeout);
   return {
-    name: spec.name,
-    vmSize: spec.vmSize,
-    taskSlotsPerNode: spec.taskSlotsPerNode || 1,
-    maxDedicatedNodes: spec.maxDedicatedNodes,
-    maxSpotNodes: spec.maxSpotNodes,
+    ...groupBasicsFromWire(spec),
     ...(spec.image ? { image: spec.image } : {}),
     ...(spec.batchPool?.startTaskCommand ? { startTaskCommand: spec.batchPool.startTaskCommand } : {}),
     ...(spec.batchPool?.subnetId ? { subnetId: spec.batchPool.subnetId } : {}),
-    ...(durationMs ? { resizeTimeoutMs: durationMs } : {}),
   };
 }
