@@ -1,4 +1,4 @@
-import type { CommandSpec, OutputFileSpec } from '../backend';
+import type { CapacityEvent, CommandSpec, OutputFileSpec } from '../backend';
 import type { BatchNodeState } from '../batch-vocabulary/states';
 
 export type { BatchNodeState };
@@ -167,14 +167,7 @@ export interface EngineTaskEvent {
 
 /** A change to a pool's capacity. */
 export interface EngineCapacityEvent {
-  readonly type:
-    | 'nodeReady'
-    | 'nodePreempted'
-    | 'nodeFailed'
-    | 'nodeRemoved'
-    | 'resizeCompleted'
-    | 'resizeFailed'
-    | 'quotaReached';
+  readonly type: CapacityEvent['type'];
   readonly poolId: string;
   readonly nodeId?: string;
   readonly error?: { readonly code: string; readonly message: string };
