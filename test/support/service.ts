@@ -19,6 +19,8 @@ export interface TestServiceOptions {
   /** Local engine boot time of a node. @default 0 */
   readonly bootDelayMs?: number;
   readonly logger?: Logger;
+  /** More configuration, by dotted key (e.g. `'storage.nodeCache.maxBytes': 1000000`). @default none */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 /** A real Spillway service for a test. */
@@ -47,6 +49,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       'compute.local.slotsPerNode': options.slotsPerNode ?? 1,
       ...(options.bootDelayMs ? { 'compute.local.bootDelayMs': options.bootDelayMs } : {}),
       ...(tokenFile ? { tokenFile } : {}),
+      ...options.config,
     },
   });
   const service = await startService(config, embeddedProviders(config), options.logger ?? silentLogger);

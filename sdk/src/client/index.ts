@@ -8,6 +8,7 @@ export {
   type CallOptions,
   type PagedIterable,
   type SubmitFramesOptions,
+  type FollowFrameLogOptions,
   type WatchFramesOptions,
 } from './burst-client';
 export {
@@ -19,15 +20,18 @@ export {
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type LicenseServerInput,
   type WorkerStartupInput,
 } from './capacity';
 export {
   AssetClient,
   type AssetSyncPlan,
+  type CollectGarbageOptions,
   type CommitManifestOptions,
   type CommittedManifest,
   type FetchedOutput,
   type FetchOutputOptions,
+  type GarbageCollection,
   type PlanAssetSyncOptions,
   type StoredManifest,
   type TransferOptions,

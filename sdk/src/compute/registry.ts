@@ -23,6 +23,8 @@ import type {
   ResizeTarget,
   TaskCounts,
   TaskEvent,
+  TaskFilePart,
+  TaskFileRange,
   TaskInfo,
 } from './backend';
 
@@ -225,6 +227,15 @@ export class RoutedComputeBackend implements ComputeBackend {
     options?: OperationOptions,
   ): Promise<Buffer | undefined> {
     return this.forJob(jobId).readTaskFile?.(jobId, taskId, filePath, options);
+  }
+  async readTaskFileRange(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    range: TaskFileRange,
+    options?: OperationOptions,
+  ): Promise<TaskFilePart | undefined> {
+    return this.forJob(jobId).readTaskFileRange?.(jobId, taskId, filePath, range, options);
   }
   onTaskEvent(listener: (event: TaskEvent) => void): () => void {
     const offs = this.registry.computeBackends().map((e) => e.backend.onTaskEvent(listener));

@@ -24,8 +24,21 @@ export interface ServiceConfig {
   readonly storage: StorageConfig;
   /** The studio's spend cap, for every bridge together. */
   readonly budget: BudgetConfig;
+  /** The HTTP server: status page, its JSON and event feeds, `/metrics`. */
+  readonly http: HttpConfig;
   /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'text' | 'json' };
+}
+
+/** The service's HTTP server. */
+export interface HttpConfig {
+  /**
+   * `host:port` of the status page and `/metrics`, or undefined when turned off
+   * (`http.listen: "off"`). Off loopback it needs TLS and a token, as `listen` does; with
+   * TLS configured it serves HTTPS. Env `SPILLWAY_HTTP_LISTEN`.
+   * @default '127.0.0.1:7480' ('127.0.0.1:0' when `listen` asks for port 0)
+   */
+  readonly listen: string | undefined;
 }
 
 /** The studio's spend cap. */
@@ -63,6 +76,17 @@ export interface ComputeConfig {
     readonly accountName?: string;
     /** File holding the account key (shared-key auth); without it, Azure AD (DefaultAzureCredential). Env `SPILLWAY_BATCH_KEY_FILE`. */
     readonly accountKeyFile?: string;
+    /**
+     * The account's quotas, as the Azure portal shows them (`compute.batch.quota.dedicatedCores`,
+     * `.lowPriorityCores`, `.pools`): a resize or a group beyond one is refused at once with
+     * RESOURCE_EXHAUSTED naming it, instead of showing `AccountCoreQuotaReached` on the pool
+     * later. @default none (not checked)
+     */
+    readonly quota?: {
+      readonly dedicatedCores?: number;
+      readonly lowPriorityCores?: number;
+      readonly pools?: number;
+    };
   };
 }
 
@@ -91,6 +115,24 @@ export interface StorageConfig {
   readonly connectionStringFile?: string;
   /** Container for assets and outputs. @default 'spillway' */
   readonly container: string;
+  /** Content garbage collection (`spillway assets gc` runs it on demand). */
+  readonly gc: {
+    /** How often the service collects on its own; 0 is never. @default 0 */
+    readonly intervalMs: number;
+    /** What a scheduled collection deletes: unused manifests (then unlisted content) older than this. @default 30 days */
+    readonly olderThanMs: number;
+  };
+  /** Outputs of frames whose every output was fetched (FetchOutput) are deleted this long after; 0 keeps them. @default 0 */
+  readonly outputsExpireAfterMs: number;
+  /** The node cache of asset content, per node. */
+  readonly nodeCache: {
+    /** Limit in bytes for every group; 0 uses `fraction` of the node's temporary disk. @default 0 */
+    readonly maxBytes: number;
+    /** Share of the node's temporary disk the cache may use when no byte limit is set. @default 0.5 */
+    readonly fraction: number;
+    /** Limits in bytes per capacity group, over `maxBytes`. @default none */
+    readonly groups: Readonly<Record<string, number>>;
+  };
 }
 
 type Json = Record<string, unknown>;
@@ -170,6 +212,12 @@ export function loadConfig(
     layer('compute.batch.accountKeyFile', 'SPILLWAY_BATCH_KEY_FILE'),
     'compute.batch.accountKeyFile',
   );
+  const batchQuota: { dedicatedCores?: number; lowPriorityCores?: number; pools?: number } = {};
+  for (const k of ['dedicatedCores', 'lowPriorityCores', 'pools'] as const) {
+    const key = `compute.batch.quota.${k}`;
+    const v = pick(key);
+    if (v !== undefined) batchQuota[k] = num(v, key, 0, 0, 1_000_000, true);
+  }
   const subscriptionId = optStr(
     layer('workerBurst.subscriptionId', 'SPILLWAY_SCALESET_SUBSCRIPTION'),
     'workerBurst.subscriptionId',
@@ -190,6 +238,37 @@ export function loadConfig(
     'storage.connectionStringFile',
   );
   const container = str(pick('storage.container'), 'storage.container', 'spillway');
+  const gc = {
+    intervalMs: num(pick('storage.gc.intervalMs'), 'storage.gc.intervalMs', 0, 0, 365 * DAY_MS, true),
+    olderThanMs: num(
+      pick('storage.gc.olderThanMs'),
+      'storage.gc.olderThanMs',
+      30 * DAY_MS,
+      0,
+      3650 * DAY_MS,
+      true,
+    ),
+  };
+  const outputsExpireAfterMs = num(
+    pick('storage.outputsExpireAfterMs'),
+    'storage.outputsExpireAfterMs',
+    0,
+    0,
+    3650 * DAY_MS,
+    true,
+  );
+  const nodeCache = {
+    maxBytes: num(
+      pick('storage.nodeCache.maxBytes'),
+      'storage.nodeCache.maxBytes',
+      0,
+      0,
+      Number.MAX_SAFE_INTEGER,
+      true,
+    ),
+    fraction: num(pick('storage.nodeCache.fraction'), 'storage.nodeCache.fraction', 0.5, 0.01, 1),
+    groups: byteLimits(pick('storage.nodeCache.groups'), 'storage.nodeCache.groups'),
+  };
   const maxSpendPerHour = num(pick('budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
   const currency = str(pick('budget.currency'), 'budget.currency', 'USD');
   if (!/^[A-Z]{3}$/.test(currency)) {
@@ -202,6 +281,15 @@ export function loadConfig(
     'info',
   );
   const logFormat = oneOf(layer('log.format', 'SPILLWAY_LOG_FORMAT'), 'log.format', ['text', 'json'], 'text');
+  const httpListen = str(
+    layer('http.listen', 'SPILLWAY_HTTP_LISTEN'),
+    'http.listen',
+    // A service on an ephemeral gRPC port (tests, side by side) gets an ephemeral HTTP port too.
+    /:0$/.test(listen) ? '127.0.0.1:0' : '127.0.0.1:7480',
+  );
+  if (httpListen !== 'off' && !/^(?:\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(httpListen)) {
+    throw new ValidationError('http.listen', httpListen, 'must be HOST:PORT, e.g. 127.0.0.1:7480, or "off"');
+  }
 
   // Before any cross-key rule: a misspelt key is the likelier cause of a missing one.
   refuseUnknownKeys(raw, known, file ?? 'config');
@@ -239,7 +327,12 @@ export function loadConfig(
       defaultGroup,
       local,
       batch: batchUrl
-        ? { accountUrl: batchUrl, accountName: batchAccount, accountKeyFile: batchKeyFile }
+        ? {
+            accountUrl: batchUrl,
+            accountName: batchAccount,
+            accountKeyFile: batchKeyFile,
+            ...(Object.keys(batchQuota).length ? { quota: batchQuota } : {}),
+          }
         : undefined,
     },
     workerBurst:
@@ -253,8 +346,9 @@ export function loadConfig(
             ...(armToken ? { tokenFile: armToken } : {}),
           }
         : undefined,
-    storage: { connectionStringFile, container },
+    storage: { connectionStringFile, container, gc, outputsExpireAfterMs, nodeCache },
     budget: { maxSpendPerHour, currency },
+    http: { listen: httpListen === 'off' ? undefined : httpListen },
     log: { level: logLevel, format: logFormat },
   };
 }
@@ -387,6 +481,22 @@ function num(v: unknown, key: string, dflt: number, min: number, max: number, in
     );
   }
   return n;
+}
+
+const DAY_MS = 86_400_000;
+
+/** `{ group: bytes }`, each a whole number of bytes. */
+function byteLimits(v: unknown, key: string): Record<string, number> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new ValidationError(key, v, 'must be an object of group name to bytes');
+  }
+  return Object.fromEntries(
+    Object.entries(v as Json).map(([group, bytes]) => [
+      group,
+      num(bytes, `${key}.${group}`, 0, 1, Number.MAX_SAFE_INTEGER, true),
+    ]),
+  );
 }
 
 function oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[], dflt: T): T {

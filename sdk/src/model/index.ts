@@ -11,3 +11,5 @@ export {
   type FrameChunk,
   type FrameRun,
 } from './frame-range';
+export type { FrameLogChunk, FrameLogSource } from './frame-logs';
+export type { CostReport, Evictions, GroupCost, JobCost, NodeHours } from './cost';

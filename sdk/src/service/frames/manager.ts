@@ -10,9 +10,9 @@ import type {
   JobState,
 } from '../../model/frames';
 import type { FrameDispatcher } from './dispatcher';
-import type { FrameStore } from './store';
 import { validateSubmission } from '../../model/validate';
 import { pageOf, type Page, type PageOptions } from '../paging';
+import { frameIdOf, jobIdOf, type FrameStore } from './store';
 
 export type { Page, PageOptions };
 
@@ -24,8 +24,18 @@ export class FrameManager {
   constructor(
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
-    /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
-    private readonly groups?: { requireOffloadGroup(name: string | undefined): void },
+    /**
+     * Refuses a capacity group frames cannot go to: NOT_FOUND naming it, FAILED_PRECONDITION
+     * when the job's GPU need does not match it or a licence server of it cannot be reached.
+     * @default every group accepted
+     */
+    private readonly groups?: {
+      requireOffloadGroup(name: string | undefined, job?: Pick<JobSpec, 'gpus'>): void;
+    },
+    private readonly options: {
+      /** Admits a valid submission (storage: its asset manifest exists, and stays). @default admits all */
+      readonly admit?: <T>(job: JobSpec, submit: () => Promise<T>) => Promise<T>;
+    } = {},
   ) {}
 
   /** Adds frames to a job (creating it); idempotent by key. Refuses a capacity group that does not exist. */
@@ -34,8 +44,16 @@ export class FrameManager {
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
-    this.groups?.requireOffloadGroup(job.capacityGroup);
-    const result = await this.store.submit(job, frames);
+    this.groups?.requireOffloadGroup(job.capacityGroup, job);
+    // What would fail at dispatch fails here, before anything is stored.
+    await this.dispatcher.preflight(job, frames, {
+      jobId: jobIdOf(job.source, job.sourceJobId),
+      frameIds: frames.map((f) =>
+        frameIdOf({ source: job.source, sourceJobId: job.sourceJobId, sourceTaskId: f.sourceTaskId }),
+      ),
+    });
+    const store = (): Promise<{ jobId: string; frames: FrameSubmission[] }> => this.store.submit(job, frames);
+    const result = await (this.options.admit ? this.options.admit(job, store) : store());
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
     return result;
   }

@@ -45,10 +45,28 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
           pinnedDedicatedNodes: g.pinned.dedicated,
           pinnedSpotNodes: g.pinned.spot,
           spentTotal: g.spentTotal,
+          licenseCheck: g.licenseCheck
+            ? {
+                state: licenseCheckStates[g.licenseCheck.state],
+                unreachable: [...g.licenseCheck.unreachable],
+                checkedAt: g.licenseCheck.checkedAt,
+                nodeId: g.licenseCheck.nodeId ?? '',
+              }
+            : undefined,
+          healthy: g.healthy,
         }
       : undefined,
   };
 }
+
+const licenseCheckStates: Record<
+  NonNullable<CapacityGroupView['licenseCheck']>['state'],
+  w.LicenseCheckState
+> = {
+  pending: w.LicenseCheckState.LICENSE_CHECK_STATE_PENDING,
+  passed: w.LicenseCheckState.LICENSE_CHECK_STATE_PASSED,
+  failed: w.LicenseCheckState.LICENSE_CHECK_STATE_FAILED,
+};
 
 function nodeToWire(n: ComputeNode): w.Node {
   return {
@@ -60,6 +78,7 @@ function nodeToWire(n: ComputeNode): w.Node {
     createdAt: n.createdAt,
     protectedFromScaleIn: n.protectedFromScaleIn ?? false,
     workerName: '',
+    gpus: n.gpus ?? 0,
   };
 }
 

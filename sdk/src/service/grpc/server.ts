@@ -110,6 +110,7 @@ export async function startServer(
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_permit_without_calls': 1,
   });
+  // Every service adds itself, each request passing the guard (see `grpcService`).
   for (const service of services) service.addToServer(server);
   const introspection = addIntrospection(server);
   const credentials = options.tls

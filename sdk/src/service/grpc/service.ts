@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { guardDefinition } from './guard';
 
 /**
  * A gRPC service implementation that adds itself to a server it does not own, as
@@ -11,7 +12,10 @@ export interface GrpcService {
   addToServer(server: grpc.Server): void;
 }
 
-/** A {@link GrpcService} of a generated service definition and its handlers. */
+/**
+ * A {@link GrpcService} of a generated service definition and its handlers. Every request
+ * passes the edge guard (decoded and checked against the contract) before a handler sees it.
+ */
 export function grpcService<Implementation extends grpc.UntypedServiceImplementation>(
   name: string,
   definition: grpc.ServiceDefinition<Implementation>,
@@ -19,6 +23,6 @@ export function grpcService<Implementation extends grpc.UntypedServiceImplementa
 ): GrpcService {
   return {
     name,
-    addToServer: (server) => server.addService(definition, implementation),
+    addToServer: (server) => server.addService(guardDefinition(definition), implementation),
   };
 }
