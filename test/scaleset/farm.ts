@@ -54,22 +54,30 @@ export async function startWorkerBurstRig(options: WorkerBurstRigOptions): Promi
     },
   });
   const logger = options.logger ?? silentLogger;
+  const providers = embeddedProviders(config);
   const service = await startService(
     config,
     {
-      ...embeddedProviders(config),
-      // The real backend over HTTPS; LRO polls every 50 ms instead of 2 s to keep the test short.
-      workerBurst: async () =>
-        new ScaleSetBackend({
-          credential: fixedTokenCredential('emulator-token-0123456789'),
-          subscriptionId: SUBSCRIPTION,
-          resourceGroup: RESOURCE_GROUP,
-          endpoint: emulator.url,
-          trustedCaPem: emulator.caPem,
-          pollIntervalMs: 50,
-          watchIntervalMs: 1000,
-          logger,
-        }),
+      ...providers,
+      // The embedded frame-offload backend, and the scale-set backend against the emulator.
+      backends: async ({ workerBurst: _real, ...offloadOnly }, l) => [
+        ...(await providers.backends(offloadOnly, l)),
+        {
+          name: 'scaleset',
+          mode: 'worker-burst',
+          // The real backend over HTTPS; LRO polls every 50 ms instead of 2 s to keep the test short.
+          backend: new ScaleSetBackend({
+            credential: fixedTokenCredential('emulator-token-0123456789'),
+            subscriptionId: SUBSCRIPTION,
+            resourceGroup: RESOURCE_GROUP,
+            endpoint: emulator.url,
+            trustedCaPem: emulator.caPem,
+            pollIntervalMs: 50,
+            watchIntervalMs: 1000,
+            logger,
+          }),
+        },
+      ],
     },
     logger,
   );

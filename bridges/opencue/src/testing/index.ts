@@ -9,7 +9,6 @@ export {
   EXIT_STATUS_FAILED_KILL,
   EXIT_STATUS_SKIP_RETRY,
   FakeCuebot,
-  parseRange,
   type CompletionRecord,
   type FakeCuebotOptions,
   type FakeJobSpec,
