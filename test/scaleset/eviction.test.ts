@@ -13,7 +13,7 @@ import { RESOURCE_GROUP } from './support';
 // watcher stops the worker, which gives the frame back; Deadline's stall timeout is never
 // reached), it completes exactly once on another worker, the evicted worker's record is
 // removed, and the eviction and the render time it interrupted show in the group's status
-// (evictions, lost work and what it cost).
+// (evictions, lost work and what it cost) and in the cost report.
 
 const GROUP = 'spot-workers';
 const NOTICE_MS = 10_000;
@@ -108,6 +108,13 @@ describe('worker burst: a Spot eviction mid-frame', () => {
     expect(group.evictedWork.lostMs).toBeGreaterThan(1000);
     expect(group.evictedWork.lostCost).toBeCloseTo((group.evictedWork.lostMs / 3_600_000) * 0.1, 10);
     expect(group.evictedWork.lostCost).toBeGreaterThan(0);
+    // AND in the cost report: the group's eviction, the render it interrupted and its cost
+    const report = await rig.client.costReport();
+    const cost = report.groups.find((g) => g.capacityGroup === GROUP)!;
+    expect(cost.evictions.nodes).toBe(1);
+    expect(cost.evictions.lostAttempts).toBe(1);
+    expect(cost.evictions.lostNodeHours).toBeCloseTo(group.evictedWork.lostMs / 3_600_000, 10);
+    expect(cost.evictions.lostCost).toBeCloseTo(group.evictedWork.lostCost, 10);
 
     // Clean up through the service: the group drains to 0.
     await rig.client.capacity.resize(GROUP, { dedicated: 0, spot: 0 });

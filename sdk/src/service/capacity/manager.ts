@@ -145,6 +145,16 @@ export interface CapacityManagerOptions {
   readonly preflight?: LicensePreflight;
 }
 
+/** The render work one eviction in a worker-burst group interrupted, when it was recorded. */
+export interface EvictedWorkRecord {
+  readonly group: string;
+  readonly at: Date;
+  /** Render time lost. */
+  readonly lostMs: number;
+  /** What it cost, in the budget's currency. */
+  readonly lostCost: number;
+}
+
 /** The budget is exhausted: the change would take the studio over `budget.maxSpendPerHour`. */
 export class BudgetExceededError extends ResourceExhaustedError {
   constructor(
@@ -207,6 +217,7 @@ export class CapacityManager {
   private readonly groups = new Map<string, GroupRecord>();
   private readonly events: SequencedCapacityEvent[] = [];
   private readonly listeners = new Set<() => void>();
+  private readonly evictedWorkListeners = new Set<(work: EvictedWorkRecord) => void>();
   private readonly unsubscribes: (() => void)[] = [];
   private readonly budgetCap: BudgetCap;
   private readonly meter: SpendMeter;
@@ -314,6 +325,14 @@ export class CapacityManager {
   /** Records the render work an eviction in a worker-burst group interrupted (spend and status). */
   recordEvictedWork(group: string, lostMs: number, lostCost: number): void {
     this.meter.recordEviction(group, lostMs, lostCost);
+    const work = { group, at: new Date(), lostMs, lostCost };
+    for (const l of this.evictedWorkListeners) l(work);
+  }
+
+  /** Calls `listener` with each eviction's lost work as it is recorded (the cost ledger's feed). */
+  onEvictedWork(listener: (work: EvictedWorkRecord) => void): () => void {
+    this.evictedWorkListeners.add(listener);
+    return () => this.evictedWorkListeners.delete(listener);
   }
 
   /** The backend that serves a mode here: scale sets for worker burst, the offload backend's kind otherwise. */
