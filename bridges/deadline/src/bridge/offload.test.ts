@@ -176,4 +176,27 @@ describe('farmReport', () => {
       { group: 'gpu', idle: 1, busy: 0 },
     ]);
   });
+
+  it('GIVEN cloud workers of a worker-burst group WHEN reported THEN neither they nor their tasks count as the farm own', () => {
+    const t = tasks('a', ['queued', 'rendering', 'rendering']).map((x, i) => ({
+      ...x,
+      worker: i === 1 ? 'Local-1' : i === 2 ? 'AZ-000001' : '',
+    }));
+    const r = farmReport({
+      source: 'deadline:t',
+      now: new Date(0),
+      jobs: [job('a')],
+      tasks: new Map([['a', t]]),
+      workers: [worker('Local-1', 'rendering'), worker('AZ-000001', 'rendering'), worker('az-000002')],
+      offloaded: new Map(),
+      burstable: () => true,
+      deadline: () => new Date(9),
+      cloudWorkers: new Map([
+        ['az-000001', 'cloud-workers'],
+        ['az-000002', 'cloud-workers'],
+      ]),
+    });
+    expect(r.jobs[0]).toMatchObject({ queuedFrames: 1, renderingFrames: 1 });
+    expect(r.workers).toEqual([{ group: '', idle: 0, busy: 1 }]);
+  });
 });

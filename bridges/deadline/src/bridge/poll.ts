@@ -67,7 +67,10 @@ export class PollCycle {
     const offloaded = new Map<string, number>();
     for (const r of state.records((r) => r.phase === 'cloud' || r.phase === 'suspending'))
       offloaded.set(r.jobId, (offloaded.get(r.jobId) ?? 0) + 1);
+    // Worker burst: the cloud workers that joined the farm are not counted as its own.
+    const cloudWorkers = await this.workerBurst?.members();
     const report = farmReport({
+      ...(cloudWorkers ? { cloudWorkers } : {}),
       source: ctx.source,
       now: new Date(),
       jobs,

@@ -48,13 +48,22 @@ export interface ReportInput {
   readonly deadline: (job: DeadlineJob) => Date;
   /** Capacity group of a job. @default the service's default */
   readonly capacityGroup?: (job: DeadlineJob) => string | undefined;
+  /**
+   * Worker burst: the cloud workers that joined the farm, worker name (lower case) to its
+   * worker-burst group. They are not the farm's own: they are left out of the local worker
+   * counts, and the tasks they render out of the jobs' rendering frames (the service counts
+   * them as the group's nodes). @default none
+   */
+  readonly cloudWorkers?: ReadonlyMap<string, string>;
 }
 
 /** The farm as the service's `ReportFarmState` takes it; one task counts as one frame. */
 export function farmReport(input: ReportInput): FarmReport {
+  const cloud = input.cloudWorkers ?? new Map<string, string>();
   const workers = new Map<string, { idle: number; busy: number }>();
   for (const w of input.workers) {
     if (w.state !== 'idle' && w.state !== 'rendering' && w.state !== 'startingJob') continue;
+    if (cloud.has(w.name.toLowerCase())) continue;
     const g = reportGroupOf(w);
     const c = workers.get(g) ?? { idle: 0, busy: 0 };
     if (w.state === 'idle') c.idle += 1;
@@ -71,7 +80,9 @@ export function farmReport(input: ReportInput): FarmReport {
         priority: Math.max(0, Math.min(100, Math.round(job.priority))),
         group: job.group,
         queuedFrames: tasks.filter((t) => t.state === 'queued').length,
-        renderingFrames: tasks.filter((t) => t.state === 'rendering').length,
+        renderingFrames: tasks.filter(
+          (t) => t.state === 'rendering' && !(t.worker && cloud.has(t.worker.toLowerCase())),
+        ).length,
         offloadedFrames: input.offloaded.get(job.id) ?? 0,
         ...(job.submittedAt ? { submittedAt: job.submittedAt } : {}),
         deadline: input.deadline(job),

@@ -34,6 +34,25 @@ export class WorkerBurstCycle {
 
   constructor(private readonly ctx: BridgeContext) {}
 
+  /**
+   * The cloud workers of the served groups now: worker name (lower case) to its worker-burst
+   * group, from the groups' instances' host names. A group the service cannot list is left
+   * out (its workers count as the farm's own until it answers again).
+   */
+  async members(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const group of this.ctx.config.workerGroups) {
+      try {
+        const nodes = await this.ctx.burst.capacity.nodes(group, this.ctx.sig);
+        for (const n of nodes) if (n.workerName) out.set(n.workerName.toLowerCase(), group);
+      } catch (err) {
+        if (this.ctx.signal.aborted) break;
+        this.ctx.log.debug('worker-burst group not listed', { group, error: (err as Error).message });
+      }
+    }
+    return out;
+  }
+
   /** Reports each served group's workers and carries out the answer. */
   async run(
     workers: readonly DeadlineWorker[],
