@@ -23,6 +23,8 @@ export interface TestServiceOptions {
   readonly token?: string;
   /** Local engine boot time of a node. @default 0 */
   readonly bootDelayMs?: number;
+  /** More configuration keys (dotted, e.g. `burst.planner`). @default none */
+  readonly config?: Readonly<Record<string, unknown>>;
   readonly logger?: Logger;
 }
 
@@ -52,6 +54,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       'compute.local.slotsPerNode': options.slotsPerNode ?? 1,
       ...(options.bootDelayMs ? { 'compute.local.bootDelayMs': options.bootDelayMs } : {}),
       ...(tokenFile ? { tokenFile } : {}),
+      ...(options.config ?? {}),
     },
   });
   const service = await startService(config, embeddedProviders(config), options.logger ?? silentLogger);

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ValidationError } from '../errors';
+import { parseBurstConfig, type BurstConfig } from '../policy/config';
 
 /**
  * The service's configuration: a JSON file (`--config FILE` or `SPILLWAY_CONFIG`) plus
@@ -24,6 +25,8 @@ export interface ServiceConfig {
   readonly storage: StorageConfig;
   /** Spend cap. @default uncapped */
   readonly budget: { readonly maxSpendPerHour: number; readonly currency: string };
+  /** The burst planner and each group's planning figures (`burst.*`, see docs/policy.md). */
+  readonly burst: BurstConfig;
   /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'text' | 'json' };
 }
@@ -214,6 +217,9 @@ export function loadConfig(
       container: str(pick('storage.container'), 'storage.container', 'spillway'),
     },
     budget: { maxSpendPerHour: budget, currency: str(pick('budget.currency'), 'budget.currency', 'USD') },
+    burst: parseBurstConfig(pick, {
+      SPILLWAY_PLANNER: override('burst.planner') === undefined ? env.SPILLWAY_PLANNER : undefined,
+    }),
     log: {
       level: oneOf(
         layer('log.level', 'SPILLWAY_LOG_LEVEL'),

@@ -1,2 +1,3 @@
-/** The SDK's own types for jobs, frames and events. */
+/** The SDK's own types for jobs, frames and events, and for burst plans. */
 export * from './frames';
+export * from './burst';

@@ -17,8 +17,9 @@ export {
 export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './frames/dispatcher';
 export { FrameStore, frameIdOf, jobIdOf } from './frames/store';
 export { SUBMIT_LIMITS, validateSubmission } from './frames/validate';
-export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, ReportedJob } from './burst/planner';
-export { simpleRule } from './burst/simple-rule';
+export { PLANNERS, type PlanInput, type Planner } from './burst/planner';
+export { BurstManager, type BurstManagerOptions } from './burst/manager';
+export { GroupLearner, LEARNING_THRESHOLDS } from './burst/learned';
 export { embeddedProviders, EmbeddedComputeBackend, localCompute, scaleSetBackend } from './embedded';
 export { blobStorage, outputPrefix, type BlobStorageOptions } from './blob-storage';
 export { writeFileAtomic } from './state/atomic-file';

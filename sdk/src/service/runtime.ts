@@ -10,8 +10,8 @@ import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
 import type { AssetServiceServer } from '../gen/spillway/v1/assets';
 import type { Logger } from '../logging';
 import { BurstManager } from './burst/manager';
-import type { Planner } from './burst/planner';
-import { simpleRule } from './burst/simple-rule';
+import { PLANNERS, type Planner } from './burst/planner';
+import { figuresOf } from '../policy/config';
 import { CapacityManager } from './capacity/manager';
 import { FrameDispatcher, type OutputResolver, type TaskFactory } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
@@ -41,7 +41,7 @@ export interface RuntimeProviders {
   workerBurst?(config: ServiceConfig, logger: Logger): Promise<CapacityBackend | undefined>;
   /** Blob storage (Azurite when none is configured). */
   storage(config: ServiceConfig, logger: Logger): Promise<ServiceStorage>;
-  /** @default the interim simple rule */
+  /** @default the planner `burst.planner` names (the burst policy unless configured `greedy`) */
   readonly planner?: Planner;
 }
 
@@ -74,7 +74,7 @@ function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeP
   return new ContainerModule(async ({ bind }) => {
     bind<ServiceConfig>(TYPES.ServiceConfig).toConstantValue(config);
     bind<Logger>(TYPES.Logger).toConstantValue(logger);
-    bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? simpleRule);
+    bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? PLANNERS[config.burst.planner]);
     bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(await providers.compute(config, logger));
     bind<CapacityBackend | undefined>(TYPES.WorkerBurstBackend).toConstantValue(
       await providers.workerBurst?.(config, logger),
@@ -126,6 +126,17 @@ const capacityModule = new ContainerModule(({ bind }) => {
       const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
       return new BurstManager(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
         planner: ctx.get(TYPES.Planner),
+        plannerName: config.burst.planner,
+        reportIntervalMs: config.burst.reportIntervalMs,
+        figures: (group) => {
+          const f = figuresOf(config.burst, group);
+          // The embedded engine's nodes boot in its configured delay unless the group says otherwise.
+          return group === config.compute.defaultGroup &&
+            config.compute.backend === 'local' &&
+            config.burst.groups[group]?.nodeBootSeconds === undefined
+            ? { ...f, nodeBootSeconds: config.compute.local.bootDelayMs / 1000 }
+            : f;
+        },
         defaultGroup: config.compute.defaultGroup,
         maxSpendPerHour: config.budget.maxSpendPerHour,
         currency: config.budget.currency,

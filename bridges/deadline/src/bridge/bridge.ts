@@ -278,7 +278,7 @@ export class DeadlineBridge {
       deadline: (j) => this.deadlineOf(j),
       ...(this.config.capacityGroup ? { capacityGroup: this.config.capacityGroup } : {}),
     });
-    const plan = await this.burst.reportFarmState(report, { ...sig, sourceKind: 'deadline' });
+    const plan = await this.burst.reportFarmState({ ...report, sourceKind: 'deadline' }, sig);
     this.lastPlan = plan;
     if (plan.offload.length || plan.recall.length)
       this.log.debug('plan', { offload: plan.offload, recall: plan.recall, reasons: plan.reasons });

@@ -370,11 +370,12 @@ export class VirtualHost {
         plan = await this.burst.reportFarmState(
           {
             source: this.source,
+            sourceKind: 'opencue',
             observedAt: new Date(),
             jobs: farm.jobs,
             workers: [{ group: '', idle: Math.floor(farm.localIdleCores), busy: farm.localBusyCores }],
           },
-          { sourceKind: 'opencue', timeoutMs: 10_000, abortSignal: this.abort.signal },
+          { timeoutMs: 10_000, abortSignal: this.abort.signal },
         );
         const planOffload = plan.offload.reduce((n, o) => n + o.frameCount, 0);
         decision = shouldOpen({
