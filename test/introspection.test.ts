@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as descriptor from 'protobufjs/ext/descriptor';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { addIntrospection, type Introspection } from '@spillway/sdk';
+import { addIntrospection, type Introspection } from '@spillway/sdk/service';
 
 // GIVEN a real grpc-js server on an ephemeral loopback port carrying Spillway's
 // introspection (health + reflection)
@@ -126,5 +126,48 @@ describe('health and reflection on a real server', () => {
       expect.arrayContaining(['SubmitFrames', 'WatchFrames', 'RecallFrames', 'CancelJob']),
     );
     expect(methods.find((m) => m.name === 'WatchFrames')!.serverStreaming).toBe(true);
+  });
+  it('serves every spillway.v1 file by its name, with its imports, and each symbol from its own file', async () => {
+    const Reflection = clientCtor(reflectionProto, 'grpc.reflection.v1.ServerReflection');
+    const client = new Reflection(address, grpc.credentials.createInsecure()) as grpc.Client & {
+      serverReflectionInfo(): grpc.ClientDuplexStream<Record<string, unknown>, Record<string, unknown>>;
+    };
+    const files = ['assets', 'burst', 'capacity', 'common', 'frames'].map((f) => `spillway/v1/${f}.proto`);
+    const call = client.serverReflectionInfo();
+    const responses: Record<string, unknown>[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (r: Record<string, unknown>) => responses.push(r));
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    for (const name of files) call.write({ file_by_filename: name });
+    call.write({ file_containing_symbol: 'spillway.v1.BurstService' });
+    call.write({ file_containing_symbol: 'spillway.v1.CapacityGroupSpec' });
+    call.write({ file_by_filename: 'spillway/v1/nope.proto' });
+    call.end();
+    await done;
+    client.close();
+
+    const names = (r: Record<string, unknown>): string[] =>
+      (
+        (r.file_descriptor_response as { file_descriptor_proto: Buffer[] } | null)?.file_descriptor_proto ??
+        []
+      ).map((bytes) => (descriptor.FileDescriptorProto.decode(bytes) as unknown as { name: string }).name);
+    files.forEach((name, i) => {
+      expect(responses[i]!.error_response ?? null).toBeNull();
+      expect(names(responses[i]!)[0]).toBe(name);
+    });
+    // burst.proto with exactly its imports
+    expect(names(responses[1]!).sort()).toEqual(
+      [
+        'google/protobuf/duration.proto',
+        'google/protobuf/timestamp.proto',
+        'spillway/v1/burst.proto',
+        'spillway/v1/common.proto',
+      ].sort(),
+    );
+    expect(names(responses[5]!)[0]).toBe('spillway/v1/burst.proto');
+    expect(names(responses[6]!)[0]).toBe('spillway/v1/capacity.proto');
+    expect(responses[7]!.error_response).toMatchObject({ error_code: grpc.status.NOT_FOUND });
   });
 });

@@ -13,7 +13,9 @@ import {
   FakeCuebot,
   SimulatedRqdHost,
 } from '@spillway/bridge-opencue/testing';
-import { createLogger, embeddedProviders, loadConfig, startService } from '@spillway/sdk';
+import { createLogger, sleep } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, startService } from '@spillway/sdk/service';
 
 const FRAMES = Number(process.env.DEMO_FRAMES ?? 24);
 const HOST = 'azure-burst';
@@ -128,7 +130,7 @@ export async function runOpenCueDemo(): Promise<number> {
       code = 1;
       break;
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   await host.close();
   for (const h of hosts) await h.close();

@@ -10,7 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeadlineBridge, resolveConfig } from '@spillway/bridge-deadline';
 import { FakeDeadline, hasBlender, makeBlenderScene } from '@spillway/bridge-deadline/testing';
-import { BurstClient, createLogger, embeddedProviders, loadConfig, startService } from '@spillway/sdk';
+import { BurstClient, createLogger, sleep } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, startService } from '@spillway/sdk/service';
 
 const FRAMES = Number(process.env.DEMO_FRAMES ?? 24);
 const LOCAL_WORKERS = 2;
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
     last = line;
     if (s.completed === s.total) break;
     if (Date.now() - started > 170_000) throw new Error('the demo took too long; see the log above');
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
   }
   if (tty) process.stdout.write('\n');
 

@@ -1,23 +1,18 @@
 /**
- * `@spillway/sdk`: burst a Deadline or OpenCue render farm into Azure and back.
+ * `@spillway/sdk`: the client of the Spillway burst-capacity service, its model and its
+ * errors. Importing it loads no server, DI container, compute backend or emulator.
+ *
+ * The rest are subpaths, each loaded only when imported: `@spillway/sdk/service` (the gRPC
+ * server and its composition), `/compute` (the backend contract, `local`, `batch`,
+ * `scaleset`), `/storage`, `/policy`, `/config`, `/logging`, `/template`, `/state`,
+ * `/retry`, `/wire`, `/emulate` (local Batch and ARM endpoints) and `/testing`.
  * @packageDocumentation
  */
-export * as wire from './wire';
-export * from './service';
-export * from './compute';
+export * from './client';
 export * from './model';
 export * from './errors';
-export * from './client';
-export * from './template';
-export { loadConfig, readSecretFile, type ServiceConfig } from './config';
+export * as wire from './wire';
 export { createLogger, redact, silentLogger, type Logger, type LogLevel } from './logging';
-export * as scaleset from './compute/scaleset';
-export {
-  startBatchEmulator,
-  type BatchEmulator,
-  type BatchEmulatorOptions,
-  type BatchFaultOptions,
-} from './emulate/batch';
-export * as storage from './storage';
-export * as policy from './policy';
-export * as testing from './testing';
+export { backoffMs, DEFAULT_BACKOFF, retry, sleep, type BackoffOptions, type RetryOptions } from './retry';
+// Types the client's API speaks (type-only: nothing behind them is loaded).
+export type { GroupStatus, NodeCounts, NodePriority, NodeState } from './compute/backend';

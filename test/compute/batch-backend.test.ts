@@ -1,12 +1,12 @@
 import {
   BatchComputeBackend,
+  frameOutputFiles,
   type CapacityEvent,
   type ComputeTaskSpec,
   type GroupSpec,
   type TaskEvent,
-} from '@spillway/sdk';
-import { frameOutputFiles } from '@spillway/sdk';
-import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk';
+} from '@spillway/sdk/compute';
+import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
 import { startTestAzurite, type TestAzurite } from './azurite';
 
 const IMAGE = {
@@ -36,7 +36,7 @@ function backendFor(
     accountUrl: emu.url,
     credential: { accountName: emu.accountName, accountKey: emu.accountKey },
     pollIntervalMs: 150,
-    retry: { maxAttempts: 12, baseDelayMs: 10, maxDelayMs: 100 },
+    retry: { maxAttempts: 12, initialIntervalMs: 10, maxIntervalMs: 100 },
     resizeConflictWaitMs: 5_000,
     ...extra,
   });
@@ -375,7 +375,9 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
 
   it('GIVEN a service that only answers 503 WHEN the caller aborts THEN the retries stop at once', async () => {
     const emu = await startBatchEmulator();
-    const backend = backendFor(emu, { retry: { maxAttempts: 100, baseDelayMs: 50, maxDelayMs: 200 } });
+    const backend = backendFor(emu, {
+      retry: { maxAttempts: 100, initialIntervalMs: 50, maxIntervalMs: 200 },
+    });
     try {
       emu.setFaults({ serverBusyRate: 1 });
       const abort = new AbortController();

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { BatchServiceClient, BatchSharedKeyCredentials, type BatchServiceModels } from '@azure/batch';
-import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk';
+import { type BatchEmulator, startBatchEmulator } from '@spillway/sdk/emulate';
 
 const VMC = {
   imageReference: { publisher: 'canonical', offer: 'ubuntu', sku: '22_04' },

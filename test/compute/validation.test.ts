@@ -1,12 +1,12 @@
+import { ValidationError } from '@spillway/sdk';
 import {
   BatchComputeBackend,
-  LocalComputeBackend,
-  ValidationError,
-  parseFrameRange,
   type ComputeBackend,
   type GroupSpec,
-} from '@spillway/sdk';
-import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk';
+  LocalComputeBackend,
+  parseFrameRange,
+} from '@spillway/sdk/compute';
+import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
 
 const IMAGE = {
   publisher: 'canonical',

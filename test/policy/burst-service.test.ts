@@ -1,7 +1,14 @@
 // The BurstService over real gRPC: the service plans with the burst policy (or the greedy
 // baseline when configured), explains every plan, and reports each group's figures.
+import * as path from 'node:path';
 import { BurstServiceError, type FarmReport, type ReportedJob } from '@spillway/sdk';
+import { run } from '../support/process';
 import { startTestService, type TestService } from '../support/service';
+
+const bin = path.resolve(__dirname, '../../sdk/bin/spillway.js');
+/** `spillway ...` as a real child process (built: `npx tsc -b` first). */
+const cli = (address: string, ...args: string[]) =>
+  run(process.execPath, [bin, ...args, '--address', address]);
 
 const now = (): Date => new Date();
 const inSeconds = (s: number): Date => new Date(Date.now() + s * 1000);
@@ -85,6 +92,49 @@ describe('BurstService plans with the burst policy', () => {
     expect(figures.nodeBootSeconds).toEqual({ value: 0, source: 'configured', samples: 0 });
     expect(figures.cloudFrameTimeRatio).toEqual({ value: 1, source: 'configured', samples: 0 });
     expect(figures.spotEvictionsPerNodeHour.source).toBe('configured');
+  });
+
+  it('spillway plan shows each job: due, local finish, frames to move and why; --json the same and the figures', async () => {
+    // WHEN `spillway plan` runs against the service
+    const text = await cli(svc.address, 'plan', '--source', 'deadline:late');
+    // THEN the late job's line shows its due moment, local finish, frames and reason
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^deadline:late \(deadline\), reported .* ago: plan \w+ by policy, [1-9]\d* frame\(s\) to offload/m,
+    );
+    expect(text.stdout).toMatch(/JOB +GROUP +DUE +LOCAL FINISH +CLOUD +OFFLOAD +RECALL +WHY/);
+    expect(text.stdout).toMatch(
+      /shot +default +in [\dms]+ +in [\dms]+ +\d+ +[1-9]\d* +0 +\d+ frames would finish locally too late/,
+    );
+    expect(text.stdout).toMatch(/GROUP +TARGET \(DED\/SPOT\) +COST\/H +WHY/);
+    const json = JSON.parse((await cli(svc.address, 'plan', '--json')).stdout) as {
+      planner: string;
+      sources: { source: string; plan: { jobs: { sourceJobId: string; dueAt: string; reason: string }[] } }[];
+      parameters: { capacityGroup: string; nodeBootSeconds: { source: string } }[];
+    };
+    expect(json.planner).toBe('policy');
+    expect(json.sources.map((s) => s.source).sort()).toEqual(['deadline:late', 'deadline:test']);
+    expect(json.sources.find((s) => s.source === 'deadline:test')!.plan.jobs[0]!.reason).toMatch(
+      /^in time locally/,
+    );
+    expect(json.parameters[0]!.nodeBootSeconds.source).toBe('configured');
+  });
+
+  it('spillway capacity --json shows each group figure and whether it was configured or observed', async () => {
+    const out = await cli(svc.address, 'capacity', '--json');
+    expect(out.code).toBe(0);
+    const doc = JSON.parse(out.stdout) as {
+      parameters: { capacityGroup: string; cloudFrameTimeRatio: unknown }[];
+    };
+    expect(doc.parameters.find((p) => p.capacityGroup === 'default')!.cloudFrameTimeRatio).toEqual({
+      value: 1,
+      source: 'configured',
+      samples: 0,
+    });
+    const text = await cli(svc.address, 'capacity');
+    expect(text.stdout).toMatch(
+      /planned with:\n  default: boot 0 s \(configured\), cloud:local 1\.00× \(configured\)/,
+    );
   });
 
   it('refuses a bad report, naming the field and the value', async () => {

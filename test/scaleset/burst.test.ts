@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FailedPreconditionError, scaleset } from '@spillway/sdk';
+import * as scaleset from '@spillway/sdk/compute/scaleset';
+import { FailedPreconditionError } from '@spillway/sdk';
+import { ArmEmulator, startArmEmulator } from '@spillway/sdk/emulate';
 import {
   alive,
   eventsOf,
@@ -21,11 +23,11 @@ import {
 // instance id, and every instance's worker process really started and really stopped.
 
 describe('scale set worker burst against the ARM emulator', () => {
-  let emulator: scaleset.ArmEmulator;
+  let emulator: ArmEmulator;
   let backend: scaleset.ScaleSetBackend;
 
   beforeAll(async () => {
-    emulator = await scaleset.startArmEmulator({
+    emulator = await startArmEmulator({
       lroDelayMs: 30,
       evictionDeleteDelayMs: 400,
       killGraceMs: 1000,
@@ -204,7 +206,7 @@ describe('scale set worker burst against the ARM emulator', () => {
 
   it('aborts a long-running operation through its AbortSignal', async () => {
     // GIVEN a slow emulator (operations stay InProgress for 1.5 s) and a group
-    const slow = await scaleset.startArmEmulator({ lroDelayMs: 1500 });
+    const slow = await startArmEmulator({ lroDelayMs: 1500 });
     const client = new scaleset.ScaleSetBackend({
       credential: fixedTokenCredential('abort-test-token'),
       subscriptionId: SUBSCRIPTION,

@@ -56,6 +56,6 @@ describe('spillway emulate arm', () => {
       encoding: 'utf8',
     });
     expect(res.status).toBe(2);
-    expect(res.stderr).toContain('--port: expected a whole number >= 0, got "eighty"');
+    expect(res.stderr).toContain('--port "eighty": expected a whole number from 0 to 65535');
   });
 });

@@ -1,6 +1,7 @@
 import * as https from 'node:https';
 import { inspect } from 'node:util';
-import { scaleset } from '@spillway/sdk';
+import * as scaleset from '@spillway/sdk/compute/scaleset';
+import { ArmEmulator, startArmEmulator } from '@spillway/sdk/emulate';
 import { fixedTokenCredential, memoryLogger, spotSpec, SUBSCRIPTION } from './support';
 
 // GIVEN the ARM emulator, which accepts only one bearer token, and backends logging to memory
@@ -31,11 +32,11 @@ function rawRequest(
 }
 
 describe('ARM credentials', () => {
-  let emulator: scaleset.ArmEmulator;
+  let emulator: ArmEmulator;
   const emulatorLog = memoryLogger();
 
   beforeAll(async () => {
-    emulator = await scaleset.startArmEmulator({
+    emulator = await startArmEmulator({
       lroDelayMs: 20,
       acceptToken: (t) => t === GOOD,
       logger: emulatorLog,

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
-import { scaleset, type CapacityEvent, type Logger } from '@spillway/sdk';
+import * as scaleset from '@spillway/sdk/compute/scaleset';
+import type { Logger } from '@spillway/sdk';
+import type { CapacityEvent } from '@spillway/sdk/compute';
 
 /** A real `TokenCredential` that hands out one fixed token. */
 export function fixedTokenCredential(token: string): TokenCredential & { calls: number } {

@@ -1,4 +1,5 @@
-import { scaleset } from '@spillway/sdk';
+import * as scaleset from '@spillway/sdk/compute/scaleset';
+import { ArmEmulator, startArmEmulator } from '@spillway/sdk/emulate';
 import { fixedTokenCredential, groupAlive, spotSpec, SUBSCRIPTION, waitFor, workerPid } from './support';
 
 // GIVEN the ARM emulator answering every 4th request with 429 and Retry-After: 1 (second)
@@ -7,11 +8,11 @@ import { fixedTokenCredential, groupAlive, spotSpec, SUBSCRIPTION, waitFor, work
 // retried no sooner than Retry-After asked (counted at the emulator by client request id).
 
 describe('ARM throttling', () => {
-  let emulator: scaleset.ArmEmulator;
+  let emulator: ArmEmulator;
   let backend: scaleset.ScaleSetBackend;
 
   beforeAll(async () => {
-    emulator = await scaleset.startArmEmulator({
+    emulator = await startArmEmulator({
       lroDelayMs: 20,
       throttle: { everyN: 4, retryAfterMs: 1000 },
     });

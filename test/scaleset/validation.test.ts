@@ -1,4 +1,6 @@
-import { SpillwayError, ValidationError, scaleset } from '@spillway/sdk';
+import * as scaleset from '@spillway/sdk/compute/scaleset';
+import { SpillwayError, ValidationError } from '@spillway/sdk';
+import { ArmEmulator, startArmEmulator } from '@spillway/sdk/emulate';
 import { fixedTokenCredential, RESOURCE_GROUP, spotSpec, SUBSCRIPTION } from './support';
 
 // GIVEN the ARM emulator and the scale-set backend
@@ -10,11 +12,11 @@ import { fixedTokenCredential, RESOURCE_GROUP, spotSpec, SUBSCRIPTION } from './
 // the backend's error mapping turns into an ArmError with the ARM code.
 
 describe('scale set spec validation', () => {
-  let emulator: scaleset.ArmEmulator;
+  let emulator: ArmEmulator;
   let backend: scaleset.ScaleSetBackend;
 
   beforeAll(async () => {
-    emulator = await scaleset.startArmEmulator({ lroDelayMs: 20 });
+    emulator = await startArmEmulator({ lroDelayMs: 20 });
     backend = new scaleset.ScaleSetBackend({
       credential: fixedTokenCredential('validation-test-token'),
       subscriptionId: SUBSCRIPTION,

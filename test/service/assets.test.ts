@@ -4,14 +4,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import * as storage from '@spillway/sdk/storage';
 import {
+  type BurstClient,
   BurstServiceError,
   createLogger,
-  storage,
-  wire,
-  type BurstClient,
   type Frame,
   type JobSpec,
+  wire,
 } from '@spillway/sdk';
 import { run } from '../support/process';
 import { startTestService, type TestService } from '../support/service';

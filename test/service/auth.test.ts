@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { BurstClient, BurstServiceError, createLogger, scaleset } from '@spillway/sdk';
+import { BurstClient, BurstServiceError, createLogger } from '@spillway/sdk';
+import { generateLoopbackCertificate } from '@spillway/sdk/emulate';
 import { spawnService, startTestService, type TestService } from '../support/service';
 
 // GIVEN the service's security rules
@@ -84,7 +85,7 @@ describe('service authentication', () => {
   });
 
   it('serves TLS with a token, and a client trusting the CA gets through', async () => {
-    const cert = await scaleset.generateLoopbackCertificate(path.join(dir, 'tls'));
+    const cert = await generateLoopbackCertificate(path.join(dir, 'tls'));
     fs.writeFileSync(path.join(dir, 'tls', 'key.pem'), cert.keyPem);
     fs.writeFileSync(path.join(dir, 'token2'), token);
     const svc = await spawnService({

@@ -1,15 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  BurstClient,
-  embeddedProviders,
-  loadConfig,
-  silentLogger,
-  startBatchEmulator,
-  startService,
-  type RunningService,
-} from '@spillway/sdk';
+import { BurstClient, silentLogger } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, type RunningService, startService } from '@spillway/sdk/service';
+import { startBatchEmulator } from '@spillway/sdk/emulate';
 
 // GIVEN the service configured with `compute.backend: batch`, against the Batch emulator
 // (the real @azure/batch client over HTTP, shared-key auth) and the embedded Azurite

@@ -2,15 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import {
-  embeddedProviders,
-  loadConfig,
-  scaleset,
-  silentLogger,
-  startService,
-  wire,
-  type RunningService,
-} from '@spillway/sdk';
+import { silentLogger, wire } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, type RunningService, startService } from '@spillway/sdk/service';
+import { ArmEmulator, startArmEmulator } from '@spillway/sdk/emulate';
 
 // GIVEN a Spillway service configured for worker burst against the ARM emulator
 // WHEN a pipeline tool creates a worker-burst capacity group and resizes it over gRPC
@@ -25,13 +20,13 @@ const call = <Req, Res>(fn: Unary<Req, Res>, client: grpc.Client, req: Req): Pro
 
 describe('worker burst through the service', () => {
   let dir: string;
-  let emulator: scaleset.ArmEmulator;
+  let emulator: ArmEmulator;
   let service: RunningService;
   let client: InstanceType<typeof CapacityServiceClient>;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-wb-'));
-    emulator = await scaleset.startArmEmulator({
+    emulator = await startArmEmulator({
       lroDelayMs: 20,
       killGraceMs: 500,
       workDir: path.join(dir, 'arm'),

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { storage, testing } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
+import * as testing from '@spillway/sdk/testing';
 import { lastJson, run, tempDir, writeTree } from './helpers';
 
 // GIVEN a Blender scene that uses one texture on disk and one that is missing, beside an

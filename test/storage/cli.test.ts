@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { AnonymousCredential, BlobServiceClient, ContainerClient, newPipeline } from '@azure/storage-blob';
-import { createLogger, storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
+import { createLogger } from '@spillway/sdk';
 import { freshContainer, isGone, lastJson, random, run, tempDir, writeTree } from './helpers';
 
 const bin = path.join(__dirname, '../../sdk/bin/spillway.js');
@@ -91,7 +92,7 @@ describe('spillway assets sync (the CLI, as a child process)', () => {
   test('GIVEN bad usage WHEN run THEN exit 2 naming the problem', async () => {
     const r = await run(process.execPath, [bin, 'assets', 'sync', '.', '--existence-check', 'guess']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--existence-check: must be auto, list or head (got "guess")');
+    expect(r.stderr).toContain('--existence-check "guess": expected one of auto, list, head');
   });
 });
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 
 export { run } from '../support/process';
 

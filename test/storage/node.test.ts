@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ContainerClient } from '@azure/storage-blob';
-import { storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import { freshContainer, lastJson, random, run, sha, tempDir, writeTree } from './helpers';
 
 const PYTHON = '/usr/bin/python3';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import { freshContainer, isGone, names, random, sha, tempDir, writeTree } from './helpers';
 
 let azurite: storage.Azurite;

@@ -2,14 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  BurstClient,
-  embeddedProviders,
-  loadConfig,
-  silentLogger,
-  startService,
-  type Logger,
-} from '@spillway/sdk';
+import { BurstClient, type Logger, silentLogger } from '@spillway/sdk';
+import { loadConfig } from '@spillway/sdk/config';
+import { embeddedProviders, startService } from '@spillway/sdk/service';
 
 /** Options of a test service. */
 export interface TestServiceOptions {

@@ -18,7 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BurstClient } from '../client';
 import { jobIdOf } from '../service/frames/store';
-import { resultsDir } from '../service/embedded';
+import { resultsDir } from '../compute/local';
+import { sleep } from '../retry';
 
 const FRAMES = Number(process.env.BENCH_FRAMES ?? 10_000);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 50);
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   try {
     while (!fs.existsSync(addressFile) || fs.readFileSync(addressFile, 'utf8') === '') {
       if (service.exitCode !== null) throw new Error('spillway serve exited');
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const address = fs.readFileSync(addressFile, 'utf8');
     const source = 'bench:events';
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
 
     // Completion times: the mtime of each task's exit-code record.
     const latencies: number[] = [];
-    const results = path.join(resultsDir(dataDir), jobId);
+    const results = path.join(resultsDir(path.join(dataDir, 'engine')), jobId);
     for (const [frameId, times] of received) {
       const completed = fs.statSync(path.join(results, frameId)).mtimeMs;
       for (const t of times) latencies.push(Math.max(0, t - completed));

@@ -1,96 +1,160 @@
-import type { Command } from './command';
-import { UsageError } from './command';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError } from '@commander-js/extra-typings';
+import { SpillwayError, ValidationError } from '../errors';
+import { takeExitCode, UsageError, type CommandModule } from './command';
 
-/**
- * The subcommands, loaded on demand so `spillway simulate` never pays for the gRPC or
- * Azure modules. Add a command here with its module path.
- */
-const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {};
+/** Exit codes of `spillway`. */
+export const EXIT = {
+  /** It did what was asked. */
+  ok: 0,
+  /** It failed: the service refused or could not be reached, a frame failed, a file could not be read... */
+  failed: 1,
+  /** Usage: an unknown command or option, a missing or bad argument or flag value. */
+  usage: 2,
+} as const;
 
-/** Registers a lazily loaded subcommand. */
-function register(name: string, summary: string, load: () => Promise<Command>): void {
-  commands[name] = { summary, load };
+const EXIT_HELP = `
+Exit codes: 0 ok, 1 failed, 2 usage (unknown command or option, missing or bad value).
+With --json, an error is one JSON object on stderr:
+  {"error": {"code": "USAGE" | "INVALID_ARGUMENT" | "NOT_FOUND" | ..., "message": "...", "field": "--chunk" | null}}
+
+Every command has --help. Environment: SPILLWAY_ADDRESS, SPILLWAY_TOKEN_FILE, SPILLWAY_DATA_DIR.`;
+
+/** The directory of the subcommand modules (each file one command: see `index.ts`). */
+const COMMANDS_DIR = path.join(__dirname, 'commands');
+
+/** The subcommand modules, in file-name order (`.ts` under ts-jest, `.js` when built). */
+function commandModules(): CommandModule[] {
+  return (
+    fs
+      .readdirSync(COMMANDS_DIR)
+      .filter((f) => /\.[jt]s$/.test(f) && !/\.d\.ts$|\.test\.[jt]s$/.test(f))
+      .sort()
+      .map((file) => require(path.join(COMMANDS_DIR, file)) as Partial<CommandModule>)
+      // A module without `register` is skipped: a stale build output of a removed command (a
+      // test checks that every source module in commands/ has one).
+      .filter((mod): mod is CommandModule => typeof mod.register === 'function')
+  );
 }
 
-// Subcommands (one line each; keep in alphabetical order).
-register('assets', 'sync a project tree into Blob Storage (content-addressed)', () =>
-  Promise.resolve((require('./commands/assets') as typeof import('./commands/assets')).assetsCommand),
-);
-register('capacity', 'the burst capacity held: groups, nodes by state, cost per hour', () =>
-  Promise.resolve((require('./commands/pools') as typeof import('./commands/pools')).capacityCommand),
-);
-register('cancel', 'cancel a job', () =>
-  Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).cancelCommand),
-);
-register('outputs', "fetch a job's outputs through the service", () =>
-  Promise.resolve((require('./commands/outputs') as typeof import('./commands/outputs')).outputsCommand),
-);
-register('pools', 'list, create, resize and delete capacity groups (Batch pools, scale sets)', () =>
-  Promise.resolve((require('./commands/pools') as typeof import('./commands/pools')).poolsCommand),
-);
-register('recall', 'take back frames not started in the cloud', () =>
-  Promise.resolve((require('./commands/jobs') as typeof import('./commands/jobs')).recallCommand),
-);
-register('serve', 'run the burst-capacity service', () =>
-  Promise.resolve((require('./commands/serve') as typeof import('./commands/serve')).serveCommand),
-);
-register('simulate', 'run a burst scenario through the farm simulator, Spillway against baselines', () =>
-  Promise.resolve((require('./commands/simulate') as typeof import('./commands/simulate')).simulateCommand),
-);
-register('submit', 'submit frames: a range and a command template, or a job file', () =>
-  Promise.resolve((require('./commands/submit') as typeof import('./commands/submit')).submitCommand),
-);
-register('watch', 'follow frame events; a progress bar for a job', () =>
-  Promise.resolve((require('./commands/watch') as typeof import('./commands/watch')).watchCommand),
-);
-register(
-  'emulate',
-  'serve an Azure-compatible local endpoint (batch | arm)',
-  async () => (require('./commands/emulate') as typeof import('./commands/emulate')).emulateCommand,
-);
+/**
+ * The `spillway` program with every subcommand registered. Errors are thrown (never
+ * printed, never `process.exit`): `main` reports them in one shape.
+ */
+export function buildProgram(options: { json?: boolean } = {}): Command {
+  const version = (require('../../package.json') as { version: string }).version;
+  const program = new Command('spillway')
+    .description('Burst a render farm into Azure and bring the frames back.')
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [COMMAND]', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      // Help printed because a subcommand is missing goes to stderr, but not under --json.
+      writeErr: (s) => (options.json ? undefined : process.stderr.write(s)),
+      outputError: () => {}, // main prints every error
+    })
+    .addHelpText('after', EXIT_HELP);
+  // Settings above are inherited by the subcommands created below.
+  for (const mod of commandModules()) mod.register(program);
+  return program;
+}
 
-function usage(): string {
-  const names = Object.keys(commands).sort();
-  const width = Math.max(8, ...names.map((n) => n.length));
-  const lines = names.map((n) => `  ${n.padEnd(width)}  ${commands[n]!.summary}`);
-  return [
-    'spillway: burst a render farm into Azure and bring the frames back.',
-    '',
-    'Usage: spillway <command> [options]      spillway <command> --help for details',
-    '',
-    'Commands:',
-    ...(lines.length > 0 ? lines : ['  (none yet)']),
-  ].join('\n');
+/** Whether the arguments ask for JSON output (`--json` before any `--`). */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** `spillway` and the subcommand words of `argv` that name commands (`spillway pools resize`). */
+function commandPath(program: Command, argv: readonly string[]): string {
+  const names = ['spillway'];
+  let node: Command | undefined = program as Command;
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (arg.startsWith('-')) continue;
+    const next: Command | undefined = node?.commands.find(
+      (c) => c.name() === arg || c.aliases().includes(arg),
+    ) as Command | undefined;
+    if (!next) break;
+    names.push(next.name());
+    node = next;
+  }
+  return names.join(' ');
+}
+
+/** An error as the CLI reports it. */
+export interface CliError {
+  readonly exitCode: number;
+  readonly code: string;
+  readonly message: string;
+  readonly field: string | null;
+}
+
+/** Classifies anything thrown while running a command. */
+export function describeError(err: unknown): CliError | undefined {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return undefined;
+    const message = err.message.replace(/^error: /, '');
+    if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') {
+      return { exitCode: EXIT.usage, code: 'USAGE', message: 'a subcommand is required', field: null };
+    }
+    // commander quotes the flag or argument at fault first: unknown option '--x',
+    // required option '--vm-size <SIZE>' not specified, missing required argument 'JOB_ID'.
+    const quoted = /'([^' ]+)[^']*'/.exec(message)?.[1];
+    return { exitCode: EXIT.usage, code: 'USAGE', message, field: quoted ?? null };
+  }
+  if (err instanceof UsageError) {
+    return { exitCode: EXIT.usage, code: 'USAGE', message: err.message, field: err.field ?? null };
+  }
+  if (err instanceof SpillwayError) {
+    const field = err instanceof ValidationError ? err.field : (err as { field?: unknown }).field;
+    return {
+      exitCode: EXIT.failed,
+      code: err.code,
+      message: err.message,
+      field: typeof field === 'string' ? field : null,
+    };
+  }
+  return {
+    exitCode: EXIT.failed,
+    code: 'FAILED',
+    message: err instanceof Error ? err.message : String(err),
+    field: null,
+  };
 }
 
 /** Runs the CLI with the arguments after `spillway`; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage());
-    return name === undefined ? 2 : 0;
+  const json = wantsJson(argv);
+  takeExitCode();
+  // `spillway ... | head`: a closed pipe ends the output, not the process with a stack trace.
+  if (process.stdout.listenerCount('error') === 0) {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
   }
-  const entry = commands[name];
-  if (!entry) {
-    console.error(`spillway: unknown command "${name}"\n\n${usage()}`);
-    return 2;
-  }
-  const command = await entry.load();
-  // `spillway CMD --help`; a command with subcommands (emulate arm --help) answers its own.
-  if ((rest.includes('--help') || rest.includes('-h')) && name !== 'emulate') {
-    console.log(command.help);
-    return 0;
-  }
+  let program: Command | undefined;
   try {
-    return await command.run(rest);
+    program = buildProgram({ json });
+    await program.parseAsync(argv, { from: 'user' });
+    return takeExitCode();
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`spillway ${name}: ${err.message}\n\n${command.help}`);
-      return 2;
+    const e = describeError(err);
+    if (!e) return EXIT.ok;
+    const where = program ? commandPath(program, argv) : 'spillway';
+    if (json) {
+      process.stderr.write(
+        `${JSON.stringify({ error: { code: e.code, message: e.message, field: e.field } })}\n`,
+      );
+    } else {
+      const hint = e.exitCode === EXIT.usage ? `\n(${where} --help for usage)` : '';
+      process.stderr.write(`${where}: ${e.message}${hint}\n`);
     }
-    console.error(`spillway ${name}: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
+    return e.exitCode;
   }
 }
-
-export { register };

@@ -8,13 +8,15 @@ import { IntegrityError } from '../storage/errors';
 import { fsyncDir } from '../storage/outputs';
 import { hashFile, type ManifestEntry } from '../storage/manifest';
 import type { BurstClientOptions, CallOptions } from './burst-client';
+import { retry, type RetryOptions } from '../retry';
 import {
-  backoff,
   BurstServiceError,
   callMetadata,
   callUnary,
   channelSetup,
+  CLIENT_BACKOFF,
   fromGrpcError,
+  isUnavailable,
   type UnaryMethod,
 } from './call';
 
@@ -186,20 +188,11 @@ export class AssetClient {
     options: UploadContentOptions = {},
   ): Promise<UploadedContent> {
     const content = await describeContent(source, options);
-    const attempts = options.maxAttempts ?? this.options.maxAttempts ?? 4;
-    for (let attempt = 1; ; attempt++) {
-      options.abortSignal?.throwIfAborted();
-      try {
-        const res = await this.uploadOnce(content, options);
-        return { sha256: res.sha256, bytesStored: res.bytesStored, alreadyPresent: res.alreadyPresent };
-      } catch (err) {
-        if (!(err instanceof IdleError) && !isGrpcError(err)) throw err;
-        if (retryable(err) && attempt < attempts && !options.abortSignal?.aborted) {
-          await backoff(attempt, 2000, options.abortSignal);
-          continue;
-        }
-        throw err instanceof IdleError ? err.toServiceError() : fromGrpcError(err);
-      }
+    try {
+      const res = await retry(() => this.uploadOnce(content, options), this.retryOptions(options));
+      return { sha256: res.sha256, bytesStored: res.bytesStored, alreadyPresent: res.alreadyPresent };
+    } catch (err) {
+      throw transferError(err, options.abortSignal);
     }
   }
 
@@ -296,7 +289,6 @@ export class AssetClient {
     const part = `${dest}.part`;
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     if (options.resume === false) await fs.promises.rm(part, { force: true });
-    const attempts = options.maxAttempts ?? this.options.maxAttempts ?? 4;
     let received = 0;
     let resumedFrom: number | undefined;
     let restarted = false;
@@ -304,12 +296,24 @@ export class AssetClient {
       restarted = true;
       await fs.promises.rm(part, { force: true });
     };
-    for (let attempt = 1; ;) {
-      options.abortSignal?.throwIfAborted();
-      const offset = await sizeOf(part);
-      resumedFrom ??= offset;
-      try {
-        const got = await this.fetchOnce(frameId, outputPath, part, offset, options, (n) => (received += n));
+    /** One attempt: from what the .part holds, and once more from the start when that was not a prefix. */
+    const attempt = async (): Promise<FetchedOutput> => {
+      for (;;) {
+        options.abortSignal?.throwIfAborted();
+        const offset = await sizeOf(part);
+        resumedFrom ??= offset;
+        let got: Awaited<ReturnType<AssetClient['fetchOnce']>>;
+        try {
+          got = await this.fetchOnce(frameId, outputPath, part, offset, options, (n) => (received += n));
+        } catch (err) {
+          // The .part is longer than the file: not a prefix of it.
+          const e = err as grpc.ServiceError;
+          if (offset > 0 && !restarted && e.code === grpc.status.INVALID_ARGUMENT && field(e) === 'offset') {
+            await restart();
+            continue;
+          }
+          throw err;
+        }
         if (got.sizeBytes === got.file.sizeBytes && got.sha256 === got.file.sha256) {
           await fs.promises.rename(part, dest);
           fsyncDir(path.dirname(dest));
@@ -333,21 +337,23 @@ export class AssetClient {
             'nothing was placed',
           outputPath,
         );
-      } catch (err) {
-        if (!(err instanceof IdleError) && !isGrpcError(err)) throw err;
-        const e = err as grpc.ServiceError;
-        // The .part is longer than the file: not a prefix of it.
-        if (offset > 0 && !restarted && e.code === grpc.status.INVALID_ARGUMENT && field(e) === 'offset') {
-          await restart();
-          continue;
-        }
-        if (retryable(err) && attempt < attempts && !options.abortSignal?.aborted) {
-          await backoff(attempt++, 2000, options.abortSignal);
-          continue;
-        }
-        throw err instanceof IdleError ? err.toServiceError() : fromGrpcError(err);
       }
+    };
+    try {
+      return await retry(attempt, this.retryOptions(options));
+    } catch (err) {
+      throw transferError(err, options.abortSignal);
     }
+  }
+
+  /** Retries of a transfer: on UNAVAILABLE or no progress, bounded by the call's or the client's `maxAttempts`. */
+  private retryOptions(options: TransferOptions): RetryOptions {
+    return {
+      ...CLIENT_BACKOFF,
+      maxAttempts: options.maxAttempts ?? this.options.maxAttempts ?? 4,
+      retryable,
+      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+    };
   }
 
   /** One FetchOutput call appended to `part` from `offset`; the hash covers the whole part file. */
@@ -473,7 +479,14 @@ function field(err: grpc.ServiceError): string | undefined {
 }
 
 function retryable(err: unknown): boolean {
-  return err instanceof IdleError || (err as grpc.ServiceError)?.code === grpc.status.UNAVAILABLE;
+  return err instanceof IdleError || isUnavailable(err);
+}
+
+/** The error a transfer ends with: gRPC and idle failures typed, anything else (and an abort's reason) as it is. */
+function transferError(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted && err === signal.reason) return err;
+  if (err instanceof IdleError) return err.toServiceError();
+  return isGrpcError(err) ? fromGrpcError(err) : err;
 }
 
 /** A transfer made no progress for too long. */

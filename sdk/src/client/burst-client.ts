@@ -29,7 +29,18 @@ import {
   farmReportToWire,
 } from '../model/wire-mapping';
 import type { BurstPlan, BurstStatus, FarmReport } from '../model/burst';
-import { backoff, callMetadata, callUnary, channelSetup, fromGrpcError, type UnaryMethod } from './call';
+import { ValidationError } from '../errors';
+import { backoffMs, sleep } from '../retry';
+import { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
+import {
+  callMetadata,
+  callUnary,
+  channelSetup,
+  CLIENT_BACKOFF,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  fromGrpcError,
+  type UnaryMethod,
+} from './call';
 import { CapacityApi } from './capacity';
 
 export { BurstServiceError, fromGrpcError } from './call';
@@ -59,6 +70,15 @@ export interface CallOptions {
   readonly abortSignal?: AbortSignal;
   /** Overrides the client's call timeout. */
   readonly timeoutMs?: number;
+}
+
+/** Options of `submitFrames` and `submitFramesInBatches`. */
+export interface SubmitFramesOptions extends CallOptions {
+  /**
+   * Frames per SubmitFrames call (the service takes at most `SUBMIT_LIMITS.maxFramesPerCall`).
+   * @default 10000
+   */
+  readonly framesPerCall?: number;
 }
 
 /** Options of `watchFrames`. */
@@ -128,18 +148,54 @@ export class BurstClient {
     return callUnary(target, method, request, options, this.options);
   }
 
-  /** Adds frames to a job (creating it). Idempotent by frame key: safe to retry. */
+  /**
+   * Adds frames to a job (creating it), any number of them: `frames` may be an array, a
+   * generator or an async iterable, read as it is sent. The frames go in calls of at most
+   * `framesPerCall` frames and under the message limit, one call at a time. Idempotent by
+   * frame key: after a failure, submitting the same frames again adds only the missing ones.
+   * Resolves with every frame's submission, in order; for millions of frames use
+   * `submitFramesInBatches`, which keeps none of them.
+   */
   async submitFrames(
     job: JobSpec,
-    frames: readonly FrameSpec[],
-    options?: CallOptions,
+    frames: Iterable<FrameSpec> | AsyncIterable<FrameSpec>,
+    options?: SubmitFramesOptions,
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
-    const res = await this.unary(
-      this.frames.submitFrames,
-      { job: jobSpecToWire(job), frames: frames.map(frameSpecToWire) },
-      options,
-    );
-    return { jobId: res.jobId, frames: res.frames.map(submissionFromWire) };
+    let jobId = '';
+    const all: FrameSubmission[] = [];
+    for await (const batch of this.submitFramesInBatches(job, frames, options)) {
+      jobId = batch.jobId;
+      for (const f of batch.frames) all.push(f);
+    }
+    return { jobId, frames: all };
+  }
+
+  /**
+   * Submits frames like `submitFrames`, yielding each call's result as the service answers
+   * it; reads `frames` only as fast as the service takes them, so memory stays bounded
+   * whatever the number of frames.
+   */
+  async *submitFramesInBatches(
+    job: JobSpec,
+    frames: Iterable<FrameSpec> | AsyncIterable<FrameSpec>,
+    options: SubmitFramesOptions = {},
+  ): AsyncGenerator<{ jobId: string; frames: FrameSubmission[] }> {
+    const wireJob = jobSpecToWire(job);
+    const limits = {
+      frames: options.framesPerCall ?? SUBMIT_LIMITS.maxFramesPerCall,
+      // Room for the job, the field tags and gRPC framing.
+      bytes:
+        (this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) -
+        w.JobSpec.encode(wireJob).finish().length -
+        64 * 1024,
+    };
+    if (!(Number.isInteger(limits.frames) && limits.frames >= 1)) {
+      throw new ValidationError('framesPerCall', options.framesPerCall, 'must be a whole number >= 1');
+    }
+    for await (const batch of wireBatches(job, frames, limits)) {
+      const res = await this.unary(this.frames.submitFrames, { job: wireJob, frames: batch }, options);
+      yield { jobId: res.jobId, frames: res.frames.map(submissionFromWire) };
+    }
   }
 
   /**
@@ -172,7 +228,8 @@ export class BurstClient {
         if (options.abortSignal?.aborted || e.code === grpc.status.CANCELLED) return;
         if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.INTERNAL) throw fromGrpcError(err);
         failures += 1;
-        await backoff(failures, options.maxBackoffMs ?? 5000, options.abortSignal);
+        const pause = backoffMs(failures, { ...CLIENT_BACKOFF, maxIntervalMs: options.maxBackoffMs ?? 5000 });
+        await sleep(pause, options.abortSignal);
         options.onReconnect?.(cursor, failures);
       } finally {
         options.abortSignal?.removeEventListener('abort', onAbort);
@@ -288,6 +345,63 @@ export class BurstClient {
 /** An async iterable of items that can also be walked page by page. */
 export interface PagedIterable<T> extends AsyncIterable<T> {
   byPage(): AsyncIterable<T[]>;
+}
+
+/**
+ * Groups frames into the wire frames of one SubmitFrames call each: at most `limits.frames`
+ * frames and `limits.bytes` encoded bytes, each group checked by the service's own
+ * validator before it is sent (so a bad value is named, `frames[12345].frame_end`, instead of
+ * failing to encode). Pulls from `frames` one call ahead, never more; an empty input is
+ * one empty call (the service says why it is refused).
+ */
+async function* wireBatches(
+  job: JobSpec,
+  frames: Iterable<FrameSpec> | AsyncIterable<FrameSpec>,
+  limits: { readonly frames: number; readonly bytes: number },
+): AsyncGenerator<w.FrameSpec[]> {
+  let batch: FrameSpec[] = [];
+  let wire: w.FrameSpec[] = [];
+  let bytes = 0;
+  let offset = 0;
+  let sent = false;
+  const flush = (): w.FrameSpec[] => {
+    checkBatch(job, batch, offset);
+    const out = wire;
+    offset += batch.length;
+    batch = [];
+    wire = [];
+    bytes = 0;
+    sent = true;
+    return out;
+  };
+  for await (const frame of frames) {
+    const encoded = frameSpecToWire(frame);
+    let size: number;
+    try {
+      size = w.FrameSpec.encode(encoded).finish().length + 6; // + field tag and length
+    } catch (err) {
+      checkBatch(job, [frame], offset + batch.length); // names the field and value
+      throw err;
+    }
+    if (batch.length > 0 && (batch.length >= limits.frames || bytes + size > limits.bytes)) yield flush();
+    batch.push(frame);
+    wire.push(encoded);
+    bytes += size;
+  }
+  if (batch.length > 0 || !sent) yield flush();
+}
+
+/** `validateSubmission` on one call's frames, naming frames by their index in the whole submission. */
+function checkBatch(job: JobSpec, frames: readonly FrameSpec[], offset: number): void {
+  if (frames.length === 0) return; // the service answers an empty submission
+  try {
+    validateSubmission(job, frames);
+  } catch (err) {
+    const m = err instanceof ValidationError ? /^frames\[(\d+)\](.*)$/.exec(err.field) : null;
+    if (!m) throw err;
+    const e = err as ValidationError;
+    throw new ValidationError(`frames[${offset + Number(m[1])}]${m[2]}`, e.value, e.reason);
+  }
 }
 
 function paged<T>(fetch: (token: string) => Promise<{ items: T[]; next: string }>): PagedIterable<T> {

@@ -6,7 +6,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { SpillwayError } from '../errors';
 import { redactKnown, registerSecret } from '../logging';
+import { retry } from '../retry';
 import type { BurstClientOptions, CallOptions } from './burst-client';
+import { TlsChannelCredentials } from './tls';
 
 /** An error the service answered with, typed by its gRPC status. The gRPC error is the `cause`. */
 export class BurstServiceError extends SpillwayError {
@@ -37,6 +39,9 @@ export function fromGrpcError(err: unknown): BurstServiceError {
   );
 }
 
+/** The largest message a client sends or receives unless told otherwise (the service's default too). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 /** Credentials and channel options for a client's options (registers the token as a secret). */
 export function channelSetup(options: BurstClientOptions): {
   credentials: grpc.ChannelCredentials;
@@ -44,9 +49,9 @@ export function channelSetup(options: BurstClientOptions): {
 } {
   if (options.token) registerSecret(options.token);
   const credentials = options.tls
-    ? grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null)
+    ? new TlsChannelCredentials(options.tls)
     : grpc.credentials.createInsecure();
-  const maxBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   return {
     credentials,
     channelOptions: {
@@ -83,43 +88,37 @@ export async function callUnary<Req, Res>(
   options: CallOptions,
   client: BurstClientOptions,
 ): Promise<Res> {
-  const attempts = client.maxAttempts ?? 4;
-  for (let attempt = 1; ; attempt++) {
-    options.abortSignal?.throwIfAborted();
-    try {
-      return await new Promise<Res>((resolve, reject) => {
-        const deadline = new Date(Date.now() + (options.timeoutMs ?? client.callTimeoutMs ?? 30_000));
-        const onAbort = (): void => call.cancel();
-        const call = method.call(target, request, callMetadata(client), { deadline }, (err, res) => {
-          options.abortSignal?.removeEventListener('abort', onAbort);
-          if (err) reject(err);
-          else resolve(res);
-        });
-        options.abortSignal?.addEventListener('abort', onAbort, { once: true });
-      });
-    } catch (err) {
-      const e = err as grpc.ServiceError;
-      if (e.code === grpc.status.UNAVAILABLE && attempt < attempts && !options.abortSignal?.aborted) {
-        await backoff(attempt, 2000, options.abortSignal);
-        continue;
-      }
-      throw fromGrpcError(err);
-    }
+  const signal = options.abortSignal;
+  try {
+    return await retry(
+      () =>
+        new Promise<Res>((resolve, reject) => {
+          const deadline = new Date(Date.now() + (options.timeoutMs ?? client.callTimeoutMs ?? 30_000));
+          const onAbort = (): void => call.cancel();
+          const call = method.call(target, request, callMetadata(client), { deadline }, (err, res) => {
+            signal?.removeEventListener('abort', onAbort);
+            if (err) reject(err);
+            else resolve(res);
+          });
+          signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      {
+        ...CLIENT_BACKOFF,
+        maxAttempts: client.maxAttempts ?? 4,
+        retryable: isUnavailable,
+        ...(signal ? { abortSignal: signal } : {}),
+      },
+    );
+  } catch (err) {
+    if (signal?.aborted && err === signal.reason) throw err;
+    throw fromGrpcError(err);
   }
 }
 
-/** Waits before retry `attempt` (exponential, jittered, at most `maxMs`); ends early on abort. */
-export function backoff(attempt: number, maxMs: number, signal?: AbortSignal): Promise<void> {
-  const ms = Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** How clients of the service back off: 200 ms doubling to 2 s, each pause 50-100 % of its step. */
+export const CLIENT_BACKOFF = Object.freeze({ initialIntervalMs: 200, maxIntervalMs: 2000, maxJitter: 0.5 });
+
+/** True for UNAVAILABLE: nothing reached the service (or it is restarting), so any Spillway RPC may be sent again. */
+export function isUnavailable(err: unknown): boolean {
+  return (err as Partial<grpc.ServiceError> | undefined)?.code === grpc.status.UNAVAILABLE;
 }

@@ -6,6 +6,7 @@ export {
   type BurstClientOptions,
   type CallOptions,
   type PagedIterable,
+  type SubmitFramesOptions,
   type WatchFramesOptions,
 } from './burst-client';
 export {

@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors';
-import { chunkFrames, framesOf, parseFrameRange } from './frames';
+import { chunkFrames, countChunks, framesOf, iterateChunks, parseFrameRange } from './frames';
 
 describe('parseFrameRange', () => {
   it.each([
@@ -79,5 +79,35 @@ describe('chunkFrames', () => {
 
   it('refuses a chunk size of 0', () => {
     expect(() => chunkFrames(parseFrameRange('1-3'), 0)).toThrow(/chunk_size: .*\(got 0\)/);
+  });
+});
+
+describe('iterateChunks and countChunks', () => {
+  it.each([
+    ['1-10', 4],
+    ['1-10:2', 2],
+    ['1-3,10-11', 5],
+    ['1-3', 1],
+    ['2-17:3', 2],
+    ['-5-5:5', 1],
+  ])('%s in chunks of %d: the chunks of chunkFrames, and their number', (spec, size) => {
+    const runs = parseFrameRange(spec);
+    const lazy = [...iterateChunks(runs, size)];
+    expect(lazy).toEqual(chunkFrames(runs, size).map(({ start, end, step }) => ({ start, end, step })));
+    expect(countChunks(runs, size)).toBe(lazy.length);
+  });
+
+  it('counts and starts a 100-million-frame range without making it', () => {
+    const runs = parseFrameRange('1-99999999');
+    expect(countChunks(runs)).toBe(99_999_999);
+    expect(countChunks(runs, 7)).toBe(Math.ceil(99_999_999 / 7));
+    const it = iterateChunks(runs, 10);
+    expect(it.next().value).toEqual({ start: 1, end: 10, step: 1 });
+    expect(it.next().value).toEqual({ start: 11, end: 20, step: 1 });
+  });
+
+  it('refuses a chunk size of 0', () => {
+    expect(() => countChunks(parseFrameRange('1-3'), 0)).toThrow(/chunk_size: .*\(got 0\)/);
+    expect(() => iterateChunks(parseFrameRange('1-3'), 0).next()).toThrow(/chunk_size/);
   });
 });

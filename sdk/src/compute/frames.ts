@@ -59,26 +59,45 @@ export function framesOf(runs: readonly FrameRun[]): number[] {
   return out;
 }
 
+/** A chunk's bounds, without its frame list. */
+export type ChunkBounds = Omit<FrameChunk, 'frames'>;
+
+function checkChunkSize(chunkSize: number): void {
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw new ValidationError('chunk_size', chunkSize, 'must be a whole number of at least 1');
+  }
+}
+
+/** How many chunks `iterateChunks(runs, chunkSize)` yields, computed without making them. */
+export function countChunks(runs: readonly FrameRun[], chunkSize = 1): number {
+  checkChunkSize(chunkSize);
+  let n = 0;
+  for (const r of runs) n += Math.ceil((Math.floor((r.end - r.start) / r.step) + 1) / chunkSize);
+  return n;
+}
+
+/**
+ * The chunks of `chunkFrames`, one at a time and without their frame lists, so a range of
+ * any length (`1-99999999`) takes no memory. A chunk never spans two runs.
+ */
+export function* iterateChunks(runs: readonly FrameRun[], chunkSize = 1): Generator<ChunkBounds> {
+  checkChunkSize(chunkSize);
+  for (const r of runs) {
+    const last = r.start + Math.floor((r.end - r.start) / r.step) * r.step;
+    for (let start = r.start; start <= last; start += chunkSize * r.step) {
+      yield { start, end: Math.min(start + (chunkSize - 1) * r.step, last), step: r.step };
+    }
+  }
+}
+
 /**
  * Splits runs into chunks of at most `chunkSize` frames (as Deadline's `ChunkSize` and
  * OpenCue's `chunk_size` do). A chunk never spans two runs.
  */
 export function chunkFrames(runs: readonly FrameRun[], chunkSize = 1): FrameChunk[] {
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-    throw new ValidationError('chunk_size', chunkSize, 'must be a whole number of at least 1');
-  }
-  const chunks: FrameChunk[] = [];
-  for (const r of runs) {
-    let frames: number[] = [];
-    for (let f = r.start; f <= r.end; f += r.step) {
-      frames.push(f);
-      if (frames.length === chunkSize) {
-        chunks.push({ start: frames[0]!, end: f, step: r.step, frames });
-        frames = [];
-      }
-    }
-    if (frames.length > 0)
-      chunks.push({ start: frames[0]!, end: frames[frames.length - 1]!, step: r.step, frames });
-  }
-  return chunks;
+  return [...iterateChunks(runs, chunkSize)].map((c) => {
+    const frames: number[] = [];
+    for (let f = c.start; f <= c.end; f += c.step) frames.push(f);
+    return { ...c, frames };
+  });
 }

@@ -1,6 +1,19 @@
-/** Compute backends: the contract, and (as they land) `local`, `batch` and `scaleset`. */
+/**
+ * Compute backends: the contract, frame ranges, the local engine (`local`, the embedded
+ * default), Azure Batch (`batch`) and VM Scale Sets (`scaleset`, also
+ * `@spillway/sdk/compute/scaleset`).
+ */
 export * from './backend';
-export { chunkFrames, framesOf, parseFrameRange, type FrameChunk, type FrameRun } from './frames';
+export {
+  chunkFrames,
+  countChunks,
+  framesOf,
+  iterateChunks,
+  parseFrameRange,
+  type ChunkBounds,
+  type FrameChunk,
+  type FrameRun,
+} from './frames';
 export {
   EngineError,
   LocalComputeBackend,
@@ -17,3 +30,4 @@ export {
   type BatchComputeBackendOptions,
   type BatchSharedKey,
 } from './batch';
+export * as scaleset from './scaleset';

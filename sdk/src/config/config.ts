@@ -23,12 +23,24 @@ export interface ServiceConfig {
   /** Worker burst over VM Scale Sets. @default none (worker-burst groups are refused) */
   readonly workerBurst?: WorkerBurstConfig;
   readonly storage: StorageConfig;
-  /** Spend cap. @default uncapped */
-  readonly budget: { readonly maxSpendPerHour: number; readonly currency: string };
+  /** The studio's spend cap, for every bridge together. */
+  readonly budget: BudgetConfig;
   /** The burst planner and each group's planning figures (`burst.*`, see docs/policy.md). */
   readonly burst: BurstConfig;
   /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'text' | 'json' };
+}
+
+/** The studio's spend cap. */
+export interface BudgetConfig {
+  /**
+   * Most the capacity groups together may cost per hour (nodes allocated × the groups'
+   * prices). Every path that adds cost (a plan, a manual resize, a group create) is checked
+   * against it; 0 means uncapped. @default 0
+   */
+  readonly maxSpendPerHour: number;
+  /** ISO 4217 currency of the cap and of every group's prices. @default 'USD' */
+  readonly currency: string;
 }
 
 /** Which compute backend runs offloaded frames. */
@@ -63,6 +75,11 @@ export interface WorkerBurstConfig {
   readonly subscriptionId: string;
   /** Resource group of the scale sets. Env `SPILLWAY_SCALESET_RESOURCE_GROUP`. */
   readonly resourceGroup: string;
+  /**
+   * Azure region of scale sets whose spec names none, e.g. `westeurope`. Env
+   * `SPILLWAY_SCALESET_LOCATION`. @default none (a worker-burst group must name its location)
+   */
+  readonly location?: string;
   /** ARM endpoint. Env `SPILLWAY_ARM_ENDPOINT`. @default 'https://management.azure.com' */
   readonly endpoint?: string;
   /** Extra CA (PEM) to trust for the endpoint, e.g. `spillway emulate arm`'s. Env `SPILLWAY_ARM_CA_FILE`. */
@@ -106,36 +123,56 @@ export function loadConfig(
   }
 
   // An override (the CLI's flags, tests) wins over the environment, which wins over the file.
+  // Every key read is remembered: whatever else the file or the overrides hold is refused.
+  const known = new Set<string>();
   const override = (key: string): unknown =>
     options.overrides && key in options.overrides ? options.overrides[key] : undefined;
-  const pick = (key: string): unknown => override(key) ?? get(raw, key);
-  const layer = (key: string, envName: string): unknown => override(key) ?? env[envName] ?? get(raw, key);
+  const pick = (key: string): unknown => {
+    known.add(key);
+    return override(key) ?? get(raw, key);
+  };
+  const layer = (key: string, envName: string): unknown => {
+    known.add(key);
+    return override(key) ?? env[envName] ?? get(raw, key);
+  };
 
   const listen = str(layer('listen', 'SPILLWAY_LISTEN'), 'listen', '127.0.0.1:7443');
   const dataDir = expandHome(str(layer('dataDir', 'SPILLWAY_DATA_DIR'), 'dataDir', '~/.spillway'));
   const certFile = optStr(layer('tls.certFile', 'SPILLWAY_TLS_CERT_FILE'), 'tls.certFile');
   const keyFile = optStr(layer('tls.keyFile', 'SPILLWAY_TLS_KEY_FILE'), 'tls.keyFile');
   const clientCaFile = optStr(layer('tls.clientCaFile', 'SPILLWAY_TLS_CLIENT_CA_FILE'), 'tls.clientCaFile');
-  if ((certFile === undefined) !== (keyFile === undefined)) {
-    throw new ValidationError(
-      certFile ? 'tls.keyFile' : 'tls.certFile',
-      '',
-      'is required with the other TLS file',
-    );
-  }
+  const tokenFile = optStr(layer('tokenFile', 'SPILLWAY_TOKEN_FILE'), 'tokenFile');
   const backend = oneOf(
     layer('compute.backend', 'SPILLWAY_COMPUTE_BACKEND'),
     'compute.backend',
     ['local', 'batch'],
     'local',
   );
+  const defaultGroup = str(pick('compute.defaultGroup'), 'compute.defaultGroup', 'default');
+  const local = {
+    nodes: num(layer('compute.local.nodes', 'SPILLWAY_LOCAL_NODES'), 'compute.local.nodes', 4, 0, 1000, true),
+    slotsPerNode: num(
+      layer('compute.local.slotsPerNode', 'SPILLWAY_LOCAL_SLOTS'),
+      'compute.local.slotsPerNode',
+      1,
+      1,
+      256,
+      true,
+    ),
+    bootDelayMs: num(pick('compute.local.bootDelayMs'), 'compute.local.bootDelayMs', 0, 0, 3_600_000, true),
+  };
   const batchUrl = optStr(
     layer('compute.batch.accountUrl', 'SPILLWAY_BATCH_URL'),
     'compute.batch.accountUrl',
   );
-  if (backend === 'batch' && !batchUrl) {
-    throw new ValidationError('compute.batch.accountUrl', '', 'is required when compute.backend is "batch"');
-  }
+  const batchAccount = optStr(
+    layer('compute.batch.accountName', 'SPILLWAY_BATCH_ACCOUNT'),
+    'compute.batch.accountName',
+  );
+  const batchKeyFile = optStr(
+    layer('compute.batch.accountKeyFile', 'SPILLWAY_BATCH_KEY_FILE'),
+    'compute.batch.accountKeyFile',
+  );
   const subscriptionId = optStr(
     layer('workerBurst.subscriptionId', 'SPILLWAY_SCALESET_SUBSCRIPTION'),
     'workerBurst.subscriptionId',
@@ -144,59 +181,71 @@ export function loadConfig(
     layer('workerBurst.resourceGroup', 'SPILLWAY_SCALESET_RESOURCE_GROUP'),
     'workerBurst.resourceGroup',
   );
-  if (subscriptionId && !resourceGroup) {
-    throw new ValidationError('workerBurst.resourceGroup', '', 'is required with workerBurst.subscriptionId');
-  }
+  const location = optStr(
+    layer('workerBurst.location', 'SPILLWAY_SCALESET_LOCATION'),
+    'workerBurst.location',
+  );
   const endpoint = optStr(layer('workerBurst.endpoint', 'SPILLWAY_ARM_ENDPOINT'), 'workerBurst.endpoint');
   const armCa = optStr(layer('workerBurst.caFile', 'SPILLWAY_ARM_CA_FILE'), 'workerBurst.caFile');
   const armToken = optStr(layer('workerBurst.tokenFile', 'SPILLWAY_ARM_TOKEN_FILE'), 'workerBurst.tokenFile');
-  const budget = num(pick('budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
+  const connectionStringFile = optStr(
+    layer('storage.connectionStringFile', 'SPILLWAY_STORAGE_CONNECTION_STRING_FILE'),
+    'storage.connectionStringFile',
+  );
+  const container = str(pick('storage.container'), 'storage.container', 'spillway');
+  const maxSpendPerHour = num(pick('budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
+  const currency = str(pick('budget.currency'), 'budget.currency', 'USD');
+  const burst = parseBurstConfig((key) =>
+    key === 'burst.planner' ? layer(key, 'SPILLWAY_PLANNER') : pick(key),
+  );
+  if (!/^[A-Z]{3}$/.test(currency)) {
+    throw new ValidationError('budget.currency', currency, 'must be an ISO 4217 code such as "USD"');
+  }
+  const logLevel = oneOf(
+    layer('log.level', 'SPILLWAY_LOG_LEVEL'),
+    'log.level',
+    ['debug', 'info', 'warn', 'error'],
+    'info',
+  );
+  const logFormat = oneOf(layer('log.format', 'SPILLWAY_LOG_FORMAT'), 'log.format', ['text', 'json'], 'text');
+
+  // Before any cross-key rule: a misspelt key is the likelier cause of a missing one.
+  refuseUnknownKeys(raw, known, file ?? 'config');
+  for (const key of Object.keys(options.overrides ?? {})) {
+    if (!known.has(key)) throw unknownKey(key, options.overrides![key], known, 'overrides');
+  }
+
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ValidationError(
+      certFile ? 'tls.keyFile' : 'tls.certFile',
+      '',
+      'is required with the other TLS file',
+    );
+  }
+  if (backend === 'batch' && !batchUrl) {
+    throw new ValidationError('compute.batch.accountUrl', '', 'is required when compute.backend is "batch"');
+  }
+  if (subscriptionId && !resourceGroup) {
+    throw new ValidationError('workerBurst.resourceGroup', '', 'is required with workerBurst.subscriptionId');
+  }
+  if (location !== undefined && !/^[a-z0-9]+$/.test(location)) {
+    throw new ValidationError(
+      'workerBurst.location',
+      location,
+      'must be an Azure region name such as "westeurope"',
+    );
+  }
   return {
     listen,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } : undefined,
-    tokenFile: optStr(layer('tokenFile', 'SPILLWAY_TOKEN_FILE'), 'tokenFile'),
+    tokenFile,
     compute: {
       backend,
-      defaultGroup: str(pick('compute.defaultGroup'), 'compute.defaultGroup', 'default'),
-      local: {
-        nodes: num(
-          layer('compute.local.nodes', 'SPILLWAY_LOCAL_NODES'),
-          'compute.local.nodes',
-          4,
-          0,
-          1000,
-          true,
-        ),
-        slotsPerNode: num(
-          layer('compute.local.slotsPerNode', 'SPILLWAY_LOCAL_SLOTS'),
-          'compute.local.slotsPerNode',
-          1,
-          1,
-          256,
-          true,
-        ),
-        bootDelayMs: num(
-          pick('compute.local.bootDelayMs'),
-          'compute.local.bootDelayMs',
-          0,
-          0,
-          3_600_000,
-          true,
-        ),
-      },
+      defaultGroup,
+      local,
       batch: batchUrl
-        ? {
-            accountUrl: batchUrl,
-            accountName: optStr(
-              layer('compute.batch.accountName', 'SPILLWAY_BATCH_ACCOUNT'),
-              'compute.batch.accountName',
-            ),
-            accountKeyFile: optStr(
-              layer('compute.batch.accountKeyFile', 'SPILLWAY_BATCH_KEY_FILE'),
-              'compute.batch.accountKeyFile',
-            ),
-          }
+        ? { accountUrl: batchUrl, accountName: batchAccount, accountKeyFile: batchKeyFile }
         : undefined,
     },
     workerBurst:
@@ -204,32 +253,95 @@ export function loadConfig(
         ? {
             subscriptionId,
             resourceGroup,
+            ...(location ? { location } : {}),
             ...(endpoint ? { endpoint } : {}),
             ...(armCa ? { caFile: armCa } : {}),
             ...(armToken ? { tokenFile: armToken } : {}),
           }
         : undefined,
-    storage: {
-      connectionStringFile: optStr(
-        layer('storage.connectionStringFile', 'SPILLWAY_STORAGE_CONNECTION_STRING_FILE'),
-        'storage.connectionStringFile',
-      ),
-      container: str(pick('storage.container'), 'storage.container', 'spillway'),
-    },
-    budget: { maxSpendPerHour: budget, currency: str(pick('budget.currency'), 'budget.currency', 'USD') },
-    burst: parseBurstConfig(pick, {
-      SPILLWAY_PLANNER: override('burst.planner') === undefined ? env.SPILLWAY_PLANNER : undefined,
-    }),
-    log: {
-      level: oneOf(
-        layer('log.level', 'SPILLWAY_LOG_LEVEL'),
-        'log.level',
-        ['debug', 'info', 'warn', 'error'],
-        'info',
-      ),
-      format: oneOf(layer('log.format', 'SPILLWAY_LOG_FORMAT'), 'log.format', ['text', 'json'], 'text'),
-    },
+    storage: { connectionStringFile, container },
+    budget: { maxSpendPerHour, currency },
+    burst,
+    log: { level: logLevel, format: logFormat },
   };
+}
+
+/**
+ * Refuses every key of the file that the loader did not read: a misspelt key
+ * (`budget.maxSpendPerHr`) would otherwise leave its setting at the default without a word.
+ * A section given as something other than an object is refused too.
+ */
+function refuseUnknownKeys(raw: Json, known: ReadonlySet<string>, where: string): void {
+  const sections = new Set<string>();
+  for (const key of known) {
+    const parts = key.split('.');
+    for (let i = 1; i < parts.length; i++) sections.add(parts.slice(0, i).join('.'));
+  }
+  const walk = (node: Json, prefix: string): void => {
+    for (const [name, value] of Object.entries(node)) {
+      const key = prefix ? `${prefix}.${name}` : name;
+      if (known.has(key)) continue;
+      if (sections.has(key)) {
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+          const inside = [...known]
+            .filter((k) => k.startsWith(`${key}.`))
+            .map((k) => k.slice(key.length + 1));
+          throw new ValidationError(key, value, `must be an object with keys ${inside.join(', ')}`);
+        }
+        walk(value as Json, key);
+        continue;
+      }
+      throw unknownKey(key, value, known, where);
+    }
+  };
+  walk(raw, '');
+}
+
+function unknownKey(key: string, value: unknown, known: ReadonlySet<string>, where: string): ValidationError {
+  const sections = [...known].flatMap((k) => {
+    const parts = k.split('.');
+    return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('.'));
+  });
+  const guess = didYouMean(key, [...known, ...new Set(sections)]);
+  return new ValidationError(
+    key,
+    value,
+    `is not a configuration key (in ${where})${guess ? `; did you mean "${guess}"?` : ''}`,
+  );
+}
+
+/**
+ * The candidate closest to `word` by edit distance (case-insensitive), or undefined when
+ * none is close enough to be a likely typo. A candidate with the same last segment under
+ * another section (`storage.maxSpendPerHour`) is suggested too.
+ */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  let best: { candidate: string; distance: number } | undefined;
+  for (const c of candidates) {
+    const distance = editDistance(lower, c.toLowerCase());
+    if (!best || distance < best.distance) best = { candidate: c, distance };
+  }
+  if (best && best.distance <= Math.max(2, Math.floor(word.length / 4))) return best.candidate;
+  const last = lower.split('.').pop()!;
+  return candidates.find((c) => c.toLowerCase().split('.').pop() === last);
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions each cost 1. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
 }
 
 /** Reads a secret from a file, trimmed; the error names the key, never the content. */

@@ -2,6 +2,8 @@
 export {
   loadConfig,
   readSecretFile,
+  didYouMean,
+  type BudgetConfig,
   type ComputeConfig,
   type ServiceConfig,
   type StorageConfig,

@@ -5,6 +5,7 @@ import {
   meanGivenAtLeast,
   planBurst,
   projectRenderingFrame,
+  redoSlots,
   varianceGivenAtLeast,
   type PolicyCapacityGroup,
   type PolicyInput,
@@ -456,6 +457,57 @@ describe('decideBurst', () => {
     expect(sum(plan.offload)).toBe(0);
     expect(plan.jobs.every((j) => j.sourceJobId === 'shot')).toBe(true);
     expect(plan.jobs).toHaveLength(1);
+  });
+});
+
+describe('frames waiting in the cloud', () => {
+  it('are recalled when no cloud node is left to take them, even with the farm busy', () => {
+    // GIVEN one frame back in the cloud queue (its node was evicted), no node alive, 5
+    // minutes to the deadline (too late for a new node), every local worker busy
+    const plan = decideBurst(
+      input({
+        now: 35_700,
+        jobs: [job({ queuedFrames: 0, renderingFrames: 40, offloadedFrames: 1 })],
+        cloud: { shot: { queued: 1, running: 0 } },
+        idle: 0,
+        busy: 40,
+        group: group(),
+      }),
+    );
+    // THEN it comes back to the farm rather than wait forever
+    expect(plan.recall).toEqual([{ sourceJobId: 'shot', frameCount: 1 }]);
+    expect(plan.jobs[0]!.reason).toMatch(/no cloud node will take them in time/);
+  });
+
+  it('an evicted frame past its guarded start still gets a node if it can finish in time', () => {
+    // GIVEN an evicted frame back in the cloud queue 1,300 s before the deadline: too late
+    // for the eviction guard (a redo would not fit), in time on an idle node (605 s)
+    const plan = decideBurst(
+      input({
+        now: 34_700,
+        jobs: [job({ queuedFrames: 0, renderingFrames: 40, offloadedFrames: 1 })],
+        cloud: { shot: { queued: 1, running: 0 } },
+        idle: 0,
+        busy: 40,
+        group: group({ nodes: nodes(1, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+      }),
+    );
+    // THEN it stays in the cloud on the idle node
+    expect(plan.recall).toEqual([]);
+    expect(plan.targets[0]!.spotNodes).toBe(1);
+  });
+});
+
+describe('redoSlots', () => {
+  it.each([
+    // expected evictions per frame, risk, redo slots
+    [0, 0.01, 1], // always room for one redo when evictions can happen at all
+    [0.0126, 0.01, 1], // 900 s frames at 0.05 evictions per node-hour
+    [0.125, 0.01, 1], // 9,005 s frames at 0.05
+    [0.167, 0.01, 2], // 1,205 s frames at 0.5 (spot-storm): a second eviction is too likely
+    [0.167, 0.0001, 3],
+  ])('%p evictions per frame at risk %p: %p redo(s)', (mean, risk, slots) => {
+    expect(redoSlots(mean, risk)).toBe(slots);
   });
 });
 

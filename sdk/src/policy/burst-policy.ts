@@ -124,15 +124,22 @@ export interface PolicyOptions {
    */
   readonly jobMissRisk?: number;
   /**
-   * On spot, cloud frames end this many cloud frames (each padded by `frameTimeSpread`
-   * deviations) before their job is due, so a frame evicted near its end can still be redone.
-   * @default 1
+   * On spot, cloud frames end this many cloud frames before their job is due (the frame and
+   * its redos padded together by `frameTimeSpread` deviations of their sum), so a frame
+   * evicted near its end can still be redone.
+   * @default the fewest redos (at least 1) that leave a chance below `evictionRisk` of one
+   *   frame being evicted more often than that (Poisson at the group's eviction rate)
    */
   readonly evictionSlackFrames?: number;
   /**
+   * The chance, per cloud frame, of more evictions than the slack allows for.
+   * @default 0.01
+   */
+  readonly evictionRisk?: number;
+  /**
    * A cloud node's current frame is projected to end this many deviations after its
    * expected end (given how long it has run), so frames planned behind it are not late.
-   * @default 1
+   * @default 0
    */
   readonly busyNodeSpread?: number;
   /**
@@ -339,11 +346,12 @@ export function projectRenderingFrame(
   }
   let total = meanGivenAtLeast(ft.mean, ft.stdev, e);
   let variance = varianceGivenAtLeast(ft.mean, ft.stdev, e);
-  if (p !== undefined && p > 0) {
+  if (p !== undefined && p >= 0.15) {
     if (p >= 1) return { remaining: 0, variance: 0 };
-    // elapsed ÷ progress, with the report's noise carried through; weighed against the
-    // prior by precision.
-    const tp = e / p;
+    // elapsed ÷ progress, with the report's noise carried through (less the bias a noisy
+    // divisor adds: E[1/p̂] ≈ (1 + (noise/p)²)/p); weighed against the prior by precision.
+    // Below 15 % a report says too little to move the prior.
+    const tp = e / p / (1 + (progressNoise / p) ** 2);
     const vp = ((e * progressNoise) / (p * p)) ** 2;
     if (variance <= 0) {
       total = Math.max(e, tp);
@@ -358,6 +366,23 @@ export function projectRenderingFrame(
     }
   }
   return { remaining: Math.max(0, total - e), variance };
+}
+
+/**
+ * How many redos to leave room for: the fewest k ≥ 1 such that a frame is evicted more than
+ * k times with a chance below `risk`, evictions arriving as a Poisson process with `mean`
+ * expected evictions per frame.
+ */
+export function redoSlots(mean: number, risk: number): number {
+  let k = 0;
+  let term = Math.exp(-mean); // P(N = 0)
+  let cdf = term;
+  while (k < 10 && (k < 1 || 1 - cdf > risk)) {
+    k++;
+    term *= mean / k;
+    cdf += term;
+  }
+  return k;
 }
 
 /** The farm's dispatch order: priority, then submission, then id. */
@@ -435,8 +460,9 @@ export function decideBurst(input: PolicyInput): PlanDecision {
   const priorCv = input.options?.priorFrameTimeCv ?? 0.25;
   const progressNoise = input.options?.progressNoise ?? 0.05;
   const missRisk = input.options?.jobMissRisk;
-  const busyLaneSpread = input.options?.busyNodeSpread ?? 1;
-  const evictionSlack = input.options?.evictionSlackFrames ?? 1;
+  const busyLaneSpread = input.options?.busyNodeSpread ?? 0;
+  const evictionSlack = input.options?.evictionSlackFrames;
+  const evictionRisk = input.options?.evictionRisk ?? 0.01;
   const slots = Math.max(1, Math.floor(group.slotsPerNode ?? 1));
   const target = group.turnaroundTargetSeconds;
   const defaultGroup = input.defaultGroup ?? group.name;
@@ -601,10 +627,13 @@ export function decideBurst(input: PolicyInput): PlanDecision {
   const price = kind === 'spot' ? group.spotPricePerHour : group.dedicatedPricePerHour;
   const inflate = (1 + margin) / (kind === 'spot' ? 1 - lossFraction : 1);
   // A spot frame evicted near the end must still be redone in time: keep one frame of slack.
-  const evictionGuard = (w: Work): number =>
-    kind === 'spot' && group.spotEvictionsPerNodeHour > 0
-      ? evictionSlack * (cloudFt(w) + spread * cloudSd(w))
-      : 0;
+  // The frame and its redo must both fit: their sum has √2 times one frame's deviation, of
+  // which the sizing below already pads one.
+  const evictionGuard = (w: Work): number => {
+    if (kind !== 'spot' || !(group.spotEvictionsPerNodeHour > 0)) return 0;
+    const k = evictionSlack ?? redoSlots((group.spotEvictionsPerNodeHour * cloudFt(w)) / 3600, evictionRisk);
+    return k * cloudFt(w) + (Math.sqrt(k + 1) - 1) * spread * cloudSd(w);
+  };
 
   // Nodes in the order the plan keeps them (busy, idle, booting soonest first), each with
   // the times its lanes are free.
@@ -714,7 +743,7 @@ export function decideBurst(input: PolicyInput): PlanDecision {
   cloudWorks.forEach((w, i) => (w.served = best[i]!));
   if (bestCount < wanted)
     groupReasons.push(
-      `${wanted - bestCount} late frames stay local: the cloud cannot finish them in time within ${group.maxNodes} nodes and the budget`,
+      `${wanted - bestCount} late frames stay local: the cloud cannot finish them in time within ${group.maxNodes} nodes${spendCap < Infinity ? ' and the budget' : ''}`,
     );
   if (
     maxNew < group.maxNodes - alive.length &&

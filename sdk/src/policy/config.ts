@@ -90,11 +90,12 @@ function figures(raw: unknown, field: string): Partial<GroupFigures> {
 
 /**
  * Reads the `burst` section.
- * @param get - the value at a dotted key of the configuration (file, environment, overrides)
+ * @param get - the value at a dotted key of the configuration (overrides, then the
+ *   environment for `burst.planner` (`SPILLWAY_PLANNER`), then the file)
  * @throws ValidationError naming the key and quoting the value
  */
-export function parseBurstConfig(get: (key: string) => unknown, env: NodeJS.ProcessEnv = {}): BurstConfig {
-  const plannerRaw = env.SPILLWAY_PLANNER ?? get('burst.planner');
+export function parseBurstConfig(get: (key: string) => unknown): BurstConfig {
+  const plannerRaw = get('burst.planner');
   let planner: PlannerName = 'policy';
   if (plannerRaw !== undefined && plannerRaw !== '') {
     if (plannerRaw !== 'policy' && plannerRaw !== 'greedy')

@@ -12,3 +12,4 @@ export * from './simulator';
 export * from './config';
 export { greedyPlan } from './greedy';
 export * from './online-floor';
+export * from './explain';

@@ -16,10 +16,22 @@ export {
 } from './grpc/server';
 export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './frames/dispatcher';
 export { FrameStore, frameIdOf, jobIdOf } from './frames/store';
-export { SUBMIT_LIMITS, validateSubmission } from './frames/validate';
+export { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
 export { PLANNERS, type PlanInput, type Planner } from './burst/planner';
 export { BurstManager, type BurstManagerOptions } from './burst/manager';
 export { GroupLearner, LEARNING_THRESHOLDS } from './burst/learned';
-export { embeddedProviders, EmbeddedComputeBackend, localCompute, scaleSetBackend } from './embedded';
-export { blobStorage, outputPrefix, type BlobStorageOptions } from './blob-storage';
-export { writeFileAtomic } from './state/atomic-file';
+export { batchCompute, embeddedProviders, localCompute, scaleSetBackend } from './embedded';
+export { blobStorage, type BlobServiceStorage } from './blob-storage';
+export { blobOutputResolver } from './frames/outputs';
+export {
+  backendJob,
+  backendTask,
+  blobUrl,
+  createTaskFactory,
+  frameCommand,
+  frameLogBlob,
+  OUT_DIR,
+  outputPrefix,
+  type FrameTaskInput,
+  type TaskLocations,
+} from './frames/task-factory';

@@ -1,5 +1,6 @@
 import type { Server } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { SPILLWAY_V1_DESCRIPTOR_SET_BASE64, SPILLWAY_V1_SERVICE_NAMES } from '../wire';
@@ -25,12 +26,11 @@ export function addIntrospection(server: Server): Introspection {
   const health = new HealthImplementation(statuses);
   health.addToServer(server);
 
-  const spillway = protoLoader.loadFileDescriptorSetFromBuffer(
-    Buffer.from(SPILLWAY_V1_DESCRIPTOR_SET_BASE64, 'base64'),
-    loaderOptions,
-  );
   const healthDefinition = protoLoader.loadSync(healthProtoPath, loaderOptions);
-  new ReflectionService({ ...spillway, ...healthDefinition }).addToServer(server);
+  new ReflectionService({
+    ...healthDefinition,
+    ...filesAsDefinition(Buffer.from(SPILLWAY_V1_DESCRIPTOR_SET_BASE64, 'base64')),
+  }).addToServer(server);
 
   return {
     health,
@@ -39,4 +39,24 @@ export function addIntrospection(server: Server): Introspection {
       for (const name of Object.keys(statuses)) health.setStatus(name, status);
     },
   };
+}
+
+/**
+ * The files of a `FileDescriptorSet` as the reflection service reads a package definition.
+ * proto-loader merges the files of one package into one (it would serve every
+ * `spillway.v1` symbol as `spillway/v1/frames.proto`, and `burst.proto` not at all), so
+ * the reflection service gets each file as compiled: served by its own name, with its own
+ * imports.
+ */
+function filesAsDefinition(descriptorSet: Uint8Array): protoLoader.PackageDefinition {
+  const definition: Record<string, unknown> = {};
+  const reader = new BinaryReader(descriptorSet);
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 1 && wireType === WireType.LengthDelimited) {
+      // `repeated FileDescriptorProto file = 1`: the reflection service only reads fileDescriptorProtos.
+      definition[`file ${Object.keys(definition).length}`] = { fileDescriptorProtos: [reader.bytes()] };
+    } else reader.skip(wireType);
+  }
+  return definition as protoLoader.PackageDefinition;
 }

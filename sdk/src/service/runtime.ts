@@ -1,35 +1,37 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ContainerClient } from '@azure/storage-blob';
 import { Container, ContainerModule } from 'inversify';
 import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
 import { BurstMode } from '../gen/spillway/v1/common';
 import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
-import type { AssetServiceServer } from '../gen/spillway/v1/assets';
 import type { Logger } from '../logging';
 import { BurstManager } from './burst/manager';
 import { PLANNERS, type Planner } from './burst/planner';
 import { figuresOf } from '../policy/config';
 import { CapacityManager } from './capacity/manager';
-import { FrameDispatcher, type OutputResolver, type TaskFactory } from './frames/dispatcher';
+import { AssetStore } from './assets/store';
+import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
 import { FrameStore } from './frames/store';
+import { createTaskFactory, outputPrefix, type TaskLocations } from './frames/task-factory';
+import { assetServiceHandlers } from './grpc/assets';
 import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
 import { frameServiceHandlers } from './grpc/frames';
-import type { HandlerContext } from './grpc/handlers';
 import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
 
-/** Storage as the service uses it: how tasks fetch assets and bring outputs back. */
+/** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
 export interface ServiceStorage {
-  /** Builds backend jobs and tasks (asset preparation, output upload). */
-  readonly tasks: TaskFactory;
+  /** The URLs (with SAS) tasks read assets from and write outputs to, current now. */
+  taskLocations(): Promise<TaskLocations>;
   /** Reads a succeeded frame's outputs. */
   readonly outputs: OutputResolver;
-  /** The AssetService, when storage offers one; `store` knows frames and their outputs. */
-  assetService?(ctx: HandlerContext, deps: { readonly store: FrameStore }): AssetServiceServer;
+  /** The containers behind the AssetService, when storage offers one. @default no AssetService */
+  readonly containers?: { readonly assets: ContainerClient; readonly outputs: ContainerClient };
   close(): Promise<void>;
 }
 
@@ -95,7 +97,7 @@ const framesModule = new ContainerModule(({ bind }) => {
       return new FrameDispatcher(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
-        storage.tasks,
+        createTaskFactory(() => storage.taskLocations()),
         storage.outputs,
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
@@ -217,7 +219,17 @@ export async function startService(
       frames: frameServiceHandlers(ctx, frames, store),
       capacity: capacityServiceHandlers(ctx, capacity),
       burst: burstServiceHandlers(ctx, burst),
-      ...(storage.assetService ? { assets: storage.assetService(ctx, { store }) } : {}),
+      ...(storage.containers
+        ? {
+            assets: assetServiceHandlers(ctx, {
+              assets: new AssetStore({
+                ...storage.containers,
+                frames: store,
+                outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+              }),
+            }),
+          }
+        : {}),
     }),
     listen,
     logger,

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SpillwayError } from '../errors';
+import { sleep } from '../retry';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
 export const AZURITE_ACCOUNT_NAME = 'devstoreaccount1';
@@ -198,7 +199,7 @@ async function waitUntilAnswering(endpoint: string, signal?: AbortSignal): Promi
       return; // any HTTP answer (even 403 without credentials) means it is serving
     } catch {
       signal?.throwIfAborted();
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   throw new AzuriteStartError(`Azurite at ${endpoint} did not answer`);

@@ -54,7 +54,7 @@ describe('wrapRenderCommand', () => {
       patterns: ['*.png'],
     });
     expect(cmd).toBe(
-      `( blender -b s.blend -f 1 # comment\n); rc=$?; if [ "$rc" -eq 0 ]; then "\${SPILLWAY_PYTHON:-python3}" -S "$AZ_BATCH_NODE_SHARED_DIR/spillway/spillway_fetch.py" collect --dir 'out' --pattern '*.png' --output 'outputs.json' || exit $?; fi; exit $rc`,
+      `( blender -b s.blend -f 1 # comment\n); rc=$?; if [ "$rc" -eq 0 ]; then "\${SPILLWAY_PYTHON:-python3}" -S "$AZ_BATCH_NODE_SHARED_DIR/spillway/spillway_fetch.py" collect --dir out --pattern '*.png' --output outputs.json || exit $?; fi; exit $rc`,
     );
     // A failing render keeps its code and skips the collector.
     expect(() => execFileSync('/bin/sh', ['-c', wrapRenderCommand('exit 3', { patterns: ['*'] })])).toThrow(

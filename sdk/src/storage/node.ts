@@ -12,6 +12,10 @@ import { ValidationError } from '../errors';
 import { toStorageError } from './errors';
 import { normaliseRelativePath } from './paths';
 import { sha256Hex } from './manifest';
+import { shellQuote } from '../template/shell';
+
+/** Quotes a string for `/bin/sh`: the one quoting function, from `template`. */
+export { shellQuote };
 
 /** The node-side script, shipped in the package (`sdk/assets/node/spillway_fetch.py`). */
 export const NODE_SCRIPT_PATH = path.join(__dirname, '..', '..', 'assets', 'node', 'spillway_fetch.py');
@@ -26,11 +30,6 @@ export const NODE_SCRIPT_ON_NODE = '$AZ_BATCH_NODE_SHARED_DIR/spillway/spillway_
  * skips site packages: the script uses the standard library only.
  */
 const PYTHON = '"${SPILLWAY_PYTHON:-python3}" -S';
-
-/** Quotes a string for `/bin/sh` (single quotes; nothing inside is expanded). */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * Uploads the node script as `tools/spillway_fetch-<sha256 prefix>.py` (once per version)

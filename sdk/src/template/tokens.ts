@@ -13,7 +13,17 @@
  * | `#LAYER#`, `#JOB#` | the layer and job names |
  *
  * Unknown `#WORD#` tokens are left as they are (a shell comment may contain `#`).
+ *
+ * Names (`#JOB#`, `#LAYER#`, and `#FRAME#` with a layer) come from render managers and users:
+ * they reach the shell as data, never as code. A name of plain characters
+ * (`A-Z a-z 0-9 _ @ % + = : , . / -`) is put in as it is; any other is assigned, quoted by
+ * `shellQuote`, to a shell variable at the start of the command (`SPILLWAY_JOB_NAME=...;`),
+ * and the token becomes a reference to it, written for where the token stands (unquoted,
+ * in double quotes or in single quotes). The shell never parses the result of an
+ * expansion, so `shot$(touch x)` or a backtick stays a name.
  */
+
+import { isBareWord, scanShell, shellQuote, type ShellContext } from './shell';
 
 /** What a frame's command is rendered with. */
 export interface FrameContext {
@@ -51,10 +61,61 @@ export function frameTokens(ctx: FrameContext): Record<string, string> {
   };
 }
 
-/** Substitutes every known `#TOKEN#` of `template` for the frame. */
+/** Tokens whose values are names (render managers and users choose them), and their variables. */
+const NAME_VARIABLES: Readonly<Record<string, string>> = {
+  JOB: 'SPILLWAY_JOB_NAME',
+  LAYER: 'SPILLWAY_LAYER_NAME',
+  FRAME: 'SPILLWAY_FRAME_NAME',
+};
+
+const TOKEN = /^#([A-Z_]+)#/;
+
+/** A reference to shell variable `name` that expands to one word, written for `context`. */
+function reference(name: string, context: ShellContext): string {
+  switch (context) {
+    case 'plain':
+      return `"\${${name}}"`;
+    case 'double':
+      return `\${${name}}`;
+    case 'single':
+      // Close the single quotes, expand in double quotes, reopen.
+      return `'"\${${name}}"'`;
+  }
+}
+
+/**
+ * Substitutes every known `#TOKEN#` of `template` for the frame. Frame numbers go in as
+ * digits; names go in as data (see the module comment), so no name runs as shell code.
+ */
 export function renderCommand(template: string, ctx: FrameContext): string {
   const tokens = frameTokens(ctx);
-  return template.replace(/#([A-Z_]+)#/g, (whole, name: string) => tokens[name] ?? whole);
+  const assigned = new Map<string, string>();
+  let out = '';
+  let last = 0;
+  scanShell(
+    template,
+    (text, i) => {
+      if (text[i] !== '#') return 0;
+      const m = TOKEN.exec(text.slice(i, i + 32));
+      return m && tokens[m[1]!] !== undefined ? m[0].length : 0;
+    },
+    (i, length, context) => {
+      const name = template.slice(i + 1, i + length - 1);
+      const value = tokens[name]!;
+      const variable = NAME_VARIABLES[name];
+      out += template.slice(last, i);
+      if (variable === undefined || isBareWord(value) || value === '') {
+        out += value;
+      } else {
+        assigned.set(variable, value);
+        out += reference(variable, context);
+      }
+      last = i + length;
+    },
+  );
+  out += template.slice(last);
+  const prefix = [...assigned].map(([variable, value]) => `${variable}=${shellQuote(value)}; `).join('');
+  return prefix + out;
 }
 
 function pad4(n: number): string {

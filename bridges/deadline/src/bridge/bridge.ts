@@ -14,23 +14,24 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as storage from '@spillway/sdk/storage';
 import {
   BurstClient,
-  BurstServiceError,
-  readSecretFile,
-  storage,
-  silentLogger,
-  TERMINAL_FRAME_STATES,
   type BurstPlan,
+  BurstServiceError,
   type Frame,
   type FrameSpec,
   type FrameState,
   type JobSpec,
   type Logger,
   type OutputFile,
+  silentLogger,
+  sleep,
+  TERMINAL_FRAME_STATES,
 } from '@spillway/sdk';
+import { readSecretFile } from '@spillway/sdk/config';
 import { buildCommand, mapPath, pathBelow, sceneFileOf, shq } from '../commands';
-import { DeadlineClient, sleep, type DeadlineJob, type DeadlineTask } from '../webservice';
+import { DeadlineClient, type DeadlineJob, type DeadlineTask } from '../webservice';
 import type { BridgeConfig } from './config';
 import { allPlaced, OutputVerificationError, placeStaged, stagingDirOf, verifyStaged } from './placement';
 import { chooseOffload, farmReport, jobDeadline } from './selection';

@@ -6,7 +6,7 @@
  * so a restarted bridge can tell its suspensions from a user's.
  */
 import * as fs from 'node:fs';
-import { writeFileAtomic } from '@spillway/sdk';
+import { writeFileAtomic } from '@spillway/sdk/state';
 
 /** Where a task the bridge handles stands. */
 export type TaskPhase =

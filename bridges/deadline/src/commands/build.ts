@@ -5,6 +5,7 @@
  * Pure: the same input gives the same command, and the simulated workers of the testing
  * harness use it too.
  */
+import { shellQuote } from '@spillway/sdk/template';
 import { mapPath, type PathRule } from './paths';
 
 /** Plugins Spillway can run outside Deadline. */
@@ -47,10 +48,8 @@ export type BuiltCommand =
     }
   | { readonly supported: false; readonly reason: string };
 
-/** Single-quotes a string for a POSIX shell. */
-export function shq(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+/** Quotes a string for a POSIX shell: the SDK's one quoting function (`shellQuote`). */
+export const shq: (s: string) => string = shellQuote;
 
 const pad = (n: number, width: number): string =>
   n < 0 ? '-' + String(-n).padStart(width, '0') : String(n).padStart(width, '0');

@@ -3,7 +3,7 @@
  * submitter) so they work where the frame runs (`/mnt/projects/shot.blend`): the SDK's
  * storage path rules (`storage.mapPath`), so bridges and asset sync map paths alike.
  */
-import { storage } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 
 /** One rule: a path starting with `from` starts with `to` instead (`storage.PathMappingRule`). */
 export type PathRule = storage.PathMappingRule;

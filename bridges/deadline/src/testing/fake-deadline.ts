@@ -10,7 +10,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chunkFrames, parseFrameRange, RENDER_NICENESS, shellCommand } from '@spillway/sdk';
+import { sleep } from '@spillway/sdk';
+import { chunkFrames, parseFrameRange, RENDER_NICENESS, shellCommand } from '@spillway/sdk/compute';
 import { buildCommand, type PathRule } from '../commands';
 import {
   JOB_STATE_CODES,
@@ -271,7 +272,7 @@ export class FakeDeadline {
     const end = Date.now() + timeoutMs;
     while (!predicate()) {
       if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 

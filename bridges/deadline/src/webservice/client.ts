@@ -7,7 +7,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { redact, ValidationError } from '@spillway/sdk';
+import { redact, retry, ValidationError } from '@spillway/sdk';
 import { DeadlineRequestError, EmptyTaskListError } from './errors';
 import {
   jobFromRaw,
@@ -228,20 +228,24 @@ export class DeadlineClient {
     idempotent = true,
   ): Promise<unknown> {
     const label = `${method} ${pathAndQuery.split('?')[0]}`;
-    const attempts = Math.max(1, this.options.maxAttempts ?? 4);
-    for (let attempt = 1; ; attempt++) {
-      if (options.abortSignal?.aborted)
-        throw new DeadlineRequestError(label, 0, 'aborted', { cause: options.abortSignal.reason });
-      try {
-        return await this.once(method, pathAndQuery, body, label, options.abortSignal);
-      } catch (err) {
-        const e = err as DeadlineRequestError;
-        const mayRetry = e.retryable && (idempotent || e.status !== 0) && attempt < attempts;
-        if (!mayRetry || options.abortSignal?.aborted) throw err;
-        const ms =
-          Math.min(this.options.maxBackoffMs ?? 4000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-        await sleep(ms, options.abortSignal);
+    try {
+      return await retry(() => this.once(method, pathAndQuery, body, label, options.abortSignal), {
+        maxAttempts: this.options.maxAttempts ?? 4,
+        initialIntervalMs: 200,
+        maxIntervalMs: this.options.maxBackoffMs ?? 4000,
+        maxJitter: 0.5,
+        // A request that got no answer may have been applied: repeated only when idempotent.
+        retryable: (err) => {
+          const e = err as DeadlineRequestError;
+          return e.retryable && (idempotent || e.status !== 0);
+        },
+        ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+      });
+    } catch (err) {
+      if (options.abortSignal?.aborted && err === options.abortSignal.reason) {
+        throw new DeadlineRequestError(label, 0, 'aborted', { cause: err });
       }
+      throw err;
     }
   }
 
@@ -318,19 +322,4 @@ function arrayOf<T>(body: unknown): T[] {
   if (Array.isArray(body)) return body.filter((x) => x && typeof x === 'object') as T[];
   if (body && typeof body === 'object') return [body as T];
   return [];
-}
-
-/** Resolves after `ms`, or early when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      resolve();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

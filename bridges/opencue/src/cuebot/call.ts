@@ -4,7 +4,7 @@
  * the virtual host and the testing harness.
  */
 import * as grpc from '@grpc/grpc-js';
-import { SpillwayError } from '@spillway/sdk';
+import { retry, SpillwayError } from '@spillway/sdk';
 
 /** Options of one call. */
 export interface UnaryCallOptions {
@@ -59,54 +59,47 @@ export async function unaryCall<Res>(
 ): Promise<Res> {
   const fn = (client as unknown as Record<string, UnaryMethod>)[method];
   if (typeof fn !== 'function') throw new Error(`${serviceName} has no method ${method}`);
-  const attempts = options.maxAttempts ?? 4;
   const label = `${serviceName}/${method}`;
-  for (let attempt = 1; ; attempt++) {
-    if (options.abortSignal?.aborted) {
-      throw new OpenCueCallError(label, grpc.status.CANCELLED, 'aborted', options.abortSignal.reason);
+  const signal = options.abortSignal;
+  try {
+    return await retry(
+      () =>
+        new Promise<Res>((resolve, reject) => {
+          const deadline = new Date(Date.now() + (options.timeoutMs ?? 10_000));
+          const onAbort = (): void => call.cancel();
+          const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+            signal?.removeEventListener('abort', onAbort);
+            if (err) reject(err);
+            else resolve(res as Res);
+          });
+          signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      {
+        maxAttempts: options.maxAttempts ?? 4,
+        initialIntervalMs: 200,
+        maxIntervalMs: options.maxBackoffMs ?? 2000,
+        maxJitter: 0.5,
+        retryable: (err) => {
+          const code = (err as grpc.ServiceError).code;
+          return (
+            code === grpc.status.UNAVAILABLE ||
+            code === grpc.status.RESOURCE_EXHAUSTED ||
+            (options.idempotent === true && code === grpc.status.DEADLINE_EXCEEDED)
+          );
+        },
+        ...(signal ? { abortSignal: signal } : {}),
+      },
+    );
+  } catch (err) {
+    if (signal?.aborted && err === signal.reason) {
+      throw new OpenCueCallError(label, grpc.status.CANCELLED, 'aborted', err);
     }
-    try {
-      return await new Promise<Res>((resolve, reject) => {
-        const deadline = new Date(Date.now() + (options.timeoutMs ?? 10_000));
-        const onAbort = (): void => call.cancel();
-        const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
-          options.abortSignal?.removeEventListener('abort', onAbort);
-          if (err) reject(err);
-          else resolve(res as Res);
-        });
-        options.abortSignal?.addEventListener('abort', onAbort, { once: true });
-      });
-    } catch (err) {
-      const e = err as grpc.ServiceError;
-      const code = e.code ?? grpc.status.UNKNOWN;
-      const retryable =
-        code === grpc.status.UNAVAILABLE ||
-        code === grpc.status.RESOURCE_EXHAUSTED ||
-        (options.idempotent === true && code === grpc.status.DEADLINE_EXCEEDED);
-      if (retryable && attempt < attempts && !options.abortSignal?.aborted) {
-        await sleep(backoffMs(attempt, options.maxBackoffMs ?? 2000), options.abortSignal);
-        continue;
-      }
-      throw new OpenCueCallError(label, code, e.details || e.message || 'call failed', err);
-    }
+    const e = err as grpc.ServiceError;
+    throw new OpenCueCallError(
+      label,
+      e.code ?? grpc.status.UNKNOWN,
+      e.details || e.message || 'call failed',
+      err,
+    );
   }
-}
-
-/** Exponential backoff with full jitter in [50%, 100%] of the step. */
-export function backoffMs(attempt: number, maxMs: number): number {
-  return Math.min(maxMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-}
-
-/** Resolves after `ms`, or at once when `signal` fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -5,7 +5,7 @@
  * for you; memory is KB and subscription sizes are core units (x100).
  */
 import * as grpc from '@grpc/grpc-js';
-import { ValidationError } from '@spillway/sdk';
+import { sleep, ValidationError } from '@spillway/sdk';
 import {
   openCueServices,
   type BootReport,
@@ -22,7 +22,7 @@ import {
   type FrameCompleteReport,
   type HostReport,
 } from '../proto';
-import { OpenCueCallError, sleep, unaryCall, type UnaryCallOptions } from './call';
+import { OpenCueCallError, unaryCall, type UnaryCallOptions } from './call';
 import { coresToUnits, MAX_FRAME_PAGE } from './units';
 
 /** Options of a `CuebotClient`. */

@@ -4,7 +4,8 @@
  * fsync, rename) after every change, so a restarted host reconciles instead of duplicating.
  */
 import * as fs from 'node:fs';
-import { ValidationError, writeFileAtomic } from '@spillway/sdk';
+import { ValidationError } from '@spillway/sdk';
+import { writeFileAtomic } from '@spillway/sdk/state';
 import type { RunFrame } from '../proto';
 
 /** One launched frame the host answers for until Cuebot has its completion. */

@@ -11,15 +11,17 @@
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
+  backoffMs,
   BurstClient,
-  readSecretFile,
-  silentLogger,
-  TERMINAL_FRAME_STATES,
   type BurstPlan,
   type FrameEvent,
   type Logger,
+  silentLogger,
+  sleep,
+  TERMINAL_FRAME_STATES,
 } from '@spillway/sdk';
-import { OpenCueCallError, sleep } from '../cuebot/call';
+import { readSecretFile } from '@spillway/sdk/config';
+import { OpenCueCallError } from '../cuebot/call';
 import { CuebotClient } from '../cuebot/client';
 import { parseFrameName, renderHostCores } from '../cuebot/units';
 import {
@@ -508,7 +510,7 @@ export class VirtualHost {
       } catch (err) {
         failures += 1;
         this.log.warn('frame watch failed; resuming', { err: (err as Error).message, attempt: failures });
-        await sleep(Math.min(5000, 200 * 2 ** failures), this.abort.signal);
+        await sleep(backoffMs(failures, { initialIntervalMs: 400, maxIntervalMs: 5000 }), this.abort.signal);
       }
     }
   }
@@ -568,7 +570,8 @@ export class VirtualHost {
           });
           return;
         }
-        await sleep(Math.min(10_000, 250 * 2 ** attempt), this.abort.signal);
+        // Unbounded on purpose: the cursor waits with the completion, so none is lost.
+        await sleep(backoffMs(attempt, { initialIntervalMs: 500, maxIntervalMs: 10_000 }), this.abort.signal);
       }
     }
     throw new Error('closed before the completion was reported');

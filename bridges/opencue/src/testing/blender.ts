@@ -1,4 +1,4 @@
-import { testing } from '@spillway/sdk';
+import * as testing from '@spillway/sdk/testing';
 
 /** The tiny Blender scene of the SDK's testing helpers, under this harness's names. */
 export const blenderAvailable = testing.hasBlender;

@@ -13,7 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { renderCommand, silentLogger, type Logger } from '@spillway/sdk';
+import { type Logger, silentLogger, sleep } from '@spillway/sdk';
+import { renderCommand } from '@spillway/sdk/template';
 import { unaryCall } from '../cuebot/call';
 import { coresToUnits, hostCoreUnits, unitsToCores } from '../cuebot/units';
 import {
@@ -370,7 +371,7 @@ export class FakeCuebot {
     const end = Date.now() + (options.timeoutMs ?? 60_000);
     while (!predicate()) {
       if (Date.now() > end) throw new Error(`timed out waiting for ${options.what ?? 'a condition'}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 

@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { RENDER_NICENESS, shellCommand, silentLogger, type Logger } from '@spillway/sdk';
+import { type Logger, retry, silentLogger } from '@spillway/sdk';
+import { RENDER_NICENESS, shellCommand } from '@spillway/sdk/compute';
 import { CuebotClient } from '../cuebot/client';
 import { renderHostCores } from '../cuebot/units';
 import {
@@ -203,21 +204,23 @@ export class SimulatedRqdHost {
     exitStatus: number,
     exitSignal: number,
   ): Promise<void> {
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      try {
-        await this.cuebot.reportRunningFrameCompletion({
-          host: this.renderHost(),
-          frame: runningInfo(run, startedAt),
-          exit_status: exitStatus,
-          exit_signal: exitSignal,
-          run_time: Math.round((Date.now() - startedAt) / 1000),
-        });
-        return;
-      } catch (err) {
-        this.log.warn('completion report failed', { frame: run.frame_name, err: (err as Error).message });
-        await new Promise((r) => setTimeout(r, 200 * attempt));
-      }
-    }
+    const report = (): Promise<unknown> =>
+      this.cuebot.reportRunningFrameCompletion({
+        host: this.renderHost(),
+        frame: runningInfo(run, startedAt),
+        exit_status: exitStatus,
+        exit_signal: exitSignal,
+        run_time: Math.round((Date.now() - startedAt) / 1000),
+      });
+    const warn = (err: unknown): void =>
+      this.log.warn('completion report failed', { frame: run.frame_name, err: (err as Error).message });
+    // A test host: any failure is tried again, five times at most.
+    await retry(report, {
+      maxAttempts: 5,
+      initialIntervalMs: 200,
+      retryable: () => true,
+      onRetry: warn,
+    }).catch(warn);
   }
 
   private async kill(frameId: string): Promise<void> {

@@ -1,31 +1,187 @@
-import type { Command } from '../command';
-import { UsageError } from '../command';
+import type { Command } from '@commander-js/extra-typings';
+import { decimal, exits, typedOption, wholeNumber } from '../command';
+
+/** Resolves on SIGINT or SIGTERM. */
+function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+const rate = (): ReturnType<typeof decimal> => decimal({ min: 0, max: 1 });
 
 /** `spillway emulate batch|arm`: the Azure-compatible local endpoints. */
-const targets: Record<string, () => Promise<Command>> = {
-  batch: async () => (require('./emulate-batch') as typeof import('./emulate-batch')).emulateBatchCommand,
-  arm: async () => (require('./emulate-arm') as typeof import('./emulate-arm')).emulateArmCommand,
-};
+export function register(program: Command): void {
+  const emulate = program
+    .command('emulate')
+    .summary('serve an Azure-compatible local endpoint (batch | arm)')
+    .description('serve an Azure-compatible local endpoint: Batch (batch) or VM Scale Sets (arm)');
 
-export const emulateCommand: Command = {
-  name: 'emulate',
-  summary: 'serve an Azure-compatible local endpoint: Batch (batch) or VM Scale Sets (arm)',
-  help: [
-    'Usage: spillway emulate batch [options]   Azure Batch REST API over the local engine',
-    '       spillway emulate arm [options]     Azure Resource Manager (VM Scale Sets) over local processes',
-    '',
-    'spillway emulate batch --help and spillway emulate arm --help list their options.',
-  ].join('\n'),
-  async run(args) {
-    const [target, ...rest] = args;
-    const load = target === undefined ? undefined : targets[target];
-    if (!load)
-      throw new UsageError(`emulate: expected "batch" or "arm", got ${JSON.stringify(target ?? '')}`);
-    const command = await load();
-    if (rest.includes('--help') || rest.includes('-h')) {
-      console.log(command.help);
-      return 0;
-    }
-    return command.run(rest);
-  },
-};
+  emulate
+    .command('batch')
+    .summary('the Azure Batch REST API over the local engine')
+    .description(
+      'serve the Azure Batch REST API subset Spillway uses (api-version 2022-10-01.16.0) on this machine, over the local engine: tasks run as real processes on simulated nodes',
+    )
+    .addOption(
+      typedOption(
+        '--port <N>',
+        'port to listen on (0 picks a free one)',
+        wholeNumber({ max: 65535 }),
+      ).default(8089),
+    )
+    .option('--host <ADDR>', 'address to listen on', '127.0.0.1')
+    .option('--account <NAME>', 'account name for SharedKey auth (default: spillway)')
+    .addOption(
+      typedOption(
+        '--key <BASE64KEY>',
+        'account key, base64 (default: the published development key)',
+        (v) => {
+          if (Buffer.from(v, 'base64').length < 16) throw new Error('expected base64 of at least 16 bytes');
+          return v;
+        },
+      ),
+    )
+    .addOption(typedOption('--boot-delay-ms <N>', 'simulated node boot time', wholeNumber()).default(2000))
+    .option('--root-dir <DIR>', 'where node directories live (default: a temporary directory)')
+    .addOption(
+      typedOption('--server-busy-rate <R>', 'share of requests answered 503 ServerBusy', rate()).default(0),
+    )
+    .addOption(typedOption('--timed-out-rate <R>', 'share answered 500 OperationTimedOut', rate()).default(0))
+    .addOption(typedOption('--drop-rate <R>', 'share of connections dropped', rate()).default(0))
+    .addOption(
+      typedOption(
+        '--preemptions-per-hour <R>',
+        'random preemptions per spot node and hour',
+        decimal({ min: 0 }),
+      ).default(0),
+    )
+    .addOption(typedOption('--seed <N>', 'seed of fault and preemption draws', wholeNumber()).default(1))
+    .option('--json', 'print the endpoint as one JSON line')
+    .addHelpText('after', '\nExample:\n  spillway emulate batch --port 8089 --server-busy-rate 0.1')
+    .action(
+      exits(async (opts) => {
+        const { startBatchEmulator, DEFAULT_BATCH_ACCOUNT, DEFAULT_BATCH_KEY } =
+          require('../../emulate/batch') as typeof import('../../emulate/batch');
+        const emulator = await startBatchEmulator({
+          port: opts.port,
+          host: opts.host,
+          accountName: opts.account ?? DEFAULT_BATCH_ACCOUNT,
+          accountKey: opts.key ?? DEFAULT_BATCH_KEY,
+          engine: {
+            bootDelayMs: opts.bootDelayMs,
+            spotPreemptionsPerNodeHour: opts.preemptionsPerHour,
+            seed: opts.seed,
+            ...(opts.rootDir ? { rootDir: opts.rootDir } : {}),
+          },
+          faults: {
+            serverBusyRate: opts.serverBusyRate,
+            operationTimedOutRate: opts.timedOutRate,
+            dropConnectionRate: opts.dropRate,
+            seed: opts.seed,
+          },
+        });
+        // The default key is a published development key; a key given on the command line is not echoed.
+        const key = opts.key === undefined ? emulator.accountKey : '(as given with --key)';
+        if (opts.json) {
+          console.log(
+            JSON.stringify({
+              url: emulator.url,
+              account: emulator.accountName,
+              key,
+              rootDir: emulator.engine.rootDir,
+            }),
+          );
+        } else {
+          console.log(`Azure Batch emulator (api-version 2022-10-01.16.0) listening on ${emulator.url}`);
+          console.log(`  account: ${emulator.accountName}`);
+          console.log(`  key:     ${key}`);
+          console.log(`  nodes:   ${emulator.engine.rootDir}`);
+          console.log('Ctrl-C to stop.');
+        }
+        await untilStopped();
+        await emulator.close();
+        return 0;
+      }),
+    );
+
+  emulate
+    .command('arm')
+    .summary('Azure Resource Manager (VM Scale Sets) over local processes')
+    .description(
+      "serve the Azure Resource Manager subset of Microsoft.Compute that the scale-set backend uses (VM Scale Sets: create/update/get/delete, delete instances, list VMs, VM protection policy) over HTTPS, with ARM's long-running operations. Each instance is a local process running the scale set's custom data with /bin/sh. A bearer token is required (any)",
+    )
+    .addOption(
+      typedOption('--port <N>', 'TCP port; 0 picks a free one', wholeNumber({ max: 65535 })).default(0),
+    )
+    .option('--host <ADDR>', 'interface to listen on', '127.0.0.1')
+    .option('--work-dir <DIR>', 'CA file and instance directories (default: a new temporary directory)')
+    .addOption(
+      typedOption('--lro-delay-ms <MS>', 'how long an operation stays InProgress', wholeNumber()).default(
+        500,
+      ),
+    )
+    .addOption(
+      typedOption('--boot-delay-ms <MS>', 'process start to PowerState/running', wholeNumber()).default(0),
+    )
+    .addOption(
+      typedOption(
+        '--throttle-every <N>',
+        'answer every Nth request 429 (default: off)',
+        wholeNumber({ min: 1 }),
+      ),
+    )
+    .addOption(typedOption('--retry-after-ms <MS>', 'the Retry-After of a 429', wholeNumber()).default(1000))
+    .option('--json', 'print the endpoint as one JSON line')
+    .addHelpText(
+      'after',
+      `
+It prints the endpoint URL and the CA file. Trust the CA in the client: the backend's
+trustedCaPem option, or NODE_EXTRA_CA_CERTS=<ca file> for a new Node process.
+Evict a Spot instance: POST <url>/spillway-admin/evict with a bearer token and
+{"resourceGroup": "...", "scaleSet": "...", "instanceId": "0"}.
+
+Example:
+  spillway emulate arm --port 8443`,
+    )
+    .action(
+      exits(async (opts) => {
+        const { startArmEmulator } = require('../../emulate/arm') as typeof import('../../emulate/arm');
+        const { createLogger } = require('../../logging') as typeof import('../../logging');
+        const emulator = await startArmEmulator({
+          port: opts.port,
+          host: opts.host,
+          ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}),
+          lroDelayMs: opts.lroDelayMs,
+          bootDelayMs: opts.bootDelayMs,
+          ...(opts.throttleEvery !== undefined
+            ? { throttle: { everyN: opts.throttleEvery, retryAfterMs: opts.retryAfterMs } }
+            : {}),
+          logger: createLogger({ name: 'arm-emulator', level: opts.json ? 'warn' : 'info' }),
+        });
+        if (opts.json) {
+          console.log(
+            JSON.stringify({
+              url: emulator.url,
+              port: emulator.port,
+              caPath: emulator.caPath,
+              workDir: emulator.workDir,
+            }),
+          );
+        } else {
+          console.log(`ARM emulator listening on ${emulator.url}`);
+          console.log(`CA certificate: ${emulator.caPath}   (NODE_EXTRA_CA_CERTS=${emulator.caPath})`);
+          console.log(`instances run in ${emulator.workDir}/instances; Ctrl-C stops them all`);
+        }
+        await untilStopped();
+        await emulator.close();
+        return 0;
+      }),
+    );
+}

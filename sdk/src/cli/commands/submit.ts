@@ -1,117 +1,213 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { parseArgs } from 'node:util';
-import { chunkFrames, parseFrameRange } from '../../compute/frames';
+import type { Command } from '@commander-js/extra-typings';
+import { countChunks, iterateChunks, parseFrameRange, type FrameRun } from '../../compute/frames';
+import { quote } from '../../errors';
 import type { FrameSpec, JobSpec } from '../../model/frames';
-import type { Command } from '../command';
-import { UsageError } from '../command';
-import { connect, connectHelp, connectOptions } from './connect';
+import {
+  exits,
+  keyValue,
+  printJson,
+  repeatable,
+  typedOption,
+  UsageError,
+  wholeNumber,
+  withConnection,
+} from '../command';
+import { connect } from '../connect';
+import { progressBar } from '../progress';
 import { watchJob } from './watch';
 
-const help = `Usage: spillway submit --frames RANGE --command TEMPLATE [options]
-       spillway submit --job-file JOB.json [options]
+const TOKENS = '#IFRAME# #ZFRAME# #FRAME_START# #FRAME_END# #FRAMESPEC# #JOB# #LAYER#';
 
-Submits frames to the burst service. Idempotent: submitting the same job id and frames
-again adds nothing.
-
-  --frames RANGE        frames: 1-100, 1-100:2, 1,3,5-7
-  --chunk N             frames per task (default 1)
-  --command TEMPLATE    run per task, with tokens #IFRAME# #ZFRAME# #FRAME_START# #FRAME_END#
-                        #FRAMESPEC# #JOB# #LAYER#; runs in the task's directory, outputs in out/
-  --job-id ID           the job's id at its source (default: cli-<time>)
-  --source NAME         who owns the job (default: cli:<user>)
-  --name NAME           human-readable name
-  --group NAME          capacity group (default: the service's)
-  --priority N          0-100 (default 50)
-  --retries N           cloud retries before giving the frame back (default 0)
-  --env K=V             environment variable; repeatable
-  --manifest ID         asset manifest from \`spillway assets sync\`
-  --outputs GLOB        output files to bring back; repeatable (default out/**)
-  --job-file FILE       a JSON job: {"job": JobSpec, "frames": [FrameSpec]} (SDK field names)
-  --watch               then watch the job to the end
-${connectHelp}
-
+/** `spillway submit`. */
+export function register(program: Command): void {
+  withConnection(
+    program
+      .command('submit')
+      .summary('submit frames: a range and a command template, or a job file')
+      .description(
+        'submit frames: a range and a command template, or a job file. Idempotent: submitting the same job id and frames again adds nothing. A range of any length is sent as it is generated, in calls the service accepts',
+      )
+      .addOption(
+        typedOption('--frames <RANGE>', 'frames: 1-100, 1-100:2, 1,3,5-7', (v): FrameRun[] =>
+          parseFrameRange(v, '--frames'),
+        ),
+      )
+      .addOption(typedOption('--chunk <N>', 'frames per task', wholeNumber({ min: 1 })).default(1))
+      .option(
+        '--command <TEMPLATE>',
+        `run per task in its own directory (outputs in out/), with the tokens ${TOKENS}`,
+      )
+      .option('--job-id <ID>', 'the job id at its source (default: cli-<time>)')
+      .option('--source <NAME>', 'who owns the job (default: cli:<user>)')
+      .option('--name <NAME>', 'human-readable name')
+      .option('--group <NAME>', "capacity group (default: the service's)")
+      .addOption(
+        typedOption('--priority <N>', 'priority, higher first (default: 50)', wholeNumber({ max: 100 })),
+      )
+      .addOption(
+        typedOption(
+          '--retries <N>',
+          'cloud retries before giving the frame back (default: 0)',
+          wholeNumber({ max: 100 }),
+        ),
+      )
+      .addOption(typedOption('--env <NAME=VALUE>', 'environment variable; repeatable', keyValue))
+      .option('--manifest <ID>', 'asset manifest from `spillway assets sync`')
+      .addOption(
+        typedOption(
+          '--outputs <GLOB>',
+          'output files to bring back; repeatable (default: out/**)',
+          repeatable,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--job-file <FILE>',
+          'a JSON job: {"job": JobSpec, "frames": [FrameSpec]} (SDK field names)',
+          (v) => v,
+        ).conflicts(['command', 'frames']),
+      )
+      .option('--watch', 'then watch the job to the end (exit 0 when every frame succeeded)')
+      .addHelpText(
+        'after',
+        `
 Example:
-  spillway submit --frames 1-24 --command 'mkdir -p out && echo #IFRAME# > out/f_#ZFRAME#.txt' --watch`;
+  spillway submit --frames 1-24 --command 'mkdir -p out && echo #IFRAME# > out/f_#ZFRAME#.txt' --watch`,
+      ),
+  ).action(
+    exits(async (opts) => {
+      let job: JobSpec;
+      let frames: Iterable<FrameSpec>;
+      let total: number;
+      if (opts.jobFile !== undefined) {
+        ({ job, frames } = readJobFile(opts.jobFile));
+        total = (frames as FrameSpec[]).length;
+      } else {
+        if (!opts.frames) throw new UsageError('--frames is required (or --job-file)', '--frames');
+        if (opts.command === undefined)
+          throw new UsageError('--command is required (or --job-file)', '--command');
+        job = {
+          source: opts.source ?? `cli:${os.userInfo().username}`,
+          sourceKind: 'client',
+          sourceJobId: opts.jobId ?? `cli-${Date.now()}`,
+          commandTemplate: opts.command,
+          ...(opts.name ? { name: opts.name } : {}),
+          ...(opts.group ? { capacityGroup: opts.group } : {}),
+          ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+          ...(opts.retries !== undefined ? { maxRetries: opts.retries } : {}),
+          ...(opts.env ? { environment: opts.env } : {}),
+          ...(opts.manifest ? { assetManifestId: opts.manifest } : {}),
+          ...(opts.outputs ? { outputPatterns: opts.outputs } : {}),
+        };
+        frames = rangeFrames(opts.frames, opts.chunk);
+        total = countChunks(opts.frames, opts.chunk);
+      }
+      const json = opts.json ?? false;
+      const client = connect(opts);
+      const abort = new AbortController();
+      const onSigint = (): void => abort.abort(new Error('interrupted'));
+      process.once('SIGINT', onSigint);
+      const bar = progressBar({
+        disabled: json,
+        total,
+        format: 'submitting [{bar}] {value}/{total} tasks  ETA {eta_formatted}',
+      });
+      let submitted = 0;
+      let created = 0;
+      let jobId = '';
+      try {
+        for await (const batch of client.submitFramesInBatches(job, frames, {
+          abortSignal: abort.signal,
+        })) {
+          jobId = batch.jobId;
+          submitted += batch.frames.length;
+          for (const f of batch.frames) if (f.created) created++;
+          bar.update(submitted);
+        }
+      } catch (err) {
+        if (submitted === 0) throw err;
+        const reason = abort.signal.aborted
+          ? 'interrupted'
+          : err instanceof Error
+            ? err.message
+            : String(err);
+        throw Object.assign(err instanceof Error ? err : new Error(String(err)), {
+          message: `${reason} after ${submitted} of ${total} tasks of job ${jobId} were submitted; submitting the same job again adds only the missing ones`,
+        });
+      } finally {
+        bar.stop();
+        process.off('SIGINT', onSigint);
+      }
+      try {
+        if (json) printJson({ jobId, submitted, created });
+        else console.log(`job ${jobId}: ${submitted} tasks submitted, ${created} new`);
+        if (opts.watch) return await watchJob(client, jobId, { json });
+        return 0;
+      } finally {
+        client.close();
+      }
+    }),
+  );
+}
 
-export const submitCommand: Command = {
-  name: 'submit',
-  summary: 'submit frames (a range and a command template, or a job file)',
-  help,
-  async run(args) {
-    const { values } = parseArgs({
-      args,
-      options: {
-        ...connectOptions,
-        frames: { type: 'string' },
-        chunk: { type: 'string', default: '1' },
-        command: { type: 'string' },
-        'job-id': { type: 'string' },
-        source: { type: 'string' },
-        name: { type: 'string' },
-        group: { type: 'string' },
-        priority: { type: 'string' },
-        retries: { type: 'string' },
-        env: { type: 'string', multiple: true },
-        manifest: { type: 'string' },
-        outputs: { type: 'string', multiple: true },
-        'job-file': { type: 'string' },
-        watch: { type: 'boolean', default: false },
-      },
-    });
-    let job: JobSpec;
-    let frames: FrameSpec[];
-    if (values['job-file']) {
-      const parsed = JSON.parse(fs.readFileSync(values['job-file'], 'utf8')) as {
-        job?: JobSpec;
-        frames?: FrameSpec[];
-      };
-      if (!parsed.job || !Array.isArray(parsed.frames)) {
-        throw new UsageError(`--job-file ${values['job-file']}: expected {"job": {...}, "frames": [...]}`);
-      }
-      job = { ...parsed.job, ...(parsed.job.deadline ? { deadline: new Date(parsed.job.deadline) } : {}) };
-      frames = parsed.frames;
-    } else {
-      if (!values.frames) throw new UsageError('--frames is required (or --job-file)');
-      if (!values.command) throw new UsageError('--command is required (or --job-file)');
-      const chunk = Number(values.chunk);
-      frames = chunkFrames(parseFrameRange(values.frames, '--frames'), chunk).map((c) => ({
-        sourceTaskId: c.start === c.end ? String(c.start) : `${c.start}-${c.end}`,
-        frameStart: c.start,
-        frameEnd: c.end,
-        frameStep: c.step,
-      }));
-      const env: Record<string, string> = {};
-      for (const kv of values.env ?? []) {
-        const eq = kv.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--env ${JSON.stringify(kv)}: expected NAME=VALUE`);
-        env[kv.slice(0, eq)] = kv.slice(eq + 1);
-      }
-      job = {
-        source: values.source ?? `cli:${os.userInfo().username}`,
-        sourceKind: 'client',
-        sourceJobId: values['job-id'] ?? `cli-${Date.now()}`,
-        commandTemplate: values.command,
-        ...(values.name ? { name: values.name } : {}),
-        ...(values.group ? { capacityGroup: values.group } : {}),
-        ...(values.priority ? { priority: Number(values.priority) } : {}),
-        ...(values.retries ? { maxRetries: Number(values.retries) } : {}),
-        ...(Object.keys(env).length ? { environment: env } : {}),
-        ...(values.manifest ? { assetManifestId: values.manifest } : {}),
-        ...(values.outputs ? { outputPatterns: values.outputs } : {}),
-      };
-    }
-    const client = connect(values);
-    try {
-      const result = await client.submitFrames(job, frames);
-      const created = result.frames.filter((f) => f.created).length;
-      if (values.json)
-        console.log(JSON.stringify({ jobId: result.jobId, submitted: frames.length, created }));
-      else console.log(`job ${result.jobId}: ${frames.length} tasks submitted, ${created} new`);
-      if (values.watch) return await watchJob(client, result.jobId, { json: values.json ?? false });
-      return 0;
-    } finally {
-      client.close();
-    }
-  },
-};
+/** The tasks of a range, one at a time: a range of any length costs no memory. */
+function* rangeFrames(runs: readonly FrameRun[], chunk: number): Generator<FrameSpec> {
+  for (const c of iterateChunks(runs, chunk)) {
+    yield {
+      sourceTaskId: c.start === c.end ? String(c.start) : `${c.start}-${c.end}`,
+      frameStart: c.start,
+      frameEnd: c.end,
+      frameStep: c.step,
+    };
+  }
+}
+
+/** Reads `--job-file`: every problem is a usage error naming the file. */
+function readJobFile(file: string): { job: JobSpec; frames: FrameSpec[] } {
+  const where = `--job-file ${quote(file)}`;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `${where}: cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      '--job-file',
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(
+      `${where}: not valid JSON${jsonErrorPlace(text, err)}: ${(err as Error).message}`,
+      '--job-file',
+    );
+  }
+  const doc = parsed as { job?: JobSpec; frames?: FrameSpec[] } | null;
+  if (
+    typeof doc !== 'object' ||
+    doc === null ||
+    typeof doc.job !== 'object' ||
+    doc.job === null ||
+    !Array.isArray(doc.frames)
+  ) {
+    throw new UsageError(`${where}: expected {"job": {...}, "frames": [...]}`, '--job-file');
+  }
+  const job = doc.job;
+  return {
+    job: { ...job, ...(job.deadline ? { deadline: new Date(job.deadline) } : {}) },
+    frames: doc.frames,
+  };
+}
+
+/** ` at line L, column C` for a JSON.parse error that gives a position (or the end of a truncated file). */
+function jsonErrorPlace(text: string, err: unknown): string {
+  const m = /position (\d+)/.exec((err as Error).message);
+  const at = m ? Number(m[1]) : /end of JSON input/.test((err as Error).message) ? text.length : undefined;
+  if (at === undefined) return '';
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  return ` at line ${line}, column ${at - before.lastIndexOf('\n')}`;
+}

@@ -23,8 +23,9 @@ import type {
   TaskInfo,
 } from '../backend';
 import { nodeStateOf } from '../local/states';
-import { BatchError, toBatchError } from './errors';
-import { mapLimit, sleep, withRetry, type RetryOptions } from './retry';
+import { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
+import { retry, sleep, type BackoffOptions } from '../../retry';
+import { mapLimit } from './limit';
 import {
   MAX_NODES_PER_REMOVE,
   validateGroupSpec,
@@ -73,8 +74,8 @@ export interface BatchComputeBackendOptions {
   readonly maxConcurrentCalls?: number;
   /** Timeout of each HTTP request. @default 30000 */
   readonly requestTimeoutMs?: number;
-  /** Retry of retryable faults. @default 6 attempts, 200 ms base, 10 s cap, full jitter */
-  readonly retry?: RetryOptions;
+  /** Retry of retryable faults. @default {@link BATCH_BACKOFF}: 6 attempts, 200 ms first pause, 10 s cap, full jitter */
+  readonly retry?: BackoffOptions;
   /** Poll interval of task and capacity monitoring (only while someone listens). @default 5000 */
   readonly pollIntervalMs?: number;
   /** How long a resize or node removal waits for a running resize before stopping it. @default 60000 */
@@ -210,16 +211,21 @@ export class BatchComputeBackend implements ComputeBackend {
     if (options.abortSignal) signals.push(options.abortSignal);
     const signal = AbortSignal.any(signals);
     const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
-    return withRetry(
+    return retry(
       // The client types its signal as its own AbortSignalLike; Node's AbortSignal is one.
       () => fn({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) as never }),
       {
+        ...BATCH_BACKOFF,
         ...this.options.retry,
+        retryable: isRetryable,
         abortSignal: signal,
         onRetry: (e, attempt) =>
           this.options.logger?.debug(`batch: retrying ${what}`, { attempt, code: toBatchError(e).code }),
       },
-    );
+    ).catch((e: unknown) => {
+      if (signal.aborted) throw signal.reason;
+      throw toBatchError(e);
+    });
   }
 
   private static code(e: unknown): string | undefined {

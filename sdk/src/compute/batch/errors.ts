@@ -1,4 +1,5 @@
 import { SpillwayError } from '../../errors';
+import type { BackoffOptions } from '../../retry';
 
 /**
  * An error Azure Batch answered (or a transport failure talking to it), with Batch's own
@@ -77,6 +78,15 @@ export function toBatchError(e: unknown): BatchError {
     values,
   );
 }
+
+/** How calls to Batch back off: 6 attempts, 200 ms first pause doubling to 10 s, full jitter. */
+export const BATCH_BACKOFF: Required<BackoffOptions> = Object.freeze({
+  maxAttempts: 6,
+  initialIntervalMs: 200,
+  factor: 2,
+  maxIntervalMs: 10_000,
+  maxJitter: 1,
+});
 
 /** Faults worth retrying: 503 ServerBusy, 500 OperationTimedOut/InternalError, 408, 429 and transport failures. */
 export function isRetryable(e: unknown): boolean {

@@ -1,7 +1,7 @@
 /** The Azure Batch backend over `@azure/batch`. */
 export { BatchComputeBackend, type BatchComputeBackendOptions, type BatchSharedKey } from './backend';
-export { BatchError, isRetryable, toBatchError } from './errors';
-export { backoffMs, mapLimit, withRetry, type RetryOptions } from './retry';
+export { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
+export { mapLimit } from './limit';
 export {
   MAX_BODY_BYTES,
   MAX_COMMAND_LINE,

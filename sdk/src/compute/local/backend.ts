@@ -31,6 +31,7 @@ import { EngineError } from './errors';
 import { readTaskDirFile } from './files';
 import { nodeStateOf } from './states';
 import type { EnginePool, EngineTask, EngineTaskSpec } from './types';
+import { sleep } from '../../retry';
 
 /** Options of the local backend. */
 export interface LocalComputeBackendOptions extends LocalEngineOptions {
@@ -107,8 +108,6 @@ export function canonical(value: unknown): string {
   );
 }
 
-const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
  * The embedded default backend: the contract over a {@link LocalEngine} in this process.
  * Groups are pools of simulated nodes; tasks are real child processes.
@@ -182,7 +181,7 @@ export class LocalComputeBackend implements ComputeBackend {
       const pool = this.engine.getPool(name);
       if (!pool) throw new NotFoundError(`group "${name}" does not exist`);
       if (pool.allocationState === 'steady') return;
-      await wait(20);
+      await sleep(20);
     }
   }
 

@@ -123,7 +123,8 @@ describe('LocalEngine', () => {
     engine.addTask('j', {
       id: 'slow',
       commandLine: `sleep 30 & echo $! > ${pidFile}; wait`,
-      maxWallClockMs: 300,
+      // Long enough for the shell to record its child on a loaded machine.
+      maxWallClockMs: 2_000,
     });
     const [t] = await until(engine, 'j', allDone(1));
     expect(t?.failureInfo?.code).toBe('MaxWallClockTimeExpiry');

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { retry } from '../../retry';
 import type { OutputFileSpec, ResourceFile } from '../backend';
 
 /** Options of the file transfers a task does. */
@@ -48,43 +49,38 @@ function inside(root: string, rel: string, field: string): string {
   return target;
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(signal.reason as Error);
-    });
-  });
+/** An HTTP answer worth another try: 408, 429 and 5xx. */
+class RetryableStatus extends Error {}
 
 async function fetchToFile(url: string, dest: string, options: TransferOptions): Promise<void> {
-  const tries = options.maxTries ?? 3;
-  for (let attempt = 1; ; attempt++) {
-    const signals = [AbortSignal.timeout(options.timeoutMs ?? 60_000)];
-    if (options.abortSignal) signals.push(options.abortSignal);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.any(signals) });
-      if (!res.ok) {
-        const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
-        await res.body?.cancel();
-        if (!retryable || attempt >= tries) {
-          throw Object.assign(new Error(`GET ${withoutQuery(url)} answered ${res.status}`), { final: true });
+  try {
+    await retry(
+      async () => {
+        const signals = [AbortSignal.timeout(options.timeoutMs ?? 60_000)];
+        if (options.abortSignal) signals.push(options.abortSignal);
+        const res = await fetch(url, { signal: AbortSignal.any(signals) });
+        if (!res.ok) {
+          await res.body?.cancel();
+          const message = `GET ${withoutQuery(url)} answered ${res.status}`;
+          const again = res.status >= 500 || res.status === 408 || res.status === 429;
+          throw again ? new RetryableStatus(message) : Object.assign(new Error(message), { final: true });
         }
-      } else {
         await fs.promises.writeFile(dest, Buffer.from(await res.arrayBuffer()));
-        return;
-      }
-    } catch (e) {
-      if ((e as { final?: boolean }).final || options.abortSignal?.aborted || attempt >= tries) {
-        throw new Error(
-          (e as { final?: boolean }).final
-            ? (e as Error).message
-            : `GET ${withoutQuery(url)} failed: ${(e as Error).name}`,
-        );
-      }
-    }
-    await sleep(200 * 2 ** attempt * (0.5 + Math.random()), options.abortSignal);
+      },
+      {
+        maxAttempts: options.maxTries ?? 3,
+        initialIntervalMs: 400,
+        maxIntervalMs: 10_000,
+        maxJitter: 0.5,
+        retryable: (e) => !(e as { final?: boolean }).final,
+        ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+      },
+    );
+  } catch (e) {
+    // The SAS never reaches the message: only the status, or the error's name.
+    if ((e as { final?: boolean }).final || e instanceof RetryableStatus)
+      throw new Error((e as Error).message);
+    throw new Error(`GET ${withoutQuery(url)} failed: ${(e as Error).name}`);
   }
 }
 

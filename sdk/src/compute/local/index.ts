@@ -13,3 +13,13 @@ export {
   type RunProcessOptions,
 } from './process';
 export type * from './types';
+export {
+  DurableLocalBackend,
+  durableCommand,
+  openDurableLocalBackend,
+  processGroupFile,
+  reapProcessGroups,
+  recordProcessGroup,
+  resultsDir,
+  type DurableLocalBackendOptions,
+} from './durable';

@@ -32,15 +32,3 @@ export {
   type DiffContext,
   type InstanceView,
 } from './states';
-// The local ARM endpoint this backend is tested against, for users' tests too.
-export {
-  ArmEmulator,
-  startArmEmulator,
-  type ArmEmulatorOptions,
-  type EmulatedInstance,
-  type EmulatedScaleSet,
-  type RecordedRequest,
-  type ThrottleOptions,
-  generateLoopbackCertificate,
-  type LoopbackCertificate,
-} from '../../emulate/arm';

@@ -32,7 +32,7 @@ describe('validateScaleSetSpec', () => {
   it('accepts a minimal Spot spec and renders its custom data', () => {
     const { customData } = validateScaleSetSpec(spec);
     expect(Buffer.from(customData, 'base64').toString('utf8')).toContain(
-      "-ChangeRepository Direct '/mnt/repo'",
+      '-ChangeRepository Direct /mnt/repo',
     );
   });
 

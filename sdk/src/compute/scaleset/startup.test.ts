@@ -51,13 +51,11 @@ describe('renderWorkerStartup', () => {
     const script = renderWorkerStartup(deadline);
     // THEN it is a shell script that connects, sets groups and pools and starts the worker
     expect(script.startsWith('#!/bin/sh\n')).toBe(true);
-    expect(script).toContain(
-      "-ChangeRepository Proxy 'rcs.studio.internal:4433' /run/spillway-rcs-client.pfx",
-    );
-    expect(script).toContain(`-SetGroupsForSlave "$WORKER" 'cloud,gpu'`);
-    expect(script).toContain(`-SetPoolsForSlave "$WORKER" 'burst'`);
+    expect(script).toContain('-ChangeRepository Proxy rcs.studio.internal:4433 /run/spillway-rcs-client.pfx');
+    expect(script).toContain(`-SetGroupsForSlave "$WORKER" cloud,gpu`);
+    expect(script).toContain(`-SetPoolsForSlave "$WORKER" burst`);
     expect(script).toContain('deadlineworker" -nogui');
-    expect(script).toContain("SPILLWAY_SECRET_REFERENCE='https://studio.vault.azure.net/secrets/rcs-cert'");
+    expect(script).toContain('SPILLWAY_SECRET_REFERENCE=https://studio.vault.azure.net/secrets/rcs-cert');
     // AND it parses as sh
     execFileSync('/bin/sh', ['-n', '-c', script]);
   });
@@ -67,7 +65,7 @@ describe('renderWorkerStartup', () => {
       renderManager: 'deadline',
       farmAddress: '/mnt/DeadlineRepository10',
     });
-    expect(script).toContain("-ChangeRepository Direct '/mnt/DeadlineRepository10'");
+    expect(script).toContain('-ChangeRepository Direct /mnt/DeadlineRepository10');
     expect(script).not.toContain('SetGroupsForSlave');
   });
 
@@ -78,7 +76,7 @@ describe('renderWorkerStartup', () => {
       facility: 'azure',
       groups: ['burst'],
     });
-    expect(script).toContain("SPILLWAY_FACILITY='azure'");
+    expect(script).toContain('SPILLWAY_FACILITY=azure');
     expect(script).toContain('CUEBOT_HOSTNAME="${SPILLWAY_FARM_ADDRESS%:*}"');
     expect(script).toContain('exec rqd');
     execFileSync('/bin/sh', ['-n', '-c', script]);

@@ -7,6 +7,7 @@
  */
 import { ValidationError } from '../../errors';
 import { redact } from '../../logging/redact';
+import { shellQuote } from '../../template/shell';
 
 /** Render managers a worker-burst instance can join. */
 export type RenderManager = 'deadline' | 'opencue';
@@ -57,10 +58,8 @@ export function looksLikeSecret(value: string): boolean {
   return redact(value) !== value || SECRET_SHAPES.some((re) => re.test(value)) || looksLikeKey(value);
 }
 
-/** Shell-quotes a value for POSIX `sh` (single quotes). */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+/** Shell-quotes a value for POSIX `sh`: the one quoting function, from `template`. */
+export { shellQuote };
 
 /**
  * Validates a start-up spec before anything is rendered or sent. Errors name the field

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { sleep } from '../../retry';
 
 /** What an emulated instance runs: its scale set's custom data as a shell script. */
 export interface InstanceProcessSpec {
@@ -74,7 +75,7 @@ export class InstanceProcess {
     // group is empty (orphans are reaped by init a moment later).
     signalGroup('SIGKILL');
     const deadline = Date.now() + Math.max(graceMs, 1000);
-    while (groupExists(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (groupExists(pid) && Date.now() < deadline) await sleep(20);
   }
 }
 

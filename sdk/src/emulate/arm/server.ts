@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { silentLogger, type Logger } from '../../logging';
 import { generateLoopbackCertificate } from './certificate';
 import { InstanceProcess } from './process';
+import { sleep } from '../../retry';
 
 /** Azure's limit on decoded custom data. */
 const CUSTOM_DATA_MAX_BYTES = 65_535;
@@ -145,8 +146,6 @@ const routes = {
   evict: /^\/spillway-admin\/evict$/,
 };
 
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** A running ARM emulator. */
 export class ArmEmulator {
   /** Every answered request, oldest first. */
@@ -273,7 +272,7 @@ export class ArmEmulator {
     if (profile.evictionPolicy !== 'Deallocate') {
       instance.provisioningState = 'Deleting';
       this.track(
-        delay(this.options.evictionDeleteDelayMs ?? 1000).then(() => {
+        sleep(this.options.evictionDeleteDelayMs ?? 1000).then(() => {
           if (set.instances.delete(instanceId)) set.sku.capacity = Math.max(0, set.sku.capacity - 1);
         }),
       );
@@ -476,7 +475,7 @@ export class ArmEmulator {
     const fault = this.nextFault;
     this.nextFault = undefined;
     const run = set.queue.then(async () => {
-      await delay(this.options.lroDelayMs ?? 500);
+      await sleep(this.options.lroDelayMs ?? 500);
       try {
         if (fault) throw new HttpError(409, fault.code, fault.message);
         await work();
@@ -809,7 +808,7 @@ export class ArmEmulator {
       }
     };
     const boot = this.options.bootDelayMs ?? 0;
-    if (boot > 0) this.track(delay(boot).then(ready));
+    if (boot > 0) this.track(sleep(boot).then(ready));
     else ready();
   }
 

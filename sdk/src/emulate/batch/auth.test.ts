@@ -55,3 +55,64 @@ describe('SharedKey', () => {
     ).toEqual({ ok: true });
   });
 });
+
+describe("SharedKey as each of Microsoft's clients signs it", () => {
+  // The Python SDK (and `az`) signs every header as sent, so a bodiless DELETE carries
+  // `Content-Length: 0` and signs "0"; @azure/batch signs an empty line there. And the
+  // Python SDK leaves query parameters with an empty value out of the string.
+  const python = (req: SignedRequest): SignedRequest => {
+    const q = req.url.indexOf('?');
+    const query = q < 0 ? {} : parseQuery(req.url.slice(q + 1));
+    let s = `${req.method}\n`;
+    const h = (n: string): string => String(req.headers[n] ?? '');
+    s +=
+      [
+        'content-encoding',
+        'content-language',
+        'content-length',
+        'content-md5',
+        'content-type',
+        'date',
+        'if-modified-since',
+        'if-match',
+        'if-none-match',
+        'if-unmodified-since',
+        'range',
+      ]
+        .map(h)
+        .join('\n') + '\n';
+    for (const name of Object.keys(req.headers)
+      .filter((n) => n.startsWith('ocp-'))
+      .sort())
+      s += `${name}:${h(name)}\n`;
+    s += `/${account.name}${q < 0 ? req.url : req.url.slice(0, q)}`;
+    for (const name of Object.keys(query).sort()) if (query[name]) s += `\n${name}:${query[name]}`;
+    const sig = createHmac('sha256', Buffer.from(account.key, 'base64')).update(s).digest('base64');
+    return { ...req, headers: { ...req.headers, authorization: `SharedKey ${account.name}:${sig}` } };
+  };
+  const del: SignedRequest = {
+    method: 'DELETE',
+    url: '/jobs/j1?api-version=2022-10-01.16.0&timeout=',
+    headers: { 'ocp-date': 'Sun, 22 Nov 2026 10:00:00 GMT', 'content-length': '0' },
+  };
+
+  it.each([
+    ['the Python SDK / az (length "0", empty query values left out)', python(del)],
+    ['@azure/batch (length empty for a DELETE)', signed({ ...del, headers: { ...del.headers } })],
+  ])('GIVEN a DELETE with Content-Length 0 signed by %s WHEN checked THEN accepted', (_who, req) => {
+    expect(checkAuthorization(req, account)).toEqual({ ok: true });
+  });
+
+  it('GIVEN the Python signature WHEN the body length changes in transit THEN 403', () => {
+    const good = python(del);
+    const bad = { ...good, headers: { ...good.headers, 'content-length': '7' } };
+    expect(checkAuthorization(bad, account)).toMatchObject({ ok: false, status: 403 });
+  });
+
+  it('GIVEN a request WHEN canonicalized as each client does THEN the length line differs only there', () => {
+    expect(stringToSign(del, 'acct', { zeroLength: 'asSent' }).split('\n')[3]).toBe('0');
+    expect(stringToSign(del, 'acct', { zeroLength: 'empty' }).split('\n')[3]).toBe('');
+    expect(stringToSign(del, 'acct', { emptyQueryValues: false })).not.toContain('timeout:');
+    expect(stringToSign(del, 'acct')).toContain('\ntimeout:');
+  });
+});

@@ -34,14 +34,26 @@ function header(headers: IncomingHttpHeaders, name: string): string {
   return Array.isArray(v) ? v.join(',') : (v ?? '');
 }
 
+/** How a client writes the parts of the string-to-sign that Microsoft's clients disagree on. */
+export interface SigningVariant {
+  /**
+   * A `Content-Length: 0` written as `0` (the Python SDK and `az` sign the header as sent)
+   * or as an empty line (the JavaScript client, for every verb but POST).
+   * @default 'asSent'
+   */
+  readonly zeroLength?: 'asSent' | 'empty';
+  /** Query parameters with an empty value kept (`name:`) or left out (the Python SDK). @default true */
+  readonly emptyQueryValues?: boolean;
+}
+
 /**
  * The string Azure Batch's SharedKey scheme signs: verb, the standard headers, the `ocp-`
  * headers sorted, then `/account/path` and the sorted decoded query parameters.
  */
-export function stringToSign(req: SignedRequest, accountName: string): string {
+export function stringToSign(req: SignedRequest, accountName: string, variant: SigningVariant = {}): string {
   const method = req.method.toUpperCase();
   let length = header(req.headers, 'content-length');
-  if (length === '0' && method !== 'POST' && method !== 'PUT' && method !== 'PATCH') length = '';
+  if (length === '0' && variant.zeroLength === 'empty') length = '';
   if (length === '' && method === 'POST') length = '0';
   const standard = [
     'content-encoding',
@@ -68,9 +80,24 @@ export function stringToSign(req: SignedRequest, accountName: string): string {
   const path = q < 0 ? req.url : req.url.slice(0, q);
   s += `/${accountName}${path || '/'}`;
   const query = q < 0 ? {} : parseQuery(req.url.slice(q + 1));
-  for (const name of Object.keys(query).sort()) s += `\n${name}:${query[name]}`;
+  for (const name of Object.keys(query).sort()) {
+    if (query[name] === '' && variant.emptyQueryValues === false) continue;
+    s += `\n${name}:${query[name]}`;
+  }
   return s;
 }
+
+/**
+ * The ways Microsoft's clients canonicalize one request. The service accepts each of
+ * them, so the emulator does too: `@azure/batch` signs a `Content-Length: 0` DELETE with an
+ * empty length, the Python SDK and `az` with `0`.
+ */
+const VARIANTS: readonly SigningVariant[] = [
+  { zeroLength: 'empty' },
+  { zeroLength: 'asSent' },
+  { zeroLength: 'asSent', emptyQueryValues: false },
+  { zeroLength: 'empty', emptyQueryValues: false },
+];
 
 /** Outcome of an authorization check: ok, or why not (never with the key or the signature). */
 export type AuthResult = { ok: true } | { ok: false; status: 401 | 403; reason: string };
@@ -102,12 +129,17 @@ export function checkAuthorization(
       status: 403,
       reason: 'The account name in the Authorization header is not this account.',
     };
-  const expected = createHmac('sha256', Buffer.from(account.key, 'base64'))
-    .update(stringToSign(req, account.name), 'utf8')
-    .digest();
   const given = Buffer.from(m[2]!, 'base64');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, status: 403, reason: 'The signature does not match.' };
+  const key = Buffer.from(account.key, 'base64');
+  const tried = new Set<string>();
+  let match = false;
+  for (const variant of VARIANTS) {
+    const text = stringToSign(req, account.name, variant);
+    if (tried.has(text)) continue;
+    tried.add(text);
+    const expected = createHmac('sha256', key).update(text, 'utf8').digest();
+    // Every variant is compared (no early exit), in constant time each.
+    if (given.length === expected.length && timingSafeEqual(given, expected)) match = true;
   }
-  return { ok: true };
+  return match ? { ok: true } : { ok: false, status: 403, reason: 'The signature does not match.' };
 }

@@ -11,6 +11,13 @@ export {
   type BatchEmulatorRecords,
 } from './server';
 export { FaultPlan, type BatchFaultOptions, type FaultDecision, type ScriptedFault } from './faults';
-export { checkAuthorization, parseQuery, stringToSign, type AuthResult, type SignedRequest } from './auth';
+export {
+  checkAuthorization,
+  parseQuery,
+  stringToSign,
+  type AuthResult,
+  type SignedRequest,
+  type SigningVariant,
+} from './auth';
 export { ODataSyntaxError, applySelect, parseFilter, parseSelect, type Filter } from './odata';
 export { formatDuration, parseDuration } from './wire';

@@ -7,7 +7,7 @@ import type {
   GroupStatus,
 } from '../../compute/backend';
 import { scaleSetSpecFromWire } from '../../compute/scaleset/wire';
-import { writeFileAtomic } from '../state/atomic-file';
+import { writeFileAtomic } from '../../state/atomic-file';
 import { FailedPreconditionError, NotFoundError, ValidationError } from '../../errors';
 import { CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';

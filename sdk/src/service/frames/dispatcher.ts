@@ -9,6 +9,7 @@ import type {
 import type { FrameSpec, JobSpec, OutputFile } from '../../model/frames';
 import { TERMINAL_FRAME_STATES } from '../../model/frames';
 import type { Logger } from '../../logging';
+import { sleep } from '../../retry';
 import type { FrameStore } from './store';
 
 /** Builds the backend job and tasks for the service's jobs and frames. */
@@ -397,14 +398,4 @@ export class FrameDispatcher {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }

@@ -11,7 +11,7 @@ import type {
 } from '../../model/frames';
 import type { FrameDispatcher } from './dispatcher';
 import type { FrameStore } from './store';
-import { validateSubmission } from './validate';
+import { validateSubmission } from '../../model/validate';
 
 /** One page of a listing. */
 export interface Page<T> {

@@ -14,7 +14,7 @@ import {
   type JobSpec,
   type OutputFile,
 } from '../../model/frames';
-import { Journal } from '../state/journal';
+import { Journal } from '../../state/journal';
 
 /** What a state change carries besides its type and state. */
 export interface FrameChange {

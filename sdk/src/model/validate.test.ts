@@ -1,5 +1,5 @@
-import { ValidationError } from '../../errors';
-import type { FrameSpec, JobSpec } from '../../model/frames';
+import { ValidationError } from '../errors';
+import type { FrameSpec, JobSpec } from './frames';
 import { validateSubmission } from './validate';
 
 const job: JobSpec = { source: 'deadline:studio', sourceJobId: 'job-1', commandTemplate: 'render #IFRAME#' };

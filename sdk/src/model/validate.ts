@@ -1,5 +1,5 @@
-import { ValidationError } from '../../errors';
-import type { FrameSpec, JobSpec } from '../../model/frames';
+import { ValidationError } from '../errors';
+import type { FrameSpec, JobSpec } from './frames';
 
 /** Limits of one submission. */
 export const SUBMIT_LIMITS = {

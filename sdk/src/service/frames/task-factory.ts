@@ -1,0 +1,140 @@
+/**
+ * How a frame becomes a backend task, in one place and pure: given a service job, one of
+ * its frames and where storage wants tasks to read and write (SAS URLs), the backend job
+ * (asset preparation) and task (command, environment, limits, output uploads, logs). No I/O
+ * here: storage only hands out the URLs (`ServiceStorage.taskLocations`), the dispatcher
+ * only sends what this returns.
+ */
+import type { ComputeJobSpec, ComputeTaskSpec, OutputFileSpec } from '../../compute/backend';
+import type { FrameSpec, JobSpec } from '../../model/frames';
+import { buildPreparationCommand, wrapRenderCommand } from '../../storage/node';
+import { manifestBlobName } from '../../storage/sync';
+import { renderCommand } from '../../template/tokens';
+import type { TaskFactory } from './dispatcher';
+
+/** Where a job's tasks read assets and write outputs: URLs carrying their SAS. */
+export interface TaskLocations {
+  /** The assets container (content and manifests), with a read + list SAS. */
+  readonly assetsUrl: string;
+  /** The node script blob, with a read SAS. */
+  readonly nodeScriptUrl: string;
+  /** The outputs container, with a create/write SAS. */
+  readonly outputsUrl: string;
+}
+
+/** One frame to turn into a task. */
+export interface FrameTaskInput {
+  /** The backend task id (the frame id, or its dispatch generation's). */
+  readonly taskId: string;
+  readonly jobId: string;
+  readonly frameId: string;
+  readonly job: JobSpec;
+  readonly frame: FrameSpec;
+}
+
+/** Where a frame's outputs are written, relative to its task's working directory. */
+export const OUT_DIR = 'out';
+
+/** The blob prefix of a frame's outputs in the outputs container: `<job>/<frame>/`. */
+export function outputPrefix(jobId: string, frameId: string): string {
+  return `${jobId}/${frameId}/`;
+}
+
+/** The blob of a frame's log in the outputs container: `logs/<job>/<frame>/<stream>.txt`. */
+export function frameLogBlob(jobId: string, frameId: string, stream: 'stdout' | 'stderr'): string {
+  return `logs/${jobId}/${frameId}/${stream}.txt`;
+}
+
+/** `blobName` inside the container at `containerUrl`, keeping the container's SAS. */
+export function blobUrl(containerUrl: string, blobName: string): string {
+  const q = containerUrl.indexOf('?');
+  const base = q < 0 ? containerUrl : containerUrl.slice(0, q);
+  const query = q < 0 ? '' : containerUrl.slice(q);
+  return `${base.replace(/\/+$/, '')}/${blobName}${query}`;
+}
+
+/** The command a frame runs: its own, or the job's template with the frame's tokens. */
+export function frameCommand(job: JobSpec, frame: FrameSpec): string {
+  return (
+    frame.command ??
+    renderCommand(job.commandTemplate, {
+      frameStart: frame.frameStart,
+      frameEnd: frame.frameEnd,
+      ...(frame.frameStep ? { frameStep: frame.frameStep } : {}),
+      job: job.name ?? job.sourceJobId,
+    })
+  );
+}
+
+/**
+ * The backend job of a service job on capacity group `group`: its preparation installs the
+ * node script and, when the job has an asset manifest, lays the assets out in the node
+ * cache; retries and environment apply to every task.
+ */
+export function backendJob(jobId: string, job: JobSpec, group: string, where: TaskLocations): ComputeJobSpec {
+  const preparation = job.assetManifestId
+    ? buildPreparationCommand({
+        scriptUrl: where.nodeScriptUrl,
+        manifestId: job.assetManifestId,
+        manifestUrl: blobUrl(where.assetsUrl, manifestBlobName(job.assetManifestId)),
+        contentContainerUrl: where.assetsUrl,
+      })
+    : buildPreparationCommand({ scriptUrl: where.nodeScriptUrl });
+  return {
+    id: jobId,
+    group,
+    preparation,
+    maxTaskRetryCount: job.maxRetries ?? 0,
+    ...(job.environment ? { environment: job.environment } : {}),
+  };
+}
+
+/**
+ * The backend task of one frame:
+ * - the command runs in `$SPILLWAY_ASSETS_DIR`'s reach (when the job has assets), writes into
+ *   `out/`, and on success hashes what matches the job's output patterns (default every
+ *   file) into `out/outputs.json`;
+ * - stderr is merged into stdout (`exec 2>&1`): one log per frame, in the order written;
+ * - `out/` goes to `<job>/<frame>/` on success, the log always, and `stderr.txt` (then only
+ *   the node agent's own messages) on failure.
+ */
+export function backendTask(input: FrameTaskInput, where: TaskLocations): ComputeTaskSpec {
+  const { taskId, jobId, frameId, job, frame } = input;
+  const assetsDir = job.assetManifestId
+    ? `export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${job.assetManifestId}"; `
+    : '';
+  const patterns = job.outputPatterns && job.outputPatterns.length > 0 ? job.outputPatterns : ['**'];
+  const commandLine = `exec 2>&1\n${wrapRenderCommand(
+    `${assetsDir}mkdir -p ${OUT_DIR} && ${frameCommand(job, frame)}`,
+    {
+      outputDir: OUT_DIR,
+      patterns,
+    },
+  )}`;
+  const upload = (
+    filePattern: string,
+    path: string,
+    uploadCondition: OutputFileSpec['uploadCondition'],
+  ): OutputFileSpec => ({ filePattern, containerUrl: where.outputsUrl, path, uploadCondition });
+  return {
+    id: taskId,
+    commandLine,
+    ...(frame.environment ? { environment: frame.environment } : {}),
+    ...(job.frameTimeoutMs ? { maxWallClockMs: job.frameTimeoutMs } : {}),
+    ...(job.maxRetries !== undefined ? { maxTaskRetryCount: job.maxRetries } : {}),
+    outputFiles: [
+      upload(`${OUT_DIR}/**/*`, outputPrefix(jobId, frameId).slice(0, -1), 'taskSuccess'),
+      upload('../stdout.txt', frameLogBlob(jobId, frameId, 'stdout'), 'taskCompletion'),
+      upload('../stderr.txt', frameLogBlob(jobId, frameId, 'stderr'), 'taskFailure'),
+    ],
+  };
+}
+
+/** The dispatcher's task factory over `backendJob` and `backendTask`, with storage's current URLs. */
+export function createTaskFactory(locations: () => Promise<TaskLocations>): TaskFactory {
+  return {
+    jobFor: async (jobId, spec, group) => backendJob(jobId, spec, group, await locations()),
+    taskFor: async (taskId, jobId, frameId, job, frame) =>
+      backendTask({ taskId, jobId, frameId, job, frame }, await locations()),
+  };
+}
