@@ -133,7 +133,7 @@ describe('BurstService plans with the burst policy', () => {
     });
     const text = await cli(svc.address, 'capacity');
     expect(text.stdout).toMatch(
-      /planned with:\n  default: boot 0 s \(configured\), cloud:local 1\.00× \(configured\)/,
+      /planned with:\n {2}default: boot 0 s \(configured\), cloud:local 1\.00× \(configured\)/,
     );
   });
 
