@@ -8,12 +8,20 @@ python3-grpcio and python3-protobuf.
 
     /usr/bin/python3 examples/python/spillway_client.py --address 127.0.0.1:7443 \
         --frames 1-24 --command 'echo rendering #IFRAME# > out/frame_#ZFRAME#.txt'
+
+A service off loopback speaks TLS and wants a bearer token (`spillway serve --tls-cert
+--tls-key --token-file`): trust its CA and send the token.
+
+    /usr/bin/python3 examples/python/spillway_client.py --address render-gw:7443 \
+        --tls-ca ca.pem --token-file token --frames 1-24
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,7 +30,11 @@ GEN = os.path.join(HERE, "gen")
 
 
 def generate_stubs():
-    """Generates the Python stubs from proto/ when they are missing or older than the protos."""
+    """Generates the Python stubs from proto/ when they are missing or older than the protos.
+
+    They are generated into a new directory that is then renamed into place, so two runs
+    at once never see half-written stubs.
+    """
     protos = sorted(
         os.path.join("spillway", "v1", f)
         for f in os.listdir(os.path.join(PROTO_ROOT, "spillway", "v1"))
@@ -32,16 +44,26 @@ def generate_stubs():
     marker = os.path.join(GEN, ".generated")
     if os.path.exists(marker) and os.path.getmtime(marker) >= newest:
         return
-    os.makedirs(GEN, exist_ok=True)
     plugin = "/usr/bin/grpc_python_plugin"
     if not os.path.exists(plugin):
         sys.exit("grpc_python_plugin not found: apt-get install protobuf-compiler protobuf-compiler-grpc")
-    subprocess.run(
-        ["protoc", "-I", PROTO_ROOT, "-I", "/usr/include", "--python_out", GEN, "--grpc_python_out", GEN,
-         "--plugin=protoc-gen-grpc_python=" + plugin, *protos],
-        check=True,
-    )
-    open(marker, "w").close()
+    tmp = tempfile.mkdtemp(prefix=".gen-", dir=HERE)
+    try:
+        subprocess.run(
+            ["protoc", "-I", PROTO_ROOT, "-I", "/usr/include", "--python_out", tmp, "--grpc_python_out", tmp,
+             "--plugin=protoc-gen-grpc_python=" + plugin, *protos],
+            check=True,
+        )
+        open(os.path.join(tmp, ".generated"), "w").close()
+        if os.path.exists(GEN):
+            shutil.rmtree(GEN, ignore_errors=True)  # stale
+        os.rename(tmp, GEN)
+    except OSError:
+        if not os.path.exists(marker):
+            raise
+        # another run put its stubs in place first
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def parse_frames(spec):
@@ -59,6 +81,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--address", default="127.0.0.1:7443", help="service host:port (default %(default)s)")
     parser.add_argument("--token-file", help="file holding the service's bearer token")
+    parser.add_argument("--token", default=os.environ.get("SPILLWAY_TOKEN"),
+                        help="the service's bearer token (default $SPILLWAY_TOKEN; --token-file keeps it out of "
+                             "process listings)")
+    parser.add_argument("--tls-ca", help="CA certificate (PEM) to trust: the service speaks TLS")
+    parser.add_argument("--tls-server-name",
+                        help="the name to check the service's certificate against (default: the address's host)")
     parser.add_argument("--frames", default="1-10", help="frame range START-END[:STEP] (default %(default)s)")
     parser.add_argument("--command", default="mkdir -p out && echo frame #IFRAME# > out/frame_#ZFRAME#.txt",
                         help="command template with frame tokens (#IFRAME#, #ZFRAME#, ...)")
@@ -72,13 +100,26 @@ def main():
     import grpc  # noqa: E402
     from spillway.v1 import common_pb2, frames_pb2, frames_pb2_grpc  # noqa: E402
 
-    metadata = []
+    token = args.token
     if args.token_file:
-        with open(args.token_file) as f:
-            metadata.append(("authorization", "Bearer " + f.read().strip()))
+        try:
+            with open(args.token_file) as f:
+                token = f.read().strip()
+        except OSError as err:
+            sys.exit("--token-file %r: cannot be read: %s" % (args.token_file, err.strerror))
+    metadata = [("authorization", "Bearer " + token)] if token else []
 
     frames = parse_frames(args.frames)
-    channel = grpc.insecure_channel(args.address)
+    if args.tls_ca:
+        try:
+            with open(args.tls_ca, "rb") as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        except OSError as err:
+            sys.exit("--tls-ca %r: cannot be read: %s" % (args.tls_ca, err.strerror))
+        options = [("grpc.ssl_target_name_override", args.tls_server_name)] if args.tls_server_name else []
+        channel = grpc.secure_channel(args.address, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(args.address)
     stub = frames_pb2_grpc.FrameServiceStub(channel)
     job = frames_pb2.JobSpec(
         source=args.source,
@@ -92,7 +133,10 @@ def main():
         job=job,
         frames=[frames_pb2.FrameSpec(source_task_id=str(n), frame_start=n, frame_end=n) for n in frames],
     )
-    response = stub.SubmitFrames(request, metadata=metadata, timeout=30)
+    try:
+        response = stub.SubmitFrames(request, metadata=metadata, timeout=30)
+    except grpc.RpcError as err:
+        sys.exit("submit failed: %s: %s" % (err.code().name, err.details()))
     print("submitted job %s: %d frames" % (response.job_id, len(response.frames)), flush=True)
 
     wanted = {f.frame_id for f in response.frames}

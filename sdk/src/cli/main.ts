@@ -8,7 +8,7 @@ import { takeExitCode, UsageError, type CommandModule } from './command';
 export const EXIT = {
   /** It did what was asked. */
   ok: 0,
-  /** It failed: the service refused or could not be reached, a frame failed, a file could not be read... */
+  /** It failed: the service refused or could not be reached, a watched frame failed... */
   failed: 1,
   /** Usage: an unknown command or option, a missing or bad argument or flag value. */
   usage: 2,

@@ -2,7 +2,7 @@
  * Progress bars of the CLI, drawn by `cli-progress`: redrawn in place on a terminal; on a
  * pipe or file either one line at a time (`notTty: 'lines'`) or nothing.
  */
-import { SingleBar } from 'cli-progress';
+import { Format, SingleBar } from 'cli-progress';
 
 /** A progress bar (or nothing, when it is not drawn). */
 export interface ProgressBar {
@@ -50,6 +50,9 @@ export function progressBar(options: ProgressBarOptions): ProgressBar {
     etaBuffer: 50,
     barCompleteChar: '#',
     barIncompleteChar: '-',
+    // cli-progress writes an unknown ETA ('INF', 'NULL') cut to two characters: "NF".
+    formatTime: (t, o, round) =>
+      typeof t === 'number' && Number.isFinite(t) ? Format.TimeFormat(t, o, round) : '-',
   });
   bar.start(options.total, options.startValue ?? 0, options.payload ?? {});
   let stopped = false;

@@ -181,13 +181,22 @@ export class BurstClient {
     options: SubmitFramesOptions = {},
   ): AsyncGenerator<{ jobId: string; frames: FrameSubmission[] }> {
     const wireJob = jobSpecToWire(job);
+    let jobBytes: number;
+    try {
+      jobBytes = w.JobSpec.encode(wireJob).finish().length;
+    } catch (err) {
+      // A value that cannot be encoded (`priority: "abc"`): the validator names it.
+      try {
+        validateSubmission(job, [{ sourceTaskId: '1', frameStart: 1, frameEnd: 1, command: 'true' }]);
+      } catch (invalid) {
+        if (invalid instanceof ValidationError && invalid.field.startsWith('job.')) throw invalid;
+      }
+      throw err;
+    }
     const limits = {
       frames: options.framesPerCall ?? SUBMIT_LIMITS.maxFramesPerCall,
       // Room for the job, the field tags and gRPC framing.
-      bytes:
-        (this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) -
-        w.JobSpec.encode(wireJob).finish().length -
-        64 * 1024,
+      bytes: (this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) - jobBytes - 64 * 1024,
     };
     if (!(Number.isInteger(limits.frames) && limits.frames >= 1)) {
       throw new ValidationError('framesPerCall', options.framesPerCall, 'must be a whole number >= 1');

@@ -1,7 +1,14 @@
 import type { GroupStatus, NodeState } from '../compute/backend';
 import * as wc from '../gen/spillway/v1/capacity';
 import { NodePriority } from '../gen/spillway/v1/common';
-import { backendKinds, burstModes, nodeStates, provisioningStates } from '../model/wire-mapping';
+import {
+  backendKinds,
+  burstModes,
+  nodeStates,
+  provisioningStates,
+  targetOwners,
+} from '../model/wire-mapping';
+import { ValidationError } from '../errors';
 import type { UnaryMethod } from './call';
 
 /** Options every call takes (the same as the `BurstClient`'s). */
@@ -23,10 +30,88 @@ export interface CapacityGroupInput {
   readonly taskSlotsPerNode?: number;
   readonly maxDedicatedNodes?: number;
   readonly maxSpotNodes?: number;
-  /** Prices per node hour, for the policy and cost reports. */
-  readonly cost?: { readonly currency?: string; readonly dedicated: number; readonly spot: number };
-  /** Everything else the contract offers (image, pool or scale-set options...), as wire fields. */
+  /** Prices per node hour, for the policy, the budget and cost reports. @default free (0) */
+  readonly cost?: {
+    /** @default the service's budget currency */
+    readonly currency?: string;
+    readonly dedicated: number;
+    readonly spot: number;
+  };
+  /** The nodes' OS image: required by Azure Batch and scale sets. @default none (the local engine needs none) */
+  readonly image?: CapacityImage;
+  /** Subnet resource id the nodes join (Batch pool or scale set). @default the backend's own network */
+  readonly subnetId?: string;
+  /** Scale sets: Azure resource group. @default the service's `workerBurst.resourceGroup` */
+  readonly resourceGroup?: string;
+  /** Scale sets: Azure region, e.g. `westeurope`. @default the service's `workerBurst.location` */
+  readonly location?: string;
+  /** Worker burst: how instances join the farm. Required for worker-burst groups. */
+  readonly workerStartup?: WorkerStartupInput;
+  /** Everything else the contract offers (pool lifetime, eviction policy...), as wire fields. */
   readonly advanced?: Partial<Omit<wc.CapacityGroupSpec, 'name' | 'mode' | 'backend' | 'vmSize'>>;
+}
+
+/** A node OS image: a marketplace image (publisher, offer, sku) or a custom image id. */
+export interface CapacityImage {
+  readonly publisher?: string;
+  readonly offer?: string;
+  readonly sku?: string;
+  /** @default 'latest' */
+  readonly version?: string;
+  /** An Azure Compute Gallery image version resource id instead of the marketplace fields. */
+  readonly virtualMachineImageId?: string;
+  /** Batch only: the node agent matching the image, e.g. `batch.node.ubuntu 22.04`. */
+  readonly nodeAgentSkuId?: string;
+}
+
+/**
+ * An image as `az` writes one: a URN `publisher:offer:sku[:version]` (e.g.
+ * `canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest`) or a custom image's resource id
+ * (`/subscriptions/.../images/...`). Throws a `ValidationError` naming `field` otherwise.
+ */
+export function parseImageReference(text: string, field = 'image'): CapacityImage {
+  if (text.startsWith('/subscriptions/')) return { virtualMachineImageId: text };
+  const parts = text.split(':');
+  if (parts.length < 3 || parts.length > 4 || parts.some((p) => p.trim() === '')) {
+    throw new ValidationError(
+      field,
+      text,
+      'must be publisher:offer:sku[:version] (e.g. canonical:0001-com-ubuntu-server-jammy:22_04-lts) or an image resource id',
+    );
+  }
+  const [publisher, offer, sku, version] = parts as [string, string, string, string | undefined];
+  return { publisher, offer, sku, ...(version ? { version } : {}) };
+}
+
+/** How a worker-burst instance joins the farm (never a secret: name a secret-store reference). */
+export interface WorkerStartupInput {
+  readonly renderManager: 'deadline' | 'opencue';
+  /** Deadline repository or RCS address; OpenCue Cuebot host:port. */
+  readonly farmAddress: string;
+  /** Deadline groups or OpenCue tags the worker advertises (the farm groups the group serves). @default none */
+  readonly groups?: readonly string[];
+  /** Deadline pools. @default none */
+  readonly pools?: readonly string[];
+  /** OpenCue facility. @default none */
+  readonly facility?: string;
+  /** A secret-store reference (e.g. a Key Vault secret URI) for farm credentials. @default none */
+  readonly secretReference?: string;
+  /** Replaces the render manager's default start-up command. @default the render manager's */
+  readonly command?: string;
+}
+
+/** The studio's spend cap and what capacity costs. */
+export interface BudgetInfo {
+  /** The cap per hour; 0 = uncapped. */
+  readonly maxSpendPerHour: number;
+  readonly currency: string;
+  /** What the nodes allocated now cost per hour. */
+  readonly costPerHour: number;
+  /** What the groups cost per hour at their targets (what the cap is checked against). */
+  readonly projectedCostPerHour: number;
+  /** Spent since `spentSince`. */
+  readonly spentTotal: number;
+  readonly spentSince: Date | undefined;
 }
 
 /** A capacity group: its shape and live status. */
@@ -44,6 +129,12 @@ export interface CapacityGroupInfo {
   /** Nodes per state. */
   readonly nodes: Partial<Record<NodeState, { readonly dedicated: number; readonly spot: number }>>;
   readonly costPerHour: number;
+  /** Floors a person pinned with the last manual resize: the plan never goes below them. */
+  readonly pinned: { readonly dedicated: number; readonly spot: number };
+  /** Who set the current targets; undefined when no one has yet. */
+  readonly targetOwner: 'manual' | 'plan' | undefined;
+  /** What the group has cost so far. */
+  readonly spentTotal: number;
   readonly errors: readonly { readonly code: string; readonly message: string }[];
   /** The pool's or scale set's id in the backend. */
   readonly backendId: string;
@@ -87,6 +178,9 @@ function groupFromWire(g: wc.CapacityGroup | undefined): CapacityGroupInfo {
     current: { dedicated: s?.currentDedicatedNodes ?? 0, spot: s?.currentSpotNodes ?? 0 },
     nodes,
     costPerHour: s?.costPerHour ?? 0,
+    pinned: { dedicated: s?.pinnedDedicatedNodes ?? 0, spot: s?.pinnedSpotNodes ?? 0 },
+    targetOwner: s ? targetOwners.fromWire(s.targetOwner) : undefined,
+    spentTotal: s?.spentTotal ?? 0,
     errors: (s?.errors ?? []).map((e) => ({ code: e.code, message: e.message })),
     backendId: s?.backendId ?? '',
   };
@@ -129,8 +223,40 @@ export class CapacityApi {
     input: CapacityGroupInput,
     options?: CapacityCallOptions,
   ): Promise<{ group: CapacityGroupInfo; created: boolean }> {
+    const worker = input.mode === 'worker-burst';
+    const startup = input.workerStartup;
     const spec = wc.CapacityGroupSpec.fromPartial({
       ...input.advanced,
+      ...(input.image ? { image: { ...input.advanced?.image, ...input.image } } : {}),
+      ...(!worker && input.subnetId
+        ? { batchPool: { ...input.advanced?.batchPool, subnetId: input.subnetId } }
+        : {}),
+      ...(worker && (input.subnetId || input.resourceGroup || input.location || startup)
+        ? {
+            scaleSet: {
+              ...input.advanced?.scaleSet,
+              ...(input.subnetId ? { subnetId: input.subnetId } : {}),
+              ...(input.resourceGroup ? { resourceGroup: input.resourceGroup } : {}),
+              ...(input.location ? { location: input.location } : {}),
+              ...(startup
+                ? {
+                    workerStartup: {
+                      renderManager:
+                        startup.renderManager === 'opencue'
+                          ? wc.RenderManager.RENDER_MANAGER_OPENCUE
+                          : wc.RenderManager.RENDER_MANAGER_DEADLINE,
+                      farmAddress: startup.farmAddress,
+                      groups: [...(startup.groups ?? [])],
+                      pools: [...(startup.pools ?? [])],
+                      facility: startup.facility ?? '',
+                      secretReference: startup.secretReference ?? '',
+                      command: startup.command ?? '',
+                    },
+                  }
+                : {}),
+            },
+          }
+        : {}),
       name: input.name,
       mode: burstModes.toWire(input.mode),
       backend: input.backend ? backendKinds.toWire(input.backend) : wc.BackendKind.BACKEND_KIND_UNSPECIFIED,
@@ -141,7 +267,7 @@ export class CapacityApi {
       ...(input.cost
         ? {
             cost: {
-              currency: input.cost.currency ?? 'USD',
+              currency: input.cost.currency ?? '',
               dedicatedPerNodeHour: input.cost.dedicated,
               spotPerNodeHour: input.cost.spot,
               billingGranularitySeconds: 60,
@@ -177,6 +303,20 @@ export class CapacityApi {
       options,
     );
     return groupFromWire(res.group);
+  }
+
+  /** The studio's budget: the cap, cost per hour now and at the targets, and spend so far. */
+  async budget(options?: CapacityCallOptions): Promise<BudgetInfo> {
+    const res = await this.call(this.service.getBudget.bind(this.service), {}, options);
+    const b = res.budget;
+    return {
+      maxSpendPerHour: b?.maxSpendPerHour ?? 0,
+      currency: b?.currency ?? '',
+      costPerHour: b?.costPerHour ?? 0,
+      projectedCostPerHour: b?.projectedCostPerHour ?? 0,
+      spentTotal: b?.spentTotal ?? 0,
+      spentSince: b?.spentSince,
+    };
   }
 
   /** Deletes a group and its nodes; deleting a missing group succeeds. */

@@ -11,10 +11,14 @@ export {
 } from './burst-client';
 export {
   CapacityApi,
+  parseImageReference,
+  type BudgetInfo,
   type CapacityCallOptions,
+  type CapacityImage,
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type WorkerStartupInput,
 } from './capacity';
 export {
   AssetClient,

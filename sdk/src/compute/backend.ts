@@ -52,6 +52,8 @@ export interface GroupSpec {
   };
   /** Command run on every node as it joins, before it takes work. @default none */
   readonly startTaskCommand?: string;
+  /** Subnet resource id the nodes join (Batch `networkConfiguration.subnetId`). @default none (the backend's own network) */
+  readonly subnetId?: string;
   /** How long a resize may take before it is reported failed. @default 15 minutes */
   readonly resizeTimeoutMs?: number;
 }

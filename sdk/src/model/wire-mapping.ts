@@ -85,6 +85,12 @@ export const backendKinds = bimap<'local' | 'batch' | 'scale-set', wc.BackendKin
   ['scale-set', wc.BackendKind.BACKEND_KIND_SCALE_SET],
 ]);
 
+/** Who set a capacity group's current targets. */
+export const targetOwners = bimap<'manual' | 'plan', wc.TargetOwner>([
+  ['manual', wc.TargetOwner.TARGET_OWNER_MANUAL],
+  ['plan', wc.TargetOwner.TARGET_OWNER_PLAN],
+]);
+
 export const sourceKinds = bimap<SourceKind, WireSourceKind>([
   ['deadline', WireSourceKind.SOURCE_KIND_DEADLINE],
   ['opencue', WireSourceKind.SOURCE_KIND_OPENCUE],

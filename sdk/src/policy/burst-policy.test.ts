@@ -539,6 +539,39 @@ describe('planBurst', () => {
   });
 });
 
+describe('worker burst', () => {
+  it('sizes a worker-burst group for the late frames of the farm groups it serves, and moves no frame', () => {
+    // GIVEN a late job of farm group "lighting", an offload group and a worker-burst group
+    // serving "lighting"
+    const jobs = [job({ queuedFrames: 3000, group: 'lighting', capacityGroup: 'g' })];
+    const plan = planBurst({
+      now: at(0),
+      farms: [
+        {
+          report: {
+            source: 's',
+            observedAt: at(0),
+            jobs,
+            workers: [{ group: 'lighting', idle: 0, busy: 40 }],
+          },
+        },
+      ],
+      groups: [
+        group({ name: 'g', nodes: nodes(3, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+        group({ name: 'cloud-workers', mode: 'worker', farmGroups: ['lighting'] }),
+      ],
+    });
+    // THEN the job is the worker group's: nothing is offloaded, the worker group scales out
+    expect(plan.offload).toEqual([]);
+    expect(plan.targets.find((t) => t.capacityGroup === 'cloud-workers')!.spotNodes).toBeGreaterThan(10);
+    const line = plan.jobs.find((j) => j.sourceJobId === 'shot')!;
+    expect(line.capacityGroup).toBe('cloud-workers');
+    expect(line.reason).toMatch(/frames would finish locally too late .*: \d+ for cloud workers/);
+    // AND the offload group, with nothing of its own, drains
+    expect(plan.targets.find((t) => t.capacityGroup === 'g')!.spotNodes).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('estimateFrameTime', () => {
   const now = at(1000);
   it.each([

@@ -52,6 +52,19 @@ export interface PolicyNode {
 export interface PolicyCapacityGroup {
   /** Group name (a job's `capacityGroup`). */
   readonly name: string;
+  /**
+   * `offload`: frames move to the group's cloud queue when the plan says so. `worker`
+   * (worker burst): the group's nodes join the farm as workers and the render manager gives
+   * them frames; the plan only sizes the group.
+   * @default 'offload'
+   */
+  readonly mode?: 'offload' | 'worker';
+  /**
+   * Worker burst: the farm groups (Deadline groups or pools, OpenCue tags) its workers
+   * serve. A job of one of them is this group's, whatever capacity group it names.
+   * @default none
+   */
+  readonly farmGroups?: readonly string[];
   /** Quota: nodes alive at once. */
   readonly maxNodes: number;
   /** Spot nodes alive at once. @default maxNodes */
@@ -176,6 +189,11 @@ export interface PolicyInput {
   readonly group: PolicyCapacityGroup;
   /** The group of jobs that name none. @default the planned group */
   readonly defaultGroup?: string;
+  /**
+   * The capacity group a job's overflow goes to.
+   * @default its `capacityGroup`, else `defaultGroup`
+   */
+  readonly groupOf?: (job: ReportedJob) => string;
   /** Cap on what nodes alive at once cost per hour; undefined or 0: uncapped. */
   readonly maxSpendPerHour?: number;
   /** Tuning. */
@@ -510,7 +528,7 @@ export function decideBurst(input: PolicyInput): PlanDecision {
     const report = farm.report;
     const jobs = [...report.jobs].sort(farmOrder);
     const farmWorks = jobs.map((job): Work => {
-      const capacityGroup = job.capacityGroup ?? defaultGroup;
+      const capacityGroup = input.groupOf?.(job) ?? job.capacityGroup ?? defaultGroup;
       const ft = estimateFrameTime(job, input.now, priorCv, progressNoise);
       const due =
         job.deadline !== undefined
@@ -807,7 +825,8 @@ export function decideBurst(input: PolicyInput): PlanDecision {
   const byDue = [...mineOfGroup].sort(
     (a, b) => (a.due ?? Infinity) - (b.due ?? Infinity) || farmOrder(a.job, b.job),
   );
-  for (const w of byDue) {
+  // Worker burst: the render manager hands the group's workers frames; nothing moves.
+  for (const w of group.mode === 'worker' ? [] : byDue) {
     const inCloud = Math.min(w.late, w.served);
     const delta = inCloud - w.cloudQueued;
     if (delta > 0) {
@@ -887,7 +906,7 @@ export function decideBurst(input: PolicyInput): PlanDecision {
     spotNodes * group.spotPricePerHour + dedicatedNodes * group.dedicatedPricePerHour;
   // With no node left, frames waiting in the cloud would wait forever: they come back, to
   // run on the farm in its order (the cloud can no longer finish them in time either).
-  if (spotNodes + dedicatedNodes === 0)
+  if (spotNodes + dedicatedNodes === 0 && group.mode !== 'worker')
     for (const w of mineOfGroup) if (w.mine && w.cloudQueued > w.recall) w.recall = w.cloudQueued;
 
   // Explanations, for the planned source's jobs of this group.
@@ -901,7 +920,7 @@ export function decideBurst(input: PolicyInput): PlanDecision {
     .filter((x) => x.capacityGroup === group.name)
     .sort((a, b) => farmOrder(a.job, b.job))) {
     const id = w.job.sourceJobId;
-    const reason = explain(w);
+    const reason = explain(w, group.mode ?? 'offload');
     jobs.push({
       sourceJobId: id,
       capacityGroup: w.capacityGroup,
@@ -928,7 +947,7 @@ export function decideBurst(input: PolicyInput): PlanDecision {
 }
 
 /** One line on what the plan does with a job and why. */
-function explain(w: Work): string {
+function explain(w: Work, mode: 'offload' | 'worker'): string {
   const due = w.due === undefined ? '' : `due in ${formatSeconds(w.due)}`;
   if (w.blocked !== undefined) {
     if (w.due !== undefined && w.allLocalFinish !== undefined && w.allLocalFinish > w.due)
@@ -950,6 +969,11 @@ function explain(w: Work): string {
   const head = `${w.late} frames would finish locally too late (${local}${due})`;
   const stay = w.late - w.served;
   const parts: string[] = [];
+  if (mode === 'worker') {
+    if (w.served > 0) parts.push(`${Math.min(w.late, w.served)} for cloud workers`);
+    if (stay > 0) parts.push(`${stay} stay late: cloud workers cannot finish them in time`);
+    return parts.length > 0 ? `${head}: ${parts.join('; ')}` : head;
+  }
   if (w.offload > 0) parts.push(`offload ${w.offload} now`);
   const more = Math.min(w.late, w.served) - w.cloudQueued - w.offload;
   if (more > 0) parts.push(`${more} more as cloud nodes free up`);
@@ -973,27 +997,39 @@ export function planBurst(input: PlanBurstInput): PlanDecision {
   const nodeCost = (g: PolicyCapacityGroup): number =>
     g.nodes.reduce((s, n) => s + (n.kind === 'spot' ? g.spotPricePerHour : g.dedicatedPricePerHour), 0);
   const cap = input.maxSpendPerHour && input.maxSpendPerHour > 0 ? input.maxSpendPerHour : 0;
+  // A job of a farm group a worker-burst group serves is that group's; else the capacity
+  // group it names, else the default.
+  const servedBy = new Map<string, string>();
+  for (const g of input.groups)
+    if (g.mode === 'worker')
+      for (const f of g.farmGroups ?? []) if (f && !servedBy.has(f)) servedBy.set(f, g.name);
+  const groupOf = (job: ReportedJob): string =>
+    servedBy.get(job.group) ??
+    (job.pool ? servedBy.get(job.pool) : undefined) ??
+    job.capacityGroup ??
+    defaultGroup;
   const parts = input.groups.map((group) => {
     const othersCost = input.groups.filter((g) => g !== group).reduce((s, g) => s + nodeCost(g), 0);
     return decideBurst({
       ...input,
       group,
       defaultGroup,
+      groupOf,
       ...(cap > 0 ? { maxSpendPerHour: Math.max(1e-9, cap - othersCost) } : {}),
     });
   });
   const planned = input.source ?? input.farms[0]?.report.source;
   const names = new Set(input.groups.map((g) => g.name));
   const orphans: JobPlan[] = (input.farms.find((f) => f.report.source === planned)?.report.jobs ?? [])
-    .filter((j) => !names.has(j.capacityGroup ?? defaultGroup))
+    .filter((j) => !names.has(groupOf(j)))
     .map((j) => ({
       sourceJobId: j.sourceJobId,
-      capacityGroup: j.capacityGroup ?? defaultGroup,
+      capacityGroup: groupOf(j),
       ...(j.deadline ? { dueAt: j.deadline } : {}),
       cloudFrames: 0,
       offloadFrames: 0,
       recallFrames: 0,
-      reason: `stays local: capacity group ${JSON.stringify(j.capacityGroup ?? defaultGroup)} does not exist`,
+      reason: `stays local: capacity group ${JSON.stringify(groupOf(j))} does not exist`,
     }));
   return {
     offload: parts.flatMap((p) => p.offload),

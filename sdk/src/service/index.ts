@@ -15,7 +15,8 @@ export {
   type ServerTls,
 } from './grpc/server';
 export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './frames/dispatcher';
-export { FrameStore, frameIdOf, jobIdOf } from './frames/store';
+export { FrameStore, frameIdOf, jobIdOf, type FramePricing, type FrameStoreOptions } from './frames/store';
+export * from './capacity';
 export { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
 export { PLANNERS, type PlanInput, type Planner } from './burst/planner';
 export { BurstManager, type BurstManagerOptions } from './burst/manager';

@@ -88,7 +88,9 @@ function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeP
 const framesModule = new ContainerModule(({ bind }) => {
   bind(TYPES.FrameStore)
     .toDynamicValue((ctx) =>
-      FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state')),
+      FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state'), {
+        pricing: ctx.get<CapacityManager>(TYPES.CapacityManager),
+      }),
     )
     .inSingletonScope();
   bind(TYPES.FrameDispatcher)
@@ -107,7 +109,14 @@ const framesModule = new ContainerModule(({ bind }) => {
     })
     .inSingletonScope();
   bind(TYPES.FrameManager)
-    .toDynamicValue((ctx) => new FrameManager(ctx.get(TYPES.FrameStore), ctx.get(TYPES.FrameDispatcher)))
+    .toDynamicValue(
+      (ctx) =>
+        new FrameManager(
+          ctx.get(TYPES.FrameStore),
+          ctx.get(TYPES.FrameDispatcher),
+          ctx.get(TYPES.CapacityManager),
+        ),
+    )
     .inSingletonScope();
 });
 
@@ -120,6 +129,14 @@ const capacityModule = new ContainerModule(({ bind }) => {
         { offload: ctx.get(TYPES.ComputeBackend), ...(workerBurst ? { workerBurst } : {}) },
         path.join(config.dataDir, 'state', 'groups.json'),
         ctx.get(TYPES.Logger),
+        {
+          budget: config.budget,
+          defaultGroup: config.compute.defaultGroup,
+          scaleSetDefaults: {
+            ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
+            ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
+          },
+        },
       );
     })
     .inSingletonScope();

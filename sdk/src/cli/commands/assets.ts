@@ -120,7 +120,7 @@ export function register(program: Command): void {
                   : progressBar({
                       disabled: opts.json,
                       total: p.bytesTotal,
-                      format: '{phase} [{bar}] {files} files {done}{of} {rate}/s ETA {eta_formatted}',
+                      format: '{phase} [{bar}] {files} files {done}{of} {rate}/s{etaText}',
                       payload: barPayload(p),
                     });
             }
@@ -180,6 +180,7 @@ function barPayload(p: SyncProgress): Record<string, string> {
     done: mib(p.bytesDone),
     of: p.bytesTotal > 0 ? `/${mib(p.bytesTotal)}` : '',
     rate: mib(p.bytesPerSecond),
+    etaText: p.etaMs === undefined ? '' : ` ETA ${Math.ceil(p.etaMs / 1000)} s`,
   };
 }
 

@@ -1,9 +1,11 @@
 import type { Command } from '@commander-js/extra-typings';
+import { BurstServiceError, parseImageReference, type CapacityImage } from '../../client';
 import {
   decimal,
   exits,
   oneOf,
   printJson,
+  repeatable,
   typedOption,
   UsageError,
   wholeNumber,
@@ -11,6 +13,45 @@ import {
 } from '../command';
 import { connect } from '../connect';
 import { groupTable, nodeTable } from '../format';
+
+/** The `pools create` flag that sets each spec field the service may refuse (most specific first). */
+const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
+  ['spec.image.node_agent_sku_id', '--node-agent-sku'],
+  ['spec.image', '--image (or --image-id)'],
+  ['spec.batch_pool.subnet_id', '--subnet'],
+  ['spec.scale_set.subnet_id', '--subnet'],
+  ['spec.scale_set.resource_group', '--resource-group'],
+  ['spec.scale_set.location', '--location'],
+  ['spec.scale_set.worker_startup.render_manager', '--render-manager'],
+  ['spec.scale_set.worker_startup.farm_address', '--farm-address'],
+  ['spec.scale_set.worker_startup', '--render-manager, --farm-address'],
+  ['spec.vm_size', '--vm-size'],
+  ['spec.task_slots_per_node', '--slots'],
+  ['spec.max_dedicated_nodes', '--max-dedicated / --max-spot'],
+  ['spec.cost', '--dedicated-price / --spot-price'],
+  ['spec.backend', '--backend'],
+  ['spec.mode', '--mode'],
+];
+
+/** The service's refusal of a spec, saying which flag sets the field it names. */
+function withFlag(err: unknown): unknown {
+  if (!(err instanceof BurstServiceError) || !err.field) return err;
+  const field = err.field;
+  const flag = FLAG_OF_FIELD.find(([f]) => field === f || field.startsWith(`${f}.`));
+  return flag
+    ? new BurstServiceError(`${err.message} [set with ${flag[1]}]`, err.code, err.status, field, err)
+    : err;
+}
+
+/** `--image`: a URN publisher:offer:sku[:version], or an image resource id. */
+const imageReference = (value: string): CapacityImage => parseImageReference(value, '--image');
+
+/** Comma-separated and repeatable values, e.g. `--farm-group cloud,gpu --farm-group fx`. */
+const names = (values: readonly string[] | undefined): string[] =>
+  (values ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 
 /** `spillway pools list|create|resize|delete|nodes`. */
 export function register(program: Command): void {
@@ -74,12 +115,100 @@ export function register(program: Command): void {
           decimal({ min: 0 }),
         ),
       )
+      .addOption(
+        typedOption(
+          '--image <PUBLISHER:OFFER:SKU[:VERSION]>',
+          "the nodes' OS image as az writes it (Batch and scale sets), or an image resource id",
+          imageReference,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--image-id <ID>',
+          'a custom image: an Azure Compute Gallery image version resource id',
+          (v) => v,
+        ).conflicts('image'),
+      )
+      .addOption(
+        typedOption(
+          '--node-agent-sku <SKU>',
+          'Batch: the node agent matching the image, e.g. "batch.node.ubuntu 22.04"',
+          (v) => v,
+        ),
+      )
+      .addOption(
+        typedOption('--subnet <ID>', 'subnet resource id the nodes join (Batch pool or scale set)', (v) => v),
+      )
+      .addOption(
+        typedOption(
+          '--resource-group <RG>',
+          "scale set's resource group (default: the service's workerBurst.resourceGroup)",
+          (v) => v,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--location <REGION>',
+          "scale set's region, e.g. westeurope (default: the service's workerBurst.location)",
+          (v) => v,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--render-manager <RM>',
+          'worker burst: the farm instances join, deadline or opencue',
+          oneOf(['deadline', 'opencue'] as const),
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--farm-address <ADDR>',
+          'worker burst: Deadline repository or RCS address, or Cuebot host:port',
+          (v) => v,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--farm-group <G>',
+          'worker burst: a Deadline group / OpenCue tag the workers advertise (repeatable); the plan shrinks the group only for reports of these',
+          repeatable,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--farm-pool <P>',
+          'worker burst: a Deadline pool the workers serve (repeatable)',
+          repeatable,
+        ),
+      )
+      .addOption(typedOption('--facility <F>', 'worker burst: OpenCue facility', (v) => v))
+      .addOption(
+        typedOption(
+          '--secret-ref <REF>',
+          'worker burst: secret-store reference for farm credentials (never the secret itself)',
+          (v) => v,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--startup-command <CMD>',
+          "worker burst: replaces the render manager's default start-up command",
+          (v) => v,
+        ),
+      )
       .addHelpText(
         'after',
         `
-Example:
+A field the service refuses is named with the flag that sets it; a create that would take the
+studio over budget.maxSpendPerHour is refused, naming the cap and the cost.
+
+Examples:
   spillway pools create nightly --vm-size Standard_D16as_v5 --backend batch \\
-      --slots 1 --max-spot 50 --dedicated-price 0.77 --spot-price 0.15`,
+      --image canonical:0001-com-ubuntu-server-jammy:22_04-lts --node-agent-sku "batch.node.ubuntu 22.04" \\
+      --slots 1 --max-spot 50 --dedicated-price 0.77 --spot-price 0.15
+  spillway pools create cloud-workers --mode worker-burst --vm-size Standard_D16as_v5 \\
+      --image canonical:ubuntu-24_04-lts:server --location westeurope --max-spot 20 \\
+      --render-manager deadline --farm-address rcs.studio.internal:4433 --farm-group cloud`,
       ),
   ).action(
     exits(async (name, opts) => {
@@ -87,24 +216,66 @@ Example:
         const missing = opts.dedicatedPrice === undefined ? '--dedicated-price' : '--spot-price';
         throw new UsageError('--dedicated-price and --spot-price go together', missing);
       }
+      const startup = [
+        opts.farmAddress,
+        opts.farmGroup,
+        opts.farmPool,
+        opts.facility,
+        opts.secretRef,
+        opts.startupCommand,
+      ];
+      if (opts.renderManager === undefined && startup.some((v) => v !== undefined))
+        throw new UsageError(
+          '--render-manager is required with the worker start-up flags',
+          '--render-manager',
+        );
+      if (opts.mode !== 'worker-burst' && opts.renderManager !== undefined)
+        throw new UsageError(
+          '--render-manager and the worker start-up flags are for --mode worker-burst',
+          '--mode',
+        );
+      let image: CapacityImage | undefined =
+        opts.image ?? (opts.imageId !== undefined ? { virtualMachineImageId: opts.imageId } : undefined);
+      if (opts.nodeAgentSku !== undefined) image = { ...image, nodeAgentSkuId: opts.nodeAgentSku };
       const client = connect(opts);
       try {
-        const { group, created } = await client.capacity.ensure({
-          name,
-          mode: opts.mode,
-          ...(opts.backend ? { backend: opts.backend } : {}),
-          vmSize: opts.vmSize,
-          taskSlotsPerNode: opts.slots,
-          maxDedicatedNodes: opts.maxDedicated,
-          maxSpotNodes: opts.maxSpot,
-          ...(opts.dedicatedPrice !== undefined
-            ? { cost: { dedicated: opts.dedicatedPrice, spot: opts.spotPrice! } }
-            : {}),
-        });
+        const { group, created } = await client.capacity
+          .ensure({
+            name,
+            mode: opts.mode,
+            ...(opts.backend ? { backend: opts.backend } : {}),
+            vmSize: opts.vmSize,
+            taskSlotsPerNode: opts.slots,
+            maxDedicatedNodes: opts.maxDedicated,
+            maxSpotNodes: opts.maxSpot,
+            ...(opts.dedicatedPrice !== undefined
+              ? { cost: { dedicated: opts.dedicatedPrice, spot: opts.spotPrice! } }
+              : {}),
+            ...(image ? { image } : {}),
+            ...(opts.subnet ? { subnetId: opts.subnet } : {}),
+            ...(opts.resourceGroup ? { resourceGroup: opts.resourceGroup } : {}),
+            ...(opts.location ? { location: opts.location } : {}),
+            ...(opts.renderManager
+              ? {
+                  workerStartup: {
+                    renderManager: opts.renderManager,
+                    farmAddress: opts.farmAddress ?? '',
+                    groups: names(opts.farmGroup),
+                    pools: names(opts.farmPool),
+                    ...(opts.facility ? { facility: opts.facility } : {}),
+                    ...(opts.secretRef ? { secretReference: opts.secretRef } : {}),
+                    ...(opts.startupCommand ? { command: opts.startupCommand } : {}),
+                  },
+                }
+              : {}),
+          })
+          .catch((err: unknown) => {
+            throw withFlag(err);
+          });
         if (opts.json) printJson({ created, group });
         else
           console.log(
-            `${created ? 'created' : 'reconciled'} ${group.name} (${group.mode}, ${group.backend}, ${group.vmSize})`,
+            `${created ? 'created' : 'reconciled'} ${group.name} (${group.mode ?? '?'}, ${group.backend ?? '?'}, ${group.vmSize})`,
           );
         return 0;
       } finally {
@@ -116,7 +287,9 @@ Example:
   withConnection(
     pools
       .command('resize')
-      .description("set a group's target node counts")
+      .description(
+        "set a group's target node counts by hand: they become its pinned floors, the burst plan never sizes the group below them (resize to 0 and 0 to hand it back to the plan); a resize that would take the studio over budget.maxSpendPerHour is refused",
+      )
       .argument('<NAME>', 'the group')
       .addOption(
         typedOption('--dedicated <N>', 'target dedicated nodes', wholeNumber()).makeOptionMandatory(),

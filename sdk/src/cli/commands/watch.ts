@@ -91,14 +91,21 @@ export async function watchJob(
   const payload = () => {
     const c = tally(states);
     const minutes = (Date.now() - started) / 60_000;
-    return { ...c, rate: (minutes > 0 ? (c.succeeded - doneAtStart) / minutes : 0).toFixed(1) };
+    const perMinute = minutes > 0 ? (c.succeeded - doneAtStart) / minutes : 0;
+    const left = states.size - c.succeeded - c.failed - c.other;
+    const eta = perMinute > 0 ? left / perMinute : undefined;
+    return {
+      ...c,
+      rate: perMinute.toFixed(1),
+      etaText: eta === undefined ? '-' : eta < 1 ? `${Math.ceil(eta * 60)} s` : `${Math.ceil(eta)} min`,
+    };
   };
   const bar = progressBar({
     disabled: options.json,
     stream: process.stdout,
     notTty: 'lines',
     format:
-      '[{bar}] {value}/{total} done  {running} running  {queued} queued  {failed} failed  {rate}/min  ETA {eta_formatted}',
+      '[{bar}] {value}/{total} done  {running} running  {queued} queued  {failed} failed  {rate}/min  ETA {etaText}',
     total: states.size,
     startValue: doneAtStart,
     payload: payload(),

@@ -141,6 +141,7 @@ export function toWirePool(spec: GroupSpec): BatchServiceModels.PoolAddParameter
       nodeAgentSKUId: image.nodeAgentSkuId ?? '',
     },
     taskSlotsPerNode: spec.taskSlotsPerNode ?? 1,
+    ...(spec.subnetId ? { networkConfiguration: { subnetId: spec.subnetId } } : {}),
     targetDedicatedNodes: 0,
     targetLowPriorityNodes: 0,
     resizeTimeout: isoDuration(spec.resizeTimeoutMs ?? 15 * 60_000),

@@ -19,7 +19,7 @@ import type {
   PolicyOptions,
 } from '../../policy/burst-policy';
 import type { GroupFigures } from '../../policy/config';
-import type { CapacityGroupView, CapacityManager } from '../capacity/manager';
+import type { CapacityGroupView, CapacityManager, PlanContext } from '../capacity/manager';
 import type { FrameStore } from '../frames/store';
 import { GroupLearner } from './learned';
 import type { Planner } from './planner';
@@ -47,6 +47,21 @@ export interface BurstManagerOptions {
   readonly logger: Logger;
 }
 
+/** What a report involves, for the capacity manager's ownership rules. */
+function planContext(report: FarmReport, defaultGroup: string): PlanContext {
+  const farmGroups = new Set<string>();
+  for (const j of report.jobs) {
+    if (j.group) farmGroups.add(j.group);
+    if (j.pool) farmGroups.add(j.pool);
+  }
+  for (const w of report.workers) if (w.group) farmGroups.add(w.group);
+  return {
+    source: report.source,
+    capacityGroups: [...new Set(report.jobs.map((j) => j.capacityGroup ?? defaultGroup))],
+    farmGroups: [...farmGroups],
+  };
+}
+
 /** Booting states of a node. */
 const BOOTING = new Set<ComputeNode['state']>(['creating', 'starting', 'waitingForStartTask']);
 
@@ -66,8 +81,7 @@ export class BurstManager {
   private readonly idleSince = new Map<string, number>();
   private frameSeq = 0;
   private capacitySeq = 0;
-  private applying: Promise<void> = Promise.resolve();
-  /** Ends resizes still waiting (a group resizing for minutes) when the service stops. */
+  /** Ends capacity reads of a plan under way when the service stops. */
   private readonly abort = new AbortController();
 
   constructor(
@@ -88,9 +102,7 @@ export class BurstManager {
     for (const [source, r] of this.reports)
       if (now.getTime() - r.observedAt.getTime() > ttl && source !== report.source)
         this.reports.delete(source);
-    const views = (await this.capacity.list()).filter(
-      (v) => v.spec.mode !== BurstMode.BURST_MODE_WORKER_BURST,
-    );
+    const views = await this.capacity.list();
     const nodes = new Map<string, ComputeNode[]>();
     for (const v of views) nodes.set(v.spec.name, await this.capacity.listNodes(v.spec.name));
     this.observe(now, nodes);
@@ -105,9 +117,39 @@ export class BurstManager {
       maxSpendPerHour: this.options.maxSpendPerHour,
       ...(this.options.policyOptions ? { options: this.options.policyOptions } : {}),
     });
-    if (this.options.applyTargets ?? true) this.applyTargets(decision.targets, views);
+    // Capacity has owners: the plan's targets go through the capacity manager, which clamps
+    // them (pins, maxima, busy nodes, the farm groups a worker-burst group serves, the
+    // budget), starts the resizes and says why a target differs from the plan's.
+    const applied = await this.capacity.applyPlan(
+      decision.targets.map((t) => ({
+        capacityGroup: t.capacityGroup,
+        dedicated: t.dedicatedNodes,
+        spot: t.spotNodes,
+      })),
+      planContext(report, this.options.defaultGroup),
+      { abortSignal: this.abort.signal, resize: this.options.applyTargets ?? true },
+    );
+    const clamped = new Map(applied.targets.map((t) => [t.group, t]));
+    const targets = decision.targets.map((t) => {
+      const c = clamped.get(t.capacityGroup);
+      if (!c) return t;
+      const v = views.find((x) => x.spec.name === t.capacityGroup);
+      const cost =
+        c.effective.dedicated * (v?.spec.cost?.dedicatedPerNodeHour ?? 0) +
+        c.effective.spot * (v?.spec.cost?.spotPerNodeHour ?? 0);
+      return {
+        capacityGroup: t.capacityGroup,
+        dedicatedNodes: c.effective.dedicated,
+        spotNodes: c.effective.spot,
+        costPerHour: cost,
+        reasons: [...(t.reasons ?? []), ...c.reasons],
+      };
+    });
     const plan: BurstPlan = {
       ...decision,
+      targets,
+      projectedCostPerHour: targets.reduce((sum, t) => sum + (t.costPerHour ?? 0), 0),
+      reasons: [...decision.reasons, ...applied.reasons],
       planId: randomUUID(),
       createdAt: now,
       planner: this.plannerName,
@@ -249,8 +291,16 @@ export class BurstManager {
       policyNodes.push({ kind: 'spot', state: 'booting', readyInSeconds: boot });
     for (let i = dedicated; i < (s?.targetDedicatedNodes ?? 0); i++)
       policyNodes.push({ kind: 'dedicated', state: 'booting', readyInSeconds: boot });
+    const worker = v.spec.mode === BurstMode.BURST_MODE_WORKER_BURST;
+    const startup = v.spec.scaleSet?.workerStartup;
     return {
       name: v.spec.name,
+      ...(worker
+        ? {
+            mode: 'worker' as const,
+            farmGroups: [...(startup?.groups ?? []), ...(startup?.pools ?? [])].filter((g) => g !== ''),
+          }
+        : {}),
       maxNodes: v.spec.maxDedicatedNodes + v.spec.maxSpotNodes,
       maxSpotNodes: v.spec.maxSpotNodes,
       maxDedicatedNodes: v.spec.maxDedicatedNodes,
@@ -269,50 +319,17 @@ export class BurstManager {
     };
   }
 
-  /** Resizes groups towards the plan's targets, one resize at a time, never blocking the answer. */
-  private applyTargets(
-    targets: readonly { capacityGroup: string; dedicatedNodes: number; spotNodes: number }[],
-    views: readonly CapacityGroupView[],
-  ): void {
-    for (const t of targets) {
-      const v = views.find((x) => x.spec.name === t.capacityGroup);
-      if (
-        !v ||
-        (v.status?.targetDedicatedNodes === t.dedicatedNodes && v.status?.targetSpotNodes === t.spotNodes)
-      )
-        continue;
-      this.applying = this.applying
-        .then(() => {
-          if (this.abort.signal.aborted) return;
-          return this.capacity.resize(
-            t.capacityGroup,
-            { dedicated: t.dedicatedNodes, spot: t.spotNodes },
-            { abortSignal: this.abort.signal },
-          );
-        })
-        .then(
-          () => undefined,
-          (err: unknown) => {
-            if (this.abort.signal.aborted) return;
-            this.options.logger.warn('resize from plan failed', {
-              group: t.capacityGroup,
-              error: err instanceof Error ? err.message : String(err),
-            });
-          },
-        );
-    }
-  }
-
   /** The studio's burst summary, with each source's last plan and each group's figures. */
   async status(): Promise<BurstStatus> {
     const views = await this.capacity.list();
+    const budget = await this.capacity.budget();
     const cloudBySource = new Map<string, number>();
     for (const f of this.frames.unfinishedFrames())
       cloudBySource.set(f.key.source, (cloudBySource.get(f.key.source) ?? 0) + 1);
     return {
       maxSpendPerHour: this.options.maxSpendPerHour,
       costPerHour: views.reduce((sum, v) => sum + v.costPerHour, 0),
-      spentTotal: 0,
+      spentTotal: budget.spentTotal,
       currency: this.options.currency,
       groups: views.map((v) => ({
         capacityGroup: v.spec.name,
@@ -331,16 +348,14 @@ export class BurstManager {
           ...(plan ? { lastPlan: plan } : {}),
         };
       }),
-      parameters: views
-        .filter((v) => v.spec.mode !== BurstMode.BURST_MODE_WORKER_BURST)
-        .map((v) => this.parametersOf(v.spec.name)),
+      parameters: views.map((v) => this.parametersOf(v.spec.name)),
       planner: this.plannerName,
     };
   }
 
-  /** Stops: resizes still waiting for their group to settle are dropped. */
-  async close(): Promise<void> {
+  /** Stops: plans under way end (the capacity manager drops their resizes when it closes). */
+  close(): Promise<void> {
     this.abort.abort();
-    await this.applying;
+    return Promise.resolve();
   }
 }

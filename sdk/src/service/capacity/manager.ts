@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type {
   CapacityBackend,
   CapacityEvent,
@@ -7,11 +8,29 @@ import type {
   GroupStatus,
 } from '../../compute/backend';
 import { scaleSetSpecFromWire } from '../../compute/scaleset/wire';
-import { writeFileAtomic } from '../../state/atomic-file';
-import { FailedPreconditionError, NotFoundError, ValidationError } from '../../errors';
-import { CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
+import { didYouMean } from '../../config/config';
+import {
+  FailedPreconditionError,
+  NotFoundError,
+  ResourceExhaustedError,
+  ValidationError,
+} from '../../errors';
+import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
+import { writeFileAtomic } from '../../state/atomic-file';
+import { SpendMeter } from './spend';
+import {
+  checkBudget,
+  clampPlan,
+  costOf,
+  describeTarget,
+  type BudgetCap,
+  type ClampGroup,
+  type ClampedTarget,
+  type NodePair,
+  type NodePrices,
+} from './targets';
 
 /** The backends capacity groups can live on, by burst mode. */
 export interface CapacityBackends {
@@ -21,12 +40,21 @@ export interface CapacityBackends {
   readonly workerBurst?: CapacityBackend;
 }
 
-/** A group's stored spec with its live status. */
+/** Who set a group's current targets. */
+export type TargetOwner = 'manual' | 'plan';
+
+/** A group's stored spec with its live status and who owns its targets. */
 export interface CapacityGroupView {
   readonly spec: CapacityGroupSpec;
   readonly status: GroupStatus | undefined;
   /** What its allocated nodes cost per hour now. */
   readonly costPerHour: number;
+  /** Floors a person pinned with the last manual resize (0/0: none). */
+  readonly pinned: NodePair;
+  /** Who set the current targets; undefined when no one has since the group was created. */
+  readonly targetOwner: TargetOwner | undefined;
+  /** What the group has cost since metering began. */
+  readonly spentTotal: number;
 }
 
 /** A capacity event with its place in the log. */
@@ -34,38 +62,184 @@ export interface SequencedCapacityEvent extends CapacityEvent {
   readonly seq: number;
 }
 
-const NAME = /^[a-z][a-z0-9-]{0,63}$/;
+/** The studio's budget and spend. */
+export interface BudgetView {
+  /** 0 = uncapped. */
+  readonly maxSpendPerHour: number;
+  readonly currency: string;
+  /** What the nodes allocated now cost per hour. */
+  readonly costPerHour: number;
+  /** What the groups cost per hour at their targets: what the cap is checked against. */
+  readonly projectedCostPerHour: number;
+  /** Spent since `spentSince`. */
+  readonly spentTotal: number;
+  readonly spentSince: Date;
+}
+
+/** A capacity target of a plan, as the planner proposes it. */
+export interface PlanTarget {
+  readonly capacityGroup: string;
+  readonly dedicated: number;
+  readonly spot: number;
+}
 
 /**
- * The studio's capacity groups: their specs (kept in `groups.json`, written atomically) and
- * their live state from the backend that serves each burst mode. One set of groups for
- * every bridge of the studio.
+ * What the report being planned for involves: a worker-burst group is sized by the plan
+ * only for the farm groups it serves, so a report that names none of them never shrinks it.
+ */
+export interface PlanContext {
+  /** The reporting source (bridge), for logs. */
+  readonly source: string;
+  /** Capacity groups the report's jobs name. */
+  readonly capacityGroups: readonly string[];
+  /** Farm groups (Deadline groups or pools, OpenCue tags) of the report's jobs and workers. */
+  readonly farmGroups: readonly string[];
+}
+
+/** A plan's target after the owners' bounds, and whether a resize was started for it. */
+export interface AppliedTarget extends ClampedTarget {
+  /** True when the group is being resized towards `effective`. */
+  readonly resizing: boolean;
+}
+
+/** The outcome of applying a plan's targets. */
+export interface AppliedPlan {
+  /** One per group the plan named that exists. */
+  readonly targets: readonly AppliedTarget[];
+  /** Every clamping reason, and the groups the plan named that do not exist. */
+  readonly reasons: readonly string[];
+}
+
+/** Options of the capacity manager. */
+export interface CapacityManagerOptions {
+  /** The studio's spend cap. @default uncapped, USD */
+  readonly budget?: BudgetCap;
+  /** The group of jobs that name none (for frame prices). @default 'default' */
+  readonly defaultGroup?: string;
+  /** What worker-burst specs that leave them empty get (configuration `workerBurst`). @default none */
+  readonly scaleSetDefaults?: { readonly resourceGroup?: string; readonly location?: string };
+  /** Where spend is metered across restarts. @default `spend.json` beside the groups file */
+  readonly spendFile?: string;
+  /** How often every group's cost is looked at for the spend meter; 0 turns it off. @default 30000 */
+  readonly meterIntervalMs?: number;
+}
+
+/** The budget is exhausted: the change would take the studio over `budget.maxSpendPerHour`. */
+export class BudgetExceededError extends ResourceExhaustedError {
+  constructor(
+    message: string,
+    /** The cap per hour. */
+    readonly maxSpendPerHour: number,
+    /** What every group together would cost per hour after the change. */
+    readonly projectedCostPerHour: number,
+  ) {
+    super(message);
+  }
+}
+
+interface GroupRecord {
+  spec: CapacityGroupSpec;
+  pinned: NodePair;
+  owner: TargetOwner | undefined;
+  /** Bumped by every manual resize: a plan's resize computed before it is dropped. */
+  manualSeq: number;
+}
+
+interface StoredGroup {
+  spec: unknown;
+  pinned?: NodePair;
+  owner?: TargetOwner;
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const SUBNET =
+  /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i;
+const NONE: NodePair = { dedicated: 0, spot: 0 };
+
+const kindNames: Record<CapacityBackend['kind'], string> = {
+  local: 'the local engine',
+  batch: 'Azure Batch',
+  scaleset: 'VM Scale Sets',
+};
+
+/**
+ * The studio's capacity groups and who owns their capacity. It keeps the groups' specs
+ * (`groups.json`, written atomically), their live state from the backend of each burst
+ * mode, and the owners' bounds:
+ * - a person's resize pins the group: its targets become floors the plan never goes below;
+ * - the maxima bound every target;
+ * - a plan never removes a busy node or worker, and never shrinks a worker-burst group
+ *   for a report that does not involve the farm groups it serves;
+ * - the budget (`budget.maxSpendPerHour`) is checked on every path that adds cost: a plan
+ *   is clamped to it, a manual resize or group create over it is refused.
+ * It also meters spend (node time × the group's prices) and prices a frame's slot time.
+ * One set of groups for every bridge of the studio.
  */
 export class CapacityManager {
-  private readonly specs = new Map<string, CapacityGroupSpec>();
+  private readonly groups = new Map<string, GroupRecord>();
   private readonly events: SequencedCapacityEvent[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly unsubscribes: (() => void)[] = [];
+  private readonly budgetCap: BudgetCap;
+  private readonly meter: SpendMeter;
+  private readonly meterTimer: NodeJS.Timeout | undefined;
+  /** Plan resizes waiting per group: only the latest counts. */
+  private readonly planned = new Map<string, { target: NodePair; manualSeq: number }>();
+  private readonly planRunning = new Map<string, Promise<void>>();
+  private readonly abort = new AbortController();
+  /** Node priority by `group/node`: a node's priority never changes. */
+  private readonly priorities = new Map<string, 'dedicated' | 'spot'>();
+  private readonly nodeLookups = new Map<string, Promise<void>>();
 
   constructor(
     private readonly backends: CapacityBackends,
     private readonly file: string,
     private readonly logger: Logger,
+    private readonly options: CapacityManagerOptions = {},
   ) {
+    this.budgetCap = options.budget ?? { maxSpendPerHour: 0, currency: 'USD' };
     if (fs.existsSync(file)) {
-      const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown[];
-      for (const json of stored) {
-        const spec = CapacityGroupSpec.fromJSON(json);
-        this.specs.set(spec.name, spec);
+      for (const entry of JSON.parse(fs.readFileSync(file, 'utf8')) as unknown[]) {
+        // Files written before owners were recorded hold bare specs.
+        const stored: StoredGroup =
+          typeof entry === 'object' && entry !== null && 'spec' in entry
+            ? (entry as StoredGroup)
+            : { spec: entry };
+        const spec = CapacityGroupSpec.fromJSON(stored.spec);
+        // Groups stored before the backend was filled in: the one that has served them.
+        if (spec.backend === BackendKind.BACKEND_KIND_UNSPECIFIED)
+          spec.backend = this.defaultBackend(spec.mode);
+        this.groups.set(spec.name, {
+          spec,
+          pinned: stored.pinned ?? NONE,
+          owner: stored.owner,
+          manualSeq: 0,
+        });
       }
     }
+    this.meter = new SpendMeter({ file: options.spendFile ?? path.join(path.dirname(file), 'spend.json') });
     for (const backend of [backends.offload, backends.workerBurst]) {
       if (backend) this.unsubscribes.push(backend.onCapacityEvent((e) => this.record(e)));
+    }
+    const every = options.meterIntervalMs ?? 30_000;
+    if (every > 0) {
+      this.meterTimer = setInterval(() => {
+        this.list({ abortSignal: this.abort.signal }).catch((err: unknown) =>
+          this.logger.debug('metering capacity failed', { error: errorText(err) }),
+        );
+      }, every);
+      this.meterTimer.unref();
     }
   }
 
   private record(event: CapacityEvent): void {
     this.events.push({ ...event, seq: this.events.length + 1 });
+    if (event.type !== 'quotaReached' && this.groups.has(event.group) && !this.abort.signal.aborted) {
+      // Nodes came or went: the spend meter's rate for the group changes now, not at the next look.
+      this.get(event.group, { abortSignal: this.abort.signal }).catch((err: unknown) =>
+        this.logger.debug('metering capacity failed', { group: event.group, error: errorText(err) }),
+      );
+    }
     if (event.type === 'quotaReached' || event.type === 'resizeFailed' || event.type === 'nodeFailed') {
       this.logger.warn('capacity event', {
         type: event.type,
@@ -81,7 +255,7 @@ export class CapacityManager {
     if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
       if (!this.backends.workerBurst) {
         throw new FailedPreconditionError(
-          `capacity group ${JSON.stringify(spec.name)} is worker burst, but no scale-set backend is configured`,
+          `capacity group ${JSON.stringify(spec.name)} is worker burst, but no scale-set backend is configured (configuration workerBurst.subscriptionId and workerBurst.resourceGroup)`,
         );
       }
       return this.backends.workerBurst;
@@ -89,7 +263,15 @@ export class CapacityManager {
     return this.backends.offload;
   }
 
-  /** Validates a spec before anything is stored or created. */
+  /** The backend that serves a mode here: scale sets for worker burst, the offload backend's kind otherwise. */
+  private defaultBackend(mode: BurstMode): BackendKind {
+    if (mode === BurstMode.BURST_MODE_WORKER_BURST) return BackendKind.BACKEND_KIND_SCALE_SET;
+    return this.backends.offload.kind === 'batch'
+      ? BackendKind.BACKEND_KIND_BATCH
+      : BackendKind.BACKEND_KIND_LOCAL;
+  }
+
+  /** Validates what every spec needs, whatever its backend, before anything is stored or created. */
   static validate(spec: CapacityGroupSpec): void {
     if (!NAME.test(spec.name)) {
       throw new ValidationError(
@@ -105,6 +287,12 @@ export class CapacityManager {
         'must be FRAME_OFFLOAD or WORKER_BURST',
       );
     }
+    if (spec.vmSize.trim() === '') {
+      throw new ValidationError('spec.vm_size', spec.vmSize, 'must name a VM size, e.g. "Standard_D16as_v5"');
+    }
+    if (spec.taskSlotsPerNode > 256) {
+      throw new ValidationError('spec.task_slots_per_node', spec.taskSlotsPerNode, 'must be from 1 to 256');
+    }
     if (spec.maxDedicatedNodes + spec.maxSpotNodes === 0) {
       throw new ValidationError('spec.max_dedicated_nodes', 0, 'and max_spot_nodes cannot both be 0');
     }
@@ -116,61 +304,232 @@ export class CapacityManager {
     }
   }
 
-  /** Creates the group or reconciles it towards the spec. */
-  async ensure(
-    spec: CapacityGroupSpec,
-    options: { abortSignal?: AbortSignal } = {},
-  ): Promise<{ group: CapacityGroupView; created: boolean }> {
-    CapacityManager.validate(spec);
-    const existing = this.specs.get(spec.name);
-    if (existing && (existing.mode !== spec.mode || existing.vmSize !== spec.vmSize)) {
-      throw new FailedPreconditionError(
-        `capacity group ${JSON.stringify(spec.name)} exists with another mode or VM size; delete it first to change those`,
+  /**
+   * The spec as it will be stored: the backend resolved from the mode and the service's
+   * configuration, defaults filled in (currency, a scale set's resource group and location),
+   * and each field the chosen backend needs checked, named by its wire path.
+   */
+  private resolve(input: CapacityGroupSpec): CapacityGroupSpec {
+    CapacityManager.validate(input);
+    const worker = input.mode === BurstMode.BURST_MODE_WORKER_BURST;
+    const offloadKind = this.defaultBackend(BurstMode.BURST_MODE_FRAME_OFFLOAD);
+    const backend =
+      input.backend !== BackendKind.BACKEND_KIND_UNSPECIFIED
+        ? input.backend
+        : this.defaultBackend(input.mode);
+    const backendName = BackendKind[backend] ?? String(backend);
+    if (worker && backend !== BackendKind.BACKEND_KIND_SCALE_SET) {
+      throw new ValidationError(
+        'spec.backend',
+        backendName,
+        'must be BACKEND_KIND_SCALE_SET for a worker-burst group',
       );
     }
-    const status = await this.backendFor(spec).ensureGroup(toBackendSpec(spec), options);
-    this.specs.set(spec.name, spec);
+    if (!worker && backend === BackendKind.BACKEND_KIND_SCALE_SET) {
+      throw new ValidationError(
+        'spec.backend',
+        backendName,
+        'is for worker burst (mode WORKER_BURST); a frame-offload group runs on Azure Batch or the local engine',
+      );
+    }
+    if (!worker && backend !== offloadKind) {
+      throw new FailedPreconditionError(
+        `spec.backend is ${backendName}, but this service offloads frames to ${kindNames[this.backends.offload.kind]} (configuration compute.backend ${JSON.stringify(this.backends.offload.kind)})`,
+      );
+    }
+    const spec = CapacityGroupSpec.fromPartial({ ...input, backend });
+    if (spec.cost) {
+      if (spec.cost.currency === '') spec.cost.currency = this.budgetCap.currency;
+      if (spec.cost.currency !== this.budgetCap.currency) {
+        throw new ValidationError(
+          'spec.cost.currency',
+          spec.cost.currency,
+          `must be the budget's currency ${JSON.stringify(this.budgetCap.currency)} (configuration budget.currency)`,
+        );
+      }
+    }
+    if (spec.batchPool?.subnetId && !SUBNET.test(spec.batchPool.subnetId)) {
+      throw new ValidationError(
+        'spec.batch_pool.subnet_id',
+        spec.batchPool.subnetId,
+        'must be a subnet resource id: /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VNET/subnets/NAME',
+      );
+    }
+    if (backend === BackendKind.BACKEND_KIND_BATCH) validateVmImage(spec, true);
+    if (worker) {
+      const defaults = this.options.scaleSetDefaults ?? {};
+      const scaleSet = spec.scaleSet ?? {
+        resourceGroup: '',
+        location: '',
+        subnetId: '',
+        evictionPolicy: 0,
+        maxPrice: 0,
+        workerStartup: undefined,
+      };
+      if (scaleSet.resourceGroup === '' && defaults.resourceGroup)
+        scaleSet.resourceGroup = defaults.resourceGroup;
+      if (scaleSet.location === '' && defaults.location) scaleSet.location = defaults.location;
+      spec.scaleSet = scaleSet;
+      if (!/^[-\w._()]{1,90}$/.test(scaleSet.resourceGroup)) {
+        throw new ValidationError(
+          'spec.scale_set.resource_group',
+          scaleSet.resourceGroup,
+          'must name an Azure resource group (1-90 letters, digits, - _ . ( )); the default is configuration workerBurst.resourceGroup',
+        );
+      }
+      if (!/^[a-z0-9]+$/.test(scaleSet.location)) {
+        throw new ValidationError(
+          'spec.scale_set.location',
+          scaleSet.location,
+          'must name an Azure region such as "westeurope"; the default is configuration workerBurst.location',
+        );
+      }
+      if (scaleSet.subnetId && !SUBNET.test(scaleSet.subnetId)) {
+        throw new ValidationError(
+          'spec.scale_set.subnet_id',
+          scaleSet.subnetId,
+          'must be a subnet resource id: /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VNET/subnets/NAME',
+        );
+      }
+      validateVmImage(spec, false);
+      const startup = scaleSet.workerStartup;
+      if (!startup || startup.renderManager === 0) {
+        throw new ValidationError(
+          'spec.scale_set.worker_startup.render_manager',
+          startup?.renderManager ?? null,
+          'is required: RENDER_MANAGER_DEADLINE or RENDER_MANAGER_OPENCUE (how instances join the farm)',
+        );
+      }
+      if (startup.farmAddress === '' && startup.command === '') {
+        throw new ValidationError(
+          'spec.scale_set.worker_startup.farm_address',
+          '',
+          'is required: the Deadline repository or RCS address, or the Cuebot host:port',
+        );
+      }
+    }
+    return spec;
+  }
+
+  /**
+   * Creates the group or reconciles it towards the spec. Refused with RESOURCE_EXHAUSTED
+   * when the group's nodes at the spec's prices would take the studio over its cap.
+   */
+  async ensure(
+    input: CapacityGroupSpec,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<{ group: CapacityGroupView; created: boolean }> {
+    const spec = this.resolve(input);
+    const existing = this.groups.get(spec.name);
+    if (
+      existing &&
+      (existing.spec.mode !== spec.mode ||
+        existing.spec.vmSize !== spec.vmSize ||
+        (existing.spec.backend !== BackendKind.BACKEND_KIND_UNSPECIFIED &&
+          existing.spec.backend !== spec.backend))
+    ) {
+      throw new FailedPreconditionError(
+        `capacity group ${JSON.stringify(spec.name)} exists with another mode, backend or VM size; delete it first to change those`,
+      );
+    }
+    const backend = this.backendFor(spec);
+    // A pool or scale set may exist already with nodes (adopted, or a spec whose prices change).
+    const before = await backend.getGroup(spec.name, options);
+    await this.refuseOverBudget(
+      spec.name,
+      before ? { dedicated: before.targetDedicatedNodes, spot: before.targetSpotNodes } : NONE,
+      pricesOf(spec),
+      `${existing ? 'reconciling' : 'creating'} capacity group ${JSON.stringify(spec.name)} at its prices`,
+      options,
+    );
+    const status = await backend.ensureGroup(toBackendSpec(spec), options);
+    this.groups.set(spec.name, {
+      spec,
+      pinned: existing?.pinned ?? NONE,
+      owner: existing?.owner,
+      manualSeq: existing?.manualSeq ?? 0,
+    });
     this.save();
     return { group: this.view(spec, status), created: !existing };
   }
 
   /**
    * Brings every stored group back onto its backend (after a restart the embedded engine is
-   * new; Batch and Scale Sets answer an ensure of an existing group as a no-op). A group
-   * whose backend refuses is logged and kept, not dropped.
+   * new; Batch and Scale Sets answer an ensure of an existing group as a no-op), and back up
+   * to the floors a person pinned. A group whose backend refuses is logged and kept.
    */
   async reconcileAll(options: { abortSignal?: AbortSignal } = {}): Promise<void> {
-    for (const spec of this.specs.values()) {
+    for (const record of this.groups.values()) {
       try {
-        await this.backendFor(spec).ensureGroup(toBackendSpec(spec), options);
+        const backend = this.backendFor(record.spec);
+        const status = await backend.ensureGroup(toBackendSpec(record.spec), options);
+        const pin = clampTo(record.pinned, maxOf(record.spec));
+        if (status.targetDedicatedNodes < pin.dedicated || status.targetSpotNodes < pin.spot) {
+          await backend.resizeGroup(
+            record.spec.name,
+            {
+              dedicated: Math.max(status.targetDedicatedNodes, pin.dedicated),
+              spot: Math.max(status.targetSpotNodes, pin.spot),
+            },
+            options,
+          );
+        }
       } catch (err) {
         this.logger.error('capacity group could not be restored', {
-          group: spec.name,
-          error: err instanceof Error ? err.message : String(err),
+          group: record.spec.name,
+          error: errorText(err),
         });
       }
     }
   }
 
+  private recordOf(name: string): GroupRecord {
+    const record = this.groups.get(name);
+    if (!record) {
+      const guess = didYouMean(name, [...this.groups.keys()]);
+      throw new NotFoundError(
+        `capacity group ${JSON.stringify(name)} does not exist${guess ? `; did you mean ${JSON.stringify(guess)}?` : ''} (spillway pools list)`,
+      );
+    }
+    return record;
+  }
+
   /** A group by name. */
   async get(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<CapacityGroupView> {
-    const spec = this.specs.get(name);
-    if (!spec) throw new NotFoundError(`capacity group ${JSON.stringify(name)} does not exist`);
+    const { spec } = this.recordOf(name);
     return this.view(spec, await this.backendFor(spec).getGroup(name, options));
   }
 
   /** Every group, by name. */
   async list(options: { abortSignal?: AbortSignal } = {}): Promise<CapacityGroupView[]> {
-    const names = [...this.specs.keys()].sort();
+    const names = [...this.groups.keys()].sort();
     return Promise.all(names.map((n) => this.get(n, options)));
   }
 
   /** The spec of a group, if any (for the policy). */
   specOf(name: string): CapacityGroupSpec | undefined {
-    return this.specs.get(name);
+    return this.groups.get(name)?.spec;
   }
 
-  /** Sets a group's targets, within its maxima. */
+  /**
+   * Checks that frames may be submitted to a group: NOT_FOUND naming the group when there is
+   * none of that name, FAILED_PRECONDITION when it is a worker-burst group (its instances
+   * join the farm; frames are not offloaded to them).
+   */
+  requireOffloadGroup(name: string | undefined): void {
+    const record = this.recordOf(name ?? this.options.defaultGroup ?? 'default');
+    if (record.spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
+      throw new FailedPreconditionError(
+        `capacity group ${JSON.stringify(record.spec.name)} is worker burst: its instances join the farm as workers; offload frames to a frame-offload group`,
+      );
+    }
+  }
+
+  /**
+   * Sets a group's targets by hand, within its maxima and the budget. The targets become
+   * the group's pinned floors: a plan never sizes the group below them (resize to 0 and 0
+   * to hand the group back to the plan entirely).
+   */
   async resize(
     name: string,
     target: { dedicated: number; spot: number },
@@ -180,8 +539,8 @@ export class CapacityManager {
       resizeTimeoutMs?: number;
     } = {},
   ): Promise<CapacityGroupView> {
-    const spec = this.specs.get(name);
-    if (!spec) throw new NotFoundError(`capacity group ${JSON.stringify(name)} does not exist`);
+    const record = this.recordOf(name);
+    const { spec } = record;
     if (target.dedicated > spec.maxDedicatedNodes) {
       throw new ValidationError(
         'target_dedicated_nodes',
@@ -196,24 +555,219 @@ export class CapacityManager {
         `must be at most max_spot_nodes (${spec.maxSpotNodes})`,
       );
     }
+    await this.refuseOverBudget(
+      name,
+      target,
+      pricesOf(spec),
+      `resizing ${JSON.stringify(name)} to ${describeTarget(target)}`,
+      options,
+    );
+    // Whatever a plan queued before this is stale now.
+    record.manualSeq += 1;
+    this.planned.delete(name);
     const status = await this.backendFor(spec).resizeGroup(name, target, options);
+    record.pinned = { dedicated: target.dedicated, spot: target.spot };
+    record.owner = 'manual';
+    this.save();
+    this.logger.info('capacity pinned by hand', {
+      group: name,
+      dedicated: target.dedicated,
+      spot: target.spot,
+    });
     return this.view(spec, status);
+  }
+
+  private async refuseOverBudget(
+    name: string,
+    target: NodePair,
+    prices: NodePrices,
+    what: string,
+    options: { abortSignal?: AbortSignal },
+  ): Promise<void> {
+    if (this.budgetCap.maxSpendPerHour <= 0 || costOf(target, prices) === 0) return;
+    const views = await this.list(options);
+    const refusal = checkBudget(
+      views.map((v) => ({ name: v.spec.name, target: targetOf(v), prices: pricesOf(v.spec) })),
+      { group: name, target, prices, what },
+      this.budgetCap,
+    );
+    if (refusal) {
+      throw new BudgetExceededError(refusal.message, refusal.maxSpendPerHour, refusal.projectedCostPerHour);
+    }
+  }
+
+  /**
+   * Applies a plan's capacity targets within the owners' bounds (see `clampPlan`): answers
+   * with each group's effective target and why it differs from the plan's, and starts the
+   * resizes towards them without waiting for them (a group may take minutes to settle). Only
+   * the latest plan per group is applied; a manual resize in between wins.
+   */
+  async applyPlan(
+    targets: readonly PlanTarget[],
+    context: PlanContext,
+    options: { abortSignal?: AbortSignal; resize?: boolean } = {},
+  ): Promise<AppliedPlan> {
+    const reasons: string[] = [];
+    const wanted = new Map<string, NodePair>();
+    for (const t of targets) {
+      if (!this.groups.has(t.capacityGroup)) {
+        reasons.push(`group ${t.capacityGroup}: does not exist; the plan's target for it is ignored`);
+        continue;
+      }
+      wanted.set(t.capacityGroup, { dedicated: t.dedicated, spot: t.spot });
+    }
+    const seqs = new Map([...this.groups].map(([name, r]) => [name, r.manualSeq]));
+    const views = await this.list(options);
+    const clampGroups = await Promise.all(
+      views.map(async (v): Promise<ClampGroup> => {
+        const record = this.groups.get(v.spec.name)!;
+        const requested = wanted.get(v.spec.name);
+        const current = currentOf(v);
+        const max = maxOf(v.spec);
+        const shrinks =
+          requested !== undefined &&
+          (Math.min(requested.dedicated, max.dedicated) < current.dedicated ||
+            Math.min(requested.spot, max.spot) < current.spot);
+        return {
+          name: v.spec.name,
+          ...(requested ? { requested } : {}),
+          max,
+          pin: record.pinned,
+          current,
+          target: targetOf(v),
+          busy: shrinks ? await this.busyNodes(v.spec, options) : NONE,
+          holdTarget: v.spec.mode === BurstMode.BURST_MODE_WORKER_BURST && !involves(v.spec, context),
+          prices: pricesOf(v.spec),
+        };
+      }),
+    );
+    const clamped = clampPlan(clampGroups, this.budgetCap);
+    const applied: AppliedTarget[] = clamped.map((c) => {
+      const now = clampGroups.find((g) => g.name === c.group)!.target;
+      const resizing =
+        (options.resize ?? true) &&
+        (now.dedicated !== c.effective.dedicated || now.spot !== c.effective.spot);
+      if (resizing) this.schedulePlanResize(c.group, c.effective, seqs.get(c.group) ?? 0);
+      return { ...c, resizing };
+    });
+    reasons.push(...applied.flatMap((a) => a.reasons));
+    if (applied.some((a) => a.limits.length > 0)) {
+      this.logger.info('plan targets clamped', {
+        source: context.source,
+        groups: applied.filter((a) => a.limits.length > 0).map((a) => `${a.group}:${a.limits.join('+')}`),
+      });
+    }
+    return { targets: applied, reasons };
+  }
+
+  private schedulePlanResize(group: string, target: NodePair, manualSeq: number): void {
+    this.planned.set(group, { target, manualSeq });
+    if (this.planRunning.has(group)) return; // the running loop picks the latest up
+    const loop = (async () => {
+      for (let next = this.planned.get(group); next; next = this.planned.get(group)) {
+        this.planned.delete(group);
+        const record = this.groups.get(group);
+        if (this.abort.signal.aborted || !record || record.manualSeq !== next.manualSeq) continue;
+        try {
+          await this.backendFor(record.spec).resizeGroup(group, next.target, {
+            abortSignal: this.abort.signal,
+          });
+          if (record.manualSeq === next.manualSeq) {
+            record.owner = 'plan';
+            this.save();
+          }
+        } catch (err) {
+          if (!this.abort.signal.aborted) {
+            this.logger.warn('resize from plan failed', { group, error: errorText(err) });
+          }
+        }
+      }
+    })().finally(() => this.planRunning.delete(group));
+    this.planRunning.set(group, loop);
+  }
+
+  /** Nodes of a group running work now, by priority. */
+  private async busyNodes(
+    spec: CapacityGroupSpec,
+    options: { abortSignal?: AbortSignal },
+  ): Promise<NodePair> {
+    const nodes = await this.backendFor(spec).listNodes(spec.name, options);
+    this.learnPriorities(spec.name, nodes);
+    const busy = nodes.filter((n) => n.runningTasks > 0 || n.state === 'running' || n.protectedFromScaleIn);
+    return {
+      dedicated: busy.filter((n) => n.priority === 'dedicated').length,
+      spot: busy.filter((n) => n.priority === 'spot').length,
+    };
+  }
+
+  private learnPriorities(group: string, nodes: readonly ComputeNode[]): void {
+    for (const n of nodes) this.priorities.set(`${group}/${n.id}`, n.priority);
+  }
+
+  /**
+   * What one task slot of a node costs per hour: the node's price (dedicated or spot, by
+   * the node's priority) divided by the group's slots per node. A frame's cost is its run
+   * time × this. When the node is gone before its priority was learnt, a group with only
+   * one priority uses that one; a mixed group uses the dedicated price (never under-counts).
+   */
+  async slotPricePerHour(capacityGroup: string | undefined, nodeId: string | undefined): Promise<number> {
+    const name = capacityGroup ?? this.options.defaultGroup ?? 'default';
+    const spec = this.groups.get(name)?.spec;
+    if (!spec?.cost) return 0;
+    const prices = pricesOf(spec);
+    if (prices.dedicated === 0 && prices.spot === 0) return 0;
+    let priority = nodeId ? this.priorities.get(`${name}/${nodeId}`) : undefined;
+    if (!priority && nodeId) {
+      // One listing for every frame that asks at once.
+      let lookup = this.nodeLookups.get(name);
+      if (!lookup) {
+        lookup = this.backendFor(spec)
+          .listNodes(name, { abortSignal: this.abort.signal })
+          .then((nodes) => this.learnPriorities(name, nodes))
+          .catch((err: unknown) =>
+            this.logger.debug('listing nodes for prices failed', { group: name, error: errorText(err) }),
+          )
+          .finally(() => this.nodeLookups.delete(name));
+        this.nodeLookups.set(name, lookup);
+      }
+      await lookup;
+      priority = this.priorities.get(`${name}/${nodeId}`);
+    }
+    priority ??= spec.maxDedicatedNodes === 0 ? 'spot' : 'dedicated';
+    return prices[priority] / (spec.taskSlotsPerNode || 1);
+  }
+
+  /** The studio's budget: the cap, cost per hour now and at the targets, and spend so far. */
+  async budget(options: { abortSignal?: AbortSignal } = {}): Promise<BudgetView> {
+    const views = await this.list(options);
+    const spent = this.meter.snapshot();
+    return {
+      maxSpendPerHour: this.budgetCap.maxSpendPerHour,
+      currency: this.budgetCap.currency,
+      costPerHour: views.reduce((sum, v) => sum + v.costPerHour, 0),
+      projectedCostPerHour: views.reduce((sum, v) => sum + costOf(targetOf(v), pricesOf(v.spec)), 0),
+      spentTotal: spent.total,
+      spentSince: spent.since,
+    };
   }
 
   /** Deletes a group. Deleting a missing group succeeds. */
   async delete(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
-    const spec = this.specs.get(name);
-    if (!spec) return;
-    await this.backendFor(spec).deleteGroup(name, options);
-    this.specs.delete(name);
+    const record = this.groups.get(name);
+    if (!record) return;
+    this.planned.delete(name);
+    await this.backendFor(record.spec).deleteGroup(name, options);
+    this.groups.delete(name);
+    this.meter.forget(name);
     this.save();
   }
 
   /** A group's nodes. */
   async listNodes(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<ComputeNode[]> {
-    const spec = this.specs.get(name);
-    if (!spec) throw new NotFoundError(`capacity group ${JSON.stringify(name)} does not exist`);
-    return this.backendFor(spec).listNodes(name, options);
+    const { spec } = this.recordOf(name);
+    const nodes = await this.backendFor(spec).listNodes(name, options);
+    this.learnPriorities(name, nodes);
+    return nodes;
   }
 
   /** Capacity events after `afterSeq` (of one group if given). */
@@ -232,27 +786,111 @@ export class CapacityManager {
 
   private view(spec: CapacityGroupSpec, status: GroupStatus | undefined): CapacityGroupView {
     const costPerHour = status
-      ? status.currentDedicatedNodes * (spec.cost?.dedicatedPerNodeHour ?? 0) +
-        status.currentSpotNodes * (spec.cost?.spotPerNodeHour ?? 0)
+      ? costOf({ dedicated: status.currentDedicatedNodes, spot: status.currentSpotNodes }, pricesOf(spec))
       : 0;
-    return { spec, status, costPerHour };
+    const backend = this.backendFor(spec);
+    this.meter.observe(spec.name, costPerHour, backend.kind !== 'local');
+    const record = this.groups.get(spec.name);
+    return {
+      spec,
+      status,
+      costPerHour,
+      pinned: record?.pinned ?? NONE,
+      targetOwner: record?.owner,
+      spentTotal: this.meter.snapshot().byGroup.get(spec.name) ?? 0,
+    };
   }
 
   private save(): void {
     writeFileAtomic(
       this.file,
       JSON.stringify(
-        [...this.specs.values()].map((spec) => CapacityGroupSpec.toJSON(spec)),
+        [...this.groups.values()].map((r) => ({
+          spec: CapacityGroupSpec.toJSON(r.spec),
+          pinned: r.pinned,
+          ...(r.owner ? { owner: r.owner } : {}),
+        })),
         null,
         2,
       ),
     );
   }
 
+  /** Stops metering and drops plan resizes still waiting; the meter is saved. */
   close(): void {
+    this.abort.abort();
+    if (this.meterTimer) clearInterval(this.meterTimer);
+    this.planned.clear();
+    this.meter.save();
     for (const u of this.unsubscribes) u();
     this.listeners.clear();
   }
+}
+
+/** Whether the report being planned involves a group (see `PlanContext`). */
+export function involves(spec: CapacityGroupSpec, context: PlanContext): boolean {
+  if (context.capacityGroups.includes(spec.name)) return true;
+  const startup = spec.scaleSet?.workerStartup;
+  const served = new Set([...(startup?.groups ?? []), ...(startup?.pools ?? [])].filter((g) => g !== ''));
+  return context.farmGroups.some((g) => served.has(g));
+}
+
+function validateVmImage(spec: CapacityGroupSpec, batch: boolean): void {
+  const image = spec.image;
+  const where = batch ? 'Azure Batch' : 'a scale set';
+  if (!image || (!image.virtualMachineImageId && !image.publisher && !image.offer && !image.sku)) {
+    throw new ValidationError(
+      'spec.image',
+      null,
+      `is required by ${where}: publisher, offer and sku (e.g. canonical, 0001-com-ubuntu-server-jammy, 22_04-lts), or virtual_machine_image_id`,
+    );
+  }
+  if (!image.virtualMachineImageId) {
+    for (const [field, value] of [
+      ['publisher', image.publisher],
+      ['offer', image.offer],
+      ['sku', image.sku],
+    ] as const) {
+      if (value === '') {
+        throw new ValidationError(
+          `spec.image.${field}`,
+          value,
+          'is required with a marketplace image (or give virtual_machine_image_id)',
+        );
+      }
+    }
+  }
+  if (batch && !image.nodeAgentSkuId) {
+    throw new ValidationError(
+      'spec.image.node_agent_sku_id',
+      image.nodeAgentSkuId,
+      'is required by Azure Batch and must match the image, e.g. "batch.node.ubuntu 22.04"',
+    );
+  }
+}
+
+function pricesOf(spec: CapacityGroupSpec): NodePrices {
+  return { dedicated: spec.cost?.dedicatedPerNodeHour ?? 0, spot: spec.cost?.spotPerNodeHour ?? 0 };
+}
+
+function maxOf(spec: CapacityGroupSpec): NodePair {
+  return { dedicated: spec.maxDedicatedNodes, spot: spec.maxSpotNodes };
+}
+
+function clampTo(n: NodePair, max: NodePair): NodePair {
+  return { dedicated: Math.min(n.dedicated, max.dedicated), spot: Math.min(n.spot, max.spot) };
+}
+
+function targetOf(v: CapacityGroupView): NodePair {
+  return { dedicated: v.status?.targetDedicatedNodes ?? 0, spot: v.status?.targetSpotNodes ?? 0 };
+}
+
+function currentOf(v: CapacityGroupView): NodePair {
+  return { dedicated: v.status?.currentDedicatedNodes ?? 0, spot: v.status?.currentSpotNodes ?? 0 };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** The backend's view of a wire spec: worker-burst groups carry their scale-set options. */
@@ -269,6 +907,7 @@ export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
     maxSpotNodes: spec.maxSpotNodes,
     ...(spec.image ? { image: spec.image } : {}),
     ...(spec.batchPool?.startTaskCommand ? { startTaskCommand: spec.batchPool.startTaskCommand } : {}),
+    ...(spec.batchPool?.subnetId ? { subnetId: spec.batchPool.subnetId } : {}),
     ...(durationMs ? { resizeTimeoutMs: durationMs } : {}),
   };
 }

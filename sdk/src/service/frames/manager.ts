@@ -35,14 +35,17 @@ export class FrameManager {
   constructor(
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
+    /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
+    private readonly groups?: { requireOffloadGroup(name: string | undefined): void },
   ) {}
 
-  /** Adds frames to a job (creating it); idempotent by key. */
+  /** Adds frames to a job (creating it); idempotent by key. Refuses a capacity group that does not exist. */
   async submit(
     job: JobSpec,
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
+    this.groups?.requireOffloadGroup(job.capacityGroup);
     const result = await this.store.submit(job, frames);
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
     return result;
@@ -75,7 +78,8 @@ export class FrameManager {
         .slice(0, request.maxFrames);
       ids.push(...queued.map((f) => f.frameId));
     }
-    if (ids.length === 0 && unknown.length === 0) {
+    // A job with nothing queued is a valid request that recalls nothing.
+    if (!request.jobId && ids.length === 0 && unknown.length === 0) {
       throw new ValidationError('keys', [], 'name frames by key, or a job_id with max_frames');
     }
     const { recalled, notRecalled } = await this.dispatcher.recall(ids, reason);

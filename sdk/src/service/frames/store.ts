@@ -28,6 +28,22 @@ export interface FrameChange {
   readonly cost?: number;
 }
 
+/**
+ * Prices a frame's run time. A frame's cost is the sum over its attempts of
+ * `run time × slotPricePerHour`: the node-time × price of its group, apportioned by slot
+ * time (a node with 4 slots costs each running frame a quarter of its price).
+ */
+export interface FramePricing {
+  /** What one task slot of `nodeId` in the group costs per hour (the job's group; undefined: the default group). */
+  slotPricePerHour(capacityGroup: string | undefined, nodeId: string | undefined): Promise<number>;
+}
+
+/** Options of `FrameStore.open`. */
+export interface FrameStoreOptions {
+  /** Prices run time into frame and job cost. @default none (cost stays 0) */
+  readonly pricing?: FramePricing;
+}
+
 /** Filter of an event query. */
 export interface EventFilter {
   readonly jobId?: string;
@@ -113,12 +129,15 @@ export class FrameStore {
   private durableSeq = 0;
   private readonly listeners = new Set<() => void>();
 
-  private constructor(private readonly journal: Journal<JournalRecord>) {}
+  private constructor(
+    private readonly journal: Journal<JournalRecord>,
+    private readonly pricing: FramePricing | undefined,
+  ) {}
 
   /** Opens the store kept in `dir` (created if needed), replaying its journal. */
-  static open(dir: string): FrameStore {
+  static open(dir: string, options: FrameStoreOptions = {}): FrameStore {
     const { journal, records } = Journal.open<JournalRecord>(path.join(dir, 'frames.journal'));
-    const store = new FrameStore(journal);
+    const store = new FrameStore(journal, options.pricing);
     for (const r of records) store.replay(r);
     store.durableSeq = store.events.length;
     return store;
@@ -284,13 +303,31 @@ export class FrameStore {
     return { jobId, frames: results };
   }
 
-  /** Records a change of one frame; resolves once durable (and watchers were told). */
+  /**
+   * Records a change of one frame; resolves once durable (and watchers were told). A change
+   * that ends a running attempt (it succeeded, failed, was preempted, retried, recalled or
+   * cancelled, or a new attempt started) carries the attempt's cost: the time since the
+   * attempt started, as the service saw it, × the slot price of the node it ran on. The cost
+   * is journalled with the change, so a restart never prices an attempt twice.
+   */
   async change(frameId: string, change: FrameChange): Promise<FrameEvent> {
+    const cost = change.cost ?? (await this.attemptCost(frameId, change));
+    if (cost !== undefined) change = { ...change, cost };
     const now = Date.now();
     const seq = this.events.length + 1;
     const event = this.applyChange(frameId, change, now, seq);
     await this.commit([{ t: 'event', seq, frameId, at: now, change }]);
     return event;
+  }
+
+  private async attemptCost(frameId: string, change: FrameChange): Promise<number | undefined> {
+    const f = this.frames.get(frameId);
+    if (!this.pricing || !f || f.startedAt === undefined) return undefined;
+    const running = (s: FrameState): boolean => s === 'running' || s === 'preparing';
+    if (!running(f.state) || (running(change.state) && change.type !== 'started')) return undefined;
+    const { startedAt, nodeId } = f;
+    const price = await this.pricing.slotPricePerHour(this.jobs.get(f.jobId)?.spec.capacityGroup, nodeId);
+    return price > 0 ? (Math.max(0, Date.now() - startedAt) / 3_600_000) * price : undefined;
   }
 
   /**

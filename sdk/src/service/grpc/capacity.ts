@@ -3,7 +3,7 @@ import type { ComputeNode, NodeState } from '../../compute/backend';
 import { ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/capacity';
 import { NodePriority } from '../../gen/spillway/v1/common';
-import { nodeStates, provisioningStates } from '../../model/wire-mapping';
+import { nodeStates, provisioningStates, targetOwners } from '../../model/wire-mapping';
 import type { CapacityGroupView, CapacityManager, SequencedCapacityEvent } from '../capacity/manager';
 import { abortOf, serverStream, unary, type HandlerContext } from './handlers';
 import { parseCursor, pump } from './watch';
@@ -38,6 +38,12 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
           errors: s.errors.map((e) => ({ ...e })),
           updatedAt: new Date(),
           backendId: s.backendId,
+          targetOwner: g.targetOwner
+            ? targetOwners.toWire(g.targetOwner)
+            : w.TargetOwner.TARGET_OWNER_UNSPECIFIED,
+          pinnedDedicatedNodes: g.pinned.dedicated,
+          pinnedSpotNodes: g.pinned.spot,
+          spentTotal: g.spentTotal,
         }
       : undefined,
   };
@@ -103,6 +109,9 @@ export function capacityServiceHandlers(
       await capacity.delete(req.name);
       return {};
     }),
+    getBudget: unary(ctx, async (_req: w.GetBudgetRequest, call) => ({
+      budget: { ...(await capacity.budget({ abortSignal: abortOf(call) })) },
+    })),
     listNodes: unary(ctx, async (req: w.ListNodesRequest) => {
       const page = pageOf(await capacity.listNodes(req.capacityGroup), req.pageSize, req.pageToken);
       return { nodes: page.items.map(nodeToWire), nextPageToken: page.next };

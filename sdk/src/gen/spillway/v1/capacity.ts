@@ -204,6 +204,45 @@ export function renderManagerToJSON(object: RenderManager): string {
   }
 }
 
+/** TargetOwner says who set a group's current targets. */
+export enum TargetOwner {
+  /** TARGET_OWNER_UNSPECIFIED - No one has set them since the group was created. */
+  TARGET_OWNER_UNSPECIFIED = 0,
+  /** TARGET_OWNER_MANUAL - A person (ResizeCapacityGroup): the targets are also the group's pinned floors. */
+  TARGET_OWNER_MANUAL = 1,
+  /** TARGET_OWNER_PLAN - The burst plan, within the pinned floors, the maxima and the budget. */
+  TARGET_OWNER_PLAN = 2,
+}
+
+export function targetOwnerFromJSON(object: any): TargetOwner {
+  switch (object) {
+    case 0:
+    case 'TARGET_OWNER_UNSPECIFIED':
+      return TargetOwner.TARGET_OWNER_UNSPECIFIED;
+    case 1:
+    case 'TARGET_OWNER_MANUAL':
+      return TargetOwner.TARGET_OWNER_MANUAL;
+    case 2:
+    case 'TARGET_OWNER_PLAN':
+      return TargetOwner.TARGET_OWNER_PLAN;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum TargetOwner');
+  }
+}
+
+export function targetOwnerToJSON(object: TargetOwner): string {
+  switch (object) {
+    case TargetOwner.TARGET_OWNER_UNSPECIFIED:
+      return 'TARGET_OWNER_UNSPECIFIED';
+    case TargetOwner.TARGET_OWNER_MANUAL:
+      return 'TARGET_OWNER_MANUAL';
+    case TargetOwner.TARGET_OWNER_PLAN:
+      return 'TARGET_OWNER_PLAN';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum TargetOwner');
+  }
+}
+
 /** ProvisioningState is a group's life-cycle state. */
 export enum ProvisioningState {
   /** PROVISIONING_STATE_UNSPECIFIED - Not reported. */
@@ -513,6 +552,11 @@ export interface BatchPoolOptions {
   startTaskCommand: string;
   /** How long an auto pool may sit at zero nodes before it is deleted. Default: 30 minutes. */
   autoDeleteAfter: Duration | undefined;
+  /**
+   * Subnet resource id the pool's nodes join (/subscriptions/.../subnets/NAME), e.g. to reach
+   * on-prem storage over VPN; empty for Batch's own network.
+   */
+  subnetId: string;
 }
 
 /**
@@ -651,6 +695,20 @@ export interface CapacityGroupStatus {
   updatedAt: Date | undefined;
   /** The backend's own id: Batch pool id, or scale set resource id. */
   backendId: string;
+  /** Who set the current targets. */
+  targetOwner: TargetOwner;
+  /**
+   * Dedicated nodes a person pinned (the last ResizeCapacityGroup): the plan never sizes
+   * the group below this.
+   */
+  pinnedDedicatedNodes: number;
+  /** Spot nodes a person pinned: the plan never sizes the group below this. */
+  pinnedSpotNodes: number;
+  /**
+   * What the group's nodes have cost since the service began metering them, in the
+   * budget's currency.
+   */
+  spentTotal: number;
 }
 
 /** CapacityGroup is a group's spec and status. */
@@ -768,6 +826,35 @@ export interface ListNodesResponse {
   nodes: Node[];
   /** Token for the next page; empty on the last page. */
   nextPageToken: string;
+}
+
+/** GetBudgetRequest asks for the studio's budget and spend. */
+export interface GetBudgetRequest {}
+
+/** Budget is the studio's spend cap and what capacity costs, for every bridge together. */
+export interface Budget {
+  /**
+   * The cap per hour (configuration budget.maxSpendPerHour); 0 means uncapped. A plan is
+   * clamped to it; a manual resize or group create that would exceed it answers
+   * RESOURCE_EXHAUSTED.
+   */
+  maxSpendPerHour: number;
+  /** ISO 4217 currency of the cap and of every figure here. */
+  currency: string;
+  /** What the nodes allocated now cost per hour. */
+  costPerHour: number;
+  /** What the groups will cost per hour at their targets (what the cap is checked against). */
+  projectedCostPerHour: number;
+  /** What the groups have cost since spent_since: node time × the group's price. */
+  spentTotal: number;
+  /** When the service began metering. */
+  spentSince: Date | undefined;
+}
+
+/** GetBudgetResponse holds the budget. */
+export interface GetBudgetResponse {
+  /** The budget and spend. */
+  budget: Budget | undefined;
 }
 
 /** CapacityEvent is one change to a group's capacity. */
@@ -1089,7 +1176,7 @@ export const CostRate: MessageFns<CostRate> = {
 };
 
 function createBaseBatchPoolOptions(): BatchPoolOptions {
-  return { lifetime: 0, existingPoolId: '', startTaskCommand: '', autoDeleteAfter: undefined };
+  return { lifetime: 0, existingPoolId: '', startTaskCommand: '', autoDeleteAfter: undefined, subnetId: '' };
 }
 
 export const BatchPoolOptions: MessageFns<BatchPoolOptions> = {
@@ -1105,6 +1192,9 @@ export const BatchPoolOptions: MessageFns<BatchPoolOptions> = {
     }
     if (message.autoDeleteAfter !== undefined) {
       Duration.encode(message.autoDeleteAfter, writer.uint32(34).fork()).join();
+    }
+    if (message.subnetId !== '') {
+      writer.uint32(42).string(message.subnetId);
     }
     return writer;
   },
@@ -1154,6 +1244,14 @@ export const BatchPoolOptions: MessageFns<BatchPoolOptions> = {
             message.autoDeleteAfter = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.subnetId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1184,6 +1282,11 @@ export const BatchPoolOptions: MessageFns<BatchPoolOptions> = {
         : isSet(object.auto_delete_after)
           ? Duration.fromJSON(object.auto_delete_after)
           : undefined,
+      subnetId: isSet(object.subnetId)
+        ? globalThis.String(object.subnetId)
+        : isSet(object.subnet_id)
+          ? globalThis.String(object.subnet_id)
+          : '',
     };
   },
 
@@ -1201,6 +1304,9 @@ export const BatchPoolOptions: MessageFns<BatchPoolOptions> = {
     if (message.autoDeleteAfter !== undefined) {
       obj.autoDeleteAfter = Duration.toJSON(message.autoDeleteAfter);
     }
+    if (message.subnetId !== '') {
+      obj.subnetId = message.subnetId;
+    }
     return obj;
   },
 
@@ -1216,6 +1322,7 @@ export const BatchPoolOptions: MessageFns<BatchPoolOptions> = {
       object.autoDeleteAfter !== undefined && object.autoDeleteAfter !== null
         ? Duration.fromPartial(object.autoDeleteAfter)
         : undefined;
+    message.subnetId = object.subnetId ?? '';
     return message;
   },
 };
@@ -2261,6 +2368,10 @@ function createBaseCapacityGroupStatus(): CapacityGroupStatus {
     errors: [],
     updatedAt: undefined,
     backendId: '',
+    targetOwner: 0,
+    pinnedDedicatedNodes: 0,
+    pinnedSpotNodes: 0,
+    spentTotal: 0,
   };
 }
 
@@ -2295,6 +2406,18 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     }
     if (message.backendId !== '') {
       writer.uint32(82).string(message.backendId);
+    }
+    if (message.targetOwner !== 0) {
+      writer.uint32(88).int32(message.targetOwner);
+    }
+    if (message.pinnedDedicatedNodes !== 0) {
+      writer.uint32(96).uint32(message.pinnedDedicatedNodes);
+    }
+    if (message.pinnedSpotNodes !== 0) {
+      writer.uint32(104).uint32(message.pinnedSpotNodes);
+    }
+    if (message.spentTotal !== 0) {
+      writer.uint32(113).double(message.spentTotal);
     }
     return writer;
   },
@@ -2392,6 +2515,38 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
             message.backendId = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.targetOwner = reader.int32() as any;
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.pinnedDedicatedNodes = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.pinnedSpotNodes = reader.uint32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.spentTotal = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2450,6 +2605,26 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         : isSet(object.backend_id)
           ? globalThis.String(object.backend_id)
           : '',
+      targetOwner: isSet(object.targetOwner)
+        ? targetOwnerFromJSON(object.targetOwner)
+        : isSet(object.target_owner)
+          ? targetOwnerFromJSON(object.target_owner)
+          : 0,
+      pinnedDedicatedNodes: isSet(object.pinnedDedicatedNodes)
+        ? globalThis.Number(object.pinnedDedicatedNodes)
+        : isSet(object.pinned_dedicated_nodes)
+          ? globalThis.Number(object.pinned_dedicated_nodes)
+          : 0,
+      pinnedSpotNodes: isSet(object.pinnedSpotNodes)
+        ? globalThis.Number(object.pinnedSpotNodes)
+        : isSet(object.pinned_spot_nodes)
+          ? globalThis.Number(object.pinned_spot_nodes)
+          : 0,
+      spentTotal: isSet(object.spentTotal)
+        ? globalThis.Number(object.spentTotal)
+        : isSet(object.spent_total)
+          ? globalThis.Number(object.spent_total)
+          : 0,
     };
   },
 
@@ -2485,6 +2660,18 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.backendId !== '') {
       obj.backendId = message.backendId;
     }
+    if (message.targetOwner !== 0) {
+      obj.targetOwner = targetOwnerToJSON(message.targetOwner);
+    }
+    if (message.pinnedDedicatedNodes !== 0) {
+      obj.pinnedDedicatedNodes = Math.round(message.pinnedDedicatedNodes);
+    }
+    if (message.pinnedSpotNodes !== 0) {
+      obj.pinnedSpotNodes = Math.round(message.pinnedSpotNodes);
+    }
+    if (message.spentTotal !== 0) {
+      obj.spentTotal = floatToJson(message.spentTotal);
+    }
     return obj;
   },
 
@@ -2503,6 +2690,10 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     message.errors = object.errors?.map((e) => CapacityError.fromPartial(e)) || [];
     message.updatedAt = object.updatedAt ?? undefined;
     message.backendId = object.backendId ?? '';
+    message.targetOwner = object.targetOwner ?? 0;
+    message.pinnedDedicatedNodes = object.pinnedDedicatedNodes ?? 0;
+    message.pinnedSpotNodes = object.pinnedSpotNodes ?? 0;
+    message.spentTotal = object.spentTotal ?? 0;
     return message;
   },
 };
@@ -3830,6 +4021,302 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
   },
 };
 
+function createBaseGetBudgetRequest(): GetBudgetRequest {
+  return {};
+}
+
+export const GetBudgetRequest: MessageFns<GetBudgetRequest> = {
+  encode(_: GetBudgetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBudgetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBudgetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetBudgetRequest {
+    return {};
+  },
+
+  toJSON(_: GetBudgetRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetBudgetRequest>): GetBudgetRequest {
+    return GetBudgetRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetBudgetRequest>): GetBudgetRequest {
+    const message = createBaseGetBudgetRequest();
+    return message;
+  },
+};
+
+function createBaseBudget(): Budget {
+  return {
+    maxSpendPerHour: 0,
+    currency: '',
+    costPerHour: 0,
+    projectedCostPerHour: 0,
+    spentTotal: 0,
+    spentSince: undefined,
+  };
+}
+
+export const Budget: MessageFns<Budget> = {
+  encode(message: Budget, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxSpendPerHour !== 0) {
+      writer.uint32(9).double(message.maxSpendPerHour);
+    }
+    if (message.currency !== '') {
+      writer.uint32(18).string(message.currency);
+    }
+    if (message.costPerHour !== 0) {
+      writer.uint32(25).double(message.costPerHour);
+    }
+    if (message.projectedCostPerHour !== 0) {
+      writer.uint32(33).double(message.projectedCostPerHour);
+    }
+    if (message.spentTotal !== 0) {
+      writer.uint32(41).double(message.spentTotal);
+    }
+    if (message.spentSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.spentSince), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Budget {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBudget();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.maxSpendPerHour = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.costPerHour = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.projectedCostPerHour = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.spentTotal = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.spentSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Budget {
+    return {
+      maxSpendPerHour: isSet(object.maxSpendPerHour)
+        ? globalThis.Number(object.maxSpendPerHour)
+        : isSet(object.max_spend_per_hour)
+          ? globalThis.Number(object.max_spend_per_hour)
+          : 0,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : '',
+      costPerHour: isSet(object.costPerHour)
+        ? globalThis.Number(object.costPerHour)
+        : isSet(object.cost_per_hour)
+          ? globalThis.Number(object.cost_per_hour)
+          : 0,
+      projectedCostPerHour: isSet(object.projectedCostPerHour)
+        ? globalThis.Number(object.projectedCostPerHour)
+        : isSet(object.projected_cost_per_hour)
+          ? globalThis.Number(object.projected_cost_per_hour)
+          : 0,
+      spentTotal: isSet(object.spentTotal)
+        ? globalThis.Number(object.spentTotal)
+        : isSet(object.spent_total)
+          ? globalThis.Number(object.spent_total)
+          : 0,
+      spentSince: isSet(object.spentSince)
+        ? fromJsonTimestamp(object.spentSince)
+        : isSet(object.spent_since)
+          ? fromJsonTimestamp(object.spent_since)
+          : undefined,
+    };
+  },
+
+  toJSON(message: Budget): unknown {
+    const obj: any = {};
+    if (message.maxSpendPerHour !== 0) {
+      obj.maxSpendPerHour = floatToJson(message.maxSpendPerHour);
+    }
+    if (message.currency !== '') {
+      obj.currency = message.currency;
+    }
+    if (message.costPerHour !== 0) {
+      obj.costPerHour = floatToJson(message.costPerHour);
+    }
+    if (message.projectedCostPerHour !== 0) {
+      obj.projectedCostPerHour = floatToJson(message.projectedCostPerHour);
+    }
+    if (message.spentTotal !== 0) {
+      obj.spentTotal = floatToJson(message.spentTotal);
+    }
+    if (message.spentSince !== undefined) {
+      obj.spentSince = message.spentSince.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Budget>): Budget {
+    return Budget.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Budget>): Budget {
+    const message = createBaseBudget();
+    message.maxSpendPerHour = object.maxSpendPerHour ?? 0;
+    message.currency = object.currency ?? '';
+    message.costPerHour = object.costPerHour ?? 0;
+    message.projectedCostPerHour = object.projectedCostPerHour ?? 0;
+    message.spentTotal = object.spentTotal ?? 0;
+    message.spentSince = object.spentSince ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetBudgetResponse(): GetBudgetResponse {
+  return { budget: undefined };
+}
+
+export const GetBudgetResponse: MessageFns<GetBudgetResponse> = {
+  encode(message: GetBudgetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.budget !== undefined) {
+      Budget.encode(message.budget, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBudgetResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBudgetResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.budget = Budget.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetBudgetResponse {
+    return { budget: isSet(object.budget) ? Budget.fromJSON(object.budget) : undefined };
+  },
+
+  toJSON(message: GetBudgetResponse): unknown {
+    const obj: any = {};
+    if (message.budget !== undefined) {
+      obj.budget = Budget.toJSON(message.budget);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetBudgetResponse>): GetBudgetResponse {
+    return GetBudgetResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetBudgetResponse>): GetBudgetResponse {
+    const message = createBaseGetBudgetResponse();
+    message.budget =
+      object.budget !== undefined && object.budget !== null ? Budget.fromPartial(object.budget) : undefined;
+    return message;
+  },
+};
+
 function createBaseCapacityEvent(): CapacityEvent {
   return {
     cursor: '',
@@ -4277,6 +4764,21 @@ export const CapacityServiceService = {
     responseDeserialize: (value: Buffer): ListNodesResponse => ListNodesResponse.decode(value),
   },
   /**
+   * GetBudget returns the studio's spend cap, what the groups cost per hour now and at
+   * their targets, and what they have cost so far.
+   */
+  getBudget: {
+    path: '/spillway.v1.CapacityService/GetBudget' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBudgetRequest): Buffer =>
+      Buffer.from(GetBudgetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBudgetRequest => GetBudgetRequest.decode(value),
+    responseSerialize: (value: GetBudgetResponse): Buffer =>
+      Buffer.from(GetBudgetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetBudgetResponse => GetBudgetResponse.decode(value),
+  },
+  /**
    * WatchCapacityEvents streams capacity events (evictions, resize errors, quota) from a
    * cursor, so a bridge can act on them (e.g. remove an evicted worker from its farm).
    */
@@ -4316,6 +4818,11 @@ export interface CapacityServiceServer extends UntypedServiceImplementation {
   deleteCapacityGroup: handleUnaryCall<DeleteCapacityGroupRequest, DeleteCapacityGroupResponse>;
   /** ListNodes lists the nodes (Batch compute nodes or Scale Set instances) of a group. */
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
+  /**
+   * GetBudget returns the studio's spend cap, what the groups cost per hour now and at
+   * their targets, and what they have cost so far.
+   */
+  getBudget: handleUnaryCall<GetBudgetRequest, GetBudgetResponse>;
   /**
    * WatchCapacityEvents streams capacity events (evictions, resize errors, quota) from a
    * cursor, so a bridge can act on them (e.g. remove an evicted worker from its farm).
@@ -4427,6 +4934,25 @@ export interface CapacityServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetBudget returns the studio's spend cap, what the groups cost per hour now and at
+   * their targets, and what they have cost so far.
+   */
+  getBudget(
+    request: GetBudgetRequest,
+    callback: (error: ServiceError | null, response: GetBudgetResponse) => void,
+  ): ClientUnaryCall;
+  getBudget(
+    request: GetBudgetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetBudgetResponse) => void,
+  ): ClientUnaryCall;
+  getBudget(
+    request: GetBudgetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetBudgetResponse) => void,
   ): ClientUnaryCall;
   /**
    * WatchCapacityEvents streams capacity events (evictions, resize errors, quota) from a
