@@ -61,9 +61,11 @@ function writeAtomically(file: string, text: string): void {
 export const TUNING_SEED_OFFSETS = Array.from({ length: 30 }, (_, k) => k * 1000);
 /**
  * Held-out seeds (the file's seed + these): never swept, never looked at while tuning; the
- * bench reports the policy on them as it is.
+ * bench reports the policy on them as it is. A first set (1,000,003 + k × 7,919) was
+ * reported once, showed 3 misses on spot-storm, and the fixes were checked on it: it is
+ * tuning data now, and this set replaced it.
  */
-export const HELD_OUT_SEED_OFFSETS = Array.from({ length: 24 }, (_, k) => 1_000_003 + k * 7_919);
+export const HELD_OUT_SEED_OFFSETS = Array.from({ length: 24 }, (_, k) => 2_000_029 + k * 7_919);
 
 const BASELINES = POLICY_NAMES.filter((p) => p !== 'spillway');
 

@@ -158,12 +158,6 @@ export interface PolicyOptions {
    */
   readonly evictionRisk?: number;
   /**
-   * A cloud node's current frame is projected to end this many deviations after its
-   * expected end (given how long it has run), so frames planned behind it are not late.
-   * @default 0
-   */
-  readonly busyNodeSpread?: number;
-  /**
    * Standard deviation of a frame time, as a fraction of its mean, while fewer than two
    * frames of the job have finished.
    * @default 0.25
@@ -511,7 +505,6 @@ export function decideBurst(input: PolicyInput): PlanDecision {
   const priorCv = input.options?.priorFrameTimeCv ?? 0.25;
   const progressNoise = input.options?.progressNoise ?? 0.05;
   const missRisk = input.options?.jobMissRisk;
-  const busyLaneSpread = input.options?.busyNodeSpread ?? 0;
   const evictionSlack = input.options?.evictionSlackFrames;
   const evictionRisk = input.options?.evictionRisk ?? 0.01;
   const deferral = input.options?.scaleOutDeferralSeconds ?? 0;
@@ -689,37 +682,41 @@ export function decideBurst(input: PolicyInput): PlanDecision {
 
   // Nodes in the order the plan keeps them (busy, idle, booting soonest first), each with
   // the times its lanes are free.
+  // A busy node's lane is free when its frame is expected to end, with the variance of that
+  // moment (a frame planned behind a long-running one must not start late).
   const runningLeft = mineOfGroup
     .flatMap((w) =>
       Array.from({ length: w.cloudRunning }, (_, k) => {
         const e = w.runningElapsed[k];
-        if (e === undefined) return cloudFt(w) / 2;
-        // Pessimistic by one deviation of what is left: a frame planned behind it must not
-        // start late (at the end there is no time left to redo an evicted frame).
+        const ft = cloudFt(w);
+        if (e === undefined) return { t: ft / 2, v: (ft * ft) / 12 };
         const sd = cloudSd(w);
-        const total =
-          meanGivenAtLeast(cloudFt(w), sd, e) +
-          busyLaneSpread * Math.sqrt(varianceGivenAtLeast(cloudFt(w), sd, e));
-        return Math.max(0, total - e);
+        return {
+          t: Math.max(0, meanGivenAtLeast(ft, sd, e) - e),
+          v: varianceGivenAtLeast(ft, sd, e),
+        };
       }),
     )
-    .sort((a, b) => a - b);
+    .sort((a, b) => a.t - b.t);
   const busy = alive.filter((n) => n.state === 'busy');
   const idle = alive.filter((n) => n.state === 'idle');
   const booting = alive.filter((n) => n.state === 'booting');
-  const ordered: number[][] = [];
+  const free = (t: number, v = 0): { t: number; v: number } => ({ t, v });
+  const ordered: { t: number; v: number }[][] = [];
   let r = 0;
   for (let i = 0; i < busy.length; i++) {
-    const lanes: number[] = [];
+    const lanes: { t: number; v: number }[] = [];
     for (let s = 0; s < slots; s++)
-      lanes.push(r < runningLeft.length ? runningLeft[r++]! : s === 0 ? ft0 / 2 : 0);
+      lanes.push(
+        r < runningLeft.length ? runningLeft[r++]! : s === 0 ? free(ft0 / 2, (ft0 * ft0) / 12) : free(0),
+      );
     ordered.push(lanes);
   }
-  for (let i = 0; i < idle.length; i++) ordered.push(Array<number>(slots).fill(0));
+  for (let i = 0; i < idle.length; i++) ordered.push(Array.from({ length: slots }, () => free(0)));
   booting
     .map((n) => Math.max(0, n.readyInSeconds ?? group.nodeBootSeconds))
     .sort((a, b) => a - b)
-    .forEach((t) => ordered.push(Array<number>(slots).fill(t)));
+    .forEach((t) => ordered.push(Array.from({ length: slots }, () => free(t))));
   const spendCap = input.maxSpendPerHour && input.maxSpendPerHour > 0 ? input.maxSpendPerHour : Infinity;
   const aliveSpend = alive.reduce(
     (s, n) => s + (n.kind === 'spot' ? group.spotPricePerHour : group.dedicatedPricePerHour),
@@ -740,15 +737,18 @@ export function decideBurst(input: PolicyInput): PlanDecision {
     if (n === 0) return out;
     const heap = new LaneHeap();
     for (let i = 0; i < n; i++)
-      for (const t of ordered[i] ?? Array<number>(slots).fill(newReadyIn)) heap.push(t);
+      for (const l of ordered[i] ?? Array.from({ length: slots }, () => free(newReadyIn)))
+        heap.push(l.t, l.v);
     cloudWorks.forEach((w, i) => {
       const ft = cloudFt(w) * inflate;
-      const latest = w.due! - evictionGuard(w) - spread * cloudSd(w);
+      const sd = cloudSd(w);
+      const slack = evictionGuard(w);
       let ok = 0;
       for (let k = 0; k < w.late; k++) {
         const lane = heap.pop();
-        if (!w.asap && lane.time + ft > latest) {
-          heap.push(lane.time);
+        const end = lane.time + ft + slack + spread * Math.sqrt(sd * sd + lane.variance);
+        if (!w.asap && end > w.due!) {
+          heap.push(lane.time, lane.variance);
           break;
         }
         heap.push(lane.time + ft);
@@ -757,15 +757,16 @@ export function decideBurst(input: PolicyInput): PlanDecision {
       out[i] = ok;
     });
     // Frames already waiting in the cloud (an evicted frame, or one whose node ran late)
-    // that the guarded plan cannot fit: best effort, without the guards, rather than leave
-    // them stranded; the farm cannot finish them in time either (they are late locally).
+    // that the guarded plan cannot fit: best effort, without the guards, where the cloud
+    // still finishes them in time and sooner than the farm would (else they come back).
     cloudWorks.forEach((w, i) => {
       const stranded = Math.min(w.late, w.cloudQueued) - out[i]!;
       const ft = cloudFt(w) * (1 + margin);
+      const by = Math.min(w.due!, w.allLocalFinish ?? Infinity);
       for (let k = 0; k < stranded; k++) {
         const lane = heap.pop();
-        if (!w.asap && lane.time + ft > w.due!) {
-          heap.push(lane.time);
+        if (!w.asap && lane.time + ft > by) {
+          heap.push(lane.time, lane.variance);
           break;
         }
         heap.push(lane.time + ft);
@@ -833,11 +834,15 @@ export function decideBurst(input: PolicyInput): PlanDecision {
       const n = Math.min(delta, w.job.queuedFrames, room);
       room -= n;
       if (w.mine) w.offload = n;
-    } else if (delta < 0 && freeNow > 0 && w.mine) {
-      const n = Math.min(-delta, freeNow);
-      if (n >= recallMin) {
+    } else if (delta < 0 && w.mine) {
+      // Frames the cloud will not finish in time even without the guards come back to the
+      // farm's queue at once; the others when local workers are idle now.
+      const stranded = Math.max(0, Math.min(w.late, w.cloudQueued) - w.served);
+      const spare = Math.min(-delta - stranded, freeNow);
+      const n = stranded + (spare >= recallMin ? spare : 0);
+      if (n > 0) {
         w.recall = n;
-        freeNow -= n;
+        freeNow = Math.max(0, freeNow - n);
       }
     }
   }
