@@ -12,6 +12,7 @@ const existing = (dirs) =>
 const moduleNameMapper = {
   '^@spillway/sdk$': '<rootDir>/sdk/src/index.ts',
   '^@spillway/sdk/(.*)$': '<rootDir>/sdk/src/$1',
+  '^@spillway/bridge-kit$': '<rootDir>/bridges/kit/src/index.ts',
   '^@spillway/bridge-deadline$': '<rootDir>/bridges/deadline/src/index.ts',
   '^@spillway/bridge-deadline/(.*)$': '<rootDir>/bridges/deadline/src/$1',
   '^@spillway/bridge-opencue$': '<rootDir>/bridges/opencue/src/index.ts',
@@ -30,7 +31,7 @@ module.exports = {
     {
       ...common,
       displayName: 'unit',
-      roots: existing(['sdk/src', 'bridges/deadline/src', 'bridges/opencue/src']),
+      roots: existing(['sdk/src', 'bridges/kit/src', 'bridges/deadline/src', 'bridges/opencue/src']),
       testMatch: ['**/*.test.ts'],
     },
     {

@@ -68,6 +68,8 @@ const blender = hasBlender();
         stateDir,
         '--poll-interval-ms',
         '500',
+        '--log-level',
+        'debug',
         '--config',
         path.join(work, 'bridge.json'),
       ],
@@ -76,6 +78,21 @@ const blender = hasBlender();
     child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
     return child;
+  };
+  /** The tail of every cloud task's output (for a failure message). */
+  const cloudTaskLogs = (): string => {
+    const nodes = path.join(svc.dataDir, 'engine', 'nodes');
+    const out: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (/^std(out|err)\.txt$/.test(e.name))
+          out.push(`${path.relative(nodes, p)}: ${fs.readFileSync(p, 'utf8').slice(-600)}`);
+      }
+    };
+    walk(nodes);
+    return out.join('\n');
   };
   const kill = async (child: ChildProcess, signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -134,7 +151,11 @@ const blender = hasBlender();
     bridge = startBridge();
 
     // WHEN the bridge has offloaded tasks and completed at least one from the cloud
-    await waitFor('a cloud completion', () => /INFO .*completed/.test(logs), 60_000);
+    await waitFor('a cloud completion', () => /INFO .*completed/.test(logs), 60_000).catch((err: Error) => {
+      throw new Error(
+        `${err.message}\nbridge logs:\n${logs}\nservice logs:\n${serviceLogs.slice(-4000)}\ncloud tasks:\n${cloudTaskLogs()}`,
+      );
+    });
     // ...it is killed mid-run, while cloud frames are still running
     await kill(bridge, 'SIGKILL');
     const killedAt = deadline.tasks(jobId).filter((t) => t.state === 'suspended').length;
@@ -153,18 +174,11 @@ const blender = hasBlender();
     await kill(bridge, 'SIGTERM');
     bridge = undefined;
 
-    // THEN every task is Completed and every frame's PNG is there exactly once
-    const pngs = fs
-      .readdirSync(outDir)
-      .filter((f) => f.endsWith('.png'))
-      .sort();
-    expect(pngs).toEqual(
-      Array.from({ length: FRAMES }, (_, i) => `frame_${String(i + 1).padStart(4, '0')}.png`),
-    );
-    for (const f of pngs) expect(fs.statSync(path.join(outDir, f)).size).toBeGreaterThan(0);
-    const staging = path.join(outDir, '.spillway-staging');
-    const leftovers = fs.existsSync(staging) ? fs.readdirSync(staging, { recursive: true }) : [];
-    expect(leftovers).toEqual([]);
+    // THEN every task is Completed, and the output folder holds exactly the frames: every
+    // frame's PNG once, nothing else (no staging folder, no partial file)
+    const expected = Array.from({ length: FRAMES }, (_, i) => `frame_${String(i + 1).padStart(4, '0')}.png`);
+    expect(fs.readdirSync(outDir).sort()).toEqual(expected);
+    for (const f of expected) expect(fs.statSync(path.join(outDir, f)).size).toBeGreaterThan(0);
 
     // ...the cloud did part of the work, each task succeeded once (locally XOR in the cloud)
     const svcJob = await svc.client.getJob({ source: 'deadline:e2e', sourceJobId: jobId });

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CuebotClient, HostStateStore } from '@spillway/bridge-opencue';
@@ -11,6 +10,7 @@ import {
   SimulatedRqdHost,
 } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from './ports';
 
 // GIVEN a real Spillway service (local engine), a fake Cuebot with 2 local 1-core hosts, a
 // 24-frame Blender layer tagged `burst`, and the virtual host as a real child process
@@ -24,17 +24,6 @@ import { startTestService, type TestService } from '../support/service';
 const repoRoot = path.resolve(__dirname, '../..');
 const bin = path.join(repoRoot, 'bridges/opencue/bin/spillway-opencue.js');
 const HOST = 'azure-burst';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function waitFor(
   what: string,
@@ -238,7 +227,10 @@ describe('OpenCue virtual host end to end', () => {
       expect(byHost(HOST)).toBeGreaterThanOrEqual(2);
       expect(byHost('local-1') + byHost('local-2')).toBeGreaterThanOrEqual(2);
       expect(byHost(HOST) + byHost('local-1') + byHost('local-2')).toBe(25);
-      // Every PNG is in place on the farm's storage.
+      // Every PNG is in place on the farm's storage, and the output folder holds exactly the frames.
+      expect(fs.readdirSync(outDir).sort()).toEqual(
+        Array.from({ length: 24 }, (_, i) => `frame_${String(i + 1).padStart(4, '0')}.png`),
+      );
       for (let n = 1; n <= 24; n++) {
         const png = path.join(outDir, `frame_${String(n).padStart(4, '0')}.png`);
         expect(fs.existsSync(png) ? fs.readFileSync(png).subarray(1, 4).toString() : `missing ${png}`).toBe(

@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FakeCuebot } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from './ports';
 
 // GIVEN the built `spillway-opencue` binary as a real child process
 // WHEN it gets bad input, or a wrong bearer token for the service
@@ -13,16 +13,6 @@ import { startTestService, type TestService } from '../support/service';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const bin = path.join(repoRoot, 'bridges/opencue/bin/spillway-opencue.js');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('spillway-opencue CLI', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-cli-'));
@@ -60,6 +50,31 @@ describe('spillway-opencue CLI', () => {
     expect(r.stderr).toContain('rqdPrt');
   });
 
+  it('GIVEN a Windows source in --path-map WHEN run THEN it is accepted (it gets as far as dialing Cuebot)', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        bin,
+        '--cuebot',
+        '127.0.0.1:1',
+        '--service',
+        '127.0.0.1:1',
+        '--host-name',
+        'h',
+        '--path-map',
+        'Z:\\projects=/mnt/projects',
+        '--path-map',
+        '\\\\filer\\show=/mnt/show',
+        '--state-dir',
+        path.join(work, 'pm'),
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.stderr).not.toContain('pathMap');
+    expect(r.status).toBe(1); // Cuebot is unreachable: could not start, not bad usage
+    expect(r.stderr).toMatch(/GetSystemStats/);
+  });
+
   describe('GIVEN a service that requires a bearer token', () => {
     let svc: TestService;
     let cuebot: FakeCuebot;
@@ -74,7 +89,7 @@ describe('spillway-opencue CLI', () => {
       await svc.close();
     });
 
-    it('WHEN the host runs with a wrong token THEN it stays closed, says why, and no token is printed', async () => {
+    it('WHEN the host runs with a wrong token THEN it stays closed, stops with exit 1 saying why, and no token is printed', async () => {
       const wrong = 'tok-WRONG-b41d2e';
       const tokenFile = path.join(work, 'token');
       fs.writeFileSync(tokenFile, wrong, { mode: 0o600 });
@@ -107,11 +122,11 @@ describe('spillway-opencue CLI', () => {
       child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
       try {
-        await cuebot.waitFor(() => /no plan: the host stays closed/.test(log) || child.exitCode !== null, {
-          timeoutMs: 30_000,
-          what: 'the host to report the refused plan',
-        });
-        expect(log).toMatch(/no plan: the host stays closed to bookings err=invalid bearer/);
+        // The frame watch is refused for good (UNAUTHENTICATED is not a passing fault): the
+        // host stops rather than sit there forever.
+        await cuebot.waitFor(() => child.exitCode !== null, { timeoutMs: 30_000, what: 'the host to stop' });
+        expect(child.exitCode).toBe(1);
+        expect(log).toMatch(/ERROR \[opencue\] bridge failed; stopping error=invalid bearer/);
         expect(cuebot.getHosts().find((h) => h.name === 'azure-tok')?.lock_state).toBe('LOCKED');
         expect(log).not.toContain(wrong);
         expect(log).not.toContain(secret);

@@ -1,23 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
-import * as net from 'node:net';
 import { CuebotClient, OpenCueCallError, openCueServices, unaryCall } from '@spillway/bridge-opencue';
 import { FakeCuebot } from '@spillway/bridge-opencue/testing';
+import { freePort } from './ports';
 
 // GIVEN the Cuebot client against the fake Cuebot (a real gRPC server on 127.0.0.1:0), and
 // against servers that are down or never answer
 // WHEN it pages frames, creates allocations and subscriptions, and meets faults
 // THEN it hides Cuebot's quirks (page >= 1, limit < 1000, sizes x100) and retries only what
 // is safe, within its deadlines, and stops when aborted.
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('CuebotClient against the fake Cuebot', () => {
   let cuebot: FakeCuebot;

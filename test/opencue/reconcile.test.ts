@@ -1,26 +1,16 @@
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HostStateStore, resolveConfig, VirtualHost, type RunFrame } from '@spillway/bridge-opencue';
 import { FakeCuebot } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from './ports';
 
 // GIVEN a virtual host that crashed after recording a launch and before the service
 // answered its SubmitFrames (its state file holds the launch without a cloud job id)
 // WHEN it starts again against a real service
 // THEN it submits the frame (once), reports it in its status while it runs, reports its
 // completion with the resource id Cuebot booked, and its state drains.
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('virtual host restart reconciliation', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-reconcile-'));

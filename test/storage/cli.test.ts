@@ -134,7 +134,11 @@ describe('secrets', () => {
     const log = createLogger({ write: (l) => lines.push(l) });
     log.error('sync failed', { error: (err as Error).message, url: read.url });
     const text = `${(err as Error).message}\n${(err as Error).stack}\n${inspect(err, { depth: 10 })}\n${lines.join('\n')}`;
-    expect(text).toMatch(/upload .*content\/[0-9a-f]{64} failed: status 403/);
+    // A read-only SAS cannot even take the sync lock: refused before any content is sent.
+    expect(text).toMatch(
+      /write lock .*\/locks\/sync-[0-9a-z-]+ failed: status 403 AuthorizationPermissionMismatch/,
+    );
+    expect(await storage.listContent(container)).toEqual(new Map());
     expect(text).not.toContain('sig=' + new URL(read.url).searchParams.get('sig'));
     expect(text).not.toMatch(/sig=(?!REDACTED)/);
 

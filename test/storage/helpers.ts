@@ -55,3 +55,61 @@ export function isGone(pid: number): boolean {
     return true;
   }
 }
+
+/** The containers of a test service's embedded Azurite (read from its data directory). */
+export function serviceContainers(
+  dataDir: string,
+  base = 'spillway',
+): { assets: ContainerClient; outputs: ContainerClient; connectionString: string } {
+  const port = fs.readFileSync(path.join(dataDir, 'azurite', 'port'), 'utf8').trim();
+  const connectionString =
+    `DefaultEndpointsProtocol=http;AccountName=${storage.AZURITE_ACCOUNT_NAME};` +
+    `AccountKey=${storage.AZURITE_ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:${port}/${storage.AZURITE_ACCOUNT_NAME};`;
+  const svc = BlobServiceClient.fromConnectionString(connectionString, storage.pipelineOptions());
+  const layout = storage.storageLayout(base);
+  return {
+    assets: svc.getContainerClient(layout.assets),
+    outputs: svc.getContainerClient(layout.outputs),
+    connectionString,
+  };
+}
+
+/** Polls `check` until it returns a value (not undefined), or fails after `ms`. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  ms = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The frames of a job once none is queued or running. */
+export async function finishedFrames(
+  client: import('@spillway/sdk').BurstClient,
+  jobId: string,
+  ms = 90_000,
+): Promise<import('@spillway/sdk').Frame[]> {
+  return eventually(
+    `job ${jobId} to finish`,
+    async () => {
+      const frames: import('@spillway/sdk').Frame[] = [];
+      for await (const f of client.listFrames(jobId)) frames.push(f);
+      return frames.length > 0 &&
+        frames.every((f) => ['succeeded', 'failed', 'cancelled', 'recalled'].includes(f.state))
+        ? frames
+        : undefined;
+    },
+    ms,
+  );
+}
+
+/** Whether a blob exists. */
+export async function blobExists(c: ContainerClient, name: string): Promise<boolean> {
+  return c.getBlobClient(name).exists();
+}

@@ -192,6 +192,90 @@ describe('node side', () => {
   });
 });
 
+describe('node bookkeeping (fetch --job, enter, release)', () => {
+  test('GIVEN two jobs on one manifest and a stale task lease WHEN released and evicted THEN the tree goes with the last job, and a dead task pins nothing', async () => {
+    // GIVEN a manifest materialised for two jobs of one node
+    const container = await freshContainer(azurite, 'bookkeeping');
+    const root = tmp('bk-tree');
+    const body = random(50_000);
+    writeTree(root, { 'a.bin': body });
+    const m = await storage.syncAssets(root, { containerClient: container, hashCacheFile: false });
+    const other = tmp('bk-tree2');
+    const otherBody = random(50_000);
+    writeTree(other, { 'b.bin': otherBody });
+    const m2 = await storage.syncAssets(other, { containerClient: container, hashCacheFile: false });
+    const content = await storage.issueSas(container, { access: 'read' });
+    const node = tmp('bk-node');
+    const cache = path.join(node, 'cache');
+    const py = (args: string[], manifest?: storage.SyncResult) =>
+      run(PYTHON, [storage.NODE_SCRIPT_PATH, ...args], {
+        env: manifest
+          ? {
+              SPILLWAY_MANIFEST_URL: `${container.url}/${manifest.manifestBlobName}?${content.query}`,
+              SPILLWAY_CONTENT_URL: content.url,
+            }
+          : {},
+      });
+    const tree = (r: storage.SyncResult) => path.join(node, 'assets', r.manifestId);
+    const fetchFor = (job: string, r: storage.SyncResult, limit: string[] = []) =>
+      py(
+        [
+          'fetch',
+          '--manifest-id',
+          r.manifestId,
+          '--cache',
+          cache,
+          '--target',
+          tree(r),
+          '--job',
+          job,
+          ...limit,
+        ],
+        r,
+      );
+    expect((await fetchFor('j1', m)).code).toBe(0);
+    expect((await fetchFor('j2', m)).code).toBe(0);
+
+    // WHEN the first job ends THEN the tree stays for the second; WHEN the second ends THEN it goes
+    expect(lastJson((await py(['release', '--cache', cache, '--job', 'j1'])).stdout)).toMatchObject({
+      treesRemoved: 0,
+    });
+    expect(fs.existsSync(path.join(tree(m), 'a.bin'))).toBe(true);
+    expect(lastJson((await py(['release', '--cache', cache, '--job', 'j2'])).stdout)).toMatchObject({
+      treesRemoved: 1,
+    });
+    expect(fs.existsSync(tree(m))).toBe(false);
+    // ... and the shared cache keeps the content
+    expect(fs.existsSync(path.join(cache, sha(body).slice(0, 2), sha(body)))).toBe(true);
+
+    // GIVEN a task lease left by a process that is gone (killed without its trap running)
+    const entered = await py(
+      [
+        'enter',
+        '--manifest-id',
+        m.manifestId,
+        '--cache',
+        cache,
+        '--target',
+        tree(m),
+        '--lease-pid',
+        '999999999',
+      ],
+      m,
+    );
+    expect(entered.code).toBe(0);
+    expect(fs.existsSync(path.join(cache, '.spillway', 'leases', '999999999'))).toBe(true);
+    // WHEN another manifest needs the room (a limit of one file)
+    const second = await fetchFor('j3', m2, ['--cache-limit-bytes', '60000']);
+    // THEN the dead task pinned nothing: the first content and its idle tree were evicted
+    expect(second.code).toBe(0);
+    expect(lastJson(second.stdout)).toMatchObject({ filesEvicted: 1, bytesEvicted: 50_000, treesRemoved: 1 });
+    expect(fs.existsSync(path.join(cache, sha(body).slice(0, 2), sha(body)))).toBe(false);
+    expect(fs.existsSync(path.join(cache, '.spillway', 'leases', '999999999'))).toBe(false);
+    expect(fs.readFileSync(path.join(tree(m2), 'b.bin')).equals(otherBody)).toBe(true);
+  });
+});
+
 describe('outputs back', () => {
   async function renderFrame(outDir: string, frame: string): Promise<void> {
     // A render command wrapped so that its outputs are hashed into outputs.json after it.

@@ -18,9 +18,9 @@ export interface TestServiceOptions {
   readonly token?: string;
   /** Local engine boot time of a node. @default 0 */
   readonly bootDelayMs?: number;
-  /** More configuration keys (dotted, e.g. `burst.planner`). @default none */
-  readonly config?: Readonly<Record<string, unknown>>;
   readonly logger?: Logger;
+  /** More configuration, by dotted key (e.g. `'storage.nodeCache.maxBytes': 1000000`). @default none */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 /** A real Spillway service for a test. */
@@ -49,7 +49,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       'compute.local.slotsPerNode': options.slotsPerNode ?? 1,
       ...(options.bootDelayMs ? { 'compute.local.bootDelayMs': options.bootDelayMs } : {}),
       ...(tokenFile ? { tokenFile } : {}),
-      ...(options.config ?? {}),
+      ...options.config,
     },
   });
   const service = await startService(config, embeddedProviders(config), options.logger ?? silentLogger);

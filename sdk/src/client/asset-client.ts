@@ -94,6 +94,34 @@ export interface StoredManifest {
   readonly name: string;
 }
 
+/** Options of `collectGarbage`. */
+export interface CollectGarbageOptions extends CallOptions {
+  /** Blobs last written at least this long before the collection started may go (0: every unused one). */
+  readonly olderThanMs: number;
+  /** Only report what would be deleted. @default false */
+  readonly dryRun?: boolean;
+}
+
+/** What a garbage collection removed (or, as a dry run, would remove). */
+export interface GarbageCollection {
+  readonly dryRun: boolean;
+  /** Blobs last written before this were old enough. */
+  readonly cutoff: Date;
+  /** Ids of the manifests deleted. */
+  readonly manifestsDeleted: string[];
+  readonly manifestsKept: number;
+  /** Old enough, but used by an unfinished job: kept. */
+  readonly manifestsPinned: string[];
+  /** Content blobs deleted. */
+  readonly contentDeleted: number;
+  readonly contentKept: number;
+  /** Bytes of the deleted blobs (manifests and content). */
+  readonly bytesDeleted: number;
+  /** Why no content was deleted, when a manifest could not be read. */
+  readonly contentSkipped?: string;
+  readonly durationMs: number;
+}
+
 /** Options of `fetchOutput`. */
 export interface FetchOutputOptions extends TransferOptions {
   /**
@@ -267,6 +295,41 @@ export class AssetClient {
       manifestId: res.manifestId,
       name: res.name,
       entries: res.entries.map((e) => ({ path: e.path, sizeBytes: e.sizeBytes, sha256: e.sha256 })),
+    };
+  }
+
+  /**
+   * Collects garbage in the service's asset storage: manifests last written more than
+   * `olderThanMs` ago that no unfinished job uses, then content no remaining manifest
+   * lists. The service waits for running syncs first (so this call can take minutes:
+   * its timeout defaults to 15 minutes). With `dryRun`, only reports.
+   * FAILED_PRECONDITION while another collection runs.
+   */
+  async collectGarbage(options: CollectGarbageOptions): Promise<GarbageCollection> {
+    const ms = options.olderThanMs;
+    if (!Number.isSafeInteger(ms) || ms < 0) {
+      throw new ValidationError('olderThanMs', ms, 'must be a whole number of milliseconds, 0 or more');
+    }
+    const res = await this.unary(
+      this.client.collectGarbage,
+      {
+        olderThan: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
+        dryRun: options.dryRun ?? false,
+      },
+      { timeoutMs: 15 * 60_000, ...options },
+    );
+    const d = res.duration;
+    return {
+      dryRun: res.dryRun,
+      cutoff: res.cutoff ?? new Date(0),
+      manifestsDeleted: res.manifestsDeleted,
+      manifestsKept: res.manifestsKept,
+      manifestsPinned: res.manifestsPinned,
+      contentDeleted: res.contentDeleted,
+      contentKept: res.contentKept,
+      bytesDeleted: res.bytesDeleted,
+      ...(res.contentSkipped ? { contentSkipped: res.contentSkipped } : {}),
+      durationMs: d ? d.seconds * 1000 + Math.round(d.nanos / 1e6) : 0,
     };
   }
 

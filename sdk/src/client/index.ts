@@ -23,10 +23,12 @@ export {
 export {
   AssetClient,
   type AssetSyncPlan,
+  type CollectGarbageOptions,
   type CommitManifestOptions,
   type CommittedManifest,
   type FetchedOutput,
   type FetchOutputOptions,
+  type GarbageCollection,
   type PlanAssetSyncOptions,
   type StoredManifest,
   type TransferOptions,

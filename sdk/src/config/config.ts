@@ -94,6 +94,24 @@ export interface StorageConfig {
   readonly connectionStringFile?: string;
   /** Container for assets and outputs. @default 'spillway' */
   readonly container: string;
+  /** Content garbage collection (`spillway assets gc` runs it on demand). */
+  readonly gc: {
+    /** How often the service collects on its own; 0 is never. @default 0 */
+    readonly intervalMs: number;
+    /** What a scheduled collection deletes: unused manifests (then unlisted content) older than this. @default 30 days */
+    readonly olderThanMs: number;
+  };
+  /** Outputs of frames whose every output was fetched (FetchOutput) are deleted this long after; 0 keeps them. @default 0 */
+  readonly outputsExpireAfterMs: number;
+  /** The node cache of asset content, per node. */
+  readonly nodeCache: {
+    /** Limit in bytes for every group; 0 uses `fraction` of the node's temporary disk. @default 0 */
+    readonly maxBytes: number;
+    /** Share of the node's temporary disk the cache may use when no byte limit is set. @default 0.5 */
+    readonly fraction: number;
+    /** Limits in bytes per capacity group, over `maxBytes`. @default none */
+    readonly groups: Readonly<Record<string, number>>;
+  };
 }
 
 type Json = Record<string, unknown>;
@@ -193,6 +211,37 @@ export function loadConfig(
     'storage.connectionStringFile',
   );
   const container = str(pick('storage.container'), 'storage.container', 'spillway');
+  const gc = {
+    intervalMs: num(pick('storage.gc.intervalMs'), 'storage.gc.intervalMs', 0, 0, 365 * DAY_MS, true),
+    olderThanMs: num(
+      pick('storage.gc.olderThanMs'),
+      'storage.gc.olderThanMs',
+      30 * DAY_MS,
+      0,
+      3650 * DAY_MS,
+      true,
+    ),
+  };
+  const outputsExpireAfterMs = num(
+    pick('storage.outputsExpireAfterMs'),
+    'storage.outputsExpireAfterMs',
+    0,
+    0,
+    3650 * DAY_MS,
+    true,
+  );
+  const nodeCache = {
+    maxBytes: num(
+      pick('storage.nodeCache.maxBytes'),
+      'storage.nodeCache.maxBytes',
+      0,
+      0,
+      Number.MAX_SAFE_INTEGER,
+      true,
+    ),
+    fraction: num(pick('storage.nodeCache.fraction'), 'storage.nodeCache.fraction', 0.5, 0.01, 1),
+    groups: byteLimits(pick('storage.nodeCache.groups'), 'storage.nodeCache.groups'),
+  };
   const maxSpendPerHour = num(pick('budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
   const currency = str(pick('budget.currency'), 'budget.currency', 'USD');
   const burst = parseBurstConfig((key) =>
@@ -259,7 +308,7 @@ export function loadConfig(
             ...(armToken ? { tokenFile: armToken } : {}),
           }
         : undefined,
-    storage: { connectionStringFile, container },
+    storage: { connectionStringFile, container, gc, outputsExpireAfterMs, nodeCache },
     budget: { maxSpendPerHour, currency },
     burst,
     log: { level: logLevel, format: logFormat },
@@ -394,6 +443,22 @@ function num(v: unknown, key: string, dflt: number, min: number, max: number, in
     );
   }
   return n;
+}
+
+const DAY_MS = 86_400_000;
+
+/** `{ group: bytes }`, each a whole number of bytes. */
+function byteLimits(v: unknown, key: string): Record<string, number> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new ValidationError(key, v, 'must be an object of group name to bytes');
+  }
+  return Object.fromEntries(
+    Object.entries(v as Json).map(([group, bytes]) => [
+      group,
+      num(bytes, `${key}.${group}`, 0, 1, Number.MAX_SAFE_INTEGER, true),
+    ]),
+  );
 }
 
 function oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[], dflt: T): T {

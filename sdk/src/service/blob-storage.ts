@@ -1,12 +1,9 @@
-import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
 import type { Logger } from '../logging';
-import { sleep } from '../retry';
-import { issueSas, openStorage, uploadNodeScript, type OpenStorage } from '../storage';
+import { issueSas, openStorage, storageLayout, uploadNodeScript, type OpenStorage } from '../storage';
 import { blobOutputResolver } from './frames/outputs';
 import type { TaskLocations } from './frames/task-factory';
 import type { ServiceStorage } from './runtime';
@@ -32,11 +29,8 @@ export interface BlobServiceStorage extends ServiceStorage {
  * hands out.
  */
 export async function blobStorage(config: ServiceConfig, logger: Logger): Promise<BlobServiceStorage> {
-  // The embedded Azurite keeps its port across restarts: SAS URLs handed to tasks before a
-  // restart stay good. Waiting for the port also waits for a killed service's Azurite to go.
-  const azuriteDir = path.join(config.dataDir, 'azurite');
-  const portFile = path.join(azuriteDir, 'port');
-  const port = config.storage.connectionStringFile ? 0 : await previousPort(portFile, logger);
+  // One Azurite per data directory (its owner lock): the CLI run beside the service joins
+  // it. It keeps its port across restarts, so SAS URLs handed to tasks before a restart stay good.
   const storage = await openStorage({
     ...(config.storage.connectionStringFile
       ? {
@@ -47,13 +41,16 @@ export async function blobStorage(config: ServiceConfig, logger: Logger): Promis
         }
       : {}),
     embedded: true,
-    azurite: { dataDir: azuriteDir, port },
+    azurite: { dataDir: path.join(config.dataDir, 'azurite') },
     env: {},
   });
-  if (storage.azurite) fs.writeFileSync(portFile, new URL(storage.azurite.blobEndpoint).port);
-  logger.info('storage', { source: storage.source });
-  const assets = storage.container(config.storage.container);
-  const outputs = storage.container(`${config.storage.container}-outputs`);
+  logger.info('storage', {
+    source: storage.source,
+    ...(storage.azurite ? { azurite: storage.azurite.owned ? 'started' : 'joined' } : {}),
+  });
+  const layout = storageLayout(config.storage.container);
+  const assets = storage.container(layout.assets);
+  const outputs = storage.container(layout.outputs);
   await assets.createIfNotExists();
   await outputs.createIfNotExists();
   const scriptBlob = await uploadNodeScript(assets);
@@ -80,29 +77,4 @@ export async function blobStorage(config: ServiceConfig, logger: Logger): Promis
     outputs: blobOutputResolver(outputs),
     close: () => storage.close(),
   };
-}
-
-/** The port the embedded Azurite had last time, once it is free again (0 if none or still taken after 10 s). */
-async function previousPort(file: string, logger: Logger): Promise<number> {
-  let port: number;
-  try {
-    port = Number(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return 0;
-  }
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return 0;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-    if (Date.now() > deadline) {
-      logger.warn('the embedded Azurite port is still taken; using another', { port });
-      return 0;
-    }
-    await sleep(200);
-  }
 }

@@ -13,6 +13,7 @@ import { BurstManager } from './burst/manager';
 import { PLANNERS, type Planner } from './burst/planner';
 import { figuresOf } from '../policy/config';
 import { CapacityManager } from './capacity/manager';
+import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
 import { AssetStore } from './assets/store';
 import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
@@ -60,6 +61,7 @@ export const TYPES = {
   FrameManager: Symbol.for('FrameManager'),
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
+  AssetLifecycle: Symbol.for('AssetLifecycle'),
 } as const;
 
 /** A running service. */
@@ -86,6 +88,21 @@ function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeP
 }
 
 const framesModule = new ContainerModule(({ bind }) => {
+  // Garbage collection, job admission against it, output expiry: where storage has containers.
+  bind<AssetLifecycle | undefined>(TYPES.AssetLifecycle)
+    .toDynamicValue((ctx) => {
+      const containers = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers;
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      return containers
+        ? new AssetLifecycle({
+            ...containers,
+            logger: ctx.get(TYPES.Logger),
+            gc: config.storage.gc,
+            outputsExpireAfterMs: config.storage.outputsExpireAfterMs,
+          })
+        : undefined;
+    })
+    .inSingletonScope();
   bind(TYPES.FrameStore)
     .toDynamicValue((ctx) =>
       FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state'), {
@@ -96,10 +113,14 @@ const framesModule = new ContainerModule(({ bind }) => {
   bind(TYPES.FrameDispatcher)
     .toDynamicValue((ctx) => {
       const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
       return new FrameDispatcher(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
-        createTaskFactory(() => storage.taskLocations()),
+        createTaskFactory(() => storage.taskLocations(), {
+          cacheLimit: (group) =>
+            nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
+        }),
         storage.outputs,
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
@@ -109,14 +130,15 @@ const framesModule = new ContainerModule(({ bind }) => {
     })
     .inSingletonScope();
   bind(TYPES.FrameManager)
-    .toDynamicValue(
-      (ctx) =>
-        new FrameManager(
-          ctx.get(TYPES.FrameStore),
-          ctx.get(TYPES.FrameDispatcher),
-          ctx.get(TYPES.CapacityManager),
-        ),
-    )
+    .toDynamicValue((ctx) => {
+      const lifecycle = ctx.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
+      return new FrameManager(
+        ctx.get(TYPES.FrameStore),
+        ctx.get(TYPES.FrameDispatcher),
+        ctx.get(TYPES.CapacityManager),
+        lifecycle ? { admit: lifecycle.admitJob.bind(lifecycle) } : {},
+      );
+    })
     .inSingletonScope();
 });
 
@@ -218,6 +240,8 @@ export async function startService(
   const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
   const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
+  const lifecycle = container.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
+  lifecycle?.attach(store);
 
   logger.debug('restoring capacity groups');
   await capacity.reconcileAll();
@@ -244,6 +268,7 @@ export async function startService(
                 frames: store,
                 outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
               }),
+              ...(lifecycle ? { lifecycle } : {}),
             }),
           }
         : {}),
@@ -267,6 +292,7 @@ export async function startService(
       capacity.close();
       await compute.close();
       await workerBurst?.close();
+      await lifecycle?.close();
       await storage.close();
       await store.close();
     },

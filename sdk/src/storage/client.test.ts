@@ -1,4 +1,5 @@
-import { parseConnectionString, validContainerName } from './client';
+import { parseConnectionString } from './client';
+import { validContainerName } from './layout';
 import { redactKnown } from '../logging';
 
 describe('parseConnectionString', () => {

@@ -10,6 +10,7 @@ import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from 
 import { ValidationError } from '../errors';
 import { registerSecret } from '../logging';
 import { startAzurite, type Azurite, type StartAzuriteOptions } from './azurite';
+import { DEFAULT_CONTAINER, validContainerName } from './layout';
 
 type StorageBlob = typeof import('@azure/storage-blob');
 /** Loaded on first use. */
@@ -17,8 +18,8 @@ const blobSdk = (): StorageBlob => require('@azure/storage-blob') as StorageBlob
 
 /** Environment variable holding a storage connection string. */
 export const STORAGE_CONNECTION_STRING_ENV = 'SPILLWAY_STORAGE_CONNECTION_STRING';
-/** The default asset container. */
-export const DEFAULT_ASSET_CONTAINER = 'spillway-assets';
+/** The default asset container: the one the service reads (see `storageLayout`). */
+export const DEFAULT_ASSET_CONTAINER = DEFAULT_CONTAINER;
 
 /** Retry and timeout settings applied to every client Spillway builds. */
 export interface StorageClientOptions {
@@ -160,16 +161,4 @@ export async function openStorage(options: OpenStorageOptions = {}): Promise<Ope
       await azurite?.stop();
     },
   };
-}
-
-/** Checks a container name against Azure's rules (3-63 of `[a-z0-9-]`, no `--`, letter or digit at each end). */
-export function validContainerName(name: string, field = 'container'): string {
-  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(name)) {
-    throw new ValidationError(
-      field,
-      name,
-      'must be 3-63 characters of a-z, 0-9 and single hyphens, starting and ending with a letter or digit',
-    );
-  }
-  return name;
 }

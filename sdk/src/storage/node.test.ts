@@ -1,5 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { buildPreparationCommand, shellQuote, wrapRenderCommand } from './node';
+import {
+  buildEnterCommand,
+  buildPreparationCommand,
+  buildReleaseCommand,
+  shellQuote,
+  wrapRenderCommand,
+} from './node';
 
 describe('shellQuote', () => {
   test.each<[string]>([["it's"], ['$HOME `id` "x"'], ['a b\nc'], ['']])(
@@ -44,6 +50,63 @@ describe('buildPreparationCommand', () => {
     ['a quote in the target', { targetDir: '/x"; rm -rf /' }, /targetDir: must not contain/],
   ])('GIVEN %s THEN refused naming the field, without the SAS', (_n, change, message) => {
     expect(() => buildPreparationCommand({ ...base, ...change })).toThrow(message);
+  });
+});
+
+describe('node cache limits and the task/release steps', () => {
+  const id = 'b'.repeat(64);
+  test.each<[string, Parameters<typeof buildEnterCommand>[0]['cacheLimit'], string]>([
+    ['no limit', undefined, `--job "$AZ_BATCH_JOB_ID" --lease-pid $$ || exit $?`],
+    ['a byte limit', { bytes: 5_000_000 }, ' --cache-limit-bytes 5000000 --job'],
+    ['a share of the disk', { fraction: 0.25 }, ' --cache-limit-fraction 0.25 --job'],
+  ])('GIVEN %s WHEN a task enters THEN the fetcher gets it', (_n, cacheLimit, flags) => {
+    const cmd = buildEnterCommand({ manifestId: id, ...(cacheLimit ? { cacheLimit } : {}) });
+    expect(cmd).toContain(`export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${id}"`);
+    expect(cmd).toContain(`trap 'rm -f "$AZ_BATCH_NODE_SHARED_DIR/spillway-cache/.spillway/leases/$$"' EXIT`);
+    expect(cmd).toContain(`enter --manifest-id ${id}`);
+    expect(cmd).toContain(flags);
+    expect(cmd.endsWith('\n')).toBe(true);
+  });
+
+  test.each<[string, Parameters<typeof buildEnterCommand>[0], RegExp]>([
+    [
+      'a zero byte limit',
+      { manifestId: id, cacheLimit: { bytes: 0 } },
+      /cacheLimit\.bytes: must be a positive/,
+    ],
+    [
+      'a fraction above 1',
+      { manifestId: id, cacheLimit: { fraction: 1.5 } },
+      /cacheLimit\.fraction: must be more than 0/,
+    ],
+    ['a bad id', { manifestId: 'x' }, /manifestId: must be 64/],
+  ])('GIVEN %s THEN refused naming the field', (_n, options, message) => {
+    expect(() => buildEnterCommand(options)).toThrow(message);
+  });
+
+  test('GIVEN a preparation with a limit THEN it records the job and defers space errors to the tasks', () => {
+    const spec = buildPreparationCommand({
+      scriptUrl: 'https://a/s.py?sig=S',
+      manifestUrl: 'https://a/m.json?sig=S',
+      contentContainerUrl: 'https://a/c?sig=S',
+      manifestId: id,
+      cacheLimit: { bytes: 1024 },
+    });
+    expect(spec.commandLine).toContain(
+      '--cache-limit-bytes 1024 --job "$AZ_BATCH_JOB_ID" --defer-space-errors',
+    );
+  });
+
+  test('GIVEN a release THEN it removes the job from the node cache, and does nothing where no script was installed', () => {
+    const { commandLine } = buildReleaseCommand();
+    expect(commandLine).toContain(
+      'release --cache "$AZ_BATCH_NODE_SHARED_DIR/spillway-cache" --job "$AZ_BATCH_JOB_ID"',
+    );
+    expect(
+      execFileSync('/bin/sh', ['-c', commandLine], {
+        env: { AZ_BATCH_NODE_SHARED_DIR: '/nonexistent', PATH: '/bin' },
+      }).toString(),
+    ).toBe('');
   });
 });
 

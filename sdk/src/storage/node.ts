@@ -10,6 +10,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { CommandSpec } from '../compute/backend';
 import { ValidationError } from '../errors';
 import { toStorageError } from './errors';
+import { NODE_DIRS, nodeAssetsDir } from './layout';
 import { normaliseRelativePath } from './paths';
 import { sha256Hex } from './manifest';
 import { shellQuote } from '../template/shell';
@@ -21,7 +22,7 @@ export { shellQuote };
 export const NODE_SCRIPT_PATH = path.join(__dirname, '..', '..', 'assets', 'node', 'spillway_fetch.py');
 
 /** Where the preparation task keeps the script for the job's tasks. */
-export const NODE_SCRIPT_ON_NODE = '$AZ_BATCH_NODE_SHARED_DIR/spillway/spillway_fetch.py';
+export const NODE_SCRIPT_ON_NODE = `${NODE_DIRS.script}/spillway_fetch.py`;
 
 /**
  * The interpreter of the node script: `$SPILLWAY_PYTHON` where the node sets it (the embedded
@@ -71,6 +72,26 @@ export interface PreparationCommandOptions {
   readonly targetDir?: string;
   /** Copy from the cache instead of hard-linking. @default false */
   readonly copy?: boolean;
+  /** The node cache's limit. @default half of the cache's disk */
+  readonly cacheLimit?: NodeCacheLimit;
+}
+
+/** How much content a node's cache may hold: bytes, or a share of the disk it is on (the node's temporary disk). */
+export type NodeCacheLimit = { readonly bytes: number } | { readonly fraction: number };
+
+/** The fetcher flags of a cache limit. */
+function limitFlags(limit: NodeCacheLimit | undefined): string {
+  if (!limit) return '';
+  if ('bytes' in limit) {
+    if (!Number.isSafeInteger(limit.bytes) || limit.bytes <= 0) {
+      throw new ValidationError('cacheLimit.bytes', limit.bytes, 'must be a positive whole number of bytes');
+    }
+    return ` --cache-limit-bytes ${limit.bytes}`;
+  }
+  if (!(limit.fraction > 0 && limit.fraction <= 1)) {
+    throw new ValidationError('cacheLimit.fraction', limit.fraction, 'must be more than 0 and at most 1');
+  }
+  return ` --cache-limit-fraction ${limit.fraction}`;
 }
 
 /**
@@ -106,17 +127,14 @@ export function buildPreparationCommand(options: PreparationCommandOptions): Com
       throw new ValidationError(field, value.split('?')[0], 'must be an http(s) URL');
     }
   }
-  const cache = options.cacheDir ?? '$AZ_BATCH_NODE_SHARED_DIR/spillway-cache';
-  const target = options.targetDir ?? `$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${options.manifestId}`;
-  for (const [field, v] of [
-    ['cacheDir', cache],
-    ['targetDir', target],
-  ] as const) {
-    if (/["`\\]/.test(v)) throw new ValidationError(field, v, 'must not contain ", ` or \\');
-  }
+  const { cache, target } = nodeDirs(options.manifestId!, options.cacheDir, options.targetDir);
+  // The job is recorded on the node (its release removes the tree). A manifest that cannot
+  // fit does not fail the preparation (which would keep the job off the node for good):
+  // each task then tries again at its start, and fails naming the sizes (`buildEnterCommand`).
   const commandLine = [
     ...install,
-    `${PYTHON} "${NODE_SCRIPT_ON_NODE}" fetch --manifest-id ${options.manifestId} --cache "${cache}" --target "${target}"${options.copy ? ' --copy' : ''}`,
+    `${PYTHON} "${NODE_SCRIPT_ON_NODE}" fetch --manifest-id ${options.manifestId} --cache "${cache}" --target "${target}"` +
+      `${options.copy ? ' --copy' : ''}${limitFlags(options.cacheLimit)} --job "$AZ_BATCH_JOB_ID" --defer-space-errors`,
   ].join(' && ');
   return {
     commandLine,
@@ -126,6 +144,70 @@ export function buildPreparationCommand(options: PreparationCommandOptions): Com
       SPILLWAY_ASSETS_DIR: target,
     },
     resourceFiles: [script],
+  };
+}
+
+/** The node cache and tree directories, checked for what may sit between double quotes. */
+function nodeDirs(
+  manifestId: string,
+  cacheDir: string | undefined,
+  targetDir: string | undefined,
+): { cache: string; target: string } {
+  const cache = cacheDir ?? NODE_DIRS.cache;
+  const target = targetDir ?? nodeAssetsDir(manifestId);
+  for (const [field, v] of [
+    ['cacheDir', cache],
+    ['targetDir', target],
+  ] as const) {
+    if (/["`\\]/.test(v)) throw new ValidationError(field, v, 'must not contain ", ` or \\');
+  }
+  return { cache, target };
+}
+
+/** Options of `buildEnterCommand`. */
+export interface EnterCommandOptions {
+  readonly manifestId: string;
+  /** @default as `buildPreparationCommand` */
+  readonly cacheDir?: string;
+  /** @default as `buildPreparationCommand` */
+  readonly targetDir?: string;
+  readonly copy?: boolean;
+  readonly cacheLimit?: NodeCacheLimit;
+}
+
+/**
+ * The first lines of a task's command when its job has assets: exports
+ * `SPILLWAY_ASSETS_DIR`, records that this task (its shell's pid) uses the manifest, so no
+ * other job's fetch evicts its content while it runs (the record goes when the shell exits),
+ * and lays the tree out again if it is not on the node (evicted while the job was idle
+ * there; `SPILLWAY_MANIFEST_URL` and `SPILLWAY_CONTENT_URL` must then be in the task's
+ * environment). A manifest that cannot fit fails the task at once, naming its size and the
+ * free space. Ends with a newline; put the render command after it.
+ */
+export function buildEnterCommand(options: EnterCommandOptions): string {
+  if (!/^[0-9a-f]{64}$/.test(options.manifestId)) {
+    throw new ValidationError('manifestId', options.manifestId, 'must be 64 lower-case hex digits');
+  }
+  const { cache, target } = nodeDirs(options.manifestId, options.cacheDir, options.targetDir);
+  return [
+    `export SPILLWAY_ASSETS_DIR="${target}"`,
+    `trap 'rm -f "${cache}/.spillway/leases/$$"' EXIT`,
+    `${PYTHON} "${NODE_SCRIPT_ON_NODE}" enter --manifest-id ${options.manifestId} --cache "${cache}" --target "${target}"` +
+      `${options.copy ? ' --copy' : ''}${limitFlags(options.cacheLimit)} --job "$AZ_BATCH_JOB_ID" --lease-pid $$ || exit $?`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The job release step: forgets the job on the node and removes its laid-out tree when no
+ * other job or running task uses it. The shared cache stays (it is bounded, and evicted by
+ * least recent use). Runs where the preparation ran, so the script is there.
+ */
+export function buildReleaseCommand(options: { readonly cacheDir?: string } = {}): CommandSpec {
+  const cache = options.cacheDir ?? NODE_DIRS.cache;
+  if (/["`\\]/.test(cache)) throw new ValidationError('cacheDir', cache, 'must not contain ", ` or \\');
+  return {
+    commandLine: `if [ -f "${NODE_SCRIPT_ON_NODE}" ]; then ${PYTHON} "${NODE_SCRIPT_ON_NODE}" release --cache "${cache}" --job "$AZ_BATCH_JOB_ID"; fi`,
   };
 }
 

@@ -20,16 +20,9 @@ import {
   type BuiltManifest,
 } from './manifest';
 import { forEachLimited } from './pool';
+import { acquireSyncLock, type HeldLock, type StorageLockOptions } from './locks';
 
-/** Blob name prefix of content blobs. */
-export const CONTENT_PREFIX = 'content/';
-/** Blob name prefix of manifest blobs. */
-export const MANIFEST_PREFIX = 'manifests/';
-
-/** The blob name of a content hash. */
-export const contentBlobName = (sha256: string): string => `${CONTENT_PREFIX}${sha256}`;
-/** The blob name of a manifest id. */
-export const manifestBlobName = (id: string): string => `${MANIFEST_PREFIX}${id}.json`;
+import { CONTENT_PREFIX, contentBlobName, manifestBlobName } from './layout';
 
 /** A progress report of a sync. */
 export interface SyncProgress {
@@ -79,6 +72,13 @@ export interface SyncAssetsOptions extends BuildManifestOptions {
    * @default 64 MiB
    */
   readonly overlapAfterBytes?: number;
+  /**
+   * The sync lock (`locks/sync-*`) held from the first existence check until the manifest
+   * is written, so that garbage collection never deletes content this sync relies on (it
+   * waits for the sync; a sync waits for a running collection). `false` takes none: only
+   * for containers no collection ever runs on. @default {} (default timings)
+   */
+  readonly lock?: false | Omit<StorageLockOptions, 'abortSignal'>;
 }
 
 /** What a sync did. */
@@ -354,6 +354,27 @@ async function exists(blob: BlobClient, abortSignal: AbortSignal): Promise<boole
   }
 }
 
+/** Blob metadata key recording when a manifest was last found again by a sync or a commit. */
+export const TOUCHED_METADATA = 'spillwaytouched';
+
+/**
+ * Marks a committed manifest as used now (its Last-Modified, which garbage collection goes
+ * by, moves to now), keeping its other metadata. A manifest deleted meanwhile is left gone.
+ */
+export async function touchManifest(blob: BlobClient, abortSignal?: AbortSignal): Promise<void> {
+  try {
+    const props = await blob.getProperties({ abortSignal });
+    await blob.setMetadata(
+      { ...props.metadata, [TOUCHED_METADATA]: new Date().toISOString() },
+      { conditions: { ifMatch: props.etag }, abortSignal },
+    );
+  } catch (e) {
+    const status = (e as { statusCode?: number }).statusCode;
+    if (status === 412) return; // touched by someone else meanwhile: as good
+    throw toStorageError(e, 'touch', blob.url);
+  }
+}
+
 /** The content hashes a committed manifest lists; empty when it is gone or unreadable. */
 async function manifestContent(
   container: ContainerClient,
@@ -431,8 +452,9 @@ export async function syncAssets(root: string, options: SyncAssetsOptions): Prom
   const forward = (): void => internal.abort(options.abortSignal!.reason);
   if (options.abortSignal?.aborted) forward();
   else options.abortSignal?.addEventListener('abort', forward, { once: true });
+  const session: { lock?: Promise<HeldLock> } = {};
   try {
-    return await runSync(root, options, internal.signal, {
+    return await runSync(root, options, internal.signal, session, {
       uploadConcurrency,
       blockConcurrency,
       blockSize,
@@ -441,6 +463,10 @@ export async function syncAssets(root: string, options: SyncAssetsOptions): Prom
     });
   } finally {
     options.abortSignal?.removeEventListener('abort', forward);
+    await session.lock?.then(
+      (l) => l.release(),
+      () => undefined,
+    );
   }
 }
 
@@ -448,6 +474,7 @@ async function runSync(
   root: string,
   options: SyncAssetsOptions,
   signal: AbortSignal,
+  session: { lock?: Promise<HeldLock> },
   limits: {
     uploadConcurrency: number;
     blockConcurrency: number;
@@ -529,9 +556,11 @@ async function runSync(
     uploads.set(sha, p);
     return p;
   };
+  // Before anything is taken as present: the container, then the sync lock (a garbage
+  // collection that deletes waits for this sync, or this sync for it).
   let containerReady: Promise<void> | undefined;
   const ensureContainer = (): Promise<void> =>
-    (containerReady ??=
+    (containerReady ??= (
       (options.createContainer ?? true)
         ? container.createIfNotExists({ abortSignal: signal }).then(
             () => undefined,
@@ -539,7 +568,12 @@ async function runSync(
               throw toStorageError(e, 'create container', container.url);
             },
           )
-        : Promise.resolve());
+        : Promise.resolve()
+    ).then(async () => {
+      if (options.lock === false) return;
+      session.lock = acquireSyncLock(container, { ...options.lock, abortSignal: signal });
+      await session.lock;
+    }));
   const state = syncState(options, root);
 
   // A cold sync (much to hash) learns early what the container has (a bounded listing and
@@ -696,7 +730,10 @@ async function runSync(
   const uploadingMs = Date.now() - phaseStart;
   let manifestUploaded = false;
   try {
-    if (!manifestExists && !(await exists(mBlob, signal))) {
+    if (manifestExists || (await exists(mBlob, signal))) {
+      // Found again: its age for garbage collection starts over.
+      await touchManifest(mBlob, signal);
+    } else {
       const body = Buffer.from(built.json, 'utf8');
       await mBlob.upload(body, body.length, {
         blobHTTPHeaders: {
@@ -710,6 +747,7 @@ async function runSync(
     }
   } catch (e) {
     if (!isAlreadyExists(e)) throw toStorageError(e, 'upload', mBlob.url);
+    await touchManifest(mBlob, signal);
   }
   state.record(container.url, built.id);
   emit(

@@ -10,9 +10,18 @@ describe('resolveConfig', () => {
       deadlineKey: 'SpillwayDeadline',
       pollIntervalMs: 5000,
       cloudRetries: 1,
-      stateDir: './spillway-deadline-state',
       pathRules: [],
     });
+  });
+  it('GIVEN no state dir WHEN resolved THEN state lives under the Spillway data directory, not the current one', () => {
+    const saved = process.env.SPILLWAY_DATA_DIR;
+    process.env.SPILLWAY_DATA_DIR = '/srv/spillway-data';
+    try {
+      expect(resolveConfig(base).stateDir).toBe('/srv/spillway-data/bridges/deadline');
+    } finally {
+      if (saved === undefined) delete process.env.SPILLWAY_DATA_DIR;
+      else process.env.SPILLWAY_DATA_DIR = saved;
+    }
   });
   it('GIVEN flags and a file WHEN resolved THEN flags win', () => {
     expect(
@@ -27,7 +36,8 @@ describe('resolveConfig', () => {
     ['webservice', { ...base, webservice: 'http://u:hunter22@dl:8081' }, 'http://dl:8081'],
     ['service', { ...base, service: 'nope' }, '"nope"'],
     ['turnaroundSeconds', { ...base, turnaroundSeconds: '-5' }, '"-5"'],
-    ['pathRules[0]', { ...base, pathRules: [{ from: 'Z:' }] }, 'from'],
+    ['pathRules[0].from', { ...base, pathRules: [{ from: 'Z:' }] }, '"Z:"'],
+    ['pathRules[0].to', { ...base, pathRules: [{ from: 'Z:\\p', to: 'relative' }] }, '"relative"'],
     ['cloudRetries', { ...base, cloudRetries: 1.5 }, '1.5'],
   ])(
     'GIVEN a bad %s WHEN resolved THEN a ValidationError names it and quotes the value',

@@ -3,9 +3,11 @@
  * validated before anything starts (errors name the key and quote the value).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defaultStateDir, validatePathRules, type PathRule } from '@spillway/bridge-kit';
 import { ValidationError } from '@spillway/sdk';
-import type { PathRule } from '../commands';
-import { DEADLINE_EXTRA_INFO_KEY } from './selection';
+import type { Executables } from '../commands';
+import { DEADLINE_EXTRA_INFO_KEY } from './report';
 
 /** The bridge's configuration. */
 export interface BridgeConfig {
@@ -29,7 +31,7 @@ export interface BridgeConfig {
   readonly deadlineKey: string;
   /** How often the farm is read and reported. @default 5000 */
   readonly pollIntervalMs: number;
-  /** Directory of the bridge's state file. @default './spillway-deadline-state' */
+  /** Directory of the bridge's state file `deadline-<name>.json`. @default `$SPILLWAY_DATA_DIR/bridges/deadline`, else `~/.spillway/bridges/deadline` */
   readonly stateDir: string;
   /** Spillway capacity group for every job. @default the service's default */
   readonly capacityGroup?: string;
@@ -38,7 +40,7 @@ export interface BridgeConfig {
   /** Path mapping applied to scene and output paths of cloud frames. @default [] */
   readonly pathRules: readonly PathRule[];
   /** Executables of cloud frames by plugin. @default blender, kick, vray, Render */
-  readonly executables: Readonly<{ blender?: string; kick?: string; vray?: string; maya?: string }>;
+  readonly executables: Executables;
   /** A command put before every cloud frame's command (a wrapper script). @default none */
   readonly commandWrapper?: string;
   /** Wall-clock limit of one cloud attempt. @default none */
@@ -134,18 +136,7 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
   const logLevel = (v('logLevel') ?? 'info') as BridgeConfig['logLevel'];
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
     throw new ValidationError('logLevel', logLevel, 'must be debug, info, warn or error');
-  const rules = v('pathRules') ?? [];
-  if (!Array.isArray(rules))
-    throw new ValidationError('pathRules', rules, 'must be a list of {"from": ..., "to": ...}');
-  rules.forEach((r: unknown, i) => {
-    const rr = r as { from?: unknown; to?: unknown };
-    if (!r || typeof rr.from !== 'string' || typeof rr.to !== 'string' || rr.from === '' || rr.to === '')
-      throw new ValidationError(
-        `pathRules[${i}]`,
-        r,
-        'must be {"from": "Z:\\\\projects", "to": "/mnt/projects"}',
-      );
-  });
+  const rules = validatePathRules('pathRules', v('pathRules') ?? []);
   const exes = v('executables') ?? {};
   if (typeof exes !== 'object' || Array.isArray(exes))
     throw new ValidationError(
@@ -170,9 +161,9 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
     turnaroundSeconds: num('turnaroundSeconds', v('turnaroundSeconds'), 1, 7200),
     deadlineKey: str('deadlineKey', v('deadlineKey')) ?? DEADLINE_EXTRA_INFO_KEY,
     pollIntervalMs: num('pollIntervalMs', v('pollIntervalMs'), 100, 5000),
-    stateDir: str('stateDir', v('stateDir')) ?? './spillway-deadline-state',
+    stateDir: path.resolve(str('stateDir', v('stateDir')) ?? defaultStateDir('deadline')),
     cloudRetries,
-    pathRules: rules as PathRule[],
+    pathRules: rules,
     executables: exes as BridgeConfig['executables'],
     logLevel,
     ...(user ? { user } : {}),

@@ -77,6 +77,52 @@ describe('buildCommand', () => {
     expect(built).toMatchObject({ supported: true, command: want });
   });
 
+  it('GIVEN a chunked Arnold task (frames 7-9) WHEN built THEN every frame of the chunk is rendered, in order', () => {
+    const built = buildCommand({
+      plugin: 'Arnold',
+      pluginInfo: { InputFile: 'Z:\\shots\\shot.####.ass', OutputFile: 'Z:\\renders\\beauty.####.exr' },
+      frameStart: 7,
+      frameEnd: 9,
+      pathRules: rules.concat([{ from: 'Z:\\shots', to: '/mnt/shots' }]),
+      outputDirectory: 'out',
+    });
+    expect(built).toMatchObject({
+      supported: true,
+      expectFrameNumbers: true,
+      command: [7, 8, 9]
+        .map((n) => `kick -i /mnt/shots/shot.000${n}.ass -dw -dp -nstdin -o out/beauty.000${n}.exr`)
+        .join(' && '),
+    });
+  });
+
+  it('GIVEN a chunked Arnold task whose .ass names its first frame WHEN built THEN each frame reads its own .ass', () => {
+    const built = buildCommand({
+      plugin: 'Arnold',
+      pluginInfo: { InputFile: '/a/shot.0001.ass' },
+      frameStart: 2,
+      frameEnd: 3,
+    });
+    expect(built.supported && built.command).toBe(
+      'kick -i /a/shot.0002.ass -dw -dp -nstdin && kick -i /a/shot.0003.ass -dw -dp -nstdin',
+    );
+  });
+
+  it('GIVEN CommandLine arguments with Windows paths WHEN built THEN they are path-mapped like scene paths', () => {
+    const built = buildCommand({
+      plugin: 'CommandLine',
+      pluginInfo: {
+        Executable: 'Z:\\projects\\bin\\render.sh',
+        Arguments:
+          '-i Z:\\projects\\shot.usd -o <QUOTE>Z:\\projects\\out<QUOTE> --log=Z:\\projects\\logs\\f<STARTFRAME%4>.txt -f <STARTFRAME>',
+      },
+      frameStart: 12,
+      pathRules: rules,
+    });
+    expect(built.supported && built.command).toBe(
+      '/mnt/projects/bin/render.sh -i /mnt/projects/shot.usd -o "/mnt/projects/out" --log=/mnt/projects/logs/f0012.txt -f 12',
+    );
+  });
+
   it.each([
     [
       'an unsupported plugin',

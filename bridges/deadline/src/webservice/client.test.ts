@@ -1,6 +1,7 @@
+import * as http from 'node:http';
 import { FakeDeadline } from '../testing';
 import { DeadlineClient } from './client';
-import { DeadlineRequestError, EmptyTaskListError } from './errors';
+import { DeadlineAnswerError, DeadlineRequestError, EmptyTaskListError } from './errors';
 import { jobFromRaw, taskFromRaw } from './types';
 
 describe('DeadlineClient against the fake Web Service', () => {
@@ -164,5 +165,82 @@ describe('records', () => {
       state: 'unknown',
       jobId: 'x',
     });
+  });
+});
+
+describe('DeadlineClient against a Web Service answering nonsense', () => {
+  // GIVEN a real HTTP server on 127.0.0.1:0 that answers 200 with something that is not the API
+  // WHEN the client lists jobs, tasks or workers
+  // THEN it fails with a DeadlineAnswerError saying what was wrong, never an empty list or a
+  // job whose id is "undefined".
+  let server: http.Server;
+  let url = '';
+  let answer: { type: string; body: string } = { type: 'application/json', body: '[]' };
+  beforeAll(async () => {
+    server = http.createServer((_req, res) =>
+      res.writeHead(200, { 'Content-Type': answer.type }).end(answer.body),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it.each<[string, string, string, (c: DeadlineClient) => Promise<unknown>, RegExp]>([
+    [
+      'truncated JSON',
+      'application/json',
+      '[{"_id": "a", "Props": {"Na',
+      (c) => c.listJobs(),
+      /not JSON \(truncated\?\)/,
+    ],
+    [
+      'an HTML page',
+      'text/html',
+      '<!DOCTYPE html><html><body>Sign in</body></html>',
+      (c) => c.listJobs(),
+      /HTML page/,
+    ],
+    [
+      'HTML sent as JSON',
+      'application/json',
+      '<html><body>502</body></html>',
+      (c) => c.listWorkers(),
+      /HTML page/,
+    ],
+    [
+      'jobs without _id',
+      'application/json',
+      '[{"JobID": "x", "Stat": 1}]',
+      (c) => c.listJobs(),
+      /job without _id/,
+    ],
+    [
+      'an object where jobs are due',
+      'application/json',
+      '{"error": "busy"}',
+      (c) => c.listJobs(),
+      /where a list of jobs is due/,
+    ],
+    [
+      'tasks without ids',
+      'application/json',
+      '{"Tasks": [{"Stat": 2}]}',
+      (c) => c.listTasks('j'),
+      /task without a whole-number TaskID/,
+    ],
+    ['nothing at all', 'application/json', '', (c) => c.listWorkers(), /answered nothing/],
+  ])('GIVEN %s WHEN read THEN a DeadlineAnswerError says so', async (_n, type, body, call, message) => {
+    answer = { type, body };
+    const client = new DeadlineClient(url, { maxAttempts: 1 });
+    try {
+      const err = await call(client).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(DeadlineAnswerError);
+      expect((err as Error).message).toMatch(message);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -8,7 +8,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { redact, retry, ValidationError } from '@spillway/sdk';
-import { DeadlineRequestError, EmptyTaskListError } from './errors';
+import { DeadlineAnswerError, DeadlineRequestError, EmptyTaskListError } from './errors';
 import {
   jobFromRaw,
   limitFromRaw,
@@ -114,7 +114,13 @@ export class DeadlineClient {
   ): Promise<DeadlineJob[]> {
     const q = states.map((s) => s[0]!.toUpperCase() + s.slice(1)).join(',');
     const body = await this.request('GET', `/api/jobs?States=${encodeURIComponent(q)}`, undefined, options);
-    return arrayOf<RawJob>(body).map(jobFromRaw);
+    return records<RawJob>(
+      'GET /api/jobs',
+      body,
+      'job',
+      (r) => typeof r._id === 'string' && r._id !== '',
+      '_id',
+    ).map(jobFromRaw);
   }
 
   /** Jobs by id (`GET /api/jobs?JobID=a,b`); unknown ids are simply absent. */
@@ -126,7 +132,13 @@ export class DeadlineClient {
       undefined,
       options,
     );
-    return arrayOf<RawJob>(body).map(jobFromRaw);
+    return records<RawJob>(
+      'GET /api/jobs',
+      body,
+      'job',
+      (r) => typeof r._id === 'string' && r._id !== '',
+      '_id',
+    ).map(jobFromRaw);
   }
 
   /** Submits a job (`POST /api/jobs`); resolves to its id. */
@@ -156,8 +168,14 @@ export class DeadlineClient {
       undefined,
       options,
     );
-    const list = Array.isArray(body) ? body : ((body as { Tasks?: unknown } | undefined)?.Tasks ?? []);
-    return arrayOf<RawTask>(list).map((t) => taskFromRaw(t, jobId));
+    const list = Array.isArray(body) ? body : (body as { Tasks?: unknown } | undefined)?.Tasks;
+    return records<RawTask>(
+      'GET /api/tasks',
+      list,
+      'task',
+      (r) => /^\d+$/.test(String(r.TaskID ?? '')),
+      'a whole-number TaskID',
+    ).map((t) => taskFromRaw(t, jobId));
   }
 
   /**
@@ -189,7 +207,13 @@ export class DeadlineClient {
   /** Worker info records (`GET /api/slaves?Data=info`). */
   async listWorkers(options?: DeadlineCallOptions): Promise<DeadlineWorker[]> {
     const body = await this.request('GET', '/api/slaves?Data=info', undefined, options);
-    return arrayOf<RawWorker>(body).map(workerFromRaw);
+    return records<RawWorker>(
+      'GET /api/slaves',
+      body,
+      'worker',
+      (r) => typeof r.Name === 'string',
+      'Name',
+    ).map(workerFromRaw);
   }
 
   /** Pool names (`GET /api/pools`). */
@@ -205,7 +229,13 @@ export class DeadlineClient {
   /** Limit groups (`GET /api/limitgroups`). */
   async listLimits(options?: DeadlineCallOptions): Promise<DeadlineLimit[]> {
     const body = await this.request('GET', '/api/limitgroups', undefined, options);
-    return arrayOf<RawLimit>(body).map(limitFromRaw);
+    return records<RawLimit>(
+      'GET /api/limitgroups',
+      body,
+      'limit group',
+      (r) => typeof r.Name === 'string',
+      'Name',
+    ).map(limitFromRaw);
   }
 
   /** `text` without the password or the Basic token (a server may echo them), then `redact`ed. */
@@ -304,11 +334,39 @@ export class DeadlineClient {
             );
             return;
           }
-          if (text.trim() === '') return resolve(undefined);
+          if (text.trim() === '') {
+            if (method === 'GET')
+              reject(new DeadlineAnswerError(label, status, 'empty', 'answered nothing where JSON was due'));
+            else resolve(undefined);
+            return;
+          }
+          const type = String(res.headers['content-type'] ?? '');
+          if (/html/i.test(type) || /^\s*<(!doctype|html)/i.test(text)) {
+            reject(
+              new DeadlineAnswerError(
+                label,
+                status,
+                'html',
+                `answered an HTML page, not JSON (is ${this.base.origin} the Web Service, not a proxy or login page?)`,
+              ),
+            );
+            return;
+          }
           try {
             resolve(JSON.parse(text));
-          } catch {
-            resolve(text); // Deadline answers many PUTs with plain text ("Success")
+          } catch (err) {
+            // Deadline answers many PUTs with plain text ("Success"); a GET must be JSON.
+            if (method !== 'GET') return resolve(text);
+            reject(
+              new DeadlineAnswerError(
+                label,
+                status,
+                'not-json',
+                this.scrub(
+                  `answered ${text.length} bytes that are not JSON (truncated?): ${(err as Error).message}; starts ${JSON.stringify(text.slice(0, 60))}`,
+                ),
+              ),
+            );
           }
         });
       });
@@ -318,8 +376,43 @@ export class DeadlineClient {
   }
 }
 
-function arrayOf<T>(body: unknown): T[] {
-  if (Array.isArray(body)) return body.filter((x) => x && typeof x === 'object') as T[];
-  if (body && typeof body === 'object') return [body as T];
-  return [];
+/**
+ * The records of a list answer, each checked for the field that identifies it: anything else
+ * (an object where a list is due, a record without its id) is a `DeadlineAnswerError` naming
+ * the first bad record, never a record with an undefined id.
+ */
+function records<T extends object>(
+  label: string,
+  body: unknown,
+  what: string,
+  ok: (r: T) => boolean,
+  needs: string,
+): T[] {
+  const list = Array.isArray(body)
+    ? body
+    : body && typeof body === 'object' && ok(body as T)
+      ? [body]
+      : undefined;
+  if (!list)
+    throw new DeadlineAnswerError(
+      label,
+      200,
+      'shape',
+      `answered ${describe(body)} where a list of ${what}s is due`,
+    );
+  list.forEach((r: unknown, i) => {
+    if (!r || typeof r !== 'object' || Array.isArray(r) || !ok(r as T))
+      throw new DeadlineAnswerError(
+        label,
+        200,
+        'shape',
+        `answered a ${what} without ${needs} (item ${i}: ${describe(r)})`,
+      );
+  });
+  return list as T[];
+}
+
+function describe(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -24,6 +24,28 @@ export class DeadlineRequestError extends SpillwayError {
 }
 
 /**
+ * The Web Service answered, but not with what the API answers: an HTML page (a proxy or a
+ * login page), truncated or invalid JSON, or JSON of the wrong shape (a job without `_id`).
+ * Worth another attempt later (a proxy's error page passes); the bridge logs it once per
+ * episode.
+ */
+export class DeadlineAnswerError extends DeadlineRequestError {
+  constructor(
+    request: string,
+    status: number,
+    /** What kind of nonsense: `html`, `not-json`, `empty` or `shape`. */
+    readonly problem: 'html' | 'not-json' | 'empty' | 'shape',
+    message: string,
+  ) {
+    super(request, status, message);
+  }
+
+  override get retryable(): boolean {
+    return true;
+  }
+}
+
+/**
  * A task command with an empty or missing task list: Deadline would apply it to EVERY task
  * of the job, so the client refuses it before sending anything.
  */

@@ -1,126 +1,125 @@
 /**
- * `spillway-opencue`: runs the virtual host.
+ * `spillway-opencue`: runs the virtual host (the bridge kit's command skeleton: commander
+ * flags over a `--config` file, exit 0 stopped, 1 could not start or failed, 2 usage).
  *
  *     spillway-opencue --cuebot HOST:PORT --service ADDR --host-name NAME --rqd-port PORT [--config FILE]
  */
-import { parseArgs } from 'node:util';
-import { createLogger, SpillwayError } from '@spillway/sdk';
-import { readConfigFile, resolveConfig } from '../host/config';
+import {
+  bridgeHelp,
+  runBridgeCommand,
+  warnOfLegacyState,
+  type BridgeCommandSpec,
+  type CommandIo,
+} from '@spillway/bridge-kit';
+import { readConfigFile, resolveConfig, type VirtualHostConfig } from '../host/config';
 import { VirtualHost } from '../host/virtual-host';
 
-/** The help text. */
-export const HELP = `Usage: spillway-opencue --cuebot HOST:PORT --service HOST:PORT --host-name NAME [options]
-
-Joins an OpenCue farm as a render host backed by the Spillway service (Azure capacity).
-
-Options (each also a key of the --config JSON file, in camelCase; flags win):
-  --cuebot HOST:PORT         Cuebot's gRPC address (required)
-  --service HOST:PORT        the Spillway service (required)
-  --host-name NAME           the name Cuebot dials this host back by (required)
-  --rqd-port PORT            farm-wide RQD port Cuebot dials (default 8444)
-  --rqd-listen-host ADDR     address the RQD server binds (default 0.0.0.0)
-  --facility NAME            facility of the burst allocation (default cloud)
-  --tags A,B                 host tags; layers with one of them may overflow (default burst)
-  --allocation NAME          burst allocation short name, facility.NAME (default burst)
-  --cores N                  cores offered at most (default 16)
-  --memory-gb N              memory reported, GiB (default 256)
-  --report-interval-ms MS    status and plan interval (default 5000)
-  --turnaround SECONDS       deadline of jobs carrying none: submission + this (default 7200)
-  --state-dir DIR            the host's own state (default ./spillway-opencue-state)
-  --capacity-group NAME      Spillway capacity group (default: the service's default)
-  --token-file FILE          file holding the service's bearer token
-  --subscribe-shows A,B      shows to subscribe to the burst allocation if not yet
-  --path-map FROM=TO         farm path prefix as the cloud mounts it (repeatable; default none)
-  --log-level LEVEL          debug, info, warn, error (default info)
-  --config FILE              JSON file with the keys above
+/** The command's flags and what it runs. */
+export const COMMAND: BridgeCommandSpec<VirtualHostConfig> = {
+  name: 'spillway-opencue',
+  logName: 'opencue',
+  usage: '--cuebot HOST:PORT --service HOST:PORT --host-name NAME [options]',
+  description:
+    'Joins an OpenCue farm as a render host backed by the Spillway service (Azure capacity). Every option is also a key of the --config JSON file, in camelCase; flags win.',
+  flags: [
+    { flags: '--cuebot <host:port>', key: 'cuebot', description: "Cuebot's gRPC address (required)" },
+    { flags: '--service <host:port>', key: 'service', description: 'the Spillway service (required)' },
+    {
+      flags: '--host-name <name>',
+      key: 'hostName',
+      description: 'the name Cuebot dials this host back by (required)',
+    },
+    {
+      flags: '--rqd-port <port>',
+      key: 'rqdPort',
+      description: 'farm-wide RQD port Cuebot dials (default 8444)',
+    },
+    {
+      flags: '--rqd-listen-host <addr>',
+      key: 'rqdListenHost',
+      description: 'address the RQD server binds (default 0.0.0.0)',
+    },
+    {
+      flags: '--facility <name>',
+      key: 'facility',
+      description: 'facility of the burst allocation (default cloud)',
+    },
+    {
+      flags: '--tags <a,b>',
+      key: 'tags',
+      description: 'host tags; layers with one of them may overflow (default burst)',
+    },
+    {
+      flags: '--allocation <name>',
+      key: 'allocation',
+      description: 'burst allocation short name, facility.NAME (default burst)',
+    },
+    { flags: '--cores <n>', key: 'cores', description: 'cores offered at most (default 16)' },
+    { flags: '--memory-gb <n>', key: 'memoryGb', description: 'memory reported, GiB (default 256)' },
+    {
+      flags: '--report-interval-ms <ms>',
+      key: 'reportIntervalMs',
+      description: 'status and plan interval (default 5000)',
+    },
+    {
+      flags: '--turnaround <seconds>',
+      key: 'turnaroundSeconds',
+      description: 'deadline of jobs carrying no SPILLWAY_DEADLINE: submission + this (default 7200)',
+    },
+    {
+      flags: '--state-dir <dir>',
+      key: 'stateDir',
+      description:
+        "the host's own state (default $SPILLWAY_DATA_DIR/bridges/opencue, else ~/.spillway/bridges/opencue)",
+    },
+    {
+      flags: '--capacity-group <name>',
+      key: 'capacityGroup',
+      description: "Spillway capacity group (default: the service's default)",
+    },
+    {
+      flags: '--token-file <file>',
+      key: 'tokenFile',
+      description: "file holding the service's bearer token",
+    },
+    {
+      flags: '--subscribe-shows <a,b>',
+      key: 'subscribeShows',
+      description: 'shows to subscribe to the burst allocation if not yet',
+    },
+    {
+      flags: '--path-map <from=to>',
+      key: 'pathMap',
+      description:
+        "farm path prefix as the cloud mounts it, e.g. /mnt/show=/mnt/cloud/show or 'Z:\\projects=/mnt/projects' (repeatable; default none)",
+      repeatable: true,
+    },
+    { flags: '--log-level <level>', key: 'logLevel', description: 'debug, info, warn, error (default info)' },
+  ],
+  epilogue: `Exit codes: 0 stopped (SIGTERM/SIGINT), 1 could not start (Cuebot or allocation unreachable) or failed, 2 bad usage.
 
 Example:
   spillway-opencue --cuebot cuebot.studio:8443 --service spillway.studio:7443 \\
-    --host-name azure-burst-1 --rqd-port 8444 --turnaround 3600
-`;
+    --host-name azure-burst-1 --rqd-port 8444 --turnaround 3600`,
+  readConfigFile,
+  resolve: (flags, file) => resolveConfig(file, flags),
+  start: async (config, logger) => {
+    warnOfLegacyState(logger, 'spillway-opencue-state', config.stateDir, `${config.hostName}.json`);
+    const host = await VirtualHost.start(config, { logger });
+    return {
+      close: async () => {
+        logger.info('stopping: frames go on in the cloud; a restarted host picks them up');
+        await host.close();
+      },
+      stopped: host.stopped,
+    };
+  },
+};
+
+/** The help text. */
+export const HELP = bridgeHelp(COMMAND);
 
 /** Runs the command; resolves to an exit code once the host stops (SIGTERM/SIGINT). */
-export async function main(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        cuebot: { type: 'string' },
-        service: { type: 'string' },
-        'host-name': { type: 'string' },
-        'rqd-port': { type: 'string' },
-        'rqd-listen-host': { type: 'string' },
-        facility: { type: 'string' },
-        tags: { type: 'string' },
-        allocation: { type: 'string' },
-        cores: { type: 'string' },
-        'memory-gb': { type: 'string' },
-        'report-interval-ms': { type: 'string' },
-        turnaround: { type: 'string' },
-        'state-dir': { type: 'string' },
-        'capacity-group': { type: 'string' },
-        'token-file': { type: 'string' },
-        'subscribe-shows': { type: 'string' },
-        'path-map': { type: 'string', multiple: true },
-        'log-level': { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const s = (k: string): string | undefined => values[k] as string | undefined;
-  let config;
-  try {
-    const file = s('config') ? readConfigFile(s('config')!) : {};
-    config = resolveConfig(file, {
-      cuebot: s('cuebot'),
-      service: s('service'),
-      hostName: s('host-name'),
-      rqdPort: s('rqd-port'),
-      rqdListenHost: s('rqd-listen-host'),
-      facility: s('facility'),
-      tags: s('tags'),
-      allocation: s('allocation'),
-      cores: s('cores'),
-      memoryGb: s('memory-gb'),
-      reportIntervalMs: s('report-interval-ms'),
-      turnaroundSeconds: s('turnaround'),
-      stateDir: s('state-dir'),
-      capacityGroup: s('capacity-group'),
-      tokenFile: s('token-file'),
-      subscribeShows: s('subscribe-shows'),
-      pathMap: values['path-map'],
-      logLevel: s('log-level'),
-    });
-  } catch (err) {
-    process.stderr.write(`spillway-opencue: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  const logger = createLogger({ level: config.logLevel, name: 'opencue' });
-  let host: VirtualHost;
-  try {
-    host = await VirtualHost.start(config, { logger });
-  } catch (err) {
-    logger.error('virtual host did not start', {
-      err: err instanceof SpillwayError ? err.message : (err as Error).message,
-    });
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  logger.info('stopping: frames go on in the cloud; a restarted host picks them up');
-  await host.close();
-  return 0;
+export function main(argv: string[], io?: CommandIo): Promise<number> {
+  return runBridgeCommand(COMMAND, argv, io);
 }

@@ -17,6 +17,23 @@ describe('resolveConfig', () => {
     });
   });
 
+  it('GIVEN no state dir WHEN resolved THEN state lives under the Spillway data directory, not the current one', () => {
+    const saved = process.env.SPILLWAY_DATA_DIR;
+    process.env.SPILLWAY_DATA_DIR = '/srv/spillway-data';
+    try {
+      expect(resolveConfig({}, base).stateDir).toBe('/srv/spillway-data/bridges/opencue');
+    } finally {
+      if (saved === undefined) delete process.env.SPILLWAY_DATA_DIR;
+      else process.env.SPILLWAY_DATA_DIR = saved;
+    }
+  });
+
+  it('GIVEN a Windows source in --path-map WHEN resolved THEN it is accepted as a rule', () => {
+    expect(resolveConfig({}, { ...base, pathMap: ['Z:\\projects=/mnt/projects'] }).pathMap).toEqual([
+      { from: 'Z:\\projects', to: '/mnt/projects' },
+    ]);
+  });
+
   it('GIVEN a file and flags WHEN resolved THEN flags win over the file', () => {
     const c = resolveConfig({ ...base, cores: 4, facility: 'azure' }, { cores: '8', tags: 'burst,cloud' });
     expect(c.cores).toBe(8);

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { defaultStateDir, parsePathRule } from '@spillway/bridge-kit';
 import { ValidationError } from '@spillway/sdk';
 import { parseHostPort } from '../cuebot/client';
 import { validatePathRules, type PathRule } from './paths';
@@ -34,7 +35,7 @@ export interface VirtualHostConfig {
   readonly reportIntervalMs: number;
   /** Deadline of a job that carries none: submission plus this. @default 7200 */
   readonly turnaroundSeconds: number;
-  /** Where the host keeps its state (frame <-> cloud frame, watch cursor). @default './spillway-opencue-state' */
+  /** Where the host keeps its state `<hostName>.json` (frame <-> cloud frame, watch cursor). @default `$SPILLWAY_DATA_DIR/bridges/opencue`, else `~/.spillway/bridges/opencue` */
   readonly stateDir: string;
   /** The service's capacity group. @default the service's default group */
   readonly capacityGroup?: string;
@@ -62,7 +63,6 @@ export const CONFIG_DEFAULTS = {
   memoryGb: 256,
   reportIntervalMs: 5000,
   turnaroundSeconds: 7200,
-  stateDir: './spillway-opencue-state',
   subscribeShows: [] as string[],
   pathMap: [] as PathRule[],
   logLevel: 'info',
@@ -173,8 +173,7 @@ export function resolveConfig(
     Array.isArray(pathMapRaw)
       ? pathMapRaw.map((r: unknown) => {
           if (typeof r !== 'string') return r;
-          const at = r.indexOf('=');
-          return at < 0 ? { from: r, to: undefined } : { from: r.slice(0, at), to: r.slice(at + 1) };
+          return parsePathRule(r);
         })
       : pathMapRaw,
   );
@@ -192,7 +191,7 @@ export function resolveConfig(
     memoryGb: int('memoryGb', CONFIG_DEFAULTS.memoryGb, 1, 1_000_000),
     reportIntervalMs: int('reportIntervalMs', CONFIG_DEFAULTS.reportIntervalMs, 100, 600_000),
     turnaroundSeconds: int('turnaroundSeconds', CONFIG_DEFAULTS.turnaroundSeconds, 1, 365 * 86_400),
-    stateDir: path.resolve(str('stateDir', CONFIG_DEFAULTS.stateDir)),
+    stateDir: path.resolve(raw.stateDir === undefined ? defaultStateDir('opencue') : str('stateDir')),
     capacityGroup: optional('capacityGroup'),
     tokenFile: optional('tokenFile'),
     subscribeShows: list('subscribeShows', CONFIG_DEFAULTS.subscribeShows),

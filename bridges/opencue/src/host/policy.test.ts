@@ -1,4 +1,5 @@
-import { cloudJobId, coreDetail, jobDeadline, shouldOpen, type OpenInput } from './policy';
+import { shouldOpen, type OpenInput } from './open';
+import { cloudJobId, coreDetail, jobDeadline } from './policy';
 
 const busy: OpenInput = {
   localIdleCores: 0,

@@ -1,37 +1,10 @@
 /**
- * The virtual host's decisions as pure functions: when to take frames, what to report in
- * Cuebot's units, and which deadline a frame's job has.
+ * The virtual host's rules as pure functions: what to report in Cuebot's units, which
+ * deadline a frame's job has, and the cloud job of a launch. (Whether to take frames is
+ * `open.ts`; the farm report is `report.ts`.)
  */
+import { jobDeadline as deadlineRule } from '@spillway/bridge-kit';
 import type { CoreDetail } from '../proto';
-
-/** What the host decides from. */
-export interface OpenInput {
-  /** Idle cores on UP, OPEN hosts of the local allocations. */
-  readonly localIdleCores: number;
-  /** Waiting frames that only the burst host may take (layers tagged burst). */
-  readonly burstableWaiting: number;
-  /** Frames the service's plan wants offloaded now, over every job. */
-  readonly planOffload: number;
-  /** Core units booked on this host. */
-  readonly bookedUnits: number;
-  /** Core units this host has. */
-  readonly totalUnits: number;
-}
-
-/**
- * Whether the host takes more frames: only while the local allocations are saturated (no
- * idle core), burstable frames wait, the service's plan allows offloading, and the host has
- * room.
- */
-export function shouldOpen(input: OpenInput): { open: boolean; reason: string } {
-  if (input.localIdleCores >= 1)
-    return { open: false, reason: `local farm has ${input.localIdleCores} idle cores` };
-  if (input.burstableWaiting <= 0) return { open: false, reason: 'no burstable frame waits' };
-  if (input.planOffload <= 0) return { open: false, reason: 'the service plan offloads nothing now' };
-  if (input.bookedUnits >= input.totalUnits)
-    return { open: false, reason: 'every core of the host is booked' };
-  return { open: true, reason: `local farm saturated; plan offloads ${input.planOffload} frames` };
-}
 
 /**
  * The host's cores as Cuebot reads them (core units). A closed host reports every core
@@ -52,20 +25,21 @@ export const DEADLINE_ENV = 'SPILLWAY_DEADLINE';
 
 /**
  * A job's deadline: from the job where it carries one (`SPILLWAY_DEADLINE` in its
- * environment; Cuebot's Job message has no deadline field), else submission plus the
- * turnaround.
+ * environment, ISO 8601 or epoch seconds; Cuebot's Job message has no deadline field), else
+ * submission plus the turnaround (the bridge kit's rule).
  */
 export function jobDeadline(
   submittedEpochSeconds: number,
   turnaroundSeconds: number,
   environment: Readonly<Record<string, string>> = {},
 ): Date {
-  const carried = environment[DEADLINE_ENV];
-  if (carried !== undefined && carried.trim() !== '') {
-    const t = /^\d+$/.test(carried.trim()) ? Number(carried) * 1000 : Date.parse(carried);
-    if (Number.isFinite(t)) return new Date(t);
-  }
-  return new Date((submittedEpochSeconds + turnaroundSeconds) * 1000);
+  const submittedAt = new Date(submittedEpochSeconds * 1000);
+  return deadlineRule({
+    carried: environment[DEADLINE_ENV],
+    submittedAt,
+    firstSeen: submittedAt,
+    turnaroundSeconds,
+  });
 }
 
 /**

@@ -3,9 +3,7 @@
  * each frame's launch generation, and the watch cursor. Written atomically (temporary file,
  * fsync, rename) after every change, so a restarted host reconciles instead of duplicating.
  */
-import * as fs from 'node:fs';
-import { ValidationError } from '@spillway/sdk';
-import { writeFileAtomic } from '@spillway/sdk/state';
+import { JsonStateFile } from '@spillway/bridge-kit';
 import type { RunFrame } from '../proto';
 
 /** One launched frame the host answers for until Cuebot has its completion. */
@@ -39,58 +37,32 @@ export interface HostState {
   launches: Record<string, LaunchRecord>;
 }
 
-/** Loads and saves the state file. */
+/** Loads and saves the state file (the bridge kit's versioned JSON state file). */
 export class HostStateStore {
-  private state: HostState;
+  private readonly store: JsonStateFile<HostState>;
 
   constructor(
     /** The state file. */
     readonly file: string,
   ) {
-    this.state = HostStateStore.read(file);
+    this.store = new JsonStateFile<HostState>({
+      file,
+      version: 1,
+      initial: () => ({ version: 1, cursor: '', generations: {}, launches: {} }),
+      check: (s) =>
+        typeof s.launches !== 'object' || typeof s.generations !== 'object' || typeof s.cursor !== 'string'
+          ? 'no cursor, generations or launches'
+          : undefined,
+    });
   }
 
-  private static read(file: string): HostState {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return { version: 1, cursor: '', generations: {}, launches: {} };
-      throw err;
-    }
-    let parsed: HostState;
-    try {
-      parsed = JSON.parse(text) as HostState;
-    } catch (err) {
-      throw new ValidationError(
-        'stateDir',
-        file,
-        `holds a state file that is not JSON (${(err as Error).message}); move it aside to start afresh`,
-      );
-    }
-    if (
-      parsed?.version !== 1 ||
-      typeof parsed.launches !== 'object' ||
-      typeof parsed.generations !== 'object'
-    ) {
-      throw new ValidationError(
-        'stateDir',
-        file,
-        'holds a state file of an unknown version; move it aside to start afresh',
-      );
-    }
-    return parsed;
-  }
-
-  /** The current state (do not mutate; use the methods). */
+  /** The current state (do not mutate; use `update`). */
   get current(): Readonly<HostState> {
-    return this.state;
+    return this.store.current;
   }
 
   /** Applies `change` and writes the state durably. */
   update(change: (s: HostState) => void): void {
-    change(this.state);
-    writeFileAtomic(this.file, JSON.stringify(this.state));
+    this.store.update(change);
   }
 }

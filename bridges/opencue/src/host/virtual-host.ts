@@ -13,14 +13,15 @@ import * as grpc from '@grpc/grpc-js';
 import {
   backoffMs,
   BurstClient,
-  type BurstPlan,
-  type FrameEvent,
-  type Logger,
   silentLogger,
   sleep,
   TERMINAL_FRAME_STATES,
+  type BurstPlan,
+  type FrameEvent,
+  type Logger,
 } from '@spillway/sdk';
 import { readSecretFile } from '@spillway/sdk/config';
+import { Episodes, FrameEventFollower } from '@spillway/bridge-kit';
 import { OpenCueCallError } from '../cuebot/call';
 import { CuebotClient } from '../cuebot/client';
 import { parseFrameName, renderHostCores } from '../cuebot/units';
@@ -36,7 +37,9 @@ import {
 import { serveRqd } from '../rqd';
 import type { VirtualHostConfig } from './config';
 import { mapPaths } from './paths';
-import { cloudJobId, coreDetail, jobDeadline, shouldOpen } from './policy';
+import { shouldOpen } from './open';
+import { cloudJobId, coreDetail, jobDeadline } from './policy';
+import { farmReport, type ObservedJob } from './report';
 import { HostStateStore, type LaunchRecord } from './state';
 
 /** Options of `VirtualHost.start`. */
@@ -61,6 +64,7 @@ export class VirtualHost {
   private readonly server = new grpc.Server();
   private readonly abort = new AbortController();
   private readonly log: Logger;
+  private readonly episodes: Episodes;
   private readonly bootTime = Math.floor(Date.now() / 1000);
   private readonly jobStarts = new Map<string, number>();
   /** Layers change rarely: asked again after a minute, not every cycle. */
@@ -80,6 +84,7 @@ export class VirtualHost {
     options: VirtualHostOptions,
   ) {
     this.log = options.logger ?? silentLogger;
+    this.episodes = new Episodes(this.log);
     this.source = `opencue:${config.hostName}`;
     this.cuebot = new CuebotClient(config.cuebot, { callTimeoutMs: 10_000 });
     const token = config.tokenFile ? readSecretFile(config.tokenFile, 'tokenFile') : undefined;
@@ -103,6 +108,11 @@ export class VirtualHost {
   /** The RQD port actually bound (useful when configured as 0 in tests). */
   get rqdPort(): number {
     return this.boundPort;
+  }
+
+  /** Settles when the host stops; rejects when its frame watch failed for good. */
+  get stopped(): Promise<void> {
+    return this.watchDone;
   }
 
   /** What the host last decided. */
@@ -171,6 +181,7 @@ export class VirtualHost {
       }
     }
     this.watchDone = this.watch();
+    this.watchDone.catch(() => undefined); // surfaced through `stopped`
     this.timer = setInterval(() => void this.cycle(), c.reportIntervalMs);
     void this.cycle();
     this.log.info('virtual host ready', {
@@ -370,14 +381,15 @@ export class VirtualHost {
       try {
         const farm = await this.observe();
         plan = await this.burst.reportFarmState(
-          {
+          farmReport({
             source: this.source,
-            sourceKind: 'opencue',
-            observedAt: new Date(),
+            now: new Date(),
             jobs: farm.jobs,
-            workers: [{ group: '', idle: Math.floor(farm.localIdleCores), busy: farm.localBusyCores }],
-          },
-          { timeoutMs: 10_000, abortSignal: this.abort.signal },
+            localIdleCores: farm.localIdleCores,
+            localBusyCores: farm.localBusyCores,
+            turnaroundSeconds: this.config.turnaroundSeconds,
+          }),
+          { sourceKind: 'opencue', timeoutMs: 10_000, abortSignal: this.abort.signal },
         );
         const planOffload = plan.offload.reduce((n, o) => n + o.frameCount, 0);
         decision = shouldOpen({
@@ -387,11 +399,20 @@ export class VirtualHost {
           bookedUnits: this.bookedUnits(),
           totalUnits: this.totalUnits,
         });
+        this.episodes.recovered('plan', 'farm observed and plan received again');
       } catch (err) {
-        decision = { open: false, reason: `closed: ${(err as Error).message}` };
-        if (decision.reason !== this.current.reason) {
-          this.log.warn('no plan: the host stays closed to bookings', { err: (err as Error).message });
-        }
+        if (this.abort.signal.aborted) return;
+        const e = err as Error & { code?: string };
+        decision = { open: false, reason: `closed: ${e.message}` };
+        // Once per episode: the same fault every cycle is logged when it starts.
+        this.episodes.problem(
+          'plan',
+          `${e.name}:${e.code ?? ''}`,
+          'no plan: the host stays closed to bookings',
+          {
+            err: e.message,
+          },
+        );
       }
       this.log.debug('cycle', { open: decision.open, reason: decision.reason });
       if (decision.open !== this.current.open)
@@ -406,8 +427,13 @@ export class VirtualHost {
       };
       try {
         await this.reportStatus(decision.open);
+        this.episodes.recovered('status', 'status reports reach Cuebot again');
       } catch (err) {
-        this.log.warn('status report to Cuebot failed', { err: (err as Error).message });
+        if (this.abort.signal.aborted) return;
+        const e = err as Error & { code?: string };
+        this.episodes.problem('status', `${e.name}:${e.code ?? ''}`, 'status report to Cuebot failed', {
+          err: e.message,
+        });
       }
     } finally {
       this.cycling = false;
@@ -418,17 +444,7 @@ export class VirtualHost {
     localIdleCores: number;
     localBusyCores: number;
     burstableWaiting: number;
-    jobs: {
-      sourceJobId: string;
-      priority: number;
-      group: string;
-      queuedFrames: number;
-      renderingFrames: number;
-      offloadedFrames: number;
-      submittedAt: Date;
-      deadline: Date;
-      burstable: boolean;
-    }[];
+    jobs: ObservedJob[];
   }> {
     const opts = { abortSignal: this.abort.signal };
     const allocs = (await this.cuebot.getAllocations(opts)).filter((a) => a.name !== this.allocation?.name);
@@ -446,7 +462,7 @@ export class VirtualHost {
     for (const l of Object.values(this.state.current.launches))
       offloaded.set(l.run.job_id, (offloaded.get(l.run.job_id) ?? 0) + 1);
     let burstableWaiting = 0;
-    const jobs = [];
+    const jobs: ObservedJob[] = [];
     const jobList = await this.cuebot.getJobs({}, opts);
     const live = new Set(jobList.map((j) => j.id));
     for (const id of this.layerCache.keys()) if (!live.has(id)) this.layerCache.delete(id);
@@ -469,14 +485,12 @@ export class VirtualHost {
       }
       if (burstLayers.length > 0) burstableWaiting += queued;
       jobs.push({
-        sourceJobId: job.id,
-        priority: Math.max(0, Math.min(100, job.priority)),
-        group: '',
-        queuedFrames: queued,
-        renderingFrames: Math.max(0, (stats?.running_frames ?? 0) - (offloaded.get(job.id) ?? 0)),
+        id: job.id,
+        priority: job.priority,
+        startTime: job.start_time,
+        waitingFrames: queued,
+        runningFrames: stats?.running_frames ?? 0,
         offloadedFrames: offloaded.get(job.id) ?? 0,
-        submittedAt: new Date(job.start_time * 1000),
-        deadline: jobDeadline(job.start_time, this.config.turnaroundSeconds),
         burstable: burstLayers.length > 0,
       });
     }
@@ -493,26 +507,19 @@ export class VirtualHost {
 
   // ---- the watch: cloud results back to Cuebot --------------------------------------
 
-  private async watch(): Promise<void> {
-    let failures = 0;
-    while (!this.abort.signal.aborted) {
-      try {
-        for await (const ev of this.burst.watchFrames({
-          source: this.source,
-          afterCursor: this.state.current.cursor || undefined,
-          abortSignal: this.abort.signal,
-        })) {
-          failures = 0;
-          await this.onEvent(ev);
-        }
-        // The service ended the stream (it is stopping): resume after a pause.
-        await sleep(500, this.abort.signal);
-      } catch (err) {
-        failures += 1;
-        this.log.warn('frame watch failed; resuming', { err: (err as Error).message, attempt: failures });
-        await sleep(backoffMs(failures, { initialIntervalMs: 400, maxIntervalMs: 5000 }), this.abort.signal);
-      }
-    }
+  private watch(): Promise<void> {
+    return new FrameEventFollower({
+      client: this.burst,
+      source: this.source,
+      cursor: () => this.state.current.cursor,
+      saveCursor: (cursor) =>
+        this.state.update((s) => {
+          s.cursor = cursor;
+        }),
+      handle: (ev) => this.onEvent(ev),
+      logger: this.log,
+      abortSignal: this.abort.signal,
+    }).run();
   }
 
   private async onEvent(ev: FrameEvent): Promise<void> {
@@ -530,18 +537,13 @@ export class VirtualHost {
       await this.reportCompletion(l, exitStatus, exitSignal);
       this.state.update((s) => {
         delete s.launches[l.frameId];
-        s.cursor = ev.cursor;
       });
       this.log.info('frame finished in the cloud; reported to Cuebot', {
         frame: l.run.frame_name,
         state: ev.state,
         exitStatus,
       });
-      return;
     }
-    this.state.update((s) => {
-      s.cursor = ev.cursor;
-    });
   }
 
   /** Reports a completion, retrying while Cuebot is unreachable (the cursor waits with it). */
@@ -570,7 +572,6 @@ export class VirtualHost {
           });
           return;
         }
-        // Unbounded on purpose: the cursor waits with the completion, so none is lost.
         await sleep(backoffMs(attempt, { initialIntervalMs: 500, maxIntervalMs: 10_000 }), this.abort.signal);
       }
     }

@@ -3,16 +3,71 @@ import type { Command } from '@commander-js/extra-typings';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ValidationError } from '../../errors';
 import type { SyncProgress } from '../../storage';
-import { exits, jsonOption, oneOf, printJson, typedOption, UsageError, wholeNumber } from '../command';
-import { mib } from '../format';
+import { parseDurationText } from '../../storage/gc';
+import {
+  exits,
+  jsonOption,
+  oneOf,
+  printJson,
+  typedOption,
+  UsageError,
+  wholeNumber,
+  withConnection,
+} from '../command';
+import { connect } from '../connect';
+import { bytes, mib } from '../format';
 import { progressBar } from '../progress';
 
-/** `spillway assets sync DIR`. */
+/** `spillway assets sync DIR`, `spillway assets gc`. */
 export function register(program: Command): void {
   const assets = program
     .command('assets')
-    .summary('project assets in Blob Storage: sync a tree, content-addressed')
-    .description('project assets in Blob Storage: content-addressed sync');
+    .summary('project assets in Blob Storage: sync a tree (content-addressed), collect garbage')
+    .description('project assets in Blob Storage: content-addressed sync, and garbage collection');
+
+  withConnection(
+    assets
+      .command('gc')
+      .summary('delete unused manifests, then content no manifest lists (through the service)')
+      .description(
+        "collect garbage in the service's asset storage: delete manifests last synced or committed more than DURATION ago that no unfinished job uses, then content that no remaining manifest lists (and that is itself older than DURATION). The service waits for running syncs first; syncs and job submissions that arrive meanwhile wait for it. Prints what was removed (or, with --dry-run, what would be)",
+      )
+      .addOption(
+        typedOption(
+          '--older-than <DURATION>',
+          'how old an unused blob must be: 0s, 90m, 12h, 30d, 1h30m',
+          (v) => parseDurationText(v, '--older-than'),
+        ).default(30 * 86_400_000, '30d'),
+      )
+      .option('--dry-run', 'only report what would be deleted')
+      .addHelpText('after', '\nExample:\n  spillway assets gc --older-than 7d --dry-run'),
+  ).action(
+    exits(async (opts) => {
+      const client = connect(opts);
+      try {
+        const r = await client.assets.collectGarbage({
+          olderThanMs: opts.olderThan,
+          dryRun: opts.dryRun ?? false,
+        });
+        if (opts.json) {
+          printJson({ ...r, cutoff: r.cutoff.toISOString() });
+          return 0;
+        }
+        const verb = r.dryRun ? 'would delete' : 'deleted';
+        console.log(
+          `${verb} ${r.manifestsDeleted.length} manifest(s) and ${r.contentDeleted} content blob(s), ${bytes(r.bytesDeleted)}` +
+            ` (unused since before ${r.cutoff.toISOString()}); kept ${r.manifestsKept} manifest(s), ${r.contentKept} content blob(s)` +
+            (r.manifestsPinned.length > 0
+              ? `; ${r.manifestsPinned.length} old manifest(s) kept for unfinished jobs`
+              : ''),
+        );
+        if (r.contentSkipped) console.log(`no content deleted: ${r.contentSkipped}`);
+        return 0;
+      } finally {
+        client.close();
+      }
+    }),
+  );
 
   assets
     .command('sync')
@@ -26,7 +81,10 @@ export function register(program: Command): void {
       'sync only this Blender scene and the files it references (Blender lists them, run in the background); every one must be inside DIR; missing ones are reported',
     )
     .option('--blender <PATH>', 'the Blender to ask (default: blender on the PATH)')
-    .option('--container <NAME|URL>', 'container name, or URL with SAS (default: spillway-assets)')
+    .option(
+      '--container <NAME|URL>',
+      'container name (default: spillway, the one the service reads), or URL with SAS',
+    )
     .option(
       '--connection-string-file <FILE>',
       'file holding a storage connection string (default: $SPILLWAY_STORAGE_CONNECTION_STRING, else an Azurite started for this run)',

@@ -20,7 +20,10 @@ import {
   parseManifest,
   sha256Hex,
   toStorageError,
+  touchManifest,
+  acquireSyncLock,
   type ManifestEntry,
+  type StorageLockOptions,
 } from '../../storage';
 
 /** Largest chunk of an upload or an output stream (the contract's limit). */
@@ -50,6 +53,8 @@ export interface AssetStoreOptions {
   readonly outputBlobName: (jobId: string, frameId: string, path: string) => string;
   /** Lifetime of an upload SAS; at most 1 hour. @default 1 hour */
   readonly uploadUrlExpiresInMs?: number;
+  /** Timings of the sync lock a commit holds (tests shorten them). @default the storage defaults */
+  readonly lock?: Omit<StorageLockOptions, 'abortSignal'>;
 }
 
 /** What a sync plan found. */
@@ -85,6 +90,8 @@ export interface OutputStream {
   readonly file: OutputFile;
   /** Chunks of at most `MAX_CHUNK_BYTES`, in order. */
   readonly chunks: AsyncIterable<Buffer>;
+  /** Its blob in the outputs container. */
+  readonly blobName: string;
 }
 
 const statusOf = (e: unknown): number | undefined => (e as { statusCode?: number }).statusCode;
@@ -289,6 +296,21 @@ export class AssetStore {
     name: string,
     abortSignal?: AbortSignal,
   ): Promise<{ manifestId: string; fileCount: number; totalBytes: number }> {
+    // As a sync does: under the sync lock, so a garbage collection cannot delete content
+    // between the check below and the manifest that lists it.
+    const lock = await acquireSyncLock(this.options.assets, { ...this.options.lock, abortSignal });
+    try {
+      return await this.commitLocked(entries, name, abortSignal);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async commitLocked(
+    entries: readonly ManifestEntry[],
+    name: string,
+    abortSignal?: AbortSignal,
+  ): Promise<{ manifestId: string; fileCount: number; totalBytes: number }> {
     const distinct = distinctContent(entries);
     const stored = await this.storedSizes([...distinct.keys()], abortSignal);
     for (const [i, e] of entries.entries()) {
@@ -317,6 +339,8 @@ export class AssetStore {
       });
     } catch (e) {
       if (!isAlreadyExists(e)) throw toStorageError(e, 'upload', blob.url);
+      // Committed again: its age for garbage collection starts over (its first label stays).
+      await touchManifest(blob, abortSignal);
     }
     return {
       manifestId,
@@ -389,12 +413,19 @@ export class AssetStore {
     }
     const header: OutputFile = { path: file.path, sizeBytes: file.sizeBytes, sha256: file.sha256 };
     const count = file.sizeBytes - offset;
-    if (count === 0) return { file: header, chunks: (async function* () {})() };
-    const blob = this.options.outputs.getBlobClient(this.options.outputBlobName(frame.jobId, frameId, path));
+    const blobName = this.options.outputBlobName(frame.jobId, frameId, path);
+    if (count === 0) return { file: header, chunks: (async function* () {})(), blobName };
+    const blob = this.options.outputs.getBlobClient(blobName);
     let res: BlobDownloadResponseParsed;
     try {
       res = await blob.download(offset, count, { abortSignal, maxRetryRequests: 5 });
     } catch (e) {
+      if (statusOf(e) === 404) {
+        throw new NotFoundError(
+          `output ${quote(path)} of frame ${frameId} is no longer in the outputs container: it was fetched ` +
+            'and has expired (storage.outputsExpireAfterMs), or was deleted',
+        );
+      }
       throw toStorageError(e, 'download', blob.url);
     }
     const total = /\/(\d+)$/.exec(res.contentRange ?? '')?.[1];
@@ -405,7 +436,7 @@ export class AssetStore {
         path,
       );
     }
-    return { file: header, chunks: rechunk(res.readableStreamBody as AsyncIterable<Buffer>) };
+    return { file: header, chunks: rechunk(res.readableStreamBody as AsyncIterable<Buffer>), blobName };
   }
 
   /** The sizes of the content the store has, among `hashes`, found as `syncAssets` finds it. */

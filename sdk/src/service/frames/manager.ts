@@ -37,6 +37,10 @@ export class FrameManager {
     private readonly dispatcher: FrameDispatcher,
     /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
     private readonly groups?: { requireOffloadGroup(name: string | undefined): void },
+    private readonly options: {
+      /** Admits a valid submission (storage: its asset manifest exists, and stays). @default admits all */
+      readonly admit?: <T>(job: JobSpec, submit: () => Promise<T>) => Promise<T>;
+    } = {},
   ) {}
 
   /** Adds frames to a job (creating it); idempotent by key. Refuses a capacity group that does not exist. */
@@ -46,7 +50,8 @@ export class FrameManager {
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
     this.groups?.requireOffloadGroup(job.capacityGroup);
-    const result = await this.store.submit(job, frames);
+    const store = (): Promise<{ jobId: string; frames: FrameSubmission[] }> => this.store.submit(job, frames);
+    const result = await (this.options.admit ? this.options.admit(job, store) : store());
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
     return result;
   }

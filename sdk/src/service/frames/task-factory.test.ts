@@ -74,7 +74,18 @@ describe('backendJob', () => {
       id: 'j-1',
       group: 'nightly',
       maxTaskRetryCount: 2,
-      environment: { A: '1' },
+      // The URLs too: a task that finds its tree evicted lays it out again.
+      environment: {
+        A: '1',
+        SPILLWAY_MANIFEST_URL: `https://acct.blob.core.windows.net/assets/manifests/${MANIFEST}.json?sv=1&sig=READ`,
+        SPILLWAY_CONTENT_URL: where.assetsUrl,
+      },
+      // When the job ends on a node, its release removes the laid-out tree.
+      release: {
+        commandLine: expect.stringContaining(
+          'release --cache "$AZ_BATCH_NODE_SHARED_DIR/spillway-cache" --job "$AZ_BATCH_JOB_ID"',
+        ),
+      },
     });
     expect(spec.preparation?.commandLine).toContain(`fetch --manifest-id ${MANIFEST}`);
     expect(spec.preparation?.environment).toEqual({
@@ -83,6 +94,30 @@ describe('backendJob', () => {
       SPILLWAY_ASSETS_DIR: `$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${MANIFEST}`,
     });
   });
+});
+
+describe('node cache limits', () => {
+  it.each([
+    ['bytes for the group', { bytes: 5_000_000 }, '--cache-limit-bytes 5000000'],
+    ['a share of the disk', { fraction: 0.3 }, '--cache-limit-fraction 0.3'],
+  ] as const)(
+    'GIVEN %s WHEN the factory builds THEN preparation and task carry it',
+    async (_n, limit, flag) => {
+      const groups: (string | undefined)[] = [];
+      const factory = createTaskFactory(async () => where, {
+        cacheLimit: (g) => {
+          groups.push(g);
+          return limit;
+        },
+      });
+      const j = { ...job, assetManifestId: MANIFEST, capacityGroup: 'nightly' };
+      const spec = await factory.jobFor('j-1', j, 'nightly');
+      const task = await factory.taskFor('f-1', 'j-1', 'f-1', j, frame);
+      expect(spec.preparation?.commandLine).toContain(flag);
+      expect(task.commandLine).toContain(flag);
+      expect(groups).toEqual(['nightly', 'nightly']);
+    },
+  );
 });
 
 describe('backendTask', () => {
@@ -163,10 +198,16 @@ describe('backendTask', () => {
       'assets: the command sees SPILLWAY_ASSETS_DIR',
       { assetManifestId: MANIFEST },
       {},
-      (t) =>
+      (t) => {
         expect(t.commandLine).toContain(
-          `( export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${MANIFEST}"; mkdir -p out && `,
-        ),
+          `( export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${MANIFEST}"\n`,
+        );
+        // The task pins its assets on the node (a lease by its shell's pid) before it renders.
+        expect(t.commandLine).toContain(
+          `enter --manifest-id ${MANIFEST} --cache "$AZ_BATCH_NODE_SHARED_DIR/spillway-cache"`,
+        );
+        expect(t.commandLine).toContain(`--lease-pid $$ || exit $?\nmkdir -p out && render`);
+      },
     ],
   ])('GIVEN %s WHEN built THEN the task says so', (_what, jobOver, frameOver, check) => {
     check(backendTask({ ...input, job: { ...job, ...jobOver }, frame: { ...frame, ...frameOver } }, where));

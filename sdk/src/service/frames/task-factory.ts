@@ -7,8 +7,14 @@
  */
 import type { ComputeJobSpec, ComputeTaskSpec, OutputFileSpec } from '../../compute/backend';
 import type { FrameSpec, JobSpec } from '../../model/frames';
-import { buildPreparationCommand, wrapRenderCommand } from '../../storage/node';
-import { manifestBlobName } from '../../storage/sync';
+import { logPrefix, manifestBlobName, outputPrefix } from '../../storage/layout';
+import {
+  buildEnterCommand,
+  buildPreparationCommand,
+  buildReleaseCommand,
+  wrapRenderCommand,
+  type NodeCacheLimit,
+} from '../../storage/node';
 import { renderCommand } from '../../template/tokens';
 import type { TaskFactory } from './dispatcher';
 
@@ -35,14 +41,18 @@ export interface FrameTaskInput {
 /** Where a frame's outputs are written, relative to its task's working directory. */
 export const OUT_DIR = 'out';
 
-/** The blob prefix of a frame's outputs in the outputs container: `<job>/<frame>/`. */
-export function outputPrefix(jobId: string, frameId: string): string {
-  return `${jobId}/${frameId}/`;
-}
+/** The blob prefix of a frame's outputs in the outputs container: `<job>/<frame>/` (the storage layout's). */
+export { outputPrefix };
 
 /** The blob of a frame's log in the outputs container: `logs/<job>/<frame>/<stream>.txt`. */
 export function frameLogBlob(jobId: string, frameId: string, stream: 'stdout' | 'stderr'): string {
-  return `logs/${jobId}/${frameId}/${stream}.txt`;
+  return `${logPrefix(jobId, frameId)}${stream}.txt`;
+}
+
+/** How the node side treats a job's assets. */
+export interface NodeAssetOptions {
+  /** The node cache's limit on the job's capacity group. @default half of the node's temporary disk */
+  readonly cacheLimit?: NodeCacheLimit;
 }
 
 /** `blobName` inside the container at `containerUrl`, keeping the container's SAS. */
@@ -69,23 +79,40 @@ export function frameCommand(job: JobSpec, frame: FrameSpec): string {
 /**
  * The backend job of a service job on capacity group `group`: its preparation installs the
  * node script and, when the job has an asset manifest, lays the assets out in the node
- * cache; retries and environment apply to every task.
+ * cache (bounded by `node.cacheLimit`), and its release step removes the laid-out tree when
+ * the job ends on a node; retries and environment apply to every task. With assets, the
+ * manifest and content URLs are in every task's environment too: a task that finds its tree
+ * evicted lays it out again.
  */
-export function backendJob(jobId: string, job: JobSpec, group: string, where: TaskLocations): ComputeJobSpec {
-  const preparation = job.assetManifestId
+export function backendJob(
+  jobId: string,
+  job: JobSpec,
+  group: string,
+  where: TaskLocations,
+  node: NodeAssetOptions = {},
+): ComputeJobSpec {
+  const manifestId = job.assetManifestId;
+  const manifestUrl = manifestId ? blobUrl(where.assetsUrl, manifestBlobName(manifestId)) : undefined;
+  const preparation = manifestId
     ? buildPreparationCommand({
         scriptUrl: where.nodeScriptUrl,
-        manifestId: job.assetManifestId,
-        manifestUrl: blobUrl(where.assetsUrl, manifestBlobName(job.assetManifestId)),
+        manifestId,
+        manifestUrl,
         contentContainerUrl: where.assetsUrl,
+        ...(node.cacheLimit ? { cacheLimit: node.cacheLimit } : {}),
       })
     : buildPreparationCommand({ scriptUrl: where.nodeScriptUrl });
+  const environment = {
+    ...job.environment,
+    ...(manifestUrl ? { SPILLWAY_MANIFEST_URL: manifestUrl, SPILLWAY_CONTENT_URL: where.assetsUrl } : {}),
+  };
   return {
     id: jobId,
     group,
     preparation,
+    ...(manifestId ? { release: buildReleaseCommand() } : {}),
     maxTaskRetryCount: job.maxRetries ?? 0,
-    ...(job.environment ? { environment: job.environment } : {}),
+    ...(Object.keys(environment).length > 0 ? { environment } : {}),
   };
 }
 
@@ -98,10 +125,18 @@ export function backendJob(jobId: string, job: JobSpec, group: string, where: Ta
  * - `out/` goes to `<job>/<frame>/` on success, the log always, and `stderr.txt` (then only
  *   the node agent's own messages) on failure.
  */
-export function backendTask(input: FrameTaskInput, where: TaskLocations): ComputeTaskSpec {
+export function backendTask(
+  input: FrameTaskInput,
+  where: TaskLocations,
+  node: NodeAssetOptions = {},
+): ComputeTaskSpec {
   const { taskId, jobId, frameId, job, frame } = input;
+  // The task pins its assets on the node while it runs (and lays them out if they are gone).
   const assetsDir = job.assetManifestId
-    ? `export SPILLWAY_ASSETS_DIR="$AZ_BATCH_NODE_SHARED_DIR/spillway-assets/${job.assetManifestId}"; `
+    ? buildEnterCommand({
+        manifestId: job.assetManifestId,
+        ...(node.cacheLimit ? { cacheLimit: node.cacheLimit } : {}),
+      })
     : '';
   const patterns = job.outputPatterns && job.outputPatterns.length > 0 ? job.outputPatterns : ['**'];
   const commandLine = `exec 2>&1\n${wrapRenderCommand(
@@ -130,11 +165,19 @@ export function backendTask(input: FrameTaskInput, where: TaskLocations): Comput
   };
 }
 
-/** The dispatcher's task factory over `backendJob` and `backendTask`, with storage's current URLs. */
-export function createTaskFactory(locations: () => Promise<TaskLocations>): TaskFactory {
+/**
+ * The dispatcher's task factory over `backendJob` and `backendTask`, with storage's current
+ * URLs and, per capacity group (undefined: the default group), the node cache limit.
+ */
+export function createTaskFactory(
+  locations: () => Promise<TaskLocations>,
+  options: { readonly cacheLimit?: (group: string | undefined) => NodeCacheLimit } = {},
+): TaskFactory {
+  const node = (group: string | undefined): NodeAssetOptions =>
+    options.cacheLimit ? { cacheLimit: options.cacheLimit(group) } : {};
   return {
-    jobFor: async (jobId, spec, group) => backendJob(jobId, spec, group, await locations()),
+    jobFor: async (jobId, spec, group) => backendJob(jobId, spec, group, await locations(), node(group)),
     taskFor: async (taskId, jobId, frameId, job, frame) =>
-      backendTask({ taskId, jobId, frameId, job, frame }, await locations()),
+      backendTask({ taskId, jobId, frameId, job, frame }, await locations(), node(job.capacityGroup)),
   };
 }

@@ -1,8 +1,9 @@
 import type { ServerReadableStream, ServerWritableStream } from '@grpc/grpc-js';
-import { ValidationError } from '../../errors';
+import { FailedPreconditionError, ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/assets';
 import type { ManifestEntry as WireManifestEntry } from '../../gen/spillway/v1/common';
 import { normaliseRelativePath, type ManifestEntry } from '../../storage';
+import type { AssetLifecycle } from '../assets/lifecycle';
 import { MAX_CONTENT_BYTES, type AssetStore } from '../assets/store';
 import { abortOf, clientStream, drained, serverStream, unary, type HandlerContext } from './handlers';
 
@@ -16,6 +17,8 @@ export interface AssetServiceLimits {
 export interface AssetServiceDeps {
   /** Content, manifests and frame outputs in Blob Storage. */
   readonly assets: AssetStore;
+  /** Garbage collection and fetch marks; without it CollectGarbage answers FAILED_PRECONDITION. */
+  readonly lifecycle?: AssetLifecycle;
   readonly limits?: AssetServiceLimits;
 }
 
@@ -133,8 +136,54 @@ export function assetServiceHandlers(ctx: HandlerContext, deps: AssetServiceDeps
           if (call.cancelled) return;
           if (!call.write({ payload: { $case: 'chunk', value: chunk } })) await drained(call);
         }
+        // Streamed to its end: the output may expire (storage.outputsExpireAfterMs) from now.
+        if (!call.cancelled && deps.lifecycle && output.blobName) {
+          await deps.lifecycle.markFetched(output.blobName).catch((e: unknown) =>
+            ctx.logger.warn('could not mark an output fetched', {
+              frameId: req.frameId,
+              error: (e as Error).message,
+            }),
+          );
+        }
       },
     ),
+
+    collectGarbage: unary(ctx, async (req: w.CollectGarbageRequest, call) => {
+      if (!deps.lifecycle) {
+        throw new FailedPreconditionError(
+          'this service does not manage its asset storage; nothing to collect',
+        );
+      }
+      const d = req.olderThan;
+      if (d && (d.seconds < 0 || d.nanos < 0 || !Number.isSafeInteger(d.seconds))) {
+        throw new ValidationError('older_than', `${d.seconds}s`, 'must be a duration of 0 or more');
+      }
+      const olderThanMs = d ? d.seconds * 1000 + Math.round(d.nanos / 1e6) : 0;
+      const r = await deps.lifecycle.collectGarbage({
+        olderThanMs,
+        dryRun: req.dryRun,
+        abortSignal: abortOf(call),
+      });
+      ctx.logger.info(r.dryRun ? 'garbage collection (dry run)' : 'garbage collection', {
+        olderThanMs,
+        manifestsDeleted: r.manifestsDeleted.length,
+        manifestsPinned: r.manifestsPinned.length,
+        contentDeleted: r.contentDeleted,
+        bytesDeleted: r.bytesDeleted,
+      });
+      return {
+        dryRun: r.dryRun,
+        cutoff: r.cutoff,
+        manifestsDeleted: [...r.manifestsDeleted],
+        manifestsKept: r.manifestsKept,
+        manifestsPinned: [...r.manifestsPinned],
+        contentDeleted: r.contentDeleted,
+        contentKept: r.contentKept,
+        bytesDeleted: r.bytesDeleted,
+        contentSkipped: r.contentSkipped ?? '',
+        duration: { seconds: Math.floor(r.durationMs / 1000), nanos: (r.durationMs % 1000) * 1e6 },
+      };
+    }),
   };
 }
 

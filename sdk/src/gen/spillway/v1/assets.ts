@@ -22,6 +22,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { Duration } from '../../google/protobuf/duration';
 import { Timestamp } from '../../google/protobuf/timestamp';
 import { ManifestEntry, OutputFile } from './common';
 
@@ -134,6 +135,41 @@ export interface FetchOutputResponse {
       /** Following messages: the bytes from the requested offset, in order. */
     | { $case: 'chunk'; value: Buffer }
     | undefined;
+}
+
+/** CollectGarbageRequest says what is old enough to go. */
+export interface CollectGarbageRequest {
+  /**
+   * Blobs last written at least this long before the collection started may go; zero (or
+   * unset) means every unused manifest and unlisted content.
+   */
+  olderThan: Duration | undefined;
+  /** Only report what would be deleted. */
+  dryRun: boolean;
+}
+
+/** CollectGarbageResponse reports what was (or would be) removed. */
+export interface CollectGarbageResponse {
+  /** True when nothing was deleted because dry_run was asked. */
+  dryRun: boolean;
+  /** Blobs last written before this were old enough. */
+  cutoff: Date | undefined;
+  /** Ids of the manifests removed. */
+  manifestsDeleted: string[];
+  /** Manifests that stay. */
+  manifestsKept: number;
+  /** Manifests old enough to go but used by an unfinished job: kept. */
+  manifestsPinned: string[];
+  /** Content blobs removed. */
+  contentDeleted: number;
+  /** Content blobs that stay. */
+  contentKept: number;
+  /** Bytes of the removed blobs (manifests and content). */
+  bytesDeleted: number;
+  /** When no content was removed because a manifest could not be read: why. */
+  contentSkipped: string;
+  /** How long it took. */
+  duration: Duration | undefined;
 }
 
 function createBasePlanAssetSyncRequest(): PlanAssetSyncRequest {
@@ -1271,6 +1307,361 @@ export const FetchOutputResponse: MessageFns<FetchOutputResponse> = {
   },
 };
 
+function createBaseCollectGarbageRequest(): CollectGarbageRequest {
+  return { olderThan: undefined, dryRun: false };
+}
+
+export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
+  encode(message: CollectGarbageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.olderThan !== undefined) {
+      Duration.encode(message.olderThan, writer.uint32(10).fork()).join();
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectGarbageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectGarbageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.olderThan = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectGarbageRequest {
+    return {
+      olderThan: isSet(object.olderThan)
+        ? Duration.fromJSON(object.olderThan)
+        : isSet(object.older_than)
+          ? Duration.fromJSON(object.older_than)
+          : undefined,
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+          ? globalThis.Boolean(object.dry_run)
+          : false,
+    };
+  },
+
+  toJSON(message: CollectGarbageRequest): unknown {
+    const obj: any = {};
+    if (message.olderThan !== undefined) {
+      obj.olderThan = Duration.toJSON(message.olderThan);
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CollectGarbageRequest>): CollectGarbageRequest {
+    return CollectGarbageRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CollectGarbageRequest>): CollectGarbageRequest {
+    const message = createBaseCollectGarbageRequest();
+    message.olderThan =
+      object.olderThan !== undefined && object.olderThan !== null
+        ? Duration.fromPartial(object.olderThan)
+        : undefined;
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseCollectGarbageResponse(): CollectGarbageResponse {
+  return {
+    dryRun: false,
+    cutoff: undefined,
+    manifestsDeleted: [],
+    manifestsKept: 0,
+    manifestsPinned: [],
+    contentDeleted: 0,
+    contentKept: 0,
+    bytesDeleted: 0,
+    contentSkipped: '',
+    duration: undefined,
+  };
+}
+
+export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
+  encode(message: CollectGarbageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dryRun !== false) {
+      writer.uint32(8).bool(message.dryRun);
+    }
+    if (message.cutoff !== undefined) {
+      Timestamp.encode(toTimestamp(message.cutoff), writer.uint32(18).fork()).join();
+    }
+    for (const v of message.manifestsDeleted) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.manifestsKept !== 0) {
+      writer.uint32(32).uint32(message.manifestsKept);
+    }
+    for (const v of message.manifestsPinned) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.contentDeleted !== 0) {
+      writer.uint32(48).uint64(message.contentDeleted);
+    }
+    if (message.contentKept !== 0) {
+      writer.uint32(56).uint64(message.contentKept);
+    }
+    if (message.bytesDeleted !== 0) {
+      writer.uint32(64).uint64(message.bytesDeleted);
+    }
+    if (message.contentSkipped !== '') {
+      writer.uint32(74).string(message.contentSkipped);
+    }
+    if (message.duration !== undefined) {
+      Duration.encode(message.duration, writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectGarbageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectGarbageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cutoff = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.manifestsDeleted.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.manifestsKept = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.manifestsPinned.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.contentDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.contentKept = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.bytesDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.contentSkipped = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.duration = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectGarbageResponse {
+    return {
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+          ? globalThis.Boolean(object.dry_run)
+          : false,
+      cutoff: isSet(object.cutoff) ? fromJsonTimestamp(object.cutoff) : undefined,
+      manifestsDeleted: globalThis.Array.isArray(object?.manifestsDeleted)
+        ? object.manifestsDeleted.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.manifests_deleted)
+          ? object.manifests_deleted.map((e: any) => globalThis.String(e))
+          : [],
+      manifestsKept: isSet(object.manifestsKept)
+        ? globalThis.Number(object.manifestsKept)
+        : isSet(object.manifests_kept)
+          ? globalThis.Number(object.manifests_kept)
+          : 0,
+      manifestsPinned: globalThis.Array.isArray(object?.manifestsPinned)
+        ? object.manifestsPinned.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.manifests_pinned)
+          ? object.manifests_pinned.map((e: any) => globalThis.String(e))
+          : [],
+      contentDeleted: isSet(object.contentDeleted)
+        ? globalThis.Number(object.contentDeleted)
+        : isSet(object.content_deleted)
+          ? globalThis.Number(object.content_deleted)
+          : 0,
+      contentKept: isSet(object.contentKept)
+        ? globalThis.Number(object.contentKept)
+        : isSet(object.content_kept)
+          ? globalThis.Number(object.content_kept)
+          : 0,
+      bytesDeleted: isSet(object.bytesDeleted)
+        ? globalThis.Number(object.bytesDeleted)
+        : isSet(object.bytes_deleted)
+          ? globalThis.Number(object.bytes_deleted)
+          : 0,
+      contentSkipped: isSet(object.contentSkipped)
+        ? globalThis.String(object.contentSkipped)
+        : isSet(object.content_skipped)
+          ? globalThis.String(object.content_skipped)
+          : '',
+      duration: isSet(object.duration) ? Duration.fromJSON(object.duration) : undefined,
+    };
+  },
+
+  toJSON(message: CollectGarbageResponse): unknown {
+    const obj: any = {};
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    if (message.cutoff !== undefined) {
+      obj.cutoff = message.cutoff.toISOString();
+    }
+    if (message.manifestsDeleted?.length) {
+      obj.manifestsDeleted = message.manifestsDeleted;
+    }
+    if (message.manifestsKept !== 0) {
+      obj.manifestsKept = Math.round(message.manifestsKept);
+    }
+    if (message.manifestsPinned?.length) {
+      obj.manifestsPinned = message.manifestsPinned;
+    }
+    if (message.contentDeleted !== 0) {
+      obj.contentDeleted = Math.round(message.contentDeleted);
+    }
+    if (message.contentKept !== 0) {
+      obj.contentKept = Math.round(message.contentKept);
+    }
+    if (message.bytesDeleted !== 0) {
+      obj.bytesDeleted = Math.round(message.bytesDeleted);
+    }
+    if (message.contentSkipped !== '') {
+      obj.contentSkipped = message.contentSkipped;
+    }
+    if (message.duration !== undefined) {
+      obj.duration = Duration.toJSON(message.duration);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CollectGarbageResponse>): CollectGarbageResponse {
+    return CollectGarbageResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CollectGarbageResponse>): CollectGarbageResponse {
+    const message = createBaseCollectGarbageResponse();
+    message.dryRun = object.dryRun ?? false;
+    message.cutoff = object.cutoff ?? undefined;
+    message.manifestsDeleted = object.manifestsDeleted?.map((e) => e) || [];
+    message.manifestsKept = object.manifestsKept ?? 0;
+    message.manifestsPinned = object.manifestsPinned?.map((e) => e) || [];
+    message.contentDeleted = object.contentDeleted ?? 0;
+    message.contentKept = object.contentKept ?? 0;
+    message.bytesDeleted = object.bytesDeleted ?? 0;
+    message.contentSkipped = object.contentSkipped ?? '';
+    message.duration =
+      object.duration !== undefined && object.duration !== null
+        ? Duration.fromPartial(object.duration)
+        : undefined;
+    return message;
+  },
+};
+
 /**
  * AssetService moves asset content in and frame outputs back through the service, for
  * clients with no Azure SDK. Content is addressed by SHA-256: identical content is stored
@@ -1346,6 +1737,24 @@ export const AssetServiceService = {
       Buffer.from(FetchOutputResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): FetchOutputResponse => FetchOutputResponse.decode(value),
   },
+  /**
+   * CollectGarbage deletes manifests last written more than older_than ago that no
+   * unfinished job uses, then content that no remaining manifest lists (and that is itself
+   * older than older_than). It waits for running syncs to finish first; syncs and job
+   * submissions that arrive meanwhile wait for it. With dry_run it only reports.
+   * FAILED_PRECONDITION when another collection is running.
+   */
+  collectGarbage: {
+    path: '/spillway.v1.AssetService/CollectGarbage' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CollectGarbageRequest): Buffer =>
+      Buffer.from(CollectGarbageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CollectGarbageRequest => CollectGarbageRequest.decode(value),
+    responseSerialize: (value: CollectGarbageResponse): Buffer =>
+      Buffer.from(CollectGarbageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CollectGarbageResponse => CollectGarbageResponse.decode(value),
+  },
 } as const;
 
 export interface AssetServiceServer extends UntypedServiceImplementation {
@@ -1366,6 +1775,14 @@ export interface AssetServiceServer extends UntypedServiceImplementation {
   getManifest: handleUnaryCall<GetManifestRequest, GetManifestResponse>;
   /** FetchOutput streams one output file of a succeeded frame: a header, then chunks. */
   fetchOutput: handleServerStreamingCall<FetchOutputRequest, FetchOutputResponse>;
+  /**
+   * CollectGarbage deletes manifests last written more than older_than ago that no
+   * unfinished job uses, then content that no remaining manifest lists (and that is itself
+   * older than older_than). It waits for running syncs to finish first; syncs and job
+   * submissions that arrive meanwhile wait for it. With dry_run it only reports.
+   * FAILED_PRECONDITION when another collection is running.
+   */
+  collectGarbage: handleUnaryCall<CollectGarbageRequest, CollectGarbageResponse>;
 }
 
 export interface AssetServiceClient extends Client {
@@ -1451,6 +1868,28 @@ export interface AssetServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<FetchOutputResponse>;
+  /**
+   * CollectGarbage deletes manifests last written more than older_than ago that no
+   * unfinished job uses, then content that no remaining manifest lists (and that is itself
+   * older than older_than). It waits for running syncs to finish first; syncs and job
+   * submissions that arrive meanwhile wait for it. With dry_run it only reports.
+   * FAILED_PRECONDITION when another collection is running.
+   */
+  collectGarbage(
+    request: CollectGarbageRequest,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  collectGarbage(
+    request: CollectGarbageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  collectGarbage(
+    request: CollectGarbageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AssetServiceClient = makeGenericClientConstructor(

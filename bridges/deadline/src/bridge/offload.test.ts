@@ -1,5 +1,6 @@
 import type { DeadlineJob, DeadlineTask, DeadlineWorker } from '../webservice';
-import { chooseOffload, farmReport, jobDeadline, workerCanTake } from './selection';
+import { chooseOffload, workerCanTake } from './offload';
+import { farmReport, jobDeadline } from './report';
 
 const job = (id: string, over: Partial<DeadlineJob> = {}): DeadlineJob =>
   ({

@@ -1,7 +1,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { allPlaced, OutputVerificationError, placeStaged, stagingDirOf, verifyStaged } from './placement';
+import {
+  allPlaced,
+  OutputVerificationError,
+  placeStaged,
+  removeStaging,
+  stagingDirOf,
+  verifyStaged,
+} from './outputs';
 
 describe('output placement', () => {
   let out: string;
@@ -10,8 +17,8 @@ describe('output placement', () => {
   });
   afterEach(() => fs.rmSync(out, { recursive: true, force: true }));
 
-  const stage = (files: Record<string, string>): string => {
-    const dir = stagingDirOf(out, 'job1', 4);
+  const stage = (files: Record<string, string>, key = 'job1-4'): string => {
+    const dir = stagingDirOf(out, key);
     for (const [name, body] of Object.entries(files)) {
       fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
       fs.writeFileSync(path.join(dir, name), body);
@@ -35,12 +42,37 @@ describe('output placement', () => {
     }
   });
 
-  it('GIVEN verified files WHEN placed THEN they move into the output directory and staging is gone', () => {
+  it('GIVEN verified files WHEN placed THEN the output folder holds exactly the outputs', () => {
     const dir = stage({ 'f_0005.png': 'x', 'sub/f_0005.json': '{}' });
     const files = verifyStaged(dir, 5, 5, true);
     placeStaged(dir, out, files);
     expect(allPlaced(out, files)).toBe(true);
-    expect(fs.existsSync(dir)).toBe(false);
+    expect(fs.readdirSync(out, { recursive: true }).map(String).sort()).toEqual([
+      'f_0005.png',
+      'sub',
+      path.join('sub', 'f_0005.json'),
+    ]);
+  });
+
+  it('GIVEN two tasks staging WHEN one is placed THEN the other keeps its staging, and the last leaves none', () => {
+    const a = stage({ 'f_0005.png': 'x' }, 'job1-4');
+    const b = stage({ 'f_0006.png': 'y' }, 'job1-5');
+    placeStaged(a, out, verifyStaged(a, 5, 5, true));
+    expect(fs.existsSync(b)).toBe(true);
+    placeStaged(b, out, verifyStaged(b, 6, 6, true));
+    expect(fs.readdirSync(out).sort()).toEqual(['f_0005.png', 'f_0006.png']);
+  });
+
+  it('GIVEN a fetch interrupted earlier WHEN verified THEN its .part file is not an output', () => {
+    const dir = stage({ 'f_0005.png': 'x', 'f_0006.png.part': 'half' });
+    expect(verifyStaged(dir, 5, 5, true)).toEqual(['f_0005.png']);
+  });
+
+  it('GIVEN outputs that failed verification WHEN the staging is removed THEN nothing is left', () => {
+    const dir = stage({ 'f_0005.png': '' });
+    expect(() => verifyStaged(dir, 5, 5, true)).toThrow(OutputVerificationError);
+    removeStaging(dir);
+    expect(fs.readdirSync(out)).toEqual([]);
   });
 
   it('GIVEN a placement interrupted half-way WHEN run again THEN it finishes without error', () => {

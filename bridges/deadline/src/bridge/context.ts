@@ -1,0 +1,111 @@
+/**
+ * What the parts of the Deadline bridge (poll cycle, asset sync, output return, reconcile)
+ * share: the two clients, the state, the configuration, and the few rules about a job that
+ * each of them asks (can it run in the cloud and where do its outputs go, its deadline, a
+ * task's cloud command).
+ */
+import { FirstSeen, type Episodes } from '@spillway/bridge-kit';
+import type { BurstClient, Logger } from '@spillway/sdk';
+import { buildCommand, infoValue, mapPath, pluginOf } from '../commands';
+import type { DeadlineClient, DeadlineJob } from '../webservice';
+import type { BridgeConfig } from './config';
+import { jobDeadline } from './report';
+import type { BridgeStateStore } from './state';
+
+/** Where a cloud task's command writes its outputs, relative to its working directory. */
+export const CLOUD_OUTPUT_DIR = 'out';
+
+/** How a job runs in the cloud, or why it cannot. */
+export type JobRoute =
+  { readonly ok: true; readonly outputDir: string } | { readonly ok: false; readonly reason: string };
+
+/** Running totals, for logs and demos. */
+export interface BridgeCounters {
+  /** Tasks suspended and submitted to the cloud. */
+  offloaded: number;
+  /** Tasks completed from cloud outputs. */
+  completed: number;
+  /** Tasks whose cloud frames were recalled and resumed locally. */
+  recalled: number;
+  /** Tasks resumed locally because their cloud frame failed. */
+  failedBack: number;
+}
+
+/** The bridge's shared parts. */
+export class BridgeContext {
+  /** Jobs as last read from Deadline, by id. */
+  readonly jobs = new Map<string, DeadlineJob>();
+  readonly counters: BridgeCounters = { offloaded: 0, completed: 0, recalled: 0, failedBack: 0 };
+  private readonly firstSeen = new FirstSeen();
+
+  constructor(
+    readonly config: BridgeConfig,
+    readonly deadline: DeadlineClient,
+    readonly burst: BurstClient,
+    readonly state: BridgeStateStore,
+    readonly log: Logger,
+    readonly episodes: Episodes,
+    readonly signal: AbortSignal,
+    /** `deadline:<name>`. */
+    readonly source: string,
+  ) {}
+
+  /** `{ abortSignal }` for calls. */
+  get sig(): { abortSignal: AbortSignal } {
+    return { abortSignal: this.signal };
+  }
+
+  /** Whether the job can run in the cloud, and where its outputs go (mapped). */
+  route(job: DeadlineJob): JobRoute {
+    const probe = buildCommand({ plugin: job.plugin, pluginInfo: job.pluginInfo, frameStart: 1 });
+    if (!probe.supported) return { ok: false, reason: probe.reason };
+    let dir = job.outputDirectories[0];
+    const row = pluginOf(job.plugin);
+    if (!dir && row?.renderer && row.outputKey) {
+      // The plugin names its output: its folder is the output folder (a folder renderer's is it).
+      const given = infoValue(job.pluginInfo, row.outputKey);
+      const sep = given ? Math.max(given.lastIndexOf('/'), given.lastIndexOf('\\')) : -1;
+      if (given && row.renderer.outputKind === 'folder') dir = given;
+      else if (given && sep > 0) dir = given.slice(0, sep);
+    }
+    if (!dir) return { ok: false, reason: 'the job names no output directory' };
+    return { ok: true, outputDir: mapPath(dir, this.config.pathRules) };
+  }
+
+  /** The job's deadline for the policy. */
+  deadlineOf(job: DeadlineJob): Date {
+    return jobDeadline(
+      job,
+      this.config.turnaroundSeconds,
+      this.firstSeen.of(job.id),
+      this.config.deadlineKey,
+    );
+  }
+
+  /** Forgets what it remembered of jobs that left the active list. */
+  retainJobs(live: ReadonlySet<string>): void {
+    this.firstSeen.retain(live);
+  }
+
+  /**
+   * A task's command as a cloud node runs it: outputs go to `out/` in the task's working
+   * directory, which the service uploads to Blob Storage when the task succeeds.
+   */
+  cloudCommand(
+    job: DeadlineJob,
+    frameStart: number,
+    frameEnd: number,
+    assetRoot?: string,
+  ): ReturnType<typeof buildCommand> {
+    return buildCommand({
+      ...(assetRoot !== undefined ? { assetRoot } : {}),
+      plugin: job.plugin,
+      pluginInfo: job.pluginInfo,
+      frameStart,
+      frameEnd,
+      pathRules: this.config.pathRules,
+      outputDirectory: CLOUD_OUTPUT_DIR,
+      executables: this.config.executables,
+    });
+  }
+}

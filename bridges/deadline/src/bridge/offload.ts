@@ -1,0 +1,67 @@
+/**
+ * How many and which queued tasks leave: the queued tasks no idle local worker could take,
+ * up to what the service's plan asks per job. Pure. (The service's plan will decide the
+ * counts alone; this module then only picks which tasks carry them out.)
+ */
+import type { DeadlineJob, DeadlineLimit, DeadlineTask, DeadlineWorker } from '../webservice';
+import { taskKey, type TaskId } from './state';
+
+/** True when `worker` may render `job`: its group and pool, and no limit group is full. */
+export function workerCanTake(
+  worker: Pick<DeadlineWorker, 'groups' | 'pools'>,
+  job: Pick<DeadlineJob, 'group' | 'pool' | 'limits'>,
+  limits: readonly DeadlineLimit[] = [],
+): boolean {
+  if (job.group !== '' && !worker.groups.includes(job.group)) return false;
+  if (job.pool !== '' && !worker.pools.includes(job.pool)) return false;
+  for (const name of job.limits) {
+    const l = limits.find((x) => x.name === name);
+    if (l && l.limit > 0 && l.inUse >= l.limit) return false;
+  }
+  return true;
+}
+
+/** What `chooseOffload` decides from. */
+export interface OffloadInput {
+  /** Active jobs. */
+  readonly jobs: readonly DeadlineJob[];
+  readonly tasks: ReadonlyMap<string, readonly DeadlineTask[]>;
+  readonly workers: readonly DeadlineWorker[];
+  readonly limits?: readonly DeadlineLimit[];
+  /** Tasks per job the plan offloads. */
+  readonly wanted: ReadonlyMap<string, number>;
+  /** `jobId:taskId` of tasks that must stay local (or are already handled). */
+  readonly exclude?: ReadonlySet<string>;
+}
+
+/**
+ * Per job, the task ids to offload: idle workers are handed out to jobs in priority order
+ * (highest first, then submission order), each taking the job's lowest queued tasks as
+ * Deadline would; of the queued tasks left, the highest ids go, up to the plan's count.
+ */
+export function chooseOffload(input: OffloadInput): Map<string, TaskId[]> {
+  const idle = input.workers.filter((w) => w.state === 'idle');
+  const taken = new Set<string>();
+  const out = new Map<string, TaskId[]>();
+  const jobs = [...input.jobs].sort(
+    (a, b) => b.priority - a.priority || (a.submittedAt?.getTime() ?? 0) - (b.submittedAt?.getTime() ?? 0),
+  );
+  for (const job of jobs) {
+    const queued = (input.tasks.get(job.id) ?? [])
+      .filter((t) => t.state === 'queued')
+      .sort((a, b) => a.taskId - b.taskId);
+    let localSlots = 0;
+    for (const w of idle) {
+      if (localSlots >= queued.length) break;
+      if (taken.has(w.name) || !workerCanTake(w, job, input.limits)) continue;
+      taken.add(w.name);
+      localSlots += 1;
+    }
+    const want = input.wanted.get(job.id) ?? 0;
+    if (want <= 0) continue;
+    const left = queued.slice(localSlots).filter((t) => !input.exclude?.has(taskKey(job.id, t.taskId)));
+    const chosen = left.slice(Math.max(0, left.length - want)).map((t) => t.taskId);
+    if (chosen.length > 0) out.set(job.id, chosen);
+  }
+  return out;
+}

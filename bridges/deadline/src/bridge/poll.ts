@@ -1,0 +1,250 @@
+/**
+ * One poll of the Deadline bridge: read the farm (active jobs, their tasks, workers, limit
+ * groups), report it to the service (`report.ts` builds the report), and carry out the plan —
+ * suspend exactly the chosen queued tasks (`offload.ts` chooses them) and submit them as
+ * cloud frames keyed `(deadline:<name>, job _id, TaskID)`, and recall what the plan recalls.
+ */
+import { stagingDirOf } from '@spillway/bridge-kit';
+import type { BurstPlan, FrameSpec, JobSpec } from '@spillway/sdk';
+import { shellQuote } from '@spillway/sdk/template';
+import type { DeadlineJob, DeadlineTask } from '../webservice';
+import type { JobAssetSync, JobAssets } from './assets';
+import type { BridgeContext } from './context';
+import { chooseOffload } from './offload';
+import { farmReport } from './report';
+import type { Settler } from './returns';
+import { sourceTaskIdOf, taskIdOf, taskKey, type TaskId, type TaskRecord } from './state';
+
+/** The staging folder of a task inside its job's output folder. */
+export function stagingOf(outputDir: string, jobId: string, taskId: TaskId): string {
+  return stagingDirOf(outputDir, `${jobId}-${taskId}`);
+}
+
+/** `1-4` or `7` to [start, end]. */
+export function parseTaskFrames(frames: string): [number, number] {
+  const m = /^\s*(-?\d+)(?:\s*-\s*(-?\d+))?/.exec(frames);
+  if (!m) throw new Error(`task frames "${frames}" are not N or N-M`);
+  const a = Number(m[1]);
+  return [a, m[2] === undefined ? a : Number(m[2])];
+}
+
+/** The poll cycle. */
+export class PollCycle {
+  private readonly loggedLocal = new Set<string>();
+  /** The last plan the service answered. */
+  lastPlan: BurstPlan | undefined;
+
+  constructor(
+    private readonly ctx: BridgeContext,
+    private readonly assets: JobAssetSync,
+    private readonly settler: Settler,
+  ) {}
+
+  /** Reads, reports, acts. */
+  async run(): Promise<void> {
+    const { ctx } = this;
+    const { deadline, state } = ctx;
+    const [jobs, workers, limits] = await Promise.all([
+      deadline.listJobs(['active'], ctx.sig),
+      deadline.listWorkers(ctx.sig),
+      // Limit groups only refine the choice: a Web Service that cannot list them does not stop the bridge.
+      deadline.listLimits(ctx.sig).catch((err: Error) => {
+        ctx.log.debug('limit groups unavailable', { error: err.message });
+        return [];
+      }),
+    ]);
+    const tasks = new Map<string, DeadlineTask[]>();
+    for (const job of jobs) {
+      ctx.jobs.set(job.id, job);
+      tasks.set(job.id, await deadline.listTasks(job.id, ctx.sig));
+    }
+    const live = new Set(jobs.map((j) => j.id));
+    ctx.retainJobs(live);
+    this.assets.retain(live);
+    const offloaded = new Map<string, number>();
+    for (const r of state.records((r) => r.phase === 'cloud' || r.phase === 'suspending'))
+      offloaded.set(r.jobId, (offloaded.get(r.jobId) ?? 0) + 1);
+    const report = farmReport({
+      source: ctx.source,
+      now: new Date(),
+      jobs,
+      tasks,
+      workers,
+      offloaded,
+      burstable: (j) => this.burstable(j),
+      deadline: (j) => ctx.deadlineOf(j),
+      ...(ctx.config.capacityGroup ? { capacityGroup: ctx.config.capacityGroup } : {}),
+    });
+    const plan = await ctx.burst.reportFarmState(report, { ...ctx.sig, sourceKind: 'deadline' });
+    this.lastPlan = plan;
+    if (plan.offload.length || plan.recall.length)
+      ctx.log.debug('plan', { offload: plan.offload, recall: plan.recall, reasons: plan.reasons });
+
+    // Tasks kept local for good are forgotten once their job has left the active list.
+    const stale = state.records((r) => r.phase === 'local' && !live.has(r.jobId));
+    if (stale.length)
+      state.update((s) => {
+        for (const r of stale) delete s.tasks[taskKey(r.jobId, r.taskId)];
+      });
+
+    const chosen = chooseOffload({
+      jobs: jobs.filter((j) => ctx.route(j).ok),
+      tasks,
+      workers,
+      limits,
+      wanted: new Map(plan.offload.map((o) => [o.sourceJobId, o.frameCount])),
+      exclude: new Set(Object.keys(state.current.tasks)),
+    });
+    for (const [jobId, ids] of chosen) {
+      const capacityGroup = plan.offload.find((o) => o.sourceJobId === jobId)?.capacityGroup;
+      await this.offload(ctx.jobs.get(jobId)!, ids, tasks.get(jobId) ?? [], capacityGroup);
+    }
+    for (const r of plan.recall) await this.recall(r.sourceJobId, r.frameCount);
+  }
+
+  private burstable(job: DeadlineJob): boolean {
+    const r = this.ctx.route(job);
+    if (!r.ok && !this.loggedLocal.has(job.id)) {
+      this.loggedLocal.add(job.id);
+      this.ctx.log.info('job stays on the local farm', {
+        job: job.id,
+        name: job.name,
+        plugin: job.plugin,
+        reason: r.reason,
+      });
+    }
+    return r.ok;
+  }
+
+  private async offload(
+    job: DeadlineJob,
+    ids: TaskId[],
+    tasks: readonly DeadlineTask[],
+    capacityGroup?: string,
+  ): Promise<void> {
+    const { ctx } = this;
+    const { config, deadline, state, log } = ctx;
+    const route = ctx.route(job);
+    if (!route.ok || ids.length === 0) return;
+    // Assets first: a job whose scene cannot be synced is not touched (no task suspended).
+    let assets: JobAssets | undefined;
+    try {
+      assets = await this.assets.of(job);
+    } catch (err) {
+      log.warn('asset sync failed; the job stays on the local farm this cycle', {
+        job: job.id,
+        error: (err as Error).message,
+      });
+      return;
+    }
+    // Write-ahead: a restarted bridge must know these suspensions are its own.
+    state.update((s) => {
+      for (const id of ids) s.tasks[taskKey(job.id, id)] = { jobId: job.id, taskId: id, phase: 'suspending' };
+    });
+    await deadline.taskCommand('suspend', job.id, ids, ctx.sig);
+    const now = await deadline.listTasks(job.id, ctx.sig);
+    const suspended = now.filter((t) => ids.includes(t.taskId) && t.state === 'suspended');
+    state.forget(
+      job.id,
+      ids.filter((id) => !suspended.some((t) => t.taskId === id)),
+    );
+    if (suspended.length === 0) return;
+
+    const frames: FrameSpec[] = [];
+    const records: TaskRecord[] = [];
+    for (const t of suspended) {
+      const [a, b] = parseTaskFrames(t.frames || tasks.find((x) => x.taskId === t.taskId)?.frames || '');
+      const built = ctx.cloudCommand(job, a, b, assets?.root);
+      if (!built.supported) continue;
+      const command = config.commandWrapper
+        ? `${config.commandWrapper} /bin/sh -c ${shellQuote(built.command)}`
+        : built.command;
+      frames.push({
+        sourceTaskId: sourceTaskIdOf(t.taskId),
+        frameStart: a,
+        frameEnd: b,
+        command,
+        environment: {
+          ...job.environment,
+          DEADLINE_JOB_ID: job.id,
+          DEADLINE_TASK_ID: sourceTaskIdOf(t.taskId),
+          DEADLINE_FRAME_START: String(a),
+          DEADLINE_FRAME_END: String(b),
+        },
+      });
+      records.push({
+        jobId: job.id,
+        taskId: t.taskId,
+        phase: 'cloud',
+        outputDir: route.outputDir,
+        frameStart: a,
+        frameEnd: b,
+        ...(built.redirectsOutput
+          ? {
+              staging: stagingOf(route.outputDir, job.id, t.taskId),
+              expectFrameNumbers: built.expectFrameNumbers,
+            }
+          : {}),
+      });
+    }
+    const group = capacityGroup ?? config.capacityGroup;
+    const spec: JobSpec = {
+      source: ctx.source,
+      sourceKind: 'deadline',
+      sourceJobId: job.id,
+      name: job.name,
+      commandTemplate: '',
+      outputDestination: route.outputDir,
+      maxRetries: config.cloudRetries,
+      ...(assets ? { assetManifestId: assets.manifestId } : {}),
+      priority: Math.max(0, Math.min(100, Math.round(job.priority))),
+      deadline: ctx.deadlineOf(job),
+      ...(group ? { capacityGroup: group } : {}),
+      ...(config.frameTimeoutMs ? { frameTimeoutMs: config.frameTimeoutMs } : {}),
+    };
+    let submitted: { frameId: string; taskId: TaskId }[];
+    try {
+      const res = await ctx.burst.submitFrames(spec, frames, ctx.sig);
+      submitted = res.frames.map((f) => ({ frameId: f.frameId, taskId: taskIdOf(f.key.sourceTaskId) }));
+    } catch (err) {
+      // No task may stay suspended without a cloud frame: give them back to the farm.
+      const back = suspended.map((t) => t.taskId);
+      log.warn('submission failed; resuming the tasks locally', {
+        job: job.id,
+        tasks: back,
+        error: (err as Error).message,
+      });
+      await deadline.taskCommand('resume', job.id, back, ctx.sig);
+      state.forget(job.id, back);
+      return;
+    }
+    state.update((s) => {
+      for (const r of records) {
+        const f = submitted.find((x) => x.taskId === r.taskId);
+        s.tasks[taskKey(job.id, r.taskId)] = { ...r, ...(f ? { frameId: f.frameId } : {}) };
+      }
+    });
+    ctx.counters.offloaded += records.length;
+    log.info('offloaded', {
+      job: job.id,
+      name: job.name,
+      tasks: records.map((r) => r.taskId),
+      capacityGroup: spec.capacityGroup ?? '(default)',
+    });
+  }
+
+  private async recall(jobId: string, count: number): Promise<void> {
+    const { ctx } = this;
+    const keys = ctx.state
+      .records((r) => r.jobId === jobId && r.phase === 'cloud')
+      .map((r) => ({ source: ctx.source, sourceJobId: jobId, sourceTaskId: sourceTaskIdOf(r.taskId) }));
+    if (keys.length === 0 || count <= 0) return;
+    // A short deadline: the cycle holds the lock the frame watch needs.
+    const res = await ctx.burst.recallFrames(
+      { keys, maxFrames: count, reason: 'local workers are idle' },
+      { ...ctx.sig, timeoutMs: 10_000 },
+    );
+    for (const k of res.recalled)
+      await this.settler.settle(jobId, taskIdOf(k.sourceTaskId), 'recalled', '', 'local workers are idle');
+  }
+}

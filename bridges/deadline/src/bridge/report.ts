@@ -1,0 +1,84 @@
+/**
+ * The farm as the service's `ReportFarmState` takes it, and each job's deadline for the
+ * policy. Pure. One task counts as one frame.
+ */
+import { jobDeadline as deadlineRule } from '@spillway/bridge-kit';
+import type { FarmReport } from '@spillway/sdk';
+import type { DeadlineJob, DeadlineTask, DeadlineWorker } from '../webservice';
+
+/** The ExtraInfo key a job may carry its deadline in (ISO-8601, or epoch seconds). */
+export const DEADLINE_EXTRA_INFO_KEY = 'SpillwayDeadline';
+
+/**
+ * A job's deadline for the policy: its `SpillwayDeadline` ExtraInfo value when that is a
+ * valid time, else its submission time (or `firstSeen`) plus the turnaround (the bridge
+ * kit's rule).
+ */
+export function jobDeadline(
+  job: Pick<DeadlineJob, 'extraInfo' | 'submittedAt'>,
+  turnaroundSeconds: number,
+  firstSeen: Date,
+  key = DEADLINE_EXTRA_INFO_KEY,
+): Date {
+  return deadlineRule({
+    carried: job.extraInfo[key],
+    ...(job.submittedAt ? { submittedAt: job.submittedAt } : {}),
+    firstSeen,
+    turnaroundSeconds,
+  });
+}
+
+/** The report group of a worker: `''` (any) unless it belongs to named groups only. */
+export function reportGroupOf(worker: Pick<DeadlineWorker, 'groups'>): string {
+  const named = worker.groups.filter((g) => g.toLowerCase() !== 'none');
+  return named.length === 0 || worker.groups.some((g) => g.toLowerCase() === 'none') ? '' : named[0]!;
+}
+
+/** What `farmReport` is made from. */
+export interface ReportInput {
+  readonly source: string;
+  readonly now: Date;
+  readonly jobs: readonly DeadlineJob[];
+  readonly tasks: ReadonlyMap<string, readonly DeadlineTask[]>;
+  readonly workers: readonly DeadlineWorker[];
+  /** Tasks of each job in the cloud now. */
+  readonly offloaded: ReadonlyMap<string, number>;
+  /** Whether a job can run in the cloud (supported plugin, known output location). */
+  readonly burstable: (job: DeadlineJob) => boolean;
+  readonly deadline: (job: DeadlineJob) => Date;
+  /** Capacity group for every job. @default the service's default */
+  readonly capacityGroup?: string;
+}
+
+/** The farm as the service's `ReportFarmState` takes it; one task counts as one frame. */
+export function farmReport(input: ReportInput): FarmReport {
+  const workers = new Map<string, { idle: number; busy: number }>();
+  for (const w of input.workers) {
+    if (w.state !== 'idle' && w.state !== 'rendering' && w.state !== 'startingJob') continue;
+    const g = reportGroupOf(w);
+    const c = workers.get(g) ?? { idle: 0, busy: 0 };
+    if (w.state === 'idle') c.idle += 1;
+    else c.busy += 1;
+    workers.set(g, c);
+  }
+  return {
+    source: input.source,
+    observedAt: input.now,
+    jobs: input.jobs.map((job) => {
+      const tasks = input.tasks.get(job.id) ?? [];
+      return {
+        sourceJobId: job.id,
+        priority: Math.max(0, Math.min(100, Math.round(job.priority))),
+        group: job.group,
+        queuedFrames: tasks.filter((t) => t.state === 'queued').length,
+        renderingFrames: tasks.filter((t) => t.state === 'rendering').length,
+        offloadedFrames: input.offloaded.get(job.id) ?? 0,
+        ...(job.submittedAt ? { submittedAt: job.submittedAt } : {}),
+        deadline: input.deadline(job),
+        burstable: input.burstable(job),
+        ...(input.capacityGroup ? { capacityGroup: input.capacityGroup } : {}),
+      };
+    }),
+    workers: [...workers].map(([group, c]) => ({ group, idle: c.idle, busy: c.busy })),
+  };
+}
