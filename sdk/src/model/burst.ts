@@ -226,3 +226,12 @@ export interface BurstStatus {
   /** The planner in use. */
   readonly planner: PlannerName;
 }
+
+/**
+ * A plan's reasons with their figures masked (`#`): what the plan does and why, without the
+ * counts and times that change every cycle. Bridges and the service log a plan when this
+ * changes, once, not every cycle.
+ */
+export function planReasonsKey(reasons: readonly string[]): string {
+  return reasons.map((r) => r.replace(/-?\d+(\.\d+)?/g, '#')).join('\n');
+}

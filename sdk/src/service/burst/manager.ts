@@ -11,6 +11,7 @@ import type {
   PlannerName,
   SourceKind,
 } from '../../model';
+import { planReasonsKey } from '../../model/burst';
 import type {
   CloudFrames,
   PolicyCapacityGroup,
@@ -156,7 +157,7 @@ export class BurstManager {
       reportIntervalMs: this.options.reportIntervalMs ?? 5000,
     };
     this.plans.set(report.source, plan);
-    const said = plan.reasons.join('\n');
+    const said = planReasonsKey(plan.reasons);
     if (this.logged.get(report.source) !== said) {
       this.logged.set(report.source, said);
       this.options.logger.info('plan', {

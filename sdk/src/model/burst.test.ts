@@ -1,0 +1,19 @@
+import { planReasonsKey } from './burst';
+
+describe('planReasonsKey', () => {
+  it('is the same when only counts and times change, and differs when what the plan does changes', () => {
+    // GIVEN the reasons of three plans a cycle apart
+    const a = planReasonsKey([
+      'shot: 32 frames would finish locally too late (local finish in 1m22s, due in 31s): offload 4 now',
+    ]);
+    const b = planReasonsKey([
+      'shot: 28 frames would finish locally too late (local finish in 1m15s, due in 30s): offload 3 now',
+    ]);
+    const c = planReasonsKey([
+      'shot: 28 frames would finish locally too late (local finish in 1m15s, due in 30s): 5 stay local',
+    ]);
+    // THEN the first two are one plan (logged once), the third a change
+    expect(a).toBe(b);
+    expect(c).not.toBe(b);
+  });
+});
