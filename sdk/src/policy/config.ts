@@ -122,9 +122,16 @@ export function parseBurstConfig(get: (key: string) => unknown): BurstConfig {
   return {
     planner,
     reportIntervalMs: interval,
+    // Each default is its own key (`burst.groupDefaults.nodeBootSeconds`), so a dotted
+    // override or environment layer reaches it and a misspelt one is refused by name.
     groupDefaults: {
       ...GROUP_FIGURE_DEFAULTS,
-      ...figures(get('burst.groupDefaults'), 'burst.groupDefaults'),
+      ...figures(
+        Object.fromEntries(
+          FIGURES.map((f) => [f.key, get(`burst.groupDefaults.${f.key}`)]).filter(([, v]) => v !== undefined),
+        ),
+        'burst.groupDefaults',
+      ),
     },
     groups,
   };
