@@ -47,8 +47,25 @@ export interface CapacityGroupInput {
   readonly location?: string;
   /** Worker burst: how instances join the farm. Required for worker-burst groups. */
   readonly workerStartup?: WorkerStartupInput;
+  /**
+   * Licence servers the renderers need: set on every task of the group, and checked from a
+   * node of the group before its first frame. @default none
+   */
+  readonly licenseServers?: readonly LicenseServerInput[];
+  /** The nodes' GPUs. @default from the VM size (an Azure N-series size has some), else none */
+  readonly gpu?: { readonly count?: number; readonly device?: 'CUDA' | 'OPTIX' | 'HIP' };
   /** Everything else the contract offers (pool lifetime, eviction policy...), as wire fields. */
   readonly advanced?: Partial<Omit<wc.CapacityGroupSpec, 'name' | 'mode' | 'backend' | 'vmSize'>>;
+}
+
+/** A licence server of a group. */
+export interface LicenseServerInput {
+  /** `host:port` as the nodes reach it, e.g. `lic.studio.internal:27000`. */
+  readonly address: string;
+  /** Set to `port@host` on every task, e.g. `ADSKFLEX_LICENSE_FILE`, `solidangle_LICENSE`, `RLM_LICENSE`, `foundry_LICENSE`. @default none */
+  readonly environmentVariables?: readonly string[];
+  /** For messages. @default the address */
+  readonly name?: string;
 }
 
 /** A node OS image: a marketplace image (publisher, offer, sku) or a custom image id. */
@@ -138,6 +155,24 @@ export interface CapacityGroupInfo {
   readonly errors: readonly { readonly code: string; readonly message: string }[];
   /** The pool's or scale set's id in the backend. */
   readonly backendId: string;
+  readonly licenseServers: readonly {
+    readonly address: string;
+    readonly environmentVariables: readonly string[];
+    readonly name: string;
+  }[];
+  /** GPUs per node and their device API; undefined for a CPU group. */
+  readonly gpu: { readonly count: number; readonly device: string } | undefined;
+  /** The latest licence check; undefined when the group names no licence server. */
+  readonly licenseCheck:
+    | {
+        readonly state: 'pending' | 'passed' | 'failed';
+        readonly unreachable: readonly string[];
+        readonly checkedAt: Date | undefined;
+        readonly nodeId: string;
+      }
+    | undefined;
+  /** False while the group takes no frames (a licence server cannot be reached; see `errors`). */
+  readonly healthy: boolean;
 }
 
 /** One node of a group. */
@@ -148,6 +183,8 @@ export interface CapacityNodeInfo {
   readonly priority: 'dedicated' | 'spot';
   readonly runningTasks: number;
   readonly createdAt: Date | undefined;
+  /** GPUs of the node. */
+  readonly gpus: number;
 }
 
 /** Calls one unary RPC with the client's metadata, deadline and retries. */
@@ -183,6 +220,25 @@ function groupFromWire(g: wc.CapacityGroup | undefined): CapacityGroupInfo {
     spentTotal: s?.spentTotal ?? 0,
     errors: (s?.errors ?? []).map((e) => ({ code: e.code, message: e.message })),
     backendId: s?.backendId ?? '',
+    licenseServers: (spec?.licenseServers ?? []).map((l) => ({
+      ...l,
+      environmentVariables: [...l.environmentVariables],
+    })),
+    gpu: spec?.gpu && spec.gpu.count > 0 ? { count: spec.gpu.count, device: spec.gpu.device } : undefined,
+    licenseCheck: s?.licenseCheck
+      ? {
+          state:
+            s.licenseCheck.state === wc.LicenseCheckState.LICENSE_CHECK_STATE_PASSED
+              ? 'passed'
+              : s.licenseCheck.state === wc.LicenseCheckState.LICENSE_CHECK_STATE_FAILED
+                ? 'failed'
+                : 'pending',
+          unreachable: [...s.licenseCheck.unreachable],
+          checkedAt: s.licenseCheck.checkedAt,
+          nodeId: s.licenseCheck.nodeId,
+        }
+      : undefined,
+    healthy: s?.healthy ?? true,
   };
 }
 
@@ -264,6 +320,16 @@ export class CapacityApi {
       taskSlotsPerNode: input.taskSlotsPerNode ?? input.advanced?.taskSlotsPerNode ?? 0,
       maxDedicatedNodes: input.maxDedicatedNodes ?? input.advanced?.maxDedicatedNodes ?? 0,
       maxSpotNodes: input.maxSpotNodes ?? input.advanced?.maxSpotNodes ?? 0,
+      ...(input.licenseServers
+        ? {
+            licenseServers: input.licenseServers.map((l) => ({
+              address: l.address,
+              environmentVariables: [...(l.environmentVariables ?? [])],
+              name: l.name ?? '',
+            })),
+          }
+        : {}),
+      ...(input.gpu ? { gpu: { count: input.gpu.count ?? 0, device: input.gpu.device ?? '' } } : {}),
       ...(input.cost
         ? {
             cost: {
@@ -343,6 +409,7 @@ export class CapacityApi {
             n.priority === NodePriority.NODE_PRIORITY_SPOT ? ('spot' as const) : ('dedicated' as const),
           runningTasks: n.runningTasks,
           createdAt: n.createdAt,
+          gpus: n.gpus,
         })),
       );
       pageToken = res.nextPageToken;

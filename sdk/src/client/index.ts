@@ -7,6 +7,7 @@ export {
   type CallOptions,
   type PagedIterable,
   type SubmitFramesOptions,
+  type FollowFrameLogOptions,
   type WatchFramesOptions,
 } from './burst-client';
 export {
@@ -18,6 +19,7 @@ export {
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type LicenseServerInput,
   type WorkerStartupInput,
 } from './capacity';
 export {

@@ -27,8 +27,21 @@ export interface ServiceConfig {
   readonly budget: BudgetConfig;
   /** The burst planner and each group's planning figures (`burst.*`, see docs/policy.md). */
   readonly burst: BurstConfig;
+  /** The HTTP server: status page, its JSON and event feeds, `/metrics`. */
+  readonly http: HttpConfig;
   /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'text' | 'json' };
+}
+
+/** The service's HTTP server. */
+export interface HttpConfig {
+  /**
+   * `host:port` of the status page and `/metrics`, or undefined when turned off
+   * (`http.listen: "off"`). Off loopback it needs TLS and a token, as `listen` does; with
+   * TLS configured it serves HTTPS. Env `SPILLWAY_HTTP_LISTEN`.
+   * @default '127.0.0.1:7480' ('127.0.0.1:0' when `listen` asks for port 0)
+   */
+  readonly listen: string | undefined;
 }
 
 /** The studio's spend cap. */
@@ -66,6 +79,17 @@ export interface ComputeConfig {
     readonly accountName?: string;
     /** File holding the account key (shared-key auth); without it, Azure AD (DefaultAzureCredential). Env `SPILLWAY_BATCH_KEY_FILE`. */
     readonly accountKeyFile?: string;
+    /**
+     * The account's quotas, as the Azure portal shows them (`compute.batch.quota.dedicatedCores`,
+     * `.lowPriorityCores`, `.pools`): a resize or a group beyond one is refused at once with
+     * RESOURCE_EXHAUSTED naming it, instead of showing `AccountCoreQuotaReached` on the pool
+     * later. @default none (not checked)
+     */
+    readonly quota?: {
+      readonly dedicatedCores?: number;
+      readonly lowPriorityCores?: number;
+      readonly pools?: number;
+    };
   };
 }
 
@@ -116,10 +140,27 @@ export interface StorageConfig {
 
 type Json = Record<string, unknown>;
 
+/** Where the configuration comes from. */
+interface ConfigSources {
+  readonly file?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly overrides?: Json;
+}
+
 /** Loads and validates the configuration from an optional file and the environment. */
-export function loadConfig(
-  options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Json } = {},
-): ServiceConfig {
+export function loadConfig(options: ConfigSources = {}): ServiceConfig {
+  return readConfig(options).config;
+}
+
+/**
+ * Every configuration key the service reads, dotted (`storage.gc.intervalMs`): what the
+ * README's configuration reference must list (a test checks it).
+ */
+export function configurationKeys(): string[] {
+  return [...readConfig({ env: {} }).known].sort();
+}
+
+function readConfig(options: ConfigSources): { config: ServiceConfig; known: ReadonlySet<string> } {
   const env = options.env ?? process.env;
   const file = options.file ?? env.SPILLWAY_CONFIG;
   let raw: Json = {};
@@ -191,6 +232,12 @@ export function loadConfig(
     layer('compute.batch.accountKeyFile', 'SPILLWAY_BATCH_KEY_FILE'),
     'compute.batch.accountKeyFile',
   );
+  const batchQuota: { dedicatedCores?: number; lowPriorityCores?: number; pools?: number } = {};
+  for (const k of ['dedicatedCores', 'lowPriorityCores', 'pools'] as const) {
+    const key = `compute.batch.quota.${k}`;
+    const v = pick(key);
+    if (v !== undefined) batchQuota[k] = num(v, key, 0, 0, 1_000_000, true);
+  }
   const subscriptionId = optStr(
     layer('workerBurst.subscriptionId', 'SPILLWAY_SCALESET_SUBSCRIPTION'),
     'workerBurst.subscriptionId',
@@ -257,6 +304,15 @@ export function loadConfig(
     'info',
   );
   const logFormat = oneOf(layer('log.format', 'SPILLWAY_LOG_FORMAT'), 'log.format', ['text', 'json'], 'text');
+  const httpListen = str(
+    layer('http.listen', 'SPILLWAY_HTTP_LISTEN'),
+    'http.listen',
+    // A service on an ephemeral gRPC port (tests, side by side) gets an ephemeral HTTP port too.
+    /:0$/.test(listen) ? '127.0.0.1:0' : '127.0.0.1:7480',
+  );
+  if (httpListen !== 'off' && !/^(?:\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(httpListen)) {
+    throw new ValidationError('http.listen', httpListen, 'must be HOST:PORT, e.g. 127.0.0.1:7480, or "off"');
+  }
 
   // Before any cross-key rule: a misspelt key is the likelier cause of a missing one.
   refuseUnknownKeys(raw, known, file ?? 'config');
@@ -284,7 +340,7 @@ export function loadConfig(
       'must be an Azure region name such as "westeurope"',
     );
   }
-  return {
+  const config: ServiceConfig = {
     listen,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } : undefined,
@@ -294,7 +350,12 @@ export function loadConfig(
       defaultGroup,
       local,
       batch: batchUrl
-        ? { accountUrl: batchUrl, accountName: batchAccount, accountKeyFile: batchKeyFile }
+        ? {
+            accountUrl: batchUrl,
+            accountName: batchAccount,
+            accountKeyFile: batchKeyFile,
+            ...(Object.keys(batchQuota).length ? { quota: batchQuota } : {}),
+          }
         : undefined,
     },
     workerBurst:
@@ -311,8 +372,10 @@ export function loadConfig(
     storage: { connectionStringFile, container, gc, outputsExpireAfterMs, nodeCache },
     budget: { maxSpendPerHour, currency },
     burst,
+    http: { listen: httpListen === 'off' ? undefined : httpListen },
     log: { level: logLevel, format: logFormat },
   };
+  return { config, known };
 }
 
 /**

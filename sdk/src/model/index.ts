@@ -2,3 +2,5 @@
 export * from './frames';
 export * from './burst';
 export { SUBMIT_LIMITS, validateSubmission } from './validate';
+export type { FrameLogChunk, FrameLogSource } from './frame-logs';
+export type { CostReport, Evictions, GroupCost, JobCost, NodeHours } from './cost';

@@ -195,6 +195,7 @@ const job: Job = {
     priority: 70,
     deadline: t('2026-11-22T12:00:00.000Z'),
     frameTimeoutMs: 3_600_000.5,
+    gpus: 2,
   },
   state: 'completed',
   counts: { queued: 1, running: 2, succeeded: 3, failed: 4, recalled: 5, cancelled: 6 },

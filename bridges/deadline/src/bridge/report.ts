@@ -46,8 +46,8 @@ export interface ReportInput {
   /** Whether a job can run in the cloud (supported plugin, known output location). */
   readonly burstable: (job: DeadlineJob) => boolean;
   readonly deadline: (job: DeadlineJob) => Date;
-  /** Capacity group for every job. @default the service's default */
-  readonly capacityGroup?: string;
+  /** Capacity group of a job. @default the service's default */
+  readonly capacityGroup?: (job: DeadlineJob) => string | undefined;
   /**
    * `jobId:taskId` of tasks the bridge handles (in the cloud, or back from it): their times
    * are not local render times.
@@ -128,7 +128,7 @@ export function farmReport(input: ReportInput): FarmReport {
         ...(local ? { localFrameTime: local } : {}),
         rendering,
         burstable: input.burstable(job),
-        ...(input.capacityGroup ? { capacityGroup: input.capacityGroup } : {}),
+        ...(input.capacityGroup?.(job) ? { capacityGroup: input.capacityGroup(job)! } : {}),
       };
     }),
     workers: [...workers].map(([group, c]) => ({

@@ -13,6 +13,7 @@ import {
   mapPathsInText,
   padFrame,
   RENDERERS,
+  type GpuDevice,
   type PathRule,
   type RendererProfile,
 } from '@spillway/bridge-kit';
@@ -112,6 +113,8 @@ export interface CommandInput {
    * job preparation placed them on the node. @default inputs through `pathRules`
    */
   readonly assetRoot?: string;
+  /** The GPUs of the capacity group the task runs on: the renderer's GPU flags are added. @default none */
+  readonly gpu?: { readonly count: number; readonly device: GpuDevice };
 }
 
 /** A built command, or why there is none. */
@@ -223,6 +226,7 @@ export function buildCommand(input: CommandInput): BuiltCommand {
     frameStart: start,
     frameEnd: end,
     options,
+    ...(input.gpu ? { gpu: input.gpu } : {}),
   });
   return {
     supported: true,

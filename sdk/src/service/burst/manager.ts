@@ -8,6 +8,7 @@ import type {
   FarmReport,
   FrameTimeStats,
   GroupParameters,
+  PlanDecision,
   PlannerName,
   SourceKind,
 } from '../../model';
@@ -21,6 +22,7 @@ import type {
 } from '../../policy/burst-policy';
 import type { GroupFigures } from '../../policy/config';
 import type { CapacityGroupView, CapacityManager, PlanContext } from '../capacity/manager';
+import { withoutRefusedGroups } from '../capacity/preflight';
 import type { FrameStore } from '../frames/store';
 import { GroupLearner } from './learned';
 import type { Planner } from './planner';
@@ -109,7 +111,7 @@ export class BurstManager {
     this.observe(now, nodes);
     const farms = [...this.reports.values()].map((r) => this.farmOf(r, now));
     const groups = views.map((v) => this.policyGroup(v, nodes.get(v.spec.name) ?? [], now));
-    const decision = this.options.planner({
+    const planned = this.options.planner({
       now,
       farms,
       source: report.source,
@@ -118,6 +120,11 @@ export class BurstManager {
       maxSpendPerHour: this.options.maxSpendPerHour,
       ...(this.options.policyOptions ? { options: this.options.policyOptions } : {}),
     });
+    // A group whose licence server cannot be reached takes no frames: they stay local.
+    const decision: PlanDecision = {
+      ...planned,
+      ...withoutRefusedGroups(planned, (g) => this.capacity.dispatchVerdict(g)),
+    };
     // Capacity has owners: the plan's targets go through the capacity manager, which clamps
     // them (pins, maxima, busy nodes, the farm groups a worker-burst group serves, the
     // budget), starts the resizes and says why a target differs from the plan's.

@@ -19,6 +19,15 @@ import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
+import type { JobSpec } from '../../model/frames';
+import {
+  gpuMismatch,
+  groupEnvironment,
+  resolveGpu,
+  validateLicenseServers,
+  type RoutableGroup,
+} from './environments';
+import type { DispatchVerdict, LicenseCheckView, LicensePreflight } from './preflight';
 import { SpendMeter } from './spend';
 import {
   checkBudget,
@@ -55,6 +64,10 @@ export interface CapacityGroupView {
   readonly targetOwner: TargetOwner | undefined;
   /** What the group has cost since metering began. */
   readonly spentTotal: number;
+  /** The latest licence check; undefined when the group names no licence server. */
+  readonly licenseCheck?: LicenseCheckView;
+  /** False while a licence server cannot be reached: the group takes no frames (the reason is in `status.errors`). */
+  readonly healthy: boolean;
 }
 
 /** A capacity event with its place in the log. */
@@ -122,6 +135,8 @@ export interface CapacityManagerOptions {
   readonly spendFile?: string;
   /** How often every group's cost is looked at for the spend meter; 0 turns it off. @default 30000 */
   readonly meterIntervalMs?: number;
+  /** Runs the licence check of groups that name licence servers. @default none: such groups are refused */
+  readonly preflight?: LicensePreflight;
 }
 
 /** The budget is exhausted: the change would take the studio over `budget.maxSpendPerHour`. */
@@ -356,6 +371,24 @@ export class CapacityManager {
       );
     }
     if (backend === BackendKind.BACKEND_KIND_BATCH) validateVmImage(spec, true);
+    if (spec.licenseServers.length > 0) {
+      if (worker) {
+        throw new ValidationError(
+          'spec.license_servers',
+          spec.licenseServers.map((l) => l.address),
+          "is for frame-offload groups (Spillway's tasks); worker-burst instances run the render manager's worker, which reads licences from the farm's own worker environment",
+        );
+      }
+      if (!this.options.preflight) {
+        throw new FailedPreconditionError(
+          'spec.license_servers: this service runs no licence check (no preflight configured)',
+        );
+      }
+      validateLicenseServers(spec.licenseServers);
+    }
+    const gpu = resolveGpu(spec.vmSize, spec.gpu);
+    if (gpu) spec.gpu = gpu;
+    else delete spec.gpu;
     if (worker) {
       const defaults = this.options.scaleSetDefaults ?? {};
       const scaleSet = spec.scaleSet ?? {
@@ -443,6 +476,9 @@ export class CapacityManager {
       options,
     );
     const status = await backend.ensureGroup(toBackendSpec(spec), options);
+    if (existing && JSON.stringify(existing.spec.licenseServers) !== JSON.stringify(spec.licenseServers)) {
+      this.options.preflight?.forget(spec.name);
+    }
     this.groups.set(spec.name, {
       spec,
       pinned: existing?.pinned ?? NONE,
@@ -450,6 +486,8 @@ export class CapacityManager {
       manualSeq: existing?.manualSeq ?? 0,
     });
     this.save();
+    // The licence check starts now: it is usually done before the first frame arrives.
+    this.dispatchVerdict(spec.name);
     return { group: this.view(spec, status), created: !existing };
   }
 
@@ -516,13 +554,44 @@ export class CapacityManager {
    * none of that name, FAILED_PRECONDITION when it is a worker-burst group (its instances
    * join the farm; frames are not offloaded to them).
    */
-  requireOffloadGroup(name: string | undefined): void {
+  requireOffloadGroup(name: string | undefined, job?: Pick<JobSpec, 'gpus'>): void {
     const record = this.recordOf(name ?? this.options.defaultGroup ?? 'default');
     if (record.spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
       throw new FailedPreconditionError(
         `capacity group ${JSON.stringify(record.spec.name)} is worker burst: its instances join the farm as workers; offload frames to a frame-offload group`,
       );
     }
+    if (job) {
+      const mismatch = gpuMismatch(
+        job.gpus ?? 0,
+        routable(record.spec),
+        [...this.groups.values()].map((r) => routable(r.spec)),
+      );
+      if (mismatch) throw new FailedPreconditionError(mismatch);
+    }
+    const verdict = this.dispatchVerdict(record.spec.name);
+    if (verdict.verdict === 'refuse') throw new FailedPreconditionError(verdict.reason);
+  }
+
+  /**
+   * Whether the group's frames may be sent now (see `LicensePreflight.verdict`): a group with
+   * licence servers waits for a node of it to reach them, and refuses while one cannot be.
+   */
+  dispatchVerdict(name: string): DispatchVerdict {
+    const spec = this.groups.get(name)?.spec;
+    if (!spec || spec.licenseServers.length === 0 || !this.options.preflight) return { verdict: 'go' };
+    return this.options.preflight.verdict(name, spec.licenseServers);
+  }
+
+  /** The environment every task of the group gets: its licence servers and GPUs. */
+  environmentOf(name: string): Record<string, string> {
+    const spec = this.groups.get(name)?.spec;
+    return spec ? groupEnvironment(spec) : {};
+  }
+
+  /** GPUs per node of a group (0 for a CPU group or one that does not exist). */
+  gpusOf(name: string): number {
+    return this.groups.get(name)?.spec.gpu?.count ?? 0;
   }
 
   /**
@@ -755,6 +824,7 @@ export class CapacityManager {
   async delete(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     const record = this.groups.get(name);
     if (!record) return;
+    this.options.preflight?.forget(name);
     this.planned.delete(name);
     await this.backendFor(record.spec).deleteGroup(name, options);
     this.groups.delete(name);
@@ -791,13 +861,30 @@ export class CapacityManager {
     const backend = this.backendFor(spec);
     this.meter.observe(spec.name, costPerHour, backend.kind !== 'local');
     const record = this.groups.get(spec.name);
+    const licenseCheck = spec.licenseServers.length > 0 ? this.options.preflight?.view(spec.name) : undefined;
+    const healthy = licenseCheck?.state !== 'failed';
     return {
       spec,
-      status,
+      status:
+        status && licenseCheck && !healthy
+          ? {
+              ...status,
+              errors: [
+                ...status.errors,
+                {
+                  code: 'LicenseServerUnreachable',
+                  message: licenseCheck.message,
+                  observedAt: licenseCheck.checkedAt,
+                },
+              ],
+            }
+          : status,
       costPerHour,
       pinned: record?.pinned ?? NONE,
       targetOwner: record?.owner,
       spentTotal: this.meter.snapshot().byGroup.get(spec.name) ?? 0,
+      ...(licenseCheck ? { licenseCheck } : {}),
+      healthy,
     };
   }
 
@@ -825,6 +912,10 @@ export class CapacityManager {
     for (const u of this.unsubscribes) u();
     this.listeners.clear();
   }
+}
+
+function routable(spec: CapacityGroupSpec): RoutableGroup {
+  return { name: spec.name, mode: spec.mode, gpus: spec.gpu?.count ?? 0 };
 }
 
 /** Whether the report being planned involves a group (see `PlanContext`). */
@@ -909,5 +1000,6 @@ export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
     ...(spec.batchPool?.startTaskCommand ? { startTaskCommand: spec.batchPool.startTaskCommand } : {}),
     ...(spec.batchPool?.subnetId ? { subnetId: spec.batchPool.subnetId } : {}),
     ...(durationMs ? { resizeTimeoutMs: durationMs } : {}),
+    ...(spec.gpu?.count ? { gpusPerNode: spec.gpu.count } : {}),
   };
 }

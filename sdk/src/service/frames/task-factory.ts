@@ -90,6 +90,8 @@ export function backendJob(
   group: string,
   where: TaskLocations,
   node: NodeAssetOptions = {},
+  /** The group's own environment (licence servers, GPUs): it wins over the job's. @default none */
+  groupEnvironment: Readonly<Record<string, string>> = {},
 ): ComputeJobSpec {
   const manifestId = job.assetManifestId;
   const manifestUrl = manifestId ? blobUrl(where.assetsUrl, manifestBlobName(manifestId)) : undefined;
@@ -104,6 +106,7 @@ export function backendJob(
     : buildPreparationCommand({ scriptUrl: where.nodeScriptUrl });
   const environment = {
     ...job.environment,
+    ...groupEnvironment,
     ...(manifestUrl ? { SPILLWAY_MANIFEST_URL: manifestUrl, SPILLWAY_CONTENT_URL: where.assetsUrl } : {}),
   };
   return {
@@ -171,12 +174,17 @@ export function backendTask(
  */
 export function createTaskFactory(
   locations: () => Promise<TaskLocations>,
-  options: { readonly cacheLimit?: (group: string | undefined) => NodeCacheLimit } = {},
+  options: {
+    readonly cacheLimit?: (group: string | undefined) => NodeCacheLimit;
+    /** The group's environment (licence servers, GPUs: `CapacityManager.environmentOf`). @default none */
+    readonly groupEnvironment?: (group: string) => Readonly<Record<string, string>>;
+  } = {},
 ): TaskFactory {
   const node = (group: string | undefined): NodeAssetOptions =>
     options.cacheLimit ? { cacheLimit: options.cacheLimit(group) } : {};
   return {
-    jobFor: async (jobId, spec, group) => backendJob(jobId, spec, group, await locations(), node(group)),
+    jobFor: async (jobId, spec, group) =>
+      backendJob(jobId, spec, group, await locations(), node(group), options.groupEnvironment?.(group) ?? {}),
     taskFor: async (taskId, jobId, frameId, job, frame) =>
       backendTask({ taskId, jobId, frameId, job, frame }, await locations(), node(job.capacityGroup)),
   };

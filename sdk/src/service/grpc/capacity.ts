@@ -44,10 +44,28 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
           pinnedDedicatedNodes: g.pinned.dedicated,
           pinnedSpotNodes: g.pinned.spot,
           spentTotal: g.spentTotal,
+          licenseCheck: g.licenseCheck
+            ? {
+                state: licenseCheckStates[g.licenseCheck.state],
+                unreachable: [...g.licenseCheck.unreachable],
+                checkedAt: g.licenseCheck.checkedAt,
+                nodeId: g.licenseCheck.nodeId ?? '',
+              }
+            : undefined,
+          healthy: g.healthy,
         }
       : undefined,
   };
 }
+
+const licenseCheckStates: Record<
+  NonNullable<CapacityGroupView['licenseCheck']>['state'],
+  w.LicenseCheckState
+> = {
+  pending: w.LicenseCheckState.LICENSE_CHECK_STATE_PENDING,
+  passed: w.LicenseCheckState.LICENSE_CHECK_STATE_PASSED,
+  failed: w.LicenseCheckState.LICENSE_CHECK_STATE_FAILED,
+};
 
 function nodeToWire(n: ComputeNode): w.Node {
   return {
@@ -59,15 +77,18 @@ function nodeToWire(n: ComputeNode): w.Node {
     createdAt: n.createdAt,
     protectedFromScaleIn: n.protectedFromScaleIn ?? false,
     workerName: '',
+    gpus: n.gpus ?? 0,
   };
 }
 
 function pageOf<T>(items: T[], pageSize: number, pageToken: string): { items: T[]; next: string } {
   const size = pageSize || 100;
   if (size > 1000) throw new ValidationError('page_size', size, 'must be from 1 to 1000');
-  const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString().slice(1)) : 0;
-  if (!Number.isInteger(offset) || offset < 0)
+  // Strict: garbage is refused, never read as the first page.
+  const decoded = pageToken ? /^o(\d{1,15})$/.exec(Buffer.from(pageToken, 'base64url').toString()) : null;
+  if (pageToken && (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== pageToken))
     throw new ValidationError('page_token', pageToken, 'is not a token this service issued');
+  const offset = decoded ? Number(decoded[1]) : 0;
   return {
     items: items.slice(offset, offset + size),
     next: offset + size < items.length ? Buffer.from(`o${offset + size}`).toString('base64url') : '',

@@ -204,6 +204,52 @@ export function renderManagerToJSON(object: RenderManager): string {
   }
 }
 
+/** LicenseCheckState is where a group's licence preflight stands. */
+export enum LicenseCheckState {
+  /** LICENSE_CHECK_STATE_UNSPECIFIED - The group names no licence server: nothing to check. */
+  LICENSE_CHECK_STATE_UNSPECIFIED = 0,
+  /** LICENSE_CHECK_STATE_PENDING - Not checked yet, or a check is running on a node of the group. */
+  LICENSE_CHECK_STATE_PENDING = 1,
+  /** LICENSE_CHECK_STATE_PASSED - A node of the group reached every licence server. */
+  LICENSE_CHECK_STATE_PASSED = 2,
+  /** LICENSE_CHECK_STATE_FAILED - A node of the group could not reach a licence server: the group takes no frames. */
+  LICENSE_CHECK_STATE_FAILED = 3,
+}
+
+export function licenseCheckStateFromJSON(object: any): LicenseCheckState {
+  switch (object) {
+    case 0:
+    case 'LICENSE_CHECK_STATE_UNSPECIFIED':
+      return LicenseCheckState.LICENSE_CHECK_STATE_UNSPECIFIED;
+    case 1:
+    case 'LICENSE_CHECK_STATE_PENDING':
+      return LicenseCheckState.LICENSE_CHECK_STATE_PENDING;
+    case 2:
+    case 'LICENSE_CHECK_STATE_PASSED':
+      return LicenseCheckState.LICENSE_CHECK_STATE_PASSED;
+    case 3:
+    case 'LICENSE_CHECK_STATE_FAILED':
+      return LicenseCheckState.LICENSE_CHECK_STATE_FAILED;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum LicenseCheckState');
+  }
+}
+
+export function licenseCheckStateToJSON(object: LicenseCheckState): string {
+  switch (object) {
+    case LicenseCheckState.LICENSE_CHECK_STATE_UNSPECIFIED:
+      return 'LICENSE_CHECK_STATE_UNSPECIFIED';
+    case LicenseCheckState.LICENSE_CHECK_STATE_PENDING:
+      return 'LICENSE_CHECK_STATE_PENDING';
+    case LicenseCheckState.LICENSE_CHECK_STATE_PASSED:
+      return 'LICENSE_CHECK_STATE_PASSED';
+    case LicenseCheckState.LICENSE_CHECK_STATE_FAILED:
+      return 'LICENSE_CHECK_STATE_FAILED';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum LicenseCheckState');
+  }
+}
+
 /** TargetOwner says who set a group's current targets. */
 export enum TargetOwner {
   /** TARGET_OWNER_UNSPECIFIED - No one has set them since the group was created. */
@@ -606,6 +652,41 @@ export interface ScaleSetOptions {
   workerStartup: WorkerStartup | undefined;
 }
 
+/**
+ * LicenseServer is a licence server the renderers on a group's nodes use. Azure offers no
+ * pay-per-use render licences any more: studios bring their own servers, reached over VPN or
+ * ExpressRoute.
+ */
+export interface LicenseServer {
+  /**
+   * Where the nodes reach it: "host:port", e.g. "lic.studio.internal:27000". The port is the
+   * one the renderer's client connects to first (FlexLM lmgrd, RLM).
+   */
+  address: string;
+  /**
+   * Environment variables the renderer reads, set on every task of the group to "port@host"
+   * (the FlexLM and RLM form), e.g. ADSKFLEX_LICENSE_FILE, solidangle_LICENSE, RLM_LICENSE,
+   * foundry_LICENSE, redshift_LICENSE. Several servers on one variable are joined with ':'.
+   */
+  environmentVariables: string[];
+  /** A name for messages, e.g. "arnold". Default: the address. */
+  name: string;
+}
+
+/**
+ * GpuSpec says what GPUs a group's nodes have. A job that needs GPUs runs only on a group
+ * with enough of them; a job that needs none never runs on a GPU group.
+ */
+export interface GpuSpec {
+  /** GPUs per node. For an Azure N-series VM size it must match the size (0: taken from it). */
+  count: number;
+  /**
+   * The device API the renderers use: "CUDA" (default), "OPTIX" or "HIP". Blender gets
+   * --cycles-device with it; other renderers their own GPU flags.
+   */
+  device: string;
+}
+
 /** CapacityGroupSpec is the desired shape of a capacity group. */
 export interface CapacityGroupSpec {
   /**
@@ -643,11 +724,31 @@ export interface CapacityGroupSpec {
   turnaroundTarget: Duration | undefined;
   /** Free-form labels, e.g. {"site": "london"}. */
   labels: { [key: string]: string };
+  /**
+   * Licence servers the group's renderers need. Set on every task of the group; before the
+   * group's first frame a node of the group checks it can connect to each (TCP, within
+   * seconds), and frames are refused while one cannot be reached.
+   */
+  licenseServers: LicenseServer[];
+  /** The GPUs of the group's nodes; unset for a CPU group (a known N-series VM size fills it in). */
+  gpu: GpuSpec | undefined;
 }
 
 export interface CapacityGroupSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** LicenseCheck is the latest licence preflight of a group, run on one of its nodes. */
+export interface LicenseCheck {
+  /** Where it stands. */
+  state: LicenseCheckState;
+  /** The servers the node could not reach, as "name (host:port): reason". */
+  unreachable: string[];
+  /** When the check finished (or started, while pending). */
+  checkedAt: Date | undefined;
+  /** The node that ran it. */
+  nodeId: string;
 }
 
 /** NodeCount counts a group's nodes in one state. */
@@ -709,6 +810,13 @@ export interface CapacityGroupStatus {
    * budget's currency.
    */
   spentTotal: number;
+  /** The latest licence preflight; unset when the group names no licence server. */
+  licenseCheck: LicenseCheck | undefined;
+  /**
+   * False when the group takes no frames now (a licence server cannot be reached); the
+   * reason is in errors.
+   */
+  healthy: boolean;
 }
 
 /** CapacityGroup is a group's spec and status. */
@@ -737,6 +845,8 @@ export interface Node {
   protectedFromScaleIn: boolean;
   /** Worker burst: the name the instance registered with in the render manager. */
   workerName: string;
+  /** GPUs of the node (from its VM size; 0 for a CPU node). */
+  gpus: number;
 }
 
 /** ListCapacityGroupsRequest pages through groups. */
@@ -1695,6 +1805,196 @@ export const ScaleSetOptions: MessageFns<ScaleSetOptions> = {
   },
 };
 
+function createBaseLicenseServer(): LicenseServer {
+  return { address: '', environmentVariables: [], name: '' };
+}
+
+export const LicenseServer: MessageFns<LicenseServer> = {
+  encode(message: LicenseServer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== '') {
+      writer.uint32(10).string(message.address);
+    }
+    for (const v of message.environmentVariables) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.name !== '') {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LicenseServer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLicenseServer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.environmentVariables.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LicenseServer {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : '',
+      environmentVariables: globalThis.Array.isArray(object?.environmentVariables)
+        ? object.environmentVariables.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.environment_variables)
+          ? object.environment_variables.map((e: any) => globalThis.String(e))
+          : [],
+      name: isSet(object.name) ? globalThis.String(object.name) : '',
+    };
+  },
+
+  toJSON(message: LicenseServer): unknown {
+    const obj: any = {};
+    if (message.address !== '') {
+      obj.address = message.address;
+    }
+    if (message.environmentVariables?.length) {
+      obj.environmentVariables = message.environmentVariables;
+    }
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LicenseServer>): LicenseServer {
+    return LicenseServer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LicenseServer>): LicenseServer {
+    const message = createBaseLicenseServer();
+    message.address = object.address ?? '';
+    message.environmentVariables = object.environmentVariables?.map((e) => e) || [];
+    message.name = object.name ?? '';
+    return message;
+  },
+};
+
+function createBaseGpuSpec(): GpuSpec {
+  return { count: 0, device: '' };
+}
+
+export const GpuSpec: MessageFns<GpuSpec> = {
+  encode(message: GpuSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint32(message.count);
+    }
+    if (message.device !== '') {
+      writer.uint32(18).string(message.device);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GpuSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGpuSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GpuSpec {
+    return {
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      device: isSet(object.device) ? globalThis.String(object.device) : '',
+    };
+  },
+
+  toJSON(message: GpuSpec): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.device !== '') {
+      obj.device = message.device;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GpuSpec>): GpuSpec {
+    return GpuSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GpuSpec>): GpuSpec {
+    const message = createBaseGpuSpec();
+    message.count = object.count ?? 0;
+    message.device = object.device ?? '';
+    return message;
+  },
+};
+
 function createBaseCapacityGroupSpec(): CapacityGroupSpec {
   return {
     name: '',
@@ -1711,6 +2011,8 @@ function createBaseCapacityGroupSpec(): CapacityGroupSpec {
     resizeTimeout: undefined,
     turnaroundTarget: undefined,
     labels: {},
+    licenseServers: [],
+    gpu: undefined,
   };
 }
 
@@ -1758,6 +2060,12 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       CapacityGroupSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(114).fork()).join();
     });
+    for (const v of message.licenseServers) {
+      LicenseServer.encode(v!, writer.uint32(122).fork()).join();
+    }
+    if (message.gpu !== undefined) {
+      GpuSpec.encode(message.gpu, writer.uint32(130).fork()).join();
+    }
     return writer;
   },
 
@@ -1889,6 +2197,22 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
             }
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.licenseServers.push(LicenseServer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.gpu = GpuSpec.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1962,6 +2286,12 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
             {},
           )
         : {},
+      licenseServers: globalThis.Array.isArray(object?.licenseServers)
+        ? object.licenseServers.map((e: any) => LicenseServer.fromJSON(e))
+        : globalThis.Array.isArray(object?.license_servers)
+          ? object.license_servers.map((e: any) => LicenseServer.fromJSON(e))
+          : [],
+      gpu: isSet(object.gpu) ? GpuSpec.fromJSON(object.gpu) : undefined,
     };
   },
 
@@ -2015,6 +2345,12 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
         });
       }
     }
+    if (message.licenseServers?.length) {
+      obj.licenseServers = message.licenseServers.map((e) => LicenseServer.toJSON(e));
+    }
+    if (message.gpu !== undefined) {
+      obj.gpu = GpuSpec.toJSON(message.gpu);
+    }
     return obj;
   },
 
@@ -2061,6 +2397,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
       },
       {},
     );
+    message.licenseServers = object.licenseServers?.map((e) => LicenseServer.fromPartial(e)) || [];
+    message.gpu =
+      object.gpu !== undefined && object.gpu !== null ? GpuSpec.fromPartial(object.gpu) : undefined;
     return message;
   },
 };
@@ -2146,6 +2485,133 @@ export const CapacityGroupSpec_LabelsEntry: MessageFns<CapacityGroupSpec_LabelsE
     const message = createBaseCapacityGroupSpec_LabelsEntry();
     message.key = object.key ?? '';
     message.value = object.value ?? '';
+    return message;
+  },
+};
+
+function createBaseLicenseCheck(): LicenseCheck {
+  return { state: 0, unreachable: [], checkedAt: undefined, nodeId: '' };
+}
+
+export const LicenseCheck: MessageFns<LicenseCheck> = {
+  encode(message: LicenseCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    for (const v of message.unreachable) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.checkedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.checkedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.nodeId !== '') {
+      writer.uint32(34).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LicenseCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLicenseCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.unreachable.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.checkedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LicenseCheck {
+    return {
+      state: isSet(object.state) ? licenseCheckStateFromJSON(object.state) : 0,
+      unreachable: globalThis.Array.isArray(object?.unreachable)
+        ? object.unreachable.map((e: any) => globalThis.String(e))
+        : [],
+      checkedAt: isSet(object.checkedAt)
+        ? fromJsonTimestamp(object.checkedAt)
+        : isSet(object.checked_at)
+          ? fromJsonTimestamp(object.checked_at)
+          : undefined,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+          ? globalThis.String(object.node_id)
+          : '',
+    };
+  },
+
+  toJSON(message: LicenseCheck): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = licenseCheckStateToJSON(message.state);
+    }
+    if (message.unreachable?.length) {
+      obj.unreachable = message.unreachable;
+    }
+    if (message.checkedAt !== undefined) {
+      obj.checkedAt = message.checkedAt.toISOString();
+    }
+    if (message.nodeId !== '') {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LicenseCheck>): LicenseCheck {
+    return LicenseCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LicenseCheck>): LicenseCheck {
+    const message = createBaseLicenseCheck();
+    message.state = object.state ?? 0;
+    message.unreachable = object.unreachable?.map((e) => e) || [];
+    message.checkedAt = object.checkedAt ?? undefined;
+    message.nodeId = object.nodeId ?? '';
     return message;
   },
 };
@@ -2372,6 +2838,8 @@ function createBaseCapacityGroupStatus(): CapacityGroupStatus {
     pinnedDedicatedNodes: 0,
     pinnedSpotNodes: 0,
     spentTotal: 0,
+    licenseCheck: undefined,
+    healthy: false,
   };
 }
 
@@ -2418,6 +2886,12 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     }
     if (message.spentTotal !== 0) {
       writer.uint32(113).double(message.spentTotal);
+    }
+    if (message.licenseCheck !== undefined) {
+      LicenseCheck.encode(message.licenseCheck, writer.uint32(122).fork()).join();
+    }
+    if (message.healthy !== false) {
+      writer.uint32(128).bool(message.healthy);
     }
     return writer;
   },
@@ -2547,6 +3021,22 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
             message.spentTotal = reader.double();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.licenseCheck = LicenseCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.healthy = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2625,6 +3115,12 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         : isSet(object.spent_total)
           ? globalThis.Number(object.spent_total)
           : 0,
+      licenseCheck: isSet(object.licenseCheck)
+        ? LicenseCheck.fromJSON(object.licenseCheck)
+        : isSet(object.license_check)
+          ? LicenseCheck.fromJSON(object.license_check)
+          : undefined,
+      healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
     };
   },
 
@@ -2672,6 +3168,12 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.spentTotal !== 0) {
       obj.spentTotal = floatToJson(message.spentTotal);
     }
+    if (message.licenseCheck !== undefined) {
+      obj.licenseCheck = LicenseCheck.toJSON(message.licenseCheck);
+    }
+    if (message.healthy !== false) {
+      obj.healthy = message.healthy;
+    }
     return obj;
   },
 
@@ -2694,6 +3196,11 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     message.pinnedDedicatedNodes = object.pinnedDedicatedNodes ?? 0;
     message.pinnedSpotNodes = object.pinnedSpotNodes ?? 0;
     message.spentTotal = object.spentTotal ?? 0;
+    message.licenseCheck =
+      object.licenseCheck !== undefined && object.licenseCheck !== null
+        ? LicenseCheck.fromPartial(object.licenseCheck)
+        : undefined;
+    message.healthy = object.healthy ?? false;
     return message;
   },
 };
@@ -2799,6 +3306,7 @@ function createBaseNode(): Node {
     createdAt: undefined,
     protectedFromScaleIn: false,
     workerName: '',
+    gpus: 0,
   };
 }
 
@@ -2827,6 +3335,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.workerName !== '') {
       writer.uint32(66).string(message.workerName);
+    }
+    if (message.gpus !== 0) {
+      writer.uint32(72).uint32(message.gpus);
     }
     return writer;
   },
@@ -2908,6 +3419,14 @@ export const Node: MessageFns<Node> = {
             message.workerName = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.gpus = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2954,6 +3473,7 @@ export const Node: MessageFns<Node> = {
         : isSet(object.worker_name)
           ? globalThis.String(object.worker_name)
           : '',
+      gpus: isSet(object.gpus) ? globalThis.Number(object.gpus) : 0,
     };
   },
 
@@ -2983,6 +3503,9 @@ export const Node: MessageFns<Node> = {
     if (message.workerName !== '') {
       obj.workerName = message.workerName;
     }
+    if (message.gpus !== 0) {
+      obj.gpus = Math.round(message.gpus);
+    }
     return obj;
   },
 
@@ -2999,6 +3522,7 @@ export const Node: MessageFns<Node> = {
     message.createdAt = object.createdAt ?? undefined;
     message.protectedFromScaleIn = object.protectedFromScaleIn ?? false;
     message.workerName = object.workerName ?? '';
+    message.gpus = object.gpus ?? 0;
     return message;
   },
 };
