@@ -1,4 +1,4 @@
-import { planReasonsKey } from './burst';
+import { localWorkers, planReasonsKey } from './burst';
 
 describe('planReasonsKey', () => {
   it('is the same when only counts and times change, and differs when what the plan does changes', () => {
@@ -15,5 +15,29 @@ describe('planReasonsKey', () => {
     // THEN the first two are one plan (logged once), the third a change
     expect(a).toBe(b);
     expect(c).not.toBe(b);
+  });
+});
+
+describe('localWorkers', () => {
+  it.each([
+    ['no workers', [], { idle: 0, busy: 0 }],
+    [
+      'local workers of two groups',
+      [
+        { group: 'a', idle: 1, busy: 2 },
+        { group: 'b', idle: 3, busy: 4, offline: 5 },
+      ],
+      { idle: 4, busy: 6 },
+    ],
+    [
+      'cloud workers that joined are left out',
+      [
+        { group: 'a', idle: 1, busy: 2 },
+        { group: 'a', idle: 7, busy: 8, capacityGroup: 'cloud-workers' },
+      ],
+      { idle: 1, busy: 2 },
+    ],
+  ] as const)('%s', (_name, workers, want) => {
+    expect(localWorkers({ workers })).toEqual(want);
   });
 });

@@ -64,7 +64,7 @@ export interface ReportedJob {
   readonly capacityGroup?: string;
 }
 
-/** Local workers able to take one group's work. */
+/** Workers able to take one group's work. */
 export interface WorkerCounts {
   /** Deadline group or OpenCue allocation; `''` for any. */
   readonly group: string;
@@ -74,6 +74,15 @@ export interface WorkerCounts {
   readonly busy: number;
   /** Offline, stalled or disabled. @default 0 */
   readonly offline?: number;
+  /**
+   * Cloud workers that joined the farm (worker burst): the nodes of this worker-burst
+   * capacity group. The policy counts them as the group's nodes (the service lists them),
+   * not as local workers; a bridge reports them apart so that they do not make the farm
+   * look faster than it is, and leaves the frames they render out of its jobs'
+   * `renderingFrames` and `rendering`.
+   * @default undefined (local workers)
+   */
+  readonly capacityGroup?: string;
 }
 
 /** One bridge's report of its farm: the plan's input (wire `FarmState`). */
@@ -86,7 +95,7 @@ export interface FarmReport {
   readonly observedAt: Date;
   /** Jobs with queued, rendering or offloaded frames. */
   readonly jobs: readonly ReportedJob[];
-  /** Local workers by group. */
+  /** Workers by group: local ones, and (with `capacityGroup`) cloud workers that joined. */
   readonly workers: readonly WorkerCounts[];
 }
 
@@ -234,4 +243,20 @@ export interface BurstStatus {
  */
 export function planReasonsKey(reasons: readonly string[]): string {
   return reasons.map((r) => r.replace(/-?\d+(\.\d+)?/g, '#')).join('\n');
+}
+
+/**
+ * The farm's own workers, idle and busy, over every group: cloud workers that joined it
+ * (`WorkerCounts.capacityGroup` set) are left out, the plan counts them as their group's
+ * nodes.
+ */
+export function localWorkers(report: Pick<FarmReport, 'workers'>): { idle: number; busy: number } {
+  let idle = 0;
+  let busy = 0;
+  for (const g of report.workers)
+    if (!g.capacityGroup) {
+      idle += g.idle;
+      busy += g.busy;
+    }
+  return { idle, busy };
 }

@@ -87,7 +87,7 @@ const report: FarmReport = {
       capacityGroup: 'batch-east',
     },
   ],
-  workers: [{ group: 'gpu', idle: 1, busy: 2, offline: 3 }],
+  workers: [{ group: 'gpu', idle: 1, busy: 2, offline: 3, capacityGroup: 'burst-workers' }],
 };
 
 const plan: BurstPlan = {

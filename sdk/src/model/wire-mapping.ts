@@ -429,6 +429,7 @@ export function farmReportToWire(r: FarmReport): wb.FarmState {
       idleWorkers: g.idle,
       busyWorkers: g.busy,
       offlineWorkers: g.offline ?? 0,
+      capacityGroup: g.capacityGroup ?? '',
     })),
   };
 }
@@ -446,6 +447,7 @@ export function farmReportFromWire(s: wb.FarmState, receivedAt: Date = new Date(
         idle: g.idleWorkers,
         busy: g.busyWorkers,
         offline: g.offlineWorkers === 0 ? undefined : g.offlineWorkers,
+        capacityGroup: g.capacityGroup === '' ? undefined : g.capacityGroup,
       }),
     ),
   });

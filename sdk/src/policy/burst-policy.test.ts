@@ -1,4 +1,4 @@
-import type { ReportedJob } from '../model/burst';
+import { type PlanDecision, type ReportedJob, type WorkerCounts } from '../model/burst';
 import {
   decideBurst,
   estimateFrameTime,
@@ -569,6 +569,38 @@ describe('worker burst', () => {
     expect(line.reason).toMatch(/frames would finish locally too late .*: \d+ for cloud workers/);
     // AND the offload group, with nothing of its own, drains
     expect(plan.targets.find((t) => t.capacityGroup === 'g')!.spotNodes).toBeLessThanOrEqual(3);
+  });
+
+  it("counts cloud workers that joined the farm as the group's nodes, not as local workers", () => {
+    // GIVEN the late job of farm group "lighting", and the worker group's 20 nodes in the
+    // farm as workers, idle for 10 minutes: reported apart (capacityGroup) or as local ones
+    const jobs = [job({ queuedFrames: 3000, group: 'lighting' })];
+    const planWith = (workers: WorkerCounts[]) =>
+      planBurst({
+        now: at(0),
+        farms: [{ report: { source: 's', observedAt: at(0), jobs, workers } }],
+        groups: [
+          group({
+            name: 'cloud-workers',
+            mode: 'worker',
+            farmGroups: ['lighting'],
+            nodes: nodes(20, { kind: 'spot', state: 'idle', idleForSeconds: 600 }),
+          }),
+        ],
+      });
+    const spotOf = (plan: PlanDecision) => plan.targets[0]!.spotNodes;
+    const apart = planWith([
+      { group: 'lighting', idle: 0, busy: 40 },
+      { group: 'lighting', idle: 20, busy: 0, capacityGroup: 'cloud-workers' },
+    ]);
+    const alone = planWith([{ group: 'lighting', idle: 0, busy: 40 }]);
+    const asLocal = planWith([{ group: 'lighting', idle: 20, busy: 40 }]);
+    // THEN reported apart they change nothing: the plan is the one without them, which
+    // keeps nodes for the late frames
+    expect(spotOf(apart)).toBe(spotOf(alone));
+    expect(spotOf(apart)).toBeGreaterThan(5);
+    // AND counted as local workers they would make the farm look faster and shrink the group
+    expect(spotOf(asLocal)).toBeLessThan(spotOf(apart));
   });
 });
 

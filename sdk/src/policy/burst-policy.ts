@@ -4,14 +4,15 @@
  * offload and recall, node targets, and why). The service's planner, the simulator and
  * the tests all call it with those types: there is no second model of a job.
  */
-import type {
-  CapacityTarget,
-  FarmReport,
-  JobPlan,
-  OffloadDecision,
-  PlanDecision,
-  RecallDecision,
-  ReportedJob,
+import {
+  localWorkers,
+  type CapacityTarget,
+  type FarmReport,
+  type JobPlan,
+  type OffloadDecision,
+  type PlanDecision,
+  type RecallDecision,
+  type ReportedJob,
 } from '../model/burst';
 
 /** A job's frames in one capacity group's cloud. */
@@ -571,8 +572,7 @@ export function decideBurst(input: PolicyInput): PlanDecision {
     const ftOf = (w: Work): FrameTimeEstimate => w.ft ?? fallbackFt;
 
     const workers = new LaneHeap();
-    const idleWorkers = report.workers.reduce((s, g) => s + g.idle, 0);
-    const busyWorkers = report.workers.reduce((s, g) => s + g.busy, 0);
+    const { idle: idleWorkers, busy: busyWorkers } = localWorkers(report);
     for (let i = 0; i < idleWorkers; i++) workers.push(0);
     const busyLanes: { remaining: number; variance: number }[] = [];
     for (const w of farmWorks) {
@@ -820,7 +820,7 @@ export function decideBurst(input: PolicyInput): PlanDecision {
   const plannedWorks = works.filter((w) => w.mine);
   let freeNow = Math.max(
     0,
-    (plannedFarm?.report.workers.reduce((s, g) => s + g.idle, 0) ?? 0) -
+    (plannedFarm ? localWorkers(plannedFarm.report).idle : 0) -
       plannedWorks.reduce((s, w) => s + w.job.queuedFrames, 0),
   );
   const byDue = [...mineOfGroup].sort(

@@ -3,7 +3,14 @@
  * never the default. It is the rule the service planned with before the policy, in the
  * style of Deadline's Spot Event Plugin: offload whatever no idle worker can take.
  */
-import type { CapacityTarget, JobPlan, OffloadDecision, PlanDecision, RecallDecision } from '../model/burst';
+import {
+  localWorkers,
+  type CapacityTarget,
+  type JobPlan,
+  type OffloadDecision,
+  type PlanDecision,
+  type RecallDecision,
+} from '../model/burst';
 import { farmOrder, type PlanBurstInput } from './burst-policy';
 
 /**
@@ -21,7 +28,7 @@ export function greedyPlan(input: PlanBurstInput): PlanDecision {
   const defaultGroup = input.defaultGroup ?? input.groups[0]?.name ?? '';
   const reasons: string[] = [];
   if (!farm) return { offload: [], recall: [], targets: [], jobs: [], projectedCostPerHour: 0, reasons };
-  let idle = farm.report.workers.reduce((s, g) => s + g.idle, 0);
+  let idle = localWorkers(farm.report).idle;
   const groupOf = new Map(input.groups.map((g) => [g.name, g]));
   const cloudOf = (id: string): { queued: number; running: number } => {
     const c = farm.cloud?.get(id);

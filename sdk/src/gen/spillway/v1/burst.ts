@@ -134,7 +134,7 @@ export interface RenderingFrame {
   progress?: number | undefined;
 }
 
-/** WorkerGroup counts the local workers able to take one group's work. */
+/** WorkerGroup counts the workers able to take one group's work. */
 export interface WorkerGroup {
   /** Deadline group or OpenCue allocation; empty for "any". */
   group: string;
@@ -144,6 +144,11 @@ export interface WorkerGroup {
   busyWorkers: number;
   /** Workers offline, stalled or disabled. */
   offlineWorkers: number;
+  /**
+   * Set for cloud workers that joined the farm: the nodes of this worker-burst capacity
+   * group. The plan counts them as the group's nodes, not as local workers. Empty: local.
+   */
+  capacityGroup: string;
 }
 
 /** FarmState is one bridge's report of its farm. */
@@ -937,7 +942,7 @@ export const RenderingFrame: MessageFns<RenderingFrame> = {
 };
 
 function createBaseWorkerGroup(): WorkerGroup {
-  return { group: '', idleWorkers: 0, busyWorkers: 0, offlineWorkers: 0 };
+  return { group: '', idleWorkers: 0, busyWorkers: 0, offlineWorkers: 0, capacityGroup: '' };
 }
 
 export const WorkerGroup: MessageFns<WorkerGroup> = {
@@ -953,6 +958,9 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
     }
     if (message.offlineWorkers !== 0) {
       writer.uint32(32).uint32(message.offlineWorkers);
+    }
+    if (message.capacityGroup !== '') {
+      writer.uint32(42).string(message.capacityGroup);
     }
     return writer;
   },
@@ -1002,6 +1010,14 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
             message.offlineWorkers = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.capacityGroup = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1032,6 +1048,11 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
         : isSet(object.offline_workers)
           ? globalThis.Number(object.offline_workers)
           : 0,
+      capacityGroup: isSet(object.capacityGroup)
+        ? globalThis.String(object.capacityGroup)
+        : isSet(object.capacity_group)
+          ? globalThis.String(object.capacity_group)
+          : '',
     };
   },
 
@@ -1049,6 +1070,9 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
     if (message.offlineWorkers !== 0) {
       obj.offlineWorkers = Math.round(message.offlineWorkers);
     }
+    if (message.capacityGroup !== '') {
+      obj.capacityGroup = message.capacityGroup;
+    }
     return obj;
   },
 
@@ -1061,6 +1085,7 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
     message.idleWorkers = object.idleWorkers ?? 0;
     message.busyWorkers = object.busyWorkers ?? 0;
     message.offlineWorkers = object.offlineWorkers ?? 0;
+    message.capacityGroup = object.capacityGroup ?? '';
     return message;
   },
 };
