@@ -1,10 +1,11 @@
 // The demos print one line each time the service's plan for a job changes: what it does
 // with the job and why (the same lines `spillway plan` shows).
-import type { BurstClient } from '@spillway/sdk';
+import { planReasonsKey, type BurstClient } from '@spillway/sdk';
 
 /**
  * Polls the service's burst status and calls `print` with one line per change of a job's
- * plan (its reason) for `source`, until `signal` aborts.
+ * plan for `source` (its reason, when what it does changes, not its figures), until
+ * `signal` aborts.
  */
 export async function followPlans(
   client: BurstClient,
@@ -20,8 +21,10 @@ export async function followPlans(
       const plan = status.sources.find((s) => s.source === source)?.lastPlan;
       for (const job of plan?.jobs ?? []) {
         const line = `${job.sourceJobId}: ${job.reason}`;
-        if (said.get(job.sourceJobId) === line) continue;
-        said.set(job.sourceJobId, line);
+        // A change of what the plan does, not of its counts and times (they tick every poll).
+        const key = planReasonsKey([line]);
+        if (said.get(job.sourceJobId) === key) continue;
+        said.set(job.sourceJobId, key);
         print(`  plan    ${line}`);
       }
     } catch {
