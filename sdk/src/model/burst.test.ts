@@ -1,4 +1,4 @@
-import { localWorkers, planReasonsKey } from './burst';
+import { frameTimeStats, localWorkers, planReasonsKey } from './burst';
 
 describe('planReasonsKey', () => {
   it('is the same when only counts and times change, and differs when what the plan does changes', () => {
@@ -39,5 +39,15 @@ describe('localWorkers', () => {
     ],
   ] as const)('%s', (_name, workers, want) => {
     expect(localWorkers({ workers })).toEqual(want);
+  });
+});
+
+describe('frameTimeStats', () => {
+  it.each([
+    ['none', [], undefined],
+    ['one frame: no spread', [12], { meanMs: 12_000, stdevMs: 0, samples: 1 }],
+    ['three frames: the sample deviation', [10, 12, 14], { meanMs: 12_000, stdevMs: 2000, samples: 3 }],
+  ] as const)('%s', (_name, seconds, want) => {
+    expect(frameTimeStats(seconds)).toEqual(want);
   });
 });

@@ -260,3 +260,16 @@ export function localWorkers(report: Pick<FarmReport, 'workers'>): { idle: numbe
     }
   return { idle, busy };
 }
+
+/**
+ * The `FrameTimeStats` of finished frames' times in seconds (mean, sample standard
+ * deviation); undefined when there are none. The bridges build their reports' frame times
+ * with it.
+ */
+export function frameTimeStats(seconds: readonly number[]): FrameTimeStats | undefined {
+  if (seconds.length === 0) return undefined;
+  const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
+  const variance =
+    seconds.length > 1 ? seconds.reduce((a, x) => a + (x - mean) ** 2, 0) / (seconds.length - 1) : 0;
+  return { meanMs: mean * 1000, stdevMs: Math.sqrt(variance) * 1000, samples: seconds.length };
+}

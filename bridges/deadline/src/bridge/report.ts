@@ -3,7 +3,7 @@
  * policy. Pure. One task counts as one frame.
  */
 import { jobDeadline as deadlineRule } from '@spillway/bridge-kit';
-import type { FarmReport, FrameTimeStats, RenderingFrame } from '@spillway/sdk';
+import { frameTimeStats, type FarmReport, type FrameTimeStats, type RenderingFrame } from '@spillway/sdk';
 import type { DeadlineJob, DeadlineTask, DeadlineWorker } from '../webservice';
 
 /** The ExtraInfo key a job may carry its deadline in (ISO-8601, or epoch seconds). */
@@ -72,11 +72,7 @@ export function localFrameTime(
     )
     .map((t) => (t.completedAt!.getTime() - t.startedAt!.getTime()) / 1000)
     .filter((x) => x > 0);
-  if (seconds.length === 0) return undefined;
-  const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
-  const variance =
-    seconds.length > 1 ? seconds.reduce((a, x) => a + (x - mean) ** 2, 0) / (seconds.length - 1) : 0;
-  return { meanMs: mean * 1000, stdevMs: Math.sqrt(variance) * 1000, samples: seconds.length };
+  return frameTimeStats(seconds);
 }
 
 /**

@@ -2,7 +2,7 @@
  * The OpenCue farm as the service's `ReportFarmState` takes it, from what the virtual host
  * observed (local allocations' hosts, jobs and their burst-tagged layers). Pure.
  */
-import type { FarmReport, FrameTimeStats, RenderingFrame } from '@spillway/sdk';
+import { frameTimeStats, type FarmReport, type FrameTimeStats, type RenderingFrame } from '@spillway/sdk';
 import { jobDeadline } from './policy';
 
 /** One job as observed. */
@@ -50,11 +50,7 @@ export function localFrameTimeOf(
         f.state === 'SUCCEEDED' && !launchedHere.has(f.id) && f.start_time > 0 && f.stop_time >= f.start_time,
     )
     .map((f) => f.stop_time - f.start_time);
-  if (seconds.length === 0) return undefined;
-  const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
-  const variance =
-    seconds.length > 1 ? seconds.reduce((a, x) => a + (x - mean) ** 2, 0) / (seconds.length - 1) : 0;
-  return { meanMs: mean * 1000, stdevMs: Math.sqrt(variance) * 1000, samples: seconds.length };
+  return frameTimeStats(seconds);
 }
 
 /** What the report is made from. */
