@@ -138,19 +138,30 @@ export function keyFromWire(k: WireFrameKey | undefined): FrameKey {
   return { source: k?.source ?? '', sourceJobId: k?.sourceJobId ?? '', sourceTaskId: k?.sourceTaskId ?? '' };
 }
 
-/**
- * Milliseconds (fractions kept to the nanosecond) as a `google.protobuf.Duration`;
- * undefined stays unset.
- */
-export function durationToWire(ms: number | undefined): { seconds: number; nanos: number } | undefined {
-  if (ms === undefined) return undefined;
-  const totalNanos = Math.round(ms * 1e6);
-  const seconds = Math.trunc(totalNanos / 1e9);
-  return { seconds, nanos: totalNanos - seconds * 1e9 };
+/** A `google.protobuf.Duration` as the generated code types it. */
+export interface WireDuration {
+  seconds: number;
+  nanos: number;
 }
 
-/** A `google.protobuf.Duration` as milliseconds (nanoseconds kept as fractions); unset stays undefined. */
-export function durationFromWire(d: { seconds: number; nanos: number } | undefined): number | undefined {
+/**
+ * Milliseconds as a `google.protobuf.Duration`: whole nanoseconds, `nanos` of the same sign
+ * as `seconds` (|nanos| < 1e9), as protobuf requires (-1.5 s is -1 s and -500,000,000 ns).
+ * The one mapping of durations between the SDK (`...Ms` numbers) and the wire.
+ */
+export function durationToWire(ms: number): WireDuration;
+export function durationToWire(ms: number | undefined): WireDuration | undefined;
+export function durationToWire(ms: number | undefined): WireDuration | undefined {
+  if (ms === undefined) return undefined;
+  const total = Math.round(ms * 1e6);
+  const seconds = Math.trunc(total / 1e9);
+  return { seconds, nanos: total - seconds * 1e9 };
+}
+
+/** A `google.protobuf.Duration` in milliseconds (sub-millisecond parts kept as fractions). */
+export function durationFromWire(d: WireDuration): number;
+export function durationFromWire(d: WireDuration | undefined): number | undefined;
+export function durationFromWire(d: WireDuration | undefined): number | undefined {
   return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
 }
 

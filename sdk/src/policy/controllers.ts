@@ -5,7 +5,7 @@
  */
 import type { FarmReport, ReportedJob } from '../model/burst';
 import { decideBurst, type PolicyOptions } from './burst-policy';
-import { SeededRandom } from './random';
+import { SeededRandom } from '../random';
 import type { Controller, SimAction, SimView } from './simulator';
 
 /** Queued local frames that no idle local worker can take now. */
