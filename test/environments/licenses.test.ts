@@ -56,7 +56,8 @@ async function eventsUntilDone(svc: TestService, jobId: string, frames: number):
 describe('licence servers per capacity group', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ nodes: 1 });
+    // The plan test below asks the burst policy (the product's planner) for a plan.
+    svc = await startTestService({ nodes: 1, planner: 'policy' });
   });
   afterAll(() => svc.close());
 

@@ -44,7 +44,7 @@ const report = (job: Partial<ReportedJob>, source = 'deadline:test'): FarmReport
 describe('BurstService plans with the burst policy', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ nodes: 2 });
+    svc = await startTestService({ nodes: 2, planner: 'policy' });
   }, 60_000);
   afterAll(async () => {
     await svc?.close();

@@ -37,6 +37,7 @@ describe('the burst policy decides a live Deadline burst', () => {
   beforeAll(async () => {
     svc = await startTestService({
       nodes: 4,
+      planner: 'policy',
       // The embedded engine's round trip per frame is about a second, not a cloud's 10.
       config: { 'burst.groupDefaults.transferSecondsPerFrame': 1 },
     });
