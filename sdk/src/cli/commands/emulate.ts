@@ -1,7 +1,8 @@
 import type { Command } from '@commander-js/extra-typings';
 import { DEFAULT_USAGE_LIMITS } from '../../emulate/arm/defaults';
 import { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from '../../emulate/batch/defaults';
-import { decimal, exits, typedOption, untilStopped, wholeNumber } from '../command';
+import { decimal, exits, typedOption, wholeNumber } from '../command';
+import { untilStopped } from '../../logging/pipe';
 
 const rate = (): ReturnType<typeof decimal> => decimal({ min: 0, max: 1 });
 

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import type { Command } from '@commander-js/extra-typings';
-import { exits, oneOf, typedOption, untilStopped, wholeNumber } from '../command';
+import { exits, oneOf, typedOption, wholeNumber } from '../command';
+import { untilStopped } from '../../logging/pipe';
 
 /** See the action. */
 const SERVICE_HEAP_GROWING_PERCENT = 30;
