@@ -16,10 +16,15 @@ function world() {
     node,
     stored,
     backend: {
-      readTaskFileRange: async (_job: string, taskId: string, _file: string, r: { offset: number; maxBytes: number }) =>
-        part(node.get(taskId), r.offset, r.maxBytes),
+      readTaskFileRange: async (
+        _job: string,
+        taskId: string,
+        _file: string,
+        r: { offset: number; maxBytes: number },
+      ) => part(node.get(taskId), r.offset, r.maxBytes),
     },
-    reader: async (_job: string, frameId: string, offset: number, max: number) => part(stored.get(frameId), offset, max),
+    reader: async (_job: string, frameId: string, offset: number, max: number) =>
+      part(stored.get(frameId), offset, max),
   };
 }
 
@@ -115,15 +120,19 @@ describe('FrameLogService', () => {
     const abort = new AbortController();
     const seen: FrameLogChunk[] = [];
     const following = (async () => {
-      for await (const c of logs.follow(jobId, { frameId }, { follow: true, abortSignal: abort.signal })) seen.push(c);
+      for await (const c of logs.follow(jobId, { frameId }, { follow: true, abortSignal: abort.signal }))
+        seen.push(c);
     })();
-    for (let i = 0; i < 200 && !seen.some((c) => c.data.length > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && !seen.some((c) => c.data.length > 0); i++)
+      await new Promise((r) => setTimeout(r, 10));
     w.node.set(frameId, Buffer.from('again\n')); // Batch retried the task on the node
     for (let i = 0; i < 200 && !seen.some((c) => c.data.toString() === 'again\n'); i++)
       await new Promise((r) => setTimeout(r, 10));
     abort.abort();
     await following;
-    expect(seen.filter((c) => c.data.length > 0).map((c) => [c.attempt, c.offset, c.data.toString()])).toEqual([
+    expect(
+      seen.filter((c) => c.data.length > 0).map((c) => [c.attempt, c.offset, c.data.toString()]),
+    ).toEqual([
       [1, 0, 'first try\n'],
       [2, 0, 'again\n'],
     ]);
