@@ -27,29 +27,17 @@ describe('spillway serve: the status page and JSON logs through the CLI', () => 
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const env = { ...process.env, SPILLWAY_CONFIG: '' };
+  /** `spillway serve` on loopback ports with one local node, its state in `dir/<state>`. */
+  const serve = (state: string, ...args: string[]): CliProcess =>
+    startCli(
+      ['serve', '--listen', '127.0.0.1:0', '--data-dir', path.join(dir, state), '--nodes', '1', ...args],
+      { ...process.env, SPILLWAY_CONFIG: '' },
+    );
 
   it('--http and --log-format json: the URL on stdout, the page behind the token, JSON lines on stderr', async () => {
     const tokenFile = path.join(dir, 'token');
     fs.writeFileSync(tokenFile, TOKEN, { mode: 0o600 });
-    cli = startCli(
-      [
-        'serve',
-        '--listen',
-        '127.0.0.1:0',
-        '--http',
-        '127.0.0.1:0',
-        '--log-format',
-        'json',
-        '--token-file',
-        tokenFile,
-        '--data-dir',
-        path.join(dir, 'a'),
-        '--nodes',
-        '1',
-      ],
-      env,
-    );
+    cli = serve('a', '--http', '127.0.0.1:0', '--log-format', 'json', '--token-file', tokenFile);
     await cli.waitFor('(Prometheus metrics: ', 60_000);
     const m = /^status page: (http:\/\/127\.0\.0\.1:(\d+)\/) \(Prometheus metrics: (\S+)\)$/m.exec(
       cli.stdout(),
@@ -100,20 +88,7 @@ describe('spillway serve: the status page and JSON logs through the CLI', () => 
   }, 120_000);
 
   it('--http off: no status page, no URL', async () => {
-    cli = startCli(
-      [
-        'serve',
-        '--listen',
-        '127.0.0.1:0',
-        '--http',
-        'off',
-        '--data-dir',
-        path.join(dir, 'b'),
-        '--nodes',
-        '1',
-      ],
-      env,
-    );
+    cli = serve('b', '--http', 'off');
     await cli.waitFor('spillway service listening on ', 60_000);
     // The status line would come right after the listening line.
     await new Promise((r) => setTimeout(r, 500));

@@ -55,6 +55,28 @@ describe('FrameLogService', () => {
     return out;
   }
 
+  /** Follows the frame's log in the background: what arrived so far, a stop, and the end. */
+  function followInBackground(logs: FrameLogService): {
+    seen: FrameLogChunk[];
+    stop(): void;
+    done: Promise<void>;
+  } {
+    const abort = new AbortController();
+    const seen: FrameLogChunk[] = [];
+    const done = (async () => {
+      for await (const c of logs.follow(jobId, { frameId }, { follow: true, abortSignal: abort.signal })) {
+        seen.push(c);
+      }
+    })();
+    return { seen, stop: () => abort.abort(), done };
+  }
+
+  /** Waits (up to 5 s) for `f` to hold, and fails the test if it does not. */
+  async function until(f: () => boolean): Promise<void> {
+    for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(f()).toBe(true);
+  }
+
   it('resolves a frame by id, or by a number in its chunk (with its step), and names what is missing', () => {
     const logs = new FrameLogService(store, {}, undefined);
     expect(logs.resolve(jobId, { frameNumber: 12 }).frameId).toBe(frameId);
@@ -79,18 +101,7 @@ describe('FrameLogService', () => {
     const logs = new FrameLogService(store, w.backend, w.reader, { pollMs: 20 });
     await store.change(frameId, { type: 'started', state: 'running', attempt: 1, nodeId: 'n1' });
     w.node.set(frameId, Buffer.from('a1\n'));
-    const abort = new AbortController();
-    const seen: FrameLogChunk[] = [];
-    const following = (async () => {
-      for await (const c of logs.follow(jobId, { frameId }, { follow: true, abortSignal: abort.signal })) {
-        seen.push(c);
-        if (c.end) return;
-      }
-    })();
-    const until = async (f: () => boolean): Promise<void> => {
-      for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(f()).toBe(true);
-    };
+    const { seen, done } = followInBackground(logs);
     await until(() => seen.some((c) => c.data.toString() === 'a1\n'));
     // Evicted: queued again; the old file is still on the node and must not be read as attempt 2.
     await store.change(frameId, { type: 'preempted', state: 'queued' });
@@ -102,7 +113,7 @@ describe('FrameLogService', () => {
     await until(() => seen.some((c) => c.data.toString() === 'b2\n'));
     w.stored.set(frameId, Buffer.from('b2\nend\n'));
     await store.change(frameId, { type: 'succeeded', state: 'succeeded', exitCode: 0 });
-    await following;
+    await done; // the stream ends by itself after the end chunk
     const withData = seen.filter((c) => c.data.length > 0);
     expect(withData.map((c) => [c.attempt, c.offset, c.data.toString(), c.source])).toEqual([
       [1, 0, 'a1\n', 'node'],
@@ -117,19 +128,12 @@ describe('FrameLogService', () => {
     const logs = new FrameLogService(store, w.backend, w.reader, { pollMs: 20 });
     await store.change(frameId, { type: 'started', state: 'running', attempt: 1, nodeId: 'n1' });
     w.node.set(frameId, Buffer.from('first try\n'));
-    const abort = new AbortController();
-    const seen: FrameLogChunk[] = [];
-    const following = (async () => {
-      for await (const c of logs.follow(jobId, { frameId }, { follow: true, abortSignal: abort.signal }))
-        seen.push(c);
-    })();
-    for (let i = 0; i < 200 && !seen.some((c) => c.data.length > 0); i++)
-      await new Promise((r) => setTimeout(r, 10));
+    const { seen, stop, done } = followInBackground(logs);
+    await until(() => seen.some((c) => c.data.length > 0));
     w.node.set(frameId, Buffer.from('again\n')); // Batch retried the task on the node
-    for (let i = 0; i < 200 && !seen.some((c) => c.data.toString() === 'again\n'); i++)
-      await new Promise((r) => setTimeout(r, 10));
-    abort.abort();
-    await following;
+    await until(() => seen.some((c) => c.data.toString() === 'again\n'));
+    stop();
+    await done;
     expect(
       seen.filter((c) => c.data.length > 0).map((c) => [c.attempt, c.offset, c.data.toString()]),
     ).toEqual([
