@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { CapacityGroup, Frame, Node } from '@spillway/sdk';
+import type { CapacityGroupInfo, CapacityNodeInfo, Frame } from '@spillway/sdk';
 import { run } from '../support/process';
 import { startTestService, type TestService } from '../support/service';
 
@@ -102,7 +102,7 @@ describe('licence servers and GPUs through the CLI', () => {
 
     const listed = await cli('pools', 'list', '--json');
     expect(listed.code).toBe(0);
-    const groups = JSON.parse(listed.stdout) as CapacityGroup[];
+    const groups = JSON.parse(listed.stdout) as CapacityGroupInfo[];
     const lic = groups.find((g) => g.name === 'lic')!;
     expect(lic.licenseServers).toEqual([
       expect.objectContaining({
@@ -131,7 +131,7 @@ describe('licence servers and GPUs through the CLI', () => {
     expect((await cli('pools', 'resize', 'gpu', '--dedicated', '1', '--spot', '0')).code).toBe(0);
     const nodes = await cli('pools', 'nodes', 'gpu', '--json');
     expect(nodes.code).toBe(0);
-    const parsed = JSON.parse(nodes.stdout) as Node[];
+    const parsed = JSON.parse(nodes.stdout) as CapacityNodeInfo[];
     expect(parsed.length).toBeGreaterThan(0);
     expect(parsed.every((n) => n.gpus === 1)).toBe(true);
 
@@ -183,7 +183,7 @@ describe('licence servers and GPUs through the CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--license-server');
     expect(r.stderr).toContain('lic.studio.internal');
-    const groups = JSON.parse((await cli('pools', 'list', '--json')).stdout) as CapacityGroup[];
+    const groups = JSON.parse((await cli('pools', 'list', '--json')).stdout) as CapacityGroupInfo[];
     expect(groups.map((g) => g.name)).not.toContain('bad');
   });
 });
