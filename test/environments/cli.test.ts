@@ -77,22 +77,21 @@ describe('licence servers and GPUs through the CLI', () => {
     return fs.readFileSync(dest, 'utf8');
   }
 
-  it('pools create --license-server: the check passes from a node, tasks read port@host', async () => {
-    const created = await cli(
-      'pools',
-      'create',
-      'lic',
-      '--vm-size',
-      'local',
-      '--max-dedicated',
-      '1',
-      '--license-server',
-      `127.0.0.1:${licencePort}=RLM_LICENSE,foundry_LICENSE`,
-      '--json',
-    );
+  /** `spillway pools create NAME --vm-size SIZE --max-dedicated 1 ...flags`, then one dedicated node by hand. */
+  async function createGroup(name: string, vmSize: string, ...flags: string[]): Promise<void> {
+    const created = await cli('pools', 'create', name, '--vm-size', vmSize, '--max-dedicated', '1', ...flags);
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
-    expect((await cli('pools', 'resize', 'lic', '--dedicated', '1', '--spot', '0')).code).toBe(0);
+    expect((await cli('pools', 'resize', name, '--dedicated', '1', '--spot', '0')).code).toBe(0);
+  }
+
+  it('pools create --license-server: the check passes from a node, tasks read port@host', async () => {
+    await createGroup(
+      'lic',
+      'local',
+      '--license-server',
+      `127.0.0.1:${licencePort}=RLM_LICENSE,foundry_LICENSE`,
+    );
 
     const frame = await render('lic', 'printf "%s %s" "$RLM_LICENSE" "$foundry_LICENSE" > out/lic.txt');
     expect(frame.state).toBe('succeeded');
@@ -114,21 +113,7 @@ describe('licence servers and GPUs through the CLI', () => {
   }, 180_000);
 
   it('pools create --gpus --gpu-device: nodes report GPUs, GPU tasks get the device, jobs go only where they fit', async () => {
-    const created = await cli(
-      'pools',
-      'create',
-      'gpu',
-      '--vm-size',
-      'Standard_NC4as_T4_v3',
-      '--max-dedicated',
-      '1',
-      '--gpus',
-      '1',
-      '--gpu-device',
-      'OPTIX',
-    );
-    expect(created.code).toBe(0);
-    expect((await cli('pools', 'resize', 'gpu', '--dedicated', '1', '--spot', '0')).code).toBe(0);
+    await createGroup('gpu', 'Standard_NC4as_T4_v3', '--gpus', '1', '--gpu-device', 'OPTIX');
     const nodes = await cli('pools', 'nodes', 'gpu', '--json');
     expect(nodes.code).toBe(0);
     const parsed = JSON.parse(nodes.stdout) as CapacityNodeInfo[];
