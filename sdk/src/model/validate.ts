@@ -44,6 +44,27 @@ export function validateSubmission(job: JobSpec, frames: readonly FrameSpec[]): 
     throw new ValidationError('job.frame_timeout', job.frameTimeoutMs, 'must be positive when set');
   }
   environment('job.environment', job.environment);
+  if (job.sharedOutput !== undefined) {
+    const { mount, path } = job.sharedOutput;
+    if (typeof mount !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(mount))
+      throw new ValidationError(
+        'job.output.shared.mount',
+        mount,
+        "must name a mount of the job's capacity group",
+      );
+    if (
+      typeof path !== 'string' ||
+      path.length > 1024 ||
+      path.startsWith('/') ||
+      /[\0-\x1f"`$\\]/.test(path) ||
+      path.split('/').some((s) => s === '..')
+    )
+      throw new ValidationError(
+        'job.output.shared.path',
+        path,
+        'must be a relative directory below the mount, without "..", quotes, $, ` or control characters',
+      );
+  }
   if (job.commandTemplate.length > SUBMIT_LIMITS.maxCommandLength) {
     throw new ValidationError(
       'job.command_template',

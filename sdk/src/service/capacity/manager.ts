@@ -19,6 +19,8 @@ import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
+import { canonicalMounts, validateMounts, type MountSpec } from '../../storage/mounts';
+import { mountsFromWire } from '../../storage/mounts-wire';
 import { SpendMeter } from './spend';
 import {
   checkBudget,
@@ -296,6 +298,7 @@ export class CapacityManager {
     if (spec.maxDedicatedNodes + spec.maxSpotNodes === 0) {
       throw new ValidationError('spec.max_dedicated_nodes', 0, 'and max_spot_nodes cannot both be 0');
     }
+    validateMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts');
     for (const [field, v] of [
       ['spec.cost.dedicated_per_node_hour', spec.cost?.dedicatedPerNodeHour ?? 0],
       ['spec.cost.spot_per_node_hour', spec.cost?.spotPerNodeHour ?? 0],
@@ -430,6 +433,15 @@ export class CapacityManager {
     ) {
       throw new FailedPreconditionError(
         `capacity group ${JSON.stringify(spec.name)} exists with another mode, backend or VM size; delete it first to change those`,
+      );
+    }
+    if (
+      existing &&
+      canonicalMounts(mountsFromWire(existing.spec.mounts ?? [])) !==
+        canonicalMounts(mountsFromWire(spec.mounts ?? []))
+    ) {
+      throw new FailedPreconditionError(
+        `capacity group ${JSON.stringify(spec.name)} exists with other mounts; its nodes mount what they were created with (a Batch pool's mountConfiguration cannot change), so delete it first to change them`,
       );
     }
     const backend = this.backendFor(spec);
@@ -751,6 +763,12 @@ export class CapacityManager {
     };
   }
 
+  /** The mounts of a group's nodes (none for a group that does not exist). */
+  mountsOf(name: string): MountSpec[] {
+    const spec = this.groups.get(name)?.spec;
+    return spec ? mountsFromWire(spec.mounts ?? []) : [];
+  }
+
   /** Deletes a group. Deleting a missing group succeeds. */
   async delete(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     const record = this.groups.get(name);
@@ -895,7 +913,10 @@ function errorText(err: unknown): string {
 
 /** The backend's view of a wire spec: worker-burst groups carry their scale-set options. */
 export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
-  if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) return scaleSetSpecFromWire(spec);
+  const mounts = mountsFromWire(spec.mounts ?? []);
+  const withMounts = mounts.length > 0 ? { mounts } : {};
+  if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST)
+    return { ...scaleSetSpecFromWire(spec), ...withMounts };
   const durationMs = spec.resizeTimeout
     ? spec.resizeTimeout.seconds * 1000 + spec.resizeTimeout.nanos / 1e6
     : undefined;
@@ -909,5 +930,6 @@ export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
     ...(spec.batchPool?.startTaskCommand ? { startTaskCommand: spec.batchPool.startTaskCommand } : {}),
     ...(spec.batchPool?.subnetId ? { subnetId: spec.batchPool.subnetId } : {}),
     ...(durationMs ? { resizeTimeoutMs: durationMs } : {}),
+    ...withMounts,
   };
 }

@@ -204,6 +204,72 @@ export function renderManagerToJSON(object: RenderManager): string {
   }
 }
 
+/** MountKind is the kind of file system a capacity group mounts on its nodes. */
+export enum MountKind {
+  /** MOUNT_KIND_UNSPECIFIED - Not set: refused. */
+  MOUNT_KIND_UNSPECIFIED = 0,
+  /**
+   * MOUNT_KIND_AZURE_BLOB - A Blob Storage container through blobfuse2, with a file cache on the node's temporary
+   * disk: reads are shared by every task and job on the node.
+   */
+  MOUNT_KIND_AZURE_BLOB = 1,
+  /** MOUNT_KIND_AZURE_FILES - An Azure Files share over SMB 3. */
+  MOUNT_KIND_AZURE_FILES = 2,
+  /** MOUNT_KIND_AZURE_FILES_NFS - An Azure Files share over NFS 4.1 (premium shares, Linux nodes, the share's virtual network). */
+  MOUNT_KIND_AZURE_FILES_NFS = 3,
+  /**
+   * MOUNT_KIND_NFS - An NFS export: an on-prem NAS over VPN or ExpressRoute, or a cache in front of it (Azure
+   * HPC Cache, Avere vFXT).
+   */
+  MOUNT_KIND_NFS = 4,
+  /** MOUNT_KIND_CIFS - A CIFS/SMB share other than Azure Files. */
+  MOUNT_KIND_CIFS = 5,
+}
+
+export function mountKindFromJSON(object: any): MountKind {
+  switch (object) {
+    case 0:
+    case 'MOUNT_KIND_UNSPECIFIED':
+      return MountKind.MOUNT_KIND_UNSPECIFIED;
+    case 1:
+    case 'MOUNT_KIND_AZURE_BLOB':
+      return MountKind.MOUNT_KIND_AZURE_BLOB;
+    case 2:
+    case 'MOUNT_KIND_AZURE_FILES':
+      return MountKind.MOUNT_KIND_AZURE_FILES;
+    case 3:
+    case 'MOUNT_KIND_AZURE_FILES_NFS':
+      return MountKind.MOUNT_KIND_AZURE_FILES_NFS;
+    case 4:
+    case 'MOUNT_KIND_NFS':
+      return MountKind.MOUNT_KIND_NFS;
+    case 5:
+    case 'MOUNT_KIND_CIFS':
+      return MountKind.MOUNT_KIND_CIFS;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum MountKind');
+  }
+}
+
+export function mountKindToJSON(object: MountKind): string {
+  switch (object) {
+    case MountKind.MOUNT_KIND_UNSPECIFIED:
+      return 'MOUNT_KIND_UNSPECIFIED';
+    case MountKind.MOUNT_KIND_AZURE_BLOB:
+      return 'MOUNT_KIND_AZURE_BLOB';
+    case MountKind.MOUNT_KIND_AZURE_FILES:
+      return 'MOUNT_KIND_AZURE_FILES';
+    case MountKind.MOUNT_KIND_AZURE_FILES_NFS:
+      return 'MOUNT_KIND_AZURE_FILES_NFS';
+    case MountKind.MOUNT_KIND_NFS:
+      return 'MOUNT_KIND_NFS';
+    case MountKind.MOUNT_KIND_CIFS:
+      return 'MOUNT_KIND_CIFS';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum MountKind');
+  }
+}
+
 /** TargetOwner says who set a group's current targets. */
 export enum TargetOwner {
   /** TARGET_OWNER_UNSPECIFIED - No one has set them since the group was created. */
@@ -606,6 +672,56 @@ export interface ScaleSetOptions {
   workerStartup: WorkerStartup | undefined;
 }
 
+/** BlobFileCache is blobfuse2's file cache on a node. */
+export interface BlobFileCache {
+  /** How long a cached file is trusted before the blob is checked again. Default: 120 s. */
+  timeoutSeconds: number;
+  /** Most megabytes the cache holds; 0 for blobfuse2's default (80% of the disk). */
+  maxSizeMb: number;
+}
+
+/**
+ * Mount is a file system mounted on every node of a capacity group: by Azure Batch for a pool
+ * (its mountConfiguration, under $AZ_BATCH_NODE_MOUNTS_DIR/<relative_mount_path>), by the
+ * start-up script of a scale set (under /mnt/spillway/<relative_mount_path>), and as a local
+ * directory standing in for the share on the embedded engine. Every task of the group finds
+ * it in the environment variable SPILLWAY_MOUNT_<NAME>. Credentials are named by reference,
+ * never given: a mount carries no secret.
+ */
+export interface Mount {
+  /**
+   * 1-32 characters of [a-z0-9_-], starting with a letter, unique in the group. Storage
+   * profiles name it; tasks read SPILLWAY_MOUNT_<NAME> (upper case, '-' as '_').
+   */
+  name: string;
+  /** The kind of file system. */
+  kind: MountKind;
+  /**
+   * What is mounted. Blob: https://<account>.blob.core.windows.net/<container>; Azure Files:
+   * https://<account>.file.core.windows.net/<share>; Azure Files NFS:
+   * <account>.file.core.windows.net:/<account>/<share>; NFS: <host>:/<export>; CIFS:
+   * //<host>/<share>.
+   */
+  source: string;
+  /** Where on the node, below the mounts directory. Default: the name. */
+  relativeMountPath: string;
+  /** Options of the mount command (blobfuse2 options for Blob). Default: the kind's usual ones. */
+  mountOptions: string;
+  /**
+   * How nodes authenticate: "file:/path" (a file on the service host, read when a Batch pool
+   * is created), a Key Vault secret URI (read at boot by scale-set instances with their managed
+   * identity), or "identity:<user-assigned identity resource id>" (Blob only). Required for
+   * Blob, Azure Files and CIFS; refused for NFS.
+   */
+  credentialReference: string;
+  /** The CIFS user. CIFS only. */
+  username: string;
+  /** Frames may write outputs to it: the preflight checks each node can write there. */
+  writable: boolean;
+  /** blobfuse2's file cache. Blob only. */
+  fileCache: BlobFileCache | undefined;
+}
+
 /** CapacityGroupSpec is the desired shape of a capacity group. */
 export interface CapacityGroupSpec {
   /**
@@ -643,6 +759,8 @@ export interface CapacityGroupSpec {
   turnaroundTarget: Duration | undefined;
   /** Free-form labels, e.g. {"site": "london"}. */
   labels: { [key: string]: string };
+  /** File systems mounted on every node of the group (at most 10). Immutable once created. */
+  mounts: Mount[];
 }
 
 export interface CapacityGroupSpec_LabelsEntry {
@@ -1695,6 +1813,325 @@ export const ScaleSetOptions: MessageFns<ScaleSetOptions> = {
   },
 };
 
+function createBaseBlobFileCache(): BlobFileCache {
+  return { timeoutSeconds: 0, maxSizeMb: 0 };
+}
+
+export const BlobFileCache: MessageFns<BlobFileCache> = {
+  encode(message: BlobFileCache, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(8).uint32(message.timeoutSeconds);
+    }
+    if (message.maxSizeMb !== 0) {
+      writer.uint32(16).uint32(message.maxSizeMb);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlobFileCache {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlobFileCache();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxSizeMb = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlobFileCache {
+    return {
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+          ? globalThis.Number(object.timeout_seconds)
+          : 0,
+      maxSizeMb: isSet(object.maxSizeMb)
+        ? globalThis.Number(object.maxSizeMb)
+        : isSet(object.max_size_mb)
+          ? globalThis.Number(object.max_size_mb)
+          : 0,
+    };
+  },
+
+  toJSON(message: BlobFileCache): unknown {
+    const obj: any = {};
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
+    if (message.maxSizeMb !== 0) {
+      obj.maxSizeMb = Math.round(message.maxSizeMb);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BlobFileCache>): BlobFileCache {
+    return BlobFileCache.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BlobFileCache>): BlobFileCache {
+    const message = createBaseBlobFileCache();
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
+    message.maxSizeMb = object.maxSizeMb ?? 0;
+    return message;
+  },
+};
+
+function createBaseMount(): Mount {
+  return {
+    name: '',
+    kind: 0,
+    source: '',
+    relativeMountPath: '',
+    mountOptions: '',
+    credentialReference: '',
+    username: '',
+    writable: false,
+    fileCache: undefined,
+  };
+}
+
+export const Mount: MessageFns<Mount> = {
+  encode(message: Mount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== '') {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.source !== '') {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.relativeMountPath !== '') {
+      writer.uint32(34).string(message.relativeMountPath);
+    }
+    if (message.mountOptions !== '') {
+      writer.uint32(42).string(message.mountOptions);
+    }
+    if (message.credentialReference !== '') {
+      writer.uint32(50).string(message.credentialReference);
+    }
+    if (message.username !== '') {
+      writer.uint32(58).string(message.username);
+    }
+    if (message.writable !== false) {
+      writer.uint32(64).bool(message.writable);
+    }
+    if (message.fileCache !== undefined) {
+      BlobFileCache.encode(message.fileCache, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Mount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.relativeMountPath = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mountOptions = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.credentialReference = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.username = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.writable = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.fileCache = BlobFileCache.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Mount {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : '',
+      kind: isSet(object.kind) ? mountKindFromJSON(object.kind) : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : '',
+      relativeMountPath: isSet(object.relativeMountPath)
+        ? globalThis.String(object.relativeMountPath)
+        : isSet(object.relative_mount_path)
+          ? globalThis.String(object.relative_mount_path)
+          : '',
+      mountOptions: isSet(object.mountOptions)
+        ? globalThis.String(object.mountOptions)
+        : isSet(object.mount_options)
+          ? globalThis.String(object.mount_options)
+          : '',
+      credentialReference: isSet(object.credentialReference)
+        ? globalThis.String(object.credentialReference)
+        : isSet(object.credential_reference)
+          ? globalThis.String(object.credential_reference)
+          : '',
+      username: isSet(object.username) ? globalThis.String(object.username) : '',
+      writable: isSet(object.writable) ? globalThis.Boolean(object.writable) : false,
+      fileCache: isSet(object.fileCache)
+        ? BlobFileCache.fromJSON(object.fileCache)
+        : isSet(object.file_cache)
+          ? BlobFileCache.fromJSON(object.file_cache)
+          : undefined,
+    };
+  },
+
+  toJSON(message: Mount): unknown {
+    const obj: any = {};
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    if (message.kind !== 0) {
+      obj.kind = mountKindToJSON(message.kind);
+    }
+    if (message.source !== '') {
+      obj.source = message.source;
+    }
+    if (message.relativeMountPath !== '') {
+      obj.relativeMountPath = message.relativeMountPath;
+    }
+    if (message.mountOptions !== '') {
+      obj.mountOptions = message.mountOptions;
+    }
+    if (message.credentialReference !== '') {
+      obj.credentialReference = message.credentialReference;
+    }
+    if (message.username !== '') {
+      obj.username = message.username;
+    }
+    if (message.writable !== false) {
+      obj.writable = message.writable;
+    }
+    if (message.fileCache !== undefined) {
+      obj.fileCache = BlobFileCache.toJSON(message.fileCache);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Mount>): Mount {
+    return Mount.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Mount>): Mount {
+    const message = createBaseMount();
+    message.name = object.name ?? '';
+    message.kind = object.kind ?? 0;
+    message.source = object.source ?? '';
+    message.relativeMountPath = object.relativeMountPath ?? '';
+    message.mountOptions = object.mountOptions ?? '';
+    message.credentialReference = object.credentialReference ?? '';
+    message.username = object.username ?? '';
+    message.writable = object.writable ?? false;
+    message.fileCache =
+      object.fileCache !== undefined && object.fileCache !== null
+        ? BlobFileCache.fromPartial(object.fileCache)
+        : undefined;
+    return message;
+  },
+};
+
 function createBaseCapacityGroupSpec(): CapacityGroupSpec {
   return {
     name: '',
@@ -1711,6 +2148,7 @@ function createBaseCapacityGroupSpec(): CapacityGroupSpec {
     resizeTimeout: undefined,
     turnaroundTarget: undefined,
     labels: {},
+    mounts: [],
   };
 }
 
@@ -1758,6 +2196,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       CapacityGroupSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(114).fork()).join();
     });
+    for (const v of message.mounts) {
+      Mount.encode(v!, writer.uint32(138).fork()).join();
+    }
     return writer;
   },
 
@@ -1889,6 +2330,14 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
             }
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.mounts.push(Mount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1962,6 +2411,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
             {},
           )
         : {},
+      mounts: globalThis.Array.isArray(object?.mounts)
+        ? object.mounts.map((e: any) => Mount.fromJSON(e))
+        : [],
     };
   },
 
@@ -2015,6 +2467,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
         });
       }
     }
+    if (message.mounts?.length) {
+      obj.mounts = message.mounts.map((e) => Mount.toJSON(e));
+    }
     return obj;
   },
 
@@ -2061,6 +2516,7 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
       },
       {},
     );
+    message.mounts = object.mounts?.map((e) => Mount.fromPartial(e)) || [];
     return message;
   },
 };
