@@ -1,4 +1,6 @@
 import type { GroupStatus, NodeState } from '../compute/backend';
+import type { MountSpec } from '../storage/mounts';
+import { mountToWire } from '../storage/mounts-wire';
 import * as wc from '../gen/spillway/v1/capacity';
 import { NodePriority } from '../gen/spillway/v1/common';
 import {
@@ -47,6 +49,11 @@ export interface CapacityGroupInput {
   readonly location?: string;
   /** Worker burst: how instances join the farm. Required for worker-burst groups. */
   readonly workerStartup?: WorkerStartupInput;
+  /**
+   * File systems mounted on every node (blob, Azure Files, NFS, CIFS; credentials by
+   * reference); tasks find each in `SPILLWAY_MOUNT_<NAME>`. @default none
+   */
+  readonly mounts?: readonly MountSpec[];
   /** Everything else the contract offers (pool lifetime, eviction policy...), as wire fields. */
   readonly advanced?: Partial<Omit<wc.CapacityGroupSpec, 'name' | 'mode' | 'backend' | 'vmSize'>>;
 }
@@ -257,6 +264,7 @@ export class CapacityApi {
             },
           }
         : {}),
+      ...(input.mounts ? { mounts: input.mounts.map(mountToWire) } : {}),
       name: input.name,
       mode: burstModes.toWire(input.mode),
       backend: input.backend ? backendKinds.toWire(input.backend) : wc.BackendKind.BACKEND_KIND_UNSPECIFIED,

@@ -120,6 +120,8 @@ const framesModule = new ContainerModule(({ bind }) => {
         createTaskFactory(() => storage.taskLocations(), {
           cacheLimit: (group) =>
             nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
+          mounts: (group) =>
+            ctx.get<CapacityManager>(TYPES.CapacityManager).mountsOf(group ?? config.compute.defaultGroup),
         }),
         storage.outputs,
         {

@@ -169,3 +169,4 @@ export {
   type StorageLocation,
 } from './profiles';
 export { mountFromWire, mountToWire, mountsFromWire } from './mounts-wire';
+export { resolveMountSecrets } from './mounts-secrets';

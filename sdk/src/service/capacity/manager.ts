@@ -538,6 +538,23 @@ export class CapacityManager {
   }
 
   /**
+   * Refuses a job whose outputs go to a share its group does not mount, or mounts read-only:
+   * FAILED_PRECONDITION naming the mount and the group.
+   */
+  requireSharedOutput(name: string | undefined, shared: { readonly mount: string }): void {
+    const record = this.recordOf(name ?? this.options.defaultGroup ?? 'default');
+    const mount = mountsFromWire(record.spec.mounts ?? []).find((m) => m.name === shared.mount);
+    if (!mount)
+      throw new FailedPreconditionError(
+        `job.output.shared.mount ${JSON.stringify(shared.mount)} is not a mount of capacity group ${JSON.stringify(record.spec.name)} (it mounts ${(record.spec.mounts ?? []).map((m) => JSON.stringify(m.name)).join(', ') || 'nothing'})`,
+      );
+    if (!mount.writable)
+      throw new FailedPreconditionError(
+        `job.output.shared.mount ${JSON.stringify(shared.mount)} of capacity group ${JSON.stringify(record.spec.name)} is not writable: set writable on the mount to write outputs there`,
+      );
+  }
+
+  /**
    * Sets a group's targets by hand, within its maxima and the budget. The targets become
    * the group's pinned floors: a plan never sizes the group below them (resize to 0 and 0
    * to hand the group back to the plan entirely).

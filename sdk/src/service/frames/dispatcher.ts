@@ -35,6 +35,11 @@ export interface OutputsOfOptions {
    * storage. Undefined when the file is not there.
    */
   readonly readTaskFile?: (filePath: string) => Promise<Buffer | undefined>;
+  /**
+   * The job writes its outputs to a share (`JobSpec.sharedOutput`): only the node's record of
+   * them (paths, sizes, SHA-256) is read, for the bridge to verify them in place. @default false
+   */
+  readonly onShare?: boolean;
 }
 
 /** Finds a succeeded frame's outputs (hashed on the node) once its task completed. */
@@ -277,6 +282,7 @@ export class FrameDispatcher {
         const backend = this.backend;
         outputs = await this.outputs.outputsOf(frame.jobId, frameId, {
           abortSignal: signal,
+          ...(this.store.specsOf(frameId)?.job.sharedOutput ? { onShare: true } : {}),
           ...(backend.readTaskFile
             ? {
                 readTaskFile: (file: string) =>

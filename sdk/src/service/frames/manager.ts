@@ -36,7 +36,11 @@ export class FrameManager {
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
     /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
-    private readonly groups?: { requireOffloadGroup(name: string | undefined): void },
+    private readonly groups?: {
+      requireOffloadGroup(name: string | undefined): void;
+      /** Refuses outputs to a share the group does not mount writable (FAILED_PRECONDITION naming it). */
+      requireSharedOutput?(name: string | undefined, shared: NonNullable<JobSpec['sharedOutput']>): void;
+    },
     private readonly options: {
       /** Admits a valid submission (storage: its asset manifest exists, and stays). @default admits all */
       readonly admit?: <T>(job: JobSpec, submit: () => Promise<T>) => Promise<T>;
@@ -50,6 +54,7 @@ export class FrameManager {
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
     this.groups?.requireOffloadGroup(job.capacityGroup);
+    if (job.sharedOutput) this.groups?.requireSharedOutput?.(job.capacityGroup, job.sharedOutput);
     const store = (): Promise<{ jobId: string; frames: FrameSubmission[] }> => this.store.submit(job, frames);
     const result = await (this.options.admit ? this.options.admit(job, store) : store());
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));

@@ -42,6 +42,8 @@ export function blobOutputResolver(outputs: ContainerClient): OutputResolver {
         sizeBytes: f.sizeBytes,
         sha256: f.sha256,
       }));
+      // Written to a share: nothing was uploaded; the bridge checks them where they are.
+      if (opts.onShare) return files;
       await forEachLimited(
         files,
         8,
