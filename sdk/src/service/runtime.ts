@@ -12,6 +12,7 @@ import type { Logger } from '../logging';
 import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
+import { GroupPreflight } from './capacity/group-preflight';
 import { CapacityManager } from './capacity/manager';
 import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
 import { AssetStore } from './assets/store';
@@ -61,6 +62,7 @@ export const TYPES = {
   FrameManager: Symbol.for('FrameManager'),
   CapacityManager: Symbol.for('CapacityManager'),
   BurstManager: Symbol.for('BurstManager'),
+  GroupPreflight: Symbol.for('GroupPreflight'),
   AssetLifecycle: Symbol.for('AssetLifecycle'),
 } as const;
 
@@ -127,6 +129,10 @@ const framesModule = new ContainerModule(({ bind }) => {
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
           logger: ctx.get(TYPES.Logger),
+          gate: {
+            verdict: (group) => ctx.get<CapacityManager>(TYPES.CapacityManager).dispatchVerdict(group),
+            onChange: (listener) => ctx.get<GroupPreflight>(TYPES.GroupPreflight).onChange(listener),
+          },
         },
       );
     })
@@ -145,6 +151,14 @@ const framesModule = new ContainerModule(({ bind }) => {
 });
 
 const capacityModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.GroupPreflight)
+    .toDynamicValue(
+      (ctx) =>
+        new GroupPreflight(ctx.get(TYPES.ComputeBackend), ctx.get(TYPES.Logger), (group) =>
+          ctx.get<CapacityManager>(TYPES.CapacityManager).preflightChecks(group),
+        ),
+    )
+    .inSingletonScope();
   bind(TYPES.CapacityManager)
     .toDynamicValue((ctx) => {
       const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
@@ -160,6 +174,7 @@ const capacityModule = new ContainerModule(({ bind }) => {
             ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
             ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
           },
+          preflight: ctx.get<GroupPreflight>(TYPES.GroupPreflight),
         },
       );
     })
@@ -280,6 +295,7 @@ export async function startService(
       await server.close();
       await dispatcher.stop();
       await burst.close();
+      container.get<GroupPreflight>(TYPES.GroupPreflight).close();
       capacity.close();
       await compute.close();
       await workerBurst?.close();

@@ -21,6 +21,8 @@ import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
 import { canonicalMounts, validateMounts, type MountSpec } from '../../storage/mounts';
 import { mountsFromWire } from '../../storage/mounts-wire';
+import type { DispatchVerdict, GroupPreflight, PreflightCheck, PreflightView } from './group-preflight';
+import { mountPreflightCheck } from './mount-check';
 import { SpendMeter } from './spend';
 import {
   checkBudget,
@@ -57,6 +59,10 @@ export interface CapacityGroupView {
   readonly targetOwner: TargetOwner | undefined;
   /** What the group has cost since metering began. */
   readonly spentTotal: number;
+  /** The latest preflight on one of its nodes; undefined when the group needs none or none ran yet. */
+  readonly preflight?: PreflightView;
+  /** False while the last preflight failed: the group takes no frames (the reasons are in `status.errors`). */
+  readonly healthy: boolean;
 }
 
 /** A capacity event with its place in the log. */
@@ -124,6 +130,8 @@ export interface CapacityManagerOptions {
   readonly spendFile?: string;
   /** How often every group's cost is looked at for the spend meter; 0 turns it off. @default 30000 */
   readonly meterIntervalMs?: number;
+  /** Runs each group's checks (mounts...) on one of its nodes before its first frame. @default none (no preflight) */
+  readonly preflight?: GroupPreflight;
 }
 
 /** The budget is exhausted: the change would take the studio over `budget.maxSpendPerHour`. */
@@ -535,6 +543,11 @@ export class CapacityManager {
         `capacity group ${JSON.stringify(record.spec.name)} is worker burst: its instances join the farm as workers; offload frames to a frame-offload group`,
       );
     }
+    const preflight = this.options.preflight?.view(record.spec.name);
+    if (preflight?.state === 'failed')
+      throw new FailedPreconditionError(
+        `capacity group ${JSON.stringify(record.spec.name)} is unhealthy and takes no frames: ${preflight.message}`,
+      );
   }
 
   /**
@@ -790,6 +803,7 @@ export class CapacityManager {
   async delete(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     const record = this.groups.get(name);
     if (!record) return;
+    this.options.preflight?.forget(name);
     this.planned.delete(name);
     await this.backendFor(record.spec).deleteGroup(name, options);
     this.groups.delete(name);
@@ -826,14 +840,42 @@ export class CapacityManager {
     const backend = this.backendFor(spec);
     this.meter.observe(spec.name, costPerHour, backend.kind !== 'local');
     const record = this.groups.get(spec.name);
+    const preflight = this.options.preflight?.view(spec.name);
+    const healthy = preflight?.state !== 'failed';
     return {
       spec,
-      status,
+      status:
+        status && preflight && !healthy
+          ? {
+              ...status,
+              errors: [
+                ...status.errors,
+                ...preflight.failures.map((f) => ({ ...f, observedAt: preflight.checkedAt })),
+              ],
+            }
+          : status,
       costPerHour,
       pinned: record?.pinned ?? NONE,
       targetOwner: record?.owner,
       spentTotal: this.meter.snapshot().byGroup.get(spec.name) ?? 0,
+      ...(preflight ? { preflight } : {}),
+      healthy,
     };
+  }
+
+  /** The checks a group's nodes run before its first frame (its mounts). */
+  preflightChecks(name: string): PreflightCheck[] {
+    const mounts = this.mountsOf(name);
+    return [mountPreflightCheck(mounts)].filter((c): c is PreflightCheck => c !== undefined);
+  }
+
+  /**
+   * What the dispatcher may do with a group's frames now: held while its preflight runs, sent
+   * once a node passed it, sent back to the farm (naming what failed) while it fails.
+   */
+  dispatchVerdict(name: string): DispatchVerdict {
+    if (!this.groups.has(name) || !this.options.preflight) return { verdict: 'go' };
+    return this.options.preflight.verdict(name);
   }
 
   private save(): void {

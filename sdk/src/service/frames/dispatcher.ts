@@ -48,10 +48,25 @@ export interface OutputResolver {
   outputsOf(jobId: string, frameId: string, options?: OutputsOfOptions): Promise<OutputFile[]>;
 }
 
+/** What may happen to a group's frames now (a preflight on its nodes, for one). */
+export interface DispatchGate {
+  /** `go`: send; `wait`: hold them until `onChange` names the group; `refuse`: send them back to the farm. */
+  verdict(
+    group: string,
+  ):
+    | { readonly verdict: 'go' }
+    | { readonly verdict: 'wait' }
+    | { readonly verdict: 'refuse'; readonly reason: string };
+  /** Called when a group's verdict may have changed; returns the unsubscribe function. */
+  onChange(listener: (group: string) => void): () => void;
+}
+
 /** Options of the dispatcher. */
 export interface DispatcherOptions {
   /** Capacity group for jobs that name none. */
   readonly defaultGroup: string;
+  /** Holds or refuses a group's frames before they are sent. @default every group's frames go */
+  readonly gate?: DispatchGate;
   readonly logger: Logger;
   /** First retry delay after a backend fault. @default 500 */
   readonly retryBaseMs?: number;
@@ -78,6 +93,9 @@ function parseTaskId(taskId: string): { frameId: string; generation: number } {
  */
 export class FrameDispatcher {
   private readonly pending = new Set<string>();
+  /** Frames the gate holds, by group, until it changes its mind. */
+  private readonly held = new Map<string, Set<string>>();
+  private unsubscribeGate: (() => void) | undefined;
   private dispatching: Promise<void> | undefined;
   private readonly chains = new Map<string, Promise<void>>();
   private readonly createdJobs = new Set<string>();
@@ -99,6 +117,13 @@ export class FrameDispatcher {
   /** Subscribes to the backend and reconciles every unfinished frame. */
   async start(): Promise<void> {
     this.unsubscribe = this.backend.onTaskEvent((e) => this.onTaskEvent(e));
+    this.unsubscribeGate = this.options.gate?.onChange((group) => {
+      const ids = this.held.get(group);
+      if (!ids) return;
+      this.held.delete(group);
+      for (const id of ids) this.pending.add(id);
+      this.schedule();
+    });
     for (const frame of this.store.unfinishedFrames()) {
       const generation = this.store.dispatchedGeneration(frame.frameId);
       if (generation === 0) {
@@ -154,12 +179,47 @@ export class FrameDispatcher {
       byJob.set(frame.jobId, list);
     }
     for (const [jobId, all] of byJob) {
+      if (!(await this.passGate(jobId, all))) continue;
       // In slices: a 10,000-frame submission never holds 10,000 task specs at once.
       for (let at = 0; at < all.length; at += DISPATCH_SLICE) {
         const frameIds = all.slice(at, at + DISPATCH_SLICE);
         if (!(await this.dispatchWithRetry(jobId, frameIds))) return;
       }
     }
+  }
+
+  /**
+   * Asks the gate about the job's group: true to send the frames now; otherwise they are held
+   * (until the gate changes its mind about the group) or sent back to the farm as recalled,
+   * with the gate's reason, and are no longer pending.
+   */
+  private async passGate(jobId: string, frameIds: readonly string[]): Promise<boolean> {
+    const gate = this.options.gate;
+    if (!gate) return true;
+    const group = this.store.specsOf(frameIds[0]!)!.job.capacityGroup ?? this.options.defaultGroup;
+    const v = gate.verdict(group);
+    if (v.verdict === 'go') return true;
+    for (const id of frameIds) this.pending.delete(id);
+    if (v.verdict === 'wait') {
+      const held = this.held.get(group) ?? new Set<string>();
+      for (const id of frameIds) held.add(id);
+      this.held.set(group, held);
+      return false;
+    }
+    for (const id of frameIds) {
+      this.serialise(id, async () => {
+        const frame = this.store.getFrame(id);
+        if (!frame || frame.state !== 'queued') return;
+        await this.store.change(id, { type: 'recalled', state: 'recalled', message: v.reason });
+      });
+    }
+    this.options.logger.warn('frames sent back: their capacity group refuses them', {
+      jobId,
+      group,
+      frames: frameIds.length,
+      reason: v.reason,
+    });
+    return false;
   }
 
   /** Dispatches frames of one job, retrying backend faults; false when stopped. */
@@ -398,6 +458,7 @@ export class FrameDispatcher {
     this.stopped = true;
     this.abort.abort();
     this.unsubscribe?.();
+    this.unsubscribeGate?.();
     await Promise.allSettled([this.dispatching, ...this.chains.values()]);
   }
 }
