@@ -460,20 +460,22 @@ export function renderMountCommands(
   }
   const lines = [
     '# Spillway mounts: credentials come from Key Vault at boot, never from this script.',
-    `SPILLWAY_MOUNTS_DIR=${shellQuote(dir)}`,
+    `SPILLWAY_MOUNTS_DIR="\${SPILLWAY_MOUNTS_DIR:-${dir}}"`,
+    'SPILLWAY_MOUNTS_STATE="${SPILLWAY_MOUNTS_STATE:-/etc/spillway/mounts}"',
+    'SPILLWAY_BLOBFUSE_CACHE="${SPILLWAY_BLOBFUSE_CACHE:-/mnt/resource/blobfuse2}"',
     'export SPILLWAY_MOUNTS_DIR',
     'spillway_kv_secret() {',
     '  token=$(curl -fsS -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net" | sed -n \'s/.*"access_token":"\\([^"]*\\)".*/\\1/p\')',
     '  curl -fsS -H "Authorization: Bearer $token" "$1?api-version=7.4" | sed -n \'s/.*"value":"\\([^"]*\\)".*/\\1/p\'',
     '}',
     'spillway_mount_failed() { echo "spillway: mount $1 failed; the preflight will name it" >&2; }',
-    'umask 077; mkdir -p /etc/spillway/mounts; umask 022',
+    'umask 077; mkdir -p "$SPILLWAY_MOUNTS_STATE"; umask 022',
   ];
   for (const m of mounts) {
     const rel = relativeMountPathOf(m);
     const target = `"$SPILLWAY_MOUNTS_DIR/${rel}"`;
     const log = `"$SPILLWAY_MOUNTS_DIR/${mountLogType(m.kind)}-${rel.replace(/\//g, '_')}.log"`;
-    const secretFile = `/etc/spillway/mounts/${m.name}.secret`;
+    const secretFile = `"$SPILLWAY_MOUNTS_STATE/${m.name}.secret"`;
     const ref = m.credentialReference ? parseCredentialReference(m.credentialReference) : undefined;
     const fetchSecret =
       ref?.kind === 'keyVault'
@@ -486,13 +488,13 @@ export function renderMountCommands(
     switch (m.kind) {
       case 'azureBlob': {
         const { account, container, endpointSuffix } = storageSourceParts(m);
-        const cfg = `/etc/spillway/mounts/${m.name}.yaml`;
+        const cfg = `"$SPILLWAY_MOUNTS_STATE/${m.name}.yaml"`;
         const cache = m.fileCache ?? {};
         const auth =
           ref?.kind === 'identity' ? [`  mode: msi`, `  resid: ${ref.resourceId}`] : [`  mode: key`];
         lines.push(
           ...(fetchSecret ? [fetchSecret] : []),
-          `mkdir -p /mnt/resource/blobfuse2/${m.name}`,
+          `mkdir -p "$SPILLWAY_BLOBFUSE_CACHE/${m.name}"`,
           `cat > ${cfg} <<'SPILLWAY_EOF'`,
           'allow-other: true',
           'logging:',
@@ -508,7 +510,7 @@ export function renderMountCommands(
           '  entry-expiration-sec: 240',
           '  negative-entry-expiration-sec: 120',
           'file_cache:',
-          `  path: /mnt/resource/blobfuse2/${m.name}`,
+          '  path: @SPILLWAY_BLOBFUSE_CACHE@',
           `  timeout-sec: ${cache.timeoutSeconds ?? 120}`,
           ...(cache.maxSizeMb ? [`  max-size-mb: ${cache.maxSizeMb}`] : []),
           'attr_cache:',
@@ -520,6 +522,7 @@ export function renderMountCommands(
           `  endpoint: https://${account}.blob.${endpointSuffix}`,
           ...auth,
           'SPILLWAY_EOF',
+          `sed -i "s#@SPILLWAY_BLOBFUSE_CACHE@#$SPILLWAY_BLOBFUSE_CACHE/${m.name}#" ${cfg}`,
           run(
             ref?.kind === 'identity'
               ? `blobfuse2 mount ${target} --config-file=${cfg}`
@@ -532,7 +535,7 @@ export function renderMountCommands(
       case 'azureFiles': {
         const { account, container } = storageSourceParts(m);
         const host = new URL(m.source).host;
-        const cred = `/etc/spillway/mounts/${m.name}.cred`;
+        const cred = `"$SPILLWAY_MOUNTS_STATE/${m.name}.cred"`;
         lines.push(
           fetchSecret!,
           `(umask 077; printf 'username=%s\\npassword=%s\\n' ${shellQuote(account)} "$(cat ${secretFile} 2>/dev/null)" > ${cred})`,
@@ -545,7 +548,7 @@ export function renderMountCommands(
         lines.push(run(`mount -t nfs ${opts} ${shellQuote(m.source)} ${target}`));
         break;
       case 'cifs': {
-        const cred = `/etc/spillway/mounts/${m.name}.cred`;
+        const cred = `"$SPILLWAY_MOUNTS_STATE/${m.name}.cred"`;
         lines.push(
           fetchSecret!,
           `(umask 077; printf 'username=%s\\npassword=%s\\n' ${shellQuote(m.username ?? '')} "$(cat ${secretFile} 2>/dev/null)" > ${cred})`,
