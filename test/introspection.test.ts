@@ -74,7 +74,13 @@ describe('health and reflection on a real server', () => {
     introspection.setServing(true);
 
     expect(await check(health, '')).toBe('SERVING');
-    for (const service of ['CapacityService', 'BurstService', 'FrameService', 'AssetService']) {
+    for (const service of [
+      'CapacityService',
+      'BurstService',
+      'FrameService',
+      'AssetService',
+      'CostService',
+    ]) {
       expect(await check(health, `spillway.v1.${service}`)).toBe('SERVING');
     }
     await expect(check(health, 'spillway.v1.NoSuchService')).rejects.toMatchObject({

@@ -67,7 +67,8 @@ describe('Batch backend over the real @azure/batch client against the Batch emul
     'GIVEN a pool of spot and dedicated nodes, 20% injected 503/500 faults and 30% of nodes preempted mid-job ' +
       'WHEN a job of 300 file-writing tasks is submitted THEN every task is created once and succeeds once, outputs are in Azurite',
     async () => {
-      const emu = await startBatchEmulator({ engine: { bootDelayMs: 300, spotRecoveryMs: 1_000, seed: 7 } });
+      // Preempted nodes stay so for 5 s: monitoring polls must see them, even on a loaded machine.
+      const emu = await startBatchEmulator({ engine: { bootDelayMs: 300, spotRecoveryMs: 5_000, seed: 7 } });
       const backend = backendFor(emu);
       const events: TaskEvent[] = [];
       const capacity: CapacityEvent[] = [];

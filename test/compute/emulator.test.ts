@@ -103,15 +103,15 @@ describe('the Batch emulator, spoken to by the real @azure/batch client', () => 
     });
   });
 
-  it('GIVEN a pool resizing WHEN resized again or nodes removed THEN 409 PoolNotSteady', async () => {
+  it('GIVEN a pool resizing WHEN resized again or nodes removed THEN 409 PoolBeingResized', async () => {
     await client.pool.resize('p', { targetDedicatedNodes: 2 });
     expect(await failure(client.pool.resize('p', { targetDedicatedNodes: 3 }))).toMatchObject({
       statusCode: 409,
-      code: 'PoolNotSteady',
+      code: 'PoolBeingResized',
     });
     expect(await failure(client.pool.removeNodes('p', { nodeList: ['x'] }))).toMatchObject({
       statusCode: 409,
-      code: 'PoolNotSteady',
+      code: 'PoolBeingResized',
     });
     await client.pool.stopResize('p');
     expect((await client.pool.get('p')).allocationState).toBe('steady');
@@ -160,11 +160,28 @@ describe('the Batch emulator, spoken to by the real @azure/batch client', () => 
 });
 
 describe('spillway emulate batch (the CLI, as a child process)', () => {
-  it('GIVEN --port 0 --json WHEN started THEN it prints its endpoint and serves the real client until SIGTERM', async () => {
+  it('GIVEN --port 0 --json and quotas WHEN started THEN it prints its endpoint, serves the real client with those quotas until SIGTERM', async () => {
     const bin = path.join(__dirname, '../../sdk/bin/spillway.js');
     const child = spawn(
       process.execPath,
-      [bin, 'emulate', 'batch', '--port', '0', '--json', '--boot-delay-ms', '0'],
+      [
+        bin,
+        'emulate',
+        'batch',
+        '--port',
+        '0',
+        '--json',
+        '--boot-delay-ms',
+        '0',
+        '--active-job-quota',
+        '1',
+        '--pool-quota',
+        '2',
+        '--dedicated-core-quota',
+        '8',
+        '--low-priority-core-quota',
+        '4',
+      ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -187,6 +204,22 @@ describe('spillway emulate batch (the CLI, as a child process)', () => {
         targetDedicatedNodes: 1,
       });
       expect((await client.pool.list()).map((p) => p.id)).toEqual(['cli']);
+      // The quotas given are enforced, and the account's ARM resource reports them.
+      await client.job.add({ id: 'one', poolInfo: { poolId: 'cli' } });
+      expect(await failure(client.job.add({ id: 'two', poolInfo: { poolId: 'cli' } }))).toMatchObject({
+        statusCode: 409,
+        code: 'ActiveJobAndScheduleQuotaReached',
+      });
+      const res = await fetch(
+        `${info.url}/subscriptions/s/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/${info.account}?api-version=2024-02-01`,
+        { headers: { authorization: 'Bearer any' } },
+      );
+      expect(((await res.json()) as { properties: unknown }).properties).toMatchObject({
+        activeJobAndJobScheduleQuota: 1,
+        poolQuota: 2,
+        dedicatedCoreQuota: 8,
+        lowPriorityCoreQuota: 4,
+      });
     } finally {
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');

@@ -104,5 +104,14 @@ describe('Deadline bridge output return', () => {
     expect(fs.readdirSync(outDir).sort()).toEqual(frames.map((f) => f.name));
     for (const f of frames)
       expect(fs.readFileSync(path.join(outDir, f.name), 'utf8')).toBe(`PNG frame ${f.n}\n`);
+    // Each completed task's cloud log is kept (Deadline's Web Service cannot add a task
+    // report) and named in the line that completes the task.
+    for (const t of completed) {
+      const log = path.join(work, 'state', 'logs', jobId, `task-${t.taskId}.log`);
+      expect(fs.readFileSync(log, 'utf8')).toMatch(
+        /\{"files": 2, "bytes": 24, "outputs": "outputs.json"\}\n$/,
+      );
+      expect(lines.some((l) => l.includes(`task=${t.taskId}`) && l.includes(`cloudLog=${log}`))).toBe(true);
+    }
   }, 120_000);
 });

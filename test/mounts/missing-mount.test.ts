@@ -127,9 +127,30 @@ describe('a group whose mount is missing on its nodes', () => {
     );
     // The group says why it is unhealthy, naming the mount; new work is refused naming it.
     const group = await svc.client.capacity.get('broken');
-    const errors = JSON.stringify(group);
-    expect(errors).toContain('MountUnavailable');
-    expect(errors).toMatch(/mount \\?"projects\\?"/);
+    expect(group.healthy).toBe(false);
+    expect(group.preflight).toEqual(
+      expect.objectContaining({
+        state: 'failed',
+        checks: ['mounts'],
+        failures: [
+          {
+            code: 'MountUnavailable',
+            subject: expect.stringMatching(
+              /^mount "projects" \(nfs nas\.studio\.internal:\/export\/projects/,
+            ),
+            message: expect.stringContaining('not mounted'),
+          },
+        ],
+      }),
+    );
+    expect(group.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          code: 'MountUnavailable',
+          message: expect.stringContaining('mount "projects"'),
+        }),
+      ]),
+    );
     const refused = await svc.client
       .submitFrames(
         { source: 'test:mounts', sourceJobId: 'more', capacityGroup: 'broken', commandTemplate: 'true' },

@@ -51,7 +51,14 @@ describe('runBridgeCommand', () => {
     const r = await run(['--help'], idle(log));
     expect(r.code).toBe(0);
     expect(r.out).toContain('Usage: spillway-test --name NAME [options]');
-    for (const f of ['--name <name>', '--map <from=to>', '--config <file>', '-h, --help', 'Exit codes'])
+    for (const f of [
+      '--name <name>',
+      '--map <from=to>',
+      '--config <file>',
+      '--log-format',
+      '-h, --help',
+      'Exit codes',
+    ])
       expect(r.out).toContain(f);
     expect(log).toEqual([]);
     expect(bridgeHelp(spec(idle([])))).toBe(r.out);
@@ -75,6 +82,36 @@ describe('runBridgeCommand', () => {
     const r = await run(['--name', 'a', '--map', 'Z:\\p=/p', '--map', '/q=/r'], idle(log));
     expect(r.code).toBe(0);
     expect(log).toEqual(['start a Z:\\p=/p,/q=/r', 'close']);
+  });
+
+  it('GIVEN --log-format json WHEN the bridge logs THEN each line is one JSON object; a bad format is usage', async () => {
+    const lines: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const r = await run(['--name', 'a', '--log-format', 'json'], async (c) => ({
+        close: async () => undefined,
+        summary: () => ({ bridge: c.name, completed: 3 }),
+      }));
+      expect(r.code).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    const stopped = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((o) => o.message === 'bridge stopped');
+    expect(stopped).toMatchObject({
+      level: 'info',
+      name: 'test',
+      message: 'bridge stopped',
+      bridge: 'a',
+      completed: 3,
+    });
+    const bad = await run(['--name', 'a', '--log-format', 'xml'], idle([]));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--log-format.*xml/);
   });
 
   it('GIVEN a bridge that cannot start WHEN run THEN exit 1 with the reason', async () => {

@@ -92,6 +92,12 @@ function program<C extends { readonly logLevel: LogLevel }>(
     if (f.repeatable) option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
     cmd.addOption(option);
   }
+  cmd.addOption(
+    new Option(
+      '--log-format <format>',
+      'text (for people) or json (one JSON object per line) (default text)',
+    ).choices(['text', 'json']),
+  );
   cmd.addOption(new Option('--config <file>', 'JSON object with the keys above (camelCase); flags win'));
   cmd.addHelpText('after', `\n${spec.epilogue.trimEnd()}\n`);
   return cmd;
@@ -129,12 +135,13 @@ export async function runBridgeCommand<C extends { readonly logLevel: LogLevel }
     if (given[attr] !== undefined) flags[f.key] = given[attr];
   }
   let config: C;
-  let logger = createLogger({ name: spec.logName });
+  const format = given.logFormat === 'json' ? 'json' : 'text';
+  let logger = createLogger({ name: spec.logName, format });
   let bridge: RunningBridge;
   try {
     const file = typeof given.config === 'string' ? spec.readConfigFile(given.config) : {};
     config = spec.resolve(flags, file);
-    logger = createLogger({ name: spec.logName, level: config.logLevel });
+    logger = createLogger({ name: spec.logName, level: config.logLevel, format });
   } catch (err) {
     io.err(`${spec.name}: ${(err as Error).message}\n`);
     return err instanceof SpillwayError && err.code !== 'INVALID_ARGUMENT' ? 1 : 2;

@@ -26,7 +26,15 @@ export interface RenderArgs {
   readonly frameEnd: number;
   /** Renderer options (Blender `threads`; Maya `renderer`, `project` as the job names it). @default none */
   readonly options?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The GPUs of the capacity group the task runs on: the renderer's GPU flags are added
+   * (`gpuArgs`), and only then. @default none (a CPU group: no GPU flag)
+   */
+  readonly gpu?: { readonly device: GpuDevice; readonly count: number };
 }
+
+/** The GPU device API of a GPU capacity group (`spec.gpu.device`). */
+export type GpuDevice = 'CUDA' | 'OPTIX' | 'HIP';
 
 /** A built command. */
 export interface RenderCommand {
@@ -58,6 +66,11 @@ export interface RendererProfile {
   ) => Promise<{ readonly files: readonly string[]; readonly missing: readonly string[] }>;
   /** The command for the range. */
   readonly command: (args: RenderArgs) => RenderCommand;
+  /**
+   * The flags that make the renderer render on the GPU with `device`, added to the command
+   * on a GPU group only. @default none (the renderer has no GPU mode Spillway knows)
+   */
+  readonly gpuArgs?: (device: GpuDevice) => readonly string[];
 }
 
 /** `n` zero-padded to `width` digits (a minus sign before the padding). */
@@ -94,6 +107,7 @@ function framedName(name: string): string {
 
 const blender: RendererProfile = {
   id: 'blender',
+  gpuArgs: (device) => ['--', '--cycles-device', device],
   executable: 'blender',
   outputKind: 'file',
   defaultOutputName: '####',
@@ -111,6 +125,8 @@ const blender: RendererProfile = {
     const threads = a.options?.threads;
     if (threads && /^\d+$/.test(threads) && threads !== '0') parts.push('-t', threads);
     parts.push('-s', String(a.frameStart), '-e', String(a.frameEnd), '-a');
+    // Cycles reads its device from the arguments after `--`, which must come last.
+    if (a.gpu) parts.push(...blender.gpuArgs!(a.gpu.device));
     // Blender names every frame's file by its number (appending it when the pattern has no #).
     return { command: parts.join(' '), expectFrameNumbers: a.output !== undefined };
   },
@@ -118,6 +134,8 @@ const blender: RendererProfile = {
 
 const arnold: RendererProfile = {
   id: 'arnold',
+  // kick renders on the GPU (CUDA/OptiX under the hood) with `-device gpu`.
+  gpuArgs: () => ['-device', 'gpu'],
   executable: 'kick',
   outputKind: 'file',
   defaultOutputName: 'frame_####.exr',
@@ -138,6 +156,7 @@ const arnold: RendererProfile = {
         '-nstdin',
       ];
       if (output !== undefined) parts.push('-o', shq(frameFile(output, n)));
+      if (a.gpu) parts.push(...arnold.gpuArgs!(a.gpu.device));
       runs.push(parts.join(' '));
     }
     return {
@@ -149,6 +168,8 @@ const arnold: RendererProfile = {
 
 const vray: RendererProfile = {
   id: 'vray',
+  // V-Ray GPU: engine 5 is CUDA, 7 is RTX (OptiX).
+  gpuArgs: (device) => [device === 'OPTIX' ? '-rtEngine=7' : '-rtEngine=5'],
   executable: 'vray',
   outputKind: 'file',
   defaultOutputName: 'frame.exr',
@@ -161,6 +182,7 @@ const vray: RendererProfile = {
       '-display=0',
     ];
     if (a.output !== undefined) parts.push(`-imgFile=${shq(a.output)}`);
+    if (a.gpu) parts.push(...vray.gpuArgs!(a.gpu.device));
     return { command: parts.join(' '), expectFrameNumbers: false };
   },
 };

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as wb from '../gen/spillway/v1/burst';
 import * as wc from '../gen/spillway/v1/capacity';
+import * as wcost from '../gen/spillway/v1/cost';
+import type { CostReport } from '../model/cost';
 import * as w from '../gen/spillway/v1/frames';
 import type {
   Frame,
@@ -14,10 +16,13 @@ import type {
   JobState,
   SourceKind,
 } from '../model/frames';
+import type { FrameLogChunk } from '../model/frame-logs';
 import {
   eventFromWire,
   frameFromWire,
   frameSpecToWire,
+  costReportFromWire,
+  frameLogChunkFromWire,
   frameStates,
   jobFromWire,
   jobSpecToWire,
@@ -80,6 +85,20 @@ export interface SubmitFramesOptions extends CallOptions {
   readonly framesPerCall?: number;
 }
 
+/** Options of `followFrameLog`. */
+export interface FollowFrameLogOptions {
+  /** First byte of the log. @default 0 */
+  readonly offset?: number;
+  /** The attempt `offset` is in (from an earlier chunk). @default the frame's current attempt */
+  readonly attempt?: number;
+  /** Keep going while the frame runs, until it has finished and its whole log was sent. @default false */
+  readonly follow?: boolean;
+  /** Stops following; the iterator then ends. */
+  readonly abortSignal?: AbortSignal;
+  /** Longest pause between reconnect attempts. @default 5000 */
+  readonly maxBackoffMs?: number;
+}
+
 /** Options of `watchFrames`. */
 export interface WatchFramesOptions {
   /** Resume after this cursor. @default from the first retained event */
@@ -106,6 +125,7 @@ export class BurstClient {
   private readonly burst: wb.BurstServiceClient;
   private readonly channel: grpc.Channel;
   private readonly capacityService: wc.CapacityServiceClient;
+  private readonly costService: wcost.CostServiceClient;
   /** Capacity groups (pools, scale sets) and their nodes. */
   readonly capacity: CapacityApi;
   private assetClient: AssetClient | undefined;
@@ -126,6 +146,10 @@ export class BurstClient {
       channelOverride: this.channel,
     });
     this.capacityService = new wc.CapacityServiceClient(address, credentials, {
+      ...channelOptions,
+      channelOverride: this.channel,
+    });
+    this.costService = new wcost.CostServiceClient(address, credentials, {
       ...channelOptions,
       channelOverride: this.channel,
     });
@@ -244,6 +268,71 @@ export class BurstClient {
         call.cancel();
       }
     }
+  }
+
+  /**
+   * A frame's log (stdout and stderr as written) in chunks, from `offset`: from the node
+   * while the frame renders, from storage after. With `follow` it goes on until the frame
+   * has finished and its whole log was sent. `frame` is the frame's id (`f-...`; `jobId` may
+   * then be '') or a frame number of the job. Reconnects on UNAVAILABLE and resumes after the
+   * last byte it yielded.
+   */
+  async *followFrameLog(
+    jobId: string,
+    frame: string | number,
+    options: FollowFrameLogOptions = {},
+  ): AsyncGenerator<FrameLogChunk> {
+    let offset = options.offset ?? 0;
+    let attempt = options.attempt ?? 0;
+    let failures = 0;
+    const ref: w.FollowFrameLogRequest['frame'] =
+      typeof frame === 'number' ? { $case: 'frameNumber', value: frame } : { $case: 'frameId', value: frame };
+    while (!options.abortSignal?.aborted) {
+      const call = this.frames.followFrameLog(
+        { jobId, frame: ref, offset, attempt, follow: options.follow ?? false },
+        this.metadata(),
+      );
+      const onAbort = (): void => call.cancel();
+      options.abortSignal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const message of call as AsyncIterable<w.FollowFrameLogResponse>) {
+          failures = 0;
+          const chunk = frameLogChunkFromWire(message);
+          attempt = chunk.attempt;
+          offset = chunk.offset + chunk.data.length;
+          yield chunk;
+          if (chunk.end) return;
+        }
+        return;
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (options.abortSignal?.aborted || e.code === grpc.status.CANCELLED) return;
+        if (e.code !== grpc.status.UNAVAILABLE) throw fromGrpcError(err);
+        failures += 1;
+        await sleep(
+          backoffMs(failures, { ...CLIENT_BACKOFF, maxIntervalMs: options.maxBackoffMs ?? 5000 }),
+          options.abortSignal,
+        );
+      } finally {
+        options.abortSignal?.removeEventListener('abort', onAbort);
+        call.cancel();
+      }
+    }
+  }
+
+  /**
+   * What capacity and frames cost from `since` (default: since the service began metering)
+   * to now: per capacity group and per job, node-hours (dedicated and spot), spot evictions
+   * and the work they lost, spend, and the cost per cloud frame.
+   */
+  async costReport(options: CallOptions & { since?: Date } = {}): Promise<CostReport> {
+    const res = await this.unary(
+      this.costService.getCostReport,
+      { since: options.since },
+      options,
+      this.costService,
+    );
+    return costReportFromWire(res.report);
   }
 
   /** Takes back frames that have not started in the cloud. */

@@ -4,7 +4,7 @@
  * and typed errors.
  */
 import * as grpc from '@grpc/grpc-js';
-import { SpillwayError } from '../errors';
+import { SpillwayError, UnauthenticatedError } from '../errors';
 import { redactKnown, registerSecret } from '../logging';
 import { retry } from '../retry';
 import type { BurstClientOptions, CallOptions } from './burst-client';
@@ -62,10 +62,24 @@ export function channelSetup(options: BurstClientOptions): {
   };
 }
 
-/** The metadata of every call: the bearer token, when there is one. */
+/** Longest bearer token sent (the service refuses longer ones; HTTP/2 cannot carry megabytes). */
+export const MAX_TOKEN_CHARS = 4000;
+
+/**
+ * The metadata of every call: the bearer token, when there is one. A token no service could
+ * accept is refused here, at once: sent, a megabyte header stalls the HTTP/2 connection.
+ */
 export function callMetadata(options: BurstClientOptions): grpc.Metadata {
   const md = new grpc.Metadata();
-  if (options.token) md.set('authorization', `Bearer ${options.token}`);
+  if (options.token) {
+    if (options.token.length > MAX_TOKEN_CHARS || /[^\x21-\x7e]/.test(options.token)) {
+      throw new UnauthenticatedError(
+        `the bearer token is ${options.token.length} characters${/[^\x21-\x7e]/.test(options.token) ? ' with spaces or non-ASCII characters' : ''}; ` +
+          `a token is at most ${MAX_TOKEN_CHARS} printable ASCII characters`,
+      );
+    }
+    md.set('authorization', `Bearer ${options.token}`);
+  }
   return md;
 }
 
@@ -89,13 +103,14 @@ export async function callUnary<Req, Res>(
   client: BurstClientOptions,
 ): Promise<Res> {
   const signal = options.abortSignal;
+  const metadata = callMetadata(client);
   try {
     return await retry(
       () =>
         new Promise<Res>((resolve, reject) => {
           const deadline = new Date(Date.now() + (options.timeoutMs ?? client.callTimeoutMs ?? 30_000));
           const onAbort = (): void => call.cancel();
-          const call = method.call(target, request, callMetadata(client), { deadline }, (err, res) => {
+          const call = method.call(target, request, metadata.clone(), { deadline }, (err, res) => {
             signal?.removeEventListener('abort', onAbort);
             if (err) reject(err);
             else resolve(res);

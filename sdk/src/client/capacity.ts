@@ -54,8 +54,25 @@ export interface CapacityGroupInput {
    * reference); tasks find each in `SPILLWAY_MOUNT_<NAME>`. @default none
    */
   readonly mounts?: readonly MountSpec[];
+  /**
+   * Licence servers the renderers need: set on every task of the group, and checked from a
+   * node of the group before its first frame. @default none
+   */
+  readonly licenseServers?: readonly LicenseServerInput[];
+  /** The nodes' GPUs. @default from the VM size (an Azure N-series size has some), else none */
+  readonly gpu?: { readonly count?: number; readonly device?: 'CUDA' | 'OPTIX' | 'HIP' };
   /** Everything else the contract offers (pool lifetime, eviction policy...), as wire fields. */
   readonly advanced?: Partial<Omit<wc.CapacityGroupSpec, 'name' | 'mode' | 'backend' | 'vmSize'>>;
+}
+
+/** A licence server of a group. */
+export interface LicenseServerInput {
+  /** `host:port` as the nodes reach it, e.g. `lic.studio.internal:27000`. */
+  readonly address: string;
+  /** Set to `port@host` on every task, e.g. `ADSKFLEX_LICENSE_FILE`, `solidangle_LICENSE`, `RLM_LICENSE`, `foundry_LICENSE`. @default none */
+  readonly environmentVariables?: readonly string[];
+  /** For messages. @default the address */
+  readonly name?: string;
 }
 
 /** A node OS image: a marketplace image (publisher, offer, sku) or a custom image id. */
@@ -145,6 +162,34 @@ export interface CapacityGroupInfo {
   readonly errors: readonly { readonly code: string; readonly message: string }[];
   /** The pool's or scale set's id in the backend. */
   readonly backendId: string;
+  readonly licenseServers: readonly {
+    readonly address: string;
+    readonly environmentVariables: readonly string[];
+    readonly name: string;
+  }[];
+  /** GPUs per node and their device API; undefined for a CPU group. */
+  readonly gpu: { readonly count: number; readonly device: string } | undefined;
+  /**
+   * The latest preflight on a node of the group (its mounts, its licence servers); undefined
+   * when the group needs none or none ran yet.
+   */
+  readonly preflight:
+    | {
+        readonly state: 'pending' | 'passed' | 'failed';
+        /** What failed: `code` MountUnavailable or LicenseServerUnreachable, `subject` the mount or server. */
+        readonly failures: readonly {
+          readonly code: string;
+          readonly subject: string;
+          readonly message: string;
+        }[];
+        /** The kinds of check run, e.g. `['mounts', 'licence servers']`. */
+        readonly checks: readonly string[];
+        readonly checkedAt: Date | undefined;
+        readonly nodeId: string;
+      }
+    | undefined;
+  /** False while the group takes no frames (its last preflight failed; see `preflight` and `errors`). */
+  readonly healthy: boolean;
 }
 
 /** One node of a group. */
@@ -155,6 +200,8 @@ export interface CapacityNodeInfo {
   readonly priority: 'dedicated' | 'spot';
   readonly runningTasks: number;
   readonly createdAt: Date | undefined;
+  /** GPUs of the node. */
+  readonly gpus: number;
 }
 
 /** Calls one unary RPC with the client's metadata, deadline and retries. */
@@ -190,6 +237,30 @@ function groupFromWire(g: wc.CapacityGroup | undefined): CapacityGroupInfo {
     spentTotal: s?.spentTotal ?? 0,
     errors: (s?.errors ?? []).map((e) => ({ code: e.code, message: e.message })),
     backendId: s?.backendId ?? '',
+    licenseServers: (spec?.licenseServers ?? []).map((l) => ({
+      ...l,
+      environmentVariables: [...l.environmentVariables],
+    })),
+    gpu: spec?.gpu && spec.gpu.count > 0 ? { count: spec.gpu.count, device: spec.gpu.device } : undefined,
+    preflight: s?.preflight
+      ? {
+          state:
+            s.preflight.state === wc.PreflightState.PREFLIGHT_STATE_PASSED
+              ? 'passed'
+              : s.preflight.state === wc.PreflightState.PREFLIGHT_STATE_FAILED
+                ? 'failed'
+                : 'pending',
+          failures: s.preflight.failures.map((f) => ({
+            code: f.code,
+            subject: f.subject,
+            message: f.message,
+          })),
+          checks: [...s.preflight.checks],
+          checkedAt: s.preflight.checkedAt,
+          nodeId: s.preflight.nodeId,
+        }
+      : undefined,
+    healthy: s?.healthy ?? true,
   };
 }
 
@@ -272,6 +343,16 @@ export class CapacityApi {
       taskSlotsPerNode: input.taskSlotsPerNode ?? input.advanced?.taskSlotsPerNode ?? 0,
       maxDedicatedNodes: input.maxDedicatedNodes ?? input.advanced?.maxDedicatedNodes ?? 0,
       maxSpotNodes: input.maxSpotNodes ?? input.advanced?.maxSpotNodes ?? 0,
+      ...(input.licenseServers
+        ? {
+            licenseServers: input.licenseServers.map((l) => ({
+              address: l.address,
+              environmentVariables: [...(l.environmentVariables ?? [])],
+              name: l.name ?? '',
+            })),
+          }
+        : {}),
+      ...(input.gpu ? { gpu: { count: input.gpu.count ?? 0, device: input.gpu.device ?? '' } } : {}),
       ...(input.cost
         ? {
             cost: {
@@ -351,6 +432,7 @@ export class CapacityApi {
             n.priority === NodePriority.NODE_PRIORITY_SPOT ? ('spot' as const) : ('dedicated' as const),
           runningTasks: n.runningTasks,
           createdAt: n.createdAt,
+          gpus: n.gpus,
         })),
       );
       pageToken = res.nextPageToken;

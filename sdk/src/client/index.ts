@@ -8,6 +8,7 @@ export {
   type CallOptions,
   type PagedIterable,
   type SubmitFramesOptions,
+  type FollowFrameLogOptions,
   type WatchFramesOptions,
 } from './burst-client';
 export {
@@ -19,6 +20,7 @@ export {
   type CapacityGroupInfo,
   type CapacityGroupInput,
   type CapacityNodeInfo,
+  type LicenseServerInput,
   type WorkerStartupInput,
 } from './capacity';
 export {

@@ -63,6 +63,11 @@ export interface GroupSpec {
    * local directory standing in for the share on the local engine). @default none
    */
   readonly mounts?: readonly MountSpec[];
+  /**
+   * GPUs per node. Azure backends know them from the VM size; the local engine, whose sizes
+   * are free text, reports this. @default from the VM size (`gpusOfVmSize`), else 0
+   */
+  readonly gpusPerNode?: number;
 }
 
 /** Node counts by state, split by priority. */
@@ -102,6 +107,8 @@ export interface ComputeNode {
   readonly createdAt: Date;
   /** Scale sets: protected from scale-in. */
   readonly protectedFromScaleIn?: boolean;
+  /** GPUs of the node (from its VM size). @default 0 */
+  readonly gpus?: number;
 }
 
 /** Resize targets. */
@@ -146,7 +153,11 @@ export interface CapacityBackend {
   listGroups(options?: OperationOptions): Promise<GroupStatus[]>;
   /** Sets target node counts. A resize while resizing waits for the current one; never a raw 409. */
   resizeGroup(name: string, target: ResizeTarget, options?: ResizeOptions): Promise<GroupStatus>;
-  /** Deletes the group and its nodes. Deleting a missing group succeeds. */
+  /**
+   * Deletes the group and its nodes; frame-offload backends also end the group's active
+   * jobs (they would count against the account's job quota forever). Deleting a missing
+   * group succeeds.
+   */
   deleteGroup(name: string, options?: OperationOptions): Promise<void>;
   /** The group's nodes. */
   listNodes(group: string, options?: OperationOptions): Promise<ComputeNode[]>;
@@ -244,8 +255,16 @@ export interface TaskInfo {
   readonly startTime?: Date;
   readonly endTime?: Date;
   readonly stateTransitionTime: Date;
+  /**
+   * Why a completed task failed. Code `TASK_LOST_CODE` means the backend lost the task
+   * (its process or node died with nothing recorded): the attempt says nothing about the
+   * frame, which the service hands over again.
+   */
   readonly failure?: { readonly code: string; readonly message: string };
 }
+
+/** `TaskInfo.failure.code` of a task the backend lost (see `TaskInfo.failure`). */
+export const TASK_LOST_CODE = 'TaskLost';
 
 /** Task counts of a job. */
 export interface TaskCounts {
@@ -274,7 +293,11 @@ export interface ListTasksOptions extends OperationOptions {
 /** Frame offload: capacity plus jobs and tasks (Azure Batch, the local engine). */
 export interface ComputeBackend extends CapacityBackend {
   readonly kind: 'local' | 'batch';
-  /** Creates the job. Idempotent: an existing job with the same id and group is fine. */
+  /**
+   * Creates the job. Idempotent: an existing active job with the same id and group is fine.
+   * An existing job that has ended (terminated: a job cannot be reopened) is replaced by a
+   * new one with the same id, once the old one is deleted.
+   */
   createJob(spec: ComputeJobSpec, options?: OperationOptions): Promise<void>;
   /**
    * Adds tasks. Idempotent by task id: a retry after a fault re-sends the same ids and an
@@ -310,4 +333,33 @@ export interface ComputeBackend extends CapacityBackend {
     filePath: string,
     options?: OperationOptions,
   ): Promise<Buffer | undefined>;
+  /**
+   * Part of a file in a task's directory, for following a log as it grows: at most
+   * `range.maxBytes` from `range.offset` (nothing when the file is not longer), and the
+   * file's size when it was read. Batch: Get File Properties From Task, then Get File From
+   * Task with `ocp-range`. Undefined when the task, its node or the file is gone.
+   */
+  readTaskFileRange?(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    range: TaskFileRange,
+    options?: OperationOptions,
+  ): Promise<TaskFilePart | undefined>;
+}
+
+/** Which bytes of a task file to read. */
+export interface TaskFileRange {
+  /** First byte. */
+  readonly offset: number;
+  /** Most bytes to return. */
+  readonly maxBytes: number;
+}
+
+/** Bytes of a task file, and how long the file was. */
+export interface TaskFilePart {
+  /** The bytes from the range's offset; empty when the file is not longer than it. */
+  readonly data: Buffer;
+  /** The file's size when it was read. */
+  readonly size: number;
 }

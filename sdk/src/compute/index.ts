@@ -31,3 +31,15 @@ export {
   type BatchSharedKey,
 } from './batch';
 export * as scaleset from './scaleset';
+export {
+  ArmBatchQuotaSource,
+  BATCH_MANAGEMENT_API_VERSION,
+  fixedBatchQuotas,
+  QuotaExceededError,
+  QuotaReadError,
+  type ArmBatchQuotaSourceOptions,
+  type BatchAccountQuotas,
+  type BatchQuotaSource,
+  type QuotaName,
+} from './quota';
+export { vmSizeCores } from './vm-sizes';

@@ -24,8 +24,21 @@ export interface ServiceConfig {
   readonly storage: StorageConfig;
   /** The studio's spend cap, for every bridge together. */
   readonly budget: BudgetConfig;
+  /** The HTTP server: status page, its JSON and event feeds, `/metrics`. */
+  readonly http: HttpConfig;
   /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'text' | 'json' };
+}
+
+/** The service's HTTP server. */
+export interface HttpConfig {
+  /**
+   * `host:port` of the status page and `/metrics`, or undefined when turned off
+   * (`http.listen: "off"`). Off loopback it needs TLS and a token, as `listen` does; with
+   * TLS configured it serves HTTPS. Env `SPILLWAY_HTTP_LISTEN`.
+   * @default '127.0.0.1:7480' ('127.0.0.1:0' when `listen` asks for port 0)
+   */
+  readonly listen: string | undefined;
 }
 
 /** The studio's spend cap. */
@@ -68,6 +81,17 @@ export interface ComputeConfig {
     readonly accountName?: string;
     /** File holding the account key (shared-key auth); without it, Azure AD (DefaultAzureCredential). Env `SPILLWAY_BATCH_KEY_FILE`. */
     readonly accountKeyFile?: string;
+    /**
+     * The account's quotas, as the Azure portal shows them (`compute.batch.quota.dedicatedCores`,
+     * `.lowPriorityCores`, `.pools`): a resize or a group beyond one is refused at once with
+     * RESOURCE_EXHAUSTED naming it, instead of showing `AccountCoreQuotaReached` on the pool
+     * later. @default none (not checked)
+     */
+    readonly quota?: {
+      readonly dedicatedCores?: number;
+      readonly lowPriorityCores?: number;
+      readonly pools?: number;
+    };
   };
 }
 
@@ -194,6 +218,12 @@ export function loadConfig(
     layer('compute.batch.accountKeyFile', 'SPILLWAY_BATCH_KEY_FILE'),
     'compute.batch.accountKeyFile',
   );
+  const batchQuota: { dedicatedCores?: number; lowPriorityCores?: number; pools?: number } = {};
+  for (const k of ['dedicatedCores', 'lowPriorityCores', 'pools'] as const) {
+    const key = `compute.batch.quota.${k}`;
+    const v = pick(key);
+    if (v !== undefined) batchQuota[k] = num(v, key, 0, 0, 1_000_000, true);
+  }
   const subscriptionId = optStr(
     layer('workerBurst.subscriptionId', 'SPILLWAY_SCALESET_SUBSCRIPTION'),
     'workerBurst.subscriptionId',
@@ -257,6 +287,15 @@ export function loadConfig(
     'info',
   );
   const logFormat = oneOf(layer('log.format', 'SPILLWAY_LOG_FORMAT'), 'log.format', ['text', 'json'], 'text');
+  const httpListen = str(
+    layer('http.listen', 'SPILLWAY_HTTP_LISTEN'),
+    'http.listen',
+    // A service on an ephemeral gRPC port (tests, side by side) gets an ephemeral HTTP port too.
+    /:0$/.test(listen) ? '127.0.0.1:0' : '127.0.0.1:7480',
+  );
+  if (httpListen !== 'off' && !/^(?:\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(httpListen)) {
+    throw new ValidationError('http.listen', httpListen, 'must be HOST:PORT, e.g. 127.0.0.1:7480, or "off"');
+  }
 
   // Before any cross-key rule: a misspelt key is the likelier cause of a missing one.
   refuseUnknownKeys(raw, known, file ?? 'config');
@@ -294,7 +333,12 @@ export function loadConfig(
       defaultGroup,
       local,
       batch: batchUrl
-        ? { accountUrl: batchUrl, accountName: batchAccount, accountKeyFile: batchKeyFile }
+        ? {
+            accountUrl: batchUrl,
+            accountName: batchAccount,
+            accountKeyFile: batchKeyFile,
+            ...(Object.keys(batchQuota).length ? { quota: batchQuota } : {}),
+          }
         : undefined,
     },
     workerBurst:
@@ -310,6 +354,7 @@ export function loadConfig(
         : undefined,
     storage: { connectionStringFile, container, gc, outputsExpireAfterMs, nodeCache },
     budget: { maxSpendPerHour, currency },
+    http: { listen: httpListen === 'off' ? undefined : httpListen },
     log: { level: logLevel, format: logFormat },
   };
 }

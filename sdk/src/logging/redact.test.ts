@@ -22,6 +22,15 @@ describe('redact', () => {
     expect(out).toContain(kept);
   });
 
+  // GIVEN prose about credentials WHEN redacted THEN it reads the same (nothing garbled)
+  it.each([
+    'invalid bearer token',
+    'missing bearer token; send the header "authorization: Bearer <token>"',
+    'the bearer credentials were refused',
+  ])('leaves %j alone', (text) => {
+    expect(redact(text)).toBe(text);
+  });
+
   it('removes registered secret values wherever they appear, and leaves other text alone', () => {
     registerSecret('s3cr3t-t0ken-value');
     expect(redactKnown('unexpected s3cr3t-t0ken-value in text')).toBe('unexpected REDACTED in text');

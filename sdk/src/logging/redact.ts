@@ -3,11 +3,15 @@
  * account keys, bearer tokens, passwords in URLs and connection strings. One function,
  * used by the logger and by the service's error mapping.
  */
-const patterns: readonly [RegExp, string][] = [
+const patterns: readonly [RegExp, string | ((whole: string, ...groups: string[]) => string)][] = [
   [/([?&]sig=)[^&\s"']+/gi, '$1REDACTED'],
   [/(AccountKey=)[^;\s"']+/gi, '$1REDACTED'],
   [/(SharedAccessSignature=)[^;\s"']+/gi, '$1REDACTED'],
-  [/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, '$1REDACTED'],
+  // Not a short lower-case word: "invalid bearer token" is prose, not a credential.
+  [
+    /(Bearer\s+)([A-Za-z0-9._~+/=-]+)/gi,
+    (whole, prefix, value) => (/^[a-z]{1,19}$/.test(value!) ? whole : `${prefix}REDACTED`),
+  ],
   [/(SharedKey\s+[^:\s]+:)[A-Za-z0-9+/=]+/gi, '$1REDACTED'],
   [/(\/\/[^:/\s@]+:)[^@/\s]+@/g, '$1REDACTED@'],
   [/("?(?:password|token|secret|accountKey|key)"?\s*[:=]\s*"?)[^"\s,;}]+/gi, '$1REDACTED'],
@@ -16,7 +20,7 @@ const patterns: readonly [RegExp, string][] = [
 /** Returns `text` with every recognised secret replaced by `REDACTED`. */
 export function redact(text: string): string {
   let out = text;
-  for (const [pattern, replacement] of patterns) out = out.replace(pattern, replacement);
+  for (const [pattern, replacement] of patterns) out = out.replace(pattern, replacement as string);
   return out;
 }
 

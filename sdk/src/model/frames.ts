@@ -81,6 +81,12 @@ export interface JobSpec {
   readonly deadline?: Date;
   /** Wall-clock limit of one attempt. @default none */
   readonly frameTimeoutMs?: number;
+  /**
+   * GPUs each frame needs on its node. A job that needs none is a CPU job: it never runs on
+   * a GPU capacity group; a job that needs some runs only on a group whose nodes have that
+   * many, and its renderer's GPU flags are added there. @default 0 (a CPU job)
+   */
+  readonly gpus?: number;
 }
 
 /** Where on a capacity group's mount a job's outputs are written. */
@@ -165,6 +171,12 @@ export interface FrameEvent {
   readonly message?: string;
   /** On `succeeded`. */
   readonly outputs?: readonly OutputFile[];
+  /**
+   * What the attempt this event ended cost (its run time x the slot price of its node), in
+   * the budget's currency; on events that end a running attempt, in the service only (not
+   * on the wire).
+   */
+  readonly cost?: number;
 }
 
 /** Result of submitting one frame. */

@@ -1,3 +1,5 @@
 /** The SDK's own types for jobs, frames and events. */
 export * from './frames';
 export { SUBMIT_LIMITS, validateSubmission } from './validate';
+export type { FrameLogChunk, FrameLogSource } from './frame-logs';
+export type { CostReport, Evictions, GroupCost, JobCost, NodeHours } from './cost';

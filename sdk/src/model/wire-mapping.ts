@@ -23,6 +23,9 @@ import type {
   JobState,
   SourceKind,
 } from './frames';
+import type { FrameLogChunk, FrameLogSource } from './frame-logs';
+import type { CostReport, Evictions, GroupCost, JobCost, NodeHours } from './cost';
+import type * as wcost from '../gen/spillway/v1/cost';
 
 function bimap<A extends string, B extends number>(pairs: readonly (readonly [A, B])[]) {
   const to = new Map<A, B>(pairs);
@@ -146,6 +149,7 @@ export function jobSpecToWire(s: JobSpec): w.JobSpec {
     priority: s.priority ?? 50,
     deadline: optionalDate(s.deadline),
     frameTimeout: durationToWire(s.frameTimeoutMs),
+    gpus: s.gpus ?? 0,
   };
 }
 
@@ -171,6 +175,7 @@ export function jobSpecFromWire(s: w.JobSpec | undefined): JobSpec {
     priority: spec.priority,
     deadline: spec.deadline,
     frameTimeoutMs: durationFromWire(spec.frameTimeout),
+    gpus: spec.gpus > 0 ? spec.gpus : undefined,
   });
 }
 
@@ -318,4 +323,97 @@ export function submissionToWire(s: FrameSubmission): w.FrameSubmission {
 function dropUndefined<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+/** Where a piece of a frame's log was read. */
+export const frameLogSources = bimap<FrameLogSource, w.FrameLogSource>([
+  ['node', w.FrameLogSource.FRAME_LOG_SOURCE_NODE],
+  ['storage', w.FrameLogSource.FRAME_LOG_SOURCE_STORAGE],
+]);
+
+export function frameLogChunkToWire(c: FrameLogChunk): w.FollowFrameLogResponse {
+  return {
+    frameId: c.frameId,
+    attempt: c.attempt,
+    offset: c.offset,
+    data: c.data,
+    source: c.source ? frameLogSources.toWire(c.source) : w.FrameLogSource.FRAME_LOG_SOURCE_UNSPECIFIED,
+    state: frameStates.toWire(c.state),
+    end: c.end,
+  };
+}
+
+export function frameLogChunkFromWire(c: w.FollowFrameLogResponse): FrameLogChunk {
+  return dropUndefined({
+    frameId: c.frameId,
+    attempt: c.attempt,
+    offset: c.offset,
+    data: Buffer.from(c.data),
+    source: frameLogSources.fromWire(c.source),
+    state: frameStates.fromWire(c.state) ?? 'queued',
+    end: c.end,
+  });
+}
+
+const nodeHoursOf = (h: wcost.NodeHours | undefined): NodeHours => ({
+  dedicated: h?.dedicated ?? 0,
+  spot: h?.spot ?? 0,
+  unknown: h?.unknown ?? 0,
+});
+
+const evictionsOf = (e: wcost.Evictions | undefined): Evictions => ({
+  nodes: e?.nodes ?? 0,
+  lostAttempts: e?.lostAttempts ?? 0,
+  lostNodeHours: e?.lostNodeHours ?? 0,
+  lostCost: e?.lostCost ?? 0,
+});
+
+export function costReportToWire(r: CostReport): wcost.CostReport {
+  return {
+    since: r.since,
+    until: r.until,
+    currency: r.currency,
+    groups: r.groups.map((g) => ({ ...g })),
+    jobs: r.jobs.map((j) => ({ ...j })),
+    nodeHours: r.nodeHours,
+    evictions: r.evictions,
+    spend: r.spend,
+    cloudFrames: r.cloudFrames,
+    costPerCloudFrame: r.costPerCloudFrame,
+  };
+}
+
+export function costReportFromWire(r: wcost.CostReport | undefined): CostReport {
+  return {
+    since: r?.since ?? new Date(0),
+    until: r?.until ?? new Date(0),
+    currency: r?.currency ?? '',
+    groups: (r?.groups ?? []).map((g): GroupCost => ({
+      capacityGroup: g.capacityGroup,
+      nodeHours: nodeHoursOf(g.nodeHours),
+      evictions: evictionsOf(g.evictions),
+      spend: g.spend,
+      cloudFrames: g.cloudFrames,
+      costPerCloudFrame: g.costPerCloudFrame,
+    })),
+    jobs: (r?.jobs ?? []).map((j): JobCost => ({
+      jobId: j.jobId,
+      name: j.name,
+      source: j.source,
+      sourceJobId: j.sourceJobId,
+      capacityGroup: j.capacityGroup,
+      nodeHours: nodeHoursOf(j.nodeHours),
+      evictions: evictionsOf(j.evictions),
+      spend: j.spend,
+      cloudFrames: j.cloudFrames,
+      failedFrames: j.failedFrames,
+      recalledFrames: j.recalledFrames,
+      costPerCloudFrame: j.costPerCloudFrame,
+    })),
+    nodeHours: nodeHoursOf(r?.nodeHours),
+    evictions: evictionsOf(r?.evictions),
+    spend: r?.spend ?? 0,
+    cloudFrames: r?.cloudFrames ?? 0,
+    costPerCloudFrame: r?.costPerCloudFrame ?? 0,
+  };
 }

@@ -74,7 +74,7 @@ export async function blobStorage(config: ServiceConfig, logger: Logger): Promis
       }
       return current.locations;
     },
-    outputs: blobOutputResolver(outputs),
+    outputs: blobOutputResolver(outputs, storage.azurite ? () => storage.azurite!.flush() : undefined),
     close: () => storage.close(),
   };
 }

@@ -9,19 +9,29 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import { BatchComputeBackend } from '../compute/batch';
-import { openDurableLocalBackend, RENDER_NICENESS } from '../compute/local';
+import { fixedBatchQuotas } from '../compute/quota';
+import { openDurableLocalBackend, RENDER_NICENESS, type OutputUrlSigner } from '../compute/local';
 import { ScaleSetBackend } from '../compute/scaleset';
 import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
 import { ValidationError } from '../errors';
 import { registerSecret, type Logger } from '../logging';
+import { issueSas } from '../storage';
 import { blobStorage } from './blob-storage';
 import type { RuntimeProviders } from './runtime';
 
-/** The embedded default's compute: the durable local engine, in `<dataDir>/engine`. */
-export async function localCompute(config: ServiceConfig, logger: Logger): Promise<ComputeBackend> {
+/**
+ * The embedded default's compute: the durable local engine, in `<dataDir>/engine`.
+ * `outputSigner` signs uploads of tasks that ended while no service watched (set by storage).
+ */
+export async function localCompute(
+  config: ServiceConfig,
+  logger: Logger,
+  outputSigner: { current?: OutputUrlSigner } = {},
+): Promise<ComputeBackend> {
   return openDurableLocalBackend({
     engineDir: path.join(config.dataDir, 'engine'),
     logger,
+    outputSigner,
     bootDelayMs: config.compute.local.bootDelayMs,
     // Tasks share the machine with the service: they yield the CPU to it.
     niceness: RENDER_NICENESS,
@@ -49,10 +59,22 @@ export function embeddedProviders(config: ServiceConfig): RuntimeProviders {
   if (config.compute.backend === 'batch' && !batch) {
     throw new ValidationError('compute.batch.accountUrl', '', 'is required when compute.backend is "batch"');
   }
+  // The engine uploads outputs of tasks that ended while no service watched: storage signs them.
+  const outputSigner: { current?: OutputUrlSigner } = {};
   return {
-    compute: batch ? async (c, logger) => batchCompute(batch, logger) : localCompute,
+    compute: batch
+      ? async (c, logger) => batchCompute(batch, logger)
+      : (c, logger) => localCompute(c, logger, outputSigner),
     workerBurst: async (c, logger) => (c.workerBurst ? scaleSetBackend(c.workerBurst, logger) : undefined),
-    storage: blobStorage,
+    storage: async (c, logger) => {
+      const storage = await blobStorage(c, logger);
+      const outputs = storage.containers.outputs;
+      outputSigner.current = async (containerUrl) => {
+        if (containerUrl !== outputs.url) throw new Error('not the outputs container');
+        return (await issueSas(outputs, { access: 'write', expiresInMs: 3_600_000 })).url;
+      };
+      return storage;
+    },
   };
 }
 
@@ -76,7 +98,11 @@ export function batchCompute(
   } else {
     credential = new DefaultAzureCredential();
   }
-  return new BatchComputeBackend({ accountUrl: config.accountUrl, credential });
+  return new BatchComputeBackend({
+    accountUrl: config.accountUrl,
+    credential,
+    ...(config.quota ? { quotas: fixedBatchQuotas(config.quota) } : {}),
+  });
 }
 
 /** The worker-burst backend for a configuration: Azure (or `spillway emulate arm`). */

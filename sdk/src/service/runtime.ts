@@ -7,13 +7,14 @@ import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
 import { BurstMode } from '../gen/spillway/v1/common';
-import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import { BackendKind, CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import { SpillwayError } from '../errors';
 import type { Logger } from '../logging';
 import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
 import { simpleRule } from './burst/simple-rule';
-import { GroupPreflight } from './capacity/group-preflight';
 import { CapacityManager } from './capacity/manager';
+import { GroupPreflight } from './capacity/preflight';
 import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
 import { AssetStore } from './assets/store';
 import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
@@ -23,8 +24,21 @@ import { createTaskFactory, outputPrefix, type TaskLocations } from './frames/ta
 import { assetServiceHandlers } from './grpc/assets';
 import { burstServiceHandlers } from './grpc/burst';
 import { capacityServiceHandlers } from './grpc/capacity';
+import { frameLogHandlers } from './grpc/frame-logs';
 import { frameServiceHandlers } from './grpc/frames';
-import { checkListenSecurity, startServer, type RunningServer, type ServerTls } from './grpc/server';
+import { CostLedger } from './cost/ledger';
+import { costServiceHandlers } from './grpc/cost';
+import { ServiceMetrics } from './http/metrics';
+import { startHttpServer, type RunningHttpServer } from './http/server';
+import { readStatus } from './http/status';
+import { blobLogReader, FrameLogService } from './logs';
+import {
+  checkListenSecurity,
+  startServer,
+  type ListenOptions,
+  type RunningServer,
+  type ServerTls,
+} from './grpc/server';
 
 /** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
 export interface ServiceStorage {
@@ -64,6 +78,9 @@ export const TYPES = {
   BurstManager: Symbol.for('BurstManager'),
   GroupPreflight: Symbol.for('GroupPreflight'),
   AssetLifecycle: Symbol.for('AssetLifecycle'),
+  FrameLogService: Symbol.for('FrameLogService'),
+  ServiceMetrics: Symbol.for('ServiceMetrics'),
+  CostLedger: Symbol.for('CostLedger'),
 } as const;
 
 /** A running service. */
@@ -72,18 +89,28 @@ export interface RunningService {
   readonly port: number;
   readonly server: RunningServer;
   readonly store: FrameStore;
+  /** The status page's URL (`http://127.0.0.1:7480/`), unless `http.listen` is off. */
+  readonly httpUrl?: string;
   /** Stops serving, stops dispatching, closes backends and storage. State stays on disk. */
   close(): Promise<void>;
 }
 
 function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeProviders): ContainerModule {
   return new ContainerModule(async ({ bind }) => {
+    // Every backend call is counted (and its failures by code) for /metrics.
+    const metrics = new ServiceMetrics();
+    bind<ServiceMetrics>(TYPES.ServiceMetrics).toConstantValue(metrics);
     bind<ServiceConfig>(TYPES.ServiceConfig).toConstantValue(config);
     bind<Logger>(TYPES.Logger).toConstantValue(logger);
     bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? simpleRule);
-    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(await providers.compute(config, logger));
+    const compute = await providers.compute(config, logger);
+    metrics.watchTaskEvents(compute);
+    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(
+      metrics.instrumentBackend(compute, compute.kind),
+    );
+    const workerBurst = await providers.workerBurst?.(config, logger);
     bind<CapacityBackend | undefined>(TYPES.WorkerBurstBackend).toConstantValue(
-      await providers.workerBurst?.(config, logger),
+      workerBurst && metrics.instrumentBackend(workerBurst, workerBurst.kind),
     );
     bind<ServiceStorage>(TYPES.ServiceStorage).toConstantValue(await providers.storage(config, logger));
   });
@@ -116,22 +143,24 @@ const framesModule = new ContainerModule(({ bind }) => {
     .toDynamicValue((ctx) => {
       const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
       const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      const capacity = ctx.get<CapacityManager>(TYPES.CapacityManager);
+      const preflight = ctx.get<GroupPreflight>(TYPES.GroupPreflight);
       return new FrameDispatcher(
         ctx.get(TYPES.FrameStore),
         ctx.get(TYPES.ComputeBackend),
         createTaskFactory(() => storage.taskLocations(), {
           cacheLimit: (group) =>
             nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
-          mounts: (group) =>
-            ctx.get<CapacityManager>(TYPES.CapacityManager).mountsOf(group ?? config.compute.defaultGroup),
+          mounts: (group) => capacity.mountsOf(group ?? config.compute.defaultGroup),
+          groupEnvironment: (group) => capacity.environmentOf(group),
         }),
         storage.outputs,
         {
           defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
           logger: ctx.get(TYPES.Logger),
           gate: {
-            verdict: (group) => ctx.get<CapacityManager>(TYPES.CapacityManager).dispatchVerdict(group),
-            onChange: (listener) => ctx.get<GroupPreflight>(TYPES.GroupPreflight).onChange(listener),
+            verdict: (group) => capacity.dispatchVerdict(group),
+            onChange: (listener) => preflight.onChange(listener),
           },
         },
       );
@@ -150,14 +179,38 @@ const framesModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
 });
 
+const logsModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.FrameLogService)
+    .toDynamicValue((ctx) => {
+      const outputs = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers?.outputs;
+      const metrics = ctx.get<ServiceMetrics>(TYPES.ServiceMetrics);
+      return new FrameLogService(
+        ctx.get(TYPES.FrameStore),
+        ctx.get(TYPES.ComputeBackend),
+        outputs ? blobLogReader(outputs) : undefined,
+        { onStorageRead: (bytes) => metrics.countStorage('down', 'logs', bytes) },
+      );
+    })
+    .inSingletonScope();
+});
+
+const costModule = new ContainerModule(({ bind }) => {
+  bind(TYPES.CostLedger)
+    .toDynamicValue((ctx) => {
+      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
+      return new CostLedger(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
+        dir: path.join(config.dataDir, 'state'),
+        defaultGroup: config.compute.defaultGroup,
+        currency: config.budget.currency,
+        logger: ctx.get(TYPES.Logger),
+      });
+    })
+    .inSingletonScope();
+});
+
 const capacityModule = new ContainerModule(({ bind }) => {
   bind(TYPES.GroupPreflight)
-    .toDynamicValue(
-      (ctx) =>
-        new GroupPreflight(ctx.get(TYPES.ComputeBackend), ctx.get(TYPES.Logger), (group) =>
-          ctx.get<CapacityManager>(TYPES.CapacityManager).preflightChecks(group),
-        ),
-    )
+    .toDynamicValue((ctx) => new GroupPreflight(ctx.get(TYPES.ComputeBackend), ctx.get(TYPES.Logger)))
     .inSingletonScope();
   bind(TYPES.CapacityManager)
     .toDynamicValue((ctx) => {
@@ -232,11 +285,71 @@ export async function startService(
       }
     : undefined;
   const listen = { listen: config.listen, ...(tls ? { tls } : {}), ...(token ? { token } : {}) };
-  // Refuse an insecure listener before anything is started.
+  // Refuse an insecure listener (gRPC or HTTP) before anything is started.
   checkListenSecurity(listen);
+  if (config.http.listen) checkListenSecurity({ ...listen, listen: config.http.listen });
 
   const container = new Container();
-  await container.load(outsideWorld(config, logger, providers), framesModule, capacityModule);
+  try {
+    return await startIn(container, config, providers, logger, listen);
+  } catch (err) {
+    // Nothing half-started stays behind (an Azurite child, an engine, an open journal): the
+    // process can exit, and says why.
+    await closeStarted(container, logger);
+    throw err;
+  }
+}
+
+/** How long start-up waits for a backend to answer before it gives up. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** A backend the configuration requires did not answer at start. */
+export class BackendUnavailableError extends SpillwayError {
+  constructor(what: string, cause: unknown) {
+    super(
+      `${what} could not be reached at start: ${cause instanceof Error ? cause.message : String(cause)}`,
+      'UNAVAILABLE',
+      { cause },
+    );
+  }
+}
+
+/** Closes what a failed start opened, each part on its own (a failure to close is logged). */
+async function closeStarted(container: Container, logger: Logger): Promise<void> {
+  const close = async (token: symbol, how: (x: never) => unknown): Promise<void> => {
+    try {
+      if (!container.isBound(token)) return;
+      const part = container.get(token);
+      if (part) await how(part as never);
+    } catch (err) {
+      logger.warn('closing after a failed start', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  };
+  await close(TYPES.FrameDispatcher, (d: FrameDispatcher) => d.stop());
+  await close(TYPES.BurstManager, (b: BurstManager) => b.close());
+  await close(TYPES.CapacityManager, (c: CapacityManager) => c.close());
+  await close(TYPES.ComputeBackend, (c: ComputeBackend) => c.close());
+  await close(TYPES.WorkerBurstBackend, (c: CapacityBackend | undefined) => c?.close());
+  await close(TYPES.ServiceStorage, (s: ServiceStorage) => s.close());
+  await close(TYPES.FrameStore, (s: FrameStore) => s.close());
+}
+
+async function startIn(
+  container: Container,
+  config: ServiceConfig,
+  providers: RuntimeProviders,
+  logger: Logger,
+  listen: ListenOptions,
+): Promise<RunningService> {
+  await container.load(
+    outsideWorld(config, logger, providers),
+    framesModule,
+    capacityModule,
+    logsModule,
+    costModule,
+  );
 
   const store = container.get<FrameStore>(TYPES.FrameStore);
   const dispatcher = container.get<FrameDispatcher>(TYPES.FrameDispatcher);
@@ -248,34 +361,64 @@ export async function startService(
   const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
   const lifecycle = container.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
   lifecycle?.attach(store);
+  const logs = container.get<FrameLogService>(TYPES.FrameLogService);
+  const metrics = container.get<ServiceMetrics>(TYPES.ServiceMetrics);
+  metrics.attach({
+    store,
+    capacity,
+    currency: config.budget.currency,
+    maxSpendPerHour: config.budget.maxSpendPerHour,
+  });
 
   logger.debug('restoring capacity groups');
-  await capacity.reconcileAll();
-  if (!capacity.specOf(config.compute.defaultGroup)) {
-    await capacity.ensure(defaultGroupSpec(config));
+  // The compute backend must answer now: a service that cannot reach it says so and stops,
+  // instead of listening with nothing behind it.
+  const abortSignal = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
+  const backend = `the compute backend (${config.compute.backend}${config.compute.batch ? ` at ${config.compute.batch.accountUrl}` : ''})`;
+  try {
+    await capacity.reconcileAll({ abortSignal });
+    if (!capacity.specOf(config.compute.defaultGroup)) {
+      await capacity.ensure(defaultGroupSpec(config), { abortSignal });
+    }
+    if (config.compute.local.nodes > 0) {
+      await capacity.resize(
+        config.compute.defaultGroup,
+        { dedicated: config.compute.local.nodes, spot: 0 },
+        { abortSignal },
+      );
+    }
+    // Restoring logs a group its backend refused: the default group must answer.
+    await capacity.get(config.compute.defaultGroup, { abortSignal });
+  } catch (err) {
+    throw new BackendUnavailableError(
+      backend,
+      abortSignal.aborted ? new Error(`no answer within ${STARTUP_TIMEOUT_MS / 1000} s`) : err,
+    );
   }
-  if (config.compute.local.nodes > 0) {
-    await capacity.resize(config.compute.defaultGroup, { dedicated: config.compute.local.nodes, spot: 0 });
-  }
+  const ledger = container.get<CostLedger>(TYPES.CostLedger);
+  await ledger.start();
   logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
   await dispatcher.start();
   logger.debug('frames reconciled');
 
   const server = await startServer(
     (ctx) => ({
-      frames: frameServiceHandlers(ctx, frames, store),
+      frames: { ...frameServiceHandlers(ctx, frames, store), ...frameLogHandlers(ctx, logs) },
       capacity: capacityServiceHandlers(ctx, capacity),
       burst: burstServiceHandlers(ctx, burst),
+      cost: costServiceHandlers(ctx, ledger),
       ...(storage.containers
         ? {
-            assets: assetServiceHandlers(ctx, {
-              assets: new AssetStore({
-                ...storage.containers,
-                frames: store,
-                outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+            assets: metrics.meterAssetHandlers(
+              assetServiceHandlers(ctx, {
+                assets: new AssetStore({
+                  ...storage.containers,
+                  frames: store,
+                  outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
+                }),
+                ...(lifecycle ? { lifecycle } : {}),
               }),
-              ...(lifecycle ? { lifecycle } : {}),
-            }),
+            ),
           }
         : {}),
     }),
@@ -283,25 +426,65 @@ export async function startService(
     logger,
   );
 
+  let http: RunningHttpServer | undefined;
   let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await http?.close();
+    metrics.close();
+    await server.close();
+    await dispatcher.stop();
+    await burst.close();
+    container.get<GroupPreflight>(TYPES.GroupPreflight).close();
+    // The embedded engine's nodes end with the service; Batch pools and scale sets do not.
+    await ledger.close(
+      compute.kind === 'local'
+        ? (await capacity.list().catch(() => []))
+            .filter(
+              (v) =>
+                v.spec.backend === BackendKind.BACKEND_KIND_LOCAL ||
+                v.spec.backend === BackendKind.BACKEND_KIND_UNSPECIFIED,
+            )
+            .map((v) => v.spec.name)
+        : [],
+    );
+    capacity.close();
+    await compute.close();
+    await workerBurst?.close();
+    await lifecycle?.close();
+    await storage.close();
+    await store.close();
+  };
+  if (config.http.listen) {
+    try {
+      http = await startHttpServer(
+        {
+          status: (o) => readStatus(store, capacity, burst, o),
+          onChange: (listener) => {
+            const offFrames = store.onEvents(listener);
+            const offCapacity = capacity.onEvents(listener);
+            return () => {
+              offFrames();
+              offCapacity();
+            };
+          },
+          logs,
+          metrics,
+        },
+        { ...listen, listen: config.http.listen, logger },
+      );
+    } catch (err) {
+      await close(); // the HTTP port is taken, say: nothing stays running
+      throw err;
+    }
+  }
   return {
     address: server.address,
     port: server.port,
     server,
     store,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await server.close();
-      await dispatcher.stop();
-      await burst.close();
-      container.get<GroupPreflight>(TYPES.GroupPreflight).close();
-      capacity.close();
-      await compute.close();
-      await workerBurst?.close();
-      await lifecycle?.close();
-      await storage.close();
-      await store.close();
-    },
+    ...(http ? { httpUrl: http.url } : {}),
+    close,
   };
 }

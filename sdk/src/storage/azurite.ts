@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SpillwayError } from '../errors';
+import { AZURITE_FLUSH_HOOK, flushAzurite } from './durability';
 import { sleep } from '../retry';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
@@ -48,6 +49,11 @@ export interface Azurite {
   readonly dataDir: string | undefined;
   /** Process id of the Azurite process. */
   readonly pid: number;
+  /**
+   * Makes every blob Azurite has acknowledged so far survive a SIGKILL of Azurite (its
+   * metadata saved to disk; see `storage/durability`). Nothing to do in memory.
+   */
+  flush(): Promise<void>;
   /**
    * True when this process started it; false when it joined the Azurite another process
    * runs on the same data directory.
@@ -123,7 +129,7 @@ interface OwnerLock {
 // When none is left it removes the lock and stops (SIGTERM: Azurite saves its metadata).
 // It runs in its own process group, so a Ctrl-C meant for the CLI that started it does not
 // stop it under a service that joined it.
-const wrapper = `
+const wrapper = `${AZURITE_FLUSH_HOOK}
 const fs = require('fs');
 const path = require('path');
 const main = process.argv[1];
@@ -362,6 +368,8 @@ async function join(
     dataDir,
     pid: held.pid,
     owned: false,
+    // The process it joined saves on the same signal as for its starter.
+    flush: () => flushAzurite(held.pid, dataDir),
     stop: async () => {
       if (left) return;
       left = true;
@@ -558,6 +566,7 @@ async function spawnAzurite(
       connectionString: connectionString(blobEndpoint),
       dataDir,
       pid: child.pid!,
+      flush: () => (dataDir ? flushAzurite(child.pid!, dataDir) : Promise.resolve()),
       owned: true,
       stop: async () => {
         signal?.removeEventListener('abort', onAbortAfter);

@@ -201,6 +201,29 @@ export async function hashFile(file: string, abortSignal?: AbortSignal): Promise
 }
 
 /**
+ * Refuses a file name a manifest cannot carry as it is, as the service would refuse it later:
+ * control characters (a newline), and `\\`, which a manifest path reads as a separator (so
+ * `a\\b.txt` would become, or collide with, `a/b.txt`).
+ */
+function checkFileName(name: string, abs: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) {
+    throw new PathEscapeError(
+      abs,
+      name,
+      'is a file name with a control character (a line break?); rename it',
+    );
+  }
+  if (name.includes('\\')) {
+    throw new PathEscapeError(
+      abs,
+      name,
+      'is a file name with a backslash, which a manifest reads as a directory separator; rename it',
+    );
+  }
+}
+
+/**
  * Builds the manifest of `root` (every regular file below it) or of an explicit file list.
  * Refuses, before reading anything, paths that are absolute outside the root, contain
  * `..`, or are symbolic links resolving outside the root; each error names the path.
@@ -258,6 +281,7 @@ export async function buildManifest(
     for (const d of dirents) {
       const abs = path.join(dirAbs, d.name);
       const rel = relPrefix ? `${relPrefix}/${d.name}` : d.name;
+      checkFileName(d.name, abs);
       if (d.isDirectory()) subdirs.push([abs, rel]);
       else others.push([abs, rel]);
     }

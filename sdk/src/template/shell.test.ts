@@ -69,19 +69,18 @@ describe('shell quoting of tokens (real sh)', () => {
     execFileSync('/bin/sh', ['-c', command], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
 
   const cases = HOSTILE_NAMES.flatMap((name) =>
-    CONTEXTS.flatMap(([context, template, expected]) =>
-      (['JOB', 'LAYER'] as const).map((token) => ({ name, context, template, expected, token })),
-    ),
+    (['JOB', 'LAYER'] as const).map((token) => ({ name, token })),
   );
 
-  // GIVEN a hostile name WHEN it fills #JOB# or #LAYER# in any quoting context and sh runs the
-  // command THEN nothing injected runs (no MARKER) and the command sees the name, byte for byte.
-  it.each(cases)('#$token# = $name, $context', ({ name, template, expected, token }) => {
+  // GIVEN a hostile name WHEN it fills #JOB# or #LAYER# in every quoting context (one line each)
+  // and sh runs the command THEN nothing injected runs (no MARKER) and every line sees the
+  // name, byte for byte.
+  it.each(cases)('#$token# = $name, in every context', ({ name, token }) => {
     const ctx: FrameContext = token === 'JOB' ? { frameStart: 1, job: name } : { frameStart: 1, layer: name };
-    const command = renderCommand(template(`#${token}#`), ctx);
-    const out = run(command);
+    const template = CONTEXTS.map(([, line]) => line(`#${token}#`)).join('\n');
+    const out = run(renderCommand(template, ctx));
     expect(fs.existsSync(path.join(dir, 'MARKER'))).toBe(false);
-    expect(out).toBe(expected(name));
+    expect(out).toBe(CONTEXTS.map(([, , expected]) => expected(name)).join(''));
   });
 
   // GIVEN a layer with a hostile name WHEN #FRAME# (zero-padded frame and layer) is filled

@@ -14,7 +14,7 @@ function loadDescriptors(): protobuf.Root {
   root.resolvePath = (_origin, target) =>
     target.startsWith('google/') ? target : path.join(protoRoot, target);
   root.loadSync(
-    ['common', 'capacity', 'burst', 'frames', 'assets'].map((f) => `spillway/v1/${f}.proto`),
+    ['common', 'capacity', 'burst', 'frames', 'assets', 'cost'].map((f) => `spillway/v1/${f}.proto`),
     { keepCase: false },
   );
   root.resolveAll();
@@ -37,7 +37,7 @@ function isCodec(x: unknown): x is Codec {
 
 function generatedCodecs(): Map<string, Codec> {
   const out = new Map<string, Codec>();
-  for (const mod of [wire.common, wire.capacity, wire.burst, wire.frames, wire.assets]) {
+  for (const mod of [wire.common, wire.capacity, wire.burst, wire.frames, wire.assets, wire.cost]) {
     for (const [name, value] of Object.entries(mod)) {
       // ts-proto also emits helpers for map fields (`JobSpec_EnvironmentEntry`): not messages of ours.
       if (isCodec(value) && !/_\w+Entry$/.test(name)) out.set(`spillway.v1.${name}`, value);

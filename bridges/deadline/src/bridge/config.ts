@@ -36,6 +36,11 @@ export interface BridgeConfig {
   readonly stateDir: string;
   /** Spillway capacity group for every job. @default the service's default */
   readonly capacityGroup?: string;
+  /**
+   * Spillway capacity group (with GPUs) of jobs whose ExtraInfo `SpillwayGpus` asks for GPUs.
+   * @default none: such jobs stay on the local farm
+   */
+  readonly gpuCapacityGroup?: string;
   /** Cloud retries of a frame before its task goes back to the local farm. @default 1 */
   readonly cloudRetries: number;
   /** Path mapping applied to scene and output paths of cloud frames (and to shared output folders as this host sees them). @default [] */
@@ -73,6 +78,7 @@ const KEYS: readonly (keyof BridgeConfig)[] = [
   'pollIntervalMs',
   'stateDir',
   'capacityGroup',
+  'gpuCapacityGroup',
   'cloudRetries',
   'pathRules',
   'storageLocations',
@@ -161,6 +167,7 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
   const caFile = str('caFile', v('caFile'));
   const tokenFile = str('tokenFile', v('tokenFile'));
   const capacityGroup = str('capacityGroup', v('capacityGroup'));
+  const gpuCapacityGroup = str('gpuCapacityGroup', v('gpuCapacityGroup'));
   const commandWrapper = str('commandWrapper', v('commandWrapper'));
   const frameTimeout = v('frameTimeoutMs');
   return {
@@ -181,6 +188,7 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
     ...(caFile ? { caFile } : {}),
     ...(tokenFile ? { tokenFile } : {}),
     ...(capacityGroup ? { capacityGroup } : {}),
+    ...(gpuCapacityGroup ? { gpuCapacityGroup } : {}),
     ...(commandWrapper ? { commandWrapper } : {}),
     ...(frameTimeout !== undefined ? { frameTimeoutMs: num('frameTimeoutMs', frameTimeout, 1, 0) } : {}),
   };

@@ -4,7 +4,13 @@
  * each of them asks (can it run in the cloud and where do its outputs go, its deadline, a
  * task's cloud command).
  */
-import { FirstSeen, cloudPathRules, type Episodes, type PathRule } from '@spillway/bridge-kit';
+import {
+  FirstSeen,
+  cloudPathRules,
+  type Episodes,
+  type GpuDevice,
+  type PathRule,
+} from '@spillway/bridge-kit';
 import type { BurstClient, Logger } from '@spillway/sdk';
 import * as storage from '@spillway/sdk/storage';
 import { buildCommand, infoValue, mapPath, pluginOf } from '../commands';
@@ -12,6 +18,15 @@ import type { DeadlineClient, DeadlineJob } from '../webservice';
 import type { BridgeConfig } from './config';
 import { jobDeadline } from './report';
 import type { BridgeStateStore } from './state';
+
+/** The ExtraInfo key of the GPUs each task of a job needs (`SpillwayGpus=1`). */
+export const GPU_EXTRA_INFO_KEY = 'SpillwayGpus';
+
+/** The GPUs a job's tasks need: ExtraInfo `SpillwayGpus`, 0 when absent or not a whole number. */
+export function gpusOf(job: Pick<DeadlineJob, 'extraInfo'>): number {
+  const v = infoValue(job.extraInfo, GPU_EXTRA_INFO_KEY)?.trim() ?? '';
+  return /^\d{1,2}$/.test(v) ? Number(v) : 0;
+}
 
 /** Where a cloud task's command writes its outputs, relative to its working directory. */
 export const CLOUD_OUTPUT_DIR = 'out';
@@ -81,6 +96,12 @@ export class BridgeContext {
   route(job: DeadlineJob): JobRoute {
     const probe = buildCommand({ plugin: job.plugin, pluginInfo: job.pluginInfo, frameStart: 1 });
     if (!probe.supported) return { ok: false, reason: probe.reason };
+    if (gpusOf(job) > 0 && !this.config.gpuCapacityGroup) {
+      return {
+        ok: false,
+        reason: `the job needs GPUs (${GPU_EXTRA_INFO_KEY}) and the bridge names no GPU capacity group (--gpu-group)`,
+      };
+    }
     let dir = job.outputDirectories[0];
     const row = pluginOf(job.plugin);
     if (!dir && row?.renderer && row.outputKey) {
@@ -102,6 +123,32 @@ export class BridgeContext {
   /** The rules a cloud frame's paths are mapped with: shared locations onto their mounts, then the studio's. */
   get cloudRules(): PathRule[] {
     return cloudPathRules(this.config.storageLocations, this.config.pathRules);
+  }
+
+  /** The capacity group a job's frames go to: the GPU group for a job that needs GPUs. */
+  capacityGroupOf(job: Pick<DeadlineJob, 'extraInfo'>): string | undefined {
+    return gpusOf(job) > 0 ? this.config.gpuCapacityGroup : this.config.capacityGroup;
+  }
+
+  private readonly gpuOfGroup = new Map<
+    string,
+    { at: number; gpu: { count: number; device: GpuDevice } | undefined }
+  >();
+
+  /**
+   * The GPUs of a capacity group, as the service describes it (asked at most once a minute):
+   * the renderer's GPU flags are added on a GPU group only.
+   */
+  async groupGpu(group: string | undefined): Promise<{ count: number; device: GpuDevice } | undefined> {
+    if (!group) return undefined;
+    const known = this.gpuOfGroup.get(group);
+    if (known && Date.now() - known.at < 60_000) return known.gpu;
+    const info = await this.burst.capacity.get(group, this.sig);
+    const gpu = info.gpu
+      ? { count: info.gpu.count, device: (info.gpu.device || 'CUDA') as GpuDevice }
+      : undefined;
+    this.gpuOfGroup.set(group, { at: Date.now(), gpu });
+    return gpu;
   }
 
   /** The job's deadline for the policy. */
@@ -128,9 +175,12 @@ export class BridgeContext {
     frameStart: number,
     frameEnd: number,
     assetRoot?: string,
+    /** The GPUs of the group the task runs on. @default none (a CPU group) */
+    gpu?: { readonly count: number; readonly device: GpuDevice },
   ): ReturnType<typeof buildCommand> {
     return buildCommand({
       ...(assetRoot !== undefined ? { assetRoot } : {}),
+      ...(gpu ? { gpu } : {}),
       plugin: job.plugin,
       pluginInfo: job.pluginInfo,
       frameStart,

@@ -65,3 +65,51 @@ export function chooseOffload(input: OffloadInput): Map<string, TaskId[]> {
   }
   return out;
 }
+
+/** One limit group as the bridge sees it: what the studio set, and who holds its stubs. */
+export interface LimitUse {
+  readonly name: string;
+  /** The limit the studio set (before the bridge lowered it for cloud frames). */
+  readonly limit: number;
+  /** Tasks of its jobs rendering on local workers (Deadline's stubs in use). */
+  readonly local: number;
+  /** Cloud frames of its jobs the bridge holds (suspended in Deadline, in the cloud). */
+  readonly cloud: number;
+}
+
+/**
+ * Trims the tasks chosen to leave so that, for every limit group of their job, local + cloud
+ * + newly offloaded never exceed the limit the studio set, and the local farm keeps at least
+ * one stub (the Deadline limit the bridge sets is never lowered to 0, which Deadline's tools
+ * read as "unlimited"). Jobs are served in the order given (the chooser's priority order).
+ * Limits the bridge does not know are not limits. Pure.
+ */
+export function capByLimits(
+  chosen: ReadonlyMap<string, readonly TaskId[]>,
+  jobs: ReadonlyMap<string, Pick<DeadlineJob, 'limits'>>,
+  uses: readonly LimitUse[],
+): Map<string, TaskId[]> {
+  const left = new Map(
+    uses
+      .filter((u) => u.limit > 0)
+      .map((u) => [u.name, Math.max(0, Math.min(u.limit - u.local - u.cloud, u.limit - 1 - u.cloud))]),
+  );
+  const out = new Map<string, TaskId[]>();
+  for (const [jobId, ids] of chosen) {
+    const names = (jobs.get(jobId)?.limits ?? []).filter((n) => left.has(n));
+    const room = Math.min(ids.length, ...names.map((n) => left.get(n)!));
+    if (room <= 0) continue;
+    for (const n of names) left.set(n, left.get(n)! - room);
+    // The highest ids leave, as the chooser ordered them: keep its last `room`.
+    out.set(jobId, ids.slice(ids.length - room));
+  }
+  return out;
+}
+
+/**
+ * The Deadline limit each limit group should have while the bridge holds `cloud` of its stubs:
+ * the studio's limit less the cloud frames (at least 1; see `capByLimits`). Pure.
+ */
+export function lowered(use: Pick<LimitUse, 'limit' | 'cloud'>): number {
+  return use.cloud > 0 ? Math.max(1, use.limit - use.cloud) : use.limit;
+}

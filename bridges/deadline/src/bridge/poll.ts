@@ -7,10 +7,10 @@
 import { stagingDirOf } from '@spillway/bridge-kit';
 import type { BurstPlan, FrameSpec, JobSpec } from '@spillway/sdk';
 import { shellQuote } from '@spillway/sdk/template';
-import type { DeadlineJob, DeadlineTask } from '../webservice';
+import type { DeadlineJob, DeadlineLimit, DeadlineTask } from '../webservice';
 import type { JobAssetSync, JobAssets } from './assets';
-import type { BridgeContext } from './context';
-import { chooseOffload } from './offload';
+import { gpusOf, type BridgeContext } from './context';
+import { capByLimits, chooseOffload, lowered, type LimitUse } from './offload';
 import { farmReport } from './report';
 import type { Settler } from './returns';
 import { sourceTaskIdOf, taskIdOf, taskKey, type TaskId, type TaskRecord } from './state';
@@ -58,6 +58,9 @@ export class PollCycle {
       ctx.jobs.set(job.id, job);
       tasks.set(job.id, await deadline.listTasks(job.id, ctx.sig));
     }
+    // Limit groups lowered for cloud frames that have come back are raised again first.
+    this.readLimits(limits);
+    await this.applyLimits(limits, new Map());
     const live = new Set(jobs.map((j) => j.id));
     ctx.retainJobs(live);
     this.assets.retain(live);
@@ -73,7 +76,7 @@ export class PollCycle {
       offloaded,
       burstable: (j) => this.burstable(j),
       deadline: (j) => ctx.deadlineOf(j),
-      ...(ctx.config.capacityGroup ? { capacityGroup: ctx.config.capacityGroup } : {}),
+      capacityGroup: (j) => ctx.capacityGroupOf(j),
     });
     const plan = await ctx.burst.reportFarmState(report, { ...ctx.sig, sourceKind: 'deadline' });
     this.lastPlan = plan;
@@ -95,11 +98,99 @@ export class PollCycle {
       wanted: new Map(plan.offload.map((o) => [o.sourceJobId, o.frameCount])),
       exclude: new Set(Object.keys(state.current.tasks)),
     });
-    for (const [jobId, ids] of chosen) {
+    for (const [jobId, ids] of await this.withinLimits(chosen, limits)) {
       const capacityGroup = plan.offload.find((o) => o.sourceJobId === jobId)?.capacityGroup;
       await this.offload(ctx.jobs.get(jobId)!, ids, tasks.get(jobId) ?? [], capacityGroup);
     }
     for (const r of plan.recall) await this.recall(r.sourceJobId, r.frameCount);
+  }
+
+  /** What Deadline's limit of each group is, as last read or set. */
+  private readonly deadlineLimits = new Map<string, number>();
+
+  private readLimits(limits: readonly DeadlineLimit[]): void {
+    for (const l of limits) this.deadlineLimits.set(l.name, l.limit);
+  }
+
+  /** Each limit group: the studio's limit, its local stubs, and the cloud frames of its jobs the bridge holds. */
+  private limitUses(limits: readonly DeadlineLimit[]): LimitUse[] {
+    const held = this.ctx.state.current.limits ?? {};
+    const cloud = this.ctx.state.records((r) => r.phase === 'suspending' || r.phase === 'cloud');
+    return limits.map((l) => ({
+      name: l.name,
+      limit: held[l.name] ?? l.limit,
+      local: l.inUse,
+      cloud: cloud.filter((r) => this.ctx.jobs.get(r.jobId)?.limits.includes(l.name)).length,
+    }));
+  }
+
+  /**
+   * Sets each limit group's Deadline limit to the studio's limit less the cloud frames the
+   * bridge holds (and `adding`, about to leave), so local workers take only what is left;
+   * the studio's value is written to the state file before a limit is lowered, and the
+   * limit is restored once no cloud frame holds it.
+   */
+  private async applyLimits(
+    limits: readonly DeadlineLimit[],
+    adding: ReadonlyMap<string, number>,
+  ): Promise<void> {
+    const { ctx } = this;
+    for (const u of this.limitUses(limits)) {
+      const want = lowered({ limit: u.limit, cloud: u.cloud + (adding.get(u.name) ?? 0) });
+      const now = this.deadlineLimits.get(u.name);
+      const held = ctx.state.current.limits?.[u.name];
+      if (want !== u.limit && held === undefined) {
+        ctx.state.update((s) => {
+          s.limits = { ...s.limits, [u.name]: u.limit };
+        });
+      }
+      if (want !== now) {
+        await ctx.deadline.setLimit(u.name, want, ctx.sig);
+        this.deadlineLimits.set(u.name, want);
+        ctx.log.info('limit group set for cloud frames', {
+          limit: u.name,
+          studio: u.limit,
+          deadline: want,
+          cloud: u.cloud + (adding.get(u.name) ?? 0),
+        });
+      }
+      if (want === u.limit && held !== undefined) {
+        ctx.state.update((s) => {
+          const rest = { ...s.limits };
+          delete rest[u.name];
+          s.limits = rest;
+        });
+      }
+    }
+  }
+
+  /**
+   * The chosen tasks that may leave without any limit group having more of its jobs' tasks
+   * rendering, locally and in the cloud together, than the studio's limit: limits are lowered
+   * for them before anything is suspended, then read again (a local worker may have taken a
+   * stub meanwhile) and the choice trimmed to what is still free.
+   */
+  private async withinLimits(
+    chosen: Map<string, TaskId[]>,
+    limits: readonly DeadlineLimit[],
+  ): Promise<Map<string, TaskId[]>> {
+    const { ctx } = this;
+    if (limits.length === 0 || chosen.size === 0) return chosen;
+    const count = (c: ReadonlyMap<string, readonly TaskId[]>): Map<string, number> => {
+      const n = new Map<string, number>();
+      for (const [jobId, ids] of c)
+        for (const l of ctx.jobs.get(jobId)?.limits ?? []) n.set(l, (n.get(l) ?? 0) + ids.length);
+      return n;
+    };
+    let capped = capByLimits(chosen, ctx.jobs, this.limitUses(limits));
+    const touched = count(capped);
+    if (touched.size === 0) return capped;
+    await this.applyLimits(limits, touched);
+    const again = await ctx.deadline.listLimits(ctx.sig);
+    this.readLimits(again);
+    capped = capByLimits(capped, ctx.jobs, this.limitUses(again));
+    await this.applyLimits(again, count(capped));
+    return capped;
   }
 
   private burstable(job: DeadlineJob): boolean {
@@ -150,11 +241,33 @@ export class PollCycle {
     );
     if (suspended.length === 0) return;
 
+    const group = capacityGroup ?? ctx.capacityGroupOf(job);
+    let gpu: Awaited<ReturnType<typeof ctx.groupGpu>>;
+    try {
+      gpu = await ctx.groupGpu(group);
+    } catch (err) {
+      log.warn('capacity group unreadable; resuming the tasks locally', {
+        job: job.id,
+        group,
+        error: (err as Error).message,
+      });
+      await deadline.taskCommand(
+        'resume',
+        job.id,
+        suspended.map((t) => t.taskId),
+        ctx.sig,
+      );
+      state.forget(
+        job.id,
+        suspended.map((t) => t.taskId),
+      );
+      return;
+    }
     const frames: FrameSpec[] = [];
     const records: TaskRecord[] = [];
     for (const t of suspended) {
       const [a, b] = parseTaskFrames(t.frames || tasks.find((x) => x.taskId === t.taskId)?.frames || '');
-      const built = ctx.cloudCommand(job, a, b, assets?.root);
+      const built = ctx.cloudCommand(job, a, b, assets?.root, gpu);
       if (!built.supported) continue;
       const command = config.commandWrapper
         ? `${config.commandWrapper} /bin/sh -c ${shellQuote(built.command)}`
@@ -189,7 +302,6 @@ export class PollCycle {
             : {}),
       });
     }
-    const group = capacityGroup ?? config.capacityGroup;
     const spec: JobSpec = {
       source: ctx.source,
       sourceKind: 'deadline',
@@ -204,6 +316,7 @@ export class PollCycle {
       priority: Math.max(0, Math.min(100, Math.round(job.priority))),
       deadline: ctx.deadlineOf(job),
       ...(group ? { capacityGroup: group } : {}),
+      ...(gpusOf(job) > 0 ? { gpus: gpusOf(job) } : {}),
       ...(config.frameTimeoutMs ? { frameTimeoutMs: config.frameTimeoutMs } : {}),
     };
     let submitted: { frameId: string; taskId: TaskId }[];

@@ -46,8 +46,8 @@ export interface ReportInput {
   /** Whether a job can run in the cloud (supported plugin, known output location). */
   readonly burstable: (job: DeadlineJob) => boolean;
   readonly deadline: (job: DeadlineJob) => Date;
-  /** Capacity group for every job. @default the service's default */
-  readonly capacityGroup?: string;
+  /** Capacity group of a job. @default the service's default */
+  readonly capacityGroup?: (job: DeadlineJob) => string | undefined;
 }
 
 /** The farm as the service's `ReportFarmState` takes it; one task counts as one frame. */
@@ -76,7 +76,7 @@ export function farmReport(input: ReportInput): FarmReport {
         ...(job.submittedAt ? { submittedAt: job.submittedAt } : {}),
         deadline: input.deadline(job),
         burstable: input.burstable(job),
-        ...(input.capacityGroup ? { capacityGroup: input.capacityGroup } : {}),
+        ...(input.capacityGroup?.(job) ? { capacityGroup: input.capacityGroup(job)! } : {}),
       };
     }),
     workers: [...workers].map(([group, c]) => ({ group, idle: c.idle, busy: c.busy })),

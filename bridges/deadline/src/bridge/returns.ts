@@ -8,6 +8,7 @@
  */
 import { isBadOutputError, OutputReturner, removeStaging, verifyInPlace } from '@spillway/bridge-kit';
 import type { FrameState, OutputFile } from '@spillway/sdk';
+import { cloudLogPath, saveCloudLog } from './cloud-log';
 import type { BridgeContext } from './context';
 import { taskKey, type TaskId, type TaskRecord } from './state';
 
@@ -99,16 +100,18 @@ export class Settler {
           return;
         }
       }
+      const cloudLog = await this.keepLog(jobId, taskId, frameId);
       await this.ctx.deadline.taskCommand('complete', jobId, [taskId], this.ctx.sig);
       store.forget(jobId, [taskId]);
       counters.completed += 1;
-      log.info('completed', { job: jobId, task: taskId, frame: frameId, outputs: placed });
+      log.info('completed', { job: jobId, task: taskId, frame: frameId, outputs: placed, cloudLog });
       return;
     }
     const why =
       state === 'recalled'
         ? `recalled: ${message || 'local workers are idle'}`
         : `cloud frame ${state}: ${message || 'no message'}`;
+    const cloudLog = state === 'recalled' ? undefined : await this.keepLog(jobId, taskId, frameId);
     await this.backToFarm(rec, why);
     if (state === 'recalled') {
       counters.recalled += 1;
@@ -120,7 +123,27 @@ export class Settler {
         task: taskId,
         frame: frameId,
         reason: message || state,
+        cloudLog,
       });
+    }
+  }
+
+  /** Saves the cloud frame's log beside the bridge's state (see `cloud-log.ts`); a failure costs only the log. */
+  private async keepLog(jobId: string, taskId: TaskId, frameId: string): Promise<string | undefined> {
+    try {
+      return await saveCloudLog(
+        this.ctx.burst,
+        frameId,
+        cloudLogPath(this.ctx.config.stateDir, jobId, taskId),
+        this.ctx.sig.abortSignal,
+      );
+    } catch (err) {
+      this.ctx.log.warn('could not keep the cloud log', {
+        job: jobId,
+        task: taskId,
+        err: (err as Error).message,
+      });
+      return undefined;
     }
   }
 

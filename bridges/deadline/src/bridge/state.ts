@@ -67,6 +67,12 @@ export interface BridgeState {
   cursor: string;
   /** By `jobId:taskId`. */
   tasks: Record<string, TaskRecord>;
+  /**
+   * Limit groups whose Deadline limit the bridge has lowered by the cloud frames it holds: the
+   * limit the studio set, by name. Restored (and removed) once no cloud frame holds one.
+   * @default none
+   */
+  limits?: Record<string, number>;
 }
 
 /** The key of a task in the state. */

@@ -74,6 +74,12 @@ export const COMMAND: BridgeCommandSpec<BridgeConfig> = {
       description: "Spillway capacity group (default: the service's default)",
     },
     {
+      flags: '--gpu-group <name>',
+      key: 'gpuCapacityGroup',
+      description:
+        'Spillway GPU capacity group of jobs with ExtraInfo SpillwayGpus=N (default: none, they stay local)',
+    },
+    {
       flags: '--cloud-retries <n>',
       key: 'cloudRetries',
       description: 'cloud retries before a task returns to the farm (default 1)',

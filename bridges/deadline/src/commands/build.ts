@@ -14,6 +14,7 @@ import {
   padFrame,
   pathWord,
   RENDERERS,
+  type GpuDevice,
   type PathRule,
   type RendererProfile,
 } from '@spillway/bridge-kit';
@@ -113,6 +114,8 @@ export interface CommandInput {
    * job preparation placed them on the node. @default inputs through `pathRules`
    */
   readonly assetRoot?: string;
+  /** The GPUs of the capacity group the task runs on: the renderer's GPU flags are added. @default none */
+  readonly gpu?: { readonly count: number; readonly device: GpuDevice };
 }
 
 /** A built command, or why there is none. */
@@ -224,6 +227,7 @@ export function buildCommand(input: CommandInput): BuiltCommand {
     frameStart: start,
     frameEnd: end,
     options,
+    ...(input.gpu ? { gpu: input.gpu } : {}),
   });
   return {
     supported: true,

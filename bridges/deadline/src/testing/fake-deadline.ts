@@ -111,10 +111,15 @@ export class FakeDeadline {
   readonly renders: RenderRecord[] = [];
   /** Every task command received, in order. */
   readonly taskCommands: TaskCommandRecord[] = [];
+  /** Limit groups: name to maximum concurrent tasks, as `PUT /api/limitgroups` leaves them. */
+  readonly limits: Map<string, number>;
+  /** Every `PUT /api/limitgroups` `set` received, in order. */
+  readonly limitChanges: { readonly name: string; readonly limit: number }[] = [];
   /** `http://127.0.0.1:PORT`. */
   url = '';
 
   private constructor(private readonly options: FakeDeadlineOptions) {
+    this.limits = new Map(Object.entries(options.limits ?? {}));
     const specs = options.workers ?? [{ name: 'worker-1' }, { name: 'worker-2' }];
     this.workers = specs.map((spec) => ({
       spec,
@@ -315,7 +320,7 @@ export class FakeDeadline {
     if (grp !== 'none' && !groups.includes(grp)) return false;
     if (pool !== 'none' && !pools.includes(pool)) return false;
     for (const limit of job.raw.Props.Limits as string[]) {
-      const max = this.options.limits?.[limit];
+      const max = this.limits.get(limit);
       if (max !== undefined && this.inUse(limit) >= max) return false;
     }
     return true;
@@ -572,11 +577,20 @@ export class FakeDeadline {
       case 'GET /api/groups':
         return [...new Set(['none', ...this.workers.flatMap((w) => w.spec.groups ?? [])])];
       case 'GET /api/limitgroups':
-        return Object.entries(this.options.limits ?? {}).map(([Name, Limit]) => ({
-          Name,
-          Limit,
-          InUse: this.inUse(Name),
-        }));
+        return [...this.limits].map(([Name, Limit]) => ({ Name, Limit, InUse: this.inUse(Name) }));
+      case 'PUT /api/limitgroups': {
+        // Deadline's "Set Limit Group": creates or updates the named group's limit.
+        const body = json();
+        if (typeof body.Command !== 'string') throw new FakeDeadlineError(400, 'Bad Request: no command key');
+        if (body.Command.toLowerCase() !== 'set')
+          throw new FakeDeadlineError(500, `invalid command ${body.Command}`);
+        if (typeof body.Name !== 'string' || typeof body.Limit !== 'number' || !(body.Limit >= 0)) {
+          throw new FakeDeadlineError(400, 'Bad Request: Name and Limit are required');
+        }
+        this.limits.set(body.Name, body.Limit);
+        this.limitChanges.push({ name: body.Name, limit: body.Limit });
+        return 'Success';
+      }
       default:
         if (url.pathname.startsWith('/api/tasks')) throw new FakeDeadlineError(501, 'Not Implemented');
         throw new FakeDeadlineError(404, 'Not Found');

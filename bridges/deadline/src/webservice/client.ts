@@ -226,6 +226,18 @@ export class DeadlineClient {
     return listOf(await this.request('GET', '/api/groups', undefined, options));
   }
 
+  /**
+   * Sets a limit group's limit (`PUT /api/limitgroups`, command `set`): how many tasks of its
+   * jobs may render at once. The bridge lowers it by the cloud frames it holds, so local and
+   * cloud together never exceed what the studio set.
+   */
+  async setLimit(name: string, limit: number, options?: DeadlineCallOptions): Promise<void> {
+    if (!name) throw new ValidationError('Name', name, 'is empty');
+    if (!Number.isInteger(limit) || limit < 0)
+      throw new ValidationError('Limit', limit, 'must be a whole number >= 0');
+    await this.request('PUT', '/api/limitgroups', { Command: 'set', Name: name, Limit: limit }, options);
+  }
+
   /** Limit groups (`GET /api/limitgroups`). */
   async listLimits(options?: DeadlineCallOptions): Promise<DeadlineLimit[]> {
     const body = await this.request('GET', '/api/limitgroups', undefined, options);

@@ -36,6 +36,7 @@ import {
 } from '../proto';
 import { serveRqd } from '../rqd';
 import type { VirtualHostConfig } from './config';
+import { followLogIntoFile, rqdLogPath } from './frame-log';
 import { mapPaths } from './paths';
 import { shouldOpen } from './open';
 import { cloudJobId, coreDetail, jobDeadline } from './policy';
@@ -72,6 +73,8 @@ export class VirtualHost {
   private timer: NodeJS.Timeout | undefined;
   private cycling = false;
   private watchDone: Promise<void> = Promise.resolve();
+  /** Cloud logs being written where RQD writes a frame's log, by OpenCue frame id. */
+  private readonly logs = new Map<string, Promise<void>>();
   private allocation: CueAllocation | undefined;
   private boundPort = 0;
   private current: VirtualHostStatus = { open: false, reason: 'starting', running: 0 };
@@ -180,6 +183,8 @@ export class VirtualHost {
         );
       }
     }
+    for (const l of Object.values(this.state.current.launches))
+      if (l.cloudJobId) this.followLog(l, l.cloudJobId);
     this.watchDone = this.watch();
     this.watchDone.catch(() => undefined); // surfaced through `stopped`
     this.timer = setInterval(() => void this.cycle(), c.reportIntervalMs);
@@ -291,6 +296,7 @@ export class VirtualHost {
       const l = s.launches[record.frameId];
       if (l) l.cloudJobId = res.jobId;
     });
+    this.followLog(record, res.jobId);
     if (this.state.current.launches[record.frameId]?.killRequested) await this.cancelCloud(record.frameId);
   }
 
@@ -534,6 +540,9 @@ export class VirtualHost {
         exitStatus = l.killRequested ? 137 : 1;
         exitSignal = l.killRequested ? 9 : 0;
       }
+      // The log is whole in the frame's log path before Cuebot hears the frame ended.
+      const log = this.logs.get(l.frameId);
+      if (log) await Promise.race([log, sleep(10_000, this.abort.signal)]);
       await this.reportCompletion(l, exitStatus, exitSignal);
       this.state.update((s) => {
         delete s.launches[l.frameId];
@@ -544,6 +553,30 @@ export class VirtualHost {
         exitStatus,
       });
     }
+  }
+
+  /**
+   * Writes the cloud frame's log where RQD would (the frame's log path), as it grows, so
+   * CueGUI's log viewer shows it; one writer per frame.
+   */
+  private followLog(l: LaunchRecord, cloudJobId: string): void {
+    const file = rqdLogPath(l.run);
+    if (!file || this.logs.has(l.frameId)) return;
+    const frame = parseFrameName(l.run.frame_name)?.number ?? 0;
+    const writing = followLogIntoFile(this.burst, cloudJobId, frame, file, {
+      abortSignal: this.abort.signal,
+      logger: this.log,
+    })
+      .catch((err: unknown) => {
+        if (!this.abort.signal.aborted)
+          this.log.warn('could not write the cloud log to the frame log path', {
+            frame: l.run.frame_name,
+            file,
+            err: (err as Error).message,
+          });
+      })
+      .finally(() => this.logs.delete(l.frameId));
+    this.logs.set(l.frameId, writing);
   }
 
   /** Reports a completion, retrying while Cuebot is unreachable (the cursor waits with it). */
@@ -583,6 +616,7 @@ export class VirtualHost {
     if (this.timer) clearInterval(this.timer);
     this.abort.abort();
     await this.watchDone.catch(() => undefined);
+    await Promise.allSettled([...this.logs.values()]);
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.cuebot.close();
     this.burst.close();

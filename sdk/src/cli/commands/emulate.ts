@@ -1,4 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
+import { DEFAULT_USAGE_LIMITS } from '../../emulate/arm/defaults';
+import { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from '../../emulate/batch/defaults';
 import { decimal, exits, typedOption, wholeNumber } from '../command';
 
 /** Resolves on SIGINT or SIGTERM. */
@@ -63,13 +65,54 @@ export function register(program: Command): void {
       ).default(0),
     )
     .addOption(typedOption('--seed <N>', 'seed of fault and preemption draws', wholeNumber()).default(1))
+    .addOption(
+      typedOption(
+        '--resize-time-ms <N>',
+        'how long a resize keeps a pool resizing (a second resize meanwhile is 409 PoolBeingResized; real Batch: minutes)',
+        wholeNumber(),
+      ).default(DEFAULT_RESIZE_TIME_MS),
+    )
+    .addOption(
+      typedOption(
+        '--active-job-quota <N>',
+        'active jobs and job schedules the account allows',
+        wholeNumber(),
+      ).default(DEFAULT_BATCH_QUOTA.activeJobs),
+    )
+    .addOption(
+      typedOption('--pool-quota <N>', 'pools the account allows', wholeNumber()).default(
+        DEFAULT_BATCH_QUOTA.pools,
+      ),
+    )
+    .addOption(
+      typedOption('--dedicated-core-quota <N>', 'dedicated cores the account allows', wholeNumber()).default(
+        DEFAULT_BATCH_QUOTA.dedicatedCores,
+      ),
+    )
+    .addOption(
+      typedOption(
+        '--low-priority-core-quota <N>',
+        'low-priority (spot) cores the account allows',
+        wholeNumber(),
+      ).default(DEFAULT_BATCH_QUOTA.lowPriorityCores),
+    )
     .option(
       '--share <SOURCE=DIR>',
       "a local directory standing in for a mount source of pools' mountConfiguration, e.g. nas:/export/projects=/srv/projects (repeatable; other sources get an empty directory)",
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--json', 'print the endpoint as one JSON line')
-    .addHelpText('after', '\nExample:\n  spillway emulate batch --port 8089 --server-busy-rate 0.1')
+    .addHelpText(
+      'after',
+      `
+The account's quotas are enforced with Batch's error codes (ActiveJobAndScheduleQuotaReached,
+PoolQuotaReached; AccountCoreQuotaReached on the pool for cores), and its ARM resource
+(GET <url>/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Batch/batchAccounts/<account>,
+any bearer token) reports them.
+
+Example:
+  spillway emulate batch --port 8089 --server-busy-rate 0.1 --active-job-quota 300`,
+    )
     .action(
       exits(async (opts) => {
         const { startBatchEmulator, DEFAULT_BATCH_ACCOUNT, DEFAULT_BATCH_KEY } =
@@ -83,6 +126,13 @@ export function register(program: Command): void {
             bootDelayMs: opts.bootDelayMs,
             spotPreemptionsPerNodeHour: opts.preemptionsPerHour,
             seed: opts.seed,
+            resizeTimeMs: opts.resizeTimeMs,
+            quota: {
+              activeJobs: opts.activeJobQuota,
+              pools: opts.poolQuota,
+              dedicatedCores: opts.dedicatedCoreQuota,
+              lowPriorityCores: opts.lowPriorityCoreQuota,
+            },
             ...(opts.rootDir ? { rootDir: opts.rootDir } : {}),
             ...(opts.share ? { shares: parseShares(opts.share as string[]) } : {}),
           },
@@ -144,6 +194,20 @@ export function register(program: Command): void {
       ),
     )
     .addOption(typedOption('--retry-after-ms <MS>', 'the Retry-After of a 429', wholeNumber()).default(1000))
+    .addOption(
+      typedOption(
+        '--cores-limit <N>',
+        'regional vCPU limit, Regular priority (Compute usages "cores")',
+        wholeNumber(),
+      ).default(DEFAULT_USAGE_LIMITS.cores),
+    )
+    .addOption(
+      typedOption(
+        '--low-priority-cores-limit <N>',
+        'regional Spot vCPU limit (Compute usages "lowPriorityCores")',
+        wholeNumber(),
+      ).default(DEFAULT_USAGE_LIMITS.lowPriorityCores),
+    )
     .option('--json', 'print the endpoint as one JSON line')
     .addHelpText(
       'after',
@@ -166,6 +230,7 @@ Example:
           ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}),
           lroDelayMs: opts.lroDelayMs,
           bootDelayMs: opts.bootDelayMs,
+          usageLimits: { cores: opts.coresLimit, lowPriorityCores: opts.lowPriorityCoresLimit },
           ...(opts.throttleEvery !== undefined
             ? { throttle: { everyN: opts.throttleEvery, retryAfterMs: opts.retryAfterMs } }
             : {}),

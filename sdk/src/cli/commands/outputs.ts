@@ -74,12 +74,20 @@ export function register(program: Command): void {
         const succeeded = frames.filter((f) => f.state === 'succeeded');
         const unfinished = frames.length - succeeded.length;
 
-        // Every local path is checked (and collisions found) before anything is fetched.
+        // Every local path is checked (and collisions found) before anything is fetched; a
+        // path that cannot be placed is reported, and the others are still fetched.
         const plan: { frameId: string; file: OutputFile; local: string }[] = [];
+        const failed: { frameId: string; path: string; error: string }[] = [];
         const byPath = new Map<string, { frameId: string; file: OutputFile }>();
         for (const f of succeeded) {
           for (const [i, file] of f.outputs.entries()) {
-            const local = storage.resolveInside(dest, file.path, `frame ${f.frameId} outputs[${i}].path`);
+            let local: string;
+            try {
+              local = storage.resolveInside(dest, file.path, `frame ${f.frameId} outputs[${i}].path`);
+            } catch (err) {
+              failed.push({ frameId: f.frameId, path: file.path, error: (err as Error).message });
+              continue;
+            }
             const twin = byPath.get(local);
             if (twin) {
               if (twin.file.sha256 === file.sha256) continue; // the same bytes: fetched once
@@ -100,6 +108,17 @@ export function register(program: Command): void {
           concurrency,
           async ({ frameId, file, local }) => {
             let result: Fetched;
+            try {
+              // Never through a symbolic link: it could lead anywhere outside DIR.
+              await realDirectoryInside(dest, path.dirname(local));
+              await refuseLink(local);
+              await refuseLink(`${local}.part`);
+            } catch (err) {
+              failed.push({ frameId, path: file.path, error: (err as Error).message });
+              if (!opts.json)
+                console.log(`could not fetch ${file.path} from frame ${frameId}: ${(err as Error).message}`);
+              return;
+            }
             if (await alreadyThere(local, file, abort.signal)) {
               result = {
                 frameId,
@@ -110,10 +129,23 @@ export function register(program: Command): void {
                 bytesReceived: 0,
               };
             } else {
-              const got = await client.assets.fetchOutput(frameId, file.path, local, {
-                resume: true,
-                abortSignal: abort.signal,
-              });
+              let got: Awaited<ReturnType<typeof client.assets.fetchOutput>>;
+              try {
+                got = await client.assets.fetchOutput(frameId, file.path, local, {
+                  resume: true,
+                  abortSignal: abort.signal,
+                });
+              } catch (err) {
+                if (abort.signal.aborted) throw err;
+                // Not interrupted: nothing to resume from; no partial file is left behind.
+                await fs.promises.rm(`${local}.part`, { force: true });
+                failed.push({ frameId, path: file.path, error: (err as Error).message });
+                if (!opts.json)
+                  console.log(
+                    `could not fetch ${file.path} from frame ${frameId}: ${(err as Error).message}`,
+                  );
+                return;
+              }
               result = {
                 frameId,
                 path: file.path,
@@ -145,6 +177,7 @@ export function register(program: Command): void {
           bytesFetched: fetched.reduce((n, r) => n + r.bytesReceived, 0),
           durationMs: Date.now() - started,
           outputs: results.map((r) => ({ ...r, localPath: path.join(dest, ...r.path.split('/')) })),
+          failed,
         };
         if (opts.json) console.log(JSON.stringify(summary));
         else {
@@ -153,6 +186,15 @@ export function register(program: Command): void {
               `${summary.frames} succeeded frame(s) into ${dest}` +
               (unfinished > 0 ? `; ${unfinished} frame(s) of the job have not succeeded` : ''),
           );
+          for (const f of failed)
+            console.log(`  not returned: ${f.path} from frame ${f.frameId}: ${f.error}`);
+        }
+        if (failed.length > 0) {
+          if (!opts.json)
+            console.error(
+              `${failed.length} of ${failed.length + results.length} output(s) could not be returned`,
+            );
+          return 1;
         }
         return 0;
       } finally {
@@ -174,4 +216,41 @@ async function alreadyThere(local: string, file: OutputFile, signal: AbortSignal
   }
   const { hashFile } = require('../../storage') as typeof import('../../storage');
   return (await hashFile(local, signal)) === file.sha256;
+}
+
+/**
+ * Makes `dir` (inside `root`) a real directory, refusing any symbolic link on the way down
+ * from `root`: an output is never written through a link, wherever it points.
+ */
+async function realDirectoryInside(root: string, dir: string): Promise<void> {
+  await fs.promises.mkdir(root, { recursive: true });
+  const rel = path.relative(root, dir);
+  let at = root;
+  for (const part of rel === '' ? [] : rel.split(path.sep)) {
+    at = path.join(at, part);
+    let st: fs.Stats | undefined;
+    try {
+      st = await fs.promises.lstat(at);
+    } catch {
+      st = undefined;
+    }
+    if (!st)
+      await fs.promises.mkdir(at).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+    else if (st.isSymbolicLink())
+      throw new Error(`${at} is a symbolic link; outputs are never written through one`);
+    else if (!st.isDirectory()) throw new Error(`${at} is not a directory`);
+  }
+}
+
+/** Refuses a destination that is a symbolic link (writing it would write where it points). */
+async function refuseLink(file: string): Promise<void> {
+  try {
+    if ((await fs.promises.lstat(file)).isSymbolicLink()) {
+      throw new Error(`${file} is a symbolic link; outputs are never written through one`);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }

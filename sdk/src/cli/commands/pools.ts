@@ -1,5 +1,10 @@
 import type { Command } from '@commander-js/extra-typings';
-import { BurstServiceError, parseImageReference, type CapacityImage } from '../../client';
+import {
+  BurstServiceError,
+  parseImageReference,
+  type CapacityImage,
+  type LicenseServerInput,
+} from '../../client';
 import {
   decimal,
   exits,
@@ -10,6 +15,7 @@ import {
   UsageError,
   wholeNumber,
   withConnection,
+  type ValueParser,
 } from '../command';
 import { connect } from '../connect';
 import { groupTable, nodeTable } from '../format';
@@ -31,6 +37,8 @@ const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['spec.cost', '--dedicated-price / --spot-price'],
   ['spec.backend', '--backend'],
   ['spec.mode', '--mode'],
+  ['spec.license_servers', '--license-server'],
+  ['spec.gpu', '--gpus / --gpu-device'],
 ];
 
 /** The service's refusal of a spec, saying which flag sets the field it names. */
@@ -45,6 +53,16 @@ function withFlag(err: unknown): unknown {
 
 /** `--image`: a URN publisher:offer:sku[:version], or an image resource id. */
 const imageReference = (value: string): CapacityImage => parseImageReference(value, '--image');
+
+/** `--license-server HOST:PORT[=VAR,VAR]`, repeatable: a licence server and the variables set to it. */
+const licenseServer: ValueParser<LicenseServerInput[] | undefined> = (value, previous) => {
+  const eq = value.indexOf('=');
+  const address = eq < 0 ? value : value.slice(0, eq);
+  if (!/^.+:\d+$/.test(address))
+    throw new Error('expected HOST:PORT[=VAR,VAR], e.g. lic.studio.internal:5053=solidangle_LICENSE');
+  const environmentVariables = eq < 0 ? [] : names([value.slice(eq + 1)]);
+  return [...(previous ?? []), { address, environmentVariables }];
+};
 
 /** Comma-separated and repeatable values, e.g. `--farm-group cloud,gpu --farm-group fx`. */
 const names = (values: readonly string[] | undefined): string[] =>
@@ -181,6 +199,27 @@ export function register(program: Command): void {
           repeatable,
         ),
       )
+      .addOption(
+        typedOption(
+          '--license-server <HOST:PORT=VAR,...>',
+          "a licence server the renderers need, and the variables set to port@host on every task (e.g. lic:5053=solidangle_LICENSE); checked from a node before the group's first frame; repeatable",
+          licenseServer,
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--gpus <N>',
+          'GPUs per node (default: from an N-series VM size, else none)',
+          wholeNumber({ max: 16 }),
+        ),
+      )
+      .addOption(
+        typedOption(
+          '--gpu-device <API>',
+          'device API of GPU renderers (default CUDA)',
+          oneOf(['CUDA', 'OPTIX', 'HIP'] as const),
+        ),
+      )
       .addOption(typedOption('--facility <F>', 'worker burst: OpenCue facility', (v) => v))
       .addOption(
         typedOption(
@@ -252,6 +291,15 @@ Examples:
               ? { cost: { dedicated: opts.dedicatedPrice, spot: opts.spotPrice! } }
               : {}),
             ...(image ? { image } : {}),
+            ...(opts.licenseServer ? { licenseServers: opts.licenseServer } : {}),
+            ...(opts.gpus !== undefined || opts.gpuDevice !== undefined
+              ? {
+                  gpu: {
+                    ...(opts.gpus !== undefined ? { count: opts.gpus } : {}),
+                    ...(opts.gpuDevice ? { device: opts.gpuDevice } : {}),
+                  },
+                }
+              : {}),
             ...(opts.subnet ? { subnetId: opts.subnet } : {}),
             ...(opts.resourceGroup ? { resourceGroup: opts.resourceGroup } : {}),
             ...(opts.location ? { location: opts.location } : {}),

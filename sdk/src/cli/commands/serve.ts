@@ -15,6 +15,10 @@ export function register(program: Command): void {
       'run the burst-capacity service (gRPC, spillway.v1). With no configuration it is the embedded default: the local engine, on loopback. Stop it with Ctrl-C (SIGINT) or SIGTERM; it can also be killed outright at any moment and restarted without losing anything. Off loopback it refuses to start without TLS and a token (or client certificates)',
     )
     .option('--listen <HOST:PORT>', 'where to listen; port 0 picks one (default: 127.0.0.1:7443)')
+    .option(
+      '--http <HOST:PORT>',
+      'where the status page and /metrics listen, or "off"; same TLS and token rules as --listen (default: 127.0.0.1:7480)',
+    )
     .option('--config <FILE>', "JSON configuration (see the README's configuration table)")
     .option('--data-dir <DIR>', 'state directory (default: $SPILLWAY_DATA_DIR or ~/.spillway)')
     .addOption(typedOption('--nodes <N>', 'local engine nodes (default: 4)', wholeNumber({ max: 1000 })))
@@ -31,6 +35,13 @@ export function register(program: Command): void {
         '--log-level <LEVEL>',
         'debug, info, warn or error (default: info)',
         oneOf(['debug', 'info', 'warn', 'error'] as const),
+      ),
+    )
+    .addOption(
+      typedOption(
+        '--log-format <FORMAT>',
+        'text (for people) or json (one JSON object per line, for log shippers) (default: text)',
+        oneOf(['text', 'json'] as const),
       ),
     )
     .addHelpText('after', '\nExample:\n  spillway serve --listen 127.0.0.1:7443 --nodes 8')
@@ -50,6 +61,7 @@ export function register(program: Command): void {
           if (value !== undefined) overrides[key] = value;
         };
         flag('listen', opts.listen);
+        flag('http.listen', opts.http);
         flag('dataDir', opts.dataDir);
         flag('compute.local.nodes', opts.nodes);
         flag('compute.local.slotsPerNode', opts.slots);
@@ -58,11 +70,14 @@ export function register(program: Command): void {
         flag('tls.keyFile', opts.tlsKey);
         flag('tls.clientCaFile', opts.tlsClientCa);
         flag('log.level', opts.logLevel);
+        flag('log.format', opts.logFormat);
         const config = loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides });
         const logger = createLogger({ level: config.log.level, format: config.log.format, name: 'service' });
         const service = await startService(config, embeddedProviders(config), logger);
         if (opts.addressFile) fs.writeFileSync(opts.addressFile, service.address);
         console.log(`spillway service listening on ${service.address} (state in ${config.dataDir})`);
+        if (service.httpUrl)
+          console.log(`status page: ${service.httpUrl} (Prometheus metrics: ${service.httpUrl}metrics)`);
         await new Promise<void>((resolve) => {
           const stop = (): void => {
             process.off('SIGINT', stop);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Command } from '@commander-js/extra-typings';
 import { countChunks, iterateChunks, parseFrameRange, type FrameRun } from '../../compute/frames';
-import { quote } from '../../errors';
+import { quote, ValidationError } from '../../errors';
 import type { FrameSpec, JobSpec } from '../../model/frames';
 import {
   exits,
@@ -54,6 +54,13 @@ export function register(program: Command): void {
         ),
       )
       .addOption(typedOption('--env <NAME=VALUE>', 'environment variable; repeatable', keyValue))
+      .addOption(
+        typedOption(
+          '--gpus <N>',
+          'GPUs each task needs: the job runs only on a capacity group with that many per node (default: 0, a CPU job)',
+          wholeNumber({ max: 16 }),
+        ),
+      )
       .option('--manifest <ID>', 'asset manifest from `spillway assets sync`')
       .addOption(
         typedOption(
@@ -69,15 +76,28 @@ export function register(program: Command): void {
           (v) => v,
         ).conflicts(['command', 'frames']),
       )
+      .addOption(
+        typedOption(
+          '--template <FILE>',
+          'an Open Job Description 2023-09 job template (YAML or JSON): one job per step, one frame per task',
+          (v) => v,
+        ).conflicts(['command', 'frames', 'jobFile', 'chunk']),
+      )
+      .addOption(typedOption('--param <NAME=VALUE>', "a job parameter of --template's; repeatable", keyValue))
       .option('--watch', 'then watch the job to the end (exit 0 when every frame succeeded)')
       .addHelpText(
         'after',
         `
-Example:
-  spillway submit --frames 1-24 --command 'mkdir -p out && echo #IFRAME# > out/f_#ZFRAME#.txt' --watch`,
+Examples:
+  spillway submit --frames 1-24 --command 'mkdir -p out && echo #IFRAME# > out/f_#ZFRAME#.txt' --watch
+  spillway submit --template render.yaml --param SceneFile=/shots/010.blend --param Frames=1-100 --watch`,
       ),
   ).action(
     exits(async (opts) => {
+      if (opts.param && opts.template === undefined) {
+        throw new UsageError('--param is for the job parameters of --template', '--param');
+      }
+      if (opts.template !== undefined) return submitTemplate(opts.template, opts);
       let job: JobSpec;
       let frames: Iterable<FrameSpec>;
       let total: number;
@@ -98,6 +118,7 @@ Example:
           ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
           ...(opts.retries !== undefined ? { maxRetries: opts.retries } : {}),
           ...(opts.env ? { environment: opts.env } : {}),
+          ...(opts.gpus ? { gpus: opts.gpus } : {}),
           ...(opts.manifest ? { assetManifestId: opts.manifest } : {}),
           ...(opts.outputs ? { outputPatterns: opts.outputs } : {}),
         };
@@ -150,6 +171,83 @@ Example:
       }
     }),
   );
+}
+
+/** What `--template` needs of the options. */
+interface TemplateOptions {
+  readonly param?: Record<string, string>;
+  readonly jobId?: string;
+  readonly source?: string;
+  readonly group?: string;
+  readonly priority?: number;
+  readonly retries?: number;
+  readonly outputs?: string[];
+  readonly name?: string;
+  readonly env?: Record<string, string>;
+  readonly manifest?: string;
+  readonly gpus?: number;
+  readonly watch?: boolean;
+  readonly json?: boolean;
+  readonly address?: string;
+  readonly tokenFile?: string;
+  readonly tlsCa?: string;
+}
+
+/** `--template`: every step of an OJD job template as a job of its own, each submitted in turn. */
+async function submitTemplate(file: string, opts: TemplateOptions): Promise<number> {
+  for (const flag of ['name', 'env', 'manifest', 'gpus'] as const) {
+    if (opts[flag] !== undefined) {
+      throw new UsageError(`--${flag} does not apply to --template (the template says it)`, `--${flag}`);
+    }
+  }
+  // The parser loads only when used: every command module is loaded to build --help.
+  const ojd = require('../../ojd') as typeof import('../../ojd');
+  const at = (err: unknown): never => {
+    if (err instanceof ValidationError) {
+      throw new UsageError(`--template ${quote(file)}: ${err.message}`, err.field);
+    }
+    throw err;
+  };
+  let jobs: import('../../ojd').TemplateJob[] = [];
+  try {
+    jobs = ojd.instantiateJobTemplate(ojd.readJobTemplate(file), {
+      source: opts.source ?? `cli:${os.userInfo().username}`,
+      ...(opts.param ? { parameters: opts.param } : {}),
+      ...(opts.jobId ? { sourceJobId: opts.jobId } : {}),
+      ...(opts.group ? { capacityGroup: opts.group } : {}),
+      ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+      ...(opts.retries !== undefined ? { maxRetries: opts.retries } : {}),
+      ...(opts.outputs ? { outputPatterns: opts.outputs } : {}),
+    });
+  } catch (err) {
+    at(err);
+  }
+  const json = opts.json ?? false;
+  const client = connect(opts);
+  try {
+    const results: { step: string; jobId: string; submitted: number; created: number }[] = [];
+    for (const { step, job, frames } of jobs) {
+      let jobId = '';
+      let submitted = 0;
+      let created = 0;
+      for await (const batch of client.submitFramesInBatches(job, frames)) {
+        jobId = batch.jobId;
+        submitted += batch.frames.length;
+        for (const f of batch.frames) if (f.created) created++;
+      }
+      results.push({ step, jobId, submitted, created });
+      if (!json)
+        console.log(`job ${jobId} (step ${quote(step)}): ${submitted} tasks submitted, ${created} new`);
+    }
+    if (json) printJson({ jobs: results });
+    let code = 0;
+    if (opts.watch) {
+      for (const r of results) code = Math.max(code, await watchJob(client, r.jobId, { json }));
+    }
+    return code;
+  } finally {
+    client.close();
+  }
 }
 
 /** The tasks of a range, one at a time: a range of any length costs no memory. */

@@ -1,3 +1,4 @@
+import { gpusOfVmSize } from '../vm-sizes';
 import type { BatchServiceClient, BatchServiceModels } from '@azure/batch';
 import { resolveMountSecrets } from '../../storage/mounts-secrets';
 import type { TokenCredential } from '@azure/core-auth';
@@ -21,9 +22,13 @@ import type {
   ResizeTarget,
   TaskCounts,
   TaskEvent,
+  TaskFilePart,
+  TaskFileRange,
   TaskInfo,
 } from '../backend';
 import { nodeStateOf } from '../local/states';
+import { QuotaExceededError, type BatchQuotaSource } from '../quota';
+import { vmSizeCores } from '../vm-sizes';
 import { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
 import { retry, sleep, type BackoffOptions } from '../../retry';
 import { mapLimit } from './limit';
@@ -81,6 +86,18 @@ export interface BatchComputeBackendOptions {
   readonly pollIntervalMs?: number;
   /** How long a resize or node removal waits for a running resize before stopping it. @default 60000 */
   readonly resizeConflictWaitMs?: number;
+  /**
+   * How long `createJob` waits for Batch to delete an ended job of the same id before making
+   * it again (a job cannot be reopened once terminated). @default 300000
+   */
+  readonly jobReplaceTimeoutMs?: number;
+  /**
+   * Where the account's quotas are read (`fixedBatchQuotas({...})`, or `ArmBatchQuotaSource`
+   * for the account's ARM resource). With it, a resize beyond the dedicated or low-priority
+   * core quota, or a pool beyond the pool quota, is refused before Batch is asked, with a
+   * `QuotaExceededError` naming the quota. @default none (Batch reports it later, on the pool)
+   */
+  readonly quotas?: BatchQuotaSource;
   /** Azure AD scope for TokenCredential auth. @default 'https://batch.core.windows.net//.default' */
   readonly tokenScope?: string;
   /** Where retries and monitoring problems are reported. @default silent */
@@ -88,6 +105,7 @@ export interface BatchComputeBackendOptions {
 }
 
 const RESIZING_CODES = new Set([
+  'PoolBeingResized',
   'PoolNotSteady',
   'PoolResizing',
   'TooManyRequestsToResizePool',
@@ -134,6 +152,8 @@ interface JobWatch {
   watermark?: Date;
   lastCounts?: string;
   known: Map<string, KnownTask>;
+  /** Terminated: watched until its last task changes are seen, then dropped. */
+  ending?: boolean;
 }
 
 interface GroupWatch {
@@ -258,6 +278,7 @@ export class BatchComputeBackend implements ComputeBackend {
           `Batch pool "${spec.name}" does not exist and poolMode is "existing": create it first`,
         );
       }
+      await this.checkPoolQuota(spec.name, options);
       try {
         // Mount secrets are read now, go into this request only, and are never kept or logged.
         const secrets = await resolveMountSecrets(spec.mounts ?? []);
@@ -291,7 +312,9 @@ export class BatchComputeBackend implements ComputeBackend {
     options: OperationOptions,
   ): Promise<BatchServiceModels.ComputeNode[]> {
     const select = {
-      computeNodeListOptions: { select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors' },
+      computeNodeListOptions: {
+        select: 'id,state,isDedicated,runningTasksCount,allocationTime,errors,vmSize',
+      },
     };
     let page = await this.call(
       (r) => this.client.computeNode.list(pool, { ...select, ...r }),
@@ -445,6 +468,7 @@ export class BatchComputeBackend implements ComputeBackend {
 
   async resizeGroup(name: string, target: ResizeTarget, options: ResizeOptions = {}): Promise<GroupStatus> {
     validateResizeTarget(target, this.bounds.get(name));
+    await this.checkCoreQuota(name, target, options);
     const auto = this.autoGroups.get(name);
     if (auto) {
       auto.target = target;
@@ -455,6 +479,76 @@ export class BatchComputeBackend implements ComputeBackend {
     const status = await this.getGroup(name, options);
     if (!status) throw new NotFoundError(`Batch pool "${name}" does not exist`);
     return status;
+  }
+
+  /** Every pool of the account, with what quotas count. */
+  private async quotaPools(options: OperationOptions): Promise<BatchServiceModels.CloudPool[]> {
+    const listOptions = {
+      poolListOptions: {
+        select:
+          'id,state,vmSize,targetDedicatedNodes,targetLowPriorityNodes,currentDedicatedNodes,currentLowPriorityNodes',
+      },
+    };
+    let page = await this.call((r) => this.client.pool.list({ ...listOptions, ...r }), options, 'pool list');
+    const pools = [...page];
+    while (page.odatanextLink) {
+      const link = page.odatanextLink;
+      page = await this.call((r) => this.client.pool.listNext(link, r), options, 'pool list');
+      pools.push(...page);
+    }
+    return pools.filter((p) => p.state !== 'deleting');
+  }
+
+  /**
+   * Refuses a resize the account's core quotas cannot hold, before Batch is asked (Batch
+   * accepts it and reports `AccountCoreQuotaReached` on the pool later). Each other pool
+   * counts what it holds or was asked for, whichever is more.
+   */
+  private async checkCoreQuota(name: string, target: ResizeTarget, options: OperationOptions): Promise<void> {
+    if (!this.options.quotas) return;
+    const quotas = await this.options.quotas.getQuotas(options);
+    if (quotas.dedicatedCores === undefined && quotas.lowPriorityCores === undefined) return;
+    const auto = this.autoGroups.get(name);
+    const mine = new Set((auto ? [...auto.pools] : [name]).map((p) => p.toLowerCase()));
+    let vmSize = auto?.spec.vmSize;
+    const other = { dedicated: 0, spot: 0 };
+    for (const p of await this.quotaPools(options)) {
+      const cores = vmSizeCores(p.vmSize ?? '') ?? 1;
+      if (mine.has(p.id!.toLowerCase())) {
+        vmSize ??= p.vmSize;
+        continue;
+      }
+      other.dedicated += Math.max(p.targetDedicatedNodes ?? 0, p.currentDedicatedNodes ?? 0) * cores;
+      other.spot += Math.max(p.targetLowPriorityNodes ?? 0, p.currentLowPriorityNodes ?? 0) * cores;
+    }
+    if (vmSize === undefined) return; // no such pool: the resize itself says so
+    const cores = vmSizeCores(vmSize) ?? 1;
+    const pools = Math.max(1, auto ? auto.pools.size : 1);
+    for (const [quota, limit, used, nodes, kind] of [
+      ['dedicatedCores', quotas.dedicatedCores, other.dedicated, target.dedicated, 'dedicated'],
+      ['lowPriorityCores', quotas.lowPriorityCores, other.spot, target.spot, 'spot'],
+    ] as const) {
+      const need = nodes * cores * pools;
+      if (limit !== undefined && need > 0 && used + need > limit) {
+        throw new QuotaExceededError(
+          quota,
+          limit,
+          used,
+          need,
+          `resize group "${name}" to ${nodes} ${kind} nodes of ${vmSize} (${cores} cores each${pools > 1 ? `, in each of ${pools} pools` : ''})`,
+        );
+      }
+    }
+  }
+
+  /** Refuses a new pool beyond the account's pool quota, before Batch is asked. */
+  private async checkPoolQuota(name: string, options: OperationOptions): Promise<void> {
+    if (!this.options.quotas) return;
+    const { pools: limit } = await this.options.quotas.getQuotas(options);
+    if (limit === undefined) return;
+    const used = (await this.quotaPools(options)).length;
+    if (used + 1 > limit)
+      throw new QuotaExceededError('pools', limit, used, 1, `create the pool of group "${name}"`);
   }
 
   private async resizePool(poolId: string, target: ResizeTarget, options: ResizeOptions): Promise<void> {
@@ -493,8 +587,13 @@ export class BatchComputeBackend implements ComputeBackend {
     return poolId;
   }
 
+  /**
+   * Deletes the group's pools. Their active jobs are terminated first: Batch leaves a job
+   * active when its pool goes, and an active job counts against the account's quota forever.
+   */
   async deleteGroup(name: string, options: OperationOptions = {}): Promise<void> {
     const auto = this.autoGroups.get(name);
+    await this.terminateJobsOn(new Set(auto ? [...auto.pools] : [name]), options);
     if (auto) {
       for (const poolId of [...auto.pools]) await this.deleteGroupPool(poolId, options);
       this.autoGroups.delete(name);
@@ -503,6 +602,29 @@ export class BatchComputeBackend implements ComputeBackend {
     }
     await this.deleteGroupPool(name, options);
     this.bounds.delete(name);
+  }
+
+  /** Terminates every active job that runs on one of these pools. */
+  private async terminateJobsOn(poolIds: ReadonlySet<string>, options: OperationOptions): Promise<void> {
+    if (poolIds.size === 0) return;
+    const wanted = new Set([...poolIds].map((p) => p.toLowerCase()));
+    const listOptions = {
+      jobListOptions: { filter: "state eq 'active'", select: 'id,poolInfo,executionInfo' },
+    };
+    let page = await this.call((r) => this.client.job.list({ ...listOptions, ...r }), options, 'job list');
+    const ids: string[] = [];
+    for (;;) {
+      for (const j of page) {
+        const pool = j.executionInfo?.poolId ?? j.poolInfo?.poolId;
+        if (pool && wanted.has(pool.toLowerCase())) ids.push(j.id!);
+      }
+      const link = page.odatanextLink;
+      if (!link) break;
+      page = await this.call((r) => this.client.job.listNext(link, r), options, 'job list');
+    }
+    await mapLimit(ids, this.options.maxConcurrentCalls ?? 4, (id) => this.terminateJob(id, options));
+    if (ids.length > 0)
+      this.options.logger?.info('batch: terminated the jobs of a deleted group', { jobs: ids.length });
   }
 
   private async deleteGroupPool(name: string, options: OperationOptions): Promise<void> {
@@ -547,6 +669,8 @@ export class BatchComputeBackend implements ComputeBackend {
       priority: n.isDedicated ? 'dedicated' : 'spot',
       runningTasks: n.runningTasksCount ?? 0,
       createdAt: n.allocationTime ? new Date(n.allocationTime) : new Date(0),
+      // Batch reports no GPUs; a node's VM size says how many it has.
+      gpus: gpusOfVmSize(n.vmSize ?? '') ?? 0,
     }));
   }
 
@@ -609,21 +733,51 @@ export class BatchComputeBackend implements ComputeBackend {
         },
       };
     }
-    try {
-      await this.call((r) => this.client.job.add(wire, r), options, 'job add');
-    } catch (e) {
-      if (BatchComputeBackend.code(e) !== 'JobExists') throw e;
-      const job = await this.call(
-        (r) => this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo' }, ...r }),
-        options,
-      );
-      const same = auto
-        ? job.poolInfo?.autoPoolSpecification?.autoPoolIdPrefix === spec.group.slice(0, 20)
-        : job.poolInfo?.poolId === spec.group;
-      if (!same) {
-        throw new FailedPreconditionError(
-          `job "${spec.id}" exists on pool "${job.poolInfo?.poolId ?? '(auto)'}", not "${spec.group}"`,
-        );
+    const deadline = Date.now() + (this.options.jobReplaceTimeoutMs ?? 300_000);
+    for (let round = 0; ; round++) {
+      try {
+        await this.call((r) => this.client.job.add(wire, r), options, 'job add');
+        break;
+      } catch (e) {
+        const code = BatchComputeBackend.code(e);
+        if (code !== 'JobExists' && code !== 'JobBeingDeleted') throw e;
+        const job =
+          code === 'JobExists'
+            ? await this.call(
+                (r) => this.client.job.get(spec.id, { jobGetOptions: { select: 'id,poolInfo,state' }, ...r }),
+                options,
+                'job get',
+              ).catch((err: unknown) => {
+                if (BatchComputeBackend.code(err) === 'JobNotFound') return undefined; // gone meanwhile
+                throw err;
+              })
+            : undefined;
+        if (job && job.state !== 'completed' && job.state !== 'terminating' && job.state !== 'deleting') {
+          const same = auto
+            ? job.poolInfo?.autoPoolSpecification?.autoPoolIdPrefix === spec.group.slice(0, 20)
+            : job.poolInfo?.poolId === spec.group;
+          if (!same) {
+            throw new FailedPreconditionError(
+              `job "${spec.id}" exists on pool "${job.poolInfo?.poolId ?? '(auto)'}", not "${spec.group}"`,
+            );
+          }
+          break;
+        }
+        // The job ended (its frames had all settled) and more come: a Batch job cannot be
+        // reopened, so it is deleted and made again under the same id once it is gone.
+        if (job && job.state !== 'deleting') {
+          this.options.logger?.debug('batch: replacing an ended job', { jobId: spec.id, state: job.state });
+          await this.deleteJob(spec.id, options);
+        }
+        this.jobs.delete(spec.id);
+        if (Date.now() >= deadline) {
+          throw new BatchError(
+            'JobBeingDeleted',
+            `job "${spec.id}" ended and could not be made again within jobReplaceTimeoutMs (${this.options.jobReplaceTimeoutMs ?? 300_000} ms): Batch is still deleting it`,
+            409,
+          );
+        }
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(round, 6)), options.abortSignal);
       }
     }
     if (auto) {
@@ -830,6 +984,44 @@ export class BatchComputeBackend implements ComputeBackend {
     }
   }
 
+  /**
+   * Get File Properties From Task for the size, then Get File From Task with `ocp-range` for
+   * the bytes past `range.offset` (no GET when there are none); undefined when the file, the
+   * task or its node is gone, or Batch did not answer.
+   */
+  async readTaskFileRange(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    range: TaskFileRange,
+    options: OperationOptions = {},
+  ): Promise<TaskFilePart | undefined> {
+    try {
+      const props = await this.call(
+        (r) => this.client.file.getPropertiesFromTask(jobId, taskId, filePath, r),
+        options,
+        'task file properties',
+      );
+      const size = Number(props.contentLength);
+      const end = Math.min(size, range.offset + range.maxBytes) - 1;
+      if (!Number.isFinite(size) || end < range.offset) return { data: Buffer.alloc(0), size };
+      const res = await this.call(
+        (r) =>
+          this.client.file.getFromTask(jobId, taskId, filePath, {
+            fileGetFromTaskOptions: { ocpRange: `bytes=${range.offset}-${end}` },
+            ...r,
+          }),
+        options,
+        'task file get',
+      );
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.readableStreamBody ?? []) chunks.push(Buffer.from(chunk as Uint8Array));
+      return { data: Buffer.concat(chunks), size };
+    } catch {
+      return undefined; // the file, the task or its node is gone, or Batch did not answer
+    }
+  }
+
   async *listTasks(jobId: string, options: ListTasksOptions = {}): AsyncIterable<TaskInfo> {
     const filters: string[] = [];
     if (options.state) filters.push(`state eq '${options.state}'`);
@@ -875,6 +1067,9 @@ export class BatchComputeBackend implements ComputeBackend {
   }
 
   async terminateJob(jobId: string, options: OperationOptions = {}): Promise<void> {
+    // Watched until its tasks' last changes are seen, then no more polled.
+    const watch = this.jobs.get(jobId);
+    if (watch) watch.ending = true;
     try {
       await this.call((r) => this.client.job.terminate(jobId, r), options, 'job terminate');
     } catch (e) {
@@ -1041,7 +1236,10 @@ export class BatchComputeBackend implements ComputeBackend {
     }
     const key = JSON.stringify(counts);
     // Nothing moved and nothing is running: no task can have changed state.
-    if (key === watch.lastCounts && counts.running === 0) return;
+    if (key === watch.lastCounts && counts.running === 0) {
+      if (watch.ending) this.jobs.delete(jobId); // ended, and its last changes were seen
+      return;
+    }
     // Overlap the watermark a little: equal timestamps are deduplicated below.
     const since = watch.watermark ? new Date(watch.watermark.getTime() - 1000) : undefined;
     let newest = watch.watermark?.getTime() ?? 0;

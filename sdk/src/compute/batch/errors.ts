@@ -106,3 +106,12 @@ export function isRetryable(e: unknown): boolean {
     status === 503 || status === 500 || status === 408 || status === 429 || status === 502 || status === 504
   );
 }
+
+/**
+ * The account's active-job quota is full (`ActiveJobAndScheduleQuotaReached`): no fault, it
+ * clears as the account's jobs end, so a job waiting for it waits as frames wait for nodes.
+ */
+export function isJobQuotaReached(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === 'ActiveJobAndScheduleQuotaReached';
+}

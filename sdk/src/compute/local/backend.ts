@@ -1,3 +1,4 @@
+import { gpusOfVmSize } from '../vm-sizes';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type {
   AddTasksResult,
@@ -16,6 +17,8 @@ import type {
   ResizeTarget,
   TaskCounts,
   TaskEvent,
+  TaskFilePart,
+  TaskFileRange,
   TaskInfo,
 } from '../backend';
 import {
@@ -28,7 +31,7 @@ import {
 } from '../batch/validate';
 import { LocalEngine, type LocalEngineOptions } from './engine';
 import { EngineError } from './errors';
-import { readTaskDirFile } from './files';
+import { readTaskDirFile, readTaskDirFileRange } from './files';
 import { nodeStateOf } from './states';
 import type { EngineMount, EnginePool, EngineTask, EngineTaskSpec } from './types';
 import { relativeMountPathOf, type MountSpec } from '../../storage/mounts';
@@ -174,6 +177,7 @@ export class LocalComputeBackend implements ComputeBackend {
         ...(spec.startTaskCommand ? { startTask: { commandLine: spec.startTaskCommand } } : {}),
         ...(spec.resizeTimeoutMs !== undefined ? { resizeTimeoutMs: spec.resizeTimeoutMs } : {}),
         ...(spec.mounts?.length ? { mounts: spec.mounts.map(engineMountOf) } : {}),
+        ...(spec.gpusPerNode ? { gpusPerNode: spec.gpusPerNode } : {}),
       });
     }
     return this.status(spec.name)!;
@@ -211,18 +215,25 @@ export class LocalComputeBackend implements ComputeBackend {
         return this.status(name)!;
       } catch (e) {
         // Another resize slipped in between: wait for it, never surface the conflict.
-        if (!(e instanceof EngineError && e.code === 'PoolNotSteady')) throw toContractError(e);
+        if (!(e instanceof EngineError && e.code === 'PoolBeingResized')) throw toContractError(e);
       }
     }
   }
 
   async deleteGroup(name: string, _options?: OperationOptions): Promise<void> {
+    // As on Batch: the group's active jobs end with it (an active job would stay forever).
+    for (const job of this.engine.listJobs()) {
+      if (job.state === 'active' && job.poolId.toLowerCase() === name.toLowerCase())
+        void this.engine.terminateJob(job.id).catch(() => undefined);
+    }
     if (this.engine.getPool(name)) this.engine.deletePool(name);
     this.bounds.delete(name);
   }
 
   async listNodes(group: string, _options?: OperationOptions): Promise<ComputeNode[]> {
-    if (!this.engine.getPool(group)) throw new NotFoundError(`group "${group}" does not exist`);
+    const pool = this.engine.getPool(group);
+    if (!pool) throw new NotFoundError(`group "${group}" does not exist`);
+    const gpus = pool.spec.gpusPerNode ?? gpusOfVmSize(pool.spec.vmSize) ?? 0;
     return this.engine.listNodes(group).map((n) => ({
       id: n.id,
       group,
@@ -230,6 +241,7 @@ export class LocalComputeBackend implements ComputeBackend {
       priority: n.priority,
       runningTasks: n.runningTasks,
       createdAt: n.allocationTime,
+      gpus,
     }));
   }
 
@@ -246,7 +258,7 @@ export class LocalComputeBackend implements ComputeBackend {
           this.engine.removeNodes(group, chunk, 'taskcompletion');
           break;
         } catch (e) {
-          if (!(e instanceof EngineError && e.code === 'PoolNotSteady')) throw toContractError(e);
+          if (!(e instanceof EngineError && e.code === 'PoolBeingResized')) throw toContractError(e);
         }
       }
     }
@@ -259,7 +271,14 @@ export class LocalComputeBackend implements ComputeBackend {
 
   async createJob(spec: ComputeJobSpec, _options?: OperationOptions): Promise<void> {
     validateJobSpec(spec);
-    const existing = this.engine.getJob(spec.id);
+    let existing = this.engine.getJob(spec.id);
+    if (existing && existing.state !== 'active') {
+      // Ended (its frames had all settled) and more come: made again, as on Batch.
+      if (existing.state === 'terminating') await this.engine.terminateJob(spec.id);
+      if (this.engine.getJob(spec.id)?.state === 'completed') this.engine.deleteJob(spec.id);
+      while (this.engine.getJob(spec.id)) await new Promise((r) => setTimeout(r, 5));
+      existing = undefined;
+    }
     if (existing) {
       if (existing.poolId !== spec.group) {
         throw new FailedPreconditionError(
@@ -289,7 +308,7 @@ export class LocalComputeBackend implements ComputeBackend {
     const added: string[] = [];
     const alreadyExisted: string[] = [];
     for (const t of tasks) {
-      const spec = engineTask(t);
+      const spec = engineTask({ ...t, commandLine: this.commandLineOf(jobId, t) });
       const existing = this.engine.getTask(jobId, t.id);
       if (existing) {
         if (canonical(existing.spec) !== canonical(spec)) {
@@ -302,6 +321,15 @@ export class LocalComputeBackend implements ComputeBackend {
       added.push(t.id);
     }
     return { added, alreadyExisted };
+  }
+
+  /**
+   * The command line the engine runs for a task, after the task passed Batch's checks (a
+   * subclass may wrap it, e.g. to record the task's exit: the wrapper is the engine's, not
+   * the caller's, and does not count against Batch's limits). @default the task's own
+   */
+  protected commandLineOf(_jobId: string, task: ComputeTaskSpec): string {
+    return task.commandLine;
   }
 
   async getTask(jobId: string, taskId: string, _options?: OperationOptions): Promise<TaskInfo | undefined> {
@@ -318,6 +346,17 @@ export class LocalComputeBackend implements ComputeBackend {
   ): Promise<Buffer | undefined> {
     const dir = this.engine.getJob(jobId) ? this.engine.getTask(jobId, taskId)?.taskDir : undefined;
     return dir === undefined ? undefined : readTaskDirFile(dir, filePath);
+  }
+
+  async readTaskFileRange(
+    jobId: string,
+    taskId: string,
+    filePath: string,
+    range: TaskFileRange,
+    _options?: OperationOptions,
+  ): Promise<TaskFilePart | undefined> {
+    const dir = this.engine.getJob(jobId) ? this.engine.getTask(jobId, taskId)?.taskDir : undefined;
+    return dir === undefined ? undefined : readTaskDirFileRange(dir, filePath, range.offset, range.maxBytes);
   }
 
   async *listTasks(jobId: string, options: ListTasksOptions = {}): AsyncIterable<TaskInfo> {

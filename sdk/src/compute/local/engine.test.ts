@@ -165,15 +165,116 @@ describe('LocalEngine', () => {
     expect(events.filter((e) => e.type === 'preempted')).toHaveLength(2);
   });
 
-  it('GIVEN a pool resizing WHEN it is resized again THEN it answers PoolNotSteady, and a quota shortfall is a resize error', async () => {
+  it('GIVEN a pool resizing WHEN it is resized again THEN it answers 409 PoolBeingResized, and a quota shortfall is a resize error', async () => {
     engine = new LocalEngine({ bootDelayMs: 200, quota: { dedicatedNodes: 2 } });
     engine.addPool({ id: 'p', vmSize: 'x' });
     engine.resizePool('p', { targetDedicatedNodes: 3, targetSpotNodes: 0 });
     expect(() => engine.resizePool('p', { targetDedicatedNodes: 1, targetSpotNodes: 0 })).toThrow(
-      expect.objectContaining({ code: 'PoolNotSteady', statusCode: 409 }),
+      expect.objectContaining({ code: 'PoolBeingResized', statusCode: 409 }),
     );
     expect(engine.getPool('p')?.resizeErrors[0]?.code).toBe('AccountCoreQuotaReached');
     expect(engine.currentNodes('p').dedicated).toBe(2);
+  });
+
+  it.each([
+    // GIVEN the quota WHEN one pool of 4-vCPU nodes asks for 5 THEN what fits, and the error
+    [{ dedicatedCores: 10 }, 'dedicated', 2, 'AccountCoreQuotaReached'],
+    [{ lowPriorityCores: 12 }, 'spot', 3, 'AccountLowPriorityCoreQuotaReached'],
+    [{ dedicatedCores: 900 }, 'dedicated', 5, undefined],
+  ] as const)(
+    'GIVEN core quota %j WHEN 5 %s nodes of Standard_D4as_v5 are asked for THEN %i are allocated, resize error %s',
+    (quota, priority, allocated, code) => {
+      engine = new LocalEngine({ quota });
+      engine.addPool({ id: 'p', vmSize: 'Standard_D4as_v5' });
+      engine.resizePool('p', {
+        targetDedicatedNodes: priority === 'dedicated' ? 5 : 0,
+        targetSpotNodes: priority === 'spot' ? 5 : 0,
+      });
+      expect(engine.currentNodes('p')[priority]).toBe(allocated);
+      expect(engine.getPool('p')?.resizeErrors[0]?.code).toBe(code);
+    },
+  );
+
+  it('GIVEN pool and active-job quotas WHEN one more is added THEN 409 PoolQuotaReached / ActiveJobAndScheduleQuotaReached; completed jobs do not count', async () => {
+    engine = new LocalEngine({ quota: { pools: 1, activeJobs: 2 } });
+    engine.addPool({ id: 'p', vmSize: 'x' });
+    expect(() => engine.addPool({ id: 'q', vmSize: 'x' })).toThrow(
+      expect.objectContaining({ code: 'PoolQuotaReached', statusCode: 409 }),
+    );
+    engine.addJob({ id: 'a', poolId: 'p' });
+    engine.addJob({ id: 'b', poolId: 'p' });
+    expect(() => engine.addJob({ id: 'c', poolId: 'p' })).toThrow(
+      expect.objectContaining({ code: 'ActiveJobAndScheduleQuotaReached', statusCode: 409 }),
+    );
+    await engine.terminateJob('a');
+    expect(engine.activeJobCount()).toBe(1);
+    expect(engine.addJob({ id: 'c', poolId: 'p' }).state).toBe('active');
+  });
+
+  it('GIVEN resizeTimeMs WHEN a pool is resized, even down THEN it stays resizing that long, refusing a second resize', async () => {
+    engine = new LocalEngine({ resizeTimeMs: 300 });
+    engine.addPool({ id: 'p', vmSize: 'x' });
+    const t0 = Date.now();
+    engine.resizePool('p', { targetDedicatedNodes: 0, targetSpotNodes: 0 });
+    expect(engine.getPool('p')?.allocationState).toBe('resizing');
+    expect(() => engine.resizePool('p', { targetDedicatedNodes: 1, targetSpotNodes: 0 })).toThrow(
+      expect.objectContaining({ code: 'PoolBeingResized', statusCode: 409 }),
+    );
+    while (engine.getPool('p')?.allocationState !== 'steady') await new Promise((r) => setTimeout(r, 20));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+  });
+
+  it('GIVEN a failed task WHEN reactivated THEN it runs again with its retry count reset; a succeeded one is refused', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
+    engine.addJob({ id: 'j', poolId: 'p', maxTaskRetryCount: 1 });
+    const marker = path.join(engine.rootDir, 'second-run');
+    engine.addTask('j', { id: 'flaky', commandLine: `[ -e ${marker} ] || { touch ${marker}.try; exit 4; }` });
+    engine.addTask('j', { id: 'fine', commandLine: 'true' });
+    await until(engine, 'j', allDone(2));
+    expect(engine.getTask('j', 'flaky')).toMatchObject({ result: 'failure', retryCount: 1, exitCode: 4 });
+    expect(engine.taskCounts('j')).toMatchObject({ failed: 1, succeeded: 1 });
+    fs.writeFileSync(marker, '');
+    expect(engine.reactivateTask('j', 'flaky')).toMatchObject({ state: 'active', retryCount: 0 });
+    await until(engine, 'j', allDone(2));
+    expect(engine.getTask('j', 'flaky')).toMatchObject({ result: 'success', exitCode: 0 });
+    expect(engine.taskCounts('j')).toMatchObject({ failed: 0, succeeded: 2, completed: 2 });
+    expect(() => engine.reactivateTask('j', 'fine')).toThrow(
+      expect.objectContaining({ code: 'TaskSucceeded' }),
+    );
+  });
+
+  it('GIVEN a job with done tasks WHEN onAllTasksComplete becomes terminatejob THEN it ends, and cannot go back', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
+    engine.addJob({ id: 'j', poolId: 'p' });
+    engine.addTask('j', { id: 't', commandLine: 'true' });
+    await until(engine, 'j', allDone(1));
+    expect(engine.getJob('j')?.state).toBe('active');
+    engine.updateJob('j', { onAllTasksComplete: 'terminatejob' });
+    while (engine.getJob('j')?.state !== 'completed') await new Promise((r) => setTimeout(r, 20));
+    expect(engine.getJob('j')?.terminateReason).toBe('AllTasksComplete');
+    expect(() => engine.updateJob('j', { onAllTasksComplete: 'noaction' })).toThrow(
+      expect.objectContaining({ code: 'JobCompleted' }),
+    );
+  });
+
+  it('GIVEN a running task WHEN deleted THEN its process group is killed and it is gone from the counts', async () => {
+    engine = new LocalEngine();
+    engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
+    engine.addJob({ id: 'j', poolId: 'p' });
+    const pidFile = path.join(engine.rootDir, 'long.pid');
+    engine.addTask('j', { id: 'long', commandLine: `echo $$ > ${pidFile}; exec sleep 30` });
+    await until(engine, 'j', (ts) => ts[0]?.state === 'running' && fs.existsSync(pidFile));
+    while (fs.readFileSync(pidFile, 'utf8').trim() === '') await new Promise((r) => setTimeout(r, 10));
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    engine.deleteTask('j', 'long');
+    const end = Date.now() + 5000;
+    while (!dead(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(dead(pid)).toBe(true);
+    expect(engine.getTask('j', 'long')).toBeUndefined();
+    expect(engine.taskCounts('j')).toEqual({ active: 0, running: 0, completed: 0, succeeded: 0, failed: 0 });
+    expect(engine.listNodes('p')[0]?.runningTasks).toBe(0);
   });
 
   it('GIVEN 10,000 queued tasks on a pool with no nodes WHEN counted THEN adding them is cheap and all are active', async () => {

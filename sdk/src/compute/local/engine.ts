@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { vmSizeCores } from '../vm-sizes';
 import { EngineError } from './errors';
 import { downloadResourceFiles, uploadOutputFiles } from './files';
 import { runProcess, type RunningProcess } from './process';
@@ -32,8 +33,15 @@ export interface LocalEngineOptions {
   readonly spotRecoveryMs?: number;
   /** Seed of the random preemptions. @default 1 */
   readonly seed?: number;
-  /** Account-wide node quota; a resize beyond it reports `AccountCoreQuotaReached`. @default unlimited */
-  readonly quota?: { readonly dedicatedNodes?: number; readonly spotNodes?: number };
+  /**
+   * Simulated time a resize keeps the pool `resizing`: new nodes stay `creating` (being
+   * allocated) until it has passed, and a second resize or a node removal meanwhile is
+   * refused with 409 `PoolBeingResized`, as Batch does. Real Batch takes minutes.
+   * @default half of `bootDelayMs` for nodes being added; no minimum otherwise
+   */
+  readonly resizeTimeMs?: number;
+  /** Account quotas, as Batch enforces them. @default unlimited */
+  readonly quota?: EngineQuota;
   /** Reported as `AZ_BATCH_ACCOUNT_NAME`. @default 'local' */
   readonly accountName?: string;
   /** Job release time limit (Batch: 15 minutes). @default 15 minutes */
@@ -58,6 +66,49 @@ export interface LocalEngineOptions {
   readonly niceness?: number;
 }
 
+/**
+ * An account's quotas (Batch's defaults: 100-300 active jobs and job schedules, up to 100
+ * pools, up to 900 dedicated and 100 low-priority cores). Each is unlimited when not given.
+ */
+export interface EngineQuota {
+  /** Dedicated vCPUs across pools (a node counts its VM size's vCPUs). */
+  readonly dedicatedCores?: number;
+  /** Low-priority (spot) vCPUs across pools. */
+  readonly lowPriorityCores?: number;
+  /** Pools; one more is refused with 409 `PoolQuotaReached`. */
+  readonly pools?: number;
+  /** Jobs not completed; one more is refused with 409 `ActiveJobAndScheduleQuotaReached`. */
+  readonly activeJobs?: number;
+  /** Dedicated nodes across pools (a node-count view of the core quota). */
+  readonly dedicatedNodes?: number;
+  /** Spot nodes across pools. */
+  readonly spotNodes?: number;
+}
+
+/** A node's vCPUs as quotas count them: its VM size's, or 1 for a size that is not Azure's (`local`). */
+export function nodeCores(vmSize: string): number {
+  return vmSizeCores(vmSize) ?? 1;
+}
+
+/** The preparation or release task of a job on one node, as Batch reports it. */
+export interface EngineJobTaskRun {
+  readonly state: 'running' | 'completed';
+  readonly startTime: Date;
+  readonly endTime?: Date;
+  readonly exitCode?: number;
+  readonly result?: 'success' | 'failure';
+  /** The task's directory on the node. */
+  readonly taskDir: string;
+}
+
+/** A job's preparation and release on one node (Batch's `JobPreparationAndReleaseTaskExecutionInformation`). */
+export interface EngineJobNodeStatus {
+  readonly poolId: string;
+  readonly nodeId: string;
+  readonly preparation?: EngineJobTaskRun;
+  readonly release?: EngineJobTaskRun;
+}
+
 type Mut<T> = { -readonly [K in keyof T]: T[K] };
 
 interface NodeRec extends Mut<EngineNode> {
@@ -76,6 +127,9 @@ interface PoolRec extends Mut<EnginePool> {
   nodes: Map<string, NodeRec>;
   nodeSeq: number;
   resizeTimer?: NodeJS.Timeout;
+  /** The pool stays `resizing` at least until then (`resizeTimeMs`). */
+  settleAt?: number;
+  settleTimer?: NodeJS.Timeout;
 }
 
 interface TaskRec extends Mut<EngineTask> {
@@ -94,6 +148,8 @@ interface JobRec extends Mut<EngineJob> {
   /** Nodes that ran (or started) the job's preparation or a task: release runs there. */
   nodesUsed: Set<NodeRec>;
   release?: Promise<void>;
+  /** Preparation and release runs by node id. */
+  nodeRuns: Map<string, Mut<EngineJobNodeStatus>>;
 }
 
 const READY: ReadonlySet<BatchNodeState> = new Set(['idle', 'running']);
@@ -152,6 +208,11 @@ export class LocalEngine {
     }
   }
 
+  /** The account quotas this engine enforces (empty: none). */
+  get quota(): EngineQuota {
+    return this.options.quota ?? {};
+  }
+
   // ---------------------------------------------------------------- events
 
   /** Subscribes to task changes; returns the unsubscribe function. */
@@ -190,6 +251,12 @@ export class LocalEngine {
   addPool(spec: EnginePoolSpec): EnginePool {
     const key = spec.id.toLowerCase();
     if (this.pools.has(key)) throw new EngineError('PoolExists', 'The specified pool already exists.', 409);
+    const poolQuota = this.options.quota?.pools;
+    if (poolQuota !== undefined && this.pools.size >= poolQuota) {
+      throw new EngineError('PoolQuotaReached', 'Pool quota for the account has been reached.', 409, [
+        { key: 'Quota', value: String(poolQuota) },
+      ]);
+    }
     const now = new Date();
     const pool: PoolRec = {
       spec,
@@ -251,8 +318,9 @@ export class LocalEngine {
   }
 
   /**
-   * Sets a pool's targets. `PoolResizing`-style 409 (code `PoolNotSteady`) while a resize or
-   * removal is in progress, as Batch does.
+   * Sets a pool's targets. 409 `PoolBeingResized` while a resize or removal is in progress,
+   * as Batch does. What the account's core quota cannot hold is not allocated and shows as
+   * a resize error (`AccountCoreQuotaReached` / `AccountLowPriorityCoreQuotaReached`).
    */
   resizePool(
     poolId: string,
@@ -266,13 +334,7 @@ export class LocalEngine {
     const pool = this.pool(poolId);
     if (pool.state === 'deleting')
       throw new EngineError('PoolBeingDeleted', 'The specified pool is being deleted.', 409);
-    if (pool.allocationState !== 'steady') {
-      throw new EngineError(
-        'PoolNotSteady',
-        'The specified pool is not in a steady allocation state: a resize or node removal is in progress.',
-        409,
-      );
-    }
+    this.assertSteady(pool);
     for (const [field, v] of [
       ['targetDedicatedNodes', target.targetDedicatedNodes],
       ['targetLowPriorityNodes', target.targetSpotNodes],
@@ -294,27 +356,19 @@ export class LocalEngine {
     pool.targetSpotNodes = target.targetSpotNodes;
     pool.resizeErrors = [];
     this.setAllocation(pool, 'resizing');
+    this.holdResizing(pool);
     const errors: { code: string; message: string }[] = [];
     for (const priority of ['dedicated', 'spot'] as const) {
       const want = priority === 'dedicated' ? target.targetDedicatedNodes : target.targetSpotNodes;
       const present = [...pool.nodes.values()].filter((n) => n.priority === priority && !n.leaving);
       if (present.length < want) {
-        const quota =
-          priority === 'dedicated' ? this.options.quota?.dedicatedNodes : this.options.quota?.spotNodes;
-        let allowed = want;
-        if (quota !== undefined) {
-          let used = 0;
-          for (const p of this.pools.values()) {
-            for (const n of p.nodes.values()) if (n.priority === priority && !n.leaving) used++;
-          }
-          allowed = Math.min(want, present.length + Math.max(0, quota - used));
-          if (allowed < want) {
-            errors.push({
-              code:
-                priority === 'dedicated' ? 'AccountCoreQuotaReached' : 'AccountLowPriorityCoreQuotaReached',
-              message: `The specified account has reached its ${priority === 'dedicated' ? 'dedicated' : 'low-priority'} core quota (${quota} nodes); ${want - allowed} requested nodes could not be allocated.`,
-            });
-          }
+        const room = this.quotaRoom(priority, nodeCores(pool.spec.vmSize));
+        const allowed = Math.min(want, present.length + room.nodes);
+        if (allowed < want) {
+          errors.push({
+            code: priority === 'dedicated' ? 'AccountCoreQuotaReached' : 'AccountLowPriorityCoreQuotaReached',
+            message: `The specified account has reached its ${priority === 'dedicated' ? 'dedicated' : 'low-priority'} core quota (${room.limit}); ${want - allowed} requested nodes could not be allocated.`,
+          });
         }
         for (let i = present.length; i < allowed; i++) this.createNode(pool, priority);
       } else if (present.length > want) {
@@ -357,10 +411,69 @@ export class LocalEngine {
     this.checkAllocation(pool);
   }
 
+  /**
+   * How many more nodes of a priority the account's quotas let in, each of `cores` vCPUs,
+   * and the binding limit in words (for the resize error).
+   */
+  private quotaRoom(priority: 'dedicated' | 'spot', cores: number): { nodes: number; limit: string } {
+    const q = this.options.quota;
+    const nodeQuota = priority === 'dedicated' ? q?.dedicatedNodes : q?.spotNodes;
+    const coreQuota = priority === 'dedicated' ? q?.dedicatedCores : q?.lowPriorityCores;
+    let usedNodes = 0;
+    let usedCores = 0;
+    for (const p of this.pools.values()) {
+      const c = nodeCores(p.spec.vmSize);
+      for (const n of p.nodes.values()) {
+        if (n.priority !== priority || n.leaving) continue;
+        usedNodes++;
+        usedCores += c;
+      }
+    }
+    let nodes = Number.MAX_SAFE_INTEGER;
+    let limit = 'unlimited';
+    if (nodeQuota !== undefined) {
+      nodes = Math.max(0, nodeQuota - usedNodes);
+      limit = `${nodeQuota} nodes`;
+    }
+    if (coreQuota !== undefined) {
+      const byCores = Math.max(0, Math.floor((coreQuota - usedCores) / cores));
+      if (byCores < nodes) {
+        nodes = byCores;
+        limit = `${coreQuota} cores, ${usedCores} in use, ${cores} per node`;
+      }
+    }
+    return { nodes, limit };
+  }
+
+  /** 409 `PoolBeingResized` unless the pool's allocation is steady. */
+  private assertSteady(pool: PoolRec): void {
+    if (pool.allocationState !== 'steady') {
+      throw new EngineError(
+        'PoolBeingResized',
+        'The specified pool is being resized: a resize or node removal is in progress.',
+        409,
+      );
+    }
+  }
+
+  /** With `resizeTimeMs`, keeps the pool `resizing` for that long from now. */
+  private holdResizing(pool: PoolRec): void {
+    const ms = this.options.resizeTimeMs;
+    if (ms === undefined || ms <= 0) return;
+    pool.settleAt = Date.now() + ms;
+    if (pool.settleTimer) clearTimeout(pool.settleTimer);
+    pool.settleTimer = setTimeout(() => {
+      pool.settleTimer = undefined;
+      if (!this.closed) this.checkAllocation(pool);
+    }, ms);
+    pool.settleTimer.unref();
+  }
+
   /** Stops a resize: nodes not yet allocated are dropped; the pool becomes steady at its current size. */
   stopResize(poolId: string): void {
     const pool = this.pool(poolId);
     if (pool.allocationState === 'steady') return;
+    pool.settleAt = undefined;
     this.setAllocation(pool, 'stopping');
     for (const n of [...pool.nodes.values()]) {
       if (n.state === 'creating') this.dropNode(pool, n);
@@ -389,13 +502,7 @@ export class LocalEngine {
         ],
       );
     }
-    if (pool.allocationState !== 'steady') {
-      throw new EngineError(
-        'PoolNotSteady',
-        'The specified pool is not in a steady allocation state: a resize or node removal is in progress.',
-        409,
-      );
-    }
+    this.assertSteady(pool);
     const nodes = nodeIds.map((id) => {
       const n = pool.nodes.get(id);
       if (!n)
@@ -403,6 +510,7 @@ export class LocalEngine {
       return n;
     });
     this.setAllocation(pool, 'resizing');
+    this.holdResizing(pool);
     for (const n of nodes) {
       if (n.leaving) continue;
       if (n.priority === 'dedicated') pool.targetDedicatedNodes = Math.max(0, pool.targetDedicatedNodes - 1);
@@ -419,6 +527,7 @@ export class LocalEngine {
     pool.state = 'deleting';
     pool.lastModified = new Date();
     if (pool.resizeTimer) clearTimeout(pool.resizeTimer);
+    if (pool.settleTimer) clearTimeout(pool.settleTimer);
     for (const n of [...pool.nodes.values()]) this.leaveNode(pool, n, 'requeue');
     this.after(0, () => this.pools.delete(pool.id.toLowerCase()));
   }
@@ -496,6 +605,9 @@ export class LocalEngine {
 
   private checkAllocation(pool: PoolRec): void {
     if (pool.allocationState === 'steady') return;
+    if (pool.settleAt !== undefined && Date.now() < pool.settleAt && pool.allocationState === 'resizing')
+      return;
+    pool.settleAt = undefined;
     for (const n of pool.nodes.values()) {
       if (n.state === 'creating' || n.leaving) return;
     }
@@ -583,7 +695,7 @@ export class LocalEngine {
         });
       });
     };
-    if (from === 'creating') this.after(half, start);
+    if (from === 'creating') this.after(this.options.resizeTimeMs ?? half, start);
     else start();
   }
 
@@ -692,6 +804,15 @@ export class LocalEngine {
   addJob(spec: EngineJobSpec): EngineJob {
     const key = spec.id.toLowerCase();
     if (this.jobs.has(key)) throw new EngineError('JobExists', 'The specified job already exists.', 409);
+    const jobQuota = this.options.quota?.activeJobs;
+    if (jobQuota !== undefined && this.activeJobCount() >= jobQuota) {
+      throw new EngineError(
+        'ActiveJobAndScheduleQuotaReached',
+        'Active job and schedule quota for the account has been reached.',
+        409,
+        [{ key: 'Quota', value: String(jobQuota) }],
+      );
+    }
     const now = new Date();
     const job: JobRec = {
       spec,
@@ -708,9 +829,94 @@ export class LocalEngine {
       counts: { active: 0, running: 0, completed: 0, succeeded: 0, failed: 0 },
       seq: 0,
       nodesUsed: new Set(),
+      nodeRuns: new Map(),
     };
     this.jobs.set(key, job);
     return job;
+  }
+
+  /** Jobs that count against the active-job quota: every job not completed (completed jobs have no limit). */
+  activeJobCount(): number {
+    let n = 0;
+    for (const j of this.jobs.values()) if (j.state !== 'completed') n++;
+    return n;
+  }
+
+  /**
+   * Changes what Batch lets change on a live job: `onAllTasksComplete` (from `noaction` to
+   * `terminatejob`, not back; a job whose tasks are all complete then ends at once) and the
+   * default retry count. 409 `JobCompleted` / `JobNotActive` unless the job is active.
+   */
+  updateJob(
+    id: string,
+    change: {
+      readonly onAllTasksComplete?: 'noaction' | 'terminatejob';
+      readonly maxTaskRetryCount?: number;
+    },
+  ): EngineJob {
+    const job = this.job(id);
+    if (job.state !== 'active') {
+      throw new EngineError(
+        job.state === 'completed' ? 'JobCompleted' : 'JobNotActive',
+        `The specified job is in the ${job.state} state.`,
+        409,
+      );
+    }
+    if (change.onAllTasksComplete === 'noaction' && job.spec.onAllTasksComplete === 'terminatejob') {
+      throw new EngineError(
+        'InvalidPropertyValue',
+        'The value provided for one of the properties in the request body is invalid.',
+        400,
+        [
+          { key: 'PropertyName', value: 'onAllTasksComplete' },
+          { key: 'Reason', value: 'terminatejob cannot be changed back to noaction' },
+        ],
+      );
+    }
+    job.spec = {
+      ...job.spec,
+      ...(change.onAllTasksComplete !== undefined ? { onAllTasksComplete: change.onAllTasksComplete } : {}),
+      ...(change.maxTaskRetryCount !== undefined ? { maxTaskRetryCount: change.maxTaskRetryCount } : {}),
+    };
+    job.lastModified = new Date();
+    job.version++;
+    this.maybeEndJob(job);
+    return job;
+  }
+
+  /** With `onAllTasksComplete: terminatejob`, ends the job once no task is active or running. */
+  private maybeEndJob(job: JobRec): void {
+    if (
+      job.state === 'active' &&
+      job.spec.onAllTasksComplete === 'terminatejob' &&
+      job.counts.active + job.counts.running === 0
+    ) {
+      void this.terminateJob(job.id, 'AllTasksComplete').catch(() => undefined);
+    }
+  }
+
+  /** Where the job's preparation and release ran, per node (`JobPreparationTaskNotSpecified` without one). */
+  jobNodeStatus(id: string): EngineJobNodeStatus[] {
+    const job = this.job(id);
+    if (!job.spec.preparation) {
+      throw new EngineError(
+        'JobPreparationTaskNotSpecified',
+        'The specified job does not have job preparation task.',
+        409,
+      );
+    }
+    return [...job.nodeRuns.values()].map((r) => ({ ...r }));
+  }
+
+  private noteJobTaskRun(
+    job: JobRec,
+    node: NodeRec,
+    which: 'preparation' | 'release',
+    run: EngineJobTaskRun,
+  ): void {
+    const rec = job.nodeRuns.get(node.id) ?? { poolId: node.poolId, nodeId: node.id };
+    rec[which] = run;
+    job.nodeRuns.set(node.id, rec);
   }
 
   private job(id: string): JobRec {
@@ -762,7 +968,9 @@ export class LocalEngine {
         const pool = this.pools.get(node.poolId.toLowerCase());
         if (!pool || pool.nodes.get(node.id) !== node) return;
         const dir = path.join(node.rootDir, 'workitems', job.id, 'job-1', 'jobrelease');
-        await this.runCommand(
+        const startTime = new Date();
+        this.noteJobTaskRun(job, node, 'release', { state: 'running', startTime, taskDir: dir });
+        const exitCode = await this.runCommand(
           node,
           {
             ...release,
@@ -775,6 +983,14 @@ export class LocalEngine {
           path.join(dir, 'wd'),
           this.jobEnv(node, job, 'jobrelease', path.join(dir, 'wd'), dir),
         );
+        this.noteJobTaskRun(job, node, 'release', {
+          state: 'completed',
+          startTime,
+          endTime: new Date(),
+          exitCode,
+          result: exitCode === 0 ? 'success' : 'failure',
+          taskDir: dir,
+        });
       }),
     );
   }
@@ -860,6 +1076,79 @@ export class LocalEngine {
     } else task.proc?.kill();
   }
 
+  /**
+   * Deletes a task, as Batch's Delete Task: a running one is killed first (its process
+   * group), then it is forgotten with its counts. 404 `TaskNotFound`.
+   */
+  deleteTask(jobId: string, taskId: string): void {
+    const job = this.job(jobId);
+    const task = job.tasks.get(taskId.toLowerCase());
+    if (!task) throw new EngineError('TaskNotFound', 'The specified task does not exist.', 404);
+    job.tasks.delete(task.key);
+    const bucket = task.state === 'preparing' ? 'running' : task.state;
+    job.counts[bucket]--;
+    if (task.result === 'success') job.counts.succeeded--;
+    else if (task.result === 'failure') job.counts.failed--;
+    // Whatever still runs is stale from now on: its outcome is dropped.
+    task.attempt++;
+    task.terminating = true;
+    task.proc?.kill();
+    if (task.nodeId) {
+      const node = this.pools.get(job.poolId.toLowerCase())?.nodes.get(task.nodeId);
+      if (node) {
+        this.releaseSlot(task, node);
+        this.maybeDropLeaving(this.pool(node.poolId), node);
+      }
+    }
+    task.state = 'completed';
+    this.maybeEndJob(job);
+    this.schedule();
+  }
+
+  /**
+   * Makes a failed task eligible to run again, as Batch's Reactivate Task: its retry count
+   * goes back to 0 and it is queued. 409 `TaskNotCompleted` unless it completed,
+   * `TaskSucceeded` if it succeeded, `JobNotActive` / `JobCompleted` unless its job is active.
+   */
+  reactivateTask(jobId: string, taskId: string): EngineTask {
+    const job = this.job(jobId);
+    const task = job.tasks.get(taskId.toLowerCase());
+    if (!task) throw new EngineError('TaskNotFound', 'The specified task does not exist.', 404);
+    if (job.state !== 'active') {
+      throw new EngineError(
+        job.state === 'completed' ? 'JobCompleted' : 'JobNotActive',
+        `The specified job is in the ${job.state} state.`,
+        409,
+      );
+    }
+    if (task.state !== 'completed') {
+      throw new EngineError(
+        'TaskNotCompleted',
+        'The specified task is not in a completed state, and the requested operation can be performed only on completed tasks.',
+        409,
+      );
+    }
+    if (task.result === 'success') {
+      throw new EngineError(
+        'TaskSucceeded',
+        'The specified task has already completed successfully, and the requested operation cannot be performed on successful tasks.',
+        409,
+      );
+    }
+    job.counts.failed--;
+    task.retryCount = 0;
+    task.terminating = false;
+    task.result = undefined;
+    task.exitCode = undefined;
+    task.failureInfo = undefined;
+    task.endTime = undefined;
+    task.nodeId = undefined;
+    this.setTaskState(task, 'active');
+    job.queue.push(task);
+    this.schedule();
+    return task;
+  }
+
   private setTaskState(task: TaskRec, state: TaskRec['state']): void {
     const job = this.jobs.get(task.jobId.toLowerCase());
     if (job) {
@@ -887,13 +1176,7 @@ export class LocalEngine {
       else job.counts.failed++;
     }
     this.emitTask('completed', task);
-    if (
-      job &&
-      job.spec.onAllTasksComplete === 'terminatejob' &&
-      job.counts.active + job.counts.running === 0
-    ) {
-      void this.terminateJob(job.id, 'AllTasksComplete').catch(() => undefined);
-    }
+    if (job) this.maybeEndJob(job);
   }
 
   // ---------------------------------------------------------------- scheduling
@@ -1086,13 +1369,27 @@ export class LocalEngine {
   ): Promise<boolean> {
     const dir = path.join(node.rootDir, 'workitems', job.id, 'job-1', 'jobpreparation');
     const wd = path.join(dir, 'wd');
+    const startTime = new Date();
+    this.noteJobTaskRun(job, node, 'preparation', { state: 'running', startTime, taskDir: dir });
+    const done = (exitCode: number | undefined): boolean => {
+      const ok = exitCode === 0;
+      this.noteJobTaskRun(job, node, 'preparation', {
+        state: 'completed',
+        startTime,
+        endTime: new Date(),
+        ...(exitCode !== undefined ? { exitCode } : {}),
+        result: ok ? 'success' : 'failure',
+        taskDir: dir,
+      });
+      return ok;
+    };
     try {
       await fs.promises.mkdir(wd, { recursive: true });
       if (prep.resourceFiles?.length) {
         await downloadResourceFiles(prep.resourceFiles, wd, { timeoutMs: this.options.transferTimeoutMs });
       }
     } catch {
-      return false;
+      return done(undefined);
     }
     const exitCode = await this.runCommand(
       node,
@@ -1101,7 +1398,7 @@ export class LocalEngine {
       wd,
       this.jobEnv(node, job, 'jobpreparation', wd, dir),
     );
-    return exitCode === 0;
+    return done(exitCode);
   }
 
   /** Runs a node-level command (start task, preparation, release); resolves to its exit code. */
@@ -1182,6 +1479,7 @@ export class LocalEngine {
     const waits: Promise<unknown>[] = [];
     for (const pool of this.pools.values()) {
       if (pool.resizeTimer) clearTimeout(pool.resizeTimer);
+      if (pool.settleTimer) clearTimeout(pool.settleTimer);
       for (const n of pool.nodes.values()) {
         for (const p of n.procs) {
           p.kill();

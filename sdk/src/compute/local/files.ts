@@ -35,6 +35,35 @@ export async function readTaskDirFile(taskDir: string, filePath: string): Promis
   }
 }
 
+/**
+ * At most `maxBytes` of a task directory's file from `offset`, and the file's size; undefined
+ * when it is not there or the path leaves the directory (see `readTaskDirFile`).
+ */
+export async function readTaskDirFileRange(
+  taskDir: string,
+  filePath: string,
+  offset: number,
+  maxBytes: number,
+): Promise<{ data: Buffer; size: number } | undefined> {
+  const rel = path.posix.normalize(filePath);
+  if (path.posix.isAbsolute(rel) || rel === '..' || rel.startsWith('../')) return undefined;
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(path.join(taskDir, rel), 'r');
+  } catch {
+    return undefined; // not there (yet, or any more)
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.max(0, Math.min(maxBytes, size - offset));
+    const data = Buffer.alloc(length);
+    const { bytesRead } = length > 0 ? await handle.read(data, 0, length, offset) : { bytesRead: 0 };
+    return { data: data.subarray(0, bytesRead), size };
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Strips the query (SAS) from a URL, so it can be named in an error without the secret. */
 export function withoutQuery(url: string): string {
   const q = url.indexOf('?');

@@ -1,5 +1,12 @@
 /** The local engine (the embedded default) and the contract over it. */
-export { LocalEngine, type LocalEngineOptions } from './engine';
+export {
+  LocalEngine,
+  nodeCores,
+  type EngineJobNodeStatus,
+  type EngineJobTaskRun,
+  type EngineQuota,
+  type LocalEngineOptions,
+} from './engine';
 export { LocalComputeBackend, groupStatusOf, taskInfoOf, type LocalComputeBackendOptions } from './backend';
 export { EngineError } from './errors';
 export { nodeStateOf } from './states';
@@ -16,10 +23,11 @@ export type * from './types';
 export {
   DurableLocalBackend,
   durableCommand,
+  leaderAlive,
+  leftoverProcessGroups,
   openDurableLocalBackend,
-  processGroupFile,
-  reapProcessGroups,
-  recordProcessGroup,
   resultsDir,
   type DurableLocalBackendOptions,
+  type LeftoverProcessGroup,
+  type OutputUrlSigner,
 } from './durable';

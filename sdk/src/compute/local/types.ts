@@ -45,6 +45,8 @@ export interface EnginePoolSpec {
   readonly id: string;
   /** Free text; reported back. */
   readonly vmSize: string;
+  /** GPUs each node reports. @default from the VM size when it is a known Azure N-series size, else 0 */
+  readonly gpusPerNode?: number;
   /** @default 1 */
   readonly taskSlotsPerNode?: number;
   /** Runs on every node as it joins; a failure leaves the node `starttaskfailed`. @default none */

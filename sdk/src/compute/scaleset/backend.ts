@@ -3,6 +3,7 @@
  * driven through the real `@azure/arm-compute` client (long-running operations through its
  * core-lro pollers, 429 + Retry-After honoured by its pipeline's throttling retry).
  */
+import { gpusOfVmSize } from '../vm-sizes';
 import * as tls from 'node:tls';
 import {
   ComputeManagementClient,
@@ -25,6 +26,8 @@ import type {
   ResizeOptions,
   ResizeTarget,
 } from '../backend';
+import { QuotaExceededError } from '../quota';
+import { vmSizeCores } from '../vm-sizes';
 import { ArmError, toArmError } from './errors';
 import {
   capacityForTarget,
@@ -66,16 +69,26 @@ export interface ScaleSetBackendOptions {
   readonly watchIntervalMs?: number;
   /** Where operations are logged (never a credential). @default silent */
   readonly logger?: Logger;
+  /**
+   * Check the region's vCPU usage (Compute usages: "Total Regional vCPUs", Spot's "Total
+   * Regional Low-priority vCPUs") before a scale set grows, and refuse with a
+   * `QuotaExceededError` naming the quota. @default true
+   */
+  readonly checkQuota?: boolean;
 }
 
 interface GroupRecord {
   readonly name: string;
   readonly resourceGroup: string;
   location: string;
+  /** The scale set's VM size (its `sku.name`), for vCPU quotas. */
+  vmSize: string | undefined;
   spot: boolean;
   /** Spot only: with `Delete`, ARM removes evicted instances and lowers the capacity. */
   evictionPolicy: string | undefined;
   maxCapacity: number;
+  /** GPUs of each instance, from the VM size. @default 0 */
+  gpus?: number;
   /** From the spec: how long a resize may take. */
   resizeTimeoutMs?: number;
   /** The capacity Spillway last asked for; eviction with the Delete policy lowers ARM's. */
@@ -164,12 +177,14 @@ export class ScaleSetBackend implements CapacityBackend {
         s.name,
         s.resourceGroup,
         s.location,
+        s.vmSize,
         spot,
         maxCapacityOf(s),
         spot ? (s.evictionPolicy ?? 'Delete') : undefined,
       );
       record.targetCapacity = capacity;
       record.resizeTimeoutMs = s.resizeTimeoutMs;
+      record.gpus = s.gpusPerNode ?? gpusOfVmSize(s.vmSize) ?? 0;
       this.logger.info('scale set create or update', {
         group: s.name,
         resourceGroup: s.resourceGroup,
@@ -250,6 +265,7 @@ export class ScaleSetBackend implements CapacityBackend {
       );
     }
     return this.serialised(name, async () => {
+      await this.checkUsage(record, capacity, options);
       this.logger.info('scale set resize', { group: name, capacity });
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
@@ -467,6 +483,39 @@ export class ScaleSetBackend implements CapacityBackend {
     }
   }
 
+  /**
+   * Refuses growing a scale set beyond the region's vCPU quota (Regular: "Total Regional
+   * vCPUs"; Spot: "Total Regional Low-priority vCPUs"), read from Compute usages first.
+   */
+  private async checkUsage(record: GroupRecord, capacity: number, options: OperationOptions): Promise<void> {
+    if (this.options.checkQuota === false) return;
+    const cores = vmSizeCores(record.vmSize ?? '');
+    if (cores === undefined) return; // not an Azure size: nothing to count by
+    const current = await this.readScaleSet(record.resourceGroup, record.name, options);
+    const more = (capacity - (current?.sku?.capacity ?? 0)) * cores;
+    if (more <= 0) return;
+    const wanted = record.spot ? 'lowPriorityCores' : 'cores';
+    const usages = await this.arm(`read the vCPU usage of ${record.location}`, async () => {
+      const all = [];
+      for await (const u of this.client.usage.list(record.location, {
+        abortSignal: options.abortSignal,
+      }))
+        all.push(u);
+      return all;
+    });
+    const usage = usages.find((u) => u.name.value?.toLowerCase() === wanted.toLowerCase());
+    if (!usage) return;
+    if (usage.currentValue + more > usage.limit) {
+      throw new QuotaExceededError(
+        record.spot ? 'regionalLowPriorityCores' : 'regionalCores',
+        usage.limit,
+        usage.currentValue,
+        more,
+        `grow scale set "${record.name}" to ${capacity} ${record.vmSize} instances in ${record.location}`,
+      );
+    }
+  }
+
   private async busy<T>(record: GroupRecord, work: () => Promise<T>): Promise<T> {
     record.busy += 1;
     try {
@@ -488,6 +537,7 @@ export class ScaleSetBackend implements CapacityBackend {
     name: string,
     resourceGroup: string,
     location: string,
+    vmSize: string | undefined,
     spot: boolean,
     maxCapacity: number,
     evictionPolicy: string | undefined,
@@ -498,6 +548,7 @@ export class ScaleSetBackend implements CapacityBackend {
         name,
         resourceGroup,
         location,
+        vmSize,
         spot,
         evictionPolicy,
         maxCapacity,
@@ -511,6 +562,7 @@ export class ScaleSetBackend implements CapacityBackend {
       this.groups.set(name, record);
     }
     record.location = location;
+    record.vmSize = vmSize;
     record.spot = spot;
     record.evictionPolicy = evictionPolicy;
     record.maxCapacity = maxCapacity;
@@ -529,11 +581,13 @@ export class ScaleSetBackend implements CapacityBackend {
       name,
       resourceGroup,
       vmss.location,
+      vmss.sku?.name,
       spot,
       Number.isFinite(max) ? max : 0,
       vmss.virtualMachineProfile?.evictionPolicy,
     );
     record.targetCapacity = vmss.sku?.capacity ?? 0;
+    record.gpus = gpusOfVmSize(vmss.sku?.name ?? '') ?? 0;
     return record;
   }
 
@@ -600,7 +654,10 @@ export class ScaleSetBackend implements CapacityBackend {
         });
       }
     });
-    const nodes = vms.map((vm) => toComputeNode(record.name, vm, record.spot));
+    const nodes = vms.map((vm) => ({
+      ...toComputeNode(record.name, vm, record.spot),
+      gpus: record.gpus ?? 0,
+    }));
     const present = nodes.filter((n) => n.state !== 'leaving').length;
     const deletesEvicted = record.spot && record.evictionPolicy !== 'Deallocate';
     const vanishedWerePreempted = deletesEvicted && record.busy === 0 && present < record.targetCapacity;

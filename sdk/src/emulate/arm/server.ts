@@ -4,6 +4,7 @@
  * real `@azure/arm-compute` client and its core-lro pollers run against it. Each instance
  * is a local process running the scale set's custom data.
  */
+import { knownGpuVmSizes } from '../../compute/vm-sizes';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,8 +12,10 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { vmSizeCores } from '../../compute/vm-sizes';
 import { silentLogger, type Logger } from '../../logging';
 import { generateLoopbackCertificate } from './certificate';
+import { DEFAULT_USAGE_LIMITS, type UsageLimits } from './defaults';
 import { InstanceProcess } from './process';
 import { sleep } from '../../retry';
 
@@ -49,7 +52,17 @@ export interface ArmEmulatorOptions {
   readonly acceptToken?: (token: string) => boolean;
   /** Request and instance log. @default silent */
   readonly logger?: Logger;
+  /**
+   * The subscription's regional vCPU limits per location, as Compute usages report them
+   * (`cores`: "Total Regional vCPUs", Regular priority; `lowPriorityCores`: Spot). A scale
+   * set change beyond them is refused with 409 `OperationNotAllowed`, as ARM does. These are
+   * the emulator's defaults, not Azure's (which vary by offer and region).
+   * @default {@link DEFAULT_USAGE_LIMITS}
+   */
+  readonly usageLimits?: UsageLimits;
 }
+
+export { DEFAULT_USAGE_LIMITS, type UsageLimits } from './defaults';
 
 /** One request the emulator answered (no headers, so no token). */
 export interface RecordedRequest {
@@ -143,8 +156,43 @@ const routes = {
   vms: new RegExp(`^${VMSS}/([^/]+)/virtualMachines$`, 'i'),
   vm: new RegExp(`^${VMSS}/([^/]+)/virtualMachines/([^/]+)$`, 'i'),
   operation: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/locations/([^/]+)/operations/([^/]+)$`, 'i'),
+  usages: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/locations/([^/]+)/usages$`, 'i'),
   evict: /^\/spillway-admin\/evict$/,
+  skus: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/skus$`, 'i'),
 };
+
+/** Sizes the emulator lists besides the GPU table's (which it lists with their GPUs). */
+const CPU_SIZES = [
+  'Standard_D4as_v5',
+  'Standard_D16as_v5',
+  'Standard_D32as_v5',
+  'Standard_E16as_v5',
+  'Standard_F16s_v2',
+];
+
+/**
+ * Resource SKUs as `GET .../providers/Microsoft.Compute/skus` answers them (the subset a caller
+ * reads: name, size, tier, locations, capabilities): GPU sizes carry a `GPUs` capability, as
+ * Azure's do.
+ */
+function resourceSkus(location: string): unknown[] {
+  const vm = (name: string, gpus: number | undefined): unknown => ({
+    resourceType: 'virtualMachines',
+    name,
+    tier: 'Standard',
+    size: name.replace(/^Standard_/, ''),
+    locations: [location],
+    capabilities: [
+      ...(gpus !== undefined ? [{ name: 'GPUs', value: String(gpus) }] : []),
+      { name: 'LowPriorityCapable', value: 'True' },
+    ],
+    restrictions: [],
+  });
+  return [
+    ...[...knownGpuVmSizes()].map(([name, info]) => vm(name, info.gpus)),
+    ...CPU_SIZES.map((n) => vm(n, undefined)),
+  ];
+}
 
 /** A running ARM emulator. */
 export class ArmEmulator {
@@ -393,6 +441,13 @@ export class ArmEmulator {
       return send(200, {});
     }
     if ((m = routes.operation.exec(p)) && method === 'GET') return this.getOperation(m[3]!, url, send);
+    if ((m = routes.usages.exec(p)) && method === 'GET')
+      return send(200, { value: this.usages(m[1]!, m[2]!) });
+    if (routes.skus.test(p) && method === 'GET') {
+      const location =
+        /location eq '([^']+)'/i.exec(url.searchParams.get('$filter') ?? '')?.[1] ?? 'westeurope';
+      return send(200, { value: resourceSkus(location) });
+    }
     if ((m = routes.scaleSets.exec(p)) && method === 'GET') {
       const value = [...this.sets.values()]
         .filter((s) => !s.deleted && same(s.subscriptionId, m![1]!) && same(s.resourceGroup, m![2]!))
@@ -440,6 +495,64 @@ export class ArmEmulator {
       'NotFound',
       `no route for ${method} ${p} in the emulator's Microsoft.Compute subset`,
     );
+  }
+
+  /** vCPUs a scale set holds or was asked for, and whether they count as Spot. */
+  private vcpus(
+    set: ScaleSet,
+    capacity = Math.max(set.sku.capacity, set.instances.size),
+  ): { spot: boolean; n: number } {
+    const profile = (set.properties.virtualMachineProfile ?? {}) as Record<string, unknown>;
+    const spot = profile.priority === 'Spot' || profile.priority === 'Low';
+    return { spot, n: capacity * (vmSizeCores(set.sku.name ?? '') ?? 1) };
+  }
+
+  /** Compute usages of a location, as `GET .../locations/{location}/usages` answers. */
+  private usages(sub: string, location: string): unknown[] {
+    const limits = { ...DEFAULT_USAGE_LIMITS, ...this.options.usageLimits };
+    let regular = 0;
+    let spot = 0;
+    let sets = 0;
+    for (const set of this.sets.values()) {
+      if (set.deleted || !same(set.subscriptionId, sub) || !same(set.location, location)) continue;
+      sets++;
+      const v = this.vcpus(set);
+      if (v.spot) spot += v.n;
+      else regular += v.n;
+    }
+    const usage = (value: string, localizedValue: string, currentValue: number, limit: number): unknown => ({
+      unit: 'Count',
+      currentValue,
+      limit,
+      name: { value, localizedValue },
+    });
+    return [
+      usage('cores', 'Total Regional vCPUs', regular, limits.cores),
+      usage('lowPriorityCores', 'Total Regional Low-priority vCPUs', spot, limits.lowPriorityCores),
+      usage('virtualMachineScaleSets', 'Virtual Machine Scale Sets', sets, 2500),
+    ];
+  }
+
+  /** 409 `OperationNotAllowed` when growing a scale set to `capacity` goes beyond the region's vCPU limit. */
+  private checkUsage(set: ScaleSet, capacity: number): void {
+    const before = this.vcpus(set);
+    const after = this.vcpus(set, capacity);
+    if (after.n <= before.n) return;
+    const limits = { ...DEFAULT_USAGE_LIMITS, ...this.options.usageLimits };
+    const [name, limit, localized] = after.spot
+      ? (['lowPriorityCores', limits.lowPriorityCores, 'Total Regional Low-priority vCPUs'] as const)
+      : (['cores', limits.cores, 'Total Regional vCPUs'] as const);
+    const current = (
+      this.usages(set.subscriptionId, set.location) as { name: { value: string }; currentValue: number }[]
+    ).find((u) => u.name.value === name)!.currentValue;
+    const requested = after.n - before.n;
+    if (current + requested > limit) {
+      throw new HttpError(
+        409,
+        'OperationNotAllowed',
+        `Operation could not be completed as it results in exceeding approved ${localized} quota. Location: ${set.location}, Current Limit: ${limit}, Current Usage: ${current}, Additional Required: ${requested}, (Minimum) New Limit Required: ${current + requested}.`,
+      );
+    }
   }
 
   private findSubscription(resourceGroup: string, name: string): string {
@@ -626,6 +739,7 @@ export class ArmEmulator {
       if (typeof customData === 'string') set.customData = customData;
       if (b.sku?.name) set.sku.name = b.sku.name;
     }
+    this.checkUsage(set, capacity);
     this.sets.set(key, set);
     const headers = this.operation(set, url, async () => {
       await this.reconcile(set, capacity);
@@ -655,6 +769,7 @@ export class ArmEmulator {
         `The value ${JSON.stringify(capacity)} of parameter 'sku.capacity' is not valid.`,
       );
     }
+    if (typeof capacity === 'number') this.checkUsage(set, capacity);
     if (b.tags) set.tags = b.tags;
     set.provisioningState = 'Updating';
     const headers = this.operation(set, url, async () => {

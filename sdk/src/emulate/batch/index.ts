@@ -3,6 +3,8 @@ export {
   BATCH_API_VERSION,
   DEFAULT_BATCH_ACCOUNT,
   DEFAULT_BATCH_KEY,
+  DEFAULT_BATCH_QUOTA,
+  DEFAULT_RESIZE_TIME_MS,
   MAX_COLLECTION_BYTES,
   MAX_TASKS_PER_COLLECTION,
   startBatchEmulator,
@@ -21,3 +23,12 @@ export {
 } from './auth';
 export { ODataSyntaxError, applySelect, parseFilter, parseSelect, type Filter } from './odata';
 export { formatDuration, parseDuration } from './wire';
+export {
+  AutoScaleEvaluationError,
+  AutoScaleSyntaxError,
+  evaluateFormula,
+  parseFormula,
+  type AutoScaleInputs,
+  type AutoScaleOutcome,
+} from './autoscale';
+export { Router, type Route, type RouteMatch, type RouteRequest } from './router';

@@ -2,22 +2,32 @@ import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LocalEngine, type LocalEngineOptions } from '../../compute/local/engine';
+import { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from './defaults';
 import { EngineError } from '../../compute/local/errors';
 import { readTaskDirFile } from '../../compute/local/files';
-import type { DeallocationOption, EngineTask } from '../../compute/local/types';
+import type { DeallocationOption, EngineJob, EnginePool, EngineTask } from '../../compute/local/types';
 import { checkAuthorization, parseQuery } from './auth';
+import { AutoScaler, checkFormula } from './autoscaler';
 import { FaultPlan, type BatchFaultOptions } from './faults';
+import { listTaskDir, statTaskDirEntry, type TaskDirEntry } from './files';
+import { resolveOcpRange } from './range';
 import { ODataSyntaxError, applySelect, parseFilter, parseSelect } from './odata';
+import { Router, type Route } from './router';
 import {
+  fileHeaders,
+  fileJson,
   invalidProperty,
   jobJson,
+  missingProperty,
   nodeJson,
-  parseDuration,
   parseAutoPool,
+  parseAutoScaleSettings,
+  parseDuration,
   parseJobAdd,
   parsePoolAdd,
   parseTaskAdd,
   poolJson,
+  prepReleaseJson,
   taskJson,
   type AutoPool,
   type Json,
@@ -37,6 +47,7 @@ export const DEFAULT_BATCH_KEY =
 export const MAX_TASKS_PER_COLLECTION = 100;
 /** Most bytes per add-collection body. */
 export const MAX_COLLECTION_BYTES = 1024 * 1024;
+export { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from './defaults';
 
 /** Options of {@link startBatchEmulator}. */
 export interface BatchEmulatorOptions {
@@ -50,8 +61,20 @@ export interface BatchEmulatorOptions {
   readonly accountKey?: string;
   /** Bearer tokens accepted besides SharedKey (to test Azure AD callers). @default none */
   readonly bearerTokens?: readonly string[];
-  /** The engine underneath, or options to create one. @default a new engine */
+  /**
+   * The engine underneath, or options to create one. Options get the emulator's defaults
+   * where they leave a field out: `quota` {@link DEFAULT_BATCH_QUOTA} (pass `quota: {}` for
+   * none) and `resizeTimeMs` {@link DEFAULT_RESIZE_TIME_MS}.
+   * @default a new engine with those defaults
+   */
   readonly engine?: LocalEngine | LocalEngineOptions;
+  /** Region reported by the account's management resource. @default 'local' */
+  readonly location?: string;
+  /**
+   * Bearer tokens the account's management resource (ARM's `Microsoft.Batch/batchAccounts`
+   * GET, served at the same address) accepts. @default any non-empty token
+   */
+  readonly acceptManagementToken?: (token: string) => boolean;
   /** Faults to inject. @default none */
   readonly faults?: BatchFaultOptions;
   /** Page size of list operations when the caller gives no `maxresults`. @default 1000 */
@@ -97,16 +120,24 @@ interface Reply {
   headers?: Record<string, string>;
 }
 
+/** One request as the route handlers see it. */
 interface Ctx {
   readonly method: string;
+  /** Decoded path segments. */
   readonly parts: string[];
   readonly query: Record<string, string>;
   readonly body: Json | undefined;
   readonly bodyBytes: number;
+  /** The emulator's base URL. */
   readonly base: string;
+  /** The `ocp-range` request header (Get File From Task). */
+  readonly range?: string;
 }
 
 const WRITE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** ARM's path of a Batch account resource (served for the quotas it carries). */
+const MANAGEMENT =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Batch\/batchAccounts\/([^/]+)\/?$/i;
 
 function errorBody(
   base: string,
@@ -137,10 +168,17 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
   const engine =
     options.engine instanceof LocalEngine
       ? options.engine
-      : new LocalEngine({ accountName, ...(options.engine ?? {}) });
+      : new LocalEngine({
+          accountName,
+          quota: DEFAULT_BATCH_QUOTA,
+          resizeTimeMs: DEFAULT_RESIZE_TIME_MS,
+          ...(options.engine ?? {}),
+        });
   const faults = new FaultPlan(options.faults);
   const maxResultsDefault = options.defaultMaxResults ?? 1000;
+  /** What the engine does not keep, by (lower-case) pool id. */
   const poolExtras = new Map<string, { virtualMachineConfiguration?: unknown }>();
+  const autoscale = new AutoScaler(engine);
   /** Auto pools by (lower-case) job id. */
   const autoPools = new Map<string, AutoPool>();
   /** An auto pool with lifetime `job` goes when its job ends, unless kept alive. */
@@ -232,393 +270,43 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
     headers: { Location: `${base}/${path}`, DataServiceId: `${base}/${path}`, ...extra },
   });
 
-  const addOne = (jobId: string, body: Json): EngineTask => {
-    const spec = parseTaskAdd(body);
-    return engine.addTask(jobId, spec);
+  const one = (ctx: Ctx, kind: string, json: Json, headers?: Record<string, string>): Reply => ({
+    status: 200,
+    body: {
+      'odata.metadata': `${ctx.base}/$metadata#${kind}/@Element`,
+      ...applySelect(json, parseSelect(ctx.query.$select)),
+    },
+    ...(headers ? { headers } : {}),
+  });
+
+  const requireBody = (ctx: Ctx): Json => {
+    if (!ctx.body)
+      throw new EngineError('InvalidRequestBody', 'The request body is missing or not valid JSON.', 400);
+    return ctx.body;
   };
 
-  /** Routes a request to its operation name and handler. */
-  const route = (ctx: Ctx): { op: string; run: () => Reply | Promise<Reply> } | undefined => {
-    const [a, b, c, d, e] = ctx.parts;
-    const m = ctx.method;
-    const base = ctx.base;
-    const body = (): Json => {
-      if (!ctx.body)
-        throw new EngineError('InvalidRequestBody', 'The request body is missing or not valid JSON.', 400);
-      return ctx.body;
-    };
-    if (a === 'pools' && b === undefined) {
-      if (m === 'GET') {
-        return {
-          op: 'Pool_List',
-          run: () =>
-            list(
-              ctx,
-              'pools',
-              seqd(engine.listPools(), (p) =>
-                poolJson(p, engine.listNodes(p.id), base, poolExtras.get(p.id) ?? {}),
-              ),
-            ),
-        };
-      }
-      if (m === 'POST') {
-        return {
-          op: 'Pool_Add',
-          run: () => {
-            const spec = parsePoolAdd(body());
-            engine.addPool(spec);
-            poolExtras.set(spec.id, { virtualMachineConfiguration: body().virtualMachineConfiguration });
-            return created(base, `pools/${spec.id}`);
-          },
-        };
-      }
-    }
-    if (a === 'pools' && b !== undefined && c === undefined) {
-      const pool = (): NonNullable<ReturnType<typeof engine.getPool>> => {
-        const p = engine.getPool(b);
-        if (!p) throw new EngineError('PoolNotFound', 'The specified pool does not exist.', 404);
-        return p;
-      };
-      if (m === 'GET') {
-        return {
-          op: 'Pool_Get',
-          run: () => {
-            const p = pool();
-            const json = poolJson(p, engine.listNodes(p.id), base, poolExtras.get(p.id) ?? {});
-            return {
-              status: 200,
-              body: {
-                'odata.metadata': `${base}/$metadata#pools/@Element`,
-                ...applySelect(json, parseSelect(ctx.query.$select)),
-              },
-              headers: {
-                ETag: String(json.eTag),
-                'Last-Modified': new Date(String(json.lastModified)).toUTCString(),
-              },
-            };
-          },
-        };
-      }
-      if (m === 'HEAD') return { op: 'Pool_Exists', run: () => ({ status: engine.getPool(b) ? 200 : 404 }) };
-      if (m === 'DELETE') {
-        return {
-          op: 'Pool_Delete',
-          run: () => {
-            pool();
-            engine.deletePool(b);
-            return { status: 202 };
-          },
-        };
-      }
-    }
-    if (a === 'pools' && b !== undefined && d === undefined && m === 'POST') {
-      if (c === 'resize') {
-        return {
-          op: 'Pool_Resize',
-          run: () => {
-            const p = pool0(b);
-            const r = body();
-            const num = (k: string, current: number): number => {
-              const v = r[k];
-              if (v === undefined || v === null) return current;
-              if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalidProperty(k, v);
-              return v;
-            };
-            engine.resizePool(b, {
-              targetDedicatedNodes: num('targetDedicatedNodes', p.targetDedicatedNodes),
-              targetSpotNodes: num('targetLowPriorityNodes', p.targetSpotNodes),
-              ...timeoutOf(r),
-              deallocation: deallocationOf(r),
-            });
-            return { status: 202 };
-          },
-        };
-      }
-      if (c === 'stopresize') {
-        return {
-          op: 'Pool_StopResize',
-          run: () => {
-            pool0(b);
-            engine.stopResize(b);
-            return { status: 202 };
-          },
-        };
-      }
-      if (c === 'removenodes') {
-        return {
-          op: 'Pool_RemoveNodes',
-          run: () => {
-            pool0(b);
-            const r = body();
-            const ids = r.nodeList;
-            if (!Array.isArray(ids) || ids.some((x) => typeof x !== 'string'))
-              throw invalidProperty('nodeList', ids);
-            engine.removeNodes(b, ids as string[], deallocationOf(r));
-            return { status: 202 };
-          },
-        };
-      }
-    }
-    if (a === 'pools' && b !== undefined && c === 'nodes') {
-      if (d === undefined && m === 'GET') {
-        return {
-          op: 'ComputeNode_List',
-          run: () => {
-            const p = pool0(b);
-            return list(
-              ctx,
-              'nodes',
-              seqd(engine.listNodes(b), (n) => nodeJson(n, p, base)),
-            );
-          },
-        };
-      }
-      if (d !== undefined && e === undefined && m === 'GET') {
-        return {
-          op: 'ComputeNode_Get',
-          run: () => {
-            const p = pool0(b);
-            const n = engine.listNodes(b).find((x) => x.id === d);
-            if (!n) throw new EngineError('NodeNotFound', 'The specified node does not exist.', 404);
-            return {
-              status: 200,
-              body: { 'odata.metadata': `${base}/$metadata#nodes/@Element`, ...nodeJson(n, p, base) },
-            };
-          },
-        };
-      }
-      if (d !== undefined && e === 'reboot' && m === 'POST') {
-        return {
-          op: 'ComputeNode_Reboot',
-          run: () => {
-            engine.rebootNode(b, d);
-            return { status: 202 };
-          },
-        };
-      }
-    }
-    if (a === 'jobs' && b === undefined) {
-      if (m === 'POST') {
-        return {
-          op: 'Job_Add',
-          run: () => {
-            const auto = parseAutoPool(body(), randomUUID().slice(0, 8).toUpperCase());
-            const spec = parseJobAdd(body(), auto?.poolId);
-            if (engine.getJob(spec.id))
-              throw new EngineError('JobExists', 'The specified job already exists.', 409);
-            if (auto) {
-              engine.addPool(auto.pool);
-              autoPools.set(spec.id.toLowerCase(), auto);
-            }
-            engine.addJob(spec);
-            return created(base, `jobs/${spec.id}`);
-          },
-        };
-      }
-      if (m === 'GET')
-        return {
-          op: 'Job_List',
-          run: () =>
-            list(
-              ctx,
-              'jobs',
-              seqd(engine.listJobs(), (j) => withAutoPool(jobJson(j, base), j.id)),
-            ),
-        };
-    }
-    if (a === 'jobs' && b !== undefined) {
-      const job = (): NonNullable<ReturnType<typeof engine.getJob>> => {
-        const j = engine.getJob(b);
-        if (!j) throw new EngineError('JobNotFound', 'The specified job does not exist.', 404);
-        return j;
-      };
-      if (c === undefined && m === 'GET') {
-        return {
-          op: 'Job_Get',
-          run: () => ({
-            status: 200,
-            body: {
-              'odata.metadata': `${base}/$metadata#jobs/@Element`,
-              ...applySelect(withAutoPool(jobJson(job(), base), b), parseSelect(ctx.query.$select)),
-            },
-          }),
-        };
-      }
-      if (c === undefined && m === 'DELETE') {
-        return {
-          op: 'Job_Delete',
-          run: () => {
-            job();
-            engine.deleteJob(b);
-            endAutoPool(b);
-            return { status: 202 };
-          },
-        };
-      }
-      if (c === 'terminate' && m === 'POST') {
-        return {
-          op: 'Job_Terminate',
-          run: () => {
-            job();
-            const reason =
-              typeof ctx.body?.terminateReason === 'string' ? ctx.body.terminateReason : 'UserTerminate';
-            void engine
-              .terminateJob(b, reason)
-              .then(() => endAutoPool(b))
-              .catch(() => undefined);
-            return { status: 202 };
-          },
-        };
-      }
-      if (c === 'taskcounts' && m === 'GET') {
-        return {
-          op: 'Job_GetTaskCounts',
-          run: () => {
-            job();
-            const counts = engine.taskCounts(b);
-            return {
-              status: 200,
-              body: {
-                'odata.metadata': `${base}/$metadata#taskcounts/@Element`,
-                taskCounts: counts,
-                taskSlotCounts: counts,
-              },
-            };
-          },
-        };
-      }
-      if (c === 'addtaskcollection' && m === 'POST') {
-        return {
-          op: 'Task_AddCollection',
-          run: () => {
-            job();
-            if (ctx.bodyBytes > MAX_COLLECTION_BYTES) {
-              throw new EngineError(
-                'RequestBodyTooLarge',
-                'The request body is too large and exceeds the maximum permissible limit.',
-                413,
-                [{ key: 'MaxLimit', value: String(MAX_COLLECTION_BYTES) }],
-              );
-            }
-            const tasks = body().value;
-            if (!Array.isArray(tasks)) throw invalidProperty('value', tasks);
-            if (tasks.length > MAX_TASKS_PER_COLLECTION) {
-              throw new EngineError(
-                'RequestBodyTooLarge',
-                'The number of tasks in the request exceeds the maximum permissible limit.',
-                413,
-                [{ key: 'MaxLimit', value: String(MAX_TASKS_PER_COLLECTION) }],
-              );
-            }
-            const value = tasks.map((t: unknown) => {
-              const taskId =
-                t && typeof t === 'object' && typeof (t as Json).id === 'string'
-                  ? ((t as Json).id as string)
-                  : '';
-              try {
-                const task = addOne(b, (t ?? {}) as Json);
-                return {
-                  status: 'success',
-                  taskId: task.id,
-                  eTag: `"0x${task.creationTime.getTime().toString(16).toUpperCase()}"`,
-                  lastModified: task.creationTime.toISOString(),
-                  location: `${base}/jobs/${b}/tasks/${task.id}`,
-                };
-              } catch (err) {
-                if (!(err instanceof EngineError)) throw err;
-                const eb = errorBody(base, err.code, err.message, err.values);
-                delete eb['odata.metadata'];
-                return { status: err.statusCode >= 500 ? 'servererror' : 'clienterror', taskId, error: eb };
-              }
-            });
-            return { status: 200, body: { 'odata.metadata': `${base}/$metadata#taskaddresult`, value } };
-          },
-        };
-      }
-      if (c === 'tasks' && d === undefined) {
-        if (m === 'POST') {
-          return {
-            op: 'Task_Add',
-            run: () => {
-              job();
-              const t = addOne(b, body());
-              return created(base, `jobs/${b}/tasks/${t.id}`);
-            },
-          };
-        }
-        if (m === 'GET') {
-          return {
-            op: 'Task_List',
-            run: () => {
-              job();
-              const defaults = jobDefaults(b);
-              return list(
-                ctx,
-                'tasks',
-                (function* () {
-                  for (const t of engine.listTasks(b))
-                    yield Object.assign(taskJson(t, base, defaults), { __seq: t.seq });
-                })(),
-              );
-            },
-          };
-        }
-      }
-      if (c === 'tasks' && d !== undefined) {
-        const task = (): EngineTask => {
-          job();
-          const t = engine.getTask(b, d);
-          if (!t) throw new EngineError('TaskNotFound', 'The specified task does not exist.', 404);
-          return t;
-        };
-        if (e === undefined && m === 'GET') {
-          return {
-            op: 'Task_Get',
-            run: () => {
-              const json = taskJson(task(), base, jobDefaults(b));
-              return {
-                status: 200,
-                body: {
-                  'odata.metadata': `${base}/$metadata#tasks/@Element`,
-                  ...applySelect(json, parseSelect(ctx.query.$select)),
-                },
-                headers: { ETag: String(json.eTag) },
-              };
-            },
-          };
-        }
-        if (e === 'files' && m === 'GET' && ctx.parts.length > 5) {
-          return {
-            op: 'File_GetFromTask',
-            run: async () => {
-              // Relative to the task's directory, as on a Batch node (`stdout.txt`, `wd/...`).
-              const dir = task().taskDir;
-              const file = dir && (await readTaskDirFile(dir, ctx.parts.slice(5).join('/')));
-              if (!file) throw new EngineError('FileNotFound', 'The specified file does not exist.', 404);
-              return { status: 200, file };
-            },
-          };
-        }
-        if (e === 'terminate' && m === 'POST') {
-          return {
-            op: 'Task_Terminate',
-            run: () => {
-              task();
-              engine.terminateTask(b, d);
-              return { status: 204 };
-            },
-          };
-        }
-      }
-    }
-    return undefined;
-  };
-
-  function pool0(id: string): NonNullable<ReturnType<typeof engine.getPool>> {
+  const getPool = (id: string): EnginePool => {
     const p = engine.getPool(id);
     if (!p) throw new EngineError('PoolNotFound', 'The specified pool does not exist.', 404);
     return p;
-  }
+  };
+  const getJob = (id: string): EngineJob => {
+    const j = engine.getJob(id);
+    if (!j) throw new EngineError('JobNotFound', 'The specified job does not exist.', 404);
+    return j;
+  };
+  const getTask = (jobId: string, taskId: string): EngineTask => {
+    getJob(jobId);
+    const t = engine.getTask(jobId, taskId);
+    if (!t) throw new EngineError('TaskNotFound', 'The specified task does not exist.', 404);
+    return t;
+  };
+
+  const renderPool = (p: EnginePool, base: string): Json =>
+    poolJson(p, engine.listNodes(p.id), base, {
+      ...(poolExtras.get(p.id.toLowerCase()) ?? {}),
+      ...autoscale.json(p.id),
+    });
 
   function timeoutOf(r: Json): { resizeTimeoutMs?: number } {
     if (r.resizeTimeout === undefined) return {};
@@ -633,6 +321,517 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       throw invalidProperty('nodeDeallocationOption', v);
     }
     return v;
+  }
+
+  const fileUrl = (base: string, jobId: string, taskId: string, name: string): string =>
+    `${base}/jobs/${encodeURIComponent(jobId)}/tasks/${encodeURIComponent(taskId)}/files/${name
+      .split('/')
+      .map(encodeURIComponent)
+      .join('/')}`;
+
+  const taskFile = async (
+    jobId: string,
+    taskId: string,
+    filePath: string,
+  ): Promise<{ dir: string; entry: TaskDirEntry }> => {
+    // Relative to the task's directory, as on a Batch node (`stdout.txt`, `wd/...`).
+    const dir = getTask(jobId, taskId).taskDir;
+    const entry = dir === undefined ? undefined : await statTaskDirEntry(dir, filePath);
+    if (!dir || !entry) throw new EngineError('FileNotFound', 'The specified file does not exist.', 404);
+    return { dir, entry };
+  };
+
+  const routes: Route<Ctx, Reply>[] = [
+    // ---------------------------------------------------------------- pools
+    {
+      method: 'GET',
+      path: '/pools',
+      op: 'Pool_List',
+      run: ({ ctx }) =>
+        list(
+          ctx,
+          'pools',
+          seqd(engine.listPools(), (p) => renderPool(p, ctx.base)),
+        ),
+    },
+    {
+      method: 'POST',
+      path: '/pools',
+      op: 'Pool_Add',
+      run: ({ ctx }) => {
+        const body = requireBody(ctx);
+        const spec = parsePoolAdd(body);
+        const scaling = parseAutoScaleSettings(body);
+        if (scaling) checkFormula(scaling.formula);
+        engine.addPool(spec);
+        poolExtras.set(spec.id.toLowerCase(), {
+          virtualMachineConfiguration: body.virtualMachineConfiguration,
+        });
+        if (scaling) autoscale.enable(spec.id, scaling.formula, scaling.intervalMs);
+        return created(ctx.base, `pools/${spec.id}`);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/pools/{pool}',
+      op: 'Pool_Get',
+      run: ({ ctx, params }) => {
+        const json = renderPool(getPool(params.pool!), ctx.base);
+        return one(ctx, 'pools', json, {
+          ETag: String(json.eTag),
+          'Last-Modified': new Date(String(json.lastModified)).toUTCString(),
+        });
+      },
+    },
+    {
+      method: 'HEAD',
+      path: '/pools/{pool}',
+      op: 'Pool_Exists',
+      run: ({ params }) => ({ status: engine.getPool(params.pool!) ? 200 : 404 }),
+    },
+    {
+      method: 'DELETE',
+      path: '/pools/{pool}',
+      op: 'Pool_Delete',
+      run: ({ params }) => {
+        getPool(params.pool!);
+        autoscale.disable(params.pool!);
+        engine.deletePool(params.pool!);
+        return { status: 202 };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/pools/{pool}/resize',
+      op: 'Pool_Resize',
+      run: ({ ctx, params }) => {
+        const p = getPool(params.pool!);
+        if (autoscale.enabled(p.id)) {
+          throw new EngineError(
+            'OperationInvalidForCurrentState',
+            'The specified pool has automatic scaling enabled: disable it before resizing.',
+            409,
+          );
+        }
+        const r = requireBody(ctx);
+        const num = (k: string, current: number): number => {
+          const v = r[k];
+          if (v === undefined || v === null) return current;
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalidProperty(k, v);
+          return v;
+        };
+        engine.resizePool(p.id, {
+          targetDedicatedNodes: num('targetDedicatedNodes', p.targetDedicatedNodes),
+          targetSpotNodes: num('targetLowPriorityNodes', p.targetSpotNodes),
+          ...timeoutOf(r),
+          deallocation: deallocationOf(r),
+        });
+        return { status: 202 };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/pools/{pool}/stopresize',
+      op: 'Pool_StopResize',
+      run: ({ params }) => {
+        getPool(params.pool!);
+        engine.stopResize(params.pool!);
+        return { status: 202 };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/pools/{pool}/removenodes',
+      op: 'Pool_RemoveNodes',
+      run: ({ ctx, params }) => {
+        getPool(params.pool!);
+        const r = requireBody(ctx);
+        const ids = r.nodeList;
+        if (!Array.isArray(ids) || ids.some((x) => typeof x !== 'string'))
+          throw invalidProperty('nodeList', ids);
+        engine.removeNodes(params.pool!, ids as string[], deallocationOf(r));
+        return { status: 202 };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/pools/{pool}/enableautoscale',
+      op: 'Pool_EnableAutoScale',
+      run: ({ ctx, params }) => {
+        const p = getPool(params.pool!);
+        const settings = parseAutoScaleSettings(
+          { ...requireBody(ctx), enableAutoScale: true },
+          autoscale.settings(p.id),
+        );
+        checkFormula(settings!.formula);
+        if (p.allocationState !== 'steady' && !autoscale.enabled(p.id)) {
+          throw new EngineError(
+            'PoolBeingResized',
+            'The specified pool is being resized: automatic scaling cannot be enabled until it is steady.',
+            409,
+          );
+        }
+        autoscale.enable(p.id, settings!.formula, settings!.intervalMs);
+        return { status: 200, headers: { ETag: String(renderPool(getPool(p.id), ctx.base).eTag) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/pools/{pool}/disableautoscale',
+      op: 'Pool_DisableAutoScale',
+      run: ({ params }) => {
+        getPool(params.pool!);
+        autoscale.disable(params.pool!);
+        return { status: 200 };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/pools/{pool}/evaluateautoscale',
+      op: 'Pool_EvaluateAutoScale',
+      run: ({ ctx, params }) => {
+        const p = getPool(params.pool!);
+        if (!autoscale.enabled(p.id)) {
+          throw new EngineError(
+            'OperationInvalidForCurrentState',
+            'The specified pool does not have automatic scaling enabled.',
+            409,
+          );
+        }
+        const formula = requireBody(ctx).autoScaleFormula;
+        if (typeof formula !== 'string') throw missingProperty('autoScaleFormula');
+        checkFormula(formula);
+        return {
+          status: 200,
+          body: {
+            'odata.metadata': `${ctx.base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun`,
+            ...autoscale.evaluate(p.id, formula),
+          },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/pools/{pool}/nodes',
+      op: 'ComputeNode_List',
+      run: ({ ctx, params }) => {
+        const p = getPool(params.pool!);
+        return list(
+          ctx,
+          'nodes',
+          seqd(engine.listNodes(p.id), (n) => nodeJson(n, p, ctx.base)),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      path: '/pools/{pool}/nodes/{node}',
+      op: 'ComputeNode_Get',
+      run: ({ ctx, params }) => {
+        const p = getPool(params.pool!);
+        const n = engine.listNodes(p.id).find((x) => x.id === params.node);
+        if (!n) throw new EngineError('NodeNotFound', 'The specified node does not exist.', 404);
+        return one(ctx, 'nodes', nodeJson(n, p, ctx.base));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/pools/{pool}/nodes/{node}/reboot',
+      op: 'ComputeNode_Reboot',
+      run: ({ params }) => {
+        engine.rebootNode(params.pool!, params.node!);
+        return { status: 202 };
+      },
+    },
+    // ---------------------------------------------------------------- jobs
+    {
+      method: 'GET',
+      path: '/jobs',
+      op: 'Job_List',
+      run: ({ ctx }) =>
+        list(
+          ctx,
+          'jobs',
+          seqd(engine.listJobs(), (j) => withAutoPool(jobJson(j, ctx.base), j.id)),
+        ),
+    },
+    {
+      method: 'POST',
+      path: '/jobs',
+      op: 'Job_Add',
+      run: ({ ctx }) => {
+        const body = requireBody(ctx);
+        const auto = parseAutoPool(body, randomUUID().slice(0, 8).toUpperCase());
+        const spec = parseJobAdd(body, auto?.poolId);
+        engine.addJob(spec);
+        if (auto) {
+          try {
+            engine.addPool(auto.pool);
+          } catch (e) {
+            engine.deleteJob(spec.id);
+            throw e;
+          }
+          autoPools.set(spec.id.toLowerCase(), auto);
+        }
+        return created(ctx.base, `jobs/${spec.id}`);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{job}',
+      op: 'Job_Get',
+      run: ({ ctx, params }) =>
+        one(ctx, 'jobs', withAutoPool(jobJson(getJob(params.job!), ctx.base), params.job!)),
+    },
+    {
+      method: 'DELETE',
+      path: '/jobs/{job}',
+      op: 'Job_Delete',
+      run: ({ params }) => {
+        getJob(params.job!);
+        engine.deleteJob(params.job!);
+        endAutoPool(params.job!);
+        return { status: 202 };
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/jobs/{job}',
+      op: 'Job_Patch',
+      run: ({ ctx, params }) => updateJob(params.job!, requireBody(ctx), false),
+    },
+    {
+      method: 'PUT',
+      path: '/jobs/{job}',
+      op: 'Job_Update',
+      run: ({ ctx, params }) => updateJob(params.job!, requireBody(ctx), true),
+    },
+    {
+      method: 'POST',
+      path: '/jobs/{job}/terminate',
+      op: 'Job_Terminate',
+      run: ({ ctx, params }) => {
+        const jobId = getJob(params.job!).id;
+        const reason =
+          typeof ctx.body?.terminateReason === 'string' ? ctx.body.terminateReason : 'UserTerminate';
+        void engine
+          .terminateJob(jobId, reason)
+          .then(() => endAutoPool(jobId))
+          .catch(() => undefined);
+        return { status: 202 };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{job}/taskcounts',
+      op: 'Job_GetTaskCounts',
+      run: ({ ctx, params }) => {
+        const counts = engine.taskCounts(getJob(params.job!).id);
+        return {
+          status: 200,
+          body: {
+            'odata.metadata': `${ctx.base}/$metadata#taskcounts/@Element`,
+            taskCounts: counts,
+            taskSlotCounts: counts,
+          },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{job}/jobpreparationandreleasetaskstatus',
+      op: 'Job_ListPreparationAndReleaseTaskStatus',
+      run: ({ ctx, params }) => {
+        const job = getJob(params.job!);
+        return list(
+          ctx,
+          'jobpreparationandreleasetaskstatus',
+          seqd(engine.jobNodeStatus(job.id), (s) => prepReleaseJson(s, job.id, ctx.base)),
+        );
+      },
+    },
+    // ---------------------------------------------------------------- tasks
+    {
+      method: 'POST',
+      path: '/jobs/{job}/addtaskcollection',
+      op: 'Task_AddCollection',
+      run: ({ ctx, params }) => {
+        const jobId = getJob(params.job!).id;
+        if (ctx.bodyBytes > MAX_COLLECTION_BYTES) {
+          throw new EngineError(
+            'RequestBodyTooLarge',
+            'The request body is too large and exceeds the maximum permissible limit.',
+            413,
+            [{ key: 'MaxLimit', value: String(MAX_COLLECTION_BYTES) }],
+          );
+        }
+        const tasks = requireBody(ctx).value;
+        if (!Array.isArray(tasks)) throw invalidProperty('value', tasks);
+        if (tasks.length > MAX_TASKS_PER_COLLECTION) {
+          throw new EngineError(
+            'RequestBodyTooLarge',
+            'The number of tasks in the request exceeds the maximum permissible limit.',
+            413,
+            [{ key: 'MaxLimit', value: String(MAX_TASKS_PER_COLLECTION) }],
+          );
+        }
+        const value = tasks.map((t: unknown) => {
+          const taskId =
+            t && typeof t === 'object' && typeof (t as Json).id === 'string'
+              ? ((t as Json).id as string)
+              : '';
+          try {
+            const task = engine.addTask(jobId, parseTaskAdd((t ?? {}) as Json));
+            return {
+              status: 'success',
+              taskId: task.id,
+              eTag: `"0x${task.creationTime.getTime().toString(16).toUpperCase()}"`,
+              lastModified: task.creationTime.toISOString(),
+              location: `${ctx.base}/jobs/${jobId}/tasks/${task.id}`,
+            };
+          } catch (err) {
+            if (!(err instanceof EngineError)) throw err;
+            const eb = errorBody(ctx.base, err.code, err.message, err.values);
+            delete eb['odata.metadata'];
+            return { status: err.statusCode >= 500 ? 'servererror' : 'clienterror', taskId, error: eb };
+          }
+        });
+        return { status: 200, body: { 'odata.metadata': `${ctx.base}/$metadata#taskaddresult`, value } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/jobs/{job}/tasks',
+      op: 'Task_Add',
+      run: ({ ctx, params }) => {
+        const jobId = getJob(params.job!).id;
+        const t = engine.addTask(jobId, parseTaskAdd(requireBody(ctx)));
+        return created(ctx.base, `jobs/${jobId}/tasks/${t.id}`);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{job}/tasks',
+      op: 'Task_List',
+      run: ({ ctx, params }) => {
+        const jobId = getJob(params.job!).id;
+        const defaults = jobDefaults(jobId);
+        return list(
+          ctx,
+          'tasks',
+          (function* () {
+            for (const t of engine.listTasks(jobId))
+              yield Object.assign(taskJson(t, ctx.base, defaults), { __seq: t.seq });
+          })(),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{job}/tasks/{task}',
+      op: 'Task_Get',
+      run: ({ ctx, params }) => {
+        const json = taskJson(getTask(params.job!, params.task!), ctx.base, jobDefaults(params.job!));
+        return one(ctx, 'tasks', json, { ETag: String(json.eTag) });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/jobs/{job}/tasks/{task}',
+      op: 'Task_Delete',
+      run: ({ params }) => {
+        const t = getTask(params.job!, params.task!);
+        engine.deleteTask(t.jobId, t.id);
+        return { status: 200 };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/jobs/{job}/tasks/{task}/terminate',
+      op: 'Task_Terminate',
+      run: ({ params }) => {
+        const t = getTask(params.job!, params.task!);
+        engine.terminateTask(t.jobId, t.id);
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/jobs/{job}/tasks/{task}/reactivate',
+      op: 'Task_Reactivate',
+      run: ({ params }) => {
+        const t = getTask(params.job!, params.task!);
+        engine.reactivateTask(t.jobId, t.id);
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{job}/tasks/{task}/files',
+      op: 'File_ListFromTask',
+      run: async ({ ctx, params }) => {
+        const t = getTask(params.job!, params.task!);
+        const entries = t.taskDir ? await listTaskDir(t.taskDir, ctx.query.recursive === 'true') : [];
+        return list(
+          ctx,
+          'files',
+          seqd(entries, (e) => fileJson(e, fileUrl(ctx.base, t.jobId, t.id, e.name))),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{job}/tasks/{task}/files/{*file}',
+      op: 'File_GetFromTask',
+      run: async ({ ctx, params }) => {
+        const { dir, entry } = await taskFile(params.job!, params.task!, params.file!);
+        const file = entry.isDirectory ? undefined : await readTaskDirFile(dir, entry.name);
+        if (!file) throw new EngineError('FileNotFound', 'The specified file does not exist.', 404);
+        // `ocp-range: bytes=START-END`: Batch answers 200 with just those bytes.
+        const range = resolveOcpRange(ctx.range, file.length);
+        if (!range.ok) throw new EngineError('InvalidRange', range.reason, 416);
+        return { status: 200, file: file.subarray(range.start, range.end + 1), headers: fileHeaders(entry) };
+      },
+    },
+    {
+      method: 'HEAD',
+      path: '/jobs/{job}/tasks/{task}/files/{*file}',
+      op: 'File_GetPropertiesFromTask',
+      run: async ({ ctx, params }) => {
+        const { entry } = await taskFile(params.job!, params.task!, params.file!);
+        return {
+          status: 200,
+          headers: {
+            ...fileHeaders(entry),
+            'ocp-batch-file-url': fileUrl(ctx.base, params.job!, params.task!, entry.name),
+            'Content-Length': String(entry.contentLength),
+          },
+        };
+      },
+    },
+  ];
+  const router = new Router(routes);
+
+  function updateJob(jobId: string, r: Json, replace: boolean): Reply {
+    const job = getJob(jobId);
+    if (replace && r.poolInfo === undefined) throw missingProperty('poolInfo');
+    if (r.poolInfo !== undefined) {
+      const poolId = (r.poolInfo as Json | null)?.poolId;
+      if (poolId !== job.poolId)
+        throw invalidProperty('poolInfo.poolId', poolId, 'the emulator cannot move a job to another pool');
+    }
+    const onAll = r.onAllTasksComplete;
+    if (onAll !== undefined && onAll !== 'noaction' && onAll !== 'terminatejob')
+      throw invalidProperty('onAllTasksComplete', onAll);
+    const constraints = (r.constraints ?? {}) as Json;
+    const retries = constraints.maxTaskRetryCount;
+    if (retries !== undefined && (typeof retries !== 'number' || !Number.isInteger(retries) || retries < -1))
+      throw invalidProperty('constraints.maxTaskRetryCount', retries);
+    engine.updateJob(job.id, {
+      ...(onAll !== undefined ? { onAllTasksComplete: onAll } : {}),
+      ...(retries !== undefined ? { maxTaskRetryCount: retries } : {}),
+    });
+    return { status: 200 };
   }
 
   const server = http.createServer((req, res) => {
@@ -686,7 +885,8 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
         headers['Content-Length'] = String(Buffer.byteLength(text));
         res.writeHead(reply.status, headers).end(text);
       } else {
-        res.writeHead(reply.status, { ...headers, 'Content-Length': '0' }).end();
+        // HEAD of a file answers with the file's length, and no body.
+        res.writeHead(reply.status, { 'Content-Length': '0', ...headers }).end();
       }
     };
     const fail = (
@@ -696,6 +896,7 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       values?: readonly { key: string; value: string }[],
     ): void => send({ status, body: errorBody(base, code, message, values) });
 
+    if (MANAGEMENT.test(pathname)) return management(req, pathname, send);
     const auth = checkAuthorization(
       { method, url, headers: req.headers },
       { name: accountName, key: accountKey, bearerTokens: options.bearerTokens },
@@ -738,10 +939,25 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       }
     }
     const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    const ctx: Ctx = { method, parts, query, body, bodyBytes: size, base };
-    const r = route(ctx);
-    if (!r)
+    const rangeHeader = req.headers['ocp-range'];
+    const ctx: Ctx = {
+      method,
+      parts,
+      query,
+      body,
+      bodyBytes: size,
+      base,
+      ...(typeof rangeHeader === 'string' ? { range: rangeHeader } : {}),
+    };
+    const found = router.match(method, parts);
+    if (found.kind === 'none')
       return fail(400, 'InvalidUri', 'The requested URI does not represent any resource on the server.');
+    if (found.kind === 'wrongVerb') {
+      return fail(405, 'UnsupportedHttpVerb', "The resource doesn't support the specified HTTP verb.", [
+        { key: 'AllowedVerbs', value: found.allowed.join(',') },
+      ]);
+    }
+    const r = { op: found.route.op, run: () => found.route.run({ params: found.params, ctx }) };
     bump(records.byOperation, r.op);
     const fault = faults.decide(r.op, WRITE.has(method));
     const inject = (): void => {
@@ -781,6 +997,64 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
     send(reply);
   }
 
+  /**
+   * The account's management resource, as ARM's `Microsoft.Batch/batchAccounts` GET gives it
+   * (the quotas Batch enforces), so quota checks can be tested without Azure: bearer auth, ARM's
+   * error shape.
+   */
+  function management(req: http.IncomingMessage, pathname: string, send: (reply: Reply) => void): void {
+    const armError = (status: number, code: string, message: string): void =>
+      send({ status, body: { error: { code, message } } });
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const accept = options.acceptManagementToken ?? ((t: string) => t.length > 0);
+    if (token === undefined || !accept(token)) {
+      bump(records.byOperation, 'AuthenticationFailed');
+      return armError(
+        401,
+        'AuthenticationFailed',
+        "Authentication failed. The 'Authorization' header is missing or not accepted.",
+      );
+    }
+    const m = MANAGEMENT.exec(pathname)!;
+    const [, subscription, resourceGroup, name] = m.map((x) => decodeURIComponent(x ?? '')) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    bump(records.byOperation, 'BatchAccount_Get');
+    if (req.method !== 'GET')
+      return armError(405, 'MethodNotAllowed', `${req.method} is not served for the account resource`);
+    if (name.toLowerCase() !== accountName.toLowerCase()) {
+      return armError(
+        404,
+        'ResourceNotFound',
+        `The Resource 'Microsoft.Batch/batchAccounts/${name}' under resource group '${resourceGroup}' was not found.`,
+      );
+    }
+    const q = engine.quota;
+    send({
+      status: 200,
+      body: {
+        id: `/subscriptions/${subscription}/resourceGroups/${resourceGroup}/providers/Microsoft.Batch/batchAccounts/${accountName}`,
+        name: accountName,
+        type: 'Microsoft.Batch/batchAccounts',
+        location: options.location ?? 'local',
+        properties: {
+          accountEndpoint: base.replace(/^https?:\/\//, ''),
+          provisioningState: 'Succeeded',
+          poolAllocationMode: 'BatchService',
+          ...(q.dedicatedCores !== undefined ? { dedicatedCoreQuota: q.dedicatedCores } : {}),
+          ...(q.lowPriorityCores !== undefined ? { lowPriorityCoreQuota: q.lowPriorityCores } : {}),
+          dedicatedCoreQuotaPerVMFamilyEnforced: false,
+          dedicatedCoreQuotaPerVMFamily: [],
+          ...(q.pools !== undefined ? { poolQuota: q.pools } : {}),
+          ...(q.activeJobs !== undefined ? { activeJobAndJobScheduleQuota: q.activeJobs } : {}),
+        },
+      },
+    });
+  }
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -807,6 +1081,7 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
       if (closed) return;
       closed = true;
       unsubscribe();
+      autoscale.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (ownsEngine) await engine.close();

@@ -1,6 +1,8 @@
 import { parseMountConfiguration } from './mounts';
 import type { OutputFileSpec, ResourceFile } from '../../compute/backend';
 import { EngineError } from '../../compute/local/errors';
+import type { EngineJobNodeStatus, EngineJobTaskRun } from '../../compute/local/engine';
+import type { TaskDirEntry } from './files';
 import type {
   EngineCommand,
   EngineJob,
@@ -254,8 +256,11 @@ export function parsePoolAdd(body: Json): EnginePoolSpec {
     'virtualMachineConfiguration.imageReference',
   );
   str(vmc, 'nodeAgentSKUId', 'virtualMachineConfiguration.nodeAgentSKUId', true);
-  if (body.enableAutoScale === true)
-    throw invalidProperty('enableAutoScale', true, 'autoscale formulas are not emulated');
+  if (body.enableAutoScale === true) {
+    for (const k of ['targetDedicatedNodes', 'targetLowPriorityNodes'])
+      if (body[k] !== undefined && body[k] !== null)
+        throw invalidProperty(k, body[k], 'a pool with automatic scaling takes its targets from the formula');
+  }
   const taskSlotsPerNode = int(body, 'taskSlotsPerNode', 'taskSlotsPerNode', 1, 256);
   const targetDedicatedNodes = int(body, 'targetDedicatedNodes', 'targetDedicatedNodes', 0);
   const targetSpotNodes = int(body, 'targetLowPriorityNodes', 'targetLowPriorityNodes', 0);
@@ -282,6 +287,32 @@ export function parsePoolAdd(body: Json): EnginePoolSpec {
     ...(mounts?.length ? { mounts } : {}),
     ...(metadata.length ? { metadata } : {}),
   };
+}
+
+/**
+ * Autoscale settings of a pool add (`enableAutoScale: true`) or of an enable-autoscale
+ * request (where a missing formula or interval keeps the pool's current one); undefined
+ * when autoscale is not asked for. The interval must be 5 minutes to 168 hours.
+ */
+export function parseAutoScaleSettings(
+  body: Json,
+  current?: { readonly formula: string; readonly intervalMs: number },
+): { formula: string; intervalMs: number } | undefined {
+  if (body.enableAutoScale !== true) return undefined;
+  const formula = str(body, 'autoScaleFormula', 'autoScaleFormula') ?? current?.formula;
+  if (formula === undefined) throw missingProperty('autoScaleFormula');
+  const intervalMs =
+    dur(body, 'autoScaleEvaluationInterval', 'autoScaleEvaluationInterval') ??
+    current?.intervalMs ??
+    15 * 60_000;
+  if (intervalMs < 5 * 60_000 || intervalMs > 168 * 3_600_000) {
+    throw invalidProperty(
+      'autoScaleEvaluationInterval',
+      body.autoScaleEvaluationInterval,
+      'between 5 minutes and 168 hours',
+    );
+  }
+  return { formula, intervalMs };
 }
 
 /** A job's auto pool (`poolInfo.autoPoolSpecification`), as far as the emulator supports it. */
@@ -443,7 +474,7 @@ export function poolJson(
   p: EnginePool,
   nodes: readonly EngineNode[],
   baseUrl: string,
-  extra: { virtualMachineConfiguration?: unknown },
+  extra: { virtualMachineConfiguration?: unknown; enableAutoScale?: unknown } & Json,
 ): Json {
   let dedicated = 0;
   for (const n of nodes) if (n.priority === 'dedicated') dedicated++;
@@ -468,6 +499,7 @@ export function poolJson(
     targetDedicatedNodes: p.targetDedicatedNodes,
     targetLowPriorityNodes: p.targetSpotNodes,
     enableAutoScale: false,
+    ...extra,
     enableInterNodeCommunication: false,
     startTask: p.spec.startTask
       ? {
@@ -505,6 +537,67 @@ export function nodeJson(n: EngineNode, pool: EnginePool, baseUrl: string): Json
       : undefined,
     errors: n.errors.length ? n.errors.map((e) => ({ code: e.code, message: e.message })) : undefined,
   });
+}
+
+/** A job's preparation and release on one node, as Batch's `JobPreparationAndReleaseTaskExecutionInformation`. */
+export function prepReleaseJson(s: EngineJobNodeStatus, jobId: string, baseUrl: string): Json {
+  const run = (r: EngineJobTaskRun | undefined, kind: 'jobpreparation' | 'jobrelease'): Json | undefined =>
+    r &&
+    clean({
+      startTime: iso(r.startTime),
+      endTime: iso(r.endTime),
+      state: r.state === 'running' ? 'running' : 'completed',
+      taskRootDirectory: `workitems/${jobId}/job-1/${kind}`,
+      taskRootDirectoryUrl: `${baseUrl}/pools/${s.poolId}/nodes/${s.nodeId}/files/${kind}`,
+      exitCode: r.exitCode,
+      result: r.result,
+      retryCount: 0,
+      failureInfo:
+        r.result === 'failure'
+          ? {
+              category: 'usererror',
+              code: 'FailureExitCode',
+              message: `The ${kind === 'jobpreparation' ? 'job preparation' : 'job release'} task exited with exit code ${r.exitCode ?? '?'}`,
+            }
+          : undefined,
+    });
+  return clean({
+    poolId: s.poolId,
+    nodeId: s.nodeId,
+    nodeUrl: `${baseUrl}/pools/${s.poolId}/nodes/${s.nodeId}`,
+    jobPreparationTaskExecutionInfo: run(s.preparation, 'jobpreparation'),
+    jobReleaseTaskExecutionInfo: run(s.release, 'jobrelease'),
+  });
+}
+
+/** A file of a task's directory, as Batch's `NodeFile`. */
+export function fileJson(e: TaskDirEntry, url: string): Json {
+  return {
+    name: e.name,
+    url,
+    isDirectory: e.isDirectory,
+    properties: {
+      creationTime: iso(e.creationTime),
+      lastModified: iso(e.lastModified),
+      contentLength: e.contentLength,
+      contentType: e.isDirectory ? 'application/octet-stream' : contentType(e.name),
+      fileMode: e.fileMode,
+    },
+  };
+}
+
+/** The headers Batch answers a file's properties with. */
+export function fileHeaders(e: TaskDirEntry): Record<string, string> {
+  return {
+    'ocp-creation-time': e.creationTime.toUTCString(),
+    'ocp-batch-file-isdirectory': String(e.isDirectory),
+    'ocp-batch-file-mode': e.fileMode,
+    'Last-Modified': e.lastModified.toUTCString(),
+  };
+}
+
+function contentType(name: string): string {
+  return /\.(txt|log|json|xml|csv|sh)$/i.test(name) ? 'text/plain' : 'application/octet-stream';
 }
 
 /** A job as Batch's `CloudJob` JSON. */

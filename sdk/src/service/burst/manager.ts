@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logging';
-import { withoutRefusedGroups } from '../capacity/group-preflight';
 import type { CapacityManager, PlanContext } from '../capacity/manager';
+import { withoutRefusedGroups } from '../capacity/preflight';
 import type { FrameStore } from '../frames/store';
 import type { FarmReport, PlanOutput, Planner, PlannerGroup } from './planner';
 
@@ -87,7 +87,8 @@ export class BurstManager {
       defaultGroup: this.options.defaultGroup,
       maxSpendPerHour: this.options.maxSpendPerHour,
     });
-    // A group whose preflight failed (a mount missing on its nodes...) takes no frames: they stay local.
+    // A group whose preflight failed (a mount missing on its nodes, a licence server unreachable)
+    // takes no frames: they stay local.
     plan = { ...plan, ...withoutRefusedGroups(plan, (g) => this.capacity.dispatchVerdict(g)) };
     // Capacity has owners: the plan's targets go through the capacity manager, which
     // clamps them (pins, maxima, busy nodes, the groups a worker-burst group serves, the

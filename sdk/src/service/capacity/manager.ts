@@ -21,8 +21,17 @@ import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
 import { canonicalMounts, validateMounts, type MountSpec } from '../../storage/mounts';
 import { mountsFromWire } from '../../storage/mounts-wire';
-import type { DispatchVerdict, GroupPreflight, PreflightCheck, PreflightView } from './group-preflight';
+import type { JobSpec } from '../../model/frames';
+import {
+  gpuMismatch,
+  groupEnvironment,
+  licencePreflightCheck,
+  resolveGpu,
+  validateLicenseServers,
+  type RoutableGroup,
+} from './environments';
 import { mountPreflightCheck } from './mount-check';
+import type { DispatchVerdict, GroupPreflight, PreflightCheck, PreflightView } from './preflight';
 import { SpendMeter } from './spend';
 import {
   checkBudget,
@@ -130,7 +139,10 @@ export interface CapacityManagerOptions {
   readonly spendFile?: string;
   /** How often every group's cost is looked at for the spend meter; 0 turns it off. @default 30000 */
   readonly meterIntervalMs?: number;
-  /** Runs each group's checks (mounts...) on one of its nodes before its first frame. @default none (no preflight) */
+  /**
+   * Runs each group's preflight (its mounts, its licence servers) on one of its nodes before its
+   * first frame. @default none: groups naming licence servers are refused, mounts are not checked
+   */
   readonly preflight?: GroupPreflight;
 }
 
@@ -367,6 +379,24 @@ export class CapacityManager {
       );
     }
     if (backend === BackendKind.BACKEND_KIND_BATCH) validateVmImage(spec, true);
+    if (spec.licenseServers.length > 0) {
+      if (worker) {
+        throw new ValidationError(
+          'spec.license_servers',
+          spec.licenseServers.map((l) => l.address),
+          "is for frame-offload groups (Spillway's tasks); worker-burst instances run the render manager's worker, which reads licences from the farm's own worker environment",
+        );
+      }
+      if (!this.options.preflight) {
+        throw new FailedPreconditionError(
+          'spec.license_servers: this service runs no licence check (no preflight configured)',
+        );
+      }
+      validateLicenseServers(spec.licenseServers);
+    }
+    const gpu = resolveGpu(spec.vmSize, spec.gpu);
+    if (gpu) spec.gpu = gpu;
+    else delete spec.gpu;
     if (worker) {
       const defaults = this.options.scaleSetDefaults ?? {};
       const scaleSet = spec.scaleSet ?? {
@@ -463,6 +493,9 @@ export class CapacityManager {
       options,
     );
     const status = await backend.ensureGroup(toBackendSpec(spec), options);
+    if (existing && JSON.stringify(existing.spec.licenseServers) !== JSON.stringify(spec.licenseServers)) {
+      this.options.preflight?.forget(spec.name);
+    }
     this.groups.set(spec.name, {
       spec,
       pinned: existing?.pinned ?? NONE,
@@ -470,6 +503,8 @@ export class CapacityManager {
       manualSeq: existing?.manualSeq ?? 0,
     });
     this.save();
+    // The licence check starts now: it is usually done before the first frame arrives.
+    this.dispatchVerdict(spec.name);
     return { group: this.view(spec, status), created: !existing };
   }
 
@@ -536,18 +571,23 @@ export class CapacityManager {
    * none of that name, FAILED_PRECONDITION when it is a worker-burst group (its instances
    * join the farm; frames are not offloaded to them).
    */
-  requireOffloadGroup(name: string | undefined): void {
+  requireOffloadGroup(name: string | undefined, job?: Pick<JobSpec, 'gpus'>): void {
     const record = this.recordOf(name ?? this.options.defaultGroup ?? 'default');
     if (record.spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
       throw new FailedPreconditionError(
         `capacity group ${JSON.stringify(record.spec.name)} is worker burst: its instances join the farm as workers; offload frames to a frame-offload group`,
       );
     }
-    const preflight = this.options.preflight?.view(record.spec.name);
-    if (preflight?.state === 'failed')
-      throw new FailedPreconditionError(
-        `capacity group ${JSON.stringify(record.spec.name)} is unhealthy and takes no frames: ${preflight.message}`,
+    if (job) {
+      const mismatch = gpuMismatch(
+        job.gpus ?? 0,
+        routable(record.spec),
+        [...this.groups.values()].map((r) => routable(r.spec)),
       );
+      if (mismatch) throw new FailedPreconditionError(mismatch);
+    }
+    const verdict = this.dispatchVerdict(record.spec.name);
+    if (verdict.verdict === 'refuse') throw new FailedPreconditionError(verdict.reason);
   }
 
   /**
@@ -565,6 +605,37 @@ export class CapacityManager {
       throw new FailedPreconditionError(
         `job.output.shared.mount ${JSON.stringify(shared.mount)} of capacity group ${JSON.stringify(record.spec.name)} is not writable: set writable on the mount to write outputs there`,
       );
+  }
+
+  /**
+   * What the dispatcher may do with a group's frames now (see `GroupPreflight.verdict`): held
+   * while its preflight runs on a node of it, sent once the node passed, sent back to the farm
+   * (naming the mount or the licence server) while it fails.
+   */
+  dispatchVerdict(name: string): DispatchVerdict {
+    const checks = this.preflightChecks(name);
+    if (checks.length === 0 || !this.options.preflight) return { verdict: 'go' };
+    return this.options.preflight.verdict(name, checks);
+  }
+
+  /** The checks a group's nodes run before its first frame: its mounts, then its licence servers. */
+  preflightChecks(name: string): PreflightCheck[] {
+    const spec = this.groups.get(name)?.spec;
+    if (!spec) return [];
+    return [mountPreflightCheck(this.mountsOf(name)), licencePreflightCheck(spec.licenseServers)].filter(
+      (c): c is PreflightCheck => c !== undefined,
+    );
+  }
+
+  /** The environment every task of the group gets: its licence servers and GPUs. */
+  environmentOf(name: string): Record<string, string> {
+    const spec = this.groups.get(name)?.spec;
+    return spec ? groupEnvironment(spec) : {};
+  }
+
+  /** GPUs per node of a group (0 for a CPU group or one that does not exist). */
+  gpusOf(name: string): number {
+    return this.groups.get(name)?.spec.gpu?.count ?? 0;
   }
 
   /**
@@ -850,7 +921,11 @@ export class CapacityManager {
               ...status,
               errors: [
                 ...status.errors,
-                ...preflight.failures.map((f) => ({ ...f, observedAt: preflight.checkedAt })),
+                ...preflight.failures.map((f) => ({
+                  code: f.code,
+                  message: f.message,
+                  observedAt: preflight.checkedAt,
+                })),
               ],
             }
           : status,
@@ -861,21 +936,6 @@ export class CapacityManager {
       ...(preflight ? { preflight } : {}),
       healthy,
     };
-  }
-
-  /** The checks a group's nodes run before its first frame (its mounts). */
-  preflightChecks(name: string): PreflightCheck[] {
-    const mounts = this.mountsOf(name);
-    return [mountPreflightCheck(mounts)].filter((c): c is PreflightCheck => c !== undefined);
-  }
-
-  /**
-   * What the dispatcher may do with a group's frames now: held while its preflight runs, sent
-   * once a node passed it, sent back to the farm (naming what failed) while it fails.
-   */
-  dispatchVerdict(name: string): DispatchVerdict {
-    if (!this.groups.has(name) || !this.options.preflight) return { verdict: 'go' };
-    return this.options.preflight.verdict(name);
   }
 
   private save(): void {
@@ -902,6 +962,10 @@ export class CapacityManager {
     for (const u of this.unsubscribes) u();
     this.listeners.clear();
   }
+}
+
+function routable(spec: CapacityGroupSpec): RoutableGroup {
+  return { name: spec.name, mode: spec.mode, gpus: spec.gpu?.count ?? 0 };
 }
 
 /** Whether the report being planned involves a group (see `PlanContext`). */
@@ -990,5 +1054,6 @@ export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
     ...(spec.batchPool?.subnetId ? { subnetId: spec.batchPool.subnetId } : {}),
     ...(durationMs ? { resizeTimeoutMs: durationMs } : {}),
     ...withMounts,
+    ...(spec.gpu?.count ? { gpusPerNode: spec.gpu.count } : {}),
   };
 }

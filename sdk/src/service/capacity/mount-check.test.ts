@@ -24,10 +24,14 @@ describe('the mounts preflight check', () => {
         encoding: 'utf8',
       });
       const failures = mountFailures(mounts, stdout);
-      expect(failures).toHaveLength(1);
-      expect(failures![0]).toMatch(
-        /^mount "renders" \(nfs nas:\/export\/renders at \$AZ_BATCH_NODE_MOUNTS_DIR\/out\/renders\): not mounted/,
-      );
+      expect(failures).toEqual([
+        {
+          subject: 'mount "renders" (nfs nas:/export/renders at $AZ_BATCH_NODE_MOUNTS_DIR/out/renders)',
+          message: expect.stringMatching(
+            /^mount "renders" \(nfs nas:\/export\/renders at \$AZ_BATCH_NODE_MOUNTS_DIR\/out\/renders\): not mounted/,
+          ),
+        },
+      ]);
       expect(fs.readdirSync(path.join(dir, 'projects'))).toEqual([]); // the write probe cleaned up
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  */
 import { mountLogType, relativeMountPathOf, type MountSpec } from '../../storage/mounts';
 import { shellQuote } from '../../template/shell';
-import type { PreflightCheck } from './group-preflight';
+import { readCheckLines, type PreflightCheck, type PreflightFailureView } from './preflight';
 
 const MARK = 'spillway-mount-check';
 
@@ -48,26 +48,23 @@ export function mountCheckCommand(mounts: readonly MountSpec[]): string {
 }
 
 /** The failures in a node's answer (each naming its mount, with the mount's log to read); undefined when it has no answer for every mount. */
-export function mountFailures(mounts: readonly MountSpec[], stdout: string): string[] | undefined {
-  const seen = new Set<number>();
-  const bad: string[] = [];
-  for (const line of stdout.split('\n')) {
-    const m = new RegExp(`^${MARK} (\\{.*\\})\\s*$`).exec(line);
-    if (!m) continue;
-    try {
-      const r = JSON.parse(m[1]!) as { index: number; ok: boolean; error: string | null };
-      const mount = mounts[r.index];
-      if (!mount) continue;
-      seen.add(r.index);
-      if (!r.ok)
-        bad.push(
-          `${mountLabel(mount)}: ${r.error ?? 'unavailable'} (see $AZ_BATCH_NODE_MOUNTS_DIR/${mountLogType(mount.kind)}-${relativeMountPathOf(mount).replace(/\//g, '_')}.log)`,
-        );
-    } catch {
-      // a line that is not ours
-    }
-  }
-  return seen.size === mounts.length ? bad : undefined;
+export function mountFailures(
+  mounts: readonly MountSpec[],
+  stdout: string,
+): PreflightFailureView[] | undefined {
+  const found = readCheckLines<{ index: number; ok: boolean; error: string | null }>(
+    stdout,
+    MARK,
+    mounts.length,
+  );
+  if (!found) return undefined;
+  return mounts.flatMap((mount, i) => {
+    const r = found.get(i)!;
+    if (r.ok) return [];
+    const subject = mountLabel(mount);
+    const log = `$AZ_BATCH_NODE_MOUNTS_DIR/${mountLogType(mount.kind)}-${relativeMountPathOf(mount).replace(/\//g, '_')}.log`;
+    return [{ subject, message: `${subject}: ${r.error ?? 'unavailable'} (see ${log})` }];
+  });
 }
 
 /** The mounts' preflight check of a group; undefined when it mounts nothing. */
@@ -79,6 +76,7 @@ export function mountPreflightCheck(mounts: readonly MountSpec[]): PreflightChec
     key: JSON.stringify(mounts.map((m) => [m.name, relativeMountPathOf(m), m.writable ?? false])),
     command: mountCheckCommand(mounts),
     timeoutMs: 30_000,
+    subjects: mounts.map(mountLabel),
     parse: (stdout) => mountFailures(mounts, stdout),
   };
 }

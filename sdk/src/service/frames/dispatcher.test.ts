@@ -26,9 +26,24 @@ class ScriptedBackend implements ComputeBackend {
   readonly terminated: string[] = [];
   private listeners = new Set<(e: TaskEvent) => void>();
   failNextAdd = false;
+  /** Jobs whose every call fails with this error (a Batch-shaped fault). */
+  readonly failing = new Map<string, Error & { statusCode?: number }>();
+  /** Calls made per job. */
+  readonly calls = new Map<string, number>();
 
-  async createJob(_spec: ComputeJobSpec): Promise<void> {}
+  jobsCreated = 0;
+  private fault(jobId: string): void {
+    this.calls.set(jobId, (this.calls.get(jobId) ?? 0) + 1);
+    const err = this.failing.get(jobId);
+    if (err) throw err;
+  }
+
+  async createJob(spec: ComputeJobSpec): Promise<void> {
+    this.jobsCreated++;
+    this.fault(spec.id);
+  }
   async addTasks(jobId: string, tasks: readonly ComputeTaskSpec[]): Promise<AddTasksResult> {
+    this.fault(jobId);
     const added: string[] = [];
     const alreadyExisted: string[] = [];
     for (const t of tasks) {
@@ -49,7 +64,7 @@ class ScriptedBackend implements ComputeBackend {
     }
     if (this.failNextAdd) {
       this.failNextAdd = false;
-      throw new Error('500 OperationTimedOut (applied, then failed)');
+      throw Object.assign(new Error('OperationTimedOut (applied, then failed)'), { statusCode: 500 });
     }
     return { added, alreadyExisted };
   }
@@ -199,6 +214,7 @@ describe('FrameDispatcher', () => {
     await dispatcher.idle();
     expect(backend.created).toHaveLength(3);
     expect(new Set(backend.created).size).toBe(3);
+    expect(store.unfinishedFrames().map((f) => f.state)).toEqual(['queued', 'queued', 'queued']);
   });
 
   it('after a restart, finds the tasks the backend already has instead of adding them again', async () => {
@@ -303,18 +319,23 @@ describe('FrameDispatcher', () => {
     expect(store.getFrame(id!)!.message).toMatch(/outputs are missing.*outputs.json not found/);
   });
 
-  it('adds frames to a job after all its earlier frames finished (the backend job stays open)', async () => {
+  it('ends the backend job when its last frame settles, and opens it again for frames added later', async () => {
     await start();
     const ids = await submit();
-    for (const id of ids)
-      backend.emit(id, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    backend.emit(ids[0]!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
+    backend.emit(ids[1]!, 'completed', { state: 'completed', result: 'failure', exitCode: 1 });
+    await dispatcher.idle();
+    expect(backend.jobsTerminated).toBe(0); // one frame still queued: the job stays
+    backend.emit(ids[2]!, 'completed', { state: 'completed', result: 'success', exitCode: 0 });
     await dispatcher.idle();
     expect(store.getJob(store.getFrame(ids[0]!)!.jobId)!.state).toBe('completed');
+    expect(backend.jobsTerminated).toBe(1); // it no longer counts against Batch's active-job quota
+    expect(backend.jobsCreated).toBe(1);
     const later = await store.submit(job, [{ sourceTaskId: '4', frameStart: 4, frameEnd: 4 }]);
     dispatcher.submitted([later.frames[0]!.frameId]);
     await dispatcher.idle();
     expect(backend.created).toContain(later.frames[0]!.frameId);
-    expect(backend.jobsTerminated).toBe(0);
+    expect(backend.jobsCreated).toBe(2); // asked for again: the backend replaces the ended job
   });
 
   it('cancels a job: unfinished frames end cancelled and their tasks are ended', async () => {
@@ -325,5 +346,131 @@ describe('FrameDispatcher', () => {
     await dispatcher.cancel(store.getFrame(ids[0]!)!.jobId, 'user asked');
     expect(ids.map((id) => store.getFrame(id)!.state)).toEqual(['succeeded', 'cancelled', 'cancelled']);
     expect(backend.terminated.sort()).toEqual([ids[1], ids[2]].sort());
+  });
+
+  describe('a job that cannot be dispatched is isolated', () => {
+    const other: JobSpec = { source: 'test', sourceJobId: 'j2', commandTemplate: 'render' };
+    const submitJob = async (spec: JobSpec): Promise<string[]> => {
+      const r = await store.submit(spec, frames);
+      dispatcher.submitted(r.frames.map((f) => f.frameId));
+      return r.frames.map((f) => f.frameId);
+    };
+    const jobIdOf = (frameId: string): string => store.getFrame(frameId)!.jobId;
+    const until = async (what: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while (!what()) {
+        if (Date.now() > deadline) throw new Error('timed out');
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    };
+
+    // GIVEN a backend that refuses one job's calls with a fault that is not retryable
+    // WHEN both jobs are submitted THEN that job's frames fail at once with the reason, after
+    // one attempt, and the other job is dispatched.
+    it('fails frames at once on a fault that is not retryable', async () => {
+      await start();
+      const bad = await submitJob(job);
+      backend.failing.set(
+        jobIdOf(bad[0]!),
+        Object.assign(new Error('PoolNotFound: no pool'), { statusCode: 404 }),
+      );
+      const good = await submitJob(other);
+      await dispatcher.idle();
+      expect(bad.map((id) => store.getFrame(id)!.state)).toEqual(['failed', 'failed', 'failed']);
+      expect(store.getFrame(bad[0]!)!.message).toMatch(
+        /could not be handed to the compute backend: PoolNotFound/,
+      );
+      expect(backend.calls.get(jobIdOf(bad[0]!))).toBe(1);
+      expect(backend.created.sort()).toEqual([...good].sort());
+    });
+
+    // GIVEN one job whose calls always fail with a retryable fault WHEN another job is
+    // submitted while it backs off THEN the other job is dispatched without waiting, and
+    // the failing job stops after its bounded attempts, its frames failed with the reason.
+    it('retries a retryable fault a bounded number of times without holding up other jobs', async () => {
+      dispatcher = new FrameDispatcher(store, backend, factory, outputs, {
+        defaultGroup: 'default',
+        logger: silentLogger,
+        retryBaseMs: 40,
+        maxDispatchAttempts: 4,
+      });
+      await dispatcher.start();
+      const bad = await submitJob(job);
+      backend.failing.set(jobIdOf(bad[0]!), Object.assign(new Error('ServerBusy'), { statusCode: 503 }));
+      await until(() => (backend.calls.get(jobIdOf(bad[0]!)) ?? 0) >= 1);
+      const good = await submitJob(other);
+      await until(() => good.every((id) => backend.created.includes(id)));
+      // The other job went through while the first was still retrying.
+      expect(bad.map((id) => store.getFrame(id)!.state)).toEqual(['queued', 'queued', 'queued']);
+      await dispatcher.idle();
+      expect(backend.calls.get(jobIdOf(bad[0]!))).toBe(4);
+      expect(bad.map((id) => store.getFrame(id)!.state)).toEqual(['failed', 'failed', 'failed']);
+      expect(store.getFrame(bad[0]!)!.message).toMatch(/after 4 attempts: ServerBusy/);
+    });
+
+    // GIVEN an account at its active-job quota WHEN a job's creation is refused more times than
+    // the fault bound THEN the job waits (no frame fails) and goes once the quota clears.
+    it('waits for the active-job quota without counting it as a fault', async () => {
+      dispatcher = new FrameDispatcher(store, backend, factory, outputs, {
+        defaultGroup: 'default',
+        logger: silentLogger,
+        retryBaseMs: 5,
+        retryMaxMs: 20,
+        maxDispatchAttempts: 2,
+      });
+      await dispatcher.start();
+      const quota = Object.assign(new Error('ActiveJobAndScheduleQuotaReached'), {
+        statusCode: 409,
+        code: 'ActiveJobAndScheduleQuotaReached',
+      });
+      const ids = await submitJob(job);
+      backend.failing.set(jobIdOf(ids[0]!), quota);
+      await until(() => (backend.calls.get(jobIdOf(ids[0]!)) ?? 0) >= 5);
+      expect(ids.map((id) => store.getFrame(id)!.state)).toEqual(['queued', 'queued', 'queued']);
+      backend.failing.delete(jobIdOf(ids[0]!));
+      await until(() => ids.every((id) => backend.created.includes(id)));
+      expect(ids.map((id) => store.getFrame(id)!.state)).toEqual(['queued', 'queued', 'queued']);
+    });
+
+    // GIVEN a job backing off after retryable faults WHEN it is cancelled THEN cancel returns at
+    // once, every frame is cancelled, and no retry is ever made.
+    it('cancel wins over a retry', async () => {
+      dispatcher = new FrameDispatcher(store, backend, factory, outputs, {
+        defaultGroup: 'default',
+        logger: silentLogger,
+        retryBaseMs: 60_000,
+      });
+      await dispatcher.start();
+      const bad = await submitJob(job);
+      backend.failing.set(jobIdOf(bad[0]!), Object.assign(new Error('ServerBusy'), { statusCode: 503 }));
+      await until(() => (backend.calls.get(jobIdOf(bad[0]!)) ?? 0) >= 1);
+      const started = Date.now();
+      await dispatcher.cancel(jobIdOf(bad[0]!), 'user asked');
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(bad.map((id) => store.getFrame(id)!.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+      await dispatcher.idle();
+      expect(backend.calls.get(jobIdOf(bad[0]!))).toBe(1);
+    });
+
+    // GIVEN a job backing off for a minute WHEN its frames and another job's are recalled
+    // THEN the recall answers at once.
+    it('recall never waits for a retry', async () => {
+      dispatcher = new FrameDispatcher(store, backend, factory, outputs, {
+        defaultGroup: 'default',
+        logger: silentLogger,
+        retryBaseMs: 60_000,
+      });
+      await dispatcher.start();
+      const bad = await submitJob(job);
+      backend.failing.set(jobIdOf(bad[0]!), Object.assign(new Error('ServerBusy'), { statusCode: 503 }));
+      await until(() => (backend.calls.get(jobIdOf(bad[0]!)) ?? 0) >= 1);
+      const good = await submitJob(other);
+      await until(() => good.every((id) => backend.created.includes(id)));
+      const started = Date.now();
+      const result = await dispatcher.recall([bad[0]!, good[0]!], 'local workers free');
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(result.recalled.sort()).toEqual([bad[0], good[0]].sort());
+      await dispatcher.cancel(jobIdOf(bad[0]!), 'done');
+    });
   });
 });

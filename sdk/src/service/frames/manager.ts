@@ -10,8 +10,8 @@ import type {
   JobState,
 } from '../../model/frames';
 import type { FrameDispatcher } from './dispatcher';
-import type { FrameStore } from './store';
 import { validateSubmission } from '../../model/validate';
+import { frameIdOf, jobIdOf, type FrameStore } from './store';
 
 /** One page of a listing. */
 export interface Page<T> {
@@ -35,9 +35,13 @@ export class FrameManager {
   constructor(
     private readonly store: FrameStore,
     private readonly dispatcher: FrameDispatcher,
-    /** Refuses a capacity group frames cannot go to (NOT_FOUND naming it). @default every group accepted */
+    /**
+     * Refuses a capacity group frames cannot go to: NOT_FOUND naming it, FAILED_PRECONDITION
+     * when the job's GPU need does not match it or its preflight failed (a mount missing, a
+     * licence server unreachable). @default every group accepted
+     */
     private readonly groups?: {
-      requireOffloadGroup(name: string | undefined): void;
+      requireOffloadGroup(name: string | undefined, job?: Pick<JobSpec, 'gpus'>): void;
       /** Refuses outputs to a share the group does not mount writable (FAILED_PRECONDITION naming it). */
       requireSharedOutput?(name: string | undefined, shared: NonNullable<JobSpec['sharedOutput']>): void;
     },
@@ -53,8 +57,15 @@ export class FrameManager {
     frames: readonly FrameSpec[],
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
-    this.groups?.requireOffloadGroup(job.capacityGroup);
+    this.groups?.requireOffloadGroup(job.capacityGroup, job);
     if (job.sharedOutput) this.groups?.requireSharedOutput?.(job.capacityGroup, job.sharedOutput);
+    // What would fail at dispatch fails here, before anything is stored.
+    await this.dispatcher.preflight(job, frames, {
+      jobId: jobIdOf(job.source, job.sourceJobId),
+      frameIds: frames.map((f) =>
+        frameIdOf({ source: job.source, sourceJobId: job.sourceJobId, sourceTaskId: f.sourceTaskId }),
+      ),
+    });
     const store = (): Promise<{ jobId: string; frames: FrameSubmission[] }> => this.store.submit(job, frames);
     const result = await (this.options.admit ? this.options.admit(job, store) : store());
     this.dispatcher.submitted(result.frames.filter((f) => f.created).map((f) => f.frameId));
@@ -149,8 +160,9 @@ function page<T>(items: T[], options: PageOptions): Page<T> {
   }
   let offset = 0;
   if (options.pageToken) {
-    const decoded = /^o(\d+)$/.exec(Buffer.from(options.pageToken, 'base64url').toString());
-    if (!decoded)
+    // Strict: the token must be exactly what this service issues (base64url forgives garbage).
+    const decoded = /^o(\d{1,15})$/.exec(Buffer.from(options.pageToken, 'base64url').toString());
+    if (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== options.pageToken)
       throw new ValidationError('page_token', options.pageToken, 'is not a token this service issued');
     offset = Number(decoded[1]);
   }

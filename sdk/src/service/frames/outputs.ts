@@ -8,9 +8,18 @@ import { OUT_DIR, outputPrefix } from './task-factory';
 /**
  * A succeeded frame's outputs, from the outputs container its task uploaded to (the layout of
  * `task-factory.ts`): the manifest the node hashed (`out/outputs.json`), and every output it
- * lists present with its size. A frame counts as succeeded only then.
+ * lists present with its size, and (with `durable`) made durable in storage. A frame counts
+ * as succeeded only then.
  */
-export function blobOutputResolver(outputs: ContainerClient): OutputResolver {
+export function blobOutputResolver(
+  outputs: ContainerClient,
+  /**
+   * Makes what storage acknowledged survive a kill of storage itself (the embedded Azurite
+   * keeps which blobs exist in memory for a few seconds; see `storage/durability`).
+   * @default nothing to do (a storage account is durable on acknowledgement)
+   */
+  durable?: () => Promise<void>,
+): OutputResolver {
   return {
     async outputsOf(jobId, frameId, opts = {}) {
       const prefix = outputPrefix(jobId, frameId);
@@ -57,6 +66,8 @@ export function blobOutputResolver(outputs: ContainerClient): OutputResolver {
         },
         opts.abortSignal,
       );
+      // So a SIGKILL of everything cannot take outputs of a frame reported done.
+      if (files.length > 0) await durable?.();
       return files;
     },
   };

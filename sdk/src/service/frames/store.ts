@@ -243,6 +243,7 @@ export class FrameStore {
       exitCode: change.exitCode,
       message: change.message,
       outputs: change.outputs,
+      cost: change.cost,
     });
     this.events[seq - 1] = event;
     return event;

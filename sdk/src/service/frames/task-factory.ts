@@ -100,6 +100,8 @@ export function backendJob(
   group: string,
   where: TaskLocations,
   node: NodeAssetOptions = {},
+  /** The group's own environment (licence servers, GPUs): it wins over the job's. @default none */
+  groupEnvironment: Readonly<Record<string, string>> = {},
 ): ComputeJobSpec {
   const manifestId = job.assetManifestId;
   const manifestUrl = manifestId ? blobUrl(where.assetsUrl, manifestBlobName(manifestId)) : undefined;
@@ -114,6 +116,7 @@ export function backendJob(
     : buildPreparationCommand({ scriptUrl: where.nodeScriptUrl });
   const environment = {
     ...job.environment,
+    ...groupEnvironment,
     ...(manifestUrl ? { SPILLWAY_MANIFEST_URL: manifestUrl, SPILLWAY_CONTENT_URL: where.assetsUrl } : {}),
   };
   return {
@@ -194,6 +197,8 @@ export function createTaskFactory(
     readonly cacheLimit?: (group: string | undefined) => NodeCacheLimit;
     /** The mounts of a capacity group (undefined: the default group). @default none */
     readonly mounts?: (group: string | undefined) => readonly MountSpec[];
+    /** The group's environment (licence servers, GPUs: `CapacityManager.environmentOf`). @default none */
+    readonly groupEnvironment?: (group: string) => Readonly<Record<string, string>>;
   } = {},
 ): TaskFactory {
   const node = (group: string | undefined): NodeAssetOptions => ({
@@ -201,7 +206,8 @@ export function createTaskFactory(
     ...(options.mounts ? { mounts: options.mounts(group) } : {}),
   });
   return {
-    jobFor: async (jobId, spec, group) => backendJob(jobId, spec, group, await locations(), node(group)),
+    jobFor: async (jobId, spec, group) =>
+      backendJob(jobId, spec, group, await locations(), node(group), options.groupEnvironment?.(group) ?? {}),
     taskFor: async (taskId, jobId, frameId, job, frame) =>
       backendTask({ taskId, jobId, frameId, job, frame }, await locations(), node(job.capacityGroup)),
   };

@@ -44,10 +44,30 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
           pinnedDedicatedNodes: g.pinned.dedicated,
           pinnedSpotNodes: g.pinned.spot,
           spentTotal: g.spentTotal,
+          preflight: g.preflight
+            ? {
+                state: preflightStates[g.preflight.state],
+                failures: g.preflight.failures.map((f) => ({
+                  code: f.code,
+                  subject: f.subject,
+                  message: f.message,
+                })),
+                checkedAt: g.preflight.checkedAt,
+                nodeId: g.preflight.nodeId ?? '',
+                checks: [...g.preflight.checks],
+              }
+            : undefined,
+          healthy: g.healthy,
         }
       : undefined,
   };
 }
+
+const preflightStates: Record<NonNullable<CapacityGroupView['preflight']>['state'], w.PreflightState> = {
+  pending: w.PreflightState.PREFLIGHT_STATE_PENDING,
+  passed: w.PreflightState.PREFLIGHT_STATE_PASSED,
+  failed: w.PreflightState.PREFLIGHT_STATE_FAILED,
+};
 
 function nodeToWire(n: ComputeNode): w.Node {
   return {
@@ -59,15 +79,18 @@ function nodeToWire(n: ComputeNode): w.Node {
     createdAt: n.createdAt,
     protectedFromScaleIn: n.protectedFromScaleIn ?? false,
     workerName: '',
+    gpus: n.gpus ?? 0,
   };
 }
 
 function pageOf<T>(items: T[], pageSize: number, pageToken: string): { items: T[]; next: string } {
   const size = pageSize || 100;
   if (size > 1000) throw new ValidationError('page_size', size, 'must be from 1 to 1000');
-  const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString().slice(1)) : 0;
-  if (!Number.isInteger(offset) || offset < 0)
+  // Strict: garbage is refused, never read as the first page.
+  const decoded = pageToken ? /^o(\d{1,15})$/.exec(Buffer.from(pageToken, 'base64url').toString()) : null;
+  if (pageToken && (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== pageToken))
     throw new ValidationError('page_token', pageToken, 'is not a token this service issued');
+  const offset = decoded ? Number(decoded[1]) : 0;
   return {
     items: items.slice(offset, offset + size),
     next: offset + size < items.length ? Buffer.from(`o${offset + size}`).toString('base64url') : '',

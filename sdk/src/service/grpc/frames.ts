@@ -36,7 +36,10 @@ export function frameServiceHandlers(
   manager: FrameManager,
   store: FrameStore,
   limits: FrameServiceLimits = {},
-): w.FrameServiceServer {
+): Pick<
+  w.FrameServiceServer,
+  'submitFrames' | 'watchFrames' | 'recallFrames' | 'cancelJob' | 'getJob' | 'listJobs' | 'listFrames'
+> {
   const maxStreams = limits.maxStreamsPerClient ?? 100;
   const perMessage = limits.eventsPerMessage ?? 500;
   const heartbeatMs = limits.heartbeatMs ?? 15_000;

@@ -7,7 +7,9 @@ import type {
   ServerReadableStream,
 } from '@grpc/grpc-js';
 import type { Logger } from '../../logging';
-import type { Authenticator } from './auth';
+import type { Metadata } from '@grpc/grpc-js';
+import { checkMetadata, type Authenticator } from './auth';
+import { refusal } from './guard';
 import { toServiceError } from './status';
 
 /** What every handler needs: who may call, and where errors are logged. */
@@ -16,7 +18,18 @@ export interface HandlerContext {
   readonly logger: Logger;
 }
 
-/** A unary handler from an async function: authenticates, runs, maps errors. */
+/**
+ * What every call goes through before its handler: metadata within limits, the caller
+ * authenticated, and the request past the guard (see `guardDefinition`).
+ */
+function admit(ctx: HandlerContext, metadata: Metadata, request: unknown): void {
+  checkMetadata(metadata);
+  ctx.authenticate(metadata);
+  const refused = refusal(request);
+  if (refused) throw refused;
+}
+
+/** A unary handler from an async function: admits the call, runs, maps errors. */
 export function unary<Req, Res>(
   ctx: HandlerContext,
   fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
@@ -24,7 +37,7 @@ export function unary<Req, Res>(
   return (call, callback) => {
     Promise.resolve()
       .then(() => {
-        ctx.authenticate(call.metadata);
+        admit(ctx, call.metadata, call.request);
         return fn(call.request, call);
       })
       .then(
@@ -42,7 +55,7 @@ export function serverStream<Req, Res>(
   return (call) => {
     Promise.resolve()
       .then(() => {
-        ctx.authenticate(call.metadata);
+        admit(ctx, call.metadata, call.request);
         return fn(call);
       })
       .then(
@@ -57,15 +70,26 @@ export function serverStream<Req, Res>(
   };
 }
 
-/** A client-streaming handler from an async function that reads the call. */
+/**
+ * A client-streaming handler from an async function that reads the call (by async
+ * iteration): a message the guard refused ends the read with its INVALID_ARGUMENT.
+ */
 export function clientStream<Req, Res>(
   ctx: HandlerContext,
   fn: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
 ): handleClientStreamingCall<Req, Res> {
   return (call, callback) => {
+    const iterate = call[Symbol.asyncIterator].bind(call);
+    call[Symbol.asyncIterator] = async function* checked(): AsyncGenerator<Req> {
+      for await (const message of iterate() as AsyncIterable<Req>) {
+        const refused = refusal(message);
+        if (refused) throw refused;
+        yield message;
+      }
+    } as unknown as (typeof call)[typeof Symbol.asyncIterator];
     Promise.resolve()
       .then(() => {
-        ctx.authenticate(call.metadata);
+        admit(ctx, call.metadata, undefined);
         return fn(call);
       })
       .then(

@@ -4,12 +4,14 @@ import { FailedPreconditionError, ValidationError } from '../../errors';
 import { AssetServiceService, type AssetServiceServer } from '../../gen/spillway/v1/assets';
 import { BurstServiceService, type BurstServiceServer } from '../../gen/spillway/v1/burst';
 import { CapacityServiceService, type CapacityServiceServer } from '../../gen/spillway/v1/capacity';
+import { CostServiceService, type CostServiceServer } from '../../gen/spillway/v1/cost';
 import type { FrameServiceServer } from '../../gen/spillway/v1/frames';
 import type { Logger } from '../../logging';
 import { registerSecret } from '../../logging';
 import { addIntrospection, type Introspection } from '../introspection';
 import { allowAll, bearerToken, type Authenticator } from './auth';
 import { watchFramesService } from './frames';
+import { guardDefinition } from './guard';
 import type { HandlerContext } from './handlers';
 
 /** TLS material for a non-loopback listener. */
@@ -88,6 +90,7 @@ export interface ServiceImplementations {
   readonly capacity?: CapacityServiceServer;
   readonly burst?: BurstServiceServer;
   readonly assets?: AssetServiceServer;
+  readonly cost?: CostServiceServer;
 }
 
 /** A running gRPC server. */
@@ -123,10 +126,12 @@ export async function startServer(
     'grpc.keepalive_permit_without_calls': 1,
   });
   const impl = services(handlerContext(options, logger));
-  if (impl.frames) server.addService(watchFramesService, impl.frames);
-  if (impl.capacity) server.addService(CapacityServiceService, impl.capacity);
-  if (impl.burst) server.addService(BurstServiceService, impl.burst);
-  if (impl.assets) server.addService(AssetServiceService, impl.assets);
+  // Every request passes the guard (decoded, checked against the contract) on arrival.
+  if (impl.frames) server.addService(guardDefinition(watchFramesService), impl.frames);
+  if (impl.capacity) server.addService(guardDefinition(CapacityServiceService), impl.capacity);
+  if (impl.burst) server.addService(guardDefinition(BurstServiceService), impl.burst);
+  if (impl.assets) server.addService(guardDefinition(AssetServiceService), impl.assets);
+  if (impl.cost) server.addService(guardDefinition(CostServiceService), impl.cost);
   const introspection = addIntrospection(server);
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(

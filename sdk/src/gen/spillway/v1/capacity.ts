@@ -270,6 +270,52 @@ export function mountKindToJSON(object: MountKind): string {
   }
 }
 
+/** PreflightState is where a group's preflight stands. */
+export enum PreflightState {
+  /** PREFLIGHT_STATE_UNSPECIFIED - The group needs no preflight (it mounts nothing and names no licence server). */
+  PREFLIGHT_STATE_UNSPECIFIED = 0,
+  /** PREFLIGHT_STATE_PENDING - Not run yet, or running on a node of the group: the group's frames are held. */
+  PREFLIGHT_STATE_PENDING = 1,
+  /** PREFLIGHT_STATE_PASSED - A node of the group passed every check. */
+  PREFLIGHT_STATE_PASSED = 2,
+  /** PREFLIGHT_STATE_FAILED - A check failed on a node of the group: the group takes no frames. */
+  PREFLIGHT_STATE_FAILED = 3,
+}
+
+export function preflightStateFromJSON(object: any): PreflightState {
+  switch (object) {
+    case 0:
+    case 'PREFLIGHT_STATE_UNSPECIFIED':
+      return PreflightState.PREFLIGHT_STATE_UNSPECIFIED;
+    case 1:
+    case 'PREFLIGHT_STATE_PENDING':
+      return PreflightState.PREFLIGHT_STATE_PENDING;
+    case 2:
+    case 'PREFLIGHT_STATE_PASSED':
+      return PreflightState.PREFLIGHT_STATE_PASSED;
+    case 3:
+    case 'PREFLIGHT_STATE_FAILED':
+      return PreflightState.PREFLIGHT_STATE_FAILED;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum PreflightState');
+  }
+}
+
+export function preflightStateToJSON(object: PreflightState): string {
+  switch (object) {
+    case PreflightState.PREFLIGHT_STATE_UNSPECIFIED:
+      return 'PREFLIGHT_STATE_UNSPECIFIED';
+    case PreflightState.PREFLIGHT_STATE_PENDING:
+      return 'PREFLIGHT_STATE_PENDING';
+    case PreflightState.PREFLIGHT_STATE_PASSED:
+      return 'PREFLIGHT_STATE_PASSED';
+    case PreflightState.PREFLIGHT_STATE_FAILED:
+      return 'PREFLIGHT_STATE_FAILED';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum PreflightState');
+  }
+}
+
 /** TargetOwner says who set a group's current targets. */
 export enum TargetOwner {
   /** TARGET_OWNER_UNSPECIFIED - No one has set them since the group was created. */
@@ -722,6 +768,41 @@ export interface Mount {
   fileCache: BlobFileCache | undefined;
 }
 
+/**
+ * LicenseServer is a licence server the renderers on a group's nodes use. Azure offers no
+ * pay-per-use render licences any more: studios bring their own servers, reached over VPN or
+ * ExpressRoute.
+ */
+export interface LicenseServer {
+  /**
+   * Where the nodes reach it: "host:port", e.g. "lic.studio.internal:27000". The port is the
+   * one the renderer's client connects to first (FlexLM lmgrd, RLM).
+   */
+  address: string;
+  /**
+   * Environment variables the renderer reads, set on every task of the group to "port@host"
+   * (the FlexLM and RLM form), e.g. ADSKFLEX_LICENSE_FILE, solidangle_LICENSE, RLM_LICENSE,
+   * foundry_LICENSE, redshift_LICENSE. Several servers on one variable are joined with ':'.
+   */
+  environmentVariables: string[];
+  /** A name for messages, e.g. "arnold". Default: the address. */
+  name: string;
+}
+
+/**
+ * GpuSpec says what GPUs a group's nodes have. A job that needs GPUs runs only on a group
+ * with enough of them; a job that needs none never runs on a GPU group.
+ */
+export interface GpuSpec {
+  /** GPUs per node. For an Azure N-series VM size it must match the size (0: taken from it). */
+  count: number;
+  /**
+   * The device API the renderers use: "CUDA" (default), "OPTIX" or "HIP". Blender gets
+   * --cycles-device with it; other renderers their own GPU flags.
+   */
+  device: string;
+}
+
 /** CapacityGroupSpec is the desired shape of a capacity group. */
 export interface CapacityGroupSpec {
   /**
@@ -759,6 +840,14 @@ export interface CapacityGroupSpec {
   turnaroundTarget: Duration | undefined;
   /** Free-form labels, e.g. {"site": "london"}. */
   labels: { [key: string]: string };
+  /**
+   * Licence servers the group's renderers need. Set on every task of the group; before the
+   * group's first frame a node of the group checks it can connect to each (TCP, within
+   * seconds), and frames are refused while one cannot be reached.
+   */
+  licenseServers: LicenseServer[];
+  /** The GPUs of the group's nodes; unset for a CPU group (a known N-series VM size fills it in). */
+  gpu: GpuSpec | undefined;
   /** File systems mounted on every node of the group (at most 10). Immutable once created. */
   mounts: Mount[];
 }
@@ -766,6 +855,37 @@ export interface CapacityGroupSpec {
 export interface CapacityGroupSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** PreflightFailure is one thing a node of the group found wrong. */
+export interface PreflightFailure {
+  /**
+   * What kind: "MountUnavailable" (a mount missing, unreadable or not writable) or
+   * "LicenseServerUnreachable".
+   */
+  code: string;
+  /** What failed, as messages name it: `mount "projects"`, `arnold (lic:27000)`. */
+  subject: string;
+  /** The whole message, naming the subject and the reason. */
+  message: string;
+}
+
+/**
+ * Preflight is the latest preflight of a group: before its first frame is sent, one task on a
+ * node of the group runs every check the group needs (each mount present, readable and
+ * writable where outputs go; each licence server reachable).
+ */
+export interface Preflight {
+  /** Where it stands. */
+  state: PreflightState;
+  /** What failed (empty unless failed). */
+  failures: PreflightFailure[];
+  /** When it finished (or started, while pending). */
+  checkedAt: Date | undefined;
+  /** The node that ran it. */
+  nodeId: string;
+  /** What it checks, e.g. ["mounts", "licence servers"]. */
+  checks: string[];
 }
 
 /** NodeCount counts a group's nodes in one state. */
@@ -827,6 +947,13 @@ export interface CapacityGroupStatus {
    * budget's currency.
    */
   spentTotal: number;
+  /** The latest preflight (mounts, licence servers); unset when the group needs none or none ran yet. */
+  preflight: Preflight | undefined;
+  /**
+   * False when the group takes no frames now (its last preflight failed: a mount missing, a
+   * licence server unreachable); the failures are also in errors.
+   */
+  healthy: boolean;
 }
 
 /** CapacityGroup is a group's spec and status. */
@@ -855,6 +982,8 @@ export interface Node {
   protectedFromScaleIn: boolean;
   /** Worker burst: the name the instance registered with in the render manager. */
   workerName: string;
+  /** GPUs of the node (from its VM size; 0 for a CPU node). */
+  gpus: number;
 }
 
 /** ListCapacityGroupsRequest pages through groups. */
@@ -2132,6 +2261,196 @@ export const Mount: MessageFns<Mount> = {
   },
 };
 
+function createBaseLicenseServer(): LicenseServer {
+  return { address: '', environmentVariables: [], name: '' };
+}
+
+export const LicenseServer: MessageFns<LicenseServer> = {
+  encode(message: LicenseServer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== '') {
+      writer.uint32(10).string(message.address);
+    }
+    for (const v of message.environmentVariables) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.name !== '') {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LicenseServer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLicenseServer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.environmentVariables.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LicenseServer {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : '',
+      environmentVariables: globalThis.Array.isArray(object?.environmentVariables)
+        ? object.environmentVariables.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.environment_variables)
+          ? object.environment_variables.map((e: any) => globalThis.String(e))
+          : [],
+      name: isSet(object.name) ? globalThis.String(object.name) : '',
+    };
+  },
+
+  toJSON(message: LicenseServer): unknown {
+    const obj: any = {};
+    if (message.address !== '') {
+      obj.address = message.address;
+    }
+    if (message.environmentVariables?.length) {
+      obj.environmentVariables = message.environmentVariables;
+    }
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LicenseServer>): LicenseServer {
+    return LicenseServer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LicenseServer>): LicenseServer {
+    const message = createBaseLicenseServer();
+    message.address = object.address ?? '';
+    message.environmentVariables = object.environmentVariables?.map((e) => e) || [];
+    message.name = object.name ?? '';
+    return message;
+  },
+};
+
+function createBaseGpuSpec(): GpuSpec {
+  return { count: 0, device: '' };
+}
+
+export const GpuSpec: MessageFns<GpuSpec> = {
+  encode(message: GpuSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint32(message.count);
+    }
+    if (message.device !== '') {
+      writer.uint32(18).string(message.device);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GpuSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGpuSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GpuSpec {
+    return {
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      device: isSet(object.device) ? globalThis.String(object.device) : '',
+    };
+  },
+
+  toJSON(message: GpuSpec): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.device !== '') {
+      obj.device = message.device;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GpuSpec>): GpuSpec {
+    return GpuSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GpuSpec>): GpuSpec {
+    const message = createBaseGpuSpec();
+    message.count = object.count ?? 0;
+    message.device = object.device ?? '';
+    return message;
+  },
+};
+
 function createBaseCapacityGroupSpec(): CapacityGroupSpec {
   return {
     name: '',
@@ -2148,6 +2467,8 @@ function createBaseCapacityGroupSpec(): CapacityGroupSpec {
     resizeTimeout: undefined,
     turnaroundTarget: undefined,
     labels: {},
+    licenseServers: [],
+    gpu: undefined,
     mounts: [],
   };
 }
@@ -2196,6 +2517,12 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       CapacityGroupSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(114).fork()).join();
     });
+    for (const v of message.licenseServers) {
+      LicenseServer.encode(v!, writer.uint32(122).fork()).join();
+    }
+    if (message.gpu !== undefined) {
+      GpuSpec.encode(message.gpu, writer.uint32(130).fork()).join();
+    }
     for (const v of message.mounts) {
       Mount.encode(v!, writer.uint32(138).fork()).join();
     }
@@ -2330,6 +2657,22 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
             }
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.licenseServers.push(LicenseServer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.gpu = GpuSpec.decode(reader, reader.uint32());
+            continue;
+          }
           case 17: {
             if (tag !== 138) {
               break;
@@ -2411,6 +2754,12 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
             {},
           )
         : {},
+      licenseServers: globalThis.Array.isArray(object?.licenseServers)
+        ? object.licenseServers.map((e: any) => LicenseServer.fromJSON(e))
+        : globalThis.Array.isArray(object?.license_servers)
+          ? object.license_servers.map((e: any) => LicenseServer.fromJSON(e))
+          : [],
+      gpu: isSet(object.gpu) ? GpuSpec.fromJSON(object.gpu) : undefined,
       mounts: globalThis.Array.isArray(object?.mounts)
         ? object.mounts.map((e: any) => Mount.fromJSON(e))
         : [],
@@ -2467,6 +2816,12 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
         });
       }
     }
+    if (message.licenseServers?.length) {
+      obj.licenseServers = message.licenseServers.map((e) => LicenseServer.toJSON(e));
+    }
+    if (message.gpu !== undefined) {
+      obj.gpu = GpuSpec.toJSON(message.gpu);
+    }
     if (message.mounts?.length) {
       obj.mounts = message.mounts.map((e) => Mount.toJSON(e));
     }
@@ -2516,6 +2871,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
       },
       {},
     );
+    message.licenseServers = object.licenseServers?.map((e) => LicenseServer.fromPartial(e)) || [];
+    message.gpu =
+      object.gpu !== undefined && object.gpu !== null ? GpuSpec.fromPartial(object.gpu) : undefined;
     message.mounts = object.mounts?.map((e) => Mount.fromPartial(e)) || [];
     return message;
   },
@@ -2602,6 +2960,252 @@ export const CapacityGroupSpec_LabelsEntry: MessageFns<CapacityGroupSpec_LabelsE
     const message = createBaseCapacityGroupSpec_LabelsEntry();
     message.key = object.key ?? '';
     message.value = object.value ?? '';
+    return message;
+  },
+};
+
+function createBasePreflightFailure(): PreflightFailure {
+  return { code: '', subject: '', message: '' };
+}
+
+export const PreflightFailure: MessageFns<PreflightFailure> = {
+  encode(message: PreflightFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== '') {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.subject !== '') {
+      writer.uint32(18).string(message.subject);
+    }
+    if (message.message !== '') {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreflightFailure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreflightFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreflightFailure {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : '',
+      subject: isSet(object.subject) ? globalThis.String(object.subject) : '',
+      message: isSet(object.message) ? globalThis.String(object.message) : '',
+    };
+  },
+
+  toJSON(message: PreflightFailure): unknown {
+    const obj: any = {};
+    if (message.code !== '') {
+      obj.code = message.code;
+    }
+    if (message.subject !== '') {
+      obj.subject = message.subject;
+    }
+    if (message.message !== '') {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreflightFailure>): PreflightFailure {
+    return PreflightFailure.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreflightFailure>): PreflightFailure {
+    const message = createBasePreflightFailure();
+    message.code = object.code ?? '';
+    message.subject = object.subject ?? '';
+    message.message = object.message ?? '';
+    return message;
+  },
+};
+
+function createBasePreflight(): Preflight {
+  return { state: 0, failures: [], checkedAt: undefined, nodeId: '', checks: [] };
+}
+
+export const Preflight: MessageFns<Preflight> = {
+  encode(message: Preflight, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    for (const v of message.failures) {
+      PreflightFailure.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.checkedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.checkedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.nodeId !== '') {
+      writer.uint32(34).string(message.nodeId);
+    }
+    for (const v of message.checks) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Preflight {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreflight();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.failures.push(PreflightFailure.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.checkedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.checks.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Preflight {
+    return {
+      state: isSet(object.state) ? preflightStateFromJSON(object.state) : 0,
+      failures: globalThis.Array.isArray(object?.failures)
+        ? object.failures.map((e: any) => PreflightFailure.fromJSON(e))
+        : [],
+      checkedAt: isSet(object.checkedAt)
+        ? fromJsonTimestamp(object.checkedAt)
+        : isSet(object.checked_at)
+          ? fromJsonTimestamp(object.checked_at)
+          : undefined,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+          ? globalThis.String(object.node_id)
+          : '',
+      checks: globalThis.Array.isArray(object?.checks)
+        ? object.checks.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Preflight): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = preflightStateToJSON(message.state);
+    }
+    if (message.failures?.length) {
+      obj.failures = message.failures.map((e) => PreflightFailure.toJSON(e));
+    }
+    if (message.checkedAt !== undefined) {
+      obj.checkedAt = message.checkedAt.toISOString();
+    }
+    if (message.nodeId !== '') {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.checks?.length) {
+      obj.checks = message.checks;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Preflight>): Preflight {
+    return Preflight.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Preflight>): Preflight {
+    const message = createBasePreflight();
+    message.state = object.state ?? 0;
+    message.failures = object.failures?.map((e) => PreflightFailure.fromPartial(e)) || [];
+    message.checkedAt = object.checkedAt ?? undefined;
+    message.nodeId = object.nodeId ?? '';
+    message.checks = object.checks?.map((e) => e) || [];
     return message;
   },
 };
@@ -2828,6 +3432,8 @@ function createBaseCapacityGroupStatus(): CapacityGroupStatus {
     pinnedDedicatedNodes: 0,
     pinnedSpotNodes: 0,
     spentTotal: 0,
+    preflight: undefined,
+    healthy: false,
   };
 }
 
@@ -2874,6 +3480,12 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     }
     if (message.spentTotal !== 0) {
       writer.uint32(113).double(message.spentTotal);
+    }
+    if (message.preflight !== undefined) {
+      Preflight.encode(message.preflight, writer.uint32(122).fork()).join();
+    }
+    if (message.healthy !== false) {
+      writer.uint32(128).bool(message.healthy);
     }
     return writer;
   },
@@ -3003,6 +3615,22 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
             message.spentTotal = reader.double();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.preflight = Preflight.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.healthy = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3081,6 +3709,8 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         : isSet(object.spent_total)
           ? globalThis.Number(object.spent_total)
           : 0,
+      preflight: isSet(object.preflight) ? Preflight.fromJSON(object.preflight) : undefined,
+      healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
     };
   },
 
@@ -3128,6 +3758,12 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.spentTotal !== 0) {
       obj.spentTotal = floatToJson(message.spentTotal);
     }
+    if (message.preflight !== undefined) {
+      obj.preflight = Preflight.toJSON(message.preflight);
+    }
+    if (message.healthy !== false) {
+      obj.healthy = message.healthy;
+    }
     return obj;
   },
 
@@ -3150,6 +3786,11 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     message.pinnedDedicatedNodes = object.pinnedDedicatedNodes ?? 0;
     message.pinnedSpotNodes = object.pinnedSpotNodes ?? 0;
     message.spentTotal = object.spentTotal ?? 0;
+    message.preflight =
+      object.preflight !== undefined && object.preflight !== null
+        ? Preflight.fromPartial(object.preflight)
+        : undefined;
+    message.healthy = object.healthy ?? false;
     return message;
   },
 };
@@ -3255,6 +3896,7 @@ function createBaseNode(): Node {
     createdAt: undefined,
     protectedFromScaleIn: false,
     workerName: '',
+    gpus: 0,
   };
 }
 
@@ -3283,6 +3925,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.workerName !== '') {
       writer.uint32(66).string(message.workerName);
+    }
+    if (message.gpus !== 0) {
+      writer.uint32(72).uint32(message.gpus);
     }
     return writer;
   },
@@ -3364,6 +4009,14 @@ export const Node: MessageFns<Node> = {
             message.workerName = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.gpus = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3410,6 +4063,7 @@ export const Node: MessageFns<Node> = {
         : isSet(object.worker_name)
           ? globalThis.String(object.worker_name)
           : '',
+      gpus: isSet(object.gpus) ? globalThis.Number(object.gpus) : 0,
     };
   },
 
@@ -3439,6 +4093,9 @@ export const Node: MessageFns<Node> = {
     if (message.workerName !== '') {
       obj.workerName = message.workerName;
     }
+    if (message.gpus !== 0) {
+      obj.gpus = Math.round(message.gpus);
+    }
     return obj;
   },
 
@@ -3455,6 +4112,7 @@ export const Node: MessageFns<Node> = {
     message.createdAt = object.createdAt ?? undefined;
     message.protectedFromScaleIn = object.protectedFromScaleIn ?? false;
     message.workerName = object.workerName ?? '';
+    message.gpus = object.gpus ?? 0;
     return message;
   },
 };

@@ -225,6 +225,45 @@ export function frameEventTypeToJSON(object: FrameEventType): string {
   }
 }
 
+/** FrameLogSource is where log bytes were read. */
+export enum FrameLogSource {
+  /** FRAME_LOG_SOURCE_UNSPECIFIED - No bytes (a message that only reports state). */
+  FRAME_LOG_SOURCE_UNSPECIFIED = 0,
+  /** FRAME_LOG_SOURCE_NODE - The task's file on its node, as it grows (Batch: Get File From Task with a byte range). */
+  FRAME_LOG_SOURCE_NODE = 1,
+  /** FRAME_LOG_SOURCE_STORAGE - The log uploaded to storage when the attempt ended. */
+  FRAME_LOG_SOURCE_STORAGE = 2,
+}
+
+export function frameLogSourceFromJSON(object: any): FrameLogSource {
+  switch (object) {
+    case 0:
+    case 'FRAME_LOG_SOURCE_UNSPECIFIED':
+      return FrameLogSource.FRAME_LOG_SOURCE_UNSPECIFIED;
+    case 1:
+    case 'FRAME_LOG_SOURCE_NODE':
+      return FrameLogSource.FRAME_LOG_SOURCE_NODE;
+    case 2:
+    case 'FRAME_LOG_SOURCE_STORAGE':
+      return FrameLogSource.FRAME_LOG_SOURCE_STORAGE;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum FrameLogSource');
+  }
+}
+
+export function frameLogSourceToJSON(object: FrameLogSource): string {
+  switch (object) {
+    case FrameLogSource.FRAME_LOG_SOURCE_UNSPECIFIED:
+      return 'FRAME_LOG_SOURCE_UNSPECIFIED';
+    case FrameLogSource.FRAME_LOG_SOURCE_NODE:
+      return 'FRAME_LOG_SOURCE_NODE';
+    case FrameLogSource.FRAME_LOG_SOURCE_STORAGE:
+      return 'FRAME_LOG_SOURCE_STORAGE';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum FrameLogSource');
+  }
+}
+
 /** OutputSpec says which files a frame produces and where they go. */
 export interface OutputSpec {
   /**
@@ -289,6 +328,11 @@ export interface JobSpec {
   deadline: Date | undefined;
   /** Wall-clock limit of one frame attempt; unset for none. */
   frameTimeout: Duration | undefined;
+  /**
+   * GPUs each frame needs on its node. 0: a CPU job, which never runs on a GPU group; more:
+   * the job runs only on a capacity group whose nodes have at least this many GPUs.
+   */
+  gpus: number;
 }
 
 export interface JobSpec_EnvironmentEntry {
@@ -561,6 +605,60 @@ export interface ListFramesResponse {
   nextPageToken: string;
 }
 
+/** FollowFrameLogRequest names a frame and where in its log to start. */
+export interface FollowFrameLogRequest {
+  /** The service's id of the job; required with frame_number, may be empty with frame_id. */
+  jobId: string;
+  /** The frame. */
+  frame:
+    | //
+      /** The service's id of the frame. */
+      { $case: 'frameId'; value: string } //
+      /** A frame number of the job: the frame (chunk) whose range holds it. */
+    | { $case: 'frameNumber'; value: number }
+    | undefined;
+  /** First byte of the log to send. Default: 0, the start. */
+  offset: number;
+  /**
+   * Keep the stream open while the frame is queued or running, sending what is appended,
+   * until the frame has finished and its whole log was sent.
+   */
+  follow: boolean;
+  /**
+   * The attempt offset is in (from a previous response, to resume a stream); 0 for the
+   * current one. When the frame has started a later attempt since, the stream starts at that
+   * attempt's byte 0.
+   */
+  attempt: number;
+}
+
+/** FollowFrameLogResponse carries a piece of the log, in order. */
+export interface FollowFrameLogResponse {
+  /** The service's id of the frame. */
+  frameId: string;
+  /**
+   * The attempt the bytes belong to, from 1: the latest that started, or, while the frame
+   * waits in the queue, the one it waits for.
+   */
+  attempt: number;
+  /**
+   * Offset of data in that attempt's log. A message whose attempt differs from the
+   * previous one's starts that attempt's log (offset 0).
+   */
+  offset: number;
+  /** Log bytes; empty in a message that only reports state. */
+  data: Buffer;
+  /** Where data was read. */
+  source: FrameLogSource;
+  /** The frame's state when the bytes were read. */
+  state: FrameState;
+  /**
+   * True on the last message: the frame has finished and its whole log was sent (with
+   * follow), or everything there was has been sent (without).
+   */
+  end: boolean;
+}
+
 function createBaseOutputSpec(): OutputSpec {
   return { patterns: [], destination: '', shared: undefined };
 }
@@ -767,6 +865,7 @@ function createBaseJobSpec(): JobSpec {
     priority: 0,
     deadline: undefined,
     frameTimeout: undefined,
+    gpus: 0,
   };
 }
 
@@ -810,6 +909,9 @@ export const JobSpec: MessageFns<JobSpec> = {
     }
     if (message.frameTimeout !== undefined) {
       Duration.encode(message.frameTimeout, writer.uint32(106).fork()).join();
+    }
+    if (message.gpus !== 0) {
+      writer.uint32(112).uint32(message.gpus);
     }
     return writer;
   },
@@ -934,6 +1036,14 @@ export const JobSpec: MessageFns<JobSpec> = {
             message.frameTimeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.gpus = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1002,6 +1112,7 @@ export const JobSpec: MessageFns<JobSpec> = {
         : isSet(object.frame_timeout)
           ? Duration.fromJSON(object.frame_timeout)
           : undefined,
+      gpus: isSet(object.gpus) ? globalThis.Number(object.gpus) : 0,
     };
   },
 
@@ -1052,6 +1163,9 @@ export const JobSpec: MessageFns<JobSpec> = {
     if (message.frameTimeout !== undefined) {
       obj.frameTimeout = Duration.toJSON(message.frameTimeout);
     }
+    if (message.gpus !== 0) {
+      obj.gpus = Math.round(message.gpus);
+    }
     return obj;
   },
 
@@ -1087,6 +1201,7 @@ export const JobSpec: MessageFns<JobSpec> = {
       object.frameTimeout !== undefined && object.frameTimeout !== null
         ? Duration.fromPartial(object.frameTimeout)
         : undefined;
+    message.gpus = object.gpus ?? 0;
     return message;
   },
 };
@@ -3931,6 +4046,348 @@ export const ListFramesResponse: MessageFns<ListFramesResponse> = {
   },
 };
 
+function createBaseFollowFrameLogRequest(): FollowFrameLogRequest {
+  return { jobId: '', frame: undefined, offset: 0, follow: false, attempt: 0 };
+}
+
+export const FollowFrameLogRequest: MessageFns<FollowFrameLogRequest> = {
+  encode(message: FollowFrameLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== '') {
+      writer.uint32(10).string(message.jobId);
+    }
+    switch (message.frame?.$case) {
+      case 'frameId':
+        writer.uint32(18).string(message.frame.value);
+        break;
+      case 'frameNumber':
+        writer.uint32(24).int64(message.frame.value);
+        break;
+    }
+    if (message.offset !== 0) {
+      writer.uint32(32).uint64(message.offset);
+    }
+    if (message.follow !== false) {
+      writer.uint32(40).bool(message.follow);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(48).uint32(message.attempt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FollowFrameLogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFollowFrameLogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frame = { $case: 'frameId', value: reader.string() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.frame = { $case: 'frameNumber', value: longToNumber(reader.int64()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FollowFrameLogRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+          ? globalThis.String(object.job_id)
+          : '',
+      frame: isSet(object.frameId)
+        ? { $case: 'frameId', value: globalThis.String(object.frameId) }
+        : isSet(object.frame_id)
+          ? { $case: 'frameId', value: globalThis.String(object.frame_id) }
+          : isSet(object.frameNumber)
+            ? { $case: 'frameNumber', value: globalThis.Number(object.frameNumber) }
+            : isSet(object.frame_number)
+              ? { $case: 'frameNumber', value: globalThis.Number(object.frame_number) }
+              : undefined,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+    };
+  },
+
+  toJSON(message: FollowFrameLogRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== '') {
+      obj.jobId = message.jobId;
+    }
+    if (message.frame?.$case === 'frameId') {
+      obj.frameId = message.frame.value;
+    } else if (message.frame?.$case === 'frameNumber') {
+      obj.frameNumber = Math.round(message.frame.value);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FollowFrameLogRequest>): FollowFrameLogRequest {
+    return FollowFrameLogRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FollowFrameLogRequest>): FollowFrameLogRequest {
+    const message = createBaseFollowFrameLogRequest();
+    message.jobId = object.jobId ?? '';
+    switch (object.frame?.$case) {
+      case 'frameId': {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: 'frameId', value: object.frame.value };
+        }
+        break;
+      }
+      case 'frameNumber': {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: 'frameNumber', value: object.frame.value };
+        }
+        break;
+      }
+    }
+    message.offset = object.offset ?? 0;
+    message.follow = object.follow ?? false;
+    message.attempt = object.attempt ?? 0;
+    return message;
+  },
+};
+
+function createBaseFollowFrameLogResponse(): FollowFrameLogResponse {
+  return { frameId: '', attempt: 0, offset: 0, data: Buffer.alloc(0), source: 0, state: 0, end: false };
+}
+
+export const FollowFrameLogResponse: MessageFns<FollowFrameLogResponse> = {
+  encode(message: FollowFrameLogResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frameId !== '') {
+      writer.uint32(10).string(message.frameId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(16).uint32(message.attempt);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(24).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(34).bytes(message.data);
+    }
+    if (message.source !== 0) {
+      writer.uint32(40).int32(message.source);
+    }
+    if (message.state !== 0) {
+      writer.uint32(48).int32(message.state);
+    }
+    if (message.end !== false) {
+      writer.uint32(56).bool(message.end);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FollowFrameLogResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFollowFrameLogResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frameId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.end = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FollowFrameLogResponse {
+    return {
+      frameId: isSet(object.frameId)
+        ? globalThis.String(object.frameId)
+        : isSet(object.frame_id)
+          ? globalThis.String(object.frame_id)
+          : '',
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      source: isSet(object.source) ? frameLogSourceFromJSON(object.source) : 0,
+      state: isSet(object.state) ? frameStateFromJSON(object.state) : 0,
+      end: isSet(object.end) ? globalThis.Boolean(object.end) : false,
+    };
+  },
+
+  toJSON(message: FollowFrameLogResponse): unknown {
+    const obj: any = {};
+    if (message.frameId !== '') {
+      obj.frameId = message.frameId;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.source !== 0) {
+      obj.source = frameLogSourceToJSON(message.source);
+    }
+    if (message.state !== 0) {
+      obj.state = frameStateToJSON(message.state);
+    }
+    if (message.end !== false) {
+      obj.end = message.end;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FollowFrameLogResponse>): FollowFrameLogResponse {
+    return FollowFrameLogResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FollowFrameLogResponse>): FollowFrameLogResponse {
+    const message = createBaseFollowFrameLogResponse();
+    message.frameId = object.frameId ?? '';
+    message.attempt = object.attempt ?? 0;
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.source = object.source ?? 0;
+    message.state = object.state ?? 0;
+    message.end = object.end ?? false;
+    return message;
+  },
+};
+
 /** FrameService takes frames to run in the cloud and reports what becomes of them. */
 export type FrameServiceService = typeof FrameServiceService;
 export const FrameServiceService = {
@@ -4028,6 +4485,26 @@ export const FrameServiceService = {
       Buffer.from(ListFramesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListFramesResponse => ListFramesResponse.decode(value),
   },
+  /**
+   * FollowFrameLog streams a frame's log (stdout and stderr, interleaved as written) from
+   * a byte offset: read from the node while the frame renders (the log as it grows), from
+   * storage once it has finished. Without follow it sends what there is and ends; with
+   * follow it keeps sending what the node appends and ends once the frame has finished and
+   * its whole log was sent. The log is the latest attempt's: when a new attempt starts
+   * (after a retry or a spot eviction) the stream goes on with that attempt's log from
+   * byte 0, and says so.
+   */
+  followFrameLog: {
+    path: '/spillway.v1.FrameService/FollowFrameLog' as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: FollowFrameLogRequest): Buffer =>
+      Buffer.from(FollowFrameLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FollowFrameLogRequest => FollowFrameLogRequest.decode(value),
+    responseSerialize: (value: FollowFrameLogResponse): Buffer =>
+      Buffer.from(FollowFrameLogResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FollowFrameLogResponse => FollowFrameLogResponse.decode(value),
+  },
 } as const;
 
 export interface FrameServiceServer extends UntypedServiceImplementation {
@@ -4058,6 +4535,16 @@ export interface FrameServiceServer extends UntypedServiceImplementation {
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   /** ListFrames pages through a job's frames in submission order. */
   listFrames: handleUnaryCall<ListFramesRequest, ListFramesResponse>;
+  /**
+   * FollowFrameLog streams a frame's log (stdout and stderr, interleaved as written) from
+   * a byte offset: read from the node while the frame renders (the log as it grows), from
+   * storage once it has finished. Without follow it sends what there is and ends; with
+   * follow it keeps sending what the node appends and ends once the frame has finished and
+   * its whole log was sent. The log is the latest attempt's: when a new attempt starts
+   * (after a retry or a spot eviction) the stream goes on with that attempt's log from
+   * byte 0, and says so.
+   */
+  followFrameLog: handleServerStreamingCall<FollowFrameLogRequest, FollowFrameLogResponse>;
 }
 
 export interface FrameServiceClient extends Client {
@@ -4180,6 +4667,24 @@ export interface FrameServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListFramesResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * FollowFrameLog streams a frame's log (stdout and stderr, interleaved as written) from
+   * a byte offset: read from the node while the frame renders (the log as it grows), from
+   * storage once it has finished. Without follow it sends what there is and ends; with
+   * follow it keeps sending what the node appends and ends once the frame has finished and
+   * its whole log was sent. The log is the latest attempt's: when a new attempt starts
+   * (after a retry or a spot eviction) the stream goes on with that attempt's log from
+   * byte 0, and says so.
+   */
+  followFrameLog(
+    request: FollowFrameLogRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<FollowFrameLogResponse>;
+  followFrameLog(
+    request: FollowFrameLogRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<FollowFrameLogResponse>;
 }
 
 export const FrameServiceClient = makeGenericClientConstructor(
@@ -4194,6 +4699,14 @@ export const FrameServiceClient = makeGenericClientConstructor(
   service: typeof FrameServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, 'base64'));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString('base64');
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === 'number' && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

@@ -1,13 +1,15 @@
 /**
  * The group preflight: before a capacity group's first frame is sent, a node of the group runs
- * the group's checks (each mount present, readable, writable where outputs go; each licence
- * server reachable...) as one task of the group's own backend job, so they run where the
- * renderer will: through the node's mounts, VPN routes, DNS and firewall. Until it passes, the
- * group's frames are held; when a check fails, the group is unhealthy, its frames go back to
- * the local farm and submissions are refused, with an error naming what failed.
+ * the group's checks (each mount present, readable, and writable where outputs go: see
+ * `mount-check.ts`; each licence server reachable: see `environments.ts`) as ONE task of the
+ * group's own backend job (`preflight-<group>`), so they run where the renderer will: through
+ * the node's mounts, VPN routes, DNS and firewall. Until it passes, the group's frames are held
+ * (the dispatcher's `DispatchGate`); when a check fails, the group is unhealthy, its frames go
+ * back to the local farm, the plan keeps them local and submissions are refused, with an error
+ * naming the mount or the server.
  *
- * One mechanism for every kind of check: a check is a shell command that prints its result
- * lines and a parser of them (`PreflightCheck`); the checks of a group run together.
+ * One mechanism for every kind of check: a check is a shell command that prints one marked
+ * JSON line per thing checked, and a parser of them (`PreflightCheck`, `readCheckLines`).
  */
 import { createHash } from 'node:crypto';
 import type { ComputeBackend, TaskInfo } from '../../compute/backend';
@@ -26,15 +28,27 @@ export interface PreflightCheck {
   readonly command: string;
   /** How long the command may take. */
   readonly timeoutMs: number;
-  /** The failures (each naming what failed and why) read from the task's stdout; undefined when it holds no answer. */
-  parse(stdout: string): string[] | undefined;
+  /** What is checked, as messages name each: `mount "projects" (...)`, `licence server arnold (lic:27000)`. */
+  readonly subjects: readonly string[];
+  /** The failures read from the task's stdout; undefined when it does not answer for every subject. */
+  parse(stdout: string): PreflightFailureView[] | undefined;
+}
+
+/** One thing a node found wrong. */
+export interface PreflightFailureView {
+  /** What failed, as `subjects` names it. */
+  readonly subject: string;
+  /** The whole message: the subject and why. */
+  readonly message: string;
 }
 
 /** Where a group's preflight stands. */
 export interface PreflightView {
   readonly state: 'pending' | 'passed' | 'failed';
-  /** Each failure, naming what failed, with the check's error code. */
-  readonly failures: readonly { readonly code: string; readonly message: string }[];
+  /** Each failure, naming what failed, with its check's error code. */
+  readonly failures: readonly (PreflightFailureView & { readonly code: string })[];
+  /** The kinds of check it runs, e.g. `['mounts', 'licence servers']`. */
+  readonly checks: readonly string[];
   /** When the check finished (or started, while pending). */
   readonly checkedAt: Date;
   readonly nodeId?: string;
@@ -82,8 +96,6 @@ export class GroupPreflight {
   constructor(
     private readonly backend: ComputeBackend,
     private readonly logger: Logger,
-    /** The checks a group's nodes run (none: the group needs no preflight). */
-    private readonly checksOf: (group: string) => readonly PreflightCheck[],
     private readonly options: GroupPreflightOptions = {},
   ) {}
 
@@ -98,7 +110,7 @@ export class GroupPreflight {
     return () => this.listeners.delete(listener);
   }
 
-  /** Forgets a group's preflight (deleted group). */
+  /** Forgets a group's preflight (deleted group, new checks). */
   forget(group: string): void {
     this.checks.delete(group);
   }
@@ -108,8 +120,7 @@ export class GroupPreflight {
    * once a node passed (a recheck runs in the background when due), `wait` while the first one
    * runs, `refuse` naming what failed while the last one failed.
    */
-  verdict(group: string): DispatchVerdict {
-    const checks = this.checksOf(group);
+  verdict(group: string, checks: readonly PreflightCheck[]): DispatchVerdict {
     if (checks.length === 0) return { verdict: 'go' };
     const check = this.ensure(group, checks);
     if (check.view.state === 'passed') return { verdict: 'go' };
@@ -126,6 +137,7 @@ export class GroupPreflight {
         view: {
           state: 'pending',
           failures: [],
+          checks: checks.map((c) => c.kind),
           checkedAt: new Date(),
           message: `preflight of ${checks.map((c) => c.kind).join(' and ')} pending on a node of capacity group ${JSON.stringify(group)}`,
         },
@@ -212,19 +224,28 @@ export class GroupPreflight {
           .catch(() => undefined)
       )?.toString('utf8') ?? '';
     const where = `on node ${task.nodeId ?? '?'} of capacity group ${JSON.stringify(group)}`;
-    const base = { checkedAt: new Date(), ...(task.nodeId ? { nodeId: task.nodeId } : {}) };
+    const base = {
+      checkedAt: new Date(),
+      checks: checks.map((c) => c.kind),
+      ...(task.nodeId ? { nodeId: task.nodeId } : {}),
+    };
     // The check's own job is tidied up; its result is kept here.
     await this.backend.deleteJob(jobId, { abortSignal: signal }).catch(() => undefined);
-    const failures: { code: string; message: string }[] = [];
+    const failures: (PreflightFailureView & { code: string })[] = [];
     for (const c of checks) {
       const found = c.parse(stdout);
       if (found === undefined) {
         const why = task.failure
           ? `${task.failure.code}: ${task.failure.message}`
           : `exit code ${task.exitCode ?? '?'}`;
-        failures.push({ code: c.errorCode, message: `the ${c.kind} check could not run ${where} (${why})` });
+        for (const subject of c.subjects)
+          failures.push({
+            code: c.errorCode,
+            subject,
+            message: `${subject}: the ${c.kind} check could not run ${where} (${why})`,
+          });
       } else {
-        for (const f of found) failures.push({ code: c.errorCode, message: f });
+        for (const f of found) failures.push({ code: c.errorCode, ...f });
       }
     }
     if (failures.length > 0)
@@ -265,6 +286,28 @@ export function withoutRefusedGroups<
     else offload.push(o);
   }
   return { offload, reasons };
+}
+
+/**
+ * The records a check's command printed, one `<mark> {"index": i, ...}` line per subject, by
+ * index; undefined unless every one of the `count` subjects answered.
+ */
+export function readCheckLines<R extends { readonly index: number }>(
+  stdout: string,
+  mark: string,
+  count: number,
+): Map<number, R> | undefined {
+  const found = new Map<number, R>();
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith(`${mark} {`)) continue;
+    try {
+      const r = JSON.parse(line.slice(mark.length + 1)) as R;
+      if (Number.isInteger(r.index) && r.index >= 0 && r.index < count) found.set(r.index, r);
+    } catch {
+      // a line that is not ours
+    }
+  }
+  return found.size === count ? found : undefined;
 }
 
 function errorText(err: unknown): string {
