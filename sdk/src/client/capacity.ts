@@ -1,6 +1,6 @@
 import type { GroupStatus, NodeState } from '../compute/backend';
 import type { MountSpec } from '../storage/mounts';
-import { mountToWire } from '../storage/mounts-wire';
+import { mountToWire, mountsFromWire } from '../storage/mounts-wire';
 import * as wc from '../gen/spillway/v1/capacity';
 import { NodePriority } from '../gen/spillway/v1/common';
 import {
@@ -167,6 +167,8 @@ export interface CapacityGroupInfo {
     readonly environmentVariables: readonly string[];
     readonly name: string;
   }[];
+  /** File systems every node mounts (credentials by reference only). */
+  readonly mounts: readonly MountSpec[];
   /** GPUs per node and their device API; undefined for a CPU group. */
   readonly gpu: { readonly count: number; readonly device: string } | undefined;
   /**
@@ -241,6 +243,7 @@ function groupFromWire(g: wc.CapacityGroup | undefined): CapacityGroupInfo {
       ...l,
       environmentVariables: [...l.environmentVariables],
     })),
+    mounts: mountsFromWire(spec?.mounts ?? []),
     gpu: spec?.gpu && spec.gpu.count > 0 ? { count: spec.gpu.count, device: spec.gpu.device } : undefined,
     preflight: s?.preflight
       ? {

@@ -147,6 +147,7 @@ export {
   mountLogType,
   parseCredentialReference,
   relativeMountPathOf,
+  parseMountFlag,
   renderMountCommands,
   storageSourceParts,
   toBatchMountConfiguration,

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors';
 import {
+  parseMountFlag,
   mountEnvName,
   mountExports,
   toBatchMountConfiguration,
@@ -212,5 +213,67 @@ describe('task environment', () => {
 
   it('round-trips the wire', () => {
     for (const m of ok) expect(mountFromWire(mountToWire(m))).toEqual(m);
+  });
+});
+
+describe('parseMountFlag (spillway pools create --mount)', () => {
+  it.each<[string, unknown]>([
+    [
+      'projects=nfs:nas.studio.internal:/export/projects;writable',
+      { name: 'projects', kind: 'nfs', source: 'nas.studio.internal:/export/projects', writable: true },
+    ],
+    [
+      'tex=azure-blob:https://acct.blob.core.windows.net/textures;cred=identity:/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i;cache-timeout=300;cache-max-mb=20000',
+      {
+        name: 'tex',
+        kind: 'azureBlob',
+        source: 'https://acct.blob.core.windows.net/textures',
+        credentialReference:
+          'identity:/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i',
+        fileCache: { timeoutSeconds: 300, maxSizeMb: 20000 },
+      },
+    ],
+    [
+      'cache=nfs:hpccache.internal:/show;path=show/cache;options=vers=3,nconnect=4',
+      {
+        name: 'cache',
+        kind: 'nfs',
+        source: 'hpccache.internal:/show',
+        relativeMountPath: 'show/cache',
+        mountOptions: 'vers=3,nconnect=4',
+      },
+    ],
+    [
+      'lib=azureFiles:https://acct.file.core.windows.net/lib;cred=file:/etc/spillway/files.key',
+      {
+        name: 'lib',
+        kind: 'azureFiles',
+        source: 'https://acct.file.core.windows.net/lib',
+        credentialReference: 'file:/etc/spillway/files.key',
+      },
+    ],
+  ])('%s', (text, want) => {
+    expect(parseMountFlag(text)).toEqual(want);
+  });
+
+  it.each<[string, string]>([
+    ['projects', '--mount'],
+    ['projects=nfs', '--mount'],
+    ['projects=zfs:nas:/x', '--mount kind'],
+    ['projects=nfs:nas:/x;colour=blue', '--mount projects'],
+    ['projects=nfs:nas:/x;writable=yes', '--mount projects.writable'],
+    ['projects=nfs:nas:/x;path', '--mount projects.path'],
+    ['t=azure-blob:https://a.blob.core.windows.net/c;cache-timeout=soon', '--mount t.cache-timeout'],
+  ])('refuses %s naming %s', (text, field) => {
+    const err = (() => {
+      try {
+        parseMountFlag(text);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
   });
 });

@@ -231,7 +231,7 @@ function validateCredential(m: MountSpec, at: (f: string) => string): void {
       throw new ValidationError(
         at('credentialReference'),
         ref ?? '',
-        `is required for a ${m.kind} mount: ${rules.identity ? 'identity:<resource id>, ' : ''}file:/path or a Key Vault secret URI`,
+        `is required for ${m.kind} mounts: ${rules.identity ? 'identity:<resource id>, ' : ''}file:/path or a Key Vault secret URI`,
       );
     return;
   }
@@ -579,4 +579,63 @@ export function canonicalMounts(mounts: readonly MountSpec[]): string {
       }))
       .sort((a, b) => a.name.localeCompare(b.name)),
   );
+}
+
+/** `spillway pools create --mount` keys after the source, and the mount field each sets. */
+const FLAG_KEYS = ['path', 'options', 'cred', 'user', 'writable', 'cache-timeout', 'cache-max-mb'] as const;
+
+/**
+ * A mount from the CLI's `--mount` text: `NAME=KIND:SOURCE[;KEY=VALUE...]`, KIND one of
+ * `azure-blob`, `azure-files`, `azure-files-nfs`, `nfs`, `cifs` (or as `MountKind` spells it),
+ * keys `path=REL`, `options=OPTS` (may hold `,` and `=`), `cred=REF` (a reference, never a
+ * secret), `user=U`, `writable`, `cache-timeout=S`, `cache-max-mb=M`. Only the shape is
+ * checked here; `validateMounts` (run by the service) checks the values.
+ * E.g. `projects=nfs:nas.studio.internal:/export/projects;writable`.
+ */
+export function parseMountFlag(text: string, field = '--mount'): MountSpec {
+  const [head = '', ...rest] = text.split(';');
+  const m = /^([^=]+)=([A-Za-z-]+):(.+)$/.exec(head.trim());
+  if (!m)
+    throw new ValidationError(
+      field,
+      text,
+      'must be NAME=KIND:SOURCE[;path=REL;options=OPTS;cred=REF;user=U;writable], e.g. projects=nfs:nas:/export/projects;writable',
+    );
+  const kindText = m[2]!.toLowerCase().replace(/-/g, '');
+  const kind = MOUNT_KINDS.find((k) => k.toLowerCase() === kindText);
+  if (!kind)
+    throw new ValidationError(
+      `${field} kind`,
+      m[2],
+      'must be one of azure-blob, azure-files, azure-files-nfs, nfs, cifs',
+    );
+  let mount: MountSpec = { name: m[1]!.trim(), kind, source: m[3]!.trim() };
+  for (const part of rest) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    const key = (eq < 0 ? part : part.slice(0, eq)).trim();
+    const value = eq < 0 ? undefined : part.slice(eq + 1).trim();
+    if (!(FLAG_KEYS as readonly string[]).includes(key))
+      throw new ValidationError(`${field} ${mount.name}`, key, `is not a key: use ${FLAG_KEYS.join(', ')}`);
+    if ((key === 'writable') !== (value === undefined))
+      throw new ValidationError(
+        `${field} ${mount.name}.${key}`,
+        value ?? '',
+        key === 'writable' ? 'takes no value' : 'needs a value (KEY=VALUE)',
+      );
+    const whole = (v: string): number => {
+      if (!/^\d{1,9}$/.test(v))
+        throw new ValidationError(`${field} ${mount.name}.${key}`, v, 'must be a whole number');
+      return Number(v);
+    };
+    if (key === 'path') mount = { ...mount, relativeMountPath: value! };
+    else if (key === 'options') mount = { ...mount, mountOptions: value! };
+    else if (key === 'cred') mount = { ...mount, credentialReference: value! };
+    else if (key === 'user') mount = { ...mount, username: value! };
+    else if (key === 'writable') mount = { ...mount, writable: true };
+    else if (key === 'cache-timeout')
+      mount = { ...mount, fileCache: { ...mount.fileCache, timeoutSeconds: whole(value!) } };
+    else mount = { ...mount, fileCache: { ...mount.fileCache, maxSizeMb: whole(value!) } };
+  }
+  return mount;
 }
