@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { FrameEvent } from '@spillway/sdk';
 import { startTestService, type TestService } from '../support/service';
+import { closedPort, eventsUntilDone, tcpListener as listener } from '../support/waits';
 
 // GIVEN a real service on the embedded engine, a share standing in for an NFS export, a real
 // TCP listener standing in for a licence server and a port where nothing listens
@@ -13,32 +12,6 @@ import { startTestService, type TestService } from '../support/service';
 // SPILLWAY_MOUNT_<NAME> and port@host); a group with a missing mount AND an unreachable
 // server is unhealthy with one failure naming each, in one status field, and its frames come
 // back naming both.
-
-async function listener(): Promise<{ port: number; connections: number[]; close(): Promise<void> }> {
-  const connections: number[] = [];
-  const server = net.createServer((socket) => {
-    connections.push(Date.now());
-    socket.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    connections,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
-async function eventsUntilDone(svc: TestService, jobId: string, frames: number): Promise<FrameEvent[]> {
-  const events: FrameEvent[] = [];
-  const abort = new AbortController();
-  const finished = new Set<string>();
-  for await (const e of svc.client.watchFrames({ jobId, abortSignal: abort.signal })) {
-    events.push(e);
-    if (['succeeded', 'failed', 'recalled', 'cancelled'].includes(e.state)) finished.add(e.frameId);
-    if (finished.size === frames) abort.abort();
-  }
-  return events;
-}
 
 describe('one group preflight: mounts and licence servers', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-one-preflight-'));
@@ -102,9 +75,7 @@ describe('one group preflight: mounts and licence servers', () => {
   }, 180_000);
 
   it('a missing mount and an unreachable server: one failed preflight naming each', async () => {
-    const closed = await listener();
-    await closed.close();
-    const address = `127.0.0.1:${closed.port}`;
+    const address = `127.0.0.1:${await closedPort()}`;
     await svc.client.capacity.ensure({
       name: 'both-bad',
       mode: 'frame-offload',
