@@ -47,6 +47,8 @@ describe('storage profiles: a SHARED location renders through the mount, a LOCAL
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-mounts-deadline-'));
   const share = path.join(work, 'projects');
   let svc: TestService;
+  /** The service's log, shown when a leg times out. */
+  const serviceLines: string[] = [];
 
   beforeAll(async () => {
     fs.mkdirSync(path.join(share, 'proj', 'tex'), { recursive: true });
@@ -56,6 +58,7 @@ describe('storage profiles: a SHARED location renders through the mount, a LOCAL
     fs.writeFileSync(path.join(work, 'blender.sh'), FAKE_BLENDER, { mode: 0o755 });
     svc = await startTestService({
       nodes: 1,
+      logger: createLogger({ name: 'service', level: 'info', write: (l) => serviceLines.push(l) }),
       config: { 'compute.local.shares': { 'nas.studio.internal:/export/projects': share } },
     });
     await svc.client.capacity.ensure({
@@ -124,11 +127,13 @@ describe('storage profiles: a SHARED location renders through the mount, a LOCAL
               !tasks.some((t) => t.state === 'suspended')
             );
           },
-          120_000,
+          300_000, // a liveness bound: the shared 2-core machine runs many suites at once
           'two tasks Completed and none left in the cloud',
         )
         .catch((err: Error) => {
-          throw new Error(`${err.message}\n${lines.join('\n')}`);
+          throw new Error(
+            `${err.message}\n${lines.join('\n')}\n--- service ---\n${serviceLines.slice(-80).join('\n')}`,
+          );
         });
     } finally {
       await bridge.close();
@@ -180,7 +185,7 @@ describe('storage profiles: a SHARED location renders through the mount, a LOCAL
     for (const p of read) expect(p).toMatch(/\/nodes\/[^/]+\/fsmounts\/projects\/winshot\/shot\.blend$/);
     // Only what the cloud rendered, named and filled as the renderer wrote it: no temporary file, no staging.
     expectFrames(r.renders, r.completed);
-  }, 180_000);
+  }, 360_000);
 
   it('LOCAL (the same job): scene and texture synced, outputs fetched back through Blob Storage', async () => {
     const r = await run('local', 'localshot');
@@ -196,5 +201,5 @@ describe('storage profiles: a SHARED location renders through the mount, a LOCAL
     expect(read.length).toBeGreaterThanOrEqual(r.completed.length);
     for (const p of read) expect(p).toMatch(/spillway-assets\/[0-9a-f]{64}\/shot\.blend$/);
     expectFrames(r.renders, r.completed);
-  }, 180_000);
+  }, 360_000);
 });
