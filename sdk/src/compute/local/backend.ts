@@ -27,12 +27,12 @@ import {
   validateId,
   validateJobSpec,
   validateResizeTarget,
+  nodeStateOf,
   validateTasks,
-} from '../batch/validate';
+} from '../batch-vocabulary';
 import { LocalEngine, type LocalEngineOptions } from './engine';
 import { EngineError } from './errors';
 import { readTaskDirFile, readTaskDirFileRange } from './files';
-import { nodeStateOf } from './states';
 import type { EngineMount, EnginePool, EngineTask, EngineTaskSpec } from './types';
 import { relativeMountPathOf, type MountSpec } from '../../storage/mounts';
 import { sleep } from '../../retry';
