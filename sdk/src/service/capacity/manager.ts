@@ -1044,7 +1044,8 @@ function errorText(err: unknown): string {
 export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
   const mounts = mountsFromWire(spec.mounts ?? []);
   const withMounts = mounts.length > 0 ? { mounts } : {};
-  if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) return { ...scaleSetSpecFromWire(spec), ...withMounts };
+  if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST)
+    return { ...scaleSetSpecFromWire(spec), ...withMounts };
   return {
     ...groupBasicsFromWire(spec),
     ...(spec.image ? { image: spec.image } : {}),
