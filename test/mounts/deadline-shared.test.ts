@@ -122,13 +122,16 @@ describe('storage profiles: a SHARED location renders through the mount, a LOCAL
         .waitFor(
           () => {
             const tasks = deadline.tasks(jobId);
+            const completed = tasks.filter((t) => t.state === 'completed').length;
+            // The bridge counts a completion once Deadline answered it: wait for that answer too.
             return (
-              tasks.filter((t) => t.state === 'completed').length >= 2 &&
-              !tasks.some((t) => t.state === 'suspended')
+              completed >= 2 &&
+              !tasks.some((t) => t.state === 'suspended') &&
+              bridge.counters.completed === completed
             );
           },
           300_000, // a liveness bound: the shared 2-core machine runs many suites at once
-          'two tasks Completed and none left in the cloud',
+          'two tasks Completed, none left in the cloud, and the bridge has seen every completion answered',
         )
         .catch((err: Error) => {
           throw new Error(
