@@ -21,7 +21,12 @@ const MANIFEST_ID = /^[0-9a-f]{64}$/;
 
 const SOURCE = /^[A-Za-z0-9._:-]{1,128}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const GROUP = /^[a-z][a-z0-9-]{0,63}$/;
+/**
+ * Capacity group names per the contract (and backend names, which follow the same rule):
+ * 1-64 of `[a-z0-9-]`, starting with a letter. The one copy of the rule.
+ */
+export const GROUP_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const GROUP = GROUP_NAME;
 
 /**
  * Checks a submission before anything is stored or sent. Throws `ValidationError` naming
@@ -48,6 +53,28 @@ export function validateSubmission(job: JobSpec, frames: readonly FrameSpec[]): 
   }
   if (job.maxRetries !== undefined && !(Number.isInteger(job.maxRetries) && job.maxRetries <= 100)) {
     throw new ValidationError('job.max_retries', job.maxRetries, 'must be a whole number from 0 to 100');
+  }
+  if (job.sharedOutput !== undefined) {
+    const { mount, path } = job.sharedOutput;
+    if (typeof mount !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(mount))
+      throw new ValidationError(
+        'job.output.shared.mount',
+        mount,
+        "must name a mount of the job's capacity group",
+      );
+    if (
+      typeof path !== 'string' ||
+      path.length > 1024 ||
+      path.startsWith('/') ||
+      // eslint-disable-next-line no-control-regex
+      /[\u0000-\u001f\u007f"`$\\]/.test(path) ||
+      path.split('/').some((s) => s === '..')
+    )
+      throw new ValidationError(
+        'job.output.shared.path',
+        path,
+        'must be a relative directory below the mount, without "..", quotes, $, ` or control characters',
+      );
   }
   if (
     job.frameTimeoutMs !== undefined &&

@@ -2,9 +2,11 @@
  * The capacity-group spec of a VM Scale Set, its validation, and the ARM model built
  * from it. Pure functions: nothing here touches the network.
  */
+import { GROUP_NAME } from '../../model/validate';
 import type { VirtualMachineScaleSet } from '@azure/arm-compute';
 import { ValidationError } from '../../errors';
 import type { GroupSpec, ResizeTarget } from '../backend';
+import { renderMountCommands } from '../../storage/mounts';
 import {
   encodeCustomData,
   looksLikeSecret,
@@ -43,7 +45,7 @@ export interface ScaleSetGroupSpec extends GroupSpec {
   readonly sshPublicKey?: string;
 }
 
-const NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const NAME = GROUP_NAME;
 const EVICTION_POLICIES: readonly string[] = ['Delete', 'Deallocate'];
 const PRIORITIES: readonly string[] = ['Spot', 'Regular'];
 
@@ -179,7 +181,12 @@ export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: str
     );
   }
   validateWorkerStartup(spec.workerStartup, 'spec.workerStartup');
-  const script = renderWorkerStartup(spec.workerStartup, { evictionNotice: priorityOf(spec) === 'Spot' });
+  // The group's mounts are mounted before the worker starts, and named in its environment.
+  const before = renderMountCommands(spec.mounts ?? []);
+  const script = renderWorkerStartup(spec.workerStartup, {
+    before,
+    evictionNotice: priorityOf(spec) === 'Spot',
+  });
   return { customData: encodeCustomData(script, 'spec.workerStartup') };
 }
 

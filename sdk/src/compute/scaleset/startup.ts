@@ -240,6 +240,8 @@ export interface RenderWorkerStartupOptions {
    * @default false
    */
   readonly evictionNotice?: boolean;
+  /** Lines run before the worker starts (the group's mounts: `storage.renderMountCommands`). @default none */
+  readonly before?: readonly string[];
 }
 
 /**
@@ -259,9 +261,11 @@ export function renderWorkerStartup(
       : startup.renderManager === 'deadline'
         ? deadlineCommand(startup)
         : opencueCommand();
-  if (!options.evictionNotice) return [...header(startup), ...body, ''].join('\n');
+  const before = options.before ?? [];
+  if (!options.evictionNotice) return [...header(startup), ...before, ...body, ''].join('\n');
   return [
     ...header(startup),
+    ...before,
     'spillway_worker() {',
     ...body,
     '}',

@@ -1,7 +1,9 @@
+import { parseMountConfiguration } from './mounts';
 import type { OutputFileSpec, ResourceFile } from '../../compute/backend';
 import { EngineError } from '../../compute/local/errors';
 import {
   BATCH_FOREVER,
+  BATCH_ID,
   BATCH_FOREVER_MS,
   formatIsoDuration,
   parseIsoDuration,
@@ -48,8 +50,6 @@ export function missingProperty(name: string): EngineError {
     [{ key: 'PropertyName', value: name }],
   );
 }
-
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 function str(body: Json, name: string, path: string, required: true): string;
 function str(body: Json, name: string, path: string, required?: false): string | undefined;
@@ -99,7 +99,7 @@ function arr(body: Json, name: string, path: string): Json[] {
 /** Checks an id as Batch does. */
 export function checkId(value: unknown, path = 'id'): string {
   if (value === undefined || value === null) throw missingProperty(path);
-  if (typeof value !== 'string' || !ID.test(value)) throw invalidProperty(path, value);
+  if (typeof value !== 'string' || !BATCH_ID.test(value)) throw invalidProperty(path, value);
   return value;
 }
 
@@ -245,6 +245,7 @@ export function parsePoolAdd(body: Json): EnginePoolSpec {
     const waitForSuccess = st.waitForSuccess === undefined ? true : st.waitForSuccess === true;
     startTask = { ...command(st, 'startTask.'), waitForSuccess };
   }
+  const mounts = parseMountConfiguration(body.mountConfiguration);
   const metadata = arr(body, 'metadata', 'metadata').map((m, i) => ({
     name: str(m, 'name', `metadata[${i}].name`, true),
     value: str(m, 'value', `metadata[${i}].value`) ?? '',
@@ -257,6 +258,7 @@ export function parsePoolAdd(body: Json): EnginePoolSpec {
     ...(targetSpotNodes !== undefined ? { targetSpotNodes } : {}),
     ...(resizeTimeoutMs !== undefined ? { resizeTimeoutMs } : {}),
     ...(startTask ? { startTask } : {}),
+    ...(mounts?.length ? { mounts } : {}),
     ...(metadata.length ? { metadata } : {}),
   };
 }
@@ -481,6 +483,7 @@ export function poolJson(
         }
       : undefined,
     taskSlotsPerNode: p.taskSlotsPerNode,
+    mountConfiguration: p.spec.mounts?.map((m) => m.batch ?? {}),
     taskSchedulingPolicy: { nodeFillType: 'spread' },
     metadata: p.spec.metadata?.map((m) => ({ ...m })),
   });
