@@ -1,9 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeadlineBridge, resolveConfig } from '@spillway/bridge-deadline';
-import { DEADLINE_TESTING_BIN, FakeDeadline } from '@spillway/bridge-deadline/testing';
+import { FakeDeadline } from '@spillway/bridge-deadline/testing';
 import { BurstServiceError, createLogger } from '@spillway/sdk';
-import { eventually, liveInstances, startWorkerBurstRig, workerGroup, type WorkerBurstRig } from './farm';
+import {
+  DEADLINE_WORKER_IMAGE,
+  eventually,
+  liveInstances,
+  startWorkerBurstRig,
+  workerGroup,
+  type WorkerBurstRig,
+} from './farm';
 
 // Both burst modes on one farm under one budget (#15). GIVEN one Deadline farm (a local
 // worker in group "offload"), one service with a 1.00/h budget, a frame-offload group
@@ -32,13 +39,7 @@ describe('frame offload and worker burst on one farm, one budget', () => {
     });
     rig = await startWorkerBurstRig({
       config: { 'budget.maxSpendPerHour': 1 },
-      emulator: {
-        lroDelayMs: 20,
-        bootDelayMs: 300,
-        killGraceMs: 1000,
-        imagePath: [DEADLINE_TESTING_BIN],
-        instanceEnvironment: { DEADLINE_BIN: DEADLINE_TESTING_BIN },
-      },
+      emulator: DEADLINE_WORKER_IMAGE,
     });
   }, 60_000);
 

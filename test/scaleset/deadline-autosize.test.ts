@@ -1,8 +1,15 @@
 import * as path from 'node:path';
 import { DeadlineBridge, resolveConfig } from '@spillway/bridge-deadline';
-import { DEADLINE_TESTING_BIN, FakeDeadline } from '@spillway/bridge-deadline/testing';
+import { FakeDeadline } from '@spillway/bridge-deadline/testing';
 import { createLogger } from '@spillway/sdk';
-import { eventually, liveInstances, startWorkerBurstRig, workerGroup, type WorkerBurstRig } from './farm';
+import {
+  DEADLINE_WORKER_IMAGE,
+  eventually,
+  liveInstances,
+  startWorkerBurstRig,
+  workerGroup,
+  type WorkerBurstRig,
+} from './farm';
 
 // Worker burst sized by the burst policy (#15, #14), Deadline, end to end. GIVEN a 2-worker
 // testing farm serving the Deadline group `cloud`, a real service planning with the policy,
@@ -37,13 +44,7 @@ describe('worker burst sized by the burst policy', () => {
         'burst.groupDefaults.transferSecondsPerFrame': 1,
         'burst.groupDefaults.billingGranularitySeconds': 5,
       },
-      emulator: {
-        lroDelayMs: 20,
-        bootDelayMs: 500,
-        killGraceMs: 1000,
-        imagePath: [DEADLINE_TESTING_BIN],
-        instanceEnvironment: { DEADLINE_BIN: DEADLINE_TESTING_BIN },
-      },
+      emulator: DEADLINE_WORKER_IMAGE,
     });
   }, 60_000);
 

@@ -1,8 +1,15 @@
 import * as path from 'node:path';
 import { DeadlineBridge, resolveConfig } from '@spillway/bridge-deadline';
-import { DEADLINE_TESTING_BIN, FakeDeadline } from '@spillway/bridge-deadline/testing';
+import { FakeDeadline } from '@spillway/bridge-deadline/testing';
 import { createLogger } from '@spillway/sdk';
-import { eventually, liveInstances, startWorkerBurstRig, workerGroup, type WorkerBurstRig } from './farm';
+import {
+  DEADLINE_WORKER_IMAGE,
+  eventually,
+  liveInstances,
+  startWorkerBurstRig,
+  workerGroup,
+  type WorkerBurstRig,
+} from './farm';
 
 // Worker burst, Deadline, end to end (#15). GIVEN a 2-worker testing Deadline farm, a real
 // Spillway service whose worker-burst backend drives the ARM emulator over HTTPS (instances
@@ -31,13 +38,7 @@ describe('worker burst on a Deadline farm', () => {
       stallTimeoutMs: 300_000,
     });
     rig = await startWorkerBurstRig({
-      emulator: {
-        lroDelayMs: 20,
-        bootDelayMs: 500,
-        killGraceMs: 1000,
-        imagePath: [DEADLINE_TESTING_BIN],
-        instanceEnvironment: { DEADLINE_BIN: DEADLINE_TESTING_BIN },
-      },
+      emulator: DEADLINE_WORKER_IMAGE,
     });
   }, 60_000);
 

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DEADLINE_TESTING_BIN } from '@spillway/bridge-deadline/testing';
 import { BurstClient, silentLogger, type CapacityGroupInput, type Logger } from '@spillway/sdk';
 import { ScaleSetBackend } from '@spillway/sdk/compute/scaleset';
 import { loadConfig } from '@spillway/sdk/config';
@@ -24,6 +25,18 @@ export interface WorkerBurstRig {
   readonly address: string;
   close(): Promise<void>;
 }
+
+/**
+ * An emulator whose instances start within a second and run the testing Deadline client
+ * (`deadlinecommand`, `deadlineworker`) from the default Deadline start-up template.
+ */
+export const DEADLINE_WORKER_IMAGE: Omit<ArmEmulatorOptions, 'workDir'> = {
+  lroDelayMs: 20,
+  bootDelayMs: 500,
+  killGraceMs: 1000,
+  imagePath: [DEADLINE_TESTING_BIN],
+  instanceEnvironment: { DEADLINE_BIN: DEADLINE_TESTING_BIN },
+};
 
 /** Options of `startWorkerBurstRig`. */
 export interface WorkerBurstRigOptions {
