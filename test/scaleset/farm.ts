@@ -63,6 +63,9 @@ export async function startWorkerBurstRig(options: WorkerBurstRigOptions): Promi
       'workerBurst.subscriptionId': SUBSCRIPTION,
       'workerBurst.resourceGroup': RESOURCE_GROUP,
       'workerBurst.location': 'westeurope',
+      // The mechanics tests size groups by hand and need a small job to overflow a small farm:
+      // the greedy baseline, as the test service uses; a test asks for the policy in `config`.
+      'burst.planner': 'greedy',
       ...options.config,
     },
   });
