@@ -1,6 +1,5 @@
-import * as net from 'node:net';
-import type { FrameEvent } from '@spillway/sdk';
 import { startTestService, type TestService } from '../support/service';
+import { closedPort, eventsUntilDone, tcpListener as licenceServer, until } from '../support/waits';
 
 // GIVEN a real service on the embedded default and a real TCP listener standing in for a
 // licence server (and a port where nothing listens)
@@ -8,50 +7,6 @@ import { startTestService, type TestService } from '../support/service';
 // THEN a node of the group connects to it before the group's first frame is sent, every task
 // gets the renderer's variables; an unreachable server makes the group unhealthy with an error
 // naming it, its frames go back to the farm (recalled, naming it) and submissions are refused.
-
-/** A listener that records when each connection arrived. */
-async function licenceServer(): Promise<{ port: number; connections: number[]; close(): Promise<void> }> {
-  const connections: number[] = [];
-  const server = net.createServer((socket) => {
-    connections.push(Date.now());
-    socket.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    connections,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** A port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const s = await licenceServer();
-  await s.close();
-  return s.port;
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function eventsUntilDone(svc: TestService, jobId: string, frames: number): Promise<FrameEvent[]> {
-  const events: FrameEvent[] = [];
-  const abort = new AbortController();
-  const finished = new Set<string>();
-  for await (const e of svc.client.watchFrames({ jobId, abortSignal: abort.signal })) {
-    events.push(e);
-    if (['succeeded', 'failed', 'recalled', 'cancelled'].includes(e.state)) finished.add(e.frameId);
-    if (finished.size === frames) abort.abort();
-  }
-  return events;
-}
 
 describe('licence servers per capacity group', () => {
   let svc: TestService;
@@ -95,7 +50,9 @@ describe('licence servers per capacity group', () => {
       expect(lic.connections.length).toBeGreaterThanOrEqual(1);
       expect(lic.connections[0]!).toBeLessThan(firstStart);
       const group = await svc.client.capacity.get('lic-ok');
-      expect(group.licenseCheck).toEqual(expect.objectContaining({ state: 'passed', unreachable: [] }));
+      expect(group.preflight).toEqual(
+        expect.objectContaining({ state: 'passed', failures: [], checks: ['licence servers'] }),
+      );
       expect(group.healthy).toBe(true);
       const succeeded = events.find((e) => e.type === 'succeeded')!;
       const out = succeeded.outputs![0]!;
@@ -130,11 +87,15 @@ describe('licence servers per capacity group', () => {
 
     const group = await until('the failed check', async () => {
       const g = await svc.client.capacity.get('lic-down');
-      return g.licenseCheck?.state === 'failed' ? g : undefined;
+      return g.preflight?.state === 'failed' ? g : undefined;
     });
     expect(group.healthy).toBe(false);
-    expect(group.licenseCheck!.unreachable).toEqual([
-      expect.stringContaining(`arnold (${address}): ConnectionRefusedError`),
+    expect(group.preflight!.failures).toEqual([
+      {
+        code: 'LicenseServerUnreachable',
+        subject: `licence server arnold (${address})`,
+        message: expect.stringContaining(`arnold (${address}): ConnectionRefusedError`),
+      },
     ]);
     expect(group.errors).toEqual(
       expect.arrayContaining([

@@ -131,6 +131,64 @@ export function allPlaced(outputDir: string, files: readonly string[]): boolean 
   });
 }
 
+/** One succeeded frame's outputs, written by its node to a share the output folder is on. */
+export interface InPlaceCheck {
+  /** The service's frame id (for messages). */
+  readonly frameId: string;
+  /** The outputs its node recorded (paths relative to the output folder). */
+  readonly outputs: readonly OutputFile[];
+  /** The output folder as this host sees the share. */
+  readonly outputDir: string;
+  readonly frameStart: number;
+  readonly frameEnd: number;
+  /** Every frame of the task must be named by an output. */
+  readonly expectFrameNumbers: boolean;
+  readonly abortSignal?: AbortSignal;
+}
+
+/**
+ * Verifies outputs a node wrote to a share, where they are (nothing is downloaded): at least
+ * one, each present in `outputDir` with the size and SHA-256 its node recorded, and each frame
+ * named when the renderer names outputs by frame. Resolves to the files and their bytes;
+ * throws an `OutputVerificationError` (or a path-escape error) naming what is wrong.
+ */
+export async function verifyInPlace(c: InPlaceCheck): Promise<{ files: string[]; bytes: number }> {
+  if (c.outputs.length === 0)
+    throw new OutputVerificationError(`frame ${c.frameId} reported no outputs in ${c.outputDir}`);
+  let bytes = 0;
+  for (const o of c.outputs) {
+    const file = storage.resolveInside(c.outputDir, o.path, 'output path');
+    let size: number;
+    try {
+      size = (await fs.promises.stat(file)).size;
+    } catch {
+      throw new OutputVerificationError(
+        `output ${o.path} of frame ${c.frameId} is not on the share at ${file}`,
+      );
+    }
+    if (size !== o.sizeBytes || size === 0)
+      throw new OutputVerificationError(
+        `output ${o.path} of frame ${c.frameId} on the share is ${size} bytes, its node wrote ${o.sizeBytes}`,
+      );
+    const sha = await storage.hashFile(file, c.abortSignal);
+    if (sha !== o.sha256)
+      throw new OutputVerificationError(
+        `output ${o.path} of frame ${c.frameId} on the share does not hash to what its node wrote (${sha.slice(0, 12)}… != ${o.sha256.slice(0, 12)}…)`,
+      );
+    bytes += size;
+  }
+  const files = c.outputs.map((o) => o.path).sort();
+  if (c.expectFrameNumbers)
+    for (let n = c.frameStart; n <= c.frameEnd; n++) {
+      const re = new RegExp(`(^|[^0-9])0*${n}([^0-9]|$)`);
+      if (!files.some((f) => re.test(path.basename(f))))
+        throw new OutputVerificationError(
+          `no output names frame ${n} in ${c.outputDir} (have ${files.join(', ')})`,
+        );
+    }
+  return { files, bytes };
+}
+
 /** One succeeded frame's outputs to bring back. */
 export interface OutputReturn {
   /** The service's frame id. */

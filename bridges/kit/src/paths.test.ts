@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { ValidationError } from '@spillway/sdk';
-import { mapPath, mapPathsInText, parsePathRule, validatePathRules } from './paths';
+import { cloudPathRules, mapPath, mapPathsInText, parsePathRule, pathWord, validatePathRules } from './paths';
 
 const rules = [
   { from: 'Z:\\projects', to: '/mnt/projects' },
@@ -65,5 +66,34 @@ describe('validatePathRules', () => {
     }
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).field).toBe(field);
+  });
+});
+
+describe('paths onto a mount variable (SHARED storage locations)', () => {
+  const rules = cloudPathRules(
+    [{ path: 'P:\\', storage: 'shared', mount: 'projects' }],
+    [{ from: 'P:\\', to: '/mnt/p' }],
+  );
+  it.each<[string, string]>([
+    ['render -i P:\\proj\\a.txt', 'render -i "$SPILLWAY_MOUNT_PROJECTS"/proj/a.txt'],
+    ['render -i "P:\\proj\\a b.txt"', 'render -i "$SPILLWAY_MOUNT_PROJECTS/proj/a b.txt"'],
+    ["render -i 'P:\\proj\\a b.txt'", `render -i ''"$SPILLWAY_MOUNT_PROJECTS"'/proj/a b.txt'`],
+    ['render --out=P:\\proj\\renders', 'render --out="$SPILLWAY_MOUNT_PROJECTS"/proj/renders'],
+  ])('maps %s', (text, want) => {
+    expect(mapPathsInText(text, rules)).toBe(want);
+  });
+
+  it('expands to the same path whatever the quoting, under a real shell', () => {
+    const texts = ['printf %s P:\\proj\\a.txt', 'printf %s "P:\\proj\\a.txt"', "printf %s 'P:\\proj\\a.txt'"];
+    for (const t of texts) {
+      const out = execFileSync('/bin/sh', ['-c', mapPathsInText(t, rules)], {
+        env: { SPILLWAY_MOUNT_PROJECTS: '/n/fsmounts/projects' },
+        encoding: 'utf8',
+      });
+      expect(out).toBe('/n/fsmounts/projects/proj/a.txt');
+    }
+    expect(pathWord('P:\\proj\\my shot.blend', rules)).toBe(
+      `"$SPILLWAY_MOUNT_PROJECTS"/'proj/my shot.blend'`,
+    );
   });
 });

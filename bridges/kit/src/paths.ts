@@ -62,6 +62,27 @@ export function mapPath(p: string, rules: readonly PathRule[]): string {
   return storage.mapPath(p, longestFirst(rules));
 }
 
+/**
+ * One path as a shell word where the frame runs: mapped with the rules, then quoted; a path
+ * a SHARED storage location maps onto its mount (`$SPILLWAY_MOUNT_X/...`, see
+ * `storage.sharedPathRules`) keeps the variable outside the quotes so it expands on the node.
+ */
+export function pathWord(p: string, rules: readonly PathRule[]): string {
+  return storage.shellWordForPath(mapPath(p, rules));
+}
+
+/**
+ * The rules a cloud frame's paths are mapped with: the SHARED locations of the storage
+ * profile onto their mounts first (a shared location is reached through its mount, never
+ * uploaded), then the studio's own rules.
+ */
+export function cloudPathRules(
+  locations: readonly storage.StorageLocation[],
+  rules: readonly PathRule[],
+): PathRule[] {
+  return [...storage.sharedPathRules(locations), ...rules];
+}
+
 function longestFirst(rules: readonly PathRule[]): PathRule[] {
   return [...rules].sort((a, b) => storage.mapPath(b.from, []).length - storage.mapPath(a.from, []).length);
 }
@@ -86,7 +107,8 @@ export function mapPathsInText(text: string, rules: readonly PathRule[]): string
     if (i === 0 || LEADS.has(lead)) {
       const hit = matchAt(text, i, lead, ordered);
       if (hit) {
-        out += storage.mapPath(text.slice(i, hit.end), [hit.rule]);
+        const mapped = storage.mapPath(text.slice(i, hit.end), [hit.rule]);
+        out += storage.isVariablePath(mapped) ? variableInText(mapped, lead) : mapped;
         i = hit.end;
         continue;
       }
@@ -124,4 +146,18 @@ function matchAt(
     return { rule, end };
   }
   return undefined;
+}
+
+/**
+ * A path onto a mount variable (`$SPILLWAY_MOUNT_X/rest`) where it stood in a command line:
+ * inside single quotes the quotes are closed around the variable (`'"$X"'/rest`), inside
+ * double quotes it expands as it is, and bare it is quoted so its value is one word.
+ */
+function variableInText(mapped: string, lead: string): string {
+  const slash = mapped.indexOf('/');
+  const variable = slash < 0 ? mapped : mapped.slice(0, slash);
+  const rest = slash < 0 ? '' : mapped.slice(slash);
+  if (lead === "'") return `'"${variable}"'${rest}`;
+  if (lead === '"') return mapped;
+  return `"${variable}"${rest}`;
 }

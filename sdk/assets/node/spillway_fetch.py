@@ -592,6 +592,33 @@ def cmd_release(args):
     print(json.dumps({"released": args.job, "manifest": mid, "treesRemoved": removed}))
 
 
+def publish(root, dest_root, entries):
+    """Outputs to a share: each file is copied under a temporary name beside its destination,
+    flushed, then renamed over it, so the share never holds a half-written output."""
+    if not os.path.isdir(dest_root):
+        raise FetchError("--publish-to: the share directory is missing or not mounted (got %r)" % dest_root)
+    for e in entries:
+        check_rel(e["path"], "output")
+        dest = os.path.join(dest_root, *e["path"].split("/"))
+        d = os.path.dirname(dest)
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, ".%s.spillway-%d.tmp" % (os.path.basename(dest), os.getpid()))
+        try:
+            with open(os.path.join(root, *e["path"].split("/")), "rb") as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        fsync_dir(d)
+
+
 def cmd_collect(args):
     root = os.path.abspath(args.dir)
     if not os.path.isdir(root):
@@ -609,6 +636,8 @@ def cmd_collect(args):
     for rel in sorted(found):
         sha, size = hash_file(os.path.join(root, rel))
         entries.append({"path": rel, "sizeBytes": size, "sha256": sha})
+    if args.publish_to:
+        publish(root, args.publish_to, entries)
     dest = os.path.join(root, out_name)
     fd, tmp = tempfile.mkstemp(prefix=".spillway-outputs-", dir=root)
     with os.fdopen(fd, "w") as f:
@@ -651,6 +680,7 @@ def main(argv):
     c.add_argument("--dir", required=True)
     c.add_argument("--pattern", action="append", required=True, help="glob relative to --dir (repeatable)")
     c.add_argument("--output", default="outputs.json")
+    c.add_argument("--publish-to", help="also write each output below this directory (a share): temporary name, then rename")
     args = ap.parse_args(argv)
     try:
         if args.command == "fetch":

@@ -1,4 +1,6 @@
 import type { GroupStatus, NodeState } from '../compute/backend';
+import type { MountSpec } from '../storage/mounts';
+import { mountToWire, mountsFromWire } from '../storage/mounts-wire';
 import * as wc from '../gen/spillway/v1/capacity';
 import { NodePriority } from '../gen/spillway/v1/common';
 import {
@@ -47,6 +49,11 @@ export interface CapacityGroupInput {
   readonly location?: string;
   /** Worker burst: how instances join the farm. Required for worker-burst groups. */
   readonly workerStartup?: WorkerStartupInput;
+  /**
+   * File systems mounted on every node (blob, Azure Files, NFS, CIFS; credentials by
+   * reference); tasks find each in `SPILLWAY_MOUNT_<NAME>`. @default none
+   */
+  readonly mounts?: readonly MountSpec[];
   /**
    * Licence servers the renderers need: set on every task of the group, and checked from a
    * node of the group before its first frame. @default none
@@ -160,18 +167,30 @@ export interface CapacityGroupInfo {
     readonly environmentVariables: readonly string[];
     readonly name: string;
   }[];
+  /** File systems every node mounts (credentials by reference only). */
+  readonly mounts: readonly MountSpec[];
   /** GPUs per node and their device API; undefined for a CPU group. */
   readonly gpu: { readonly count: number; readonly device: string } | undefined;
-  /** The latest licence check; undefined when the group names no licence server. */
-  readonly licenseCheck:
+  /**
+   * The latest preflight on a node of the group (its mounts, its licence servers); undefined
+   * when the group needs none or none ran yet.
+   */
+  readonly preflight:
     | {
         readonly state: 'pending' | 'passed' | 'failed';
-        readonly unreachable: readonly string[];
+        /** What failed: `code` MountUnavailable or LicenseServerUnreachable, `subject` the mount or server. */
+        readonly failures: readonly {
+          readonly code: string;
+          readonly subject: string;
+          readonly message: string;
+        }[];
+        /** The kinds of check run, e.g. `['mounts', 'licence servers']`. */
+        readonly checks: readonly string[];
         readonly checkedAt: Date | undefined;
         readonly nodeId: string;
       }
     | undefined;
-  /** False while the group takes no frames (a licence server cannot be reached; see `errors`). */
+  /** False while the group takes no frames (its last preflight failed; see `preflight` and `errors`). */
   readonly healthy: boolean;
 }
 
@@ -224,18 +243,24 @@ function groupFromWire(g: wc.CapacityGroup | undefined): CapacityGroupInfo {
       ...l,
       environmentVariables: [...l.environmentVariables],
     })),
+    mounts: mountsFromWire(spec?.mounts ?? []),
     gpu: spec?.gpu && spec.gpu.count > 0 ? { count: spec.gpu.count, device: spec.gpu.device } : undefined,
-    licenseCheck: s?.licenseCheck
+    preflight: s?.preflight
       ? {
           state:
-            s.licenseCheck.state === wc.LicenseCheckState.LICENSE_CHECK_STATE_PASSED
+            s.preflight.state === wc.PreflightState.PREFLIGHT_STATE_PASSED
               ? 'passed'
-              : s.licenseCheck.state === wc.LicenseCheckState.LICENSE_CHECK_STATE_FAILED
+              : s.preflight.state === wc.PreflightState.PREFLIGHT_STATE_FAILED
                 ? 'failed'
                 : 'pending',
-          unreachable: [...s.licenseCheck.unreachable],
-          checkedAt: s.licenseCheck.checkedAt,
-          nodeId: s.licenseCheck.nodeId,
+          failures: s.preflight.failures.map((f) => ({
+            code: f.code,
+            subject: f.subject,
+            message: f.message,
+          })),
+          checks: [...s.preflight.checks],
+          checkedAt: s.preflight.checkedAt,
+          nodeId: s.preflight.nodeId,
         }
       : undefined,
     healthy: s?.healthy ?? true,
@@ -313,6 +338,7 @@ export class CapacityApi {
             },
           }
         : {}),
+      ...(input.mounts ? { mounts: input.mounts.map(mountToWire) } : {}),
       name: input.name,
       mode: burstModes.toWire(input.mode),
       backend: input.backend ? backendKinds.toWire(input.backend) : wc.BackendKind.BACKEND_KIND_UNSPECIFIED,

@@ -7,6 +7,8 @@
  * in `...Ms`; deleting something missing succeeds; errors are `ComputeError`s.
  */
 
+import type { MountSpec } from '../storage/mounts';
+
 /** Node states, following Azure Batch's compute node states. */
 export type NodeState =
   | 'creating'
@@ -56,6 +58,11 @@ export interface GroupSpec {
   readonly subnetId?: string;
   /** How long a resize may take before it is reported failed. @default 15 minutes */
   readonly resizeTimeoutMs?: number;
+  /**
+   * File systems mounted on every node (Batch `mountConfiguration`, scale-set start-up, a
+   * local directory standing in for the share on the local engine). @default none
+   */
+  readonly mounts?: readonly MountSpec[];
   /**
    * GPUs per node. Azure backends know them from the VM size; the local engine, whose sizes
    * are free text, reports this. @default from the VM size (`gpusOfVmSize`), else 0

@@ -70,6 +70,11 @@ export interface ComputeConfig {
     readonly slotsPerNode: number;
     /** Simulated boot time of a node. @default 0 */
     readonly bootDelayMs: number;
+    /**
+     * Local directories standing in for capacity groups' mount sources on the engine's nodes,
+     * by source (`{"nas:/export/projects": "/srv/projects"}`). @default none (each source gets an empty directory of the engine's)
+     */
+    readonly shares?: Readonly<Record<string, string>>;
   };
   /** Azure Batch (when `backend` is `batch`). */
   readonly batch?: {
@@ -219,6 +224,7 @@ function readConfig(options: ConfigSources): { config: ServiceConfig; known: Rea
       true,
     ),
     bootDelayMs: num(pick('compute.local.bootDelayMs'), 'compute.local.bootDelayMs', 0, 0, 3_600_000, true),
+    ...shares(pick('compute.local.shares')),
   };
   const batchUrl = optStr(
     layer('compute.batch.accountUrl', 'SPILLWAY_BATCH_URL'),
@@ -534,4 +540,22 @@ function oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[],
 
 function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : path.resolve(p);
+}
+
+/** `compute.local.shares`: mount sources to absolute local directories. */
+function shares(value: unknown): { shares?: Record<string, string> } {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ValidationError(
+      'compute.local.shares',
+      value,
+      'must be an object of mount source to local directory',
+    );
+  const out: Record<string, string> = {};
+  for (const [source, dir] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof dir !== 'string' || !dir.startsWith('/'))
+      throw new ValidationError(`compute.local.shares.${source}`, dir, 'must be an absolute local directory');
+    out[source] = dir;
+  }
+  return { shares: out };
 }

@@ -65,6 +65,12 @@ export interface JobSpec {
   readonly outputPatterns?: readonly string[];
   /** Where the bridge puts the outputs (informational for the service). */
   readonly outputDestination?: string;
+  /**
+   * The output path is on a share the job's capacity group mounts: nodes write the outputs
+   * there (temporary name, then rename) instead of uploading them, and the bridge verifies
+   * them in place. @default none (outputs come back through Blob Storage)
+   */
+  readonly sharedOutput?: SharedOutput;
   /** Environment for every frame. */
   readonly environment?: Readonly<Record<string, string>>;
   /** Cloud retries before the frame goes back to the local farm; evictions do not count. @default 0 */
@@ -81,6 +87,14 @@ export interface JobSpec {
    * many, and its renderer's GPU flags are added there. @default 0 (a CPU job)
    */
   readonly gpus?: number;
+}
+
+/** Where on a capacity group's mount a job's outputs are written. */
+export interface SharedOutput {
+  /** The mount's name (in the job's capacity group). */
+  readonly mount: string;
+  /** The directory below the mount's root, `/`-separated; '' for the root. */
+  readonly path: string;
 }
 
 /** One frame or chunk to run. */

@@ -54,6 +54,28 @@ export function validateSubmission(job: JobSpec, frames: readonly FrameSpec[]): 
   if (job.maxRetries !== undefined && !(Number.isInteger(job.maxRetries) && job.maxRetries <= 100)) {
     throw new ValidationError('job.max_retries', job.maxRetries, 'must be a whole number from 0 to 100');
   }
+  if (job.sharedOutput !== undefined) {
+    const { mount, path } = job.sharedOutput;
+    if (typeof mount !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(mount))
+      throw new ValidationError(
+        'job.output.shared.mount',
+        mount,
+        "must name a mount of the job's capacity group",
+      );
+    if (
+      typeof path !== 'string' ||
+      path.length > 1024 ||
+      path.startsWith('/') ||
+      // eslint-disable-next-line no-control-regex
+      /[\u0000-\u001f\u007f"`$\\]/.test(path) ||
+      path.split('/').some((s) => s === '..')
+    )
+      throw new ValidationError(
+        'job.output.shared.path',
+        path,
+        'must be a relative directory below the mount, without "..", quotes, $, ` or control characters',
+      );
+  }
   if (
     job.frameTimeoutMs !== undefined &&
     !(job.frameTimeoutMs > 0 && job.frameTimeoutMs <= SUBMIT_LIMITS.maxFrameTimeoutMs)

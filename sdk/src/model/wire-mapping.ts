@@ -174,7 +174,11 @@ export function jobSpecToWire(s: JobSpec): w.JobSpec {
     capacityGroup: s.capacityGroup ?? '',
     commandTemplate: s.commandTemplate,
     assetManifestId: s.assetManifestId ?? '',
-    output: { patterns: [...(s.outputPatterns ?? [])], destination: s.outputDestination ?? '' },
+    output: {
+      patterns: [...(s.outputPatterns ?? [])],
+      destination: s.outputDestination ?? '',
+      shared: s.sharedOutput ? { mount: s.sharedOutput.mount, path: s.sharedOutput.path } : undefined,
+    },
     environment: { ...(s.environment ?? {}) },
     maxRetries: s.maxRetries ?? 0,
     priority: s.priority ?? 50,
@@ -198,6 +202,9 @@ export function jobSpecFromWire(s: w.JobSpec | undefined): JobSpec {
     assetManifestId: nonEmpty(spec.assetManifestId),
     outputPatterns: patterns.length > 0 ? patterns : undefined,
     outputDestination: nonEmpty(spec.output?.destination ?? ''),
+    sharedOutput: spec.output?.shared
+      ? { mount: spec.output.shared.mount, path: spec.output.shared.path }
+      : undefined,
     environment: Object.keys(spec.environment).length > 0 ? spec.environment : undefined,
     maxRetries: spec.maxRetries,
     priority: spec.priority,

@@ -37,6 +37,7 @@ export async function localCompute(
     // Tasks share the machine with the service: they yield the CPU to it.
     niceness: RENDER_NICENESS,
     nodeEnvironment: nodePython(),
+    ...(config.compute.local.shares ? { shares: config.compute.local.shares } : {}),
   });
 }
 

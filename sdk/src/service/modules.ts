@@ -28,7 +28,7 @@ import { BurstManager } from './burst/manager';
 import { PLANNERS, type Planner } from './burst/planner';
 import { figuresOf } from '../policy/config';
 import { CapacityManager } from './capacity/manager';
-import { LicensePreflight } from './capacity/preflight';
+import { GroupPreflight } from './capacity/preflight';
 import { CostLedger } from './cost/ledger';
 import { FrameDispatcher, type OutputResolver, type TaskFactory } from './frames/dispatcher';
 import { FrameManager } from './frames/manager';
@@ -118,7 +118,7 @@ export const TYPES = {
   AssetStore: token<AssetStore>('AssetStore'),
   /** Garbage collection, job admission against it, output expiry; undefined without containers. */
   AssetLifecycle: token<AssetLifecycle | undefined>('AssetLifecycle'),
-  LicensePreflight: token<LicensePreflight>('LicensePreflight'),
+  GroupPreflight: token<GroupPreflight>('GroupPreflight'),
   FrameLogService: token<FrameLogService>('FrameLogService'),
   CostLedger: token<CostLedger>('CostLedger'),
   HandlerContext: token<HandlerContext>('HandlerContext'),
@@ -207,7 +207,7 @@ export function outsideWorldModule(world: OutsideWorld): ContainerModule {
 
 /**
  * Frames: the journal-backed store, the dispatcher over the routed backends (gated per group
- * by capacity and the licence preflight), frame logs, and the FrameService.
+ * by capacity and the group preflight: mounts, licence servers), frame logs, and the FrameService.
  */
 export const framesModule = new ContainerModule((options) => {
   provide(
@@ -217,7 +217,7 @@ export const framesModule = new ContainerModule((options) => {
     (config, pricing) => FrameStore.open(path.join(config.dataDir, 'state'), { pricing }),
     (store) => store.close(),
   );
-  // Capacity asks the licence preflight for verdicts, and the preflight probes a group on its
+  // Capacity asks the group preflight for verdicts, and the preflight probes a group on its
   // backend through this router: a real cycle, so a job's route is looked up when it is
   // routed (capacity and the store are built by then), not when the router is built.
   options
@@ -272,6 +272,7 @@ export const framesModule = new ContainerModule((options) => {
       createTaskFactory(() => storage.taskLocations(), {
         cacheLimit: (group) =>
           nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
+        mounts: (group) => capacity.mountsOf(group ?? config.compute.defaultGroup),
         groupEnvironment: (group) => capacity.environmentOf(group),
       }),
   );
@@ -284,7 +285,7 @@ export const framesModule = new ContainerModule((options) => {
       TYPES.TaskFactory,
       TYPES.ServiceStorage,
       TYPES.CapacityManager,
-      TYPES.LicensePreflight,
+      TYPES.GroupPreflight,
       TYPES.ServiceConfig,
       TYPES.Logger,
     ],
@@ -335,18 +336,18 @@ export const framesModule = new ContainerModule((options) => {
 
 /** Capacity and the burst plan: groups on the registered backends, the planner, their services. */
 export const capacityModule = new ContainerModule((options) => {
-  // Licence servers are checked from a node of the group (a task on its backend).
+  // Mounts and licence servers are checked from a node of the group (one task on its backend).
   provide(
     options,
-    TYPES.LicensePreflight,
+    TYPES.GroupPreflight,
     [TYPES.ComputeBackend, TYPES.Logger],
-    (compute, logger) => new LicensePreflight(compute, logger),
+    (compute, logger) => new GroupPreflight(compute, logger),
     (preflight) => preflight.close(),
   );
   provide(
     options,
     TYPES.CapacityManager,
-    [TYPES.BackendRegistry, TYPES.LicensePreflight, TYPES.ServiceConfig, TYPES.Logger],
+    [TYPES.BackendRegistry, TYPES.GroupPreflight, TYPES.ServiceConfig, TYPES.Logger],
     (registry, preflight, config, logger) =>
       new CapacityManager(registry, path.join(config.dataDir, 'state', 'groups.json'), logger, {
         preflight,

@@ -136,3 +136,38 @@ export {
 } from './blender';
 export { placeOutputs, type PlaceOutputsOptions, type PlacedOutput } from './outputs';
 export { forEachLimited } from './pool';
+export {
+  BATCH_MOUNTS_DIR_VAR,
+  DEFAULT_MOUNT_OPTIONS,
+  MAX_MOUNTS,
+  MOUNT_KINDS,
+  SCALE_SET_MOUNTS_DIR,
+  mountEnvName,
+  mountExports,
+  mountLogType,
+  parseCredentialReference,
+  relativeMountPathOf,
+  parseMountFlag,
+  renderMountCommands,
+  storageSourceParts,
+  toBatchMountConfiguration,
+  validateMounts,
+  withoutSecrets,
+  type BatchMountConfiguration,
+  type BlobFileCache,
+  type CredentialReference,
+  type MountKind,
+  type MountSpec,
+} from './mounts';
+export {
+  isVariablePath,
+  placePath,
+  sharedPathRules,
+  shellWordForPath,
+  validateStorageLocations,
+  type PathPlacement,
+  type StorageKind,
+  type StorageLocation,
+} from './profiles';
+export { mountFromWire, mountToWire, mountsFromWire } from './mounts-wire';
+export { resolveMountSecrets } from './mounts-secrets';

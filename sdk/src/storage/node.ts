@@ -222,6 +222,12 @@ export interface WrapRenderOptions {
   readonly patterns: readonly string[];
   /** Name of the hash file written in `outputDir`. @default 'outputs.json' */
   readonly outputsFile?: string;
+  /**
+   * Also write the outputs below this directory (a mounted share), each under a temporary name
+   * and then renamed; a shell word, e.g. `"$SPILLWAY_MOUNT_PROJECTS"/'shot/renders'`.
+   * @default none (outputs stay in `outputDir` for upload)
+   */
+  readonly publishTo?: string;
 }
 
 /**
@@ -242,6 +248,7 @@ export function wrapRenderCommand(command: string, options: WrapRenderOptions): 
   const collect =
     `${PYTHON} "${NODE_SCRIPT_ON_NODE}" collect --dir ${shellQuote(dir)}` +
     patterns.map((p) => ` --pattern ${shellQuote(p)}`).join('') +
-    ` --output ${shellQuote(outputs)}`;
+    ` --output ${shellQuote(outputs)}` +
+    (options.publishTo !== undefined ? ` --publish-to ${options.publishTo}` : '');
   return `( ${command}\n); rc=$?; if [ "$rc" -eq 0 ]; then ${collect} || exit $?; fi; exit $rc`;
 }

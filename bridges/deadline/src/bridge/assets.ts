@@ -38,6 +38,8 @@ export class JobAssetSync {
     const row = pluginOf(job.plugin);
     const scene = sceneFileOf(job.plugin, job.pluginInfo);
     if (!row?.renderer || !scene || !row.renderer.singleScene(scene)) return undefined;
+    // A scene on a SHARED location is read through the group's mount: nothing is uploaded.
+    if (storage.placePath(scene, this.ctx.config.storageLocations).storage === 'shared') return undefined;
     const sep = Math.max(scene.lastIndexOf('/'), scene.lastIndexOf('\\'));
     if (sep < 0) return undefined; // no directory: nothing to sync it from
     const root = scene.slice(0, sep + 1); // with its separator: `Z:\` maps as a drive root
@@ -68,6 +70,7 @@ export class JobAssetSync {
       localRoot,
       files: [...new Set(files)],
     });
+    this.ctx.counters.assetBytesUploaded += synced.sentBytes;
     return { manifestId: synced.manifestId, root };
   }
 

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultStateDir, validatePathRules, type PathRule } from '@spillway/bridge-kit';
 import { ValidationError } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import type { Executables } from '../commands';
 import { DEADLINE_EXTRA_INFO_KEY } from './report';
 
@@ -42,8 +43,15 @@ export interface BridgeConfig {
   readonly gpuCapacityGroup?: string;
   /** Cloud retries of a frame before its task goes back to the local farm. @default 1 */
   readonly cloudRetries: number;
-  /** Path mapping applied to scene and output paths of cloud frames. @default [] */
+  /** Path mapping applied to scene and output paths of cloud frames (and to shared output folders as this host sees them). @default [] */
   readonly pathRules: readonly PathRule[];
+  /**
+   * The studio's storage profile for Deadline: its file-system locations as jobs name them
+   * (`P:\`, `/mnt/projects`), each SHARED (reached through a mount of the capacity group:
+   * never uploaded, paths rewritten to `$SPILLWAY_MOUNT_<NAME>`, outputs written there and
+   * verified in place) or LOCAL (synced to Blob Storage). @default [] (everything is synced)
+   */
+  readonly storageLocations: readonly storage.StorageLocation[];
   /** Executables of cloud frames by plugin. @default blender, kick, vray, Render */
   readonly executables: Executables;
   /** A command put before every cloud frame's command (a wrapper script). @default none */
@@ -73,6 +81,7 @@ const KEYS: readonly (keyof BridgeConfig)[] = [
   'gpuCapacityGroup',
   'cloudRetries',
   'pathRules',
+  'storageLocations',
   'executables',
   'commandWrapper',
   'frameTimeoutMs',
@@ -171,6 +180,7 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
     stateDir: path.resolve(str('stateDir', v('stateDir')) ?? defaultStateDir('deadline')),
     cloudRetries,
     pathRules: rules,
+    storageLocations: storage.validateStorageLocations('storageLocations', v('storageLocations') ?? []),
     executables: exes as BridgeConfig['executables'],
     logLevel,
     ...(user ? { user } : {}),

@@ -4,8 +4,15 @@
  * each of them asks (can it run in the cloud and where do its outputs go, its deadline, a
  * task's cloud command).
  */
-import { FirstSeen, type Episodes, type GpuDevice } from '@spillway/bridge-kit';
+import {
+  FirstSeen,
+  cloudPathRules,
+  type Episodes,
+  type GpuDevice,
+  type PathRule,
+} from '@spillway/bridge-kit';
 import type { BurstClient, Logger } from '@spillway/sdk';
+import * as storage from '@spillway/sdk/storage';
 import { buildCommand, infoValue, mapPath, pluginOf } from '../commands';
 import type { DeadlineClient, DeadlineJob } from '../webservice';
 import type { BridgeConfig } from './config';
@@ -26,7 +33,14 @@ export const CLOUD_OUTPUT_DIR = 'out';
 
 /** How a job runs in the cloud, or why it cannot. */
 export type JobRoute =
-  { readonly ok: true; readonly outputDir: string } | { readonly ok: false; readonly reason: string };
+  | {
+      readonly ok: true;
+      /** The output folder as this host sees it. */
+      readonly outputDir: string;
+      /** The output folder is on a SHARED location: where on which mount the nodes write. */
+      readonly shared?: { readonly mount: string; readonly path: string };
+    }
+  | { readonly ok: false; readonly reason: string };
 
 /** Running totals, for logs and demos. */
 export interface BridgeCounters {
@@ -38,13 +52,27 @@ export interface BridgeCounters {
   recalled: number;
   /** Tasks resumed locally because their cloud frame failed. */
   failedBack: number;
+  /** Asset bytes this bridge uploaded (content the store lacked). */
+  assetBytesUploaded: number;
+  /** Output bytes fetched back from Blob Storage. */
+  outputBytesFetched: number;
+  /** Output bytes verified in place on a share (never moved). */
+  outputBytesVerifiedInPlace: number;
 }
 
 /** The bridge's shared parts. */
 export class BridgeContext {
   /** Jobs as last read from Deadline, by id. */
   readonly jobs = new Map<string, DeadlineJob>();
-  readonly counters: BridgeCounters = { offloaded: 0, completed: 0, recalled: 0, failedBack: 0 };
+  readonly counters: BridgeCounters = {
+    offloaded: 0,
+    completed: 0,
+    recalled: 0,
+    failedBack: 0,
+    assetBytesUploaded: 0,
+    outputBytesFetched: 0,
+    outputBytesVerifiedInPlace: 0,
+  };
   private readonly firstSeen = new FirstSeen();
 
   constructor(
@@ -84,7 +112,17 @@ export class BridgeContext {
       else if (given && sep > 0) dir = given.slice(0, sep);
     }
     if (!dir) return { ok: false, reason: 'the job names no output directory' };
-    return { ok: true, outputDir: mapPath(dir, this.config.pathRules) };
+    const where = storage.placePath(dir, this.config.storageLocations);
+    return {
+      ok: true,
+      outputDir: mapPath(dir, this.config.pathRules),
+      ...(where.storage === 'shared' ? { shared: { mount: where.mount, path: where.pathInMount } } : {}),
+    };
+  }
+
+  /** The rules a cloud frame's paths are mapped with: shared locations onto their mounts, then the studio's. */
+  get cloudRules(): PathRule[] {
+    return cloudPathRules(this.config.storageLocations, this.config.pathRules);
   }
 
   /** The capacity group a job's frames go to: the GPU group for a job that needs GPUs. */
@@ -147,7 +185,7 @@ export class BridgeContext {
       pluginInfo: job.pluginInfo,
       frameStart,
       frameEnd,
-      pathRules: this.config.pathRules,
+      pathRules: this.cloudRules,
       outputDirectory: CLOUD_OUTPUT_DIR,
       executables: this.config.executables,
     });

@@ -300,12 +300,14 @@ export class PollCycle {
         outputDir: route.outputDir,
         frameStart: a,
         frameEnd: b,
-        ...(built.redirectsOutput
-          ? {
-              staging: stagingOf(route.outputDir, job.id, t.taskId),
-              expectFrameNumbers: built.expectFrameNumbers,
-            }
-          : {}),
+        ...(built.redirectsOutput && route.shared
+          ? { inPlace: true, expectFrameNumbers: built.expectFrameNumbers }
+          : built.redirectsOutput
+            ? {
+                staging: stagingOf(route.outputDir, job.id, t.taskId),
+                expectFrameNumbers: built.expectFrameNumbers,
+              }
+            : {}),
       });
     }
     const spec: JobSpec = {
@@ -315,6 +317,8 @@ export class PollCycle {
       name: job.name,
       commandTemplate: '',
       outputDestination: route.outputDir,
+      // Outputs to a SHARED location: the nodes write them there, the bridge verifies them in place.
+      ...(route.shared && records.some((r) => r.inPlace) ? { sharedOutput: route.shared } : {}),
       maxRetries: config.cloudRetries,
       ...(assets ? { assetManifestId: assets.manifestId } : {}),
       priority: Math.max(0, Math.min(100, Math.round(job.priority))),

@@ -6,7 +6,7 @@
  * Idempotent: settling twice (an event after a reconcile, a recall answer and its event)
  * changes nothing the second time.
  */
-import { isBadOutputError, OutputReturner, removeStaging } from '@spillway/bridge-kit';
+import { isBadOutputError, OutputReturner, removeStaging, verifyInPlace } from '@spillway/bridge-kit';
 import type { FrameState, OutputFile } from '@spillway/sdk';
 import { cloudLogPath, saveCloudLog } from './cloud-log';
 import type { BridgeContext } from './context';
@@ -34,7 +34,36 @@ export class Settler {
     if (!rec || rec.phase === 'local') return;
     if (state === 'succeeded') {
       let placed = 0;
-      if (rec.staging && rec.outputDir) {
+      if (rec.inPlace && rec.outputDir) {
+        // Written to the share by the node: checked where it is, nothing is downloaded.
+        try {
+          const checked = await verifyInPlace({
+            frameId,
+            outputs,
+            outputDir: rec.outputDir,
+            frameStart: rec.frameStart ?? 0,
+            frameEnd: rec.frameEnd ?? rec.frameStart ?? 0,
+            expectFrameNumbers: rec.expectFrameNumbers ?? false,
+            abortSignal: this.ctx.signal,
+          });
+          placed = checked.files.length;
+          counters.outputBytesVerifiedInPlace += checked.bytes;
+        } catch (err) {
+          if (!isBadOutputError(err)) throw err;
+          await this.backToFarm(
+            rec,
+            `cloud frame succeeded but its outputs on the share failed verification: ${(err as Error).message}`,
+          );
+          counters.failedBack += 1;
+          log.warn('cloud outputs on the share failed verification; task resumed on the local farm', {
+            job: jobId,
+            task: taskId,
+            frame: frameId,
+            reason: (err as Error).message,
+          });
+          return;
+        }
+      } else if (rec.staging && rec.outputDir) {
         try {
           const files = await this.returner.bringBack({
             frameId,
@@ -52,6 +81,9 @@ export class Settler {
               ),
           });
           placed = files.length;
+          counters.outputBytesFetched += outputs
+            .filter((o) => files.includes(o.path))
+            .reduce((n, o) => n + o.sizeBytes, 0);
         } catch (err) {
           if (!isBadOutputError(err)) throw err; // a passing fault: the event comes again
           await this.backToFarm(

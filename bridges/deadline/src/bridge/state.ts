@@ -45,6 +45,8 @@ export interface TaskRecord {
   frameId?: string;
   /** Folder the cloud frame's outputs are staged in (inside the output folder), when fetched back. */
   staging?: string;
+  /** The output folder is on a share the cloud nodes mount: outputs are verified there, not fetched. */
+  inPlace?: boolean;
   /** Verify that every frame of the task names an output file. */
   expectFrameNumbers?: boolean;
   /** The job's output directory (mapped), where outputs are placed. */

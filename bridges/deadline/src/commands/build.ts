@@ -12,6 +12,7 @@ import {
   mapPath,
   mapPathsInText,
   padFrame,
+  pathWord,
   RENDERERS,
   type GpuDevice,
   type PathRule,
@@ -190,10 +191,10 @@ export function buildCommand(input: CommandInput): BuiltCommand {
       rules,
     );
     const dir = infoValue(info, 'StartupDirectory');
-    const cmd = `${shq(mapPath(executable, rules))}${args ? ' ' + args : ''}`;
+    const cmd = `${pathWord(executable, rules)}${args ? ' ' + args : ''}`;
     return {
       supported: true,
-      command: dir ? `cd ${shq(mapPath(dir, rules))} && ${cmd}` : cmd,
+      command: dir ? `cd ${pathWord(dir, rules)} && ${cmd}` : cmd,
       redirectsOutput: false,
       expectFrameNumbers: false,
     };
@@ -205,7 +206,7 @@ export function buildCommand(input: CommandInput): BuiltCommand {
   // An input file: from the synced assets when below the asset root, else through the rules.
   const inputWord = (p: string): string => {
     const rel = input.assetRoot !== undefined ? pathBelow(p, input.assetRoot) : undefined;
-    return rel !== undefined ? `"$SPILLWAY_ASSETS_DIR"/${shq(rel)}` : shq(mapPath(p, rules));
+    return rel !== undefined ? `"$SPILLWAY_ASSETS_DIR"/${shq(rel)}` : pathWord(p, rules);
   };
   const given = row.outputKey ? infoValue(info, row.outputKey) : undefined;
   let output: string | undefined;

@@ -84,6 +84,11 @@ export function register(program: Command): void {
         wholeNumber(),
       ).default(DEFAULT_BATCH_QUOTA.lowPriorityCores),
     )
+    .option(
+      '--share <SOURCE=DIR>',
+      "a local directory standing in for a mount source of pools' mountConfiguration, e.g. nas:/export/projects=/srv/projects (repeatable; other sources get an empty directory)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--json', 'print the endpoint as one JSON line')
     .addHelpText(
       'after',
@@ -117,6 +122,7 @@ Example:
               lowPriorityCores: opts.lowPriorityCoreQuota,
             },
             ...(opts.rootDir ? { rootDir: opts.rootDir } : {}),
+            ...(opts.share ? { shares: parseShares(opts.share as string[]) } : {}),
           },
           faults: {
             serverBusyRate: opts.serverBusyRate,
@@ -237,4 +243,15 @@ Example:
         return 0;
       }),
     );
+}
+
+/** `SOURCE=DIR` pairs (the last `=` splits: NFS sources have none, URLs may) as the engine's stand-ins. */
+function parseShares(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const at = p.lastIndexOf('=');
+    if (at <= 0 || at === p.length - 1) throw new Error(`--share ${JSON.stringify(p)}: expected SOURCE=DIR`);
+    out[p.slice(0, at)] = p.slice(at + 1);
+  }
+  return out;
 }

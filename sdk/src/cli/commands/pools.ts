@@ -17,6 +17,7 @@ import {
   withConnection,
   type ValueParser,
 } from '../command';
+import { parseMountFlag, type MountSpec } from '../../storage/mounts';
 import { connect } from '../connect';
 import { groupTable, nodeTable } from '../format';
 
@@ -39,13 +40,16 @@ const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['spec.mode', '--mode'],
   ['spec.license_servers', '--license-server'],
   ['spec.gpu', '--gpus / --gpu-device'],
+  ['spec.mounts', '--mount'],
 ];
 
 /** The service's refusal of a spec, saying which flag sets the field it names. */
 function withFlag(err: unknown): unknown {
   if (!(err instanceof BurstServiceError) || !err.field) return err;
   const field = err.field;
-  const flag = FLAG_OF_FIELD.find(([f]) => field === f || field.startsWith(`${f}.`));
+  const flag = FLAG_OF_FIELD.find(
+    ([f]) => field === f || field.startsWith(`${f}.`) || field.startsWith(`${f}[`),
+  );
   return flag
     ? new BurstServiceError(`${err.message} [set with ${flag[1]}]`, err.code, err.status, field, err)
     : err;
@@ -63,6 +67,12 @@ const licenseServer: ValueParser<LicenseServerInput[] | undefined> = (value, pre
   const environmentVariables = eq < 0 ? [] : names([value.slice(eq + 1)]);
   return [...(previous ?? []), { address, environmentVariables }];
 };
+
+/** `--mount NAME=KIND:SOURCE[;KEY=VALUE...]`, repeatable: a file system every node mounts. */
+const mount: ValueParser<MountSpec[] | undefined> = (value, previous) => [
+  ...(previous ?? []),
+  parseMountFlag(value),
+];
 
 /** Comma-separated and repeatable values, e.g. `--farm-group cloud,gpu --farm-group fx`. */
 const names = (values: readonly string[] | undefined): string[] =>
@@ -208,6 +218,13 @@ export function register(program: Command): void {
       )
       .addOption(
         typedOption(
+          '--mount <NAME=KIND:SOURCE;...>',
+          'a file system every node mounts, found by tasks in SPILLWAY_MOUNT_<NAME>: KIND azure-blob, azure-files, azure-files-nfs, nfs or cifs; keys path=REL, options=OPTS, cred=REF (a file:, Key Vault or identity: reference, never a secret), user=U, writable, cache-timeout=S, cache-max-mb=M; e.g. projects=nfs:nas:/export/projects;writable (repeatable; checked from a node before the first frame)',
+          mount,
+        ),
+      )
+      .addOption(
+        typedOption(
           '--gpus <N>',
           'GPUs per node (default: from an N-series VM size, else none)',
           wholeNumber({ max: 16 }),
@@ -292,6 +309,7 @@ Examples:
               : {}),
             ...(image ? { image } : {}),
             ...(opts.licenseServer ? { licenseServers: opts.licenseServer } : {}),
+            ...(opts.mount ? { mounts: opts.mount } : {}),
             ...(opts.gpus !== undefined || opts.gpuDevice !== undefined
               ? {
                   gpu: {

@@ -1,5 +1,6 @@
 import { ValidationError } from '../../errors';
 import { GROUP_NAME } from '../../model/validate';
+import { validateMounts } from '../../storage/mounts';
 import type { ComputeJobSpec, ComputeTaskSpec, GroupSpec, ResizeTarget } from '../backend';
 
 /** Batch ids: letters, digits, hyphens and underscores, 1-64 characters. */
@@ -61,6 +62,7 @@ export function validateGroupSpec(spec: GroupSpec, options: { requireImage?: boo
   }
   duration('group.resizeTimeoutMs', spec.resizeTimeoutMs);
   if (spec.startTaskCommand !== undefined) commandLine('group.startTaskCommand', spec.startTaskCommand);
+  if (spec.mounts !== undefined) validateMounts(spec.mounts, 'group.mounts');
   if (options.requireImage) {
     const image = spec.image;
     if (!image)

@@ -1,4 +1,5 @@
 import type { BatchServiceClient, BatchServiceModels } from '@azure/batch';
+import { resolveMountSecrets } from '../../storage/mounts-secrets';
 import type { TokenCredential } from '@azure/core-auth';
 import { randomUUID } from 'node:crypto';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
@@ -278,7 +279,9 @@ export class BatchComputeBackend implements ComputeBackend {
       }
       await this.checkPoolQuota(spec.name, options);
       try {
-        await this.call((r) => this.client.pool.add(toWirePool(spec), r), options, 'pool add');
+        // Mount secrets are read now, go into this request only, and are never kept or logged.
+        const secrets = await resolveMountSecrets(spec.mounts ?? []);
+        await this.call((r) => this.client.pool.add(toWirePool(spec, secrets), r), options, 'pool add');
       } catch (e) {
         // A retry after a fault that was applied finds the pool made by the first attempt.
         if (BatchComputeBackend.code(e) !== 'PoolExists') throw e;
@@ -714,7 +717,8 @@ export class BatchComputeBackend implements ComputeBackend {
     }
     const wire = toWireJob(spec);
     if (auto) {
-      const { id: _id, metadata: _metadata, ...pool } = toWirePool(auto.spec);
+      const secrets = await resolveMountSecrets(auto.spec.mounts ?? []);
+      const { id: _id, metadata: _metadata, ...pool } = toWirePool(auto.spec, secrets);
       wire.poolInfo = {
         autoPoolSpecification: {
           autoPoolIdPrefix: spec.group.slice(0, 20),

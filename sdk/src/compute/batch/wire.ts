@@ -1,4 +1,5 @@
 import type { BatchServiceModels } from '@azure/batch';
+import { toBatchMountConfiguration } from '../../storage/mounts';
 import { ValidationError } from '../../errors';
 import type {
   CommandSpec,
@@ -109,7 +110,11 @@ export function toWireJob(spec: ComputeJobSpec): BatchServiceModels.JobAddParame
 }
 
 /** A group as Batch's `PoolAddParameter`, created empty: capacity comes from resizes. */
-export function toWirePool(spec: GroupSpec): BatchServiceModels.PoolAddParameter {
+export function toWirePool(
+  spec: GroupSpec,
+  /** The resolved secrets of mounts that need one, by mount name (`resolveMountSecrets`). @default none */
+  mountSecrets: ReadonlyMap<string, string> = new Map(),
+): BatchServiceModels.PoolAddParameter {
   const image = spec.image ?? {};
   return {
     id: spec.name,
@@ -137,6 +142,14 @@ export function toWirePool(spec: GroupSpec): BatchServiceModels.PoolAddParameter
             maxTaskRetryCount: 1,
             userIdentity: { autoUser: { scope: 'pool', elevationLevel: 'admin' } },
           },
+        }
+      : {}),
+    ...(spec.mounts?.length
+      ? {
+          mountConfiguration: spec.mounts.map(
+            (m) =>
+              toBatchMountConfiguration(m, mountSecrets.get(m.name)) as BatchServiceModels.MountConfiguration,
+          ),
         }
       : {}),
     metadata: [

@@ -33,7 +33,8 @@ import {
 import { LocalEngine, type LocalEngineOptions } from './engine';
 import { EngineError } from './errors';
 import { readTaskDirFile, readTaskDirFileRange } from './files';
-import type { EnginePool, EngineTask, EngineTaskSpec } from './types';
+import type { EngineMount, EnginePool, EngineTask, EngineTaskSpec } from './types';
+import { relativeMountPathOf, type MountSpec } from '../../storage/mounts';
 import { sleep } from '../../retry';
 
 /** Options of the local backend. */
@@ -67,6 +68,16 @@ export function groupStatusOf(
     nodeCounts: counts as NodeCounts,
     errors: pool.resizeErrors.map((e) => ({ ...e, observedAt: pool.allocationStateTransitionTime })),
     backendId: pool.id,
+  };
+}
+
+/** A group's mount as the engine mounts it: by its source, at its relative path (no credential needed here). */
+export function engineMountOf(m: MountSpec): EngineMount {
+  return {
+    kind: m.kind === 'azureFilesNfs' ? 'nfs' : m.kind,
+    source: m.source,
+    relativeMountPath: relativeMountPathOf(m),
+    ...(m.mountOptions ? { mountOptions: m.mountOptions } : {}),
   };
 }
 
@@ -165,6 +176,7 @@ export class LocalComputeBackend implements ComputeBackend {
         taskSlotsPerNode: spec.taskSlotsPerNode ?? 1,
         ...(spec.startTaskCommand ? { startTask: { commandLine: spec.startTaskCommand } } : {}),
         ...(spec.resizeTimeoutMs !== undefined ? { resizeTimeoutMs: spec.resizeTimeoutMs } : {}),
+        ...(spec.mounts?.length ? { mounts: spec.mounts.map(engineMountOf) } : {}),
         ...(spec.gpusPerNode ? { gpusPerNode: spec.gpusPerNode } : {}),
       });
     }

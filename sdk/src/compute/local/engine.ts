@@ -52,6 +52,15 @@ export interface LocalEngineOptions {
   /** Variables every node's processes see (as a pool's start task would set them). @default none */
   readonly nodeEnvironment?: Readonly<Record<string, string>>;
   /**
+   * Local directories standing in for shares, by mount source (`nas:/export/projects`,
+   * `https://acct.blob.core.windows.net/textures`): a node mounts a source by linking its mount
+   * path to the directory. A source not listed gets an (empty) directory of the engine's own,
+   * `<rootDir>/shares/<source>`, the same for every node. A listed directory that does not exist
+   * leaves the mount missing on the nodes (its log says why), as a failed mount would.
+   * @default none
+   */
+  readonly shares?: Readonly<Record<string, string>>;
+  /**
    * Scheduling niceness of every command the nodes run (0 to 19). The service that embeds
    * the engine shares its machine with the tasks and must stay responsive. @default 0
    */
@@ -645,9 +654,10 @@ export class LocalEngine {
       this.after(half, () => {
         if (node.generation !== gen) return;
         node.lastBootTime = new Date();
-        for (const d of ['shared', 'startup', 'workitems']) {
+        for (const d of ['shared', 'startup', 'workitems', 'fsmounts']) {
           fs.mkdirSync(path.join(node.rootDir, d), { recursive: true });
         }
+        this.mountAll(pool, node);
         const st = pool.spec.startTask;
         if (!st) return this.nodeReady(pool, node);
         const wait = st.waitForSuccess ?? true;
@@ -677,6 +687,48 @@ export class LocalEngine {
     };
     if (from === 'creating') this.after(this.options.resizeTimeMs ?? half, start);
     else start();
+  }
+
+  /**
+   * Mounts the pool's file systems on a node as Batch does at join: each at
+   * `fsmounts/<relativeMountPath>`, here a link to the directory standing in for the share, with
+   * a `<type>-<dir>.log` beside it. A stand-in that does not exist leaves the mount missing.
+   */
+  private mountAll(pool: PoolRec, node: NodeRec): void {
+    const base = path.join(node.rootDir, 'fsmounts');
+    for (const m of pool.spec.mounts ?? []) {
+      const target = path.join(base, ...m.relativeMountPath.split('/'));
+      const logType =
+        m.kind === 'azureBlob'
+          ? 'blobfuse'
+          : m.kind === 'azureFiles'
+            ? 'fshare'
+            : m.kind === 'cifs'
+              ? 'cifs'
+              : 'nfs';
+      const log = path.join(base, `${logType}-${m.relativeMountPath.replace(/\//g, '_')}.log`);
+      const standIn = this.shareDir(m.source);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.rmSync(target, { force: true, recursive: false });
+      if (!fs.existsSync(standIn)) {
+        fs.writeFileSync(
+          log,
+          `mount ${m.source} on ${target} failed: no such share (stand-in ${standIn} is missing)\n`,
+        );
+        continue;
+      }
+      fs.symlinkSync(standIn, target, 'dir');
+      fs.writeFileSync(log, `mounted ${m.source} on ${target} (local stand-in ${standIn})\n`);
+    }
+  }
+
+  /** The local directory standing in for a share. */
+  private shareDir(source: string): string {
+    const listed = this.options.shares?.[source];
+    if (listed !== undefined) return path.resolve(listed);
+    const dir = path.join(this.rootDir, 'shares', source.replace(/[^A-Za-z0-9._-]+/g, '_'));
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
   }
 
   private nodeReady(pool: PoolRec, node: NodeRec): void {
@@ -1377,6 +1429,7 @@ export class LocalEngine {
       AZ_BATCH_NODE_IS_DEDICATED: node.priority === 'dedicated' ? 'true' : 'false',
       AZ_BATCH_NODE_ROOT_DIR: node.rootDir,
       AZ_BATCH_NODE_SHARED_DIR: path.join(node.rootDir, 'shared'),
+      AZ_BATCH_NODE_MOUNTS_DIR: path.join(node.rootDir, 'fsmounts'),
       AZ_BATCH_NODE_STARTUP_DIR: path.join(node.rootDir, 'startup'),
       AZ_BATCH_TASK_WORKING_DIR: path.join(node.rootDir, 'startup', 'wd'),
       AZ_BATCH_TASK_DIR: path.join(node.rootDir, 'startup'),

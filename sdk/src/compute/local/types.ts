@@ -9,6 +9,19 @@ export type DeallocationOption = 'requeue' | 'terminate' | 'taskcompletion' | 'r
 /** A command the engine runs under `/bin/sh -c`: the contract's command, as Batch's. */
 export type EngineCommand = CommandSpec;
 
+/** A file system every node of a pool mounts (Batch's `mountConfiguration`, reduced to what a node sees). */
+export interface EngineMount {
+  /** `azureBlob` (blobfuse), `azureFiles` (SMB share), `nfs`, `cifs`. */
+  readonly kind: 'azureBlob' | 'azureFiles' | 'nfs' | 'cifs';
+  /** What is mounted, e.g. `https://acct.blob.core.windows.net/container`, `nas:/export`. */
+  readonly source: string;
+  /** Below the node's mounts directory (`$AZ_BATCH_NODE_MOUNTS_DIR`). */
+  readonly relativeMountPath: string;
+  readonly mountOptions?: string;
+  /** The mount as Batch's `MountConfiguration` entry, less its secrets (what GET pool answers). @default none */
+  readonly batch?: Readonly<Record<string, unknown>>;
+}
+
 /** A pool of simulated nodes. */
 export interface EnginePoolSpec {
   /** Pool id (case-insensitively unique). */
@@ -30,6 +43,12 @@ export interface EnginePoolSpec {
   readonly targetSpotNodes?: number;
   /** @default 15 minutes */
   readonly resizeTimeoutMs?: number;
+  /**
+   * File systems mounted on every node as it joins, under `$AZ_BATCH_NODE_MOUNTS_DIR`: on this
+   * machine each is a local directory standing in for the share (see `LocalEngineOptions.shares`).
+   * @default none
+   */
+  readonly mounts?: readonly EngineMount[];
   /** Opaque name/value pairs kept with the pool (Batch pool metadata). @default none */
   readonly metadata?: readonly { readonly name: string; readonly value: string }[];
 }

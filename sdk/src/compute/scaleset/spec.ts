@@ -6,6 +6,7 @@ import { GROUP_NAME } from '../../model/validate';
 import type { VirtualMachineScaleSet } from '@azure/arm-compute';
 import { ValidationError } from '../../errors';
 import type { GroupSpec, ResizeTarget } from '../backend';
+import { renderMountCommands } from '../../storage/mounts';
 import {
   encodeCustomData,
   looksLikeSecret,
@@ -180,7 +181,11 @@ export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: str
     );
   }
   validateWorkerStartup(spec.workerStartup, 'spec.workerStartup');
-  return { customData: encodeCustomData(renderWorkerStartup(spec.workerStartup), 'spec.workerStartup') };
+  // The group's mounts are mounted before the worker starts, and named in its environment.
+  const before = renderMountCommands(spec.mounts ?? []);
+  return {
+    customData: encodeCustomData(renderWorkerStartup(spec.workerStartup, { before }), 'spec.workerStartup'),
+  };
 }
 
 /** Checks a resize target against the spec and returns the scale set capacity. */

@@ -200,7 +200,13 @@ function opencueCommand(): string[] {
  * command replaces the render manager's default worker start; the farm settings stay in
  * the environment (`SPILLWAY_FARM_ADDRESS`, `SPILLWAY_GROUPS`, ...).
  */
-export function renderWorkerStartup(startup: WorkerStartup): string {
+export function renderWorkerStartup(
+  startup: WorkerStartup,
+  options: {
+    /** Lines run before the worker starts (the group's mounts: `storage.renderMountCommands`). @default none */
+    readonly before?: readonly string[];
+  } = {},
+): string {
   validateWorkerStartup(startup);
   const body =
     startup.command !== undefined
@@ -208,7 +214,7 @@ export function renderWorkerStartup(startup: WorkerStartup): string {
       : startup.renderManager === 'deadline'
         ? deadlineCommand(startup)
         : opencueCommand();
-  return [...header(startup), ...body, ''].join('\n');
+  return [...header(startup), ...(options.before ?? []), ...body, ''].join('\n');
 }
 
 /** Base64 custom data for a script, checked against Azure's 65,535-byte limit. */

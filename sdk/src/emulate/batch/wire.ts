@@ -1,3 +1,4 @@
+import { parseMountConfiguration } from './mounts';
 import type { OutputFileSpec, ResourceFile } from '../../compute/backend';
 import { EngineError } from '../../compute/local/errors';
 import {
@@ -244,6 +245,7 @@ export function parsePoolAdd(body: Json): EnginePoolSpec {
     const waitForSuccess = st.waitForSuccess === undefined ? true : st.waitForSuccess === true;
     startTask = { ...command(st, 'startTask.'), waitForSuccess };
   }
+  const mounts = parseMountConfiguration(body.mountConfiguration);
   const metadata = arr(body, 'metadata', 'metadata').map((m, i) => ({
     name: str(m, 'name', `metadata[${i}].name`, true),
     value: str(m, 'value', `metadata[${i}].value`) ?? '',
@@ -256,6 +258,7 @@ export function parsePoolAdd(body: Json): EnginePoolSpec {
     ...(targetSpotNodes !== undefined ? { targetSpotNodes } : {}),
     ...(resizeTimeoutMs !== undefined ? { resizeTimeoutMs } : {}),
     ...(startTask ? { startTask } : {}),
+    ...(mounts?.length ? { mounts } : {}),
     ...(metadata.length ? { metadata } : {}),
   };
 }
@@ -480,6 +483,7 @@ export function poolJson(
         }
       : undefined,
     taskSlotsPerNode: p.taskSlotsPerNode,
+    mountConfiguration: p.spec.mounts?.map((m) => m.batch ?? {}),
     taskSchedulingPolicy: { nodeFillType: 'spread' },
     metadata: p.spec.metadata?.map((m) => ({ ...m })),
   });

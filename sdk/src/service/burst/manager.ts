@@ -120,7 +120,8 @@ export class BurstManager {
       maxSpendPerHour: this.options.maxSpendPerHour,
       ...(this.options.policyOptions ? { options: this.options.policyOptions } : {}),
     });
-    // A group whose licence server cannot be reached takes no frames: they stay local.
+    // A group whose preflight failed (a mount missing on its nodes, a licence server
+    // unreachable) takes no frames: they stay local.
     const decision: PlanDecision = {
       ...planned,
       ...withoutRefusedGroups(planned, (g) => this.capacity.dispatchVerdict(g)),

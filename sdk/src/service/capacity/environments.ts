@@ -8,6 +8,7 @@ import { ValidationError } from '../../errors';
 import type { CapacityGroupSpec, GpuSpec, LicenseServer } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import { shellQuote } from '../../template/shell';
+import { readCheckLines, type PreflightCheck, type PreflightFailureView } from './preflight';
 
 /** At most this many licence servers per group. */
 export const MAX_LICENSE_SERVERS = 16;
@@ -138,6 +139,8 @@ export function groupEnvironment(spec: CapacityGroupSpec): Record<string, string
   return { ...gpuEnvironment(spec.gpu), ...licenseEnvironment(spec.licenseServers) };
 }
 
+const LICENCE_MARK = 'spillway-license-check';
+
 /** Python (stdlib) the preflight runs on a node: one JSON line per server, exit 1 when one is unreachable. */
 const PREFLIGHT_SCRIPT = [
   'import json,socket,sys',
@@ -148,7 +151,7 @@ const PREFLIGHT_SCRIPT = [
   '    socket.create_connection((h,p),timeout=t).close();r=None',
   '  except Exception as e:',
   '    r=(type(e).__name__+": "+str(e)).strip();bad+=1',
-  '  print("spillway-license-check "+json.dumps({"index":i//3,"reachable":r is None,"error":r}),flush=True)',
+  `  print("${LICENCE_MARK} "+json.dumps({"index":i//3,"reachable":r is None,"error":r}),flush=True)`,
   'sys.exit(1 if bad else 0)',
 ].join('\n');
 
@@ -171,22 +174,44 @@ export function licensePreflightCommand(servers: readonly LicenseServer[], timeo
 
 /** The servers the node could not reach (`label: error`), from the preflight's output; undefined when it says nothing. */
 export function unreachableServers(servers: readonly LicenseServer[], output: string): string[] | undefined {
-  const seen = new Set<number>();
-  const bad: string[] = [];
-  for (const line of output.split('\n')) {
-    const m = /^spillway-license-check (\{.*\})\s*$/.exec(line);
-    if (!m) continue;
-    try {
-      const r = JSON.parse(m[1]!) as { index: number; reachable: boolean; error: string | null };
-      const s = servers[r.index];
-      if (!s) continue;
-      seen.add(r.index);
-      if (!r.reachable) bad.push(`${serverLabel(s)}: ${r.error ?? 'unreachable'}`);
-    } catch {
-      // a line that is not ours
-    }
-  }
-  return seen.size === servers.length ? bad : undefined;
+  return licenceFailures(servers, output)?.map((f) => f.message.replace(/^licence server /, ''));
+}
+
+function licenceFailures(
+  servers: readonly LicenseServer[],
+  output: string,
+): PreflightFailureView[] | undefined {
+  const found = readCheckLines<{ index: number; reachable: boolean; error: string | null }>(
+    output,
+    LICENCE_MARK,
+    servers.length,
+  );
+  if (!found) return undefined;
+  return servers.flatMap((s, i) => {
+    const r = found.get(i)!;
+    const subject = `licence server ${serverLabel(s)}`;
+    return r.reachable ? [] : [{ subject, message: `${subject}: ${r.error ?? 'unreachable'}` }];
+  });
+}
+
+/**
+ * The licence servers' check of the group preflight (a TCP connect to each within
+ * `connectTimeoutMs`, from a node of the group); undefined when the group names none.
+ */
+export function licencePreflightCheck(
+  servers: readonly LicenseServer[],
+  connectTimeoutMs = 5000,
+): PreflightCheck | undefined {
+  if (servers.length === 0) return undefined;
+  return {
+    kind: 'licence servers',
+    errorCode: 'LicenseServerUnreachable',
+    key: JSON.stringify(servers.map((s) => [s.address, s.name])),
+    command: licensePreflightCommand(servers, connectTimeoutMs),
+    timeoutMs: connectTimeoutMs * servers.length + 5000,
+    subjects: servers.map((s) => `licence server ${serverLabel(s)}`),
+    parse: (stdout) => licenceFailures(servers, stdout),
+  };
 }
 
 /** A capacity group as routing sees it. */

@@ -21,15 +21,19 @@ import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
+import { canonicalMounts, validateMounts, type MountSpec } from '../../storage/mounts';
+import { mountsFromWire } from '../../storage/mounts-wire';
 import type { JobSpec } from '../../model/frames';
 import {
   gpuMismatch,
   groupEnvironment,
+  licencePreflightCheck,
   resolveGpu,
   validateLicenseServers,
   type RoutableGroup,
 } from './environments';
-import type { DispatchVerdict, LicenseCheckView, LicensePreflight } from './preflight';
+import { mountPreflightCheck } from './mount-check';
+import type { DispatchVerdict, GroupPreflight, PreflightCheck, PreflightView } from './preflight';
 import { SpendMeter } from './spend';
 import {
   checkBudget,
@@ -58,9 +62,9 @@ export interface CapacityGroupView {
   readonly targetOwner: TargetOwner | undefined;
   /** What the group has cost since metering began. */
   readonly spentTotal: number;
-  /** The latest licence check; undefined when the group names no licence server. */
-  readonly licenseCheck?: LicenseCheckView;
-  /** False while a licence server cannot be reached: the group takes no frames (the reason is in `status.errors`). */
+  /** The latest preflight on one of its nodes; undefined when the group needs none or none ran yet. */
+  readonly preflight?: PreflightView;
+  /** False while the last preflight failed: the group takes no frames (the reasons are in `status.errors`). */
   readonly healthy: boolean;
 }
 
@@ -129,8 +133,11 @@ export interface CapacityManagerOptions {
   readonly spendFile?: string;
   /** How often every group's cost is looked at for the spend meter; 0 turns it off. @default 30000 */
   readonly meterIntervalMs?: number;
-  /** Runs the licence check of groups that name licence servers. @default none: such groups are refused */
-  readonly preflight?: LicensePreflight;
+  /**
+   * Runs each group's preflight (its mounts, its licence servers) on one of its nodes before its
+   * first frame. @default none: groups naming licence servers are refused, mounts are not checked
+   */
+  readonly preflight?: GroupPreflight;
 }
 
 /** The budget is exhausted: the change would take the studio over `budget.maxSpendPerHour`. */
@@ -314,6 +321,7 @@ export class CapacityManager {
     if (spec.maxDedicatedNodes + spec.maxSpotNodes === 0) {
       throw new ValidationError('spec.max_dedicated_nodes', 0, 'and max_spot_nodes cannot both be 0');
     }
+    validateMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts');
     for (const [field, v] of [
       ['spec.cost.dedicated_per_node_hour', spec.cost?.dedicatedPerNodeHour ?? 0],
       ['spec.cost.spot_per_node_hour', spec.cost?.spotPerNodeHour ?? 0],
@@ -472,6 +480,15 @@ export class CapacityManager {
         `capacity group ${JSON.stringify(spec.name)} exists with another mode, backend or VM size; delete it first to change those`,
       );
     }
+    if (
+      existing &&
+      canonicalMounts(mountsFromWire(existing.spec.mounts ?? [])) !==
+        canonicalMounts(mountsFromWire(spec.mounts ?? []))
+    ) {
+      throw new FailedPreconditionError(
+        `capacity group ${JSON.stringify(spec.name)} exists with other mounts; its nodes mount what they were created with (a Batch pool's mountConfiguration cannot change), so delete it first to change them`,
+      );
+    }
     const backend = this.backendFor(spec);
     // A pool or scale set may exist already with nodes (adopted, or a spec whose prices change).
     const before = await backend.getGroup(spec.name, options);
@@ -581,13 +598,40 @@ export class CapacityManager {
   }
 
   /**
-   * Whether the group's frames may be sent now (see `LicensePreflight.verdict`): a group with
-   * licence servers waits for a node of it to reach them, and refuses while one cannot be.
+   * Refuses a job whose outputs go to a share its group does not mount, or mounts read-only:
+   * FAILED_PRECONDITION naming the mount and the group.
+   */
+  requireSharedOutput(name: string | undefined, shared: { readonly mount: string }): void {
+    const record = this.recordOf(name ?? this.options.defaultGroup ?? 'default');
+    const mount = mountsFromWire(record.spec.mounts ?? []).find((m) => m.name === shared.mount);
+    if (!mount)
+      throw new FailedPreconditionError(
+        `job.output.shared.mount ${JSON.stringify(shared.mount)} is not a mount of capacity group ${JSON.stringify(record.spec.name)} (it mounts ${(record.spec.mounts ?? []).map((m) => JSON.stringify(m.name)).join(', ') || 'nothing'})`,
+      );
+    if (!mount.writable)
+      throw new FailedPreconditionError(
+        `job.output.shared.mount ${JSON.stringify(shared.mount)} of capacity group ${JSON.stringify(record.spec.name)} is not writable: set writable on the mount to write outputs there`,
+      );
+  }
+
+  /**
+   * What the dispatcher may do with a group's frames now (see `GroupPreflight.verdict`): held
+   * while its preflight runs on a node of it, sent once the node passed, sent back to the farm
+   * (naming the mount or the licence server) while it fails.
    */
   dispatchVerdict(name: string): DispatchVerdict {
+    const checks = this.preflightChecks(name);
+    if (checks.length === 0 || !this.options.preflight) return { verdict: 'go' };
+    return this.options.preflight.verdict(name, checks);
+  }
+
+  /** The checks a group's nodes run before its first frame: its mounts, then its licence servers. */
+  preflightChecks(name: string): PreflightCheck[] {
     const spec = this.groups.get(name)?.spec;
-    if (!spec || spec.licenseServers.length === 0 || !this.options.preflight) return { verdict: 'go' };
-    return this.options.preflight.verdict(name, spec.licenseServers);
+    if (!spec) return [];
+    return [mountPreflightCheck(this.mountsOf(name)), licencePreflightCheck(spec.licenseServers)].filter(
+      (c): c is PreflightCheck => c !== undefined,
+    );
   }
 
   /** The environment every task of the group gets: its licence servers and GPUs. */
@@ -827,6 +871,12 @@ export class CapacityManager {
     };
   }
 
+  /** The mounts of a group's nodes (none for a group that does not exist). */
+  mountsOf(name: string): MountSpec[] {
+    const spec = this.groups.get(name)?.spec;
+    return spec ? mountsFromWire(spec.mounts ?? []) : [];
+  }
+
   /** Deletes a group. Deleting a missing group succeeds. */
   async delete(name: string, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     const record = this.groups.get(name);
@@ -868,21 +918,21 @@ export class CapacityManager {
     const backend = this.backendFor(spec);
     this.meter.observe(spec.name, costPerHour, backend.kind !== 'local');
     const record = this.groups.get(spec.name);
-    const licenseCheck = spec.licenseServers.length > 0 ? this.options.preflight?.view(spec.name) : undefined;
-    const healthy = licenseCheck?.state !== 'failed';
+    const preflight = this.options.preflight?.view(spec.name);
+    const healthy = preflight?.state !== 'failed';
     return {
       spec,
       status:
-        status && licenseCheck && !healthy
+        status && preflight && !healthy
           ? {
               ...status,
               errors: [
                 ...status.errors,
-                {
-                  code: 'LicenseServerUnreachable',
-                  message: licenseCheck.message,
-                  observedAt: licenseCheck.checkedAt,
-                },
+                ...preflight.failures.map((f) => ({
+                  code: f.code,
+                  message: f.message,
+                  observedAt: preflight.checkedAt,
+                })),
               ],
             }
           : status,
@@ -890,7 +940,7 @@ export class CapacityManager {
       pinned: record?.pinned ?? NONE,
       targetOwner: record?.owner,
       spentTotal: this.meter.snapshot().byGroup.get(spec.name) ?? 0,
-      ...(licenseCheck ? { licenseCheck } : {}),
+      ...(preflight ? { preflight } : {}),
       healthy,
     };
   }
@@ -993,12 +1043,16 @@ function errorText(err: unknown): string {
 
 /** The backend's view of a wire spec: worker-burst groups carry their scale-set options. */
 export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
-  if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) return scaleSetSpecFromWire(spec);
+  const mounts = mountsFromWire(spec.mounts ?? []);
+  const withMounts = mounts.length > 0 ? { mounts } : {};
+  if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST)
+    return { ...scaleSetSpecFromWire(spec), ...withMounts };
   return {
     ...groupBasicsFromWire(spec),
     ...(spec.image ? { image: spec.image } : {}),
     ...(spec.batchPool?.startTaskCommand ? { startTaskCommand: spec.batchPool.startTaskCommand } : {}),
     ...(spec.batchPool?.subnetId ? { subnetId: spec.batchPool.subnetId } : {}),
+    ...withMounts,
     ...(spec.gpu?.count ? { gpusPerNode: spec.gpu.count } : {}),
   };
 }

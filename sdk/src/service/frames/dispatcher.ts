@@ -39,6 +39,11 @@ export interface OutputsOfOptions {
    * storage. Undefined when the file is not there.
    */
   readonly readTaskFile?: (filePath: string) => Promise<Buffer | undefined>;
+  /**
+   * The job writes its outputs to a share (`JobSpec.sharedOutput`): only the node's record of
+   * them (paths, sizes, SHA-256) is read, for the bridge to verify them in place. @default false
+   */
+  readonly onShare?: boolean;
 }
 
 /** Finds a succeeded frame's outputs (hashed on the node) once its task completed. */
@@ -47,7 +52,7 @@ export interface OutputResolver {
   outputsOf(jobId: string, frameId: string, options?: OutputsOfOptions): Promise<OutputFile[]>;
 }
 
-/** What may happen to a group's frames now (a licence check, for one). */
+/** What may happen to a group's frames now (its preflight on a node: mounts, licence servers). */
 export interface DispatchGate {
   /** `go`: send; `wait`: hold them until `onChange` names the group; `refuse`: send them back to the farm. */
   verdict(
@@ -564,6 +569,7 @@ export class FrameDispatcher {
         const backend = this.backend;
         outputs = await this.outputs.outputsOf(frame.jobId, frameId, {
           abortSignal: signal,
+          ...(this.store.specsOf(frameId)?.job.sharedOutput ? { onShare: true } : {}),
           ...(backend.readTaskFile
             ? {
                 readTaskFile: (file: string) =>

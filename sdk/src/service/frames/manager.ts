@@ -26,11 +26,13 @@ export class FrameManager {
     private readonly dispatcher: FrameDispatcher,
     /**
      * Refuses a capacity group frames cannot go to: NOT_FOUND naming it, FAILED_PRECONDITION
-     * when the job's GPU need does not match it or a licence server of it cannot be reached.
-     * @default every group accepted
+     * when the job's GPU need does not match it or its preflight failed (a mount missing, a
+     * licence server unreachable). @default every group accepted
      */
     private readonly groups?: {
       requireOffloadGroup(name: string | undefined, job?: Pick<JobSpec, 'gpus'>): void;
+      /** Refuses outputs to a share the group does not mount writable (FAILED_PRECONDITION naming it). */
+      requireSharedOutput?(name: string | undefined, shared: NonNullable<JobSpec['sharedOutput']>): void;
     },
     private readonly options: {
       /** Admits a valid submission (storage: its asset manifest exists, and stays). @default admits all */
@@ -45,6 +47,7 @@ export class FrameManager {
   ): Promise<{ jobId: string; frames: FrameSubmission[] }> {
     validateSubmission(job, frames);
     this.groups?.requireOffloadGroup(job.capacityGroup, job);
+    if (job.sharedOutput) this.groups?.requireSharedOutput?.(job.capacityGroup, job.sharedOutput);
     // What would fail at dispatch fails here, before anything is stored.
     await this.dispatcher.preflight(job, frames, {
       jobId: jobIdOf(job.source, job.sourceJobId),

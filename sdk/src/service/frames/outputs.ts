@@ -51,6 +51,8 @@ export function blobOutputResolver(
         sizeBytes: f.sizeBytes,
         sha256: f.sha256,
       }));
+      // Written to a share: nothing was uploaded; the bridge checks them where they are.
+      if (opts.onShare) return files;
       await forEachLimited(
         files,
         8,

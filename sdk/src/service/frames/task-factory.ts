@@ -8,7 +8,10 @@
 import type { ComputeJobSpec, ComputeTaskSpec, OutputFileSpec } from '../../compute/backend';
 import type { FrameSpec, JobSpec } from '../../model/frames';
 import { logPrefix, manifestBlobName, outputPrefix } from '../../storage/layout';
+import { mountEnvName, mountExports, type MountSpec } from '../../storage/mounts';
+import { shellWordForPath } from '../../storage/profiles';
 import {
+  OUTPUTS_FILE,
   buildEnterCommand,
   buildPreparationCommand,
   buildReleaseCommand,
@@ -53,6 +56,13 @@ export function frameLogBlob(jobId: string, frameId: string, stream: 'stdout' | 
 export interface NodeAssetOptions {
   /** The node cache's limit on the job's capacity group. @default half of the node's temporary disk */
   readonly cacheLimit?: NodeCacheLimit;
+  /** The mounts of the job's capacity group: each task exports `SPILLWAY_MOUNT_<NAME>`. @default none */
+  readonly mounts?: readonly MountSpec[];
+}
+
+/** The shell word of a shared output directory: `"$SPILLWAY_MOUNT_<NAME>"/'<path>'`. */
+export function sharedOutputWord(shared: NonNullable<JobSpec['sharedOutput']>): string {
+  return shellWordForPath(`$${mountEnvName(shared.mount)}${shared.path ? '/' + shared.path : ''}`);
 }
 
 /** `blobName` inside the container at `containerUrl`, keeping the container's SAS. */
@@ -142,11 +152,13 @@ export function backendTask(
       })
     : '';
   const patterns = job.outputPatterns && job.outputPatterns.length > 0 ? job.outputPatterns : ['**'];
-  const commandLine = `exec 2>&1\n${wrapRenderCommand(
+  // Mounts first: the render command, and a shared output directory, name them.
+  const commandLine = `exec 2>&1\n${mountExports(node.mounts ?? [])}${wrapRenderCommand(
     `${assetsDir}mkdir -p ${OUT_DIR} && ${frameCommand(job, frame)}`,
     {
       outputDir: OUT_DIR,
       patterns,
+      ...(job.sharedOutput ? { publishTo: sharedOutputWord(job.sharedOutput) } : {}),
     },
   )}`;
   const upload = (
@@ -161,7 +173,14 @@ export function backendTask(
     ...(job.frameTimeoutMs ? { maxWallClockMs: job.frameTimeoutMs } : {}),
     ...(job.maxRetries !== undefined ? { maxTaskRetryCount: job.maxRetries } : {}),
     outputFiles: [
-      upload(`${OUT_DIR}/**/*`, outputPrefix(jobId, frameId).slice(0, -1), 'taskSuccess'),
+      // Outputs on a share stay there (the bridge verifies them in place): only their record comes up.
+      job.sharedOutput
+        ? upload(
+            `${OUT_DIR}/${OUTPUTS_FILE}`,
+            `${outputPrefix(jobId, frameId)}${OUTPUTS_FILE}`,
+            'taskSuccess',
+          )
+        : upload(`${OUT_DIR}/**/*`, outputPrefix(jobId, frameId).slice(0, -1), 'taskSuccess'),
       upload('../stdout.txt', frameLogBlob(jobId, frameId, 'stdout'), 'taskCompletion'),
       upload('../stderr.txt', frameLogBlob(jobId, frameId, 'stderr'), 'taskFailure'),
     ],
@@ -176,12 +195,16 @@ export function createTaskFactory(
   locations: () => Promise<TaskLocations>,
   options: {
     readonly cacheLimit?: (group: string | undefined) => NodeCacheLimit;
+    /** The mounts of a capacity group (undefined: the default group). @default none */
+    readonly mounts?: (group: string | undefined) => readonly MountSpec[];
     /** The group's environment (licence servers, GPUs: `CapacityManager.environmentOf`). @default none */
     readonly groupEnvironment?: (group: string) => Readonly<Record<string, string>>;
   } = {},
 ): TaskFactory {
-  const node = (group: string | undefined): NodeAssetOptions =>
-    options.cacheLimit ? { cacheLimit: options.cacheLimit(group) } : {};
+  const node = (group: string | undefined): NodeAssetOptions => ({
+    ...(options.cacheLimit ? { cacheLimit: options.cacheLimit(group) } : {}),
+    ...(options.mounts ? { mounts: options.mounts(group) } : {}),
+  });
   return {
     jobFor: async (jobId, spec, group) =>
       backendJob(jobId, spec, group, await locations(), node(group), options.groupEnvironment?.(group) ?? {}),

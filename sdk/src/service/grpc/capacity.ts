@@ -45,12 +45,17 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
           pinnedDedicatedNodes: g.pinned.dedicated,
           pinnedSpotNodes: g.pinned.spot,
           spentTotal: g.spentTotal,
-          licenseCheck: g.licenseCheck
+          preflight: g.preflight
             ? {
-                state: licenseCheckStates[g.licenseCheck.state],
-                unreachable: [...g.licenseCheck.unreachable],
-                checkedAt: g.licenseCheck.checkedAt,
-                nodeId: g.licenseCheck.nodeId ?? '',
+                state: preflightStates[g.preflight.state],
+                failures: g.preflight.failures.map((f) => ({
+                  code: f.code,
+                  subject: f.subject,
+                  message: f.message,
+                })),
+                checkedAt: g.preflight.checkedAt,
+                nodeId: g.preflight.nodeId ?? '',
+                checks: [...g.preflight.checks],
               }
             : undefined,
           healthy: g.healthy,
@@ -59,13 +64,10 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
   };
 }
 
-const licenseCheckStates: Record<
-  NonNullable<CapacityGroupView['licenseCheck']>['state'],
-  w.LicenseCheckState
-> = {
-  pending: w.LicenseCheckState.LICENSE_CHECK_STATE_PENDING,
-  passed: w.LicenseCheckState.LICENSE_CHECK_STATE_PASSED,
-  failed: w.LicenseCheckState.LICENSE_CHECK_STATE_FAILED,
+const preflightStates: Record<NonNullable<CapacityGroupView['preflight']>['state'], w.PreflightState> = {
+  pending: w.PreflightState.PREFLIGHT_STATE_PENDING,
+  passed: w.PreflightState.PREFLIGHT_STATE_PASSED,
+  failed: w.PreflightState.PREFLIGHT_STATE_FAILED,
 };
 
 function nodeToWire(n: ComputeNode): w.Node {

@@ -124,7 +124,7 @@ describe('the edge guard', () => {
     [
       'a newline in an output pattern',
       frames.submitFrames,
-      submit({ output: { patterns: ['a\nb'], destination: '' } }),
+      submit({ output: { patterns: ['a\nb'], destination: '', shared: undefined } }),
       'job.output.patterns[0]',
       'a\\nb',
     ],

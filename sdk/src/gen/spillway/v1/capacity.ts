@@ -204,49 +204,115 @@ export function renderManagerToJSON(object: RenderManager): string {
   }
 }
 
-/** LicenseCheckState is where a group's licence preflight stands. */
-export enum LicenseCheckState {
-  /** LICENSE_CHECK_STATE_UNSPECIFIED - The group names no licence server: nothing to check. */
-  LICENSE_CHECK_STATE_UNSPECIFIED = 0,
-  /** LICENSE_CHECK_STATE_PENDING - Not checked yet, or a check is running on a node of the group. */
-  LICENSE_CHECK_STATE_PENDING = 1,
-  /** LICENSE_CHECK_STATE_PASSED - A node of the group reached every licence server. */
-  LICENSE_CHECK_STATE_PASSED = 2,
-  /** LICENSE_CHECK_STATE_FAILED - A node of the group could not reach a licence server: the group takes no frames. */
-  LICENSE_CHECK_STATE_FAILED = 3,
+/** MountKind is the kind of file system a capacity group mounts on its nodes. */
+export enum MountKind {
+  /** MOUNT_KIND_UNSPECIFIED - Not set: refused. */
+  MOUNT_KIND_UNSPECIFIED = 0,
+  /**
+   * MOUNT_KIND_AZURE_BLOB - A Blob Storage container through blobfuse2, with a file cache on the node's temporary
+   * disk: reads are shared by every task and job on the node.
+   */
+  MOUNT_KIND_AZURE_BLOB = 1,
+  /** MOUNT_KIND_AZURE_FILES - An Azure Files share over SMB 3. */
+  MOUNT_KIND_AZURE_FILES = 2,
+  /** MOUNT_KIND_AZURE_FILES_NFS - An Azure Files share over NFS 4.1 (premium shares, Linux nodes, the share's virtual network). */
+  MOUNT_KIND_AZURE_FILES_NFS = 3,
+  /**
+   * MOUNT_KIND_NFS - An NFS export: an on-prem NAS over VPN or ExpressRoute, or a cache in front of it (Azure
+   * HPC Cache, Avere vFXT).
+   */
+  MOUNT_KIND_NFS = 4,
+  /** MOUNT_KIND_CIFS - A CIFS/SMB share other than Azure Files. */
+  MOUNT_KIND_CIFS = 5,
 }
 
-export function licenseCheckStateFromJSON(object: any): LicenseCheckState {
+export function mountKindFromJSON(object: any): MountKind {
   switch (object) {
     case 0:
-    case 'LICENSE_CHECK_STATE_UNSPECIFIED':
-      return LicenseCheckState.LICENSE_CHECK_STATE_UNSPECIFIED;
+    case 'MOUNT_KIND_UNSPECIFIED':
+      return MountKind.MOUNT_KIND_UNSPECIFIED;
     case 1:
-    case 'LICENSE_CHECK_STATE_PENDING':
-      return LicenseCheckState.LICENSE_CHECK_STATE_PENDING;
+    case 'MOUNT_KIND_AZURE_BLOB':
+      return MountKind.MOUNT_KIND_AZURE_BLOB;
     case 2:
-    case 'LICENSE_CHECK_STATE_PASSED':
-      return LicenseCheckState.LICENSE_CHECK_STATE_PASSED;
+    case 'MOUNT_KIND_AZURE_FILES':
+      return MountKind.MOUNT_KIND_AZURE_FILES;
     case 3:
-    case 'LICENSE_CHECK_STATE_FAILED':
-      return LicenseCheckState.LICENSE_CHECK_STATE_FAILED;
+    case 'MOUNT_KIND_AZURE_FILES_NFS':
+      return MountKind.MOUNT_KIND_AZURE_FILES_NFS;
+    case 4:
+    case 'MOUNT_KIND_NFS':
+      return MountKind.MOUNT_KIND_NFS;
+    case 5:
+    case 'MOUNT_KIND_CIFS':
+      return MountKind.MOUNT_KIND_CIFS;
     default:
-      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum LicenseCheckState');
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum MountKind');
   }
 }
 
-export function licenseCheckStateToJSON(object: LicenseCheckState): string {
+export function mountKindToJSON(object: MountKind): string {
   switch (object) {
-    case LicenseCheckState.LICENSE_CHECK_STATE_UNSPECIFIED:
-      return 'LICENSE_CHECK_STATE_UNSPECIFIED';
-    case LicenseCheckState.LICENSE_CHECK_STATE_PENDING:
-      return 'LICENSE_CHECK_STATE_PENDING';
-    case LicenseCheckState.LICENSE_CHECK_STATE_PASSED:
-      return 'LICENSE_CHECK_STATE_PASSED';
-    case LicenseCheckState.LICENSE_CHECK_STATE_FAILED:
-      return 'LICENSE_CHECK_STATE_FAILED';
+    case MountKind.MOUNT_KIND_UNSPECIFIED:
+      return 'MOUNT_KIND_UNSPECIFIED';
+    case MountKind.MOUNT_KIND_AZURE_BLOB:
+      return 'MOUNT_KIND_AZURE_BLOB';
+    case MountKind.MOUNT_KIND_AZURE_FILES:
+      return 'MOUNT_KIND_AZURE_FILES';
+    case MountKind.MOUNT_KIND_AZURE_FILES_NFS:
+      return 'MOUNT_KIND_AZURE_FILES_NFS';
+    case MountKind.MOUNT_KIND_NFS:
+      return 'MOUNT_KIND_NFS';
+    case MountKind.MOUNT_KIND_CIFS:
+      return 'MOUNT_KIND_CIFS';
     default:
-      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum LicenseCheckState');
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum MountKind');
+  }
+}
+
+/** PreflightState is where a group's preflight stands. */
+export enum PreflightState {
+  /** PREFLIGHT_STATE_UNSPECIFIED - The group needs no preflight (it mounts nothing and names no licence server). */
+  PREFLIGHT_STATE_UNSPECIFIED = 0,
+  /** PREFLIGHT_STATE_PENDING - Not run yet, or running on a node of the group: the group's frames are held. */
+  PREFLIGHT_STATE_PENDING = 1,
+  /** PREFLIGHT_STATE_PASSED - A node of the group passed every check. */
+  PREFLIGHT_STATE_PASSED = 2,
+  /** PREFLIGHT_STATE_FAILED - A check failed on a node of the group: the group takes no frames. */
+  PREFLIGHT_STATE_FAILED = 3,
+}
+
+export function preflightStateFromJSON(object: any): PreflightState {
+  switch (object) {
+    case 0:
+    case 'PREFLIGHT_STATE_UNSPECIFIED':
+      return PreflightState.PREFLIGHT_STATE_UNSPECIFIED;
+    case 1:
+    case 'PREFLIGHT_STATE_PENDING':
+      return PreflightState.PREFLIGHT_STATE_PENDING;
+    case 2:
+    case 'PREFLIGHT_STATE_PASSED':
+      return PreflightState.PREFLIGHT_STATE_PASSED;
+    case 3:
+    case 'PREFLIGHT_STATE_FAILED':
+      return PreflightState.PREFLIGHT_STATE_FAILED;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum PreflightState');
+  }
+}
+
+export function preflightStateToJSON(object: PreflightState): string {
+  switch (object) {
+    case PreflightState.PREFLIGHT_STATE_UNSPECIFIED:
+      return 'PREFLIGHT_STATE_UNSPECIFIED';
+    case PreflightState.PREFLIGHT_STATE_PENDING:
+      return 'PREFLIGHT_STATE_PENDING';
+    case PreflightState.PREFLIGHT_STATE_PASSED:
+      return 'PREFLIGHT_STATE_PASSED';
+    case PreflightState.PREFLIGHT_STATE_FAILED:
+      return 'PREFLIGHT_STATE_FAILED';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum PreflightState');
   }
 }
 
@@ -652,6 +718,56 @@ export interface ScaleSetOptions {
   workerStartup: WorkerStartup | undefined;
 }
 
+/** BlobFileCache is blobfuse2's file cache on a node. */
+export interface BlobFileCache {
+  /** How long a cached file is trusted before the blob is checked again. Default: 120 s. */
+  timeoutSeconds: number;
+  /** Most megabytes the cache holds; 0 for blobfuse2's default (80% of the disk). */
+  maxSizeMb: number;
+}
+
+/**
+ * Mount is a file system mounted on every node of a capacity group: by Azure Batch for a pool
+ * (its mountConfiguration, under $AZ_BATCH_NODE_MOUNTS_DIR/<relative_mount_path>), by the
+ * start-up script of a scale set (under /mnt/spillway/<relative_mount_path>), and as a local
+ * directory standing in for the share on the embedded engine. Every task of the group finds
+ * it in the environment variable SPILLWAY_MOUNT_<NAME>. Credentials are named by reference,
+ * never given: a mount carries no secret.
+ */
+export interface Mount {
+  /**
+   * 1-32 characters of [a-z0-9_-], starting with a letter, unique in the group. Storage
+   * profiles name it; tasks read SPILLWAY_MOUNT_<NAME> (upper case, '-' as '_').
+   */
+  name: string;
+  /** The kind of file system. */
+  kind: MountKind;
+  /**
+   * What is mounted. Blob: https://<account>.blob.core.windows.net/<container>; Azure Files:
+   * https://<account>.file.core.windows.net/<share>; Azure Files NFS:
+   * <account>.file.core.windows.net:/<account>/<share>; NFS: <host>:/<export>; CIFS:
+   * //<host>/<share>.
+   */
+  source: string;
+  /** Where on the node, below the mounts directory. Default: the name. */
+  relativeMountPath: string;
+  /** Options of the mount command (blobfuse2 options for Blob). Default: the kind's usual ones. */
+  mountOptions: string;
+  /**
+   * How nodes authenticate: "file:/path" (a file on the service host, read when a Batch pool
+   * is created), a Key Vault secret URI (read at boot by scale-set instances with their managed
+   * identity), or "identity:<user-assigned identity resource id>" (Blob only). Required for
+   * Blob, Azure Files and CIFS; refused for NFS.
+   */
+  credentialReference: string;
+  /** The CIFS user. CIFS only. */
+  username: string;
+  /** Frames may write outputs to it: the preflight checks each node can write there. */
+  writable: boolean;
+  /** blobfuse2's file cache. Blob only. */
+  fileCache: BlobFileCache | undefined;
+}
+
 /**
  * LicenseServer is a licence server the renderers on a group's nodes use. Azure offers no
  * pay-per-use render licences any more: studios bring their own servers, reached over VPN or
@@ -732,6 +848,8 @@ export interface CapacityGroupSpec {
   licenseServers: LicenseServer[];
   /** The GPUs of the group's nodes; unset for a CPU group (a known N-series VM size fills it in). */
   gpu: GpuSpec | undefined;
+  /** File systems mounted on every node of the group (at most 10). Immutable once created. */
+  mounts: Mount[];
 }
 
 export interface CapacityGroupSpec_LabelsEntry {
@@ -739,16 +857,35 @@ export interface CapacityGroupSpec_LabelsEntry {
   value: string;
 }
 
-/** LicenseCheck is the latest licence preflight of a group, run on one of its nodes. */
-export interface LicenseCheck {
+/** PreflightFailure is one thing a node of the group found wrong. */
+export interface PreflightFailure {
+  /**
+   * What kind: "MountUnavailable" (a mount missing, unreadable or not writable) or
+   * "LicenseServerUnreachable".
+   */
+  code: string;
+  /** What failed, as messages name it: `mount "projects"`, `arnold (lic:27000)`. */
+  subject: string;
+  /** The whole message, naming the subject and the reason. */
+  message: string;
+}
+
+/**
+ * Preflight is the latest preflight of a group: before its first frame is sent, one task on a
+ * node of the group runs every check the group needs (each mount present, readable and
+ * writable where outputs go; each licence server reachable).
+ */
+export interface Preflight {
   /** Where it stands. */
-  state: LicenseCheckState;
-  /** The servers the node could not reach, as "name (host:port): reason". */
-  unreachable: string[];
-  /** When the check finished (or started, while pending). */
+  state: PreflightState;
+  /** What failed (empty unless failed). */
+  failures: PreflightFailure[];
+  /** When it finished (or started, while pending). */
   checkedAt: Date | undefined;
   /** The node that ran it. */
   nodeId: string;
+  /** What it checks, e.g. ["mounts", "licence servers"]. */
+  checks: string[];
 }
 
 /** NodeCount counts a group's nodes in one state. */
@@ -810,11 +947,11 @@ export interface CapacityGroupStatus {
    * budget's currency.
    */
   spentTotal: number;
-  /** The latest licence preflight; unset when the group names no licence server. */
-  licenseCheck: LicenseCheck | undefined;
+  /** The latest preflight (mounts, licence servers); unset when the group needs none or none ran yet. */
+  preflight: Preflight | undefined;
   /**
-   * False when the group takes no frames now (a licence server cannot be reached); the
-   * reason is in errors.
+   * False when the group takes no frames now (its last preflight failed: a mount missing, a
+   * licence server unreachable); the failures are also in errors.
    */
   healthy: boolean;
 }
@@ -1805,6 +1942,325 @@ export const ScaleSetOptions: MessageFns<ScaleSetOptions> = {
   },
 };
 
+function createBaseBlobFileCache(): BlobFileCache {
+  return { timeoutSeconds: 0, maxSizeMb: 0 };
+}
+
+export const BlobFileCache: MessageFns<BlobFileCache> = {
+  encode(message: BlobFileCache, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(8).uint32(message.timeoutSeconds);
+    }
+    if (message.maxSizeMb !== 0) {
+      writer.uint32(16).uint32(message.maxSizeMb);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlobFileCache {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlobFileCache();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxSizeMb = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlobFileCache {
+    return {
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+          ? globalThis.Number(object.timeout_seconds)
+          : 0,
+      maxSizeMb: isSet(object.maxSizeMb)
+        ? globalThis.Number(object.maxSizeMb)
+        : isSet(object.max_size_mb)
+          ? globalThis.Number(object.max_size_mb)
+          : 0,
+    };
+  },
+
+  toJSON(message: BlobFileCache): unknown {
+    const obj: any = {};
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
+    if (message.maxSizeMb !== 0) {
+      obj.maxSizeMb = Math.round(message.maxSizeMb);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BlobFileCache>): BlobFileCache {
+    return BlobFileCache.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BlobFileCache>): BlobFileCache {
+    const message = createBaseBlobFileCache();
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
+    message.maxSizeMb = object.maxSizeMb ?? 0;
+    return message;
+  },
+};
+
+function createBaseMount(): Mount {
+  return {
+    name: '',
+    kind: 0,
+    source: '',
+    relativeMountPath: '',
+    mountOptions: '',
+    credentialReference: '',
+    username: '',
+    writable: false,
+    fileCache: undefined,
+  };
+}
+
+export const Mount: MessageFns<Mount> = {
+  encode(message: Mount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== '') {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.source !== '') {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.relativeMountPath !== '') {
+      writer.uint32(34).string(message.relativeMountPath);
+    }
+    if (message.mountOptions !== '') {
+      writer.uint32(42).string(message.mountOptions);
+    }
+    if (message.credentialReference !== '') {
+      writer.uint32(50).string(message.credentialReference);
+    }
+    if (message.username !== '') {
+      writer.uint32(58).string(message.username);
+    }
+    if (message.writable !== false) {
+      writer.uint32(64).bool(message.writable);
+    }
+    if (message.fileCache !== undefined) {
+      BlobFileCache.encode(message.fileCache, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Mount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.relativeMountPath = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mountOptions = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.credentialReference = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.username = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.writable = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.fileCache = BlobFileCache.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Mount {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : '',
+      kind: isSet(object.kind) ? mountKindFromJSON(object.kind) : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : '',
+      relativeMountPath: isSet(object.relativeMountPath)
+        ? globalThis.String(object.relativeMountPath)
+        : isSet(object.relative_mount_path)
+          ? globalThis.String(object.relative_mount_path)
+          : '',
+      mountOptions: isSet(object.mountOptions)
+        ? globalThis.String(object.mountOptions)
+        : isSet(object.mount_options)
+          ? globalThis.String(object.mount_options)
+          : '',
+      credentialReference: isSet(object.credentialReference)
+        ? globalThis.String(object.credentialReference)
+        : isSet(object.credential_reference)
+          ? globalThis.String(object.credential_reference)
+          : '',
+      username: isSet(object.username) ? globalThis.String(object.username) : '',
+      writable: isSet(object.writable) ? globalThis.Boolean(object.writable) : false,
+      fileCache: isSet(object.fileCache)
+        ? BlobFileCache.fromJSON(object.fileCache)
+        : isSet(object.file_cache)
+          ? BlobFileCache.fromJSON(object.file_cache)
+          : undefined,
+    };
+  },
+
+  toJSON(message: Mount): unknown {
+    const obj: any = {};
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    if (message.kind !== 0) {
+      obj.kind = mountKindToJSON(message.kind);
+    }
+    if (message.source !== '') {
+      obj.source = message.source;
+    }
+    if (message.relativeMountPath !== '') {
+      obj.relativeMountPath = message.relativeMountPath;
+    }
+    if (message.mountOptions !== '') {
+      obj.mountOptions = message.mountOptions;
+    }
+    if (message.credentialReference !== '') {
+      obj.credentialReference = message.credentialReference;
+    }
+    if (message.username !== '') {
+      obj.username = message.username;
+    }
+    if (message.writable !== false) {
+      obj.writable = message.writable;
+    }
+    if (message.fileCache !== undefined) {
+      obj.fileCache = BlobFileCache.toJSON(message.fileCache);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Mount>): Mount {
+    return Mount.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Mount>): Mount {
+    const message = createBaseMount();
+    message.name = object.name ?? '';
+    message.kind = object.kind ?? 0;
+    message.source = object.source ?? '';
+    message.relativeMountPath = object.relativeMountPath ?? '';
+    message.mountOptions = object.mountOptions ?? '';
+    message.credentialReference = object.credentialReference ?? '';
+    message.username = object.username ?? '';
+    message.writable = object.writable ?? false;
+    message.fileCache =
+      object.fileCache !== undefined && object.fileCache !== null
+        ? BlobFileCache.fromPartial(object.fileCache)
+        : undefined;
+    return message;
+  },
+};
+
 function createBaseLicenseServer(): LicenseServer {
   return { address: '', environmentVariables: [], name: '' };
 }
@@ -2013,6 +2469,7 @@ function createBaseCapacityGroupSpec(): CapacityGroupSpec {
     labels: {},
     licenseServers: [],
     gpu: undefined,
+    mounts: [],
   };
 }
 
@@ -2065,6 +2522,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
     }
     if (message.gpu !== undefined) {
       GpuSpec.encode(message.gpu, writer.uint32(130).fork()).join();
+    }
+    for (const v of message.mounts) {
+      Mount.encode(v!, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -2213,6 +2673,14 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
             message.gpu = GpuSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.mounts.push(Mount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2292,6 +2760,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
           ? object.license_servers.map((e: any) => LicenseServer.fromJSON(e))
           : [],
       gpu: isSet(object.gpu) ? GpuSpec.fromJSON(object.gpu) : undefined,
+      mounts: globalThis.Array.isArray(object?.mounts)
+        ? object.mounts.map((e: any) => Mount.fromJSON(e))
+        : [],
     };
   },
 
@@ -2351,6 +2822,9 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
     if (message.gpu !== undefined) {
       obj.gpu = GpuSpec.toJSON(message.gpu);
     }
+    if (message.mounts?.length) {
+      obj.mounts = message.mounts.map((e) => Mount.toJSON(e));
+    }
     return obj;
   },
 
@@ -2400,6 +2874,7 @@ export const CapacityGroupSpec: MessageFns<CapacityGroupSpec> = {
     message.licenseServers = object.licenseServers?.map((e) => LicenseServer.fromPartial(e)) || [];
     message.gpu =
       object.gpu !== undefined && object.gpu !== null ? GpuSpec.fromPartial(object.gpu) : undefined;
+    message.mounts = object.mounts?.map((e) => Mount.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2489,28 +2964,25 @@ export const CapacityGroupSpec_LabelsEntry: MessageFns<CapacityGroupSpec_LabelsE
   },
 };
 
-function createBaseLicenseCheck(): LicenseCheck {
-  return { state: 0, unreachable: [], checkedAt: undefined, nodeId: '' };
+function createBasePreflightFailure(): PreflightFailure {
+  return { code: '', subject: '', message: '' };
 }
 
-export const LicenseCheck: MessageFns<LicenseCheck> = {
-  encode(message: LicenseCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.state !== 0) {
-      writer.uint32(8).int32(message.state);
+export const PreflightFailure: MessageFns<PreflightFailure> = {
+  encode(message: PreflightFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== '') {
+      writer.uint32(10).string(message.code);
     }
-    for (const v of message.unreachable) {
-      writer.uint32(18).string(v!);
+    if (message.subject !== '') {
+      writer.uint32(18).string(message.subject);
     }
-    if (message.checkedAt !== undefined) {
-      Timestamp.encode(toTimestamp(message.checkedAt), writer.uint32(26).fork()).join();
-    }
-    if (message.nodeId !== '') {
-      writer.uint32(34).string(message.nodeId);
+    if (message.message !== '') {
+      writer.uint32(26).string(message.message);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): LicenseCheck {
+  decode(input: BinaryReader | Uint8Array, length?: number): PreflightFailure {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -2519,7 +2991,114 @@ export const LicenseCheck: MessageFns<LicenseCheck> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseLicenseCheck();
+      const message = createBasePreflightFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreflightFailure {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : '',
+      subject: isSet(object.subject) ? globalThis.String(object.subject) : '',
+      message: isSet(object.message) ? globalThis.String(object.message) : '',
+    };
+  },
+
+  toJSON(message: PreflightFailure): unknown {
+    const obj: any = {};
+    if (message.code !== '') {
+      obj.code = message.code;
+    }
+    if (message.subject !== '') {
+      obj.subject = message.subject;
+    }
+    if (message.message !== '') {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreflightFailure>): PreflightFailure {
+    return PreflightFailure.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreflightFailure>): PreflightFailure {
+    const message = createBasePreflightFailure();
+    message.code = object.code ?? '';
+    message.subject = object.subject ?? '';
+    message.message = object.message ?? '';
+    return message;
+  },
+};
+
+function createBasePreflight(): Preflight {
+  return { state: 0, failures: [], checkedAt: undefined, nodeId: '', checks: [] };
+}
+
+export const Preflight: MessageFns<Preflight> = {
+  encode(message: Preflight, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    for (const v of message.failures) {
+      PreflightFailure.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.checkedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.checkedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.nodeId !== '') {
+      writer.uint32(34).string(message.nodeId);
+    }
+    for (const v of message.checks) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Preflight {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreflight();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -2536,7 +3115,7 @@ export const LicenseCheck: MessageFns<LicenseCheck> = {
               break;
             }
 
-            message.unreachable.push(reader.string());
+            message.failures.push(PreflightFailure.decode(reader, reader.uint32()));
             continue;
           }
           case 3: {
@@ -2555,6 +3134,14 @@ export const LicenseCheck: MessageFns<LicenseCheck> = {
             message.nodeId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.checks.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2567,11 +3154,11 @@ export const LicenseCheck: MessageFns<LicenseCheck> = {
     }
   },
 
-  fromJSON(object: any): LicenseCheck {
+  fromJSON(object: any): Preflight {
     return {
-      state: isSet(object.state) ? licenseCheckStateFromJSON(object.state) : 0,
-      unreachable: globalThis.Array.isArray(object?.unreachable)
-        ? object.unreachable.map((e: any) => globalThis.String(e))
+      state: isSet(object.state) ? preflightStateFromJSON(object.state) : 0,
+      failures: globalThis.Array.isArray(object?.failures)
+        ? object.failures.map((e: any) => PreflightFailure.fromJSON(e))
         : [],
       checkedAt: isSet(object.checkedAt)
         ? fromJsonTimestamp(object.checkedAt)
@@ -2583,16 +3170,19 @@ export const LicenseCheck: MessageFns<LicenseCheck> = {
         : isSet(object.node_id)
           ? globalThis.String(object.node_id)
           : '',
+      checks: globalThis.Array.isArray(object?.checks)
+        ? object.checks.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
-  toJSON(message: LicenseCheck): unknown {
+  toJSON(message: Preflight): unknown {
     const obj: any = {};
     if (message.state !== 0) {
-      obj.state = licenseCheckStateToJSON(message.state);
+      obj.state = preflightStateToJSON(message.state);
     }
-    if (message.unreachable?.length) {
-      obj.unreachable = message.unreachable;
+    if (message.failures?.length) {
+      obj.failures = message.failures.map((e) => PreflightFailure.toJSON(e));
     }
     if (message.checkedAt !== undefined) {
       obj.checkedAt = message.checkedAt.toISOString();
@@ -2600,18 +3190,22 @@ export const LicenseCheck: MessageFns<LicenseCheck> = {
     if (message.nodeId !== '') {
       obj.nodeId = message.nodeId;
     }
+    if (message.checks?.length) {
+      obj.checks = message.checks;
+    }
     return obj;
   },
 
-  create(base?: DeepPartial<LicenseCheck>): LicenseCheck {
-    return LicenseCheck.fromPartial(base ?? {});
+  create(base?: DeepPartial<Preflight>): Preflight {
+    return Preflight.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<LicenseCheck>): LicenseCheck {
-    const message = createBaseLicenseCheck();
+  fromPartial(object: DeepPartial<Preflight>): Preflight {
+    const message = createBasePreflight();
     message.state = object.state ?? 0;
-    message.unreachable = object.unreachable?.map((e) => e) || [];
+    message.failures = object.failures?.map((e) => PreflightFailure.fromPartial(e)) || [];
     message.checkedAt = object.checkedAt ?? undefined;
     message.nodeId = object.nodeId ?? '';
+    message.checks = object.checks?.map((e) => e) || [];
     return message;
   },
 };
@@ -2838,7 +3432,7 @@ function createBaseCapacityGroupStatus(): CapacityGroupStatus {
     pinnedDedicatedNodes: 0,
     pinnedSpotNodes: 0,
     spentTotal: 0,
-    licenseCheck: undefined,
+    preflight: undefined,
     healthy: false,
   };
 }
@@ -2887,8 +3481,8 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.spentTotal !== 0) {
       writer.uint32(113).double(message.spentTotal);
     }
-    if (message.licenseCheck !== undefined) {
-      LicenseCheck.encode(message.licenseCheck, writer.uint32(122).fork()).join();
+    if (message.preflight !== undefined) {
+      Preflight.encode(message.preflight, writer.uint32(122).fork()).join();
     }
     if (message.healthy !== false) {
       writer.uint32(128).bool(message.healthy);
@@ -3026,7 +3620,7 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
               break;
             }
 
-            message.licenseCheck = LicenseCheck.decode(reader, reader.uint32());
+            message.preflight = Preflight.decode(reader, reader.uint32());
             continue;
           }
           case 16: {
@@ -3115,11 +3709,7 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         : isSet(object.spent_total)
           ? globalThis.Number(object.spent_total)
           : 0,
-      licenseCheck: isSet(object.licenseCheck)
-        ? LicenseCheck.fromJSON(object.licenseCheck)
-        : isSet(object.license_check)
-          ? LicenseCheck.fromJSON(object.license_check)
-          : undefined,
+      preflight: isSet(object.preflight) ? Preflight.fromJSON(object.preflight) : undefined,
       healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
     };
   },
@@ -3168,8 +3758,8 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.spentTotal !== 0) {
       obj.spentTotal = floatToJson(message.spentTotal);
     }
-    if (message.licenseCheck !== undefined) {
-      obj.licenseCheck = LicenseCheck.toJSON(message.licenseCheck);
+    if (message.preflight !== undefined) {
+      obj.preflight = Preflight.toJSON(message.preflight);
     }
     if (message.healthy !== false) {
       obj.healthy = message.healthy;
@@ -3196,9 +3786,9 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     message.pinnedDedicatedNodes = object.pinnedDedicatedNodes ?? 0;
     message.pinnedSpotNodes = object.pinnedSpotNodes ?? 0;
     message.spentTotal = object.spentTotal ?? 0;
-    message.licenseCheck =
-      object.licenseCheck !== undefined && object.licenseCheck !== null
-        ? LicenseCheck.fromPartial(object.licenseCheck)
+    message.preflight =
+      object.preflight !== undefined && object.preflight !== null
+        ? Preflight.fromPartial(object.preflight)
         : undefined;
     message.healthy = object.healthy ?? false;
     return message;

@@ -276,6 +276,20 @@ export interface OutputSpec {
    * path). Informational for the service; the bridge does the placing.
    */
   destination: string;
+  /**
+   * When set, the output path is on a share the job's capacity group mounts: each node writes
+   * the frame's outputs there (a temporary name, then a rename) instead of uploading them, and
+   * the bridge verifies them in place (size and SHA-256 the node reported).
+   */
+  shared: SharedOutput | undefined;
+}
+
+/** SharedOutput is where on a capacity group's mount a job's outputs are written. */
+export interface SharedOutput {
+  /** The mount's name (Mount.name of the job's capacity group). */
+  mount: string;
+  /** The directory below the mount's root, '/'-separated; empty for the root. */
+  path: string;
 }
 
 /** JobSpec describes a job: what every frame of it runs, and with what. */
@@ -646,7 +660,7 @@ export interface FollowFrameLogResponse {
 }
 
 function createBaseOutputSpec(): OutputSpec {
-  return { patterns: [], destination: '' };
+  return { patterns: [], destination: '', shared: undefined };
 }
 
 export const OutputSpec: MessageFns<OutputSpec> = {
@@ -656,6 +670,9 @@ export const OutputSpec: MessageFns<OutputSpec> = {
     }
     if (message.destination !== '') {
       writer.uint32(18).string(message.destination);
+    }
+    if (message.shared !== undefined) {
+      SharedOutput.encode(message.shared, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -689,6 +706,14 @@ export const OutputSpec: MessageFns<OutputSpec> = {
             message.destination = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.shared = SharedOutput.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -707,6 +732,7 @@ export const OutputSpec: MessageFns<OutputSpec> = {
         ? object.patterns.map((e: any) => globalThis.String(e))
         : [],
       destination: isSet(object.destination) ? globalThis.String(object.destination) : '',
+      shared: isSet(object.shared) ? SharedOutput.fromJSON(object.shared) : undefined,
     };
   },
 
@@ -718,6 +744,9 @@ export const OutputSpec: MessageFns<OutputSpec> = {
     if (message.destination !== '') {
       obj.destination = message.destination;
     }
+    if (message.shared !== undefined) {
+      obj.shared = SharedOutput.toJSON(message.shared);
+    }
     return obj;
   },
 
@@ -728,6 +757,95 @@ export const OutputSpec: MessageFns<OutputSpec> = {
     const message = createBaseOutputSpec();
     message.patterns = object.patterns?.map((e) => e) || [];
     message.destination = object.destination ?? '';
+    message.shared =
+      object.shared !== undefined && object.shared !== null
+        ? SharedOutput.fromPartial(object.shared)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseSharedOutput(): SharedOutput {
+  return { mount: '', path: '' };
+}
+
+export const SharedOutput: MessageFns<SharedOutput> = {
+  encode(message: SharedOutput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mount !== '') {
+      writer.uint32(10).string(message.mount);
+    }
+    if (message.path !== '') {
+      writer.uint32(18).string(message.path);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SharedOutput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSharedOutput();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mount = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SharedOutput {
+    return {
+      mount: isSet(object.mount) ? globalThis.String(object.mount) : '',
+      path: isSet(object.path) ? globalThis.String(object.path) : '',
+    };
+  },
+
+  toJSON(message: SharedOutput): unknown {
+    const obj: any = {};
+    if (message.mount !== '') {
+      obj.mount = message.mount;
+    }
+    if (message.path !== '') {
+      obj.path = message.path;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SharedOutput>): SharedOutput {
+    return SharedOutput.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SharedOutput>): SharedOutput {
+    const message = createBaseSharedOutput();
+    message.mount = object.mount ?? '';
+    message.path = object.path ?? '';
     return message;
   },
 };
