@@ -153,7 +153,10 @@ describe('Batch jobs end: the service on the Batch backend', () => {
     const providers = embeddedProviders(config);
     service = await startService(
       config,
-      { ...providers, compute: async () => backendFor(emu) },
+      {
+        ...providers,
+        backends: async () => [{ name: 'batch', mode: 'frame-offload', backend: backendFor(emu) }],
+      },
       silentLogger,
     );
     client = new BurstClient(service.address);

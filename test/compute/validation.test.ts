@@ -1,10 +1,9 @@
-import { ValidationError } from '@spillway/sdk';
+import { parseFrameRange, ValidationError } from '@spillway/sdk';
 import {
   BatchComputeBackend,
   type ComputeBackend,
   type GroupSpec,
   LocalComputeBackend,
-  parseFrameRange,
 } from '@spillway/sdk/compute';
 import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
 

@@ -31,3 +31,20 @@ describe('the bridges run by name from the repository', () => {
     expect(r.stdout).toContain('Exit codes');
   });
 });
+
+// GIVEN a command whose reader stops early (`spillway-deadline --help | head -c 10`)
+// WHEN the pipe closes THEN the command ends with 0 and no EPIPE stack trace.
+describe('commands piped into a reader that stops early', () => {
+  it.each(['spillway-deadline', 'spillway-opencue', 'spillway'])(
+    'GIVEN `%s --help | head -c 10` WHEN head exits THEN the command exits 0 quietly',
+    (bin) => {
+      const r = spawnSync('bash', ['-o', 'pipefail', '-c', `npx --no-install ${bin} --help | head -c 10`], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(r.stdout).toBe('Usage: spi');
+    },
+  );
+});

@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BurstClient, silentLogger, type CostReport } from '@spillway/sdk';
-import type { ComputeBackend } from '@spillway/sdk/compute';
 import type { LocalComputeBackend } from '@spillway/sdk/compute/local';
 import { loadConfig } from '@spillway/sdk/config';
 import { embeddedProviders, startService, type RunningService } from '@spillway/sdk/service';
@@ -34,10 +33,10 @@ describe('spillway cost after a burst with a spot eviction', () => {
       config,
       {
         ...providers,
-        compute: async (c, l) => {
-          const compute: ComputeBackend = await providers.compute(c, l);
-          backend = compute as LocalComputeBackend;
-          return compute;
+        backends: async (c, l) => {
+          const backends = await providers.backends(c, l);
+          backend = backends[0]!.backend as LocalComputeBackend;
+          return backends;
         },
       },
       silentLogger,

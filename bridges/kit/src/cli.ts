@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { createLogger, SpillwayError, type Logger, type LogLevel } from '@spillway/sdk';
+import { endOnClosedStdout } from '@spillway/sdk/logging';
 
 /** One flag of a bridge's command. */
 export interface BridgeFlag {
@@ -117,6 +118,7 @@ export async function runBridgeCommand<C extends { readonly logLevel: LogLevel }
   argv: readonly string[],
   io: CommandIo = processIo,
 ): Promise<number> {
+  if (io === processIo) endOnClosedStdout();
   const cmd = program(spec, io);
   try {
     cmd.parse([...argv], { from: 'user' });

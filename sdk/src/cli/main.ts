@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { SpillwayError, ValidationError } from '../errors';
 import { takeExitCode, UsageError, type CommandModule } from './command';
+import { endOnClosedStdout } from '../logging/pipe';
 
 /** Exit codes of `spillway`. */
 export const EXIT = {
@@ -131,13 +132,7 @@ export function describeError(err: unknown): CliError | undefined {
 export async function main(argv: string[]): Promise<number> {
   const json = wantsJson(argv);
   takeExitCode();
-  // `spillway ... | head`: a closed pipe ends the output, not the process with a stack trace.
-  if (process.stdout.listenerCount('error') === 0) {
-    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw err;
-    });
-  }
+  endOnClosedStdout();
   let program: Command | undefined;
   try {
     program = buildProgram({ json });

@@ -31,6 +31,8 @@ import {
   keyToWire,
   sourceKinds,
   submissionFromWire,
+  durationFromWire,
+  durationToWire,
 } from '../model/wire-mapping';
 import type { FarmReport, PlanOutput } from '../service/burst/planner';
 import { ValidationError } from '../errors';
@@ -424,13 +426,7 @@ export class BurstClient {
             completedFrames: 0,
             submittedAt: j.submittedAt,
             deadline: j.deadline,
-            frameTime:
-              j.frameTimeMs === undefined
-                ? undefined
-                : {
-                    seconds: Math.floor(j.frameTimeMs / 1000),
-                    nanos: Math.round((j.frameTimeMs % 1000) * 1e6),
-                  },
+            frameTime: durationToWire(j.frameTimeMs),
             burstable: j.burstable,
             capacityGroup: j.capacityGroup ?? '',
           })),
@@ -461,9 +457,7 @@ export class BurstClient {
       })),
       projectedCostPerHour: plan.projectedCostPerHour,
       reasons: plan.reasons,
-      reportIntervalMs: plan.reportInterval
-        ? plan.reportInterval.seconds * 1000 + plan.reportInterval.nanos / 1e6
-        : 5000,
+      reportIntervalMs: durationFromWire(plan.reportInterval) ?? 5000,
     };
   }
 

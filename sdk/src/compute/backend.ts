@@ -134,10 +134,17 @@ export interface CapacityEvent {
   readonly time: Date;
 }
 
+/**
+ * Which implementation a backend is: the built-in `local`, `batch` and `scaleset`, or any
+ * other a service registers (see `BackendRegistry`). Open on purpose: a new backend needs no
+ * change here.
+ */
+export type BackendKind = 'local' | 'batch' | 'scaleset' | (string & {});
+
 /** Capacity management: what every backend does, worker burst (scale sets) included. */
 export interface CapacityBackend {
   /** Which implementation this is. */
-  readonly kind: 'local' | 'batch' | 'scaleset';
+  readonly kind: BackendKind;
   /** Creates the group or reconciles an existing one towards the spec. Idempotent. */
   ensureGroup(spec: GroupSpec, options?: OperationOptions): Promise<GroupStatus>;
   /** A group's status, or undefined when there is no such group. */
@@ -285,7 +292,6 @@ export interface ListTasksOptions extends OperationOptions {
 
 /** Frame offload: capacity plus jobs and tasks (Azure Batch, the local engine). */
 export interface ComputeBackend extends CapacityBackend {
-  readonly kind: 'local' | 'batch';
   /**
    * Creates the job. Idempotent: an existing active job with the same id and group is fine.
    * An existing job that has ended (terminated: a job cannot be reopened) is replaced by a

@@ -1,19 +1,17 @@
 /**
- * Compute backends: the contract, frame ranges, the local engine (`local`, the embedded
+ * Compute backends: the contract, the local engine (`local`, the embedded
  * default), Azure Batch (`batch`) and VM Scale Sets (`scaleset`, also
  * `@spillway/sdk/compute/scaleset`).
  */
 export * from './backend';
 export {
-  chunkFrames,
-  countChunks,
-  framesOf,
-  iterateChunks,
-  parseFrameRange,
-  type ChunkBounds,
-  type FrameChunk,
-  type FrameRun,
-} from './frames';
+  BackendRegistry,
+  backendQueryOf,
+  RoutedComputeBackend,
+  type BackendQuery,
+  type BurstModeName,
+  type RegisteredBackend,
+} from './registry';
 export {
   EngineError,
   LocalComputeBackend,

@@ -137,10 +137,27 @@ export interface StorageConfig {
 
 type Json = Record<string, unknown>;
 
+/** Where the configuration comes from. */
+interface ConfigSources {
+  readonly file?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly overrides?: Json;
+}
+
 /** Loads and validates the configuration from an optional file and the environment. */
-export function loadConfig(
-  options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Json } = {},
-): ServiceConfig {
+export function loadConfig(options: ConfigSources = {}): ServiceConfig {
+  return readConfig(options).config;
+}
+
+/**
+ * Every configuration key the service reads, dotted (`storage.gc.intervalMs`): what the
+ * README's configuration reference must list (a test checks it).
+ */
+export function configurationKeys(): string[] {
+  return [...readConfig({ env: {} }).known].sort();
+}
+
+function readConfig(options: ConfigSources): { config: ServiceConfig; known: ReadonlySet<string> } {
   const env = options.env ?? process.env;
   const file = options.file ?? env.SPILLWAY_CONFIG;
   let raw: Json = {};
@@ -317,7 +334,7 @@ export function loadConfig(
       'must be an Azure region name such as "westeurope"',
     );
   }
-  return {
+  const config: ServiceConfig = {
     listen,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } : undefined,
@@ -351,6 +368,7 @@ export function loadConfig(
     http: { listen: httpListen === 'off' ? undefined : httpListen },
     log: { level: logLevel, format: logFormat },
   };
+  return { config, known };
 }
 
 /**

@@ -1,6 +1,7 @@
 /** The service's configuration: file plus environment, validated at start. */
 export {
   loadConfig,
+  configurationKeys,
   readSecretFile,
   didYouMean,
   type BudgetConfig,

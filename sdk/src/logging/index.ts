@@ -8,3 +8,4 @@ export {
   type LogLevel,
 } from './logger';
 export { redact, redactKnown, registerSecret } from './redact';
+export { endOnClosedStdout } from './pipe';

@@ -123,12 +123,30 @@ export function keyFromWire(k: WireFrameKey | undefined): FrameKey {
   return { source: k?.source ?? '', sourceJobId: k?.sourceJobId ?? '', sourceTaskId: k?.sourceTaskId ?? '' };
 }
 
-function durationToWire(ms: number | undefined) {
-  return ms === undefined ? undefined : { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+/** A `google.protobuf.Duration` as the generated code types it. */
+export interface WireDuration {
+  seconds: number;
+  nanos: number;
 }
 
-function durationFromWire(d: { seconds: number; nanos: number } | undefined): number | undefined {
-  return d === undefined ? undefined : d.seconds * 1000 + Math.round(d.nanos / 1e6);
+/**
+ * Milliseconds as a `google.protobuf.Duration`: whole nanoseconds, `nanos` in [0, 1e9).
+ * The one mapping of durations between the SDK (`...Ms` numbers) and the wire.
+ */
+export function durationToWire(ms: number): WireDuration;
+export function durationToWire(ms: number | undefined): WireDuration | undefined;
+export function durationToWire(ms: number | undefined): WireDuration | undefined {
+  if (ms === undefined) return undefined;
+  const total = Math.round(ms * 1e6);
+  const seconds = Math.floor(total / 1e9);
+  return { seconds, nanos: total - seconds * 1e9 };
+}
+
+/** A `google.protobuf.Duration` in milliseconds (sub-millisecond parts kept as fractions). */
+export function durationFromWire(d: WireDuration): number;
+export function durationFromWire(d: WireDuration | undefined): number | undefined;
+export function durationFromWire(d: WireDuration | undefined): number | undefined {
+  return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
 }
 
 export function jobSpecToWire(s: JobSpec): w.JobSpec {

@@ -7,5 +7,5 @@ export * from './controllers';
 export * from './lower-bound';
 export * from './report';
 export * from './scenario';
-export { SeededRandom } from './random';
+export { SeededRandom } from '../random';
 export * from './simulator';

@@ -1,5 +1,5 @@
 import { hindsightScheduleForFrameTimes, lowerBoundForFrameTimes, windowBound } from './lower-bound';
-import { SeededRandom } from './random';
+import { SeededRandom } from '../random';
 import type { Scenario, ScenarioJob } from './scenario';
 
 /** 3.6 per node-hour: 0.001 per second, so costs read as cloud seconds / 1000. */

@@ -5,7 +5,7 @@
  * evictions (Poisson per running node-hour; the frame in progress is lost and requeued),
  * the node quota and the spend cap.
  */
-import { SeededRandom } from './random';
+import { SeededRandom } from '../random';
 import type { Scenario, ScenarioJob } from './scenario';
 
 /** One cloud node as controllers see it. */

@@ -9,8 +9,9 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { CapacityBackend, ComputeBackend } from '../compute/backend';
 import { BatchComputeBackend } from '../compute/batch';
-import { fixedBatchQuotas } from '../compute/quota';
 import { openDurableLocalBackend, RENDER_NICENESS, type OutputUrlSigner } from '../compute/local';
+import { fixedBatchQuotas } from '../compute/quota';
+import type { RegisteredBackend } from '../compute/registry';
 import { ScaleSetBackend } from '../compute/scaleset';
 import { readSecretFile, type ServiceConfig, type WorkerBurstConfig } from '../config';
 import { ValidationError } from '../errors';
@@ -61,10 +62,21 @@ export function embeddedProviders(config: ServiceConfig): RuntimeProviders {
   // The engine uploads outputs of tasks that ended while no service watched: storage signs them.
   const outputSigner: { current?: OutputUrlSigner } = {};
   return {
-    compute: batch
-      ? async (c, logger) => batchCompute(batch, logger)
-      : (c, logger) => localCompute(c, logger, outputSigner),
-    workerBurst: async (c, logger) => (c.workerBurst ? scaleSetBackend(c.workerBurst, logger) : undefined),
+    async backends(c, logger) {
+      const backends: RegisteredBackend[] = [
+        batch
+          ? { name: 'batch', mode: 'frame-offload', backend: batchCompute(batch, logger) }
+          : { name: 'local', mode: 'frame-offload', backend: await localCompute(c, logger, outputSigner) },
+      ];
+      if (c.workerBurst) {
+        backends.push({
+          name: 'scaleset',
+          mode: 'worker-burst',
+          backend: scaleSetBackend(c.workerBurst, logger),
+        });
+      }
+      return backends;
+    },
     storage: async (c, logger) => {
       const storage = await blobStorage(c, logger);
       const outputs = storage.containers.outputs;

@@ -8,12 +8,24 @@ export {
   type ServiceStorage,
 } from './runtime';
 export {
+  assetsModule,
+  capacityModule,
+  framesModule,
+  outsideWorldModule,
+  serverModule,
+  type OutsideWorld,
+  type Token,
+} from './modules';
+export {
   checkListenSecurity,
   isLoopback,
   parseListen,
+  startServer,
   type ListenOptions,
+  type RunningServer,
   type ServerTls,
 } from './grpc/server';
+export { grpcService, type GrpcService } from './grpc/service';
 export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './frames/dispatcher';
 export { FrameStore, frameIdOf, jobIdOf, type FramePricing, type FrameStoreOptions } from './frames/store';
 export * from './capacity';

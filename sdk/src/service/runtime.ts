@@ -1,87 +1,54 @@
-import 'reflect-metadata';
+/**
+ * The service's composition root: it loads the feature modules of `modules.ts` into one
+ * inversify container, brings capacity groups and unfinished frames back, starts the
+ * servers (gRPC, and HTTP for the status page and `/metrics`), and closes everything in
+ * order. Every executable that runs a service calls `startService` once; nothing else
+ * touches the container.
+ */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type { ContainerClient } from '@azure/storage-blob';
-import { Container, ContainerModule } from 'inversify';
-import type { CapacityBackend, ComputeBackend } from '../compute/backend';
+import { Container } from 'inversify';
+import type { RegisteredBackend } from '../compute/registry';
+import { BackendRegistry } from '../compute/registry';
 import type { ServiceConfig } from '../config';
 import { readSecretFile } from '../config';
-import { BurstMode } from '../gen/spillway/v1/common';
-import { BackendKind, CapacityGroupSpec } from '../gen/spillway/v1/capacity';
 import { SpillwayError } from '../errors';
+import { CapacityGroupSpec } from '../gen/spillway/v1/capacity';
+import { BurstMode } from '../gen/spillway/v1/common';
 import type { Logger } from '../logging';
-import { BurstManager } from './burst/manager';
 import type { Planner } from './burst/planner';
-import { simpleRule } from './burst/simple-rule';
-import { CapacityManager } from './capacity/manager';
-import { LicensePreflight } from './capacity/preflight';
-import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
-import { AssetStore } from './assets/store';
-import { FrameDispatcher, type OutputResolver } from './frames/dispatcher';
-import { FrameManager } from './frames/manager';
-import { FrameStore } from './frames/store';
-import { createTaskFactory, outputPrefix, type TaskLocations } from './frames/task-factory';
-import { assetServiceHandlers } from './grpc/assets';
-import { burstServiceHandlers } from './grpc/burst';
-import { capacityServiceHandlers } from './grpc/capacity';
-import { frameLogHandlers } from './grpc/frame-logs';
-import { frameServiceHandlers } from './grpc/frames';
-import { CostLedger } from './cost/ledger';
-import { costServiceHandlers } from './grpc/cost';
+import type { FrameStore } from './frames/store';
+import { checkListenSecurity, type ListenOptions, type RunningServer, type ServerTls } from './grpc/server';
 import { ServiceMetrics } from './http/metrics';
 import { startHttpServer, type RunningHttpServer } from './http/server';
 import { readStatus } from './http/status';
-import { blobLogReader, FrameLogService } from './logs';
 import {
-  checkListenSecurity,
-  startServer,
-  type ListenOptions,
-  type RunningServer,
-  type ServerTls,
-} from './grpc/server';
+  assetsModule,
+  capacityModule,
+  Closers,
+  costModule,
+  framesModule,
+  outsideWorldModule,
+  serverModule,
+  TYPES,
+  type ServiceStorage,
+  type Token,
+} from './modules';
 
-/** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
-export interface ServiceStorage {
-  /** The URLs (with SAS) tasks read assets from and write outputs to, current now. */
-  taskLocations(): Promise<TaskLocations>;
-  /** Reads a succeeded frame's outputs. */
-  readonly outputs: OutputResolver;
-  /** The containers behind the AssetService, when storage offers one. @default no AssetService */
-  readonly containers?: { readonly assets: ContainerClient; readonly outputs: ContainerClient };
-  close(): Promise<void>;
-}
+export { TYPES, type ServiceStorage } from './modules';
 
 /** Builds the parts that touch the outside world, from configuration. */
 export interface RuntimeProviders {
-  /** The frame-offload backend (local engine or Azure Batch). */
-  compute(config: ServiceConfig, logger: Logger): Promise<ComputeBackend>;
-  /** The worker-burst backend (VM Scale Sets), if configured. */
-  workerBurst?(config: ServiceConfig, logger: Logger): Promise<CapacityBackend | undefined>;
+  /**
+   * The backends capacity groups live on, each under its own name: any number of each kind.
+   * The first one for a burst mode is where that mode's groups go unless their spec names
+   * a backend kind; the first frame-offload one carries the default group.
+   */
+  backends(config: ServiceConfig, logger: Logger): Promise<readonly RegisteredBackend[]>;
   /** Blob storage (Azurite when none is configured). */
   storage(config: ServiceConfig, logger: Logger): Promise<ServiceStorage>;
   /** @default the interim simple rule */
   readonly planner?: Planner;
 }
-
-/** inversify tokens, named like the interface they stand for. */
-export const TYPES = {
-  ServiceConfig: Symbol.for('ServiceConfig'),
-  Logger: Symbol.for('Logger'),
-  ComputeBackend: Symbol.for('ComputeBackend'),
-  WorkerBurstBackend: Symbol.for('WorkerBurstBackend'),
-  ServiceStorage: Symbol.for('ServiceStorage'),
-  Planner: Symbol.for('Planner'),
-  FrameStore: Symbol.for('FrameStore'),
-  FrameDispatcher: Symbol.for('FrameDispatcher'),
-  FrameManager: Symbol.for('FrameManager'),
-  CapacityManager: Symbol.for('CapacityManager'),
-  BurstManager: Symbol.for('BurstManager'),
-  LicensePreflight: Symbol.for('LicensePreflight'),
-  AssetLifecycle: Symbol.for('AssetLifecycle'),
-  FrameLogService: Symbol.for('FrameLogService'),
-  ServiceMetrics: Symbol.for('ServiceMetrics'),
-  CostLedger: Symbol.for('CostLedger'),
-} as const;
 
 /** A running service. */
 export interface RunningService {
@@ -95,155 +62,19 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-function outsideWorld(config: ServiceConfig, logger: Logger, providers: RuntimeProviders): ContainerModule {
-  return new ContainerModule(async ({ bind }) => {
-    // Every backend call is counted (and its failures by code) for /metrics.
-    const metrics = new ServiceMetrics();
-    bind<ServiceMetrics>(TYPES.ServiceMetrics).toConstantValue(metrics);
-    bind<ServiceConfig>(TYPES.ServiceConfig).toConstantValue(config);
-    bind<Logger>(TYPES.Logger).toConstantValue(logger);
-    bind<Planner>(TYPES.Planner).toConstantValue(providers.planner ?? simpleRule);
-    const compute = await providers.compute(config, logger);
-    metrics.watchTaskEvents(compute);
-    bind<ComputeBackend>(TYPES.ComputeBackend).toConstantValue(
-      metrics.instrumentBackend(compute, compute.kind),
+/** How long start-up waits for a backend to answer before it gives up. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** A backend the configuration requires did not answer at start. */
+export class BackendUnavailableError extends SpillwayError {
+  constructor(what: string, cause: unknown) {
+    super(
+      `${what} could not be reached at start: ${cause instanceof Error ? cause.message : String(cause)}`,
+      'UNAVAILABLE',
+      { cause },
     );
-    const workerBurst = await providers.workerBurst?.(config, logger);
-    bind<CapacityBackend | undefined>(TYPES.WorkerBurstBackend).toConstantValue(
-      workerBurst && metrics.instrumentBackend(workerBurst, workerBurst.kind),
-    );
-    bind<ServiceStorage>(TYPES.ServiceStorage).toConstantValue(await providers.storage(config, logger));
-  });
+  }
 }
-
-const framesModule = new ContainerModule(({ bind }) => {
-  // Garbage collection, job admission against it, output expiry: where storage has containers.
-  bind<AssetLifecycle | undefined>(TYPES.AssetLifecycle)
-    .toDynamicValue((ctx) => {
-      const containers = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers;
-      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
-      return containers
-        ? new AssetLifecycle({
-            ...containers,
-            logger: ctx.get(TYPES.Logger),
-            gc: config.storage.gc,
-            outputsExpireAfterMs: config.storage.outputsExpireAfterMs,
-          })
-        : undefined;
-    })
-    .inSingletonScope();
-  bind(TYPES.FrameStore)
-    .toDynamicValue((ctx) =>
-      FrameStore.open(path.join(ctx.get<ServiceConfig>(TYPES.ServiceConfig).dataDir, 'state'), {
-        pricing: ctx.get<CapacityManager>(TYPES.CapacityManager),
-      }),
-    )
-    .inSingletonScope();
-  bind(TYPES.FrameDispatcher)
-    .toDynamicValue((ctx) => {
-      const storage = ctx.get<ServiceStorage>(TYPES.ServiceStorage);
-      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
-      const capacity = ctx.get<CapacityManager>(TYPES.CapacityManager);
-      const preflight = ctx.get<LicensePreflight>(TYPES.LicensePreflight);
-      return new FrameDispatcher(
-        ctx.get(TYPES.FrameStore),
-        ctx.get(TYPES.ComputeBackend),
-        createTaskFactory(() => storage.taskLocations(), {
-          cacheLimit: (group) =>
-            nodeCacheLimitOf(config.storage.nodeCache, group ?? config.compute.defaultGroup),
-          groupEnvironment: (group) => capacity.environmentOf(group),
-        }),
-        storage.outputs,
-        {
-          defaultGroup: ctx.get<ServiceConfig>(TYPES.ServiceConfig).compute.defaultGroup,
-          logger: ctx.get(TYPES.Logger),
-          gate: {
-            verdict: (group) => capacity.dispatchVerdict(group),
-            onChange: (listener) => preflight.onChange(listener),
-          },
-        },
-      );
-    })
-    .inSingletonScope();
-  bind(TYPES.FrameManager)
-    .toDynamicValue((ctx) => {
-      const lifecycle = ctx.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
-      return new FrameManager(
-        ctx.get(TYPES.FrameStore),
-        ctx.get(TYPES.FrameDispatcher),
-        ctx.get(TYPES.CapacityManager),
-        lifecycle ? { admit: lifecycle.admitJob.bind(lifecycle) } : {},
-      );
-    })
-    .inSingletonScope();
-});
-
-const logsModule = new ContainerModule(({ bind }) => {
-  bind(TYPES.FrameLogService)
-    .toDynamicValue((ctx) => {
-      const outputs = ctx.get<ServiceStorage>(TYPES.ServiceStorage).containers?.outputs;
-      const metrics = ctx.get<ServiceMetrics>(TYPES.ServiceMetrics);
-      return new FrameLogService(
-        ctx.get(TYPES.FrameStore),
-        ctx.get(TYPES.ComputeBackend),
-        outputs ? blobLogReader(outputs) : undefined,
-        { onStorageRead: (bytes) => metrics.countStorage('down', 'logs', bytes) },
-      );
-    })
-    .inSingletonScope();
-});
-
-const costModule = new ContainerModule(({ bind }) => {
-  bind(TYPES.CostLedger)
-    .toDynamicValue((ctx) => {
-      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
-      return new CostLedger(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
-        dir: path.join(config.dataDir, 'state'),
-        defaultGroup: config.compute.defaultGroup,
-        currency: config.budget.currency,
-        logger: ctx.get(TYPES.Logger),
-      });
-    })
-    .inSingletonScope();
-});
-
-const capacityModule = new ContainerModule(({ bind }) => {
-  bind(TYPES.LicensePreflight)
-    .toDynamicValue((ctx) => new LicensePreflight(ctx.get(TYPES.ComputeBackend), ctx.get(TYPES.Logger)))
-    .inSingletonScope();
-  bind(TYPES.CapacityManager)
-    .toDynamicValue((ctx) => {
-      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
-      const workerBurst = ctx.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
-      return new CapacityManager(
-        { offload: ctx.get(TYPES.ComputeBackend), ...(workerBurst ? { workerBurst } : {}) },
-        path.join(config.dataDir, 'state', 'groups.json'),
-        ctx.get(TYPES.Logger),
-        {
-          budget: config.budget,
-          defaultGroup: config.compute.defaultGroup,
-          scaleSetDefaults: {
-            ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
-            ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
-          },
-          preflight: ctx.get<LicensePreflight>(TYPES.LicensePreflight),
-        },
-      );
-    })
-    .inSingletonScope();
-  bind(TYPES.BurstManager)
-    .toDynamicValue((ctx) => {
-      const config = ctx.get<ServiceConfig>(TYPES.ServiceConfig);
-      return new BurstManager(ctx.get(TYPES.CapacityManager), ctx.get(TYPES.FrameStore), {
-        planner: ctx.get(TYPES.Planner),
-        defaultGroup: config.compute.defaultGroup,
-        maxSpendPerHour: config.budget.maxSpendPerHour,
-        currency: config.budget.currency,
-        logger: ctx.get(TYPES.Logger),
-      });
-    })
-    .inSingletonScope();
-});
 
 /** The embedded default's capacity group: the local engine's nodes, always on. */
 function defaultGroupSpec(config: ServiceConfig): CapacityGroupSpec {
@@ -266,9 +97,9 @@ function defaultGroupSpec(config: ServiceConfig): CapacityGroupSpec {
 }
 
 /**
- * Starts the service: the composition root (inversify) wires configuration, backends,
- * storage, the frame and capacity domains and the gRPC server. Every executable that runs
- * a service calls this once.
+ * Starts the service. Every executable that runs a service calls this once. A start that
+ * fails closes what it opened (an Azurite child, an engine, an open journal), so the
+ * process can exit, and says why.
  */
 export async function startService(
   config: ServiceConfig,
@@ -288,86 +119,64 @@ export async function startService(
   checkListenSecurity(listen);
   if (config.http.listen) checkListenSecurity({ ...listen, listen: config.http.listen });
 
-  const container = new Container();
+  const closers = new Closers();
   try {
-    return await startIn(container, config, providers, logger, listen);
+    return await startIn(config, providers, logger, listen, closers);
   } catch (err) {
-    // Nothing half-started stays behind (an Azurite child, an engine, an open journal): the
-    // process can exit, and says why.
-    await closeStarted(container, logger);
+    await closers.closeAll(logger);
     throw err;
   }
 }
 
-/** How long start-up waits for a backend to answer before it gives up. */
-const STARTUP_TIMEOUT_MS = 60_000;
-
-/** A backend the configuration requires did not answer at start. */
-export class BackendUnavailableError extends SpillwayError {
-  constructor(what: string, cause: unknown) {
-    super(
-      `${what} could not be reached at start: ${cause instanceof Error ? cause.message : String(cause)}`,
-      'UNAVAILABLE',
-      { cause },
-    );
-  }
-}
-
-/** Closes what a failed start opened, each part on its own (a failure to close is logged). */
-async function closeStarted(container: Container, logger: Logger): Promise<void> {
-  const close = async (token: symbol, how: (x: never) => unknown): Promise<void> => {
-    try {
-      if (!container.isBound(token)) return;
-      const part = container.get(token);
-      if (part) await how(part as never);
-    } catch (err) {
-      logger.warn('closing after a failed start', {
-        error: err instanceof Error ? err.message : String(err),
-      });
-    }
-  };
-  await close(TYPES.FrameDispatcher, (d: FrameDispatcher) => d.stop());
-  await close(TYPES.BurstManager, (b: BurstManager) => b.close());
-  await close(TYPES.CapacityManager, (c: CapacityManager) => c.close());
-  await close(TYPES.ComputeBackend, (c: ComputeBackend) => c.close());
-  await close(TYPES.WorkerBurstBackend, (c: CapacityBackend | undefined) => c?.close());
-  await close(TYPES.ServiceStorage, (s: ServiceStorage) => s.close());
-  await close(TYPES.FrameStore, (s: FrameStore) => s.close());
-}
-
 async function startIn(
-  container: Container,
   config: ServiceConfig,
   providers: RuntimeProviders,
   logger: Logger,
   listen: ListenOptions,
+  closers: Closers,
 ): Promise<RunningService> {
+  // Every backend call is counted (and its failures by code) for /metrics.
+  const metrics = new ServiceMetrics();
+  const container = new Container();
   await container.load(
-    outsideWorld(config, logger, providers),
+    outsideWorldModule({
+      config,
+      logger,
+      listen,
+      closers,
+      metrics,
+      ...(providers.planner ? { planner: providers.planner } : {}),
+      backends: async () =>
+        new BackendRegistry(
+          (await providers.backends(config, logger)).map((e): RegisteredBackend =>
+            e.mode === 'frame-offload'
+              ? { ...e, backend: metrics.instrumentBackend(e.backend, e.backend.kind) }
+              : { ...e, backend: metrics.instrumentBackend(e.backend, e.backend.kind) },
+          ),
+        ),
+      storage: () => providers.storage(config, logger),
+    }),
     framesModule,
     capacityModule,
-    logsModule,
     costModule,
+    serverModule,
   );
+  const get = <T>(service: Token<T>): Promise<T> => container.getAsync<T>(service);
+  // The AssetService is there when storage can serve it.
+  const storage = await get(TYPES.ServiceStorage);
+  if (storage.containers) await container.load(assetsModule);
 
-  const store = container.get<FrameStore>(TYPES.FrameStore);
-  const dispatcher = container.get<FrameDispatcher>(TYPES.FrameDispatcher);
-  const capacity = container.get<CapacityManager>(TYPES.CapacityManager);
-  const burst = container.get<BurstManager>(TYPES.BurstManager);
-  const frames = container.get<FrameManager>(TYPES.FrameManager);
-  const compute = container.get<ComputeBackend>(TYPES.ComputeBackend);
-  const storage = container.get<ServiceStorage>(TYPES.ServiceStorage);
-  const workerBurst = container.get<CapacityBackend | undefined>(TYPES.WorkerBurstBackend);
-  const lifecycle = container.get<AssetLifecycle | undefined>(TYPES.AssetLifecycle);
-  lifecycle?.attach(store);
-  const logs = container.get<FrameLogService>(TYPES.FrameLogService);
-  const metrics = container.get<ServiceMetrics>(TYPES.ServiceMetrics);
+  const store = await get(TYPES.FrameStore);
+  const capacity = await get(TYPES.CapacityManager);
+  const compute = await get(TYPES.ComputeBackend);
+  metrics.watchTaskEvents(compute);
   metrics.attach({
     store,
     capacity,
     currency: config.budget.currency,
     maxSpendPerHour: config.budget.maxSpendPerHour,
   });
+  closers.add('metrics', () => metrics.close());
 
   logger.debug('restoring capacity groups');
   // The compute backend must answer now: a service that cannot reach it says so and stops,
@@ -394,96 +203,48 @@ async function startIn(
       abortSignal.aborted ? new Error(`no answer within ${STARTUP_TIMEOUT_MS / 1000} s`) : err,
     );
   }
-  const ledger = container.get<CostLedger>(TYPES.CostLedger);
+  const ledger = await get(TYPES.CostLedger);
   await ledger.start();
+  const dispatcher = await get(TYPES.FrameDispatcher);
   logger.debug('reconciling unfinished frames with the backend', { frames: store.unfinishedFrames().length });
   await dispatcher.start();
   logger.debug('frames reconciled');
-
-  const server = await startServer(
-    (ctx) => ({
-      frames: { ...frameServiceHandlers(ctx, frames, store), ...frameLogHandlers(ctx, logs) },
-      capacity: capacityServiceHandlers(ctx, capacity),
-      burst: burstServiceHandlers(ctx, burst),
-      cost: costServiceHandlers(ctx, ledger),
-      ...(storage.containers
-        ? {
-            assets: metrics.meterAssetHandlers(
-              assetServiceHandlers(ctx, {
-                assets: new AssetStore({
-                  ...storage.containers,
-                  frames: store,
-                  outputBlobName: (jobId, frameId, file) => `${outputPrefix(jobId, frameId)}${file}`,
-                }),
-                ...(lifecycle ? { lifecycle } : {}),
-              }),
-            ),
-          }
-        : {}),
-    }),
-    listen,
-    logger,
-  );
+  const burst = await get(TYPES.BurstManager);
+  const server = await get(TYPES.RunningServer);
 
   let http: RunningHttpServer | undefined;
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await http?.close();
-    metrics.close();
-    await server.close();
-    await dispatcher.stop();
-    await burst.close();
-    container.get<LicensePreflight>(TYPES.LicensePreflight).close();
-    // The embedded engine's nodes end with the service; Batch pools and scale sets do not.
-    await ledger.close(
-      compute.kind === 'local'
-        ? (await capacity.list().catch(() => []))
-            .filter(
-              (v) =>
-                v.spec.backend === BackendKind.BACKEND_KIND_LOCAL ||
-                v.spec.backend === BackendKind.BACKEND_KIND_UNSPECIFIED,
-            )
-            .map((v) => v.spec.name)
-        : [],
-    );
-    capacity.close();
-    await compute.close();
-    await workerBurst?.close();
-    await lifecycle?.close();
-    await storage.close();
-    await store.close();
-  };
   if (config.http.listen) {
-    try {
-      http = await startHttpServer(
-        {
-          status: (o) => readStatus(store, capacity, burst, o),
-          onChange: (listener) => {
-            const offFrames = store.onEvents(listener);
-            const offCapacity = capacity.onEvents(listener);
-            return () => {
-              offFrames();
-              offCapacity();
-            };
-          },
-          logs,
-          metrics,
+    const logs = await get(TYPES.FrameLogService);
+    http = await startHttpServer(
+      {
+        status: (o) => readStatus(store, capacity, burst, o),
+        onChange: (listener) => {
+          const offFrames = store.onEvents(listener);
+          const offCapacity = capacity.onEvents(listener);
+          return () => {
+            offFrames();
+            offCapacity();
+          };
         },
-        { ...listen, listen: config.http.listen, logger },
-      );
-    } catch (err) {
-      await close(); // the HTTP port is taken, say: nothing stays running
-      throw err;
-    }
+        logs,
+        metrics,
+      },
+      { ...listen, listen: config.http.listen, logger },
+    );
+    closers.add('HTTP server', () => http?.close());
   }
+
+  let closed = false;
   return {
     address: server.address,
     port: server.port,
     server,
     store,
     ...(http ? { httpUrl: http.url } : {}),
-    close,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await closers.closeAll(logger);
+    },
   };
 }

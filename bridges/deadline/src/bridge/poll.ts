@@ -5,7 +5,7 @@
  * cloud frames keyed `(deadline:<name>, job _id, TaskID)`, and recall what the plan recalls.
  */
 import { stagingDirOf } from '@spillway/bridge-kit';
-import type { BurstPlan, FrameSpec, JobSpec } from '@spillway/sdk';
+import { parseFrameRange, type BurstPlan, type FrameSpec, type JobSpec } from '@spillway/sdk';
 import { shellQuote } from '@spillway/sdk/template';
 import type { DeadlineJob, DeadlineLimit, DeadlineTask } from '../webservice';
 import type { JobAssetSync, JobAssets } from './assets';
@@ -20,12 +20,10 @@ export function stagingOf(outputDir: string, jobId: string, taskId: TaskId): str
   return stagingDirOf(outputDir, `${jobId}-${taskId}`);
 }
 
-/** `1-4` or `7` to [start, end]. */
+/** A task's frames (`1-4`, `7`, `1-7:2`) to [first, last], by the SDK's one frame-range parser. */
 export function parseTaskFrames(frames: string): [number, number] {
-  const m = /^\s*(-?\d+)(?:\s*-\s*(-?\d+))?/.exec(frames);
-  if (!m) throw new Error(`task frames "${frames}" are not N or N-M`);
-  const a = Number(m[1]);
-  return [a, m[2] === undefined ? a : Number(m[2])];
+  const runs = parseFrameRange(frames, 'task.Frames');
+  return [runs[0]!.start, runs[runs.length - 1]!.end];
 }
 
 /** The poll cycle. */

@@ -11,7 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sleep } from '@spillway/sdk';
-import { chunkFrames, parseFrameRange, RENDER_NICENESS, shellCommand } from '@spillway/sdk/compute';
+import { chunkFrames, parseFrameRange } from '@spillway/sdk';
+import { RENDER_NICENESS, shellCommand } from '@spillway/sdk/compute';
 import { buildCommand, type PathRule } from '../commands';
 import {
   JOB_STATE_CODES,

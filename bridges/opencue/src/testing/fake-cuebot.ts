@@ -13,8 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { type Logger, silentLogger, sleep } from '@spillway/sdk';
-import { renderCommand } from '@spillway/sdk/template';
+import { framesOf, parseFrameRange, silentLogger, sleep, type Logger } from '@spillway/sdk';
+import { frameTokens, renderCommand } from '@spillway/sdk/template';
 import { unaryCall } from '../cuebot/call';
 import { coresToUnits, hostCoreUnits, unitsToCores } from '../cuebot/units';
 import {
@@ -308,14 +308,14 @@ export class FakeCuebot {
         minMemoryKb: ls.minMemoryKb ?? 256 * 1024,
       };
       job.layers.push(layer);
-      const numbers = parseRange(ls.range);
+      const numbers = framesOf(parseFrameRange(ls.range, 'layer.range'));
       const chunk = Math.max(1, ls.chunkSize ?? 1);
       for (let i = 0; i < numbers.length; i += chunk) {
         const n = numbers[i]!;
         const end = numbers[Math.min(numbers.length, i + chunk) - 1]!;
         const frame: Frame = {
           id: randomUUID(),
-          name: `${pad4(n)}-${ls.name}`,
+          name: frameTokens({ frameStart: n, layer: ls.name }).FRAME ?? String(n),
           jobId: job.id,
           layerId: layer.id,
           number: n,
@@ -1113,24 +1113,4 @@ export class FakeCuebot {
       },
     });
   }
-}
-
-/** OpenCue frame range to frame numbers: `1-24`, `1-10x2`, `1,3,5`, `7`. */
-export function parseRange(range: string): number[] {
-  const out: number[] = [];
-  for (const part of range.split(',')) {
-    const m = /^\s*(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?\s*$/.exec(part);
-    if (!m) throw new RangeError(`frame range ${JSON.stringify(range)}: cannot read ${JSON.stringify(part)}`);
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    const step = m[3] === undefined ? 1 : Number(m[3]);
-    if (b < a || step < 1) throw new RangeError(`frame range ${JSON.stringify(range)}: ${part} is empty`);
-    for (let n = a; n <= b; n += step) out.push(n);
-  }
-  return out;
-}
-
-function pad4(n: number): string {
-  const digits = String(Math.abs(n)).padStart(4, '0');
-  return n < 0 ? `-${digits.slice(1)}` : digits;
 }

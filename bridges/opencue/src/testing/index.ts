@@ -4,7 +4,6 @@
  */
 export {
   FakeCuebot,
-  parseRange,
   type CompletionRecord,
   type FakeCuebotOptions,
   type FakeJobSpec,

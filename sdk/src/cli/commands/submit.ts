@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Command } from '@commander-js/extra-typings';
-import { countChunks, iterateChunks, parseFrameRange, type FrameRun } from '../../compute/frames';
+import { countChunks, iterateChunks, parseFrameRange, type FrameRun } from '../../model/frame-range';
 import { quote, ValidationError } from '../../errors';
 import type { FrameSpec, JobSpec } from '../../model/frames';
 import {

@@ -1,4 +1,3 @@
-import { gpusOfVmSize } from '../vm-sizes';
 import type { BatchServiceClient, BatchServiceModels } from '@azure/batch';
 import type { TokenCredential } from '@azure/core-auth';
 import { randomUUID } from 'node:crypto';
@@ -25,9 +24,8 @@ import type {
   TaskFileRange,
   TaskInfo,
 } from '../backend';
-import { nodeStateOf } from '../local/states';
 import { QuotaExceededError, type BatchQuotaSource } from '../quota';
-import { vmSizeCores } from '../vm-sizes';
+import { gpusOfVmSize, vmSizeCores } from '../vm-sizes';
 import { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
 import { retry, sleep, type BackoffOptions } from '../../retry';
 import { mapLimit } from './limit';
@@ -39,12 +37,13 @@ import {
   validateJobSpec,
   validateResizeTarget,
   validateTasks,
-} from './validate';
+  formatIsoDuration,
+  nodeStateOf,
+} from '../batch-vocabulary';
 import {
   META_MAX_DEDICATED,
   META_MAX_SPOT,
   chunkTasks,
-  isoDuration,
   odataDate,
   sameTask,
   taskInfoFromWire,
@@ -572,7 +571,7 @@ export class BatchComputeBackend implements ComputeBackend {
             targetLowPriorityNodes: target.spot,
             nodeDeallocationOption: options.deallocation === 'requeue' ? 'requeue' : 'taskcompletion',
             ...(options.resizeTimeoutMs !== undefined
-              ? { resizeTimeout: isoDuration(options.resizeTimeoutMs) }
+              ? { resizeTimeout: formatIsoDuration(options.resizeTimeoutMs) }
               : {}),
           },
           r,

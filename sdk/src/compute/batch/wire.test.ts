@@ -1,6 +1,6 @@
 import type { BatchServiceModels } from '@azure/batch';
 import { ValidationError } from '../../errors';
-import { chunkTasks, durationMs, isoDuration, sameTask, toWireTask, wireBytes } from './wire';
+import { chunkTasks, sameTask, toWireTask, wireBytes } from './wire';
 
 const task = (id: string, size = 10): BatchServiceModels.TaskAddParameter => ({
   id,
@@ -74,18 +74,5 @@ describe('sameTask', () => {
     ['no output files', { ...got, outputFiles: [] }, false],
   ])('GIVEN %s WHEN compared THEN %s', (_what, other, expected) => {
     expect(sameTask(sent, other)).toBe(expected);
-  });
-});
-
-describe('durations', () => {
-  it.each([
-    [60_000, 'PT60S'],
-    [1500, 'PT1.500S'],
-  ])('GIVEN %d ms WHEN formatted THEN %s and it parses back', (ms, text) => {
-    expect(isoDuration(ms)).toBe(text);
-    expect(durationMs(text)).toBe(ms);
-  });
-  it('GIVEN the TimeSpan maximum WHEN parsed THEN forever (undefined)', () => {
-    expect(durationMs('P10675199DT2H48M5.4775807S')).toBeUndefined();
   });
 });

@@ -8,7 +8,7 @@ import type {
   TaskInfo,
   TaskState,
 } from '../backend';
-import { MAX_BODY_BYTES, MAX_TASKS_PER_CALL } from './validate';
+import { formatIsoDuration, limitMs, MAX_BODY_BYTES, MAX_TASKS_PER_CALL } from '../batch-vocabulary';
 
 type TaskAddParameter = BatchServiceModels.TaskAddParameter;
 type CloudTask = BatchServiceModels.CloudTask;
@@ -17,24 +17,6 @@ type CloudTask = BatchServiceModels.CloudTask;
 export const META_MAX_DEDICATED = 'spillway.maxDedicatedNodes';
 /** See {@link META_MAX_DEDICATED}. */
 export const META_MAX_SPOT = 'spillway.maxSpotNodes';
-
-/** Milliseconds as an ISO 8601 duration (`PT90S`), as Batch's TimeSpan properties take. */
-export function isoDuration(ms: number): string {
-  const s = Math.max(0, ms) / 1000;
-  return `PT${Number.isInteger(s) ? s : s.toFixed(3)}S`;
-}
-
-/** Parses the ISO 8601 durations Batch answers with; undefined for "forever" or malformed. */
-export function durationMs(text: string | undefined): number | undefined {
-  if (!text) return undefined;
-  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(text);
-  if (!m) return undefined;
-  const days = Number(m[1] ?? 0);
-  if (days >= 10_000_000) return undefined;
-  return (
-    ((days * 24 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 60_000 + Math.round(Number(m[4] ?? 0) * 1000)
-  );
-}
 
 function env(
   e: Readonly<Record<string, string>> | undefined,
@@ -57,7 +39,7 @@ function resourceFiles(c: CommandSpec): BatchServiceModels.ResourceFile[] | unde
 /** A contract task as Batch's `TaskAddParameter`. */
 export function toWireTask(t: ComputeTaskSpec): TaskAddParameter {
   const constraints: BatchServiceModels.TaskConstraints = {
-    ...(t.maxWallClockMs !== undefined ? { maxWallClockTime: isoDuration(t.maxWallClockMs) } : {}),
+    ...(t.maxWallClockMs !== undefined ? { maxWallClockTime: formatIsoDuration(t.maxWallClockMs) } : {}),
     ...(t.maxTaskRetryCount !== undefined ? { maxTaskRetryCount: t.maxTaskRetryCount } : {}),
   };
   const files = resourceFiles(t);
@@ -102,7 +84,7 @@ export function toWireJob(spec: ComputeJobSpec): BatchServiceModels.JobAddParame
             ...(resourceFiles(prep) ? { resourceFiles: resourceFiles(prep) } : {}),
             ...(env(prep.environment) ? { environmentSettings: env(prep.environment) } : {}),
             ...(prep.maxWallClockMs !== undefined
-              ? { constraints: { maxWallClockTime: isoDuration(prep.maxWallClockMs) } }
+              ? { constraints: { maxWallClockTime: formatIsoDuration(prep.maxWallClockMs) } }
               : {}),
             waitForSuccess: true,
             rerunOnNodeRebootAfterSuccess: true,
@@ -116,7 +98,9 @@ export function toWireJob(spec: ComputeJobSpec): BatchServiceModels.JobAddParame
             commandLine: spec.release.commandLine,
             ...(resourceFiles(spec.release) ? { resourceFiles: resourceFiles(spec.release) } : {}),
             ...(env(spec.release.environment) ? { environmentSettings: env(spec.release.environment) } : {}),
-            maxWallClockTime: isoDuration(Math.min(spec.release.maxWallClockMs ?? 15 * 60_000, 15 * 60_000)),
+            maxWallClockTime: formatIsoDuration(
+              Math.min(spec.release.maxWallClockMs ?? 15 * 60_000, 15 * 60_000),
+            ),
           },
         }
       : {}),
@@ -144,7 +128,7 @@ export function toWirePool(spec: GroupSpec): BatchServiceModels.PoolAddParameter
     ...(spec.subnetId ? { networkConfiguration: { subnetId: spec.subnetId } } : {}),
     targetDedicatedNodes: 0,
     targetLowPriorityNodes: 0,
-    resizeTimeout: isoDuration(spec.resizeTimeoutMs ?? 15 * 60_000),
+    resizeTimeout: formatIsoDuration(spec.resizeTimeoutMs ?? 15 * 60_000),
     ...(spec.startTaskCommand
       ? {
           startTask: {
@@ -261,7 +245,7 @@ export function sameTask(sent: TaskAddParameter, got: CloudTask): boolean {
     return false;
   if (
     c?.maxWallClockTime !== undefined &&
-    durationMs(c.maxWallClockTime) !== durationMs(got.constraints?.maxWallClockTime)
+    limitMs(c.maxWallClockTime) !== limitMs(got.constraints?.maxWallClockTime)
   ) {
     return false;
   }

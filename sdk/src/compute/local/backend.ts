@@ -27,12 +27,12 @@ import {
   validateId,
   validateJobSpec,
   validateResizeTarget,
+  nodeStateOf,
   validateTasks,
-} from '../batch/validate';
+} from '../batch-vocabulary';
 import { LocalEngine, type LocalEngineOptions } from './engine';
 import { EngineError } from './errors';
 import { readTaskDirFile, readTaskDirFileRange } from './files';
-import { nodeStateOf } from './states';
 import type { EnginePool, EngineTask, EngineTaskSpec } from './types';
 import { sleep } from '../../retry';
 

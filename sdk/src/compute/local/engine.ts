@@ -20,6 +20,7 @@ import type {
   EngineTaskEvent,
   EngineTaskSpec,
 } from './types';
+import { SeededRandom } from '../../random';
 
 /** Options of the local engine. */
 export interface LocalEngineOptions {
@@ -145,17 +146,6 @@ interface JobRec extends Mut<EngineJob> {
 
 const READY: ReadonlySet<BatchNodeState> = new Set(['idle', 'running']);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The local engine: Azure Batch's model (pools of nodes with task slots, jobs with
  * preparation and release, tasks with retries) run on this machine. Nodes are simulated
@@ -183,7 +173,7 @@ export class LocalEngine {
     this.ownsRoot = options.rootDir === undefined;
     this.rootDir = options.rootDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-local-'));
     fs.mkdirSync(this.rootDir, { recursive: true });
-    this.random = mulberry32(options.seed ?? 1);
+    this.random = SeededRandom.fromState(options.seed ?? 1).next;
     const rate = options.spotPreemptionsPerNodeHour ?? 0;
     if (rate > 0) {
       this.preemptTimer = setInterval(() => {

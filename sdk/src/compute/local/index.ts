@@ -9,7 +9,7 @@ export {
 } from './engine';
 export { LocalComputeBackend, groupStatusOf, taskInfoOf, type LocalComputeBackendOptions } from './backend';
 export { EngineError } from './errors';
-export { nodeStateOf } from './states';
+export { nodeStateOf } from '../batch-vocabulary';
 export { globToRegExp, matchOutputFiles, withoutQuery } from './files';
 export {
   runProcess,

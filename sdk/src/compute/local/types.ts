@@ -1,30 +1,13 @@
-import type { OutputFileSpec, ResourceFile } from '../backend';
+import type { CapacityEvent, CommandSpec, OutputFileSpec } from '../backend';
+import type { BatchNodeState } from '../batch-vocabulary/states';
 
-/** Node states exactly as Azure Batch spells them on the wire. */
-export type BatchNodeState =
-  | 'creating'
-  | 'starting'
-  | 'waitingforstarttask'
-  | 'idle'
-  | 'running'
-  | 'rebooting'
-  | 'preempted'
-  | 'starttaskfailed'
-  | 'unusable'
-  | 'leavingpool'
-  | 'offline';
+export type { BatchNodeState };
 
 /** What happens to running tasks of a node that leaves the pool (Batch's `nodeDeallocationOption`). */
 export type DeallocationOption = 'requeue' | 'terminate' | 'taskcompletion' | 'retaineddata';
 
-/** A command the engine runs under `/bin/sh -c`. */
-export interface EngineCommand {
-  readonly commandLine: string;
-  readonly environment?: Readonly<Record<string, string>>;
-  readonly resourceFiles?: readonly ResourceFile[];
-  /** Wall-clock limit. @default none */
-  readonly maxWallClockMs?: number;
-}
+/** A command the engine runs under `/bin/sh -c`: the contract's command, as Batch's. */
+export type EngineCommand = CommandSpec;
 
 /** A pool of simulated nodes. */
 export interface EnginePoolSpec {
@@ -186,14 +169,7 @@ export interface EngineTaskEvent {
 
 /** A change to a pool's capacity. */
 export interface EngineCapacityEvent {
-  readonly type:
-    | 'nodeReady'
-    | 'nodePreempted'
-    | 'nodeFailed'
-    | 'nodeRemoved'
-    | 'resizeCompleted'
-    | 'resizeFailed'
-    | 'quotaReached';
+  readonly type: CapacityEvent['type'];
   readonly poolId: string;
   readonly nodeId?: string;
   readonly error?: { readonly code: string; readonly message: string };

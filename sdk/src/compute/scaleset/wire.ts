@@ -10,6 +10,8 @@ import {
 } from '../../gen/spillway/v1/capacity';
 import type { EvictionPolicy, ScaleSetGroupSpec } from './spec';
 import type { RenderManager } from './startup';
+import { durationFromWire } from '../../model/wire-mapping';
+import type { GroupSpec } from '../backend';
 
 const set = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
 
@@ -37,23 +39,34 @@ function renderManagerOf(value: WireRenderManager): RenderManager {
   }
 }
 
-/** The scale-set backend's spec for a worker-burst wire spec. Validate it with `validateScaleSetSpec`. */
-export function scaleSetSpecFromWire(spec: CapacityGroupSpec): ScaleSetGroupSpec {
-  const options = spec.scaleSet;
-  const startup = options?.workerStartup;
-  const image = spec.image;
-  const durationMs = spec.resizeTimeout
-    ? spec.resizeTimeout.seconds * 1000 + spec.resizeTimeout.nanos / 1e6
-    : undefined;
-  const evictionPolicy = options ? evictionPolicyOf(options.evictionPolicy) : undefined;
-  const subnetId = set(options?.subnetId);
-  const spot = spec.maxSpotNodes > 0;
+/** What every backend's group spec takes from a wire spec: name, size, slots, maxima, resize timeout. */
+export function groupBasicsFromWire(
+  spec: CapacityGroupSpec,
+): Pick<
+  GroupSpec,
+  'name' | 'vmSize' | 'taskSlotsPerNode' | 'maxDedicatedNodes' | 'maxSpotNodes' | 'resizeTimeoutMs'
+> {
+  const resizeTimeoutMs = durationFromWire(spec.resizeTimeout);
   return {
     name: spec.name,
     vmSize: spec.vmSize,
     taskSlotsPerNode: spec.taskSlotsPerNode || 1,
     maxDedicatedNodes: spec.maxDedicatedNodes,
     maxSpotNodes: spec.maxSpotNodes,
+    ...(resizeTimeoutMs ? { resizeTimeoutMs } : {}),
+  };
+}
+
+/** The scale-set backend's spec for a worker-burst wire spec. Validate it with `validateScaleSetSpec`. */
+export function scaleSetSpecFromWire(spec: CapacityGroupSpec): ScaleSetGroupSpec {
+  const options = spec.scaleSet;
+  const startup = options?.workerStartup;
+  const image = spec.image;
+  const evictionPolicy = options ? evictionPolicyOf(options.evictionPolicy) : undefined;
+  const subnetId = set(options?.subnetId);
+  const spot = spec.maxSpotNodes > 0;
+  return {
+    ...groupBasicsFromWire(spec),
     ...(image
       ? {
           image: Object.fromEntries(
@@ -61,7 +74,6 @@ export function scaleSetSpecFromWire(spec: CapacityGroupSpec): ScaleSetGroupSpec
           ) as ScaleSetGroupSpec['image'],
         }
       : {}),
-    ...(durationMs ? { resizeTimeoutMs: durationMs } : {}),
     resourceGroup: options?.resourceGroup ?? '',
     location: options?.location ?? '',
     ...(subnetId !== undefined ? { subnetId } : {}),

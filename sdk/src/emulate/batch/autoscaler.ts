@@ -8,7 +8,7 @@ import {
   parseFormula,
   type AutoScaleInputs,
 } from './autoscale';
-import { formatDuration } from './wire';
+import { formatIsoDuration } from '../../compute/batch-vocabulary';
 
 /** Batch's default evaluation interval. */
 export const DEFAULT_AUTOSCALE_INTERVAL_MS = 15 * 60_000;
@@ -103,7 +103,7 @@ export class AutoScaler {
     return {
       enableAutoScale: true,
       autoScaleFormula: p.formula,
-      autoScaleEvaluationInterval: formatDuration(p.intervalMs),
+      autoScaleEvaluationInterval: formatIsoDuration(p.intervalMs),
       ...(p.run ? { autoScaleRun: runJson(p.run) } : {}),
     };
   }

@@ -1,3 +1,5 @@
+import { SeededRandom } from '../../random';
+
 /** Faults the Batch emulator injects, as rates between 0 and 1 of requests. */
 export interface BatchFaultOptions {
   /** 503 `ServerBusy`, answered before any work is done. @default 0 */
@@ -33,17 +35,6 @@ export type FaultDecision =
   | { readonly kind: 'none' }
   | { readonly kind: 'serverBusy' | 'operationTimedOut' | 'drop'; readonly afterApply: boolean };
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Draws faults from seeded rates. Pure apart from its random sequence. */
 export class FaultPlan {
   private random: () => number;
@@ -52,7 +43,7 @@ export class FaultPlan {
 
   constructor(options: BatchFaultOptions = {}) {
     this.options = options;
-    this.random = mulberry32(options.seed ?? 1);
+    this.random = SeededRandom.fromState(options.seed ?? 1).next;
     this.script = [...(options.script ?? [])];
   }
 
@@ -60,7 +51,7 @@ export class FaultPlan {
   set(options: BatchFaultOptions): void {
     this.options = options;
     this.script = [...(options.script ?? [])];
-    if (options.seed !== undefined) this.random = mulberry32(options.seed);
+    if (options.seed !== undefined) this.random = SeededRandom.fromState(options.seed).next;
   }
 
   /** Decides the fault of one request; `write` says whether it changes state. */

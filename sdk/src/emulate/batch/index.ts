@@ -22,7 +22,6 @@ export {
   type SigningVariant,
 } from './auth';
 export { ODataSyntaxError, applySelect, parseFilter, parseSelect, type Filter } from './odata';
-export { formatDuration, parseDuration } from './wire';
 export {
   AutoScaleEvaluationError,
   AutoScaleSyntaxError,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LocalEngine, type LocalEngineOptions } from '../../compute/local/engine';
+import { parseIsoDuration } from '../../compute/batch-vocabulary';
 import { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from './defaults';
 import { EngineError } from '../../compute/local/errors';
 import { readTaskDirFile } from '../../compute/local/files';
@@ -22,7 +23,6 @@ import {
   nodeJson,
   parseAutoPool,
   parseAutoScaleSettings,
-  parseDuration,
   parseJobAdd,
   parsePoolAdd,
   parseTaskAdd,
@@ -310,7 +310,7 @@ export async function startBatchEmulator(options: BatchEmulatorOptions = {}): Pr
 
   function timeoutOf(r: Json): { resizeTimeoutMs?: number } {
     if (r.resizeTimeout === undefined) return {};
-    const ms = typeof r.resizeTimeout === 'string' ? parseDuration(r.resizeTimeout) : undefined;
+    const ms = typeof r.resizeTimeout === 'string' ? parseIsoDuration(r.resizeTimeout) : undefined;
     if (ms === undefined) throw invalidProperty('resizeTimeout', r.resizeTimeout);
     return { resizeTimeoutMs: ms };
   }

@@ -1,27 +1,5 @@
 import { EngineError } from '../../compute/local/errors';
-import { MAX_DURATION, formatDuration, parseDuration, parseJobAdd, parseTaskAdd } from './wire';
-
-describe('durations', () => {
-  it.each([
-    ['PT15M', 900_000],
-    ['PT1.5S', 1500],
-    ['P1DT2H', 93_600_000],
-    ['PT0S', 0],
-    ['P7D', 604_800_000],
-  ])('GIVEN %s WHEN parsed THEN %d ms and it formats back to the same duration', (text, ms) => {
-    expect(parseDuration(text)).toBe(ms);
-    expect(parseDuration(formatDuration(ms))).toBe(ms);
-  });
-  it.each([['15M'], ['PT'], ['P'], ['PTxS'], ['']])(
-    'GIVEN the malformed %j WHEN parsed THEN undefined',
-    (text) => {
-      expect(parseDuration(text)).toBeUndefined();
-    },
-  );
-  it('GIVEN forever WHEN formatted THEN the TimeSpan maximum Batch uses', () => {
-    expect(formatDuration(Number.MAX_SAFE_INTEGER)).toBe(MAX_DURATION);
-  });
-});
+import { parseJobAdd, parseTaskAdd } from './wire';
 
 describe('request parsing answers as Batch does', () => {
   it.each([

@@ -1,5 +1,11 @@
 import type { OutputFileSpec, ResourceFile } from '../../compute/backend';
 import { EngineError } from '../../compute/local/errors';
+import {
+  BATCH_FOREVER,
+  BATCH_FOREVER_MS,
+  formatIsoDuration,
+  parseIsoDuration,
+} from '../../compute/batch-vocabulary';
 import type { EngineJobNodeStatus, EngineJobTaskRun } from '../../compute/local/engine';
 import type { TaskDirEntry } from './files';
 import type {
@@ -15,37 +21,6 @@ import type {
 
 /** JSON as it travels. */
 export type Json = Record<string, unknown>;
-
-/** Batch's "forever" duration (the .NET TimeSpan.MaxValue). */
-export const MAX_DURATION = 'P10675199DT2H48M5.4775807S';
-const MAX_DURATION_MS = 10675199 * 86_400_000;
-
-/** Parses an ISO 8601 duration (`PT15M`, `P1DT2H`, `PT1.5S`) to milliseconds; undefined if malformed. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(text);
-  if (!m || text === 'P' || text.endsWith('T')) return undefined;
-  const [, d, h, min, s] = m;
-  return (
-    ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(min ?? 0)) * 60_000 +
-    Math.round(Number(s ?? 0) * 1000)
-  );
-}
-
-/** Formats milliseconds as an ISO 8601 duration, e.g. `PT1H30M`, `PT0.25S`. */
-export function formatDuration(ms: number): string {
-  if (ms >= MAX_DURATION_MS) return MAX_DURATION;
-  const days = Math.floor(ms / 86_400_000);
-  let rest = ms - days * 86_400_000;
-  const h = Math.floor(rest / 3_600_000);
-  rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000);
-  rest -= m * 60_000;
-  const s = rest / 1000;
-  let out = 'P' + (days ? `${days}D` : '');
-  const time = (h ? `${h}H` : '') + (m ? `${m}M` : '') + (s ? `${s}S` : '');
-  out += time ? `T${time}` : days ? '' : 'T0S';
-  return out;
-}
 
 /** An `InvalidPropertyValue` (400) naming the property, as Batch answers. */
 export function invalidProperty(name: string, value: unknown, reason?: string): EngineError {
@@ -104,9 +79,9 @@ function int(
 function dur(body: Json, name: string, path: string): number | undefined {
   const v = str(body, name, path);
   if (v === undefined) return undefined;
-  const ms = parseDuration(v);
+  const ms = parseIsoDuration(v);
   if (ms === undefined) throw invalidProperty(path, v);
-  return ms >= MAX_DURATION_MS ? undefined : ms;
+  return ms >= BATCH_FOREVER_MS ? undefined : ms;
 }
 
 function obj(v: unknown, path: string): Json {
@@ -436,7 +411,7 @@ export function taskJson(t: EngineTask, baseUrl: string, jobDefaults: { maxTaskR
       uploadOptions: { uploadCondition: f.uploadCondition.toLowerCase() },
     })),
     constraints: {
-      maxWallClockTime: s.maxWallClockMs !== undefined ? formatDuration(s.maxWallClockMs) : MAX_DURATION,
+      maxWallClockTime: s.maxWallClockMs !== undefined ? formatIsoDuration(s.maxWallClockMs) : BATCH_FOREVER,
       retentionTime: 'P7D',
       maxTaskRetryCount: s.maxTaskRetryCount ?? jobDefaults.maxTaskRetryCount,
     },
@@ -487,7 +462,7 @@ export function poolJson(
     allocationStateTransitionTime: iso(p.allocationStateTransitionTime),
     vmSize: p.spec.vmSize,
     virtualMachineConfiguration: extra.virtualMachineConfiguration,
-    resizeTimeout: formatDuration(p.resizeTimeoutMs),
+    resizeTimeout: formatIsoDuration(p.resizeTimeoutMs),
     resizeErrors: p.resizeErrors.length
       ? p.resizeErrors.map((e) => ({ code: e.code, message: e.message }))
       : undefined,
@@ -608,7 +583,7 @@ export function jobJson(j: EngineJob, baseUrl: string): Json {
     state: j.state,
     stateTransitionTime: iso(j.stateTransitionTime),
     priority: 0,
-    constraints: { maxWallClockTime: MAX_DURATION, maxTaskRetryCount: s.maxTaskRetryCount ?? 0 },
+    constraints: { maxWallClockTime: BATCH_FOREVER, maxTaskRetryCount: s.maxTaskRetryCount ?? 0 },
     poolInfo: { poolId: j.poolId },
     jobPreparationTask: s.preparation
       ? {
@@ -622,7 +597,7 @@ export function jobJson(j: EngineJob, baseUrl: string): Json {
       ? {
           id: 'jobrelease',
           ...commandJson(s.release),
-          maxWallClockTime: formatDuration(s.release.maxWallClockMs ?? 15 * 60_000),
+          maxWallClockTime: formatIsoDuration(s.release.maxWallClockMs ?? 15 * 60_000),
         }
       : undefined,
     commonEnvironmentSettings: envList(s.environment),

@@ -7,7 +7,6 @@ export {
   type AppliedPlan,
   type AppliedTarget,
   type BudgetView,
-  type CapacityBackends,
   type CapacityGroupView,
   type CapacityManagerOptions,
   type PlanContext,

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { backendQueryOf, type BackendRegistry } from '../../compute/registry';
 import type {
   CapacityBackend,
   CapacityEvent,
@@ -7,7 +8,7 @@ import type {
   GroupSpec,
   GroupStatus,
 } from '../../compute/backend';
-import { scaleSetSpecFromWire } from '../../compute/scaleset/wire';
+import { groupBasicsFromWire, scaleSetSpecFromWire } from '../../compute/scaleset/wire';
 import { didYouMean } from '../../config/config';
 import {
   FailedPreconditionError,
@@ -40,14 +41,6 @@ import {
   type NodePair,
   type NodePrices,
 } from './targets';
-
-/** The backends capacity groups can live on, by burst mode. */
-export interface CapacityBackends {
-  /** Frame offload: Azure Batch or the local engine. */
-  readonly offload: CapacityBackend;
-  /** Worker burst: VM Scale Sets. @default none (worker-burst groups are refused) */
-  readonly workerBurst?: CapacityBackend;
-}
 
 /** Who set a group's current targets. */
 export type TargetOwner = 'manual' | 'plan';
@@ -171,7 +164,14 @@ const SUBNET =
   /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i;
 const NONE: NodePair = { dedicated: 0, spot: 0 };
 
-const kindNames: Record<CapacityBackend['kind'], string> = {
+/** The wire's name for a backend kind. */
+function wireKindOf(kind: string): BackendKind {
+  if (kind === 'batch') return BackendKind.BACKEND_KIND_BATCH;
+  if (kind === 'scaleset') return BackendKind.BACKEND_KIND_SCALE_SET;
+  return BackendKind.BACKEND_KIND_LOCAL;
+}
+
+const kindNames: Partial<Record<CapacityBackend['kind'], string>> = {
   local: 'the local engine',
   batch: 'Azure Batch',
   scaleset: 'VM Scale Sets',
@@ -207,7 +207,7 @@ export class CapacityManager {
   private readonly nodeLookups = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly backends: CapacityBackends,
+    private readonly backends: BackendRegistry,
     private readonly file: string,
     private readonly logger: Logger,
     private readonly options: CapacityManagerOptions = {},
@@ -233,8 +233,8 @@ export class CapacityManager {
       }
     }
     this.meter = new SpendMeter({ file: options.spendFile ?? path.join(path.dirname(file), 'spend.json') });
-    for (const backend of [backends.offload, backends.workerBurst]) {
-      if (backend) this.unsubscribes.push(backend.onCapacityEvent((e) => this.record(e)));
+    for (const { backend } of backends.list()) {
+      this.unsubscribes.push(backend.onCapacityEvent((e) => this.record(e)));
     }
     const every = options.meterIntervalMs ?? 30_000;
     if (every > 0) {
@@ -266,24 +266,26 @@ export class CapacityManager {
     for (const l of this.listeners) l();
   }
 
+  /** The registered backend the group lives on: by its mode and the kind its spec names. */
   private backendFor(spec: CapacityGroupSpec): CapacityBackend {
-    if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
-      if (!this.backends.workerBurst) {
-        throw new FailedPreconditionError(
-          `capacity group ${JSON.stringify(spec.name)} is worker burst, but no scale-set backend is configured (configuration workerBurst.subscriptionId and workerBurst.resourceGroup)`,
-        );
-      }
-      return this.backends.workerBurst;
+    const query = backendQueryOf(spec);
+    if (query.mode === 'worker-burst' && !this.backends.list().some((e) => e.mode === 'worker-burst')) {
+      throw new FailedPreconditionError(
+        `capacity group ${JSON.stringify(spec.name)} is worker burst, but no scale-set backend is configured (configuration workerBurst.subscriptionId and workerBurst.resourceGroup)`,
+      );
     }
-    return this.backends.offload;
+    return this.backends.resolve(query).backend;
+  }
+
+  /** The first frame-offload backend registered: where groups that name no backend kind go. */
+  private offload(): CapacityBackend {
+    return this.backends.resolve({ mode: 'frame-offload' }).backend;
   }
 
   /** The backend that serves a mode here: scale sets for worker burst, the offload backend's kind otherwise. */
   private defaultBackend(mode: BurstMode): BackendKind {
     if (mode === BurstMode.BURST_MODE_WORKER_BURST) return BackendKind.BACKEND_KIND_SCALE_SET;
-    return this.backends.offload.kind === 'batch'
-      ? BackendKind.BACKEND_KIND_BATCH
-      : BackendKind.BACKEND_KIND_LOCAL;
+    return wireKindOf(this.offload().kind);
   }
 
   /** Validates what every spec needs, whatever its backend, before anything is stored or created. */
@@ -347,9 +349,13 @@ export class CapacityManager {
         'is for worker burst (mode WORKER_BURST); a frame-offload group runs on Azure Batch or the local engine',
       );
     }
-    if (!worker && backend !== offloadKind) {
+    const offloadKinds = this.backends
+      .list()
+      .flatMap((e) => (e.mode === 'frame-offload' ? [wireKindOf(e.backend.kind)] : []));
+    if (!worker && backend !== offloadKind && !offloadKinds.includes(backend)) {
+      const offload = this.offload().kind;
       throw new FailedPreconditionError(
-        `spec.backend is ${backendName}, but this service offloads frames to ${kindNames[this.backends.offload.kind]} (configuration compute.backend ${JSON.stringify(this.backends.offload.kind)})`,
+        `spec.backend is ${backendName}, but this service offloads frames to ${kindNames[offload] ?? offload} (configuration compute.backend ${JSON.stringify(offload)})`,
       );
     }
     const spec = CapacityGroupSpec.fromPartial({ ...input, backend });
@@ -987,19 +993,11 @@ function errorText(err: unknown): string {
 /** The backend's view of a wire spec: worker-burst groups carry their scale-set options. */
 export function toBackendSpec(spec: CapacityGroupSpec): GroupSpec {
   if (spec.mode === BurstMode.BURST_MODE_WORKER_BURST) return scaleSetSpecFromWire(spec);
-  const durationMs = spec.resizeTimeout
-    ? spec.resizeTimeout.seconds * 1000 + spec.resizeTimeout.nanos / 1e6
-    : undefined;
   return {
-    name: spec.name,
-    vmSize: spec.vmSize,
-    taskSlotsPerNode: spec.taskSlotsPerNode || 1,
-    maxDedicatedNodes: spec.maxDedicatedNodes,
-    maxSpotNodes: spec.maxSpotNodes,
+    ...groupBasicsFromWire(spec),
     ...(spec.image ? { image: spec.image } : {}),
     ...(spec.batchPool?.startTaskCommand ? { startTaskCommand: spec.batchPool.startTaskCommand } : {}),
     ...(spec.batchPool?.subnetId ? { subnetId: spec.batchPool.subnetId } : {}),
-    ...(durationMs ? { resizeTimeoutMs: durationMs } : {}),
     ...(spec.gpu?.count ? { gpusPerNode: spec.gpu.count } : {}),
   };
 }

@@ -8,7 +8,7 @@ import type {
   TaskInfo,
 } from '../../compute/backend';
 import { isJobQuotaReached, isRetryable } from '../../compute/batch/errors';
-import { MAX_COMMAND_LINE, validateJobSpec, validateTasks } from '../../compute/batch/validate';
+import { MAX_COMMAND_LINE, validateJobSpec, validateTasks } from '../../compute/batch-vocabulary';
 import { ValidationError } from '../../errors';
 import type { FrameSpec, JobSpec, OutputFile } from '../../model/frames';
 import { TERMINAL_FRAME_STATES } from '../../model/frames';

@@ -11,21 +11,10 @@ import type {
 } from '../../model/frames';
 import type { FrameDispatcher } from './dispatcher';
 import { validateSubmission } from '../../model/validate';
+import { pageOf, type Page, type PageOptions } from '../paging';
 import { frameIdOf, jobIdOf, type FrameStore } from './store';
 
-/** One page of a listing. */
-export interface Page<T> {
-  readonly items: T[];
-  /** Empty on the last page. */
-  readonly nextPageToken: string;
-}
-
-/** Paging options. */
-export interface PageOptions {
-  /** 1-1000. @default 100 */
-  readonly pageSize?: number;
-  readonly pageToken?: string;
-}
+export type { Page, PageOptions };
 
 /**
  * The frame-offload domain: what the FrameService RPCs do, independent of gRPC. Validates
@@ -138,7 +127,7 @@ export class FrameManager {
           (!filter.source || j.spec.source === filter.source) &&
           (!filter.states?.length || filter.states.includes(j.state)),
       );
-    return page(jobs, filter);
+    return pageOf(jobs, filter);
   }
 
   listFrames(jobId: string, filter: { states?: readonly FrameState[] } & PageOptions): Page<Frame> {
@@ -146,24 +135,6 @@ export class FrameManager {
     const frames = this.store
       .framesOf(jobId)
       .filter((f) => !filter.states?.length || filter.states.includes(f.state));
-    return page(frames, filter);
+    return pageOf(frames, filter);
   }
-}
-
-function page<T>(items: T[], options: PageOptions): Page<T> {
-  const size = options.pageSize || 100;
-  if (!Number.isInteger(size) || size < 1 || size > 1000) {
-    throw new ValidationError('page_size', size, 'must be from 1 to 1000');
-  }
-  let offset = 0;
-  if (options.pageToken) {
-    // Strict: the token must be exactly what this service issues (base64url forgives garbage).
-    const decoded = /^o(\d{1,15})$/.exec(Buffer.from(options.pageToken, 'base64url').toString());
-    if (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== options.pageToken)
-      throw new ValidationError('page_token', options.pageToken, 'is not a token this service issued');
-    offset = Number(decoded[1]);
-  }
-  const slice = items.slice(offset, offset + size);
-  const next = offset + size < items.length ? Buffer.from(`o${offset + size}`).toString('base64url') : '';
-  return { items: slice, nextPageToken: next };
 }

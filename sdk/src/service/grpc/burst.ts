@@ -1,6 +1,6 @@
 import { ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/burst';
-import { sourceKinds } from '../../model/wire-mapping';
+import { durationFromWire, durationToWire, sourceKinds } from '../../model/wire-mapping';
 import type { BurstManager } from '../burst/manager';
 import type { FarmReport } from '../burst/planner';
 import { unary, type HandlerContext } from './handlers';
@@ -34,7 +34,7 @@ export function farmReportFromWire(state: w.FarmState | undefined): FarmReport {
         offloadedFrames: j.offloadedFrames,
         ...(j.submittedAt ? { submittedAt: j.submittedAt } : {}),
         ...(j.deadline ? { deadline: j.deadline } : {}),
-        ...(j.frameTime ? { frameTimeMs: j.frameTime.seconds * 1000 + j.frameTime.nanos / 1e6 } : {}),
+        ...(j.frameTime ? { frameTimeMs: durationFromWire(j.frameTime) } : {}),
         burstable: j.burstable,
         ...(j.capacityGroup ? { capacityGroup: j.capacityGroup } : {}),
       };
@@ -65,10 +65,7 @@ export function burstServiceHandlers(
           })),
           projectedCostPerHour: plan.projectedCostPerHour,
           reasons: [...plan.reasons],
-          reportInterval: {
-            seconds: Math.floor(reportIntervalMs / 1000),
-            nanos: (reportIntervalMs % 1000) * 1e6,
-          },
+          reportInterval: durationToWire(reportIntervalMs),
         },
       };
     }),

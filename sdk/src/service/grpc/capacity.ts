@@ -3,10 +3,11 @@ import type { ComputeNode, NodeState } from '../../compute/backend';
 import { ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/capacity';
 import { NodePriority } from '../../gen/spillway/v1/common';
-import { nodeStates, provisioningStates, targetOwners } from '../../model/wire-mapping';
+import { durationFromWire, nodeStates, provisioningStates, targetOwners } from '../../model/wire-mapping';
 import type { CapacityGroupView, CapacityManager, SequencedCapacityEvent } from '../capacity/manager';
 import { abortOf, serverStream, unary, type HandlerContext } from './handlers';
 import { parseCursor, pump } from './watch';
+import { pageOf } from '../paging';
 
 const eventTypes: Record<SequencedCapacityEvent['type'], w.CapacityEventType> = {
   nodeReady: w.CapacityEventType.CAPACITY_EVENT_TYPE_NODE_READY,
@@ -81,20 +82,6 @@ function nodeToWire(n: ComputeNode): w.Node {
   };
 }
 
-function pageOf<T>(items: T[], pageSize: number, pageToken: string): { items: T[]; next: string } {
-  const size = pageSize || 100;
-  if (size > 1000) throw new ValidationError('page_size', size, 'must be from 1 to 1000');
-  // Strict: garbage is refused, never read as the first page.
-  const decoded = pageToken ? /^o(\d{1,15})$/.exec(Buffer.from(pageToken, 'base64url').toString()) : null;
-  if (pageToken && (!decoded || Buffer.from(`o${decoded[1]}`).toString('base64url') !== pageToken))
-    throw new ValidationError('page_token', pageToken, 'is not a token this service issued');
-  const offset = decoded ? Number(decoded[1]) : 0;
-  return {
-    items: items.slice(offset, offset + size),
-    next: offset + size < items.length ? Buffer.from(`o${offset + size}`).toString('base64url') : '',
-  };
-}
-
 /** The CapacityService handlers: validate, call the capacity manager, map errors. */
 export function capacityServiceHandlers(
   ctx: HandlerContext,
@@ -102,8 +89,8 @@ export function capacityServiceHandlers(
 ): w.CapacityServiceServer {
   return {
     listCapacityGroups: unary(ctx, async (req: w.ListCapacityGroupsRequest, call) => {
-      const page = pageOf(await capacity.list({ abortSignal: abortOf(call) }), req.pageSize, req.pageToken);
-      return { groups: page.items.map(groupToWire), nextPageToken: page.next };
+      const page = pageOf(await capacity.list({ abortSignal: abortOf(call) }), req);
+      return { groups: page.items.map(groupToWire), nextPageToken: page.nextPageToken };
     }),
     getCapacityGroup: unary(ctx, async (req: w.GetCapacityGroupRequest) => ({
       group: groupToWire(await capacity.get(req.name)),
@@ -114,7 +101,7 @@ export function capacityServiceHandlers(
       return { group: groupToWire(group), created };
     }),
     resizeCapacityGroup: unary(ctx, async (req: w.ResizeCapacityGroupRequest) => {
-      const timeout = req.resizeTimeout ? req.resizeTimeout.seconds * 1000 : undefined;
+      const timeout = durationFromWire(req.resizeTimeout);
       const group = await capacity.resize(
         req.name,
         { dedicated: req.targetDedicatedNodes, spot: req.targetSpotNodes },
@@ -134,8 +121,8 @@ export function capacityServiceHandlers(
       budget: { ...(await capacity.budget({ abortSignal: abortOf(call) })) },
     })),
     listNodes: unary(ctx, async (req: w.ListNodesRequest) => {
-      const page = pageOf(await capacity.listNodes(req.capacityGroup), req.pageSize, req.pageToken);
-      return { nodes: page.items.map(nodeToWire), nextPageToken: page.next };
+      const page = pageOf(await capacity.listNodes(req.capacityGroup), req);
+      return { nodes: page.items.map(nodeToWire), nextPageToken: page.nextPageToken };
     }),
     watchCapacityEvents: serverStream(
       ctx,

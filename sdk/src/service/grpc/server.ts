@@ -1,18 +1,12 @@
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { FailedPreconditionError, ValidationError } from '../../errors';
-import { AssetServiceService, type AssetServiceServer } from '../../gen/spillway/v1/assets';
-import { BurstServiceService, type BurstServiceServer } from '../../gen/spillway/v1/burst';
-import { CapacityServiceService, type CapacityServiceServer } from '../../gen/spillway/v1/capacity';
-import { CostServiceService, type CostServiceServer } from '../../gen/spillway/v1/cost';
-import type { FrameServiceServer } from '../../gen/spillway/v1/frames';
 import type { Logger } from '../../logging';
 import { registerSecret } from '../../logging';
 import { addIntrospection, type Introspection } from '../introspection';
 import { allowAll, bearerToken, type Authenticator } from './auth';
-import { watchFramesService } from './frames';
-import { guardDefinition } from './guard';
 import type { HandlerContext } from './handlers';
+import type { GrpcService } from './service';
 
 /** TLS material for a non-loopback listener. */
 export interface ServerTls {
@@ -84,15 +78,6 @@ export function checkListenSecurity(options: ListenOptions): { host: string; por
   return { host, port };
 }
 
-/** The services a Spillway server carries; each present one is added. */
-export interface ServiceImplementations {
-  readonly frames?: FrameServiceServer;
-  readonly capacity?: CapacityServiceServer;
-  readonly burst?: BurstServiceServer;
-  readonly assets?: AssetServiceServer;
-  readonly cost?: CostServiceServer;
-}
-
 /** A running gRPC server. */
 export interface RunningServer {
   /** `host:port` actually bound (the real port when 0 was asked). */
@@ -111,9 +96,9 @@ export function handlerContext(options: ListenOptions, logger: Logger): HandlerC
   return { authenticate, logger };
 }
 
-/** Binds a server with the given services, health and reflection. */
+/** Binds a server with the given services, health and reflection; each service adds itself. */
 export async function startServer(
-  services: (ctx: HandlerContext) => ServiceImplementations,
+  services: readonly GrpcService[],
   options: ListenOptions,
   logger: Logger,
 ): Promise<RunningServer> {
@@ -125,13 +110,8 @@ export async function startServer(
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  const impl = services(handlerContext(options, logger));
-  // Every request passes the guard (decoded, checked against the contract) on arrival.
-  if (impl.frames) server.addService(guardDefinition(watchFramesService), impl.frames);
-  if (impl.capacity) server.addService(guardDefinition(CapacityServiceService), impl.capacity);
-  if (impl.burst) server.addService(guardDefinition(BurstServiceService), impl.burst);
-  if (impl.assets) server.addService(guardDefinition(AssetServiceService), impl.assets);
-  if (impl.cost) server.addService(guardDefinition(CostServiceService), impl.cost);
+  // Every service adds itself, each request passing the guard (see `grpcService`).
+  for (const service of services) service.addToServer(server);
   const introspection = addIntrospection(server);
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(
@@ -148,6 +128,7 @@ export async function startServer(
   const address = host.includes(':') ? `[${host}]:${bound}` : `${host}:${bound}`;
   logger.info('listening', {
     address,
+    services: services.map((s) => s.name.replace(/^spillway\.v1\./, '')).join(','),
     tls: Boolean(options.tls),
     auth: options.token ? 'token' : options.tls?.clientCa ? 'mtls' : 'none',
   });

@@ -1,5 +1,18 @@
 import type { NodeState } from '../backend';
-import type { BatchNodeState } from './types';
+
+/** Node states exactly as Azure Batch spells them on the wire. */
+export type BatchNodeState =
+  | 'creating'
+  | 'starting'
+  | 'waitingforstarttask'
+  | 'idle'
+  | 'running'
+  | 'rebooting'
+  | 'preempted'
+  | 'starttaskfailed'
+  | 'unusable'
+  | 'leavingpool'
+  | 'offline';
 
 const NODE_STATES: Record<string, NodeState> = {
   creating: 'creating',

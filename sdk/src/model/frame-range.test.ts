@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors';
-import { chunkFrames, countChunks, framesOf, iterateChunks, parseFrameRange } from './frames';
+import { chunkFrames, countChunks, framesOf, iterateChunks, parseFrameRange } from './frame-range';
 
 describe('parseFrameRange', () => {
   it.each([
