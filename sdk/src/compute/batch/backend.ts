@@ -88,7 +88,8 @@ export interface BatchComputeBackendOptions {
   readonly pollIntervalMs?: number;
   /**
    * Poll interval while a watched job has tasks running, or the last poll saw its counts
-   * change: how late a completion is seen at most (plus one call). @default 500
+   * change: how late a completion is seen at most (plus one call). @default a tenth of
+   * `pollIntervalMs`, at least 100 (500 at its default)
    */
   readonly activePollIntervalMs?: number;
   /** How long a resize or node removal waits for a running resize before stopping it. @default 60000 */
@@ -1131,9 +1132,10 @@ export class BatchComputeBackend implements ComputeBackend {
         .finally(() => {
           this.polling = undefined;
           if (!this.closed && (this.taskListeners.size > 0 || this.capacityListeners.size > 0)) {
+            const idleMs = this.options.pollIntervalMs ?? 5000;
             this.pollDelayMs = nextPollDelay(this.pollDelayMs, this.pollBusy, {
-              activeMs: this.options.activePollIntervalMs ?? 500,
-              idleMs: this.options.pollIntervalMs ?? 5000,
+              activeMs: this.options.activePollIntervalMs ?? Math.max(100, idleMs / 10),
+              idleMs,
             });
             this.timer = setTimeout(tick, this.pollDelayMs);
             this.timer.unref();
