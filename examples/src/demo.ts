@@ -1,10 +1,13 @@
-// `npm start`: a Deadline farm that is too small for its job bursts into "Azure".
+// `npm start`: a Deadline farm that is too small for one of its jobs bursts into "Azure".
 //
 // Everything runs on this machine with no Azure account: the Spillway service on the
 // embedded default (local engine + Azurite, started by the service), a fake Deadline Web
-// Service with 2 local workers, and the Deadline bridge. An animation job with a deadline
-// arrives; the bridge offloads the frames no local worker can take, the cloud renders them,
-// and their outputs land in the job's output folder, verified, before Deadline marks them done.
+// Service with 2 local workers, and the Deadline bridge. Two jobs arrive: an animation due
+// in 20 seconds, which the farm cannot finish in time, and a comp due in an hour, which it
+// can. The burst policy decides: it offloads part of the animation (about as many frames as
+// the farm would finish late) and none of the comp; each change of its plan is printed with
+// its reason. The cloud renders the offloaded frames, and their outputs land in the job's
+// output folder, verified, before Deadline marks them done.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,8 +16,13 @@ import { FakeDeadline, hasBlender, makeBlenderScene } from '@spillway/bridge-dea
 import { BurstClient, createLogger, sleep } from '@spillway/sdk';
 import { loadConfig } from '@spillway/sdk/config';
 import { embeddedProviders, startService } from '@spillway/sdk/service';
+import { followPlans } from './plan-lines';
 
 const FRAMES = Number(process.env.DEMO_FRAMES ?? 24);
+/** The animation is due this long after submission: less than the farm needs alone. */
+const DEADLINE_SECONDS = Number(process.env.DEMO_DEADLINE_SECONDS ?? 20);
+/** The comp (6 frames) is due in an hour: the farm finishes it in time, nothing leaves. */
+const COMP_FRAMES = 6;
 const LOCAL_WORKERS = 2;
 const CLOUD_NODES = 3;
 /** Spot price used for the cost estimate (Standard_D16as_v5-class spot, per node-hour). */
@@ -30,7 +38,9 @@ async function main(): Promise<void> {
   const logLines: string[] = [];
   const logger = createLogger({ level: 'info', write: (l) => logLines.push(l) });
 
-  console.log('Spillway demo: a 2-worker Deadline farm bursts a too-big animation into the local "cloud".');
+  console.log(
+    'Spillway demo: a 2-worker Deadline farm; the burst policy sends part of a late animation to the local "cloud".',
+  );
   console.log(
     `  renderer: ${blender ? 'Blender (found on PATH)' : 'built-in PNG renderer (Blender not installed)'}`,
   );
@@ -42,6 +52,9 @@ async function main(): Promise<void> {
       listen: '127.0.0.1:0',
       dataDir: path.join(work, 'spillway'),
       'compute.local.nodes': CLOUD_NODES,
+      // The embedded engine's round trip per frame (assets in, outputs back through Azurite)
+      // is about a second, not a real cloud's 10; the service learns it after 3 frames anyway.
+      'burst.groupDefaults.transferSecondsPerFrame': 1,
     },
   });
   const service = await startService(
@@ -71,7 +84,7 @@ async function main(): Promise<void> {
         Priority: 60,
         OutputDirectory0: 'Z:\\renders',
         OutputFilename0: 'frame_####.png',
-        ExtraInfoKeyValue0: `SpillwayDeadline=${new Date(Date.now() + 120_000).toISOString()}`,
+        ExtraInfoKeyValue0: `SpillwayDeadline=${new Date(Date.now() + DEADLINE_SECONDS * 1000).toISOString()}`,
       },
       { SceneFile: 'Z:\\shot.blend', OutputFile: 'Z:\\renders\\frame_####' },
     );
@@ -86,7 +99,7 @@ async function main(): Promise<void> {
         Priority: 60,
         OutputDirectory0: 'Z:\\renders',
         OutputFilename0: 'frame_####.png',
-        ExtraInfoKeyValue0: `SpillwayDeadline=${new Date(Date.now() + 120_000).toISOString()}`,
+        ExtraInfoKeyValue0: `SpillwayDeadline=${new Date(Date.now() + DEADLINE_SECONDS * 1000).toISOString()}`,
       },
       {
         Executable: process.execPath,
@@ -94,7 +107,29 @@ async function main(): Promise<void> {
       },
     );
   }
-  console.log(`  job:      ${FRAMES} frames, deadline in 2 minutes, output ${outDir}\n`);
+  const jobDue = new Date(Date.now() + DEADLINE_SECONDS * 1000);
+  const compDue = new Date(Date.now() + 3_600_000);
+  const compId = deadline.submitJob(
+    {
+      Plugin: 'CommandLine',
+      Name: 'shot020_comp',
+      Frames: `1-${COMP_FRAMES}`,
+      ChunkSize: 1,
+      Priority: 40,
+      OutputDirectory0: 'Z:\\comp',
+      OutputFilename0: 'comp_####.png',
+      ExtraInfoKeyValue0: `SpillwayDeadline=${compDue.toISOString()}`,
+    },
+    {
+      Executable: process.execPath,
+      Arguments: `${path.join(__dirname, 'tiny-render.js')} <STARTFRAME> Z:\\comp\\comp_<STARTFRAME%4>.png`,
+    },
+  );
+  fs.mkdirSync(path.join(farm, 'comp'), { recursive: true });
+  console.log(
+    `  job:      shot010_lighting, ${FRAMES} frames, due in ${DEADLINE_SECONDS} s, output ${outDir}`,
+  );
+  console.log(`  job:      shot020_comp, ${COMP_FRAMES} frames, due in an hour\n`);
 
   const bridge = await DeadlineBridge.start(
     resolveConfig({
@@ -109,6 +144,19 @@ async function main(): Promise<void> {
   );
 
   const client = new BurstClient(service.address);
+  const tty = process.stdout.isTTY === true;
+  let progressShown = false;
+  const stopPlans = new AbortController();
+  const plans = followPlans(
+    client,
+    'deadline:demo',
+    (line) => {
+      // A plan line goes above the progress line.
+      process.stdout.write(tty && progressShown ? `\r\x1b[K${line}\n` : `${line}\n`);
+      progressShown = false;
+    },
+    stopPlans.signal,
+  );
   const cloudSeconds = async (): Promise<{ done: number; running: number; seconds: number }> => {
     let done = 0;
     let running = 0;
@@ -123,10 +171,10 @@ async function main(): Promise<void> {
     return { done, running, seconds };
   };
 
-  const tty = process.stdout.isTTY === true;
   let last = '';
   for (;;) {
     const s = deadline.summary(jobId);
+    const comp = deadline.summary(compId);
     const cloud = await cloudSeconds();
     const cost = (cloud.seconds / 3600) * SPOT_PER_HOUR;
     const line =
@@ -134,14 +182,19 @@ async function main(): Promise<void> {
         .toString()
         .padStart(3)} s  local ${String(s.completedLocally).padStart(2)} done  ` +
       `cloud ${String(cloud.done).padStart(2)} done ${cloud.running} running  ` +
-      `queued ${s.queued}  in cloud ${s.suspended}  of ${s.total}  est. cost $${cost.toFixed(4)}`;
-    if (line !== last) process.stdout.write(tty ? `\r${line}` : `${line}\n`);
+      `queued ${s.queued}  in cloud ${s.suspended}  of ${s.total}  comp ${comp.completed}/${comp.total}  est. cost $${cost.toFixed(4)}`;
+    if (line !== last) {
+      process.stdout.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+      progressShown = true;
+    }
     last = line;
-    if (s.completed === s.total) break;
+    if (s.completed === s.total && comp.completed === comp.total) break;
     if (Date.now() - started > 170_000) throw new Error('the demo took too long; see the log above');
     await sleep(1000);
   }
   if (tty) process.stdout.write('\n');
+  stopPlans.abort();
+  await plans;
 
   const s = deadline.summary(jobId);
   const cloud = await cloudSeconds();
@@ -153,7 +206,25 @@ async function main(): Promise<void> {
   const withoutBurst = (FRAMES * localFrameSeconds) / LOCAL_WORKERS;
   const pngs = fs.readdirSync(outDir).filter((f) => f.endsWith('.png'));
 
+  /** When Deadline marked the job complete (its `DateComp`), read through the Web Service. */
+  const doneAt = async (id: string): Promise<Date | undefined> => {
+    const res = await fetch(`${deadline.url}/api/jobs?JobID=${encodeURIComponent(id)}`);
+    const [raw] = (await res.json()) as { DateComp?: string }[];
+    const at = raw?.DateComp ? new Date(raw.DateComp) : undefined;
+    return at && at.getFullYear() > 1 ? at : undefined;
+  };
+  const met = async (id: string, due: Date): Promise<string> => {
+    const at = await doneAt(id);
+    return at
+      ? `${at <= due ? 'met' : 'missed'} (done ${((at.getTime() - due.getTime()) / 1000).toFixed(0)} s ${at <= due ? 'before' : 'after'} it)`
+      : 'unknown';
+  };
+  const comp = deadline.summary(compId);
   console.log('\nSummary');
+  console.log(`  animation deadline           ${await met(jobId, jobDue)}`);
+  console.log(
+    `  comp                         ${comp.completedLocally} of ${comp.total} frames rendered locally; deadline ${await met(compId, compDue)}`,
+  );
   console.log(`  frames rendered locally      ${s.completedLocally}`);
   console.log(
     `  frames rendered in the cloud ${s.total - s.completedLocally} (outputs verified, then marked done in Deadline)`,

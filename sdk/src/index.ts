@@ -15,5 +15,4 @@ export * as wire from './wire';
 export { createLogger, redact, silentLogger, type Logger, type LogLevel } from './logging';
 export { backoffMs, DEFAULT_BACKOFF, retry, sleep, type BackoffOptions, type RetryOptions } from './retry';
 // Types the client's API speaks (type-only: nothing behind them is loaded).
-export type { FarmReport, PlanOutput, PlannerGroup, ReportedJob } from './service/burst/planner';
 export type { GroupStatus, NodeCounts, NodePriority, NodeState } from './compute/backend';

@@ -87,9 +87,9 @@ describe('the budget on every path that adds cost', () => {
       workers: [{ group: '', idle: 0, busy: 8 }],
     });
     // THEN nightly keeps its pin and rush gets only what the cap leaves (none: one more node is 1.05/h)
-    expect(plan.targets.filter((t) => t.capacityGroup !== 'default')).toEqual([
-      { capacityGroup: 'nightly', dedicated: 0, spot: 6 },
-      { capacityGroup: 'rush', dedicated: 0, spot: 0 },
+    expect(plan.targets.filter((t) => t.capacityGroup !== 'default')).toMatchObject([
+      { capacityGroup: 'nightly', dedicatedNodes: 0, spotNodes: 6 },
+      { capacityGroup: 'rush', dedicatedNodes: 0, spotNodes: 0 },
     ]);
     expect(plan.reasons).toEqual(
       expect.arrayContaining([

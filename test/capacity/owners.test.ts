@@ -59,10 +59,10 @@ describe('capacity owners on a live service', () => {
     const plan = await svc.client.reportFarmState(saturatedFarm('deadline:main'));
 
     // THEN the plan's target for nightly is the pin, and its reasons say why
-    expect(plan.targets.find((t) => t.capacityGroup === 'nightly')).toEqual({
+    expect(plan.targets.find((t) => t.capacityGroup === 'nightly')).toMatchObject({
       capacityGroup: 'nightly',
-      dedicated: 0,
-      spot: 20,
+      dedicatedNodes: 0,
+      spotNodes: 20,
     });
     expect(plan.reasons).toContain('group nightly: kept at 20 spot, pinned by hand (the plan wanted 0)');
     // ... and the group keeps its 20 spot nodes (a resize would have been started at once).

@@ -31,7 +31,16 @@ export async function startCapacityService(
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-capacity-'));
   const config = loadConfig({
     env: {},
-    overrides: { listen: '127.0.0.1:0', dataDir, 'compute.local.nodes': 1, ...overrides },
+    // Capacity ownership holds whatever the planner; these tests plan with the greedy
+    // baseline, whose targets follow the queue at once. (The burst policy keeps idle nodes a
+    // billing interval and stays within the budget itself, so it seldom needs clamping.)
+    overrides: {
+      listen: '127.0.0.1:0',
+      dataDir,
+      'compute.local.nodes': 1,
+      'burst.planner': 'greedy',
+      ...overrides,
+    },
   });
   const service = await startService(config, embeddedProviders(config), silentLogger);
   const client = new BurstClient(service.address);

@@ -147,10 +147,10 @@ describe('worker-burst capacity owners', () => {
     const plan = await svc.client.reportFarmState(saturated('lighting', { idle: 0, busy: 12 }));
 
     // THEN the plan keeps the 2 instances and says why; nothing is resized
-    expect(plan.targets.find((t) => t.capacityGroup === 'cloud-workers')).toEqual({
+    expect(plan.targets.find((t) => t.capacityGroup === 'cloud-workers')).toMatchObject({
       capacityGroup: 'cloud-workers',
-      dedicated: 0,
-      spot: 2,
+      dedicatedNodes: 0,
+      spotNodes: 2,
     });
     expect(plan.reasons).toContain(
       'group cloud-workers: kept at 2 spot: worker burst for farm groups this report does not involve',
@@ -170,7 +170,7 @@ describe('worker-burst capacity owners', () => {
     const plan = await svc.client.reportFarmState(saturated('cloud', { idle: 1, busy: 1 }));
 
     // THEN the plan goes down to the busy worker, not below, and the busy one is the one kept
-    expect(plan.targets.find((t) => t.capacityGroup === 'cloud-workers')).toMatchObject({ spot: 1 });
+    expect(plan.targets.find((t) => t.capacityGroup === 'cloud-workers')).toMatchObject({ spotNodes: 1 });
     expect(plan.reasons).toContain(
       'group cloud-workers: kept at 1 spot: 1 node(s) are busy and are never removed by a plan',
     );

@@ -56,7 +56,8 @@ async function eventsUntilDone(svc: TestService, jobId: string, frames: number):
 describe('licence servers per capacity group', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ nodes: 1 });
+    // The plan test below asks the burst policy (the product's planner) for a plan.
+    svc = await startTestService({ nodes: 1, planner: 'policy' });
   });
   afterAll(() => svc.close());
 
@@ -159,27 +160,27 @@ describe('licence servers per capacity group', () => {
 
   it('the burst plan sends no frames to the unhealthy group and says why', async () => {
     // (After the previous test: lic-down's check failed.)
-    const plan = await svc.client.reportFarmState(
-      {
-        source: 'deadline:test',
-        observedAt: new Date(),
-        jobs: [
-          {
-            sourceJobId: 'j1',
-            priority: 50,
-            group: '',
-            queuedFrames: 5,
-            renderingFrames: 0,
-            offloadedFrames: 0,
-            deadline: new Date(Date.now() + 60_000),
-            burstable: true,
-            capacityGroup: 'lic-down',
-          },
-        ],
-        workers: [],
-      },
-      { sourceKind: 'deadline' },
-    );
+    const plan = await svc.client.reportFarmState({
+      source: 'deadline:test',
+      sourceKind: 'deadline',
+      observedAt: new Date(),
+      jobs: [
+        {
+          // No local worker and a deadline in an hour: the policy would offload it.
+          sourceJobId: 'j1',
+          priority: 50,
+          group: '',
+          queuedFrames: 50,
+          renderingFrames: 0,
+          offloadedFrames: 0,
+          deadline: new Date(Date.now() + 3_600_000),
+          localFrameTime: { meanMs: 120_000, stdevMs: 0, samples: 5 },
+          burstable: true,
+          capacityGroup: 'lic-down',
+        },
+      ],
+      workers: [],
+    });
     expect(plan.offload.filter((o) => o.capacityGroup === 'lic-down')).toEqual([]);
     expect(plan.reasons).toEqual(
       expect.arrayContaining([expect.stringMatching(/^j1: \d+ frames stay local: licence server arnold/)]),

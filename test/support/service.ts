@@ -18,6 +18,15 @@ export interface TestServiceOptions {
   readonly token?: string;
   /** Local engine boot time of a node. @default 0 */
   readonly bootDelayMs?: number;
+  /**
+   * The burst planner (`burst.planner`). Tests of a bridge's or the service's mechanics
+   * (offload, outputs, SIGKILL, limits, logs) need a small job to overflow a small farm,
+   * which the burst policy rightly refuses when the farm meets the job's deadline: they plan
+   * with the greedy baseline ("offload what no idle worker can take"). Tests of the policy's
+   * decisions (`test/policy`) pass `'policy'`, the product's default.
+   * @default 'greedy'
+   */
+  readonly planner?: 'policy' | 'greedy';
   readonly logger?: Logger;
   /** More configuration, by dotted key (e.g. `'storage.nodeCache.maxBytes': 1000000`). @default none */
   readonly config?: Readonly<Record<string, unknown>>;
@@ -49,6 +58,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       'compute.local.slotsPerNode': options.slotsPerNode ?? 1,
       ...(options.bootDelayMs ? { 'compute.local.bootDelayMs': options.bootDelayMs } : {}),
       ...(tokenFile ? { tokenFile } : {}),
+      'burst.planner': options.planner ?? 'greedy',
       ...options.config,
     },
   });

@@ -14,7 +14,6 @@ import type {
   Job,
   JobSpec,
   JobState,
-  SourceKind,
 } from '../model/frames';
 import type { FrameLogChunk } from '../model/frame-logs';
 import {
@@ -29,12 +28,12 @@ import {
   jobStates,
   keyFromWire,
   keyToWire,
-  sourceKinds,
   submissionFromWire,
-  durationFromWire,
-  durationToWire,
+  burstPlanFromWire,
+  burstStatusFromWire,
+  farmReportToWire,
 } from '../model/wire-mapping';
-import type { FarmReport, PlanOutput } from '../service/burst/planner';
+import type { BurstPlan, BurstStatus, FarmReport } from '../model/burst';
 import { ValidationError } from '../errors';
 import { backoffMs, sleep } from '../retry';
 import { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
@@ -401,64 +400,25 @@ export class BurstClient {
 
   /**
    * Reports a bridge's farm and returns the service's plan for it: frames to offload and
-   * recall per job, and the capacity the service is steering towards.
+   * recall per job, the capacity the service is steering towards, and why, job by job.
    */
-  async reportFarmState(
-    report: FarmReport,
-    options?: CallOptions & { sourceKind?: SourceKind },
-  ): Promise<BurstPlan> {
+  async reportFarmState(report: FarmReport, options?: CallOptions): Promise<BurstPlan> {
     const res = await this.unary(
       this.burst.reportFarmState,
-      {
-        state: {
-          source: report.source,
-          sourceKind: sourceKinds.toWire(options?.sourceKind ?? 'client'),
-          observedAt: report.observedAt,
-          jobs: report.jobs.map((j) => ({
-            sourceJobId: j.sourceJobId,
-            name: j.sourceJobId,
-            priority: j.priority,
-            group: j.group,
-            pool: '',
-            queuedFrames: j.queuedFrames,
-            renderingFrames: j.renderingFrames,
-            offloadedFrames: j.offloadedFrames,
-            completedFrames: 0,
-            submittedAt: j.submittedAt,
-            deadline: j.deadline,
-            frameTime: durationToWire(j.frameTimeMs),
-            burstable: j.burstable,
-            capacityGroup: j.capacityGroup ?? '',
-          })),
-          workers: report.workers.map((g) => ({
-            group: g.group,
-            idleWorkers: g.idle,
-            busyWorkers: g.busy,
-            offlineWorkers: 0,
-          })),
-        },
-      },
+      { state: farmReportToWire(report) },
       options,
       this.burst,
     );
-    const plan = res.plan ?? wb.BurstPlan.fromPartial({});
-    return {
-      planId: plan.planId,
-      offload: plan.offload.map((o) => ({
-        sourceJobId: o.sourceJobId,
-        frameCount: o.frameCount,
-        capacityGroup: o.capacityGroup,
-      })),
-      recall: plan.recall.map((r) => ({ sourceJobId: r.sourceJobId, frameCount: r.frameCount })),
-      targets: plan.targets.map((t) => ({
-        capacityGroup: t.capacityGroup,
-        dedicated: t.targetDedicatedNodes,
-        spot: t.targetSpotNodes,
-      })),
-      projectedCostPerHour: plan.projectedCostPerHour,
-      reasons: plan.reasons,
-      reportIntervalMs: durationFromWire(plan.reportInterval) ?? 5000,
-    };
+    return burstPlanFromWire(res.plan ?? wb.BurstPlan.fromPartial({}));
+  }
+
+  /**
+   * The service's burst summary: budget and spend, capacity per group, each reporting
+   * bridge with its last plan, and the figures each group is planned with (configured or
+   * observed).
+   */
+  async burstStatus(options?: CallOptions): Promise<BurstStatus> {
+    return burstStatusFromWire(await this.unary(this.burst.getBurstStatus, {}, options, this.burst));
   }
 
   /** The AssetService (asset content and manifests in, frame outputs back), on this client's channel. */
@@ -478,13 +438,6 @@ export class BurstClient {
     this.frames.close();
     this.channel.close();
   }
-}
-
-/** The service's plan for a bridge. */
-export interface BurstPlan extends PlanOutput {
-  readonly planId: string;
-  /** When to report again. */
-  readonly reportIntervalMs: number;
 }
 
 /** An async iterable of items that can also be walked page by page. */

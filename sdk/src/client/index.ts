@@ -2,7 +2,6 @@
 export {
   BurstClient,
   BurstServiceError,
-  type BurstPlan,
   fromGrpcError,
   type BurstClientOptions,
   type CallOptions,

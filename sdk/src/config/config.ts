@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ValidationError } from '../errors';
+import { parseBurstConfig, type BurstConfig } from '../policy/config';
 
 /**
  * The service's configuration: a JSON file (`--config FILE` or `SPILLWAY_CONFIG`) plus
@@ -24,6 +25,8 @@ export interface ServiceConfig {
   readonly storage: StorageConfig;
   /** The studio's spend cap, for every bridge together. */
   readonly budget: BudgetConfig;
+  /** The burst planner and each group's planning figures (`burst.*`, see docs/policy.md). */
+  readonly burst: BurstConfig;
   /** The HTTP server: status page, its JSON and event feeds, `/metrics`. */
   readonly http: HttpConfig;
   /** Logging. Env `SPILLWAY_LOG_LEVEL`, `SPILLWAY_LOG_FORMAT`. */
@@ -288,6 +291,9 @@ function readConfig(options: ConfigSources): { config: ServiceConfig; known: Rea
   };
   const maxSpendPerHour = num(pick('budget.maxSpendPerHour'), 'budget.maxSpendPerHour', 0, 0, 1e9);
   const currency = str(pick('budget.currency'), 'budget.currency', 'USD');
+  const burst = parseBurstConfig((key) =>
+    key === 'burst.planner' ? layer(key, 'SPILLWAY_PLANNER') : pick(key),
+  );
   if (!/^[A-Z]{3}$/.test(currency)) {
     throw new ValidationError('budget.currency', currency, 'must be an ISO 4217 code such as "USD"');
   }
@@ -365,6 +371,7 @@ function readConfig(options: ConfigSources): { config: ServiceConfig; known: Rea
         : undefined,
     storage: { connectionStringFile, container, gc, outputsExpireAfterMs, nodeCache },
     budget: { maxSpendPerHour, currency },
+    burst,
     http: { listen: httpListen === 'off' ? undefined : httpListen },
     log: { level: logLevel, format: logFormat },
   };

@@ -1,5 +1,6 @@
-/** The SDK's own types for jobs, frames and events. */
+/** The SDK's own types for jobs, frames and events, and for burst plans. */
 export * from './frames';
+export * from './burst';
 export { SUBMIT_LIMITS, validateSubmission } from './validate';
 export {
   chunkFrames,

@@ -2,6 +2,7 @@
  * Maps between the SDK's own types and the generated `spillway.v1` wire types. The one
  * place that knows both, used by the server (to the wire) and the client (from the wire).
  */
+import * as wb from '../gen/spillway/v1/burst';
 import * as wc from '../gen/spillway/v1/capacity';
 import * as w from '../gen/spillway/v1/frames';
 import type { GroupStatus, NodeState } from '../compute/backend';
@@ -23,6 +24,21 @@ import type {
   JobState,
   SourceKind,
 } from './frames';
+import type {
+  BurstPlan,
+  BurstStatus,
+  CapacityTarget,
+  FarmReport,
+  FrameTimeStats,
+  GroupParameter,
+  GroupParameters,
+  JobPlan,
+  ParameterSource,
+  PlannerName,
+  RenderingFrame,
+  ReportedJob,
+  SourceStatus,
+} from './burst';
 import type { FrameLogChunk, FrameLogSource } from './frame-logs';
 import type { CostReport, Evictions, GroupCost, JobCost, NodeHours } from './cost';
 import type * as wcost from '../gen/spillway/v1/cost';
@@ -130,7 +146,8 @@ export interface WireDuration {
 }
 
 /**
- * Milliseconds as a `google.protobuf.Duration`: whole nanoseconds, `nanos` in [0, 1e9).
+ * Milliseconds as a `google.protobuf.Duration`: whole nanoseconds, `nanos` of the same sign
+ * as `seconds` (|nanos| < 1e9), as protobuf requires (-1.5 s is -1 s and -500,000,000 ns).
  * The one mapping of durations between the SDK (`...Ms` numbers) and the wire.
  */
 export function durationToWire(ms: number): WireDuration;
@@ -138,7 +155,7 @@ export function durationToWire(ms: number | undefined): WireDuration | undefined
 export function durationToWire(ms: number | undefined): WireDuration | undefined {
   if (ms === undefined) return undefined;
   const total = Math.round(ms * 1e6);
-  const seconds = Math.floor(total / 1e9);
+  const seconds = Math.trunc(total / 1e9);
   return { seconds, nanos: total - seconds * 1e9 };
 }
 
@@ -329,6 +346,287 @@ export function submissionToWire(s: FrameSubmission): w.FrameSubmission {
     frameId: s.frameId,
     created: s.created,
     state: frameStates.toWire(s.state),
+  };
+}
+
+/** Which planner made a plan. */
+export const plannerNames = {
+  toWire: (p: PlannerName): string => p,
+  fromWire: (s: string): PlannerName => (s === 'greedy' ? 'greedy' : 'policy'),
+};
+
+/** Where a group's planning figure comes from. */
+export const parameterSources = bimap<ParameterSource, wb.ParameterSource>([
+  ['configured', wb.ParameterSource.PARAMETER_SOURCE_CONFIGURED],
+  ['observed', wb.ParameterSource.PARAMETER_SOURCE_OBSERVED],
+]);
+
+export function frameTimeStatsToWire(s: FrameTimeStats | undefined): wb.FrameTimeStats | undefined {
+  return s === undefined
+    ? undefined
+    : { mean: durationToWire(s.meanMs), stdev: durationToWire(s.stdevMs), samples: s.samples };
+}
+
+export function frameTimeStatsFromWire(s: wb.FrameTimeStats | undefined): FrameTimeStats | undefined {
+  return s === undefined
+    ? undefined
+    : { meanMs: durationFromWire(s.mean) ?? 0, stdevMs: durationFromWire(s.stdev) ?? 0, samples: s.samples };
+}
+
+export function renderingFrameToWire(f: RenderingFrame): wb.RenderingFrame {
+  return { sourceTaskId: f.sourceTaskId ?? '', startedAt: f.startedAt, progress: f.progress };
+}
+
+export function renderingFrameFromWire(f: wb.RenderingFrame): RenderingFrame {
+  return dropUndefined({
+    sourceTaskId: nonEmpty(f.sourceTaskId),
+    startedAt: f.startedAt,
+    progress: f.progress,
+  });
+}
+
+export function reportedJobToWire(j: ReportedJob): wb.QueuedJob {
+  return {
+    sourceJobId: j.sourceJobId,
+    name: j.name ?? '',
+    priority: j.priority,
+    group: j.group,
+    pool: j.pool ?? '',
+    queuedFrames: j.queuedFrames,
+    renderingFrames: j.renderingFrames,
+    offloadedFrames: j.offloadedFrames,
+    completedFrames: j.completedFrames ?? 0,
+    submittedAt: j.submittedAt,
+    deadline: j.deadline,
+    frameTime: durationToWire(j.frameTimeMs),
+    burstable: j.burstable,
+    capacityGroup: j.capacityGroup ?? '',
+    localFrameTime: frameTimeStatsToWire(j.localFrameTime),
+    cloudFrameTime: frameTimeStatsToWire(j.cloudFrameTime),
+    rendering: (j.rendering ?? []).map(renderingFrameToWire),
+  };
+}
+
+/** Wire to SDK; unset wire fields become absent. Validation is the service's (`validateFarmReport`). */
+export function reportedJobFromWire(j: wb.QueuedJob): ReportedJob {
+  return dropUndefined({
+    sourceJobId: j.sourceJobId,
+    name: nonEmpty(j.name),
+    priority: j.priority,
+    group: j.group,
+    pool: nonEmpty(j.pool),
+    queuedFrames: j.queuedFrames,
+    renderingFrames: j.renderingFrames,
+    offloadedFrames: j.offloadedFrames,
+    completedFrames: j.completedFrames,
+    submittedAt: j.submittedAt,
+    deadline: j.deadline,
+    frameTimeMs: durationFromWire(j.frameTime),
+    localFrameTime: frameTimeStatsFromWire(j.localFrameTime),
+    cloudFrameTime: frameTimeStatsFromWire(j.cloudFrameTime),
+    rendering: j.rendering.length > 0 ? j.rendering.map(renderingFrameFromWire) : undefined,
+    burstable: j.burstable,
+    capacityGroup: nonEmpty(j.capacityGroup),
+  });
+}
+
+export function farmReportToWire(r: FarmReport): wb.FarmState {
+  return {
+    source: r.source,
+    sourceKind: sourceKinds.toWire(r.sourceKind ?? 'client'),
+    observedAt: r.observedAt,
+    jobs: r.jobs.map(reportedJobToWire),
+    workers: r.workers.map((g) => ({
+      group: g.group,
+      idleWorkers: g.idle,
+      busyWorkers: g.busy,
+      offlineWorkers: g.offline ?? 0,
+      capacityGroup: g.capacityGroup ?? '',
+    })),
+  };
+}
+
+/** Wire to SDK. An unset `observed_at` becomes `receivedAt` (the service's clock). */
+export function farmReportFromWire(s: wb.FarmState, receivedAt: Date = new Date()): FarmReport {
+  return dropUndefined({
+    source: s.source,
+    sourceKind: sourceKinds.fromWire(s.sourceKind),
+    observedAt: s.observedAt ?? receivedAt,
+    jobs: s.jobs.map(reportedJobFromWire),
+    workers: s.workers.map((g) =>
+      dropUndefined({
+        group: g.group,
+        idle: g.idleWorkers,
+        busy: g.busyWorkers,
+        offline: g.offlineWorkers === 0 ? undefined : g.offlineWorkers,
+        capacityGroup: g.capacityGroup === '' ? undefined : g.capacityGroup,
+      }),
+    ),
+  });
+}
+
+export function capacityTargetToWire(t: CapacityTarget): wb.CapacityTarget {
+  return {
+    capacityGroup: t.capacityGroup,
+    targetDedicatedNodes: t.dedicatedNodes,
+    targetSpotNodes: t.spotNodes,
+    costPerHour: t.costPerHour ?? 0,
+    reasons: [...(t.reasons ?? [])],
+  };
+}
+
+export function capacityTargetFromWire(t: wb.CapacityTarget): CapacityTarget {
+  return dropUndefined({
+    capacityGroup: t.capacityGroup,
+    dedicatedNodes: t.targetDedicatedNodes,
+    spotNodes: t.targetSpotNodes,
+    costPerHour: t.costPerHour,
+    reasons: t.reasons.length > 0 ? t.reasons : undefined,
+  });
+}
+
+export function jobPlanToWire(j: JobPlan): wb.JobPlan {
+  return {
+    sourceJobId: j.sourceJobId,
+    capacityGroup: j.capacityGroup,
+    dueAt: j.dueAt,
+    projectedLocalFinish: j.projectedLocalFinishAt,
+    cloudFrames: j.cloudFrames,
+    offloadFrames: j.offloadFrames,
+    recallFrames: j.recallFrames,
+    reason: j.reason,
+  };
+}
+
+export function jobPlanFromWire(j: wb.JobPlan): JobPlan {
+  return dropUndefined({
+    sourceJobId: j.sourceJobId,
+    capacityGroup: j.capacityGroup,
+    dueAt: j.dueAt,
+    projectedLocalFinishAt: j.projectedLocalFinish,
+    cloudFrames: j.cloudFrames,
+    offloadFrames: j.offloadFrames,
+    recallFrames: j.recallFrames,
+    reason: j.reason,
+  });
+}
+
+export function burstPlanToWire(p: BurstPlan): wb.BurstPlan {
+  return {
+    planId: p.planId,
+    createdAt: p.createdAt,
+    offload: p.offload.map((o) => ({ ...o })),
+    recall: p.recall.map((r) => ({ ...r })),
+    targets: p.targets.map(capacityTargetToWire),
+    projectedCostPerHour: p.projectedCostPerHour,
+    reasons: [...p.reasons],
+    reportInterval: durationToWire(p.reportIntervalMs),
+    jobs: p.jobs.map(jobPlanToWire),
+    planner: plannerNames.toWire(p.planner),
+  };
+}
+
+/** Wire to SDK; an unset report interval becomes `defaultReportIntervalMs`. */
+export function burstPlanFromWire(p: wb.BurstPlan, defaultReportIntervalMs = 5000): BurstPlan {
+  return {
+    planId: p.planId,
+    createdAt: p.createdAt ?? new Date(0),
+    planner: plannerNames.fromWire(p.planner),
+    offload: p.offload.map((o) => ({
+      sourceJobId: o.sourceJobId,
+      frameCount: o.frameCount,
+      capacityGroup: o.capacityGroup,
+    })),
+    recall: p.recall.map((r) => ({ sourceJobId: r.sourceJobId, frameCount: r.frameCount })),
+    targets: p.targets.map(capacityTargetFromWire),
+    jobs: p.jobs.map(jobPlanFromWire),
+    projectedCostPerHour: p.projectedCostPerHour,
+    reasons: p.reasons,
+    reportIntervalMs: durationFromWire(p.reportInterval) ?? defaultReportIntervalMs,
+  };
+}
+
+function groupParameterToWire(g: GroupParameter): wb.GroupParameter {
+  return { value: g.value, source: parameterSources.toWire(g.source), samples: g.samples };
+}
+
+function groupParameterFromWire(g: wb.GroupParameter | undefined): GroupParameter {
+  return {
+    value: g?.value ?? 0,
+    source: parameterSources.fromWire(g?.source ?? 0) ?? 'configured',
+    samples: g?.samples ?? 0,
+  };
+}
+
+export function groupParametersToWire(p: GroupParameters): wb.GroupParameters {
+  return {
+    capacityGroup: p.capacityGroup,
+    nodeBootSeconds: groupParameterToWire(p.nodeBootSeconds),
+    cloudFrameTimeRatio: groupParameterToWire(p.cloudFrameTimeRatio),
+    transferSecondsPerFrame: groupParameterToWire(p.transferSecondsPerFrame),
+    spotEvictionsPerNodeHour: groupParameterToWire(p.spotEvictionsPerNodeHour),
+    billingGranularitySeconds: groupParameterToWire(p.billingGranularitySeconds),
+    turnaroundTargetSeconds: p.turnaroundTargetSeconds,
+  };
+}
+
+export function groupParametersFromWire(p: wb.GroupParameters): GroupParameters {
+  return dropUndefined({
+    capacityGroup: p.capacityGroup,
+    nodeBootSeconds: groupParameterFromWire(p.nodeBootSeconds),
+    cloudFrameTimeRatio: groupParameterFromWire(p.cloudFrameTimeRatio),
+    transferSecondsPerFrame: groupParameterFromWire(p.transferSecondsPerFrame),
+    spotEvictionsPerNodeHour: groupParameterFromWire(p.spotEvictionsPerNodeHour),
+    billingGranularitySeconds: groupParameterFromWire(p.billingGranularitySeconds),
+    turnaroundTargetSeconds: p.turnaroundTargetSeconds,
+  });
+}
+
+function sourceStatusToWire(s: SourceStatus): wb.SourceStatus {
+  return {
+    source: s.source,
+    sourceKind: sourceKinds.toWire(s.sourceKind),
+    lastReportAt: s.lastReportAt,
+    queuedFrames: s.queuedFrames,
+    cloudFrames: s.cloudFrames,
+    lastPlan: s.lastPlan === undefined ? undefined : burstPlanToWire(s.lastPlan),
+  };
+}
+
+function sourceStatusFromWire(s: wb.SourceStatus): SourceStatus {
+  return dropUndefined({
+    source: s.source,
+    sourceKind: sourceKinds.fromWire(s.sourceKind) ?? 'client',
+    lastReportAt: s.lastReportAt ?? new Date(0),
+    queuedFrames: s.queuedFrames,
+    cloudFrames: s.cloudFrames,
+    lastPlan: s.lastPlan === undefined ? undefined : burstPlanFromWire(s.lastPlan),
+  });
+}
+
+export function burstStatusToWire(s: BurstStatus): wb.GetBurstStatusResponse {
+  return {
+    maxSpendPerHour: s.maxSpendPerHour,
+    costPerHour: s.costPerHour,
+    spentTotal: s.spentTotal,
+    currency: s.currency,
+    current: s.groups.map(capacityTargetToWire),
+    sources: s.sources.map(sourceStatusToWire),
+    parameters: s.parameters.map(groupParametersToWire),
+    planner: plannerNames.toWire(s.planner),
+  };
+}
+
+export function burstStatusFromWire(s: wb.GetBurstStatusResponse): BurstStatus {
+  return {
+    maxSpendPerHour: s.maxSpendPerHour,
+    costPerHour: s.costPerHour,
+    spentTotal: s.spentTotal,
+    currency: s.currency,
+    groups: s.current.map(capacityTargetFromWire),
+    sources: s.sources.map(sourceStatusFromWire),
+    parameters: s.parameters.map(groupParametersFromWire),
+    planner: plannerNames.fromWire(s.planner),
   };
 }
 

@@ -1,11 +1,20 @@
+import { type PlanDecision, type ReportedJob, type WorkerCounts } from '../model/burst';
 import {
   decideBurst,
+  estimateFrameTime,
   meanGivenAtLeast,
+  planBurst,
+  projectRenderingFrame,
+  redoSlots,
+  varianceGivenAtLeast,
   type PolicyCapacityGroup,
   type PolicyInput,
-  type PolicyJob,
   type PolicyNode,
 } from './burst-policy';
+
+const T0 = Date.UTC(2026, 0, 1);
+/** A moment `s` seconds after the start of the day of the cases. */
+const at = (s: number): Date => new Date(T0 + s * 1000);
 
 const group = (over: Partial<PolicyCapacityGroup> = {}): PolicyCapacityGroup => ({
   name: 'g',
@@ -20,25 +29,58 @@ const group = (over: Partial<PolicyCapacityGroup> = {}): PolicyCapacityGroup => 
   nodes: [],
   ...over,
 });
-const job = (over: Partial<PolicyJob> = {}): PolicyJob => ({
-  id: 'shot',
+
+/** A job whose 600 s (± 60 s) frames are observed, due 36,000 s into the day. */
+const job = (over: Partial<ReportedJob> = {}): ReportedJob => ({
+  sourceJobId: 'shot',
   priority: 50,
+  group: '',
   queuedFrames: 400,
   renderingFrames: 0,
-  cloudQueuedFrames: 0,
-  cloudRunningFrames: 0,
-  submittedAtSeconds: 0,
-  deadlineAtSeconds: 36_000,
-  frameSeconds: 600,
-  frameSecondsStdev: 60,
+  offloadedFrames: 0,
+  submittedAt: at(0),
+  deadline: at(36_000),
+  localFrameTime: { meanMs: 600_000, stdevMs: 60_000, samples: 20 },
+  burstable: true,
+  capacityGroup: 'g',
   ...over,
 });
+
+interface Situation {
+  readonly now: number;
+  readonly jobs: readonly ReportedJob[];
+  readonly idle: number;
+  readonly busy: number;
+  /** Frames of each job in the cloud. */
+  readonly cloud?: Record<string, { queued: number; running: number }>;
+  readonly group: PolicyCapacityGroup;
+  readonly maxSpendPerHour?: number;
+}
+
+/** The policy's input for one farm in a situation. */
+const input = (s: Situation): PolicyInput => ({
+  now: at(s.now),
+  farms: [
+    {
+      report: {
+        source: 'deadline:test',
+        observedAt: at(s.now),
+        jobs: s.jobs,
+        workers: [{ group: '', idle: s.idle, busy: s.busy }],
+      },
+      cloud: new Map(Object.entries(s.cloud ?? {})),
+    },
+  ],
+  group: s.group,
+  ...(s.maxSpendPerHour === undefined ? {} : { maxSpendPerHour: s.maxSpendPerHour }),
+});
+
 const nodes = (n: number, node: PolicyNode): PolicyNode[] => Array.from({ length: n }, () => node);
 const sum = (xs: readonly { frameCount: number }[]): number => xs.reduce((a, b) => a + b.frameCount, 0);
 
 interface Case {
   readonly name: string;
-  readonly input: PolicyInput;
+  readonly input: Situation;
   readonly offload: [min: number, max: number];
   readonly recall?: number;
   readonly spot: [min: number, max: number];
@@ -50,9 +92,10 @@ const cases: Case[] = [
   {
     name: 'idle farm: every queued frame starts locally, nothing goes to the cloud',
     input: {
-      nowSeconds: 0,
+      now: 0,
       jobs: [job({ queuedFrames: 30 })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      idle: 40,
+      busy: 0,
       group: group(),
     },
     offload: [0, 0],
@@ -62,9 +105,10 @@ const cases: Case[] = [
     // 40 workers x 36,000 s / 612 s ≈ 58 frames each -> 2,320 locally; 3,000 queued.
     name: 'saturated farm: the tail that would miss the deadline is offloaded and spot nodes are sized for it',
     input: {
-      nowSeconds: 0,
+      now: 0,
       jobs: [job({ queuedFrames: 3000 })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      idle: 40,
+      busy: 0,
       group: group(),
     },
     offload: [0, 0], // no node can take work within the lookahead yet: frames stay local
@@ -75,10 +119,11 @@ const cases: Case[] = [
   {
     name: 'saturated farm with idle nodes: frames are offloaded for the nodes that can take them',
     input: {
-      nowSeconds: 0,
+      now: 0,
       jobs: [job({ queuedFrames: 3000 })],
-      farm: { idleWorkers: 0, busyWorkers: 40 },
-      group: group({ nodes: nodes(10, { kind: 'spot', state: 'idle', idleSinceSeconds: 0 }) }),
+      idle: 0,
+      busy: 40,
+      group: group({ nodes: nodes(10, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
     },
     offload: [10, 10],
     spot: [11, 40],
@@ -86,10 +131,11 @@ const cases: Case[] = [
   {
     name: 'no deadline and no turnaround target: never worth cloud money',
     input: {
-      nowSeconds: 0,
-      jobs: [job({ queuedFrames: 3000, deadlineAtSeconds: undefined })],
-      farm: { idleWorkers: 0, busyWorkers: 40 },
-      group: group({ nodes: nodes(10, { kind: 'spot', state: 'idle', idleSinceSeconds: 0 }) }),
+      now: 0,
+      jobs: [job({ queuedFrames: 3000, deadline: undefined })],
+      idle: 0,
+      busy: 40,
+      group: group({ nodes: nodes(10, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
     },
     offload: [0, 0],
     spot: [10, 10], // idle nodes are kept until idle for a billing interval
@@ -97,12 +143,13 @@ const cases: Case[] = [
   {
     name: 'turnaround target 0: overflow as soon as a frame cannot start locally',
     input: {
-      nowSeconds: 0,
-      jobs: [job({ queuedFrames: 50, deadlineAtSeconds: undefined })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      now: 0,
+      jobs: [job({ queuedFrames: 50, deadline: undefined })],
+      idle: 40,
+      busy: 0,
       group: group({
         turnaroundTargetSeconds: 0,
-        nodes: nodes(5, { kind: 'spot', state: 'idle', idleSinceSeconds: 0 }),
+        nodes: nodes(5, { kind: 'spot', state: 'idle', idleForSeconds: 0 }),
       }),
     },
     offload: [5, 5],
@@ -111,10 +158,11 @@ const cases: Case[] = [
   {
     name: 'boot in progress: booting nodes count; no new ones, nothing offloaded before they are near ready',
     input: {
-      nowSeconds: 100,
+      now: 100,
       jobs: [job({ queuedFrames: 2560, renderingFrames: 40 })],
-      farm: { idleWorkers: 0, busyWorkers: 40 },
-      group: group({ nodes: nodes(40, { kind: 'spot', state: 'booting', readyAtSeconds: 420 }) }),
+      idle: 0,
+      busy: 40,
+      group: group({ nodes: nodes(40, { kind: 'spot', state: 'booting', readyInSeconds: 320 }) }),
     },
     offload: [0, 0],
     spot: [1, 40],
@@ -122,10 +170,11 @@ const cases: Case[] = [
   {
     name: 'boot nearly done: frames are offloaded for nodes ready within the lookahead',
     input: {
-      nowSeconds: 350,
+      now: 350,
       jobs: [job({ queuedFrames: 4000, renderingFrames: 40 })],
-      farm: { idleWorkers: 0, busyWorkers: 40 },
-      group: group({ nodes: nodes(20, { kind: 'spot', state: 'booting', readyAtSeconds: 420 }) }),
+      idle: 0,
+      busy: 40,
+      group: group({ nodes: nodes(20, { kind: 'spot', state: 'booting', readyInSeconds: 70 }) }),
     },
     offload: [20, 20],
     spot: [20, 40],
@@ -133,9 +182,10 @@ const cases: Case[] = [
   {
     name: 'budget reached: nodes stop at what the spend cap allows',
     input: {
-      nowSeconds: 0,
+      now: 0,
       jobs: [job({ queuedFrames: 6000 })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      idle: 40,
+      busy: 0,
       group: group(),
       maxSpendPerHour: 1.4,
     },
@@ -146,9 +196,10 @@ const cases: Case[] = [
   {
     name: 'evictions: when spot loses more to evictions than it saves, dedicated nodes are chosen',
     input: {
-      nowSeconds: 0,
+      now: 0,
       jobs: [job({ queuedFrames: 3000 })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      idle: 40,
+      busy: 0,
       group: group({ spotPricePerHour: 0.5, spotEvictionsPerNodeHour: 3 }),
     },
     offload: [0, 0],
@@ -158,9 +209,10 @@ const cases: Case[] = [
   {
     name: 'evictions: at the normal rate spot stays cheaper, sized with a frame of slack for a redo',
     input: {
-      nowSeconds: 0,
+      now: 0,
       jobs: [job({ queuedFrames: 3000 })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      idle: 40,
+      busy: 0,
       group: group({ spotEvictionsPerNodeHour: 0.5 }),
     },
     offload: [0, 0],
@@ -170,9 +222,11 @@ const cases: Case[] = [
   {
     name: 'recall: local workers free up and the farm now finishes the cloud-queued frames in time',
     input: {
-      nowSeconds: 30_000,
-      jobs: [job({ queuedFrames: 0, cloudQueuedFrames: 12, cloudRunningFrames: 4 })],
-      farm: { idleWorkers: 20, busyWorkers: 20 },
+      now: 30_000,
+      jobs: [job({ queuedFrames: 0, offloadedFrames: 16 })],
+      cloud: { shot: { queued: 12, running: 4 } },
+      idle: 20,
+      busy: 20,
       group: group({ nodes: nodes(4, { kind: 'spot', state: 'busy' }) }),
     },
     offload: [0, 0],
@@ -182,14 +236,16 @@ const cases: Case[] = [
   {
     name: 'scale-in drains: idle nodes with nothing to do are released, busy ones kept',
     input: {
-      nowSeconds: 30_000,
-      jobs: [job({ queuedFrames: 0, cloudRunningFrames: 3 })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      now: 30_000,
+      jobs: [job({ queuedFrames: 0, offloadedFrames: 3 })],
+      cloud: { shot: { queued: 0, running: 3 } },
+      idle: 40,
+      busy: 0,
       group: group({
         nodes: [
           ...nodes(3, { kind: 'spot', state: 'busy' }),
-          ...nodes(5, { kind: 'spot', state: 'idle', idleSinceSeconds: 29_000 }),
-          ...nodes(2, { kind: 'spot', state: 'booting', readyAtSeconds: 30_400 }),
+          ...nodes(5, { kind: 'spot', state: 'idle', idleForSeconds: 1000 }),
+          ...nodes(2, { kind: 'spot', state: 'booting', readyInSeconds: 400 }),
         ],
       }),
     },
@@ -200,13 +256,14 @@ const cases: Case[] = [
   {
     name: 'scale-in: a node more than half booted is kept, one just requested is cancelled',
     input: {
-      nowSeconds: 30_000,
+      now: 30_000,
       jobs: [job({ queuedFrames: 0 })],
-      farm: { idleWorkers: 40, busyWorkers: 0 },
+      idle: 40,
+      busy: 0,
       group: group({
         nodes: [
-          { kind: 'spot', state: 'booting', readyAtSeconds: 30_100 },
-          { kind: 'spot', state: 'booting', readyAtSeconds: 30_400 },
+          { kind: 'spot', state: 'booting', readyInSeconds: 100 },
+          { kind: 'spot', state: 'booting', readyInSeconds: 400 },
         ],
       }),
     },
@@ -220,7 +277,7 @@ describe('decideBurst', () => {
   it.each(cases)('$name', (c) => {
     // GIVEN the farm and cloud of the case
     // WHEN the policy decides
-    const plan = decideBurst(c.input);
+    const plan = decideBurst(input(c.input));
     // THEN offload, recall and targets are as expected
     const offloaded = sum(plan.offload);
     expect(offloaded).toBeGreaterThanOrEqual(c.offload[0]);
@@ -242,45 +299,408 @@ describe('decideBurst', () => {
 
   it('never offloads more frames than are queued, nor recalls more than wait in the cloud', () => {
     // GIVEN a saturated farm with many idle nodes and a job with 3 queued frames left
-    const input: PolicyInput = {
-      nowSeconds: 35_000,
+    const situation: Situation = {
+      now: 35_000,
       jobs: [job({ queuedFrames: 3, renderingFrames: 40 })],
-      farm: { idleWorkers: 0, busyWorkers: 40 },
-      group: group({ nodes: nodes(20, { kind: 'spot', state: 'idle', idleSinceSeconds: 35_000 }) }),
+      idle: 0,
+      busy: 40,
+      group: group({ nodes: nodes(20, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
     };
     // WHEN the policy decides
-    const plan = decideBurst(input);
+    const plan = decideBurst(input(situation));
     // THEN at most the 3 queued frames move
     expect(sum(plan.offload)).toBeLessThanOrEqual(3);
   });
 
-  it('projects busy workers from when their frames started, when that is known', () => {
+  it('projects busy workers from when their frames started and how far they are', () => {
     // GIVEN 10 busy workers on 600 s frames (no spread), 60 queued, 3,600 s to the deadline,
     // and idle nodes that can take work now
-    const at = (started?: number): PolicyInput => ({
-      nowSeconds: 1000,
+    const situation = (rendering?: ReportedJob['rendering']): Situation => ({
+      now: 1000,
       jobs: [
         job({
           queuedFrames: 60,
           renderingFrames: 10,
-          deadlineAtSeconds: 4600,
-          frameSecondsStdev: 0,
-          ...(started === undefined ? {} : { renderingStartedAtSeconds: Array<number>(10).fill(started) }),
+          deadline: at(4600),
+          localFrameTime: { meanMs: 600_000, stdevMs: 0, samples: 20 },
+          ...(rendering ? { rendering } : {}),
         }),
       ],
-      farm: { idleWorkers: 0, busyWorkers: 10 },
-      group: group({ nodes: nodes(20, { kind: 'spot', state: 'idle', idleSinceSeconds: 0 }) }),
+      idle: 0,
+      busy: 10,
+      group: group({ nodes: nodes(20, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
     });
-    // WHEN the policy decides with frames nearly done, just started, or start unknown
-    const nearlyDone = sum(decideBurst(at(410)).offload);
-    const justStarted = sum(decideBurst(at(1000)).offload);
-    const unknown = sum(decideBurst(at()).offload);
+    const frames = (startedAt: number, progress?: number): ReportedJob['rendering'] =>
+      Array.from({ length: 10 }, () => ({
+        startedAt: at(startedAt),
+        ...(progress === undefined ? {} : { progress }),
+      }));
+    // WHEN the policy decides with frames nearly done, just started, or nothing known
+    const nearlyDone = sum(decideBurst(input(situation(frames(410)))).offload);
+    const justStarted = sum(decideBurst(input(situation(frames(1000)))).offload);
+    const unknown = sum(decideBurst(input(situation())).offload);
     // THEN workers 10 s from free fit five more frames each (10 late), workers 600 s from
     // free only four (20 late, so more nodes and more frames offloaded now), and without
-    // start times busy workers count as half-way (300 s from free: five each)
+    // start times a busy worker may be anywhere in its frame: the guard covers that
     expect(nearlyDone).toBeGreaterThan(0);
     expect(justStarted).toBeGreaterThan(nearlyDone);
-    expect(unknown).toBe(nearlyDone);
+    expect(unknown).toBeGreaterThanOrEqual(nearlyDone);
+  });
+
+  it('sends 0 frames when the local farm meets the deadline (24 frames, 2 workers, due in 3 hours)', () => {
+    // GIVEN the studio case of issue #14: a 24-frame job of ~2 s frames, 2 local workers,
+    // due 3 hours after submission, and an idle cloud node
+    const situation: Situation = {
+      now: 10,
+      jobs: [
+        job({
+          queuedFrames: 22,
+          renderingFrames: 2,
+          deadline: at(10_800),
+          localFrameTime: { meanMs: 2000, stdevMs: 200, samples: 4 },
+          rendering: [{ startedAt: at(9), progress: 0.5 }, { startedAt: at(9) }],
+        }),
+      ],
+      idle: 0,
+      busy: 2,
+      group: group({ nodes: nodes(1, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+    };
+    // WHEN the policy decides
+    const plan = decideBurst(input(situation));
+    // THEN nothing leaves the farm, and the job's line says why
+    expect(sum(plan.offload)).toBe(0);
+    const line = plan.jobs.find((j) => j.sourceJobId === 'shot')!;
+    expect(line).toMatchObject({ offloadFrames: 0, cloudFrames: 0, dueAt: at(10_800) });
+    expect(line.projectedLocalFinishAt!.getTime()).toBeLessThan(at(60).getTime());
+    expect(line.reason).toMatch(/^in time locally: local finish in \d+s, due in 2h59m$/);
+  });
+
+  it('explains a job that cannot make its deadline locally: due, local finish, frames to move', () => {
+    // GIVEN 100 frames of 60 s on 2 workers (50 minutes of work), due in 20 minutes, and 10
+    // idle cloud nodes
+    const situation: Situation = {
+      now: 0,
+      jobs: [
+        job({
+          queuedFrames: 100,
+          deadline: at(1200),
+          localFrameTime: { meanMs: 60_000, stdevMs: 5000, samples: 5 },
+        }),
+      ],
+      idle: 2,
+      busy: 0,
+      group: group({ nodes: nodes(10, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+    };
+    // WHEN the policy decides
+    const plan = decideBurst(input(situation));
+    // THEN part of the frames move now, the rest stays local, and the line says so
+    const line = plan.jobs[0]!;
+    expect(line.projectedLocalFinishAt!.getTime()).toBeGreaterThan(at(1200).getTime());
+    expect(line.offloadFrames).toBeGreaterThan(0);
+    expect(line.offloadFrames).toBeLessThanOrEqual(10);
+    expect(line.cloudFrames).toBeGreaterThan(50);
+    expect(line.cloudFrames).toBeLessThan(100);
+    expect(line.reason).toMatch(
+      /^\d+ frames would finish locally too late \(local finish in \d+m\d+s, due in 20m00s\): offload \d+ now; \d+ more as cloud nodes free up$/,
+    );
+    expect(plan.reasons[0]).toMatch(/^shot: /);
+    expect(plan.targets[0]!.costPerHour).toBeCloseTo(plan.projectedCostPerHour);
+  });
+
+  it.each([
+    ['not burstable', { burstable: false }, /stays local \(not burstable\)/],
+    ['of another group', { capacityGroup: 'other' }, /goes to group other/],
+    ['without a deadline or turnaround target', { deadline: undefined }, /never worth cloud money/],
+    [
+      'whose frame time nothing tells yet',
+      { localFrameTime: undefined, frameTimeMs: undefined },
+      /frame time not known yet/,
+    ],
+  ] as const)('keeps a job %s local, and says why', (_name, over, reason) => {
+    // GIVEN a saturated farm, idle nodes, and a job that would be late
+    const situation: Situation = {
+      now: 0,
+      jobs: [job({ queuedFrames: 3000, ...over })],
+      idle: 0,
+      busy: 40,
+      group: group({ nodes: nodes(10, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+    };
+    // WHEN the policy decides
+    const plan = decideBurst(input(situation));
+    // THEN nothing is offloaded and the job's reason names the cause
+    expect(sum(plan.offload)).toBe(0);
+    const line = plan.jobs.find((j) => j.sourceJobId === 'shot');
+    if ('capacityGroup' in over) expect(line).toBeUndefined();
+    else expect(line!.reason).toMatch(reason);
+  });
+
+  it("counts other bridges' cloud frames against the room, and tells only the planned source", () => {
+    // GIVEN two farms both late, sharing 5 idle nodes; the other farm already has 5 frames
+    // waiting in the cloud
+    const farm = (source: string, queuedInCloud: number) => ({
+      report: {
+        source,
+        observedAt: at(0),
+        jobs: [job({ queuedFrames: 3000, offloadedFrames: queuedInCloud })],
+        workers: [{ group: '', idle: 0, busy: 40 }],
+      },
+      cloud: new Map([['shot', { queued: queuedInCloud, running: 0 }]]),
+    });
+    const base: PolicyInput = {
+      now: at(0),
+      farms: [farm('deadline:a', 0), farm('deadline:b', 5)],
+      group: group({ nodes: nodes(5, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+    };
+    // WHEN the policy plans for source a
+    const plan = decideBurst({ ...base, source: 'deadline:a' });
+    // THEN the 5 nodes' room is taken by b's queued frames: a gets nothing now
+    expect(sum(plan.offload)).toBe(0);
+    expect(plan.jobs.every((j) => j.sourceJobId === 'shot')).toBe(true);
+    expect(plan.jobs).toHaveLength(1);
+  });
+});
+
+describe('frames waiting in the cloud', () => {
+  it('are recalled when no cloud node is left to take them, even with the farm busy', () => {
+    // GIVEN one frame back in the cloud queue (its node was evicted), no node alive, 5
+    // minutes to the deadline (too late for a new node), every local worker busy
+    const plan = decideBurst(
+      input({
+        now: 35_700,
+        jobs: [job({ queuedFrames: 0, renderingFrames: 40, offloadedFrames: 1 })],
+        cloud: { shot: { queued: 1, running: 0 } },
+        idle: 0,
+        busy: 40,
+        group: group(),
+      }),
+    );
+    // THEN it comes back to the farm rather than wait forever
+    expect(plan.recall).toEqual([{ sourceJobId: 'shot', frameCount: 1 }]);
+    expect(plan.jobs[0]!.reason).toMatch(/no cloud node will take them in time/);
+  });
+
+  it('an evicted frame past its guarded start still gets a node if it can finish in time', () => {
+    // GIVEN an evicted frame back in the cloud queue 1,300 s before the deadline: too late
+    // for the eviction guard (a redo would not fit), in time on an idle node (605 s)
+    const plan = decideBurst(
+      input({
+        now: 34_700,
+        jobs: [job({ queuedFrames: 0, renderingFrames: 40, offloadedFrames: 1 })],
+        cloud: { shot: { queued: 1, running: 0 } },
+        idle: 0,
+        busy: 40,
+        group: group({ nodes: nodes(1, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+      }),
+    );
+    // THEN it stays in the cloud on the idle node
+    expect(plan.recall).toEqual([]);
+    expect(plan.targets[0]!.spotNodes).toBe(1);
+  });
+});
+
+describe('redoSlots', () => {
+  it.each([
+    // expected evictions per frame, risk, redo slots
+    [0, 0.01, 1], // always room for one redo when evictions can happen at all
+    [0.0126, 0.01, 1], // 900 s frames at 0.05 evictions per node-hour
+    [0.125, 0.01, 1], // 9,005 s frames at 0.05
+    [0.167, 0.01, 2], // 1,205 s frames at 0.5 (spot-storm): a second eviction is too likely
+    [0.167, 0.0001, 3],
+  ])('%p evictions per frame at risk %p: %p redo(s)', (mean, risk, slots) => {
+    expect(redoSlots(mean, risk)).toBe(slots);
+  });
+});
+
+describe('planBurst', () => {
+  it('plans each group with its own jobs, and keeps jobs of an unknown group local', () => {
+    // GIVEN two groups and three late jobs: one per group and one naming a group that does not exist
+    const jobs = [
+      job({ sourceJobId: 'a', queuedFrames: 3000, capacityGroup: 'g' }),
+      job({ sourceJobId: 'b', queuedFrames: 3000, capacityGroup: 'h' }),
+      job({ sourceJobId: 'c', queuedFrames: 3000, capacityGroup: 'nope' }),
+    ];
+    const idle = (n: number): PolicyNode[] => nodes(n, { kind: 'spot', state: 'idle', idleForSeconds: 0 });
+    // WHEN the plan is made
+    const plan = planBurst({
+      now: at(0),
+      farms: [
+        { report: { source: 's', observedAt: at(0), jobs, workers: [{ group: '', idle: 0, busy: 40 }] } },
+      ],
+      groups: [group({ name: 'g', nodes: idle(3) }), group({ name: 'h', nodes: idle(4) })],
+    });
+    // THEN each group's idle nodes take its own job's frames
+    expect(plan.offload).toEqual([
+      { sourceJobId: 'a', frameCount: 3, capacityGroup: 'g' },
+      { sourceJobId: 'b', frameCount: 4, capacityGroup: 'h' },
+    ]);
+    expect(plan.targets.map((t) => t.capacityGroup)).toEqual(['g', 'h']);
+    // AND the job of the unknown group stays local, with the reason
+    expect(plan.jobs.find((j) => j.sourceJobId === 'c')!.reason).toMatch(/"nope" does not exist/);
+  });
+});
+
+describe('worker burst', () => {
+  it('sizes a worker-burst group for the late frames of the farm groups it serves, and moves no frame', () => {
+    // GIVEN a late job of farm group "lighting", an offload group and a worker-burst group
+    // serving "lighting"
+    const jobs = [job({ queuedFrames: 3000, group: 'lighting', capacityGroup: 'g' })];
+    const plan = planBurst({
+      now: at(0),
+      farms: [
+        {
+          report: {
+            source: 's',
+            observedAt: at(0),
+            jobs,
+            workers: [{ group: 'lighting', idle: 0, busy: 40 }],
+          },
+        },
+      ],
+      groups: [
+        group({ name: 'g', nodes: nodes(3, { kind: 'spot', state: 'idle', idleForSeconds: 0 }) }),
+        group({ name: 'cloud-workers', mode: 'worker', farmGroups: ['lighting'] }),
+      ],
+    });
+    // THEN the job is the worker group's: nothing is offloaded, the worker group scales out
+    expect(plan.offload).toEqual([]);
+    expect(plan.targets.find((t) => t.capacityGroup === 'cloud-workers')!.spotNodes).toBeGreaterThan(10);
+    const line = plan.jobs.find((j) => j.sourceJobId === 'shot')!;
+    expect(line.capacityGroup).toBe('cloud-workers');
+    expect(line.reason).toMatch(/frames would finish locally too late .*: \d+ for cloud workers/);
+    // AND the offload group, with nothing of its own, drains
+    expect(plan.targets.find((t) => t.capacityGroup === 'g')!.spotNodes).toBeLessThanOrEqual(3);
+  });
+
+  it("counts cloud workers that joined the farm as the group's nodes, not as local workers", () => {
+    // GIVEN the late job of farm group "lighting", and the worker group's 20 nodes in the
+    // farm as workers, idle for 10 minutes: reported apart (capacityGroup) or as local ones
+    const jobs = [job({ queuedFrames: 3000, group: 'lighting' })];
+    const planWith = (workers: WorkerCounts[]) =>
+      planBurst({
+        now: at(0),
+        farms: [{ report: { source: 's', observedAt: at(0), jobs, workers } }],
+        groups: [
+          group({
+            name: 'cloud-workers',
+            mode: 'worker',
+            farmGroups: ['lighting'],
+            nodes: nodes(20, { kind: 'spot', state: 'idle', idleForSeconds: 600 }),
+          }),
+        ],
+      });
+    const spotOf = (plan: PlanDecision) => plan.targets[0]!.spotNodes;
+    const apart = planWith([
+      { group: 'lighting', idle: 0, busy: 40 },
+      { group: 'lighting', idle: 20, busy: 0, capacityGroup: 'cloud-workers' },
+    ]);
+    const alone = planWith([{ group: 'lighting', idle: 0, busy: 40 }]);
+    const asLocal = planWith([{ group: 'lighting', idle: 20, busy: 40 }]);
+    // THEN reported apart they change nothing: the plan is the one without them, which
+    // keeps nodes for the late frames
+    expect(spotOf(apart)).toBe(spotOf(alone));
+    expect(spotOf(apart)).toBeGreaterThan(5);
+    // AND counted as local workers they would make the farm look faster and shrink the group
+    expect(spotOf(asLocal)).toBeLessThan(spotOf(apart));
+  });
+});
+
+describe('estimateFrameTime', () => {
+  const now = at(1000);
+  it.each([
+    [
+      'observed local frames',
+      { localFrameTime: { meanMs: 500_000, stdevMs: 40_000, samples: 3 } },
+      { mean: 500, stdev: 40, from: 'observed' },
+    ],
+    [
+      'one observed frame: the prior spread',
+      { localFrameTime: { meanMs: 500_000, stdevMs: 0, samples: 1 } },
+      { mean: 500, stdev: 125, from: 'observed' },
+    ],
+    [
+      "the studio's estimate",
+      { localFrameTime: undefined, frameTimeMs: 400_000 },
+      { mean: 400, stdev: 100, from: 'estimate' },
+    ],
+    [
+      'elapsed over progress of frames at least 15 % done',
+      {
+        localFrameTime: undefined,
+        rendering: [
+          { startedAt: at(800), progress: 0.5 },
+          { startedAt: at(990), progress: 0.05 },
+        ],
+      },
+      // 200 s ÷ 0.5, less the bias of a noisy divisor (1 + (0.05/0.5)²)
+      { mean: 396.04, stdev: 99.01, from: 'progress' },
+    ],
+    ['nothing', { localFrameTime: undefined, rendering: [{ startedAt: at(990) }] }, undefined],
+    [
+      "the studio's estimate, with the spread of three rendering frames' elapsed over progress",
+      {
+        localFrameTime: undefined,
+        frameTimeMs: 400_000,
+        rendering: [
+          { startedAt: at(600), progress: 0.8 }, // ~500 s in all
+          { startedAt: at(600), progress: 1 / 1.5 }, // ~600 s
+          { startedAt: at(600), progress: 4 / 7 }, // ~700 s
+        ],
+      },
+      // (3 × (sample variance − report noise) + 2 × prior²) / 5
+      { mean: 400, stdev: 91.92, from: 'estimate' },
+    ],
+  ] as const)('from %s', (_name, over, expected) => {
+    // GIVEN a job with what the farm reports WHEN its frame time is estimated THEN
+    const got = estimateFrameTime(job(over as Partial<ReportedJob>), now);
+    if (expected === undefined) expect(got).toBeUndefined();
+    else {
+      expect(got!.from).toBe(expected.from);
+      expect(got!.mean).toBeCloseTo(expected.mean, 1);
+      expect(got!.stdev).toBeCloseTo(expected.stdev, 1);
+    }
+  });
+});
+
+describe('projectRenderingFrame', () => {
+  const ft = { mean: 600, stdev: 100 };
+  it.each([
+    ['nothing known: half a frame, uniform phase', {}, 300, 600 ** 2 / 12 + 100 ** 2 / 4],
+    [
+      'started 100 s ago',
+      { elapsedSeconds: 100 },
+      meanGivenAtLeast(600, 100, 100) - 100,
+      varianceGivenAtLeast(600, 100, 100),
+    ],
+  ] as const)('%s', (_name, frame, remaining, variance) => {
+    const p = projectRenderingFrame(frame, ft);
+    expect(p.remaining).toBeCloseTo(remaining, 3);
+    expect(p.variance).toBeCloseTo(variance, 0);
+  });
+
+  it('sharpens with progress: a frame 300 s in and 75 % done ends about 100 s from now', () => {
+    // GIVEN a frame that started 300 s ago (prior: ~300 s left) reported 75 % done
+    const withProgress = projectRenderingFrame({ elapsedSeconds: 300, progress: 0.75 }, ft);
+    const without = projectRenderingFrame({ elapsedSeconds: 300 }, ft);
+    // THEN the projection moves towards elapsed ÷ progress (400 s in all) and is surer
+    expect(withProgress.remaining).toBeGreaterThan(100);
+    expect(withProgress.remaining).toBeLessThan(160);
+    expect(withProgress.variance).toBeLessThan(without.variance / 4);
+    // AND a frame reported done is free now
+    expect(projectRenderingFrame({ elapsedSeconds: 300, progress: 1 }, ft)).toEqual({
+      remaining: 0,
+      variance: 0,
+    });
+  });
+});
+
+describe('varianceGivenAtLeast', () => {
+  it.each([
+    // mean, stdev, elapsed, expected
+    [600, 0, 100, 0],
+    [600, 60, -10_000, 3600], // not started in earnest: the whole variance
+    [600, 60, 600, 3600 * (1 - 2 / Math.PI)], // half-normal
+  ])('a %p ± %p s frame that has run %p s: variance %p', (mean, stdev, elapsed, expected) => {
+    expect(varianceGivenAtLeast(mean, stdev, elapsed)).toBeCloseTo(expected, 0);
   });
 });
 

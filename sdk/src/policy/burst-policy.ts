@@ -1,47 +1,40 @@
 /**
- * The burst policy: a pure function from the farm's and the cloud's state to a plan
- * (frames to offload, frames to recall, node targets). Plain data in and out; the
- * service maps it to and from the `QueuedJob` / `FarmState` / `BurstPlan` messages.
+ * The burst policy: a pure function from what the farms report (`FarmReport`, the same
+ * type the bridges send) and the cloud's state to a plan (`PlanDecision`: frames to
+ * offload and recall, node targets, and why). The service's planner, the simulator and
+ * the tests all call it with those types: there is no second model of a job.
  */
+import {
+  localWorkers,
+  type CapacityTarget,
+  type FarmReport,
+  type JobPlan,
+  type OffloadDecision,
+  type PlanDecision,
+  type RecallDecision,
+  type ReportedJob,
+} from '../model/burst';
 
-/** One job of the local farm with work left (proto `QueuedJob`). */
-export interface PolicyJob {
-  /** The job's id in the render manager (`source_job_id`). */
-  readonly id: string;
-  /** 0..100, higher first. */
-  readonly priority: number;
-  /** Frames waiting for a local worker. */
-  readonly queuedFrames: number;
-  /** Frames rendering on local workers. */
-  readonly renderingFrames: number;
-  /** Frames offloaded and not started in the cloud (recallable). */
-  readonly cloudQueuedFrames: number;
-  /** Frames running in the cloud. */
-  readonly cloudRunningFrames: number;
-  /** When the job reached the farm. */
-  readonly submittedAtSeconds: number;
-  /** The job's own deadline, if any. */
-  readonly deadlineAtSeconds?: number;
-  /** Observed (or estimated) time of one frame on a local worker. */
-  readonly frameSeconds: number;
+/** A job's frames in one capacity group's cloud. */
+export interface CloudFrames {
+  /** Offloaded and not started (recallable). */
+  readonly queued: number;
+  /** Running in the cloud now. */
+  readonly running: number;
+  /** How long each running frame has run, seconds, where known. @default unknown */
+  readonly runningElapsedSeconds?: readonly number[];
+}
+
+/** One bridge's farm as the policy plans it: its report plus its frames in the cloud. */
+export interface PolicyFarm {
+  /** The bridge's latest report. */
+  readonly report: FarmReport;
   /**
-   * Observed standard deviation of the local frame time: a frame counts as in time only
-   * when it finishes `frameTimeSpread` deviations before the moment.
-   * @default 0
+   * Its frames in the group's cloud, by `sourceJobId`. A job absent here counts its
+   * report's `offloadedFrames` as running (not recallable).
+   * @default every job's offloaded frames count as running
    */
-  readonly frameSecondsStdev?: number;
-  /**
-   * When each of its frames rendering locally started, if known (one entry per busy worker
-   * on the job). The projection then expects each to end at its start plus the frame time
-   * given that it has already run this long, rather than half a frame from now.
-   * @default unknown
-   */
-  readonly renderingStartedAtSeconds?: readonly number[];
-  /**
-   * False when the job cannot leave the farm.
-   * @default true
-   */
-  readonly burstable?: boolean;
+  readonly cloud?: ReadonlyMap<string, CloudFrames>;
 }
 
 /** One cloud node as the policy sees it. */
@@ -50,18 +43,37 @@ export interface PolicyNode {
   readonly kind: 'spot' | 'dedicated';
   /** Booting (requested, not yet taking work), idle or busy. */
   readonly state: 'booting' | 'idle' | 'busy';
-  /** Booting nodes: when they are expected to take work. */
-  readonly readyAtSeconds?: number;
-  /** Idle nodes: since when. */
-  readonly idleSinceSeconds?: number;
+  /** Booting nodes: seconds until they take work. @default the group's boot time */
+  readonly readyInSeconds?: number;
+  /** Idle nodes: seconds they have been idle. @default 0 */
+  readonly idleForSeconds?: number;
 }
 
-/** The capacity group overflow goes to (proto `CapacityTarget` plus its configuration). */
+/** A capacity group overflow can go to, with the figures it is planned with. */
 export interface PolicyCapacityGroup {
-  /** Group name. */
+  /** Group name (a job's `capacityGroup`). */
   readonly name: string;
+  /**
+   * `offload`: frames move to the group's cloud queue when the plan says so. `worker`
+   * (worker burst): the group's nodes join the farm as workers and the render manager gives
+   * them frames; the plan only sizes the group.
+   * @default 'offload'
+   */
+  readonly mode?: 'offload' | 'worker';
+  /**
+   * Worker burst: the farm groups (Deadline groups or pools, OpenCue tags) its workers
+   * serve. A job of one of them is this group's, whatever capacity group it names.
+   * @default none
+   */
+  readonly farmGroups?: readonly string[];
   /** Quota: nodes alive at once. */
   readonly maxNodes: number;
+  /** Spot nodes alive at once. @default maxNodes */
+  readonly maxSpotNodes?: number;
+  /** Dedicated nodes alive at once. @default maxNodes */
+  readonly maxDedicatedNodes?: number;
+  /** Frames a node runs at once. @default 1 */
+  readonly slotsPerNode?: number;
   /** Request to first work. */
   readonly nodeBootSeconds: number;
   /** Cloud frame seconds per local frame second (cloud speed ÷ local speed). */
@@ -72,14 +84,14 @@ export interface PolicyCapacityGroup {
   readonly dedicatedPricePerHour: number;
   /** Price of a spot node-hour. */
   readonly spotPricePerHour: number;
-  /** Observed spot evictions per running node-hour. */
+  /** Spot evictions per running node-hour. */
   readonly spotEvictionsPerNodeHour: number;
   /** A node is billed per started interval of this length. */
   readonly billingGranularitySeconds: number;
   /**
-   * Turnaround target for jobs without a deadline: in time = submission + target; 0 means
-   * overflow as soon as a frame cannot start locally. Undefined: such jobs stay local.
-   * @default undefined
+   * Turnaround target for jobs without a deadline: due at submission + target; 0 means
+   * overflow as soon as a frame cannot start locally.
+   * @default undefined (such jobs stay local)
    */
   readonly turnaroundTargetSeconds?: number;
   /** The group's nodes now. */
@@ -111,108 +123,141 @@ export interface PolicyOptions {
    */
   readonly offloadLookaheadSeconds?: number;
   /**
-   * How many standard deviations of frame time a frame must finish before its moment
-   * (the last frames of a job are the slowest of many).
+   * How many standard deviations of its finish time a frame must end before its job is
+   * due (the last frames of a job are the slowest of many).
    * @default 2.5
    */
   readonly frameTimeSpread?: number;
+  /**
+   * When set, a job's local frames are in time while the summed chance that any of them
+   * finishes after the job is due stays below this (each frame's chance from its projected
+   * finish and its deviation), instead of each frame on its own `frameTimeSpread`
+   * deviations: a job whose last frames end on many workers at once needs a wider guard
+   * than one whose last frame ends alone.
+   * @default undefined (per frame, `frameTimeSpread`)
+   */
+  readonly jobMissRisk?: number;
+  /**
+   * On spot, cloud frames end this many cloud frames before their job is due (the frame and
+   * its redos padded together by `frameTimeSpread` deviations of their sum), so a frame
+   * evicted near its end can still be redone.
+   * @default the fewest redos (at least 1) that leave a chance below `evictionRisk` of one
+   *   frame being evicted more often than that (Poisson at the group's eviction rate)
+   */
+  readonly evictionSlackFrames?: number;
+  /**
+   * New nodes are not asked for while nodes asked for this much later would finish as many
+   * frames in time: capacity is bought as late as the plan allows. 0 asks at once. Off by
+   * default: at 300 s it cut long-frames-deadline's cost by 4 % but missed 7 of 30 tuning
+   * seeds there (the need grows while the nodes wait; see docs/policy.md).
+   * @default 0
+   */
+  readonly scaleOutDeferralSeconds?: number;
+  /**
+   * The chance, per cloud frame, of more evictions than the slack allows for.
+   * @default 0.01
+   */
+  readonly evictionRisk?: number;
+  /**
+   * Standard deviation of a frame time, as a fraction of its mean, while fewer than two
+   * frames of the job have finished.
+   * @default 0.25
+   */
+  readonly priorFrameTimeCv?: number;
+  /**
+   * Standard deviation of a reported progress fraction (render managers report it coarse
+   * and uneven).
+   * @default 0.05
+   */
+  readonly progressNoise?: number;
 }
 
-/** Everything a decision is made from. */
+/** Everything a decision for one group is made from. */
 export interface PolicyInput {
-  /** Now, in seconds on the same clock as the jobs' times. */
-  readonly nowSeconds: number;
-  /** Jobs with work left. */
-  readonly jobs: readonly PolicyJob[];
-  /** Local workers. */
-  readonly farm: { readonly idleWorkers: number; readonly busyWorkers: number };
-  /** The capacity group. */
+  /** Now, on the reports' clock. */
+  readonly now: Date;
+  /** Every farm's latest report (one budget, one cloud for the studio). */
+  readonly farms: readonly PolicyFarm[];
+  /** The source the plan is for (its offloads, recalls and job explanations). @default the first farm's */
+  readonly source?: string;
+  /** The capacity group planned. */
   readonly group: PolicyCapacityGroup;
+  /** The group of jobs that name none. @default the planned group */
+  readonly defaultGroup?: string;
+  /**
+   * The capacity group a job's overflow goes to.
+   * @default its `capacityGroup`, else `defaultGroup`
+   */
+  readonly groupOf?: (job: ReportedJob) => string;
   /** Cap on what nodes alive at once cost per hour; undefined or 0: uncapped. */
   readonly maxSpendPerHour?: number;
   /** Tuning. */
   readonly options?: PolicyOptions;
 }
 
-/** Frames of one job to move to the cloud (proto `OffloadDecision`). */
-export interface OffloadDecision {
-  /** The job (`source_job_id`). */
-  readonly jobId: string;
-  /** Queued frames to take out of local dispatch and submit; the bridge picks which. */
-  readonly frameCount: number;
-  /** The group to submit them to. */
-  readonly capacityGroup: string;
-}
-
-/** Not-yet-started cloud frames of one job to take back (proto `RecallDecision`). */
-export interface RecallDecision {
-  /** The job (`source_job_id`). */
-  readonly jobId: string;
-  /** Not-yet-started cloud frames to bring back. */
-  readonly frameCount: number;
-}
-
-/** Node targets of one group (proto `CapacityTarget`). */
-export interface CapacityTargetDecision {
-  /** The group. */
-  readonly capacityGroup: string;
-  /** Target dedicated nodes alive (busy ones are never below it: scale-in drains). */
-  readonly dedicatedNodes: number;
-  /** Target spot nodes alive. */
-  readonly spotNodes: number;
-}
-
-/** The policy's answer (proto `BurstPlan`). */
-export interface BurstDecision {
-  /** Frames to offload, by job. */
-  readonly offload: readonly OffloadDecision[];
-  /** Frames to recall, by job. */
-  readonly recall: readonly RecallDecision[];
-  /** Node targets per group. */
-  readonly targets: readonly CapacityTargetDecision[];
-  /** What the targeted nodes cost per hour. */
-  readonly projectedCostPerHour: number;
-  /** Short lines saying why. */
-  readonly reasons: readonly string[];
-}
-
-/** A binary min-heap of numbers (worker or node free times). */
-class TimeHeap {
-  private readonly a: number[] = [];
+/** A binary min-heap of worker or node lanes by the time they are free. */
+class LaneHeap {
+  private readonly t: number[] = [];
+  private readonly v: number[] = [];
   get size(): number {
-    return this.a.length;
+    return this.t.length;
   }
-  push(v: number): void {
-    const a = this.a;
-    a.push(v);
-    let i = a.length - 1;
+  /** A copy (for what-if projections). */
+  clone(): LaneHeap {
+    const h = new LaneHeap();
+    h.t.push(...this.t);
+    h.v.push(...this.v);
+    return h;
+  }
+  /** Adds a lane free at `time` whose free time has variance `variance`. */
+  push(time: number, variance = 0): void {
+    const { t, v } = this;
+    t.push(time);
+    v.push(variance);
+    let i = t.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (a[p]! <= v) break;
-      a[i] = a[p]!;
+      if (t[p]! <= time) break;
+      t[i] = t[p]!;
+      v[i] = v[p]!;
       i = p;
     }
-    a[i] = v;
+    t[i] = time;
+    v[i] = variance;
   }
-  pop(): number {
-    const a = this.a;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
+  /** Takes the earliest lane. */
+  pop(): { time: number; variance: number } {
+    const { t, v } = this;
+    const top = { time: t[0]!, variance: v[0]! };
+    const lt = t.pop()!;
+    const lv = v.pop()!;
+    if (t.length > 0) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
-        if (l >= a.length) break;
+        if (l >= t.length) break;
         const r = l + 1;
-        const c = r < a.length && a[r]! < a[l]! ? r : l;
-        if (a[c]! >= last) break;
-        a[i] = a[c]!;
+        const c = r < t.length && t[r]! < t[l]! ? r : l;
+        if (t[c]! >= lt) break;
+        t[i] = t[c]!;
+        v[i] = v[c]!;
         i = c;
       }
-      a[i] = last;
+      t[i] = lt;
+      v[i] = lv;
     }
     return top;
   }
+}
+
+const SQRT2PI = Math.sqrt(2 * Math.PI);
+
+/** Inverse Mills ratio φ(a)/Q(a) of the standard normal. */
+function millsRatio(a: number): number {
+  // Far in the tail the ratio is ~a + 1/a.
+  if (a > 8) return a + 1 / a;
+  const phi = Math.exp(-0.5 * a * a) / SQRT2PI;
+  return phi / (0.5 * erfc(a / Math.SQRT2));
 }
 
 /**
@@ -222,10 +267,20 @@ class TimeHeap {
 export function meanGivenAtLeast(mean: number, stdev: number, elapsed: number): number {
   if (!(stdev > 0)) return Math.max(mean, elapsed);
   const a = (elapsed - mean) / stdev;
-  // Far in the tail the inverse Mills ratio is ~a + 1/a.
   if (a > 8) return elapsed + stdev / a;
-  const phi = Math.exp(-0.5 * a * a) / Math.sqrt(2 * Math.PI);
-  return Math.max(elapsed, mean + (stdev * phi) / (0.5 * erfc(a / Math.SQRT2)));
+  return Math.max(elapsed, mean + stdev * millsRatio(a));
+}
+
+/**
+ * Variance of that duration given that it has lasted `elapsed`:
+ * stdev²·(1 + a·λ − λ²), λ = φ(a)/Q(a).
+ */
+export function varianceGivenAtLeast(mean: number, stdev: number, elapsed: number): number {
+  if (!(stdev > 0)) return 0;
+  const a = (elapsed - mean) / stdev;
+  if (a > 8) return (stdev / a) ** 2;
+  const l = millsRatio(a);
+  return Math.max(0, stdev * stdev * (1 + a * l - l * l));
 }
 
 /** Complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7). */
@@ -252,166 +307,480 @@ function erfc(x: number): number {
   return x >= 0 ? r : 2 - r;
 }
 
-/** When a job must be done for the policy, or undefined when it is never worth cloud money. */
-export function inTimeAt(job: PolicyJob, turnaroundTargetSeconds?: number): number | undefined {
-  if (job.deadlineAtSeconds !== undefined) return job.deadlineAtSeconds;
-  if (turnaroundTargetSeconds === undefined) return undefined;
-  return job.submittedAtSeconds + turnaroundTargetSeconds;
-}
-
-/** The farm's dispatch order: priority, then submission, then id. */
-export function farmOrder(a: PolicyJob, b: PolicyJob): number {
-  return (
-    b.priority - a.priority ||
-    a.submittedAtSeconds - b.submittedAtSeconds ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-  );
+/** A job's local frame time as the policy uses it, seconds. */
+export interface FrameTimeEstimate {
+  readonly mean: number;
+  readonly stdev: number;
+  /** Where the mean comes from. */
+  readonly from: 'observed' | 'estimate' | 'progress';
 }
 
 /**
- * Decides one burst plan.
+ * A job's local frame time: the mean of its finished local frames; else the studio's
+ * estimate; else elapsed ÷ progress of its rendering frames (those at least 15 % done).
+ * The spread is the observed one from two finished frames on; before that, from three
+ * rendering frames' elapsed ÷ progress (less the reports' own noise), weighed with
+ * `priorCv` × mean as two more samples; else `priorCv` × mean. Undefined when nothing is
+ * known yet.
+ */
+export function estimateFrameTime(
+  job: ReportedJob,
+  now: Date,
+  priorCv = 0.25,
+  progressNoise = 0.05,
+): FrameTimeEstimate | undefined {
+  // Each rendering frame far enough along: its whole time (de-biased for the noisy
+  // divisor) and the variance the report's noise adds to it.
+  const totals = (job.rendering ?? [])
+    .filter(
+      (f) => f.startedAt !== undefined && f.progress !== undefined && f.progress >= 0.15 && f.progress < 1,
+    )
+    .map((f) => {
+      const e = (now.getTime() - f.startedAt!.getTime()) / 1000;
+      const p = f.progress!;
+      return { t: e / p / (1 + (progressNoise / p) ** 2), v: ((e * progressNoise) / (p * p)) ** 2 };
+    })
+    .filter((x) => x.t > 0);
+  const spreadFromProgress = (mean: number): number => {
+    const prior = priorCv * mean;
+    const n = totals.length;
+    if (n < 3) return prior;
+    const m = totals.reduce((a, x) => a + x.t, 0) / n;
+    const sample = totals.reduce((a, x) => a + (x.t - m) ** 2, 0) / (n - 1);
+    const noise = totals.reduce((a, x) => a + x.v, 0) / n;
+    const seen = Math.max(0, sample - noise);
+    return Math.sqrt((n * seen + 2 * prior * prior) / (n + 2));
+  };
+  const local = job.localFrameTime;
+  if (local && local.samples >= 1 && local.meanMs > 0) {
+    const mean = local.meanMs / 1000;
+    return {
+      mean,
+      stdev: local.samples >= 2 ? local.stdevMs / 1000 : spreadFromProgress(mean),
+      from: 'observed',
+    };
+  }
+  if (job.frameTimeMs !== undefined && job.frameTimeMs > 0) {
+    const mean = job.frameTimeMs / 1000;
+    return { mean, stdev: spreadFromProgress(mean), from: 'estimate' };
+  }
+  if (totals.length > 0) {
+    const mean = totals.reduce((a, x) => a + x.t, 0) / totals.length;
+    return { mean, stdev: spreadFromProgress(mean), from: 'progress' };
+  }
+  return undefined;
+}
+
+/**
+ * When a rendering frame's worker is expected to be free (seconds from now) and the
+ * variance of that moment: from its start (the frame time given it has run this long),
+ * sharpened by its progress where reported; half a frame (uniform phase) when neither is
+ * known.
+ */
+export function projectRenderingFrame(
+  frame: { readonly elapsedSeconds?: number; readonly progress?: number },
+  ft: { readonly mean: number; readonly stdev: number },
+  progressNoise = 0.05,
+): { remaining: number; variance: number } {
+  const { elapsedSeconds: e, progress: p } = frame;
+  if (e === undefined) {
+    if (p !== undefined) {
+      const left = Math.max(0, 1 - p);
+      return { remaining: ft.mean * left, variance: (ft.stdev * left) ** 2 + (ft.mean * progressNoise) ** 2 };
+    }
+    return { remaining: ft.mean / 2, variance: ft.mean ** 2 / 12 + ft.stdev ** 2 / 4 };
+  }
+  let total = meanGivenAtLeast(ft.mean, ft.stdev, e);
+  let variance = varianceGivenAtLeast(ft.mean, ft.stdev, e);
+  if (p !== undefined && p >= 0.15) {
+    if (p >= 1) return { remaining: 0, variance: 0 };
+    // elapsed ÷ progress, with the report's noise carried through (less the bias a noisy
+    // divisor adds: E[1/p̂] ≈ (1 + (noise/p)²)/p); weighed against the prior by precision.
+    // Below 15 % a report says too little to move the prior.
+    const tp = e / p / (1 + (progressNoise / p) ** 2);
+    const vp = ((e * progressNoise) / (p * p)) ** 2;
+    if (variance <= 0) {
+      total = Math.max(e, tp);
+      variance = vp;
+    } else if (vp <= 0) {
+      total = Math.max(e, tp);
+      variance = 0;
+    } else {
+      const w = 1 / vp / (1 / vp + 1 / variance);
+      total = Math.max(e, w * tp + (1 - w) * total);
+      variance = 1 / (1 / vp + 1 / variance);
+    }
+  }
+  return { remaining: Math.max(0, total - e), variance };
+}
+
+/**
+ * How many redos to leave room for: the fewest k ≥ 1 such that a frame is evicted more than
+ * k times with a chance below `risk`, evictions arriving as a Poisson process with `mean`
+ * expected evictions per frame.
+ */
+export function redoSlots(mean: number, risk: number): number {
+  let k = 0;
+  let term = Math.exp(-mean); // P(N = 0)
+  let cdf = term;
+  while (k < 10 && (k < 1 || 1 - cdf > risk)) {
+    k++;
+    term *= mean / k;
+    cdf += term;
+  }
+  return k;
+}
+
+/** The farm's dispatch order: priority, then submission, then id. */
+export function farmOrder(a: ReportedJob, b: ReportedJob): number {
+  return (
+    b.priority - a.priority ||
+    (a.submittedAt?.getTime() ?? 0) - (b.submittedAt?.getTime() ?? 0) ||
+    (a.sourceJobId < b.sourceJobId ? -1 : a.sourceJobId > b.sourceJobId ? 1 : 0)
+  );
+}
+
+/** "1h05m" / "12m30s" / "45s" for a number of seconds. */
+export function formatSeconds(seconds: number): string {
+  const s = Math.round(Math.abs(seconds));
+  const sign = seconds < 0 ? '-' : '';
+  if (s >= 3600)
+    return `${sign}${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${sign}${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${sign}${s}s`;
+}
+
+/** One job as the policy works with it (times in seconds from now). */
+interface Work {
+  readonly source: string;
+  readonly job: ReportedJob;
+  readonly mine: boolean;
+  readonly capacityGroup: string;
+  /** Offloadable to this group; else why not. */
+  readonly blocked?: string;
+  readonly due?: number;
+  readonly asap: boolean;
+  readonly ft?: FrameTimeEstimate;
+  readonly cloudQueued: number;
+  readonly cloudRunning: number;
+  readonly runningElapsed: readonly number[];
+  /** Local frames not in time: what the cloud should take. */
+  late: number;
+  /** Projected local finish of its frames that stay local (all of them when `late` is 0). */
+  localFinish?: number;
+  /** Projected local finish if every not-started frame stayed local. */
+  allLocalFinish?: number;
+  /** Frames the cloud finishes in time (set by sizing). */
+  served: number;
+  offload: number;
+  recall: number;
+}
+
+/**
+ * Decides the plan for one capacity group.
  *
- * 1. Local projection: the local farm's queue (plus frames waiting in the cloud, which
- *    could come back) is played forward in the farm's own order on its workers, frame
- *    times padded by `safetyMargin`. The tail of a job that would finish after its
- *    in-time moment is what the cloud should take; jobs with no in-time moment never go.
- * 2. Cloud sizing: the fewest nodes (busy, idle, booting, then new ones that pay the boot
- *    time) that finish the cloud frames in time, earliest deadline first, with transfer
- *    time, cloud speed and eviction losses counted; within quota and budget.
- * 3. Offload the difference; recall frames not started in the cloud when local workers are
- *    idle now and the projection says the farm finishes them in time.
+ * 1. Local projection, per farm: the farm's queue (plus its frames waiting in the cloud,
+ *    which could come back) is played forward in the farm's own order on its workers.
+ *    Idle workers are free now; a busy worker when its frame is expected to end (from its
+ *    start and progress where reported). A frame is in time when its projected finish,
+ *    padded by `safetyMargin` plus `frameTimeSpread` deviations of its finish time, is
+ *    before its job is due. The tail of a job that is not in time is what the cloud should
+ *    take; jobs that are never due, not burstable or of another group never go.
+ * 2. Cloud sizing, over every farm: the fewest nodes (busy, idle, booting, then new ones
+ *    that pay the boot time) that finish the cloud frames in time, earliest due first,
+ *    with transfer time, cloud speed and eviction losses counted; within quota and budget.
+ * 3. Offload the difference, lazily (only for nodes that take work soon); recall frames
+ *    not started in the cloud when local workers are idle now and the projection says the
+ *    farm finishes them in time.
  * 4. Scale in by draining: booting nodes are cancelled first, idle ones released after
  *    `idleReleaseSeconds`, busy ones only stop taking work.
  */
-export function decideBurst(input: PolicyInput): BurstDecision {
-  const { nowSeconds: now, group } = input;
+export function decideBurst(input: PolicyInput): PlanDecision {
+  const { group } = input;
+  const nowMs = input.now.getTime();
   const margin = input.options?.safetyMargin ?? 0.02;
   const idleRelease = input.options?.idleReleaseSeconds ?? group.billingGranularitySeconds;
   const recallMin = input.options?.recallHysteresisFrames ?? 1;
   const lookaheadSeconds = input.options?.offloadLookaheadSeconds ?? 120;
   const spread = input.options?.frameTimeSpread ?? 2.5;
-  const reasons: string[] = [];
-  const jobs = [...input.jobs].sort(farmOrder);
+  const priorCv = input.options?.priorFrameTimeCv ?? 0.25;
+  const progressNoise = input.options?.progressNoise ?? 0.05;
+  const missRisk = input.options?.jobMissRisk;
+  const evictionSlack = input.options?.evictionSlackFrames;
+  const evictionRisk = input.options?.evictionRisk ?? 0.01;
+  const deferral = input.options?.scaleOutDeferralSeconds ?? 0;
+  const slots = Math.max(1, Math.floor(group.slotsPerNode ?? 1));
   const target = group.turnaroundTargetSeconds;
+  const defaultGroup = input.defaultGroup ?? group.name;
+  const planned = input.source ?? input.farms[0]?.report.source;
+  const rel = (d: Date): number => (d.getTime() - nowMs) / 1000;
+  const groupReasons: string[] = [];
 
-  // 1. Local projection.
-  const workers = new TimeHeap();
-  for (let i = 0; i < input.farm.idleWorkers; i++) workers.push(now);
-  // Busy workers: at their frame's expected end given how long it has run, when its start is
-  // known; otherwise half a frame from now.
-  const localFree = jobs.flatMap((j) =>
-    Array.from({ length: j.renderingFrames }, (_, k) => {
-      const started = j.renderingStartedAtSeconds?.[k];
-      return started === undefined
-        ? now + j.frameSeconds / 2
-        : Math.max(now, started + meanGivenAtLeast(j.frameSeconds, j.frameSecondsStdev ?? 0, now - started));
-    }),
-  );
-  const meanFt =
-    jobs.reduce((s, j) => s + j.frameSeconds * j.renderingFrames, 0) /
-    Math.max(
-      1,
-      jobs.reduce((s, j) => s + j.renderingFrames, 0),
-    );
-  for (let i = 0; i < input.farm.busyWorkers; i++) workers.push(localFree[i] ?? now + meanFt / 2);
-  const wantCloud = new Map<string, number>();
-  for (const job of jobs) {
-    const due = inTimeAt(job, target);
-    const asap = job.deadlineAtSeconds === undefined && target === 0;
-    const notStarted = job.queuedFrames + job.cloudQueuedFrames;
-    let late = 0;
-    for (let k = 0; k < notStarted && workers.size > 0; k++) {
-      const t = workers.pop();
-      const finish = t + job.frameSeconds * (1 + margin);
-      const risk = spread * (job.frameSecondsStdev ?? 0);
-      const isLate = job.burstable !== false && due !== undefined && (asap ? t > now : finish + risk > due);
-      if (isLate) {
-        workers.push(t);
-        late = notStarted - k; // the rest of this job starts no earlier
-        break;
+  // 1. Local projection, farm by farm.
+  const works: Work[] = [];
+  for (const farm of input.farms) {
+    const report = farm.report;
+    const jobs = [...report.jobs].sort(farmOrder);
+    const farmWorks = jobs.map((job): Work => {
+      const capacityGroup = input.groupOf?.(job) ?? job.capacityGroup ?? defaultGroup;
+      const ft = estimateFrameTime(job, input.now, priorCv, progressNoise);
+      const due =
+        job.deadline !== undefined
+          ? rel(job.deadline)
+          : target !== undefined && job.submittedAt !== undefined
+            ? rel(job.submittedAt) + target
+            : target !== undefined
+              ? target
+              : undefined;
+      const cloud = farm.cloud?.get(job.sourceJobId);
+      const blocked = !job.burstable
+        ? 'not burstable'
+        : capacityGroup !== group.name
+          ? `goes to group ${capacityGroup}`
+          : due === undefined
+            ? 'no deadline and no turnaround target: never worth cloud money'
+            : ft === undefined
+              ? 'frame time not known yet (no finished frame, estimate or progress)'
+              : undefined;
+      return {
+        source: report.source,
+        job,
+        mine: report.source === planned,
+        capacityGroup,
+        ...(blocked ? { blocked } : {}),
+        ...(due === undefined ? {} : { due }),
+        asap: job.deadline === undefined && target === 0,
+        ...(ft ? { ft } : {}),
+        cloudQueued: cloud?.queued ?? 0,
+        cloudRunning: cloud?.running ?? (cloud ? 0 : job.offloadedFrames),
+        runningElapsed: cloud?.runningElapsedSeconds ?? [],
+        late: 0,
+        served: 0,
+        offload: 0,
+        recall: 0,
+      };
+    });
+    works.push(...farmWorks);
+    const known = farmWorks.filter((w) => w.ft);
+    const fallbackFt: FrameTimeEstimate = known.length
+      ? {
+          mean: known.reduce((s, w) => s + w.ft!.mean, 0) / known.length,
+          stdev: known.reduce((s, w) => s + w.ft!.stdev, 0) / known.length,
+          from: 'estimate',
+        }
+      : { mean: 0, stdev: 0, from: 'estimate' };
+    const ftOf = (w: Work): FrameTimeEstimate => w.ft ?? fallbackFt;
+
+    const workers = new LaneHeap();
+    const { idle: idleWorkers, busy: busyWorkers } = localWorkers(report);
+    for (let i = 0; i < idleWorkers; i++) workers.push(0);
+    const busyLanes: { remaining: number; variance: number }[] = [];
+    for (const w of farmWorks) {
+      const rendering = w.job.rendering ?? [];
+      for (let k = 0; k < w.job.renderingFrames; k++) {
+        const f = rendering[k];
+        busyLanes.push(
+          projectRenderingFrame(
+            {
+              ...(f?.startedAt ? { elapsedSeconds: Math.max(0, -rel(f.startedAt)) } : {}),
+              ...(f?.progress !== undefined ? { progress: f.progress } : {}),
+            },
+            ftOf(w),
+            progressNoise,
+          ),
+        );
       }
-      workers.push(finish);
     }
-    if (workers.size === 0 && due !== undefined && job.burstable !== false) late = notStarted;
-    if (late > 0) wantCloud.set(job.id, late);
+    for (let i = 0; i < busyWorkers; i++) {
+      const b = busyLanes[i] ?? projectRenderingFrame({}, fallbackFt, progressNoise);
+      workers.push(b.remaining, b.variance);
+    }
+
+    for (const w of farmWorks) {
+      const ft = ftOf(w);
+      const notStarted = w.job.queuedFrames + w.cloudQueued;
+      const canGo = w.blocked === undefined;
+      let late = 0;
+      let finish: number | undefined;
+      let risk = 0;
+      for (let k = 0; k < notStarted; k++) {
+        if (workers.size === 0) {
+          if (canGo) late = notStarted - k;
+          break;
+        }
+        const lane = workers.pop();
+        const end = lane.time + ft.mean * (1 + margin);
+        const sd = Math.sqrt(ft.stdev * ft.stdev + lane.variance);
+        let isLate = false;
+        if (canGo) {
+          if (w.asap) isLate = lane.time > 0;
+          else if (missRisk === undefined) isLate = end + spread * sd > w.due!;
+          else {
+            const p = sd > 0 ? 0.5 * erfc((w.due! - end) / sd / Math.SQRT2) : end > w.due! ? 1 : 0;
+            isLate = risk + p > missRisk;
+            if (!isLate) risk += p;
+          }
+        }
+        if (isLate) {
+          // What-if: the rest stayed local too, for the explanation.
+          const rest = workers.clone();
+          rest.push(lane.time, lane.variance);
+          let all = finish ?? 0;
+          for (let r = k; r < notStarted; r++) {
+            const l = rest.pop();
+            all = Math.max(all, l.time + ft.mean);
+            rest.push(l.time + ft.mean);
+          }
+          w.allLocalFinish = all;
+          workers.push(lane.time, lane.variance);
+          late = notStarted - k; // the rest of this job starts no earlier
+          break;
+        }
+        workers.push(end);
+        finish = Math.max(finish ?? -Infinity, lane.time + ft.mean);
+      }
+      w.late = late;
+      if (finish !== undefined) w.localFinish = finish;
+      if (late === 0 && finish !== undefined) w.allLocalFinish = finish;
+    }
   }
 
-  // 2. Cloud sizing.
-  const cloudFt = (job: PolicyJob): number =>
-    job.frameSeconds * group.cloudFrameTimeRatio + group.transferSecondsPerFrame;
+  // 2. Cloud sizing over every farm's jobs of this group.
+  const mineOfGroup = works.filter((w) => w.capacityGroup === group.name);
+  const cloudFt = (w: Work): number => {
+    const observed = w.job.cloudFrameTime;
+    if (observed && observed.samples >= 1 && observed.meanMs > 0) return observed.meanMs / 1000;
+    return (w.ft?.mean ?? 0) * group.cloudFrameTimeRatio + group.transferSecondsPerFrame;
+  };
+  const cloudSd = (w: Work): number => {
+    const observed = w.job.cloudFrameTime;
+    if (observed && observed.samples >= 2) return observed.stdevMs / 1000;
+    return (w.ft?.stdev ?? 0) * group.cloudFrameTimeRatio;
+  };
   const alive = group.nodes;
-  const ft0 = Math.max(0, ...jobs.map(cloudFt));
+  const ft0 = Math.max(0, ...mineOfGroup.map(cloudFt));
   const lossFraction = Math.min(
     0.5,
     (group.spotEvictionsPerNodeHour * (group.nodeBootSeconds + ft0 / 2)) / 3600,
   );
+  const maxSpot = group.maxSpotNodes ?? group.maxNodes;
+  const maxDedicated = group.maxDedicatedNodes ?? group.maxNodes;
   const spotEffective = group.spotPricePerHour / (1 - lossFraction);
-  const kind: 'spot' | 'dedicated' = spotEffective <= group.dedicatedPricePerHour ? 'spot' : 'dedicated';
+  let kind: 'spot' | 'dedicated' = spotEffective <= group.dedicatedPricePerHour ? 'spot' : 'dedicated';
+  if (kind === 'spot' && maxSpot <= 0) kind = 'dedicated';
+  else if (kind === 'dedicated' && maxDedicated <= 0) kind = 'spot';
   const price = kind === 'spot' ? group.spotPricePerHour : group.dedicatedPricePerHour;
   const inflate = (1 + margin) / (kind === 'spot' ? 1 - lossFraction : 1);
   // A spot frame evicted near the end must still be redone in time: keep one frame of slack.
-  const evictionGuard = (job: PolicyJob): number =>
-    kind === 'spot' && group.spotEvictionsPerNodeHour > 0 ? cloudFt(job) : 0;
-  // Nodes in the order the plan keeps them: busy, idle, booting (soonest first).
-  const busyFree = jobs.flatMap((j) =>
-    Array.from({ length: j.cloudRunningFrames }, () => now + cloudFt(j) / 2),
-  );
-  const ordered: number[] = [];
+  // The frame and its redo must both fit: their sum has √2 times one frame's deviation, of
+  // which the sizing below already pads one.
+  const evictionGuard = (w: Work): number => {
+    if (kind !== 'spot' || !(group.spotEvictionsPerNodeHour > 0)) return 0;
+    const k = evictionSlack ?? redoSlots((group.spotEvictionsPerNodeHour * cloudFt(w)) / 3600, evictionRisk);
+    return k * cloudFt(w) + (Math.sqrt(k + 1) - 1) * spread * cloudSd(w);
+  };
+
+  // Nodes in the order the plan keeps them (busy, idle, booting soonest first), each with
+  // the times its lanes are free.
+  // A busy node's lane is free when its frame is expected to end, with the variance of that
+  // moment (a frame planned behind a long-running one must not start late).
+  const runningLeft = mineOfGroup
+    .flatMap((w) =>
+      Array.from({ length: w.cloudRunning }, (_, k) => {
+        const e = w.runningElapsed[k];
+        const ft = cloudFt(w);
+        if (e === undefined) return { t: ft / 2, v: (ft * ft) / 12 };
+        const sd = cloudSd(w);
+        return {
+          t: Math.max(0, meanGivenAtLeast(ft, sd, e) - e),
+          v: varianceGivenAtLeast(ft, sd, e),
+        };
+      }),
+    )
+    .sort((a, b) => a.t - b.t);
   const busy = alive.filter((n) => n.state === 'busy');
-  busy.forEach((_, i) => ordered.push(busyFree[i] ?? now + ft0 / 2));
   const idle = alive.filter((n) => n.state === 'idle');
-  idle.forEach(() => ordered.push(now));
   const booting = alive.filter((n) => n.state === 'booting');
+  const free = (t: number, v = 0): { t: number; v: number } => ({ t, v });
+  const ordered: { t: number; v: number }[][] = [];
+  let r = 0;
+  for (let i = 0; i < busy.length; i++) {
+    const lanes: { t: number; v: number }[] = [];
+    for (let s = 0; s < slots; s++)
+      lanes.push(
+        r < runningLeft.length ? runningLeft[r++]! : s === 0 ? free(ft0 / 2, (ft0 * ft0) / 12) : free(0),
+      );
+    ordered.push(lanes);
+  }
+  for (let i = 0; i < idle.length; i++) ordered.push(Array.from({ length: slots }, () => free(0)));
   booting
-    .map((n) => Math.max(now, n.readyAtSeconds ?? now + group.nodeBootSeconds))
+    .map((n) => Math.max(0, n.readyInSeconds ?? group.nodeBootSeconds))
     .sort((a, b) => a - b)
-    .forEach((t) => ordered.push(t));
+    .forEach((t) => ordered.push(Array.from({ length: slots }, () => free(t))));
   const spendCap = input.maxSpendPerHour && input.maxSpendPerHour > 0 ? input.maxSpendPerHour : Infinity;
   const aliveSpend = alive.reduce(
     (s, n) => s + (n.kind === 'spot' ? group.spotPricePerHour : group.dedicatedPricePerHour),
     0,
   );
+  const aliveOfKind = alive.filter((n) => n.kind === kind).length;
   const budgetRoom = price > 0 ? Math.floor((spendCap - aliveSpend) / price + 1e-9) : Infinity;
-  const maxNew = Math.max(0, Math.min(group.maxNodes - alive.length, budgetRoom));
+  const kindRoom = (kind === 'spot' ? maxSpot : maxDedicated) - aliveOfKind;
+  const maxNew = Math.max(0, Math.min(group.maxNodes - alive.length, kindRoom, budgetRoom));
   const maxTotal = ordered.length + maxNew;
 
-  const cloudJobs = jobs
-    .filter((j) => (wantCloud.get(j.id) ?? 0) > 0)
-    .map((j) => ({ job: j, due: inTimeAt(j, target)!, count: wantCloud.get(j.id)! }))
-    .sort((a, b) => a.due - b.due || farmOrder(a.job, b.job));
+  const cloudWorks = mineOfGroup
+    .filter((w) => w.late > 0)
+    .sort((a, b) => a.due! - b.due! || farmOrder(a.job, b.job));
   /** Frames of each job the cloud finishes in time with the first `n` nodes. */
-  const served = (n: number): Map<string, number> => {
-    const out = new Map<string, number>();
+  const served = (n: number, newReadyIn = group.nodeBootSeconds): number[] => {
+    const out = cloudWorks.map(() => 0);
     if (n === 0) return out;
-    const heap = new TimeHeap();
-    for (let i = 0; i < n; i++) heap.push(ordered[i] ?? now + group.nodeBootSeconds);
-    for (const { job, due, count } of cloudJobs) {
-      const asap = job.deadlineAtSeconds === undefined && target === 0;
-      const ft = cloudFt(job) * inflate;
-      const latest =
-        due - evictionGuard(job) - spread * (job.frameSecondsStdev ?? 0) * group.cloudFrameTimeRatio;
+    const heap = new LaneHeap();
+    for (let i = 0; i < n; i++)
+      for (const l of ordered[i] ?? Array.from({ length: slots }, () => free(newReadyIn)))
+        heap.push(l.t, l.v);
+    cloudWorks.forEach((w, i) => {
+      const ft = cloudFt(w) * inflate;
+      const sd = cloudSd(w);
+      const slack = evictionGuard(w);
       let ok = 0;
-      for (let k = 0; k < count; k++) {
-        const t = heap.pop();
-        if (!asap && t + ft > latest) {
-          heap.push(t);
+      for (let k = 0; k < w.late; k++) {
+        const lane = heap.pop();
+        const end = lane.time + ft + slack + spread * Math.sqrt(sd * sd + lane.variance);
+        if (!w.asap && end > w.due!) {
+          heap.push(lane.time, lane.variance);
           break;
         }
-        heap.push(t + ft);
+        heap.push(lane.time + ft);
         ok++;
       }
-      out.set(job.id, ok);
-    }
+      out[i] = ok;
+    });
+    // Frames already waiting in the cloud (an evicted frame, or one whose node ran late)
+    // that the guarded plan cannot fit: best effort, without the guards, where the cloud
+    // still finishes them in time and sooner than the farm would (else they come back).
+    cloudWorks.forEach((w, i) => {
+      const stranded = Math.min(w.late, w.cloudQueued) - out[i]!;
+      const ft = cloudFt(w) * (1 + margin);
+      const by = Math.min(w.due!, w.allLocalFinish ?? Infinity);
+      for (let k = 0; k < stranded; k++) {
+        const lane = heap.pop();
+        if (!w.asap && lane.time + ft > by) {
+          heap.push(lane.time, lane.variance);
+          break;
+        }
+        heap.push(lane.time + ft);
+        out[i]!++;
+      }
+    });
     return out;
   };
-  const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
-  const wanted = total(wantCloud);
+  const total = (m: readonly number[]): number => m.reduce((a, b) => a + b, 0);
+  const wanted = cloudWorks.reduce((s, w) => s + w.late, 0);
   let nodes = 0;
   let best = served(maxTotal);
   const bestCount = total(best);
-  const asapFrames = cloudJobs
-    .filter((c) => c.job.deadlineAtSeconds === undefined && target === 0)
-    .reduce((s, c) => s + c.count, 0);
+  const asapFrames = cloudWorks.filter((w) => w.asap).reduce((s, w) => s + w.late, 0);
   if (bestCount > 0) {
     // Fewest nodes that serve as many frames in time as the most we may have.
     let lo = 1;
@@ -421,65 +790,107 @@ export function decideBurst(input: PolicyInput): BurstDecision {
       if (total(served(mid)) >= bestCount) hi = mid;
       else lo = mid + 1;
     }
-    nodes = Math.max(lo, Math.min(maxTotal, asapFrames));
+    nodes = Math.max(lo, Math.min(maxTotal, Math.ceil(asapFrames / slots)));
     best = served(nodes);
   }
+  cloudWorks.forEach((w, i) => (w.served = best[i]!));
   if (bestCount < wanted)
-    reasons.push(
-      `${wanted - bestCount} late frames stay local: the cloud cannot finish them in time within ${group.maxNodes} nodes and the budget`,
+    groupReasons.push(
+      `${wanted - bestCount} late frames stay local: the cloud cannot finish them in time within ${group.maxNodes} nodes${spendCap < Infinity ? ' and the budget' : ''}`,
     );
-  if (maxNew < group.maxNodes - alive.length && nodes >= maxTotal && budgetRoom < Infinity)
-    reasons.push(`budget reached: ${input.maxSpendPerHour}/h allows ${alive.length + maxNew} nodes`);
+  if (
+    maxNew < group.maxNodes - alive.length &&
+    nodes >= maxTotal &&
+    budgetRoom <= kindRoom &&
+    budgetRoom < Infinity
+  )
+    groupReasons.push(`budget reached: ${input.maxSpendPerHour}/h allows ${alive.length + maxNew} nodes`);
+  else if (nodes >= maxTotal && maxNew < group.maxNodes - alive.length && bestCount < wanted)
+    groupReasons.push(`quota reached: at most ${kind === 'spot' ? maxSpot : maxDedicated} ${kind} nodes`);
 
-  // 3. Offload and recall.
-  const offload: OffloadDecision[] = [];
-  const recall: RecallDecision[] = [];
-  let freeNow = Math.max(0, input.farm.idleWorkers - jobs.reduce((s, j) => s + j.queuedFrames, 0));
-  // Lazy offload: the cloud queue holds about one frame per node that can take work soon,
-  // so frames stay local (and cheap) while the projection firms up.
-  const soon = now + lookaheadSeconds;
-  const takers = alive.filter((n) => n.state !== 'booting' || (n.readyAtSeconds ?? Infinity) <= soon).length;
-  let room = Math.max(0, Math.min(takers, nodes) - jobs.reduce((s, j) => s + j.cloudQueuedFrames, 0));
-  const byDue = [...jobs].sort(
-    (a, b) => (inTimeAt(a, target) ?? Infinity) - (inTimeAt(b, target) ?? Infinity) || farmOrder(a, b),
+  // 3. Offload and recall (only the planned source's jobs are told; every source's cloud
+  // frames take room).
+  const soon = lookaheadSeconds;
+  const takers = alive.filter((n) => n.state !== 'booting' || (n.readyInSeconds ?? Infinity) <= soon).length;
+  let room = Math.max(
+    0,
+    Math.min(takers, nodes) * slots - mineOfGroup.reduce((s, w) => s + w.cloudQueued, 0),
   );
-  for (const job of byDue) {
-    const inCloud = Math.min(wantCloud.get(job.id) ?? 0, best.get(job.id) ?? 0);
-    const delta = inCloud - job.cloudQueuedFrames;
+  const plannedFarm = input.farms.find((f) => f.report.source === planned);
+  const plannedWorks = works.filter((w) => w.mine);
+  let freeNow = Math.max(
+    0,
+    (plannedFarm ? localWorkers(plannedFarm.report).idle : 0) -
+      plannedWorks.reduce((s, w) => s + w.job.queuedFrames, 0),
+  );
+  const byDue = [...mineOfGroup].sort(
+    (a, b) => (a.due ?? Infinity) - (b.due ?? Infinity) || farmOrder(a.job, b.job),
+  );
+  // Worker burst: the render manager hands the group's workers frames; nothing moves.
+  for (const w of group.mode === 'worker' ? [] : byDue) {
+    const inCloud = Math.min(w.late, w.served);
+    const delta = inCloud - w.cloudQueued;
     if (delta > 0) {
-      const n = Math.min(delta, job.queuedFrames, room);
+      const n = Math.min(delta, w.job.queuedFrames, room);
       room -= n;
+      if (w.mine) w.offload = n;
+    } else if (delta < 0 && w.mine) {
+      // Frames the cloud will not finish in time even without the guards come back to the
+      // farm's queue at once; the others when local workers are idle now.
+      const stranded = Math.max(0, Math.min(w.late, w.cloudQueued) - w.served);
+      const spare = Math.min(-delta - stranded, freeNow);
+      const n = stranded + (spare >= recallMin ? spare : 0);
       if (n > 0) {
-        offload.push({ jobId: job.id, frameCount: n, capacityGroup: group.name });
-        reasons.push(
-          `${job.id}: offload ${n} frames that would finish locally after ${inTimeAt(job, target)}s`,
-        );
-      }
-    } else if (delta < 0 && freeNow > 0) {
-      const n = Math.min(-delta, freeNow);
-      if (n >= recallMin) {
-        recall.push({ jobId: job.id, frameCount: n });
-        freeNow -= n;
-        reasons.push(`${job.id}: recall ${n} frames not started in the cloud, local workers are idle`);
+        w.recall = n;
+        freeNow = Math.max(0, freeNow - n);
       }
     }
   }
 
-  // 4. Targets, with drain-only scale-in.
+  // 4. Targets, with drain-only scale-in; scale-out waits while new nodes asked for
+  // `scaleOutDeferralSeconds` later would serve as many frames in time (the projection
+  // firms up meanwhile, and a node not booted costs nothing).
   let keep = nodes;
+  if (
+    keep > ordered.length &&
+    deferral > 0 &&
+    total(served(nodes, group.nodeBootSeconds + deferral)) >= total(best)
+  ) {
+    keep = ordered.length;
+    if (keep < nodes)
+      groupReasons.push(`${nodes - keep} more nodes will be needed; not yet (they would wait)`);
+  }
   if (keep < alive.length) {
     // Idle nodes are kept until idle long enough; busy ones drain (counted until done).
-    const youngIdle = idle.filter((n) => now - (n.idleSinceSeconds ?? now) < idleRelease).length;
+    const youngIdle = idle.filter((n) => (n.idleForSeconds ?? 0) < idleRelease).length;
     // A node more than half booted has cost more than finishing its boot would: keep it.
     const lateBoot = booting.filter(
-      (n) => (n.readyAtSeconds ?? now) - now < group.nodeBootSeconds / 2,
+      (n) => (n.readyInSeconds ?? group.nodeBootSeconds) < group.nodeBootSeconds / 2,
     ).length;
-    keep = Math.max(keep, Math.min(alive.length - booting.length, busy.length + youngIdle) + lateBoot);
+    // A spare: while spot frames run in the cloud that, evicted now, could be redone in time
+    // on a node that is up but not on one that still has to boot, one idle node stays.
+    const redoable =
+      kind === 'spot' &&
+      group.spotEvictionsPerNodeHour > 0 &&
+      mineOfGroup.some(
+        (w) =>
+          w.cloudRunning > 0 &&
+          w.due !== undefined &&
+          w.due - cloudFt(w) >= 0 &&
+          w.due - cloudFt(w) < group.nodeBootSeconds,
+      );
+    const spare = redoable && idle.length > 0 ? 1 : 0;
+    keep = Math.max(
+      keep,
+      Math.min(alive.length - booting.length, busy.length + Math.max(youngIdle, spare)) + lateBoot,
+    );
     keep = Math.min(keep, alive.length);
     if (keep < alive.length)
-      reasons.push(`scale in: ${alive.length - keep} nodes not needed (drained, never killed)`);
+      groupReasons.push(`scale in: ${alive.length - keep} nodes not needed (drained, never killed)`);
   } else if (keep > alive.length) {
-    reasons.push(`scale out: ${keep - alive.length} ${kind} nodes (boot ${group.nodeBootSeconds}s)`);
+    groupReasons.push(
+      `scale out: ${keep - alive.length} ${kind} nodes (boot ${formatSeconds(group.nodeBootSeconds)})`,
+    );
   }
   // Keep the kinds we already have first; new capacity is of the chosen kind.
   const haveSpot = alive.filter((n) => n.kind === 'spot').length;
@@ -498,11 +909,139 @@ export function decideBurst(input: PolicyInput): BurstDecision {
   }
   const projectedCostPerHour =
     spotNodes * group.spotPricePerHour + dedicatedNodes * group.dedicatedPricePerHour;
+  // With no node left, frames waiting in the cloud would wait forever: they come back, to
+  // run on the farm in its order (the cloud can no longer finish them in time either).
+  if (spotNodes + dedicatedNodes === 0 && group.mode !== 'worker')
+    for (const w of mineOfGroup) if (w.mine && w.cloudQueued > w.recall) w.recall = w.cloudQueued;
+
+  // Explanations, for the planned source's jobs of this group.
+  const at = (s: number | undefined): Date | undefined =>
+    s === undefined ? undefined : new Date(nowMs + Math.round(s * 1000));
+  const offload: OffloadDecision[] = [];
+  const recall: RecallDecision[] = [];
+  const jobs: JobPlan[] = [];
+  const reasons: string[] = [];
+  for (const w of plannedWorks
+    .filter((x) => x.capacityGroup === group.name)
+    .sort((a, b) => farmOrder(a.job, b.job))) {
+    const id = w.job.sourceJobId;
+    const reason = explain(w, group.mode ?? 'offload');
+    jobs.push({
+      sourceJobId: id,
+      capacityGroup: w.capacityGroup,
+      ...(w.due === undefined ? {} : { dueAt: at(w.due) }),
+      ...(w.allLocalFinish === undefined ? {} : { projectedLocalFinishAt: at(w.allLocalFinish) }),
+      cloudFrames: Math.min(w.late, w.served) + w.cloudRunning,
+      offloadFrames: w.offload,
+      recallFrames: w.recall,
+      reason,
+    });
+    if (w.offload > 0) offload.push({ sourceJobId: id, frameCount: w.offload, capacityGroup: group.name });
+    if (w.recall > 0) recall.push({ sourceJobId: id, frameCount: w.recall });
+    if (w.offload > 0 || w.recall > 0 || w.late > 0) reasons.push(`${id}: ${reason}`);
+  }
+  reasons.push(...groupReasons.map((g) => `group ${group.name}: ${g}`));
+  const targetOut: CapacityTarget = {
+    capacityGroup: group.name,
+    dedicatedNodes,
+    spotNodes,
+    costPerHour: projectedCostPerHour,
+    reasons: groupReasons,
+  };
+  return { offload, recall, targets: [targetOut], jobs, projectedCostPerHour, reasons };
+}
+
+/** One line on what the plan does with a job and why. */
+function explain(w: Work, mode: 'offload' | 'worker'): string {
+  const due = w.due === undefined ? '' : `due in ${formatSeconds(w.due)}`;
+  if (w.blocked !== undefined) {
+    if (w.due !== undefined && w.allLocalFinish !== undefined && w.allLocalFinish > w.due)
+      return `stays local (${w.blocked}); local finish in ${formatSeconds(w.allLocalFinish)}, ${due}`;
+    return `stays local: ${w.blocked}`;
+  }
+  if (w.recall > 0)
+    return w.late > w.served
+      ? `recall ${w.recall} frames not started in the cloud: no cloud node will take them in time (${due})`
+      : `recall ${w.recall} frames not started in the cloud: local workers are idle and finish them in time (${due})`;
+  if (w.late === 0) {
+    const finish =
+      w.localFinish === undefined
+        ? 'nothing left to start'
+        : `local finish in ${formatSeconds(w.localFinish)}`;
+    return `in time locally: ${finish}, ${due}`;
+  }
+  const local = w.allLocalFinish === undefined ? '' : `local finish in ${formatSeconds(w.allLocalFinish)}, `;
+  const head = `${w.late} frames would finish locally too late (${local}${due})`;
+  const stay = w.late - w.served;
+  const parts: string[] = [];
+  if (mode === 'worker') {
+    if (w.served > 0) parts.push(`${Math.min(w.late, w.served)} for cloud workers`);
+    if (stay > 0) parts.push(`${stay} stay late: cloud workers cannot finish them in time`);
+    return parts.length > 0 ? `${head}: ${parts.join('; ')}` : head;
+  }
+  if (w.offload > 0) parts.push(`offload ${w.offload} now`);
+  const more = Math.min(w.late, w.served) - w.cloudQueued - w.offload;
+  if (more > 0) parts.push(`${more} more as cloud nodes free up`);
+  if (stay > 0) parts.push(`${stay} stay local: the cloud cannot finish them in time`);
+  return parts.length > 0 ? `${head}: ${parts.join('; ')}` : head;
+}
+
+/** Everything a plan across every capacity group is made from. */
+export interface PlanBurstInput extends Omit<PolicyInput, 'group'> {
+  /** The studio's capacity groups, each with its figures and nodes. */
+  readonly groups: readonly PolicyCapacityGroup[];
+}
+
+/**
+ * The plan for one source across every capacity group: `decideBurst` per group (each job
+ * goes to its own group), one spend cap shared by all. Jobs that name a group that does not
+ * exist stay local, with that as the reason.
+ */
+export function planBurst(input: PlanBurstInput): PlanDecision {
+  const defaultGroup = input.defaultGroup ?? input.groups[0]?.name ?? '';
+  const nodeCost = (g: PolicyCapacityGroup): number =>
+    g.nodes.reduce((s, n) => s + (n.kind === 'spot' ? g.spotPricePerHour : g.dedicatedPricePerHour), 0);
+  const cap = input.maxSpendPerHour && input.maxSpendPerHour > 0 ? input.maxSpendPerHour : 0;
+  // A job of a farm group a worker-burst group serves is that group's; else the capacity
+  // group it names, else the default.
+  const servedBy = new Map<string, string>();
+  for (const g of input.groups)
+    if (g.mode === 'worker')
+      for (const f of g.farmGroups ?? []) if (f && !servedBy.has(f)) servedBy.set(f, g.name);
+  const groupOf = (job: ReportedJob): string =>
+    servedBy.get(job.group) ??
+    (job.pool ? servedBy.get(job.pool) : undefined) ??
+    job.capacityGroup ??
+    defaultGroup;
+  const parts = input.groups.map((group) => {
+    const othersCost = input.groups.filter((g) => g !== group).reduce((s, g) => s + nodeCost(g), 0);
+    return decideBurst({
+      ...input,
+      group,
+      defaultGroup,
+      groupOf,
+      ...(cap > 0 ? { maxSpendPerHour: Math.max(1e-9, cap - othersCost) } : {}),
+    });
+  });
+  const planned = input.source ?? input.farms[0]?.report.source;
+  const names = new Set(input.groups.map((g) => g.name));
+  const orphans: JobPlan[] = (input.farms.find((f) => f.report.source === planned)?.report.jobs ?? [])
+    .filter((j) => !names.has(groupOf(j)))
+    .map((j) => ({
+      sourceJobId: j.sourceJobId,
+      capacityGroup: groupOf(j),
+      ...(j.deadline ? { dueAt: j.deadline } : {}),
+      cloudFrames: 0,
+      offloadFrames: 0,
+      recallFrames: 0,
+      reason: `stays local: capacity group ${JSON.stringify(groupOf(j))} does not exist`,
+    }));
   return {
-    offload,
-    recall,
-    targets: [{ capacityGroup: group.name, dedicatedNodes, spotNodes }],
-    projectedCostPerHour,
-    reasons,
+    offload: parts.flatMap((p) => p.offload),
+    recall: parts.flatMap((p) => p.recall),
+    targets: parts.flatMap((p) => p.targets),
+    jobs: [...parts.flatMap((p) => p.jobs), ...orphans],
+    projectedCostPerHour: parts.reduce((s, p) => s + p.projectedCostPerHour, 0),
+    reasons: [...parts.flatMap((p) => p.reasons), ...orphans.map((o) => `${o.sourceJobId}: ${o.reason}`)],
   };
 }

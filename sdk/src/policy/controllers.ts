@@ -3,7 +3,9 @@
  * behaviour of existing burst tools. Every baseline runs spot (low-priority) nodes, their
  * cheapest option, and joins the farm as workers.
  */
-import { decideBurst, type PolicyJob, type PolicyOptions } from './burst-policy';
+import type { FarmReport, ReportedJob } from '../model/burst';
+import { decideBurst, type PolicyOptions } from './burst-policy';
+import { SeededRandom } from '../random';
 import type { Controller, SimAction, SimView } from './simulator';
 
 /** Queued local frames that no idle local worker can take now. */
@@ -112,6 +114,9 @@ export const renderHub: Controller = {
   },
 };
 
+/** What the simulated render manager reports of each frame rendering locally. */
+export type FarmReporting = 'progress' | 'start' | 'counts';
+
 /** Options of Spillway's controller. */
 export interface SpillwayControllerOptions {
   /**
@@ -122,15 +127,76 @@ export interface SpillwayControllerOptions {
   /** Policy tuning. */
   readonly policy?: PolicyOptions;
   /**
-   * Do not tell the policy when the frames rendering locally started (as a render manager
-   * that reports only counts would): busy workers are then projected half a frame from now.
-   * @default false
+   * What the render manager reports of the frames rendering locally: `progress` (when
+   * each started and how far it is, as Deadline's task `StartRen` and `Prog`), `start`
+   * (when each started only) or `counts` (how many, as a manager that reports nothing
+   * else; busy workers are then projected half a frame from now).
+   * @default 'progress'
    */
-  readonly ignoreFrameProgress?: boolean;
+  readonly reporting?: FarmReporting;
+  /**
+   * Noise of the simulated progress reports: each is the true fraction plus a normal error
+   * of this standard deviation, rounded to whole percent and kept below 100 %.
+   * @default 0.05
+   */
+  readonly progressNoise?: number;
+}
+
+/** The simulated farm as a bridge would report it: the same `FarmReport` the service gets. */
+export function simulatedFarmReport(
+  view: SimView,
+  reporting: FarmReporting = 'progress',
+  progress: (frame: { startedAtSeconds: number; durationSeconds: number }) => number = (f) =>
+    Math.min(0.99, (view.nowSeconds - f.startedAtSeconds) / f.durationSeconds),
+): FarmReport {
+  const sc = view.scenario;
+  const at = (s: number): Date => new Date(Math.round(s * 1000));
+  const jobs: ReportedJob[] = view.jobs
+    .filter((j) => j.arrived && j.completed < j.job.frames)
+    .map((j) => ({
+      sourceJobId: j.job.id,
+      priority: j.job.priority,
+      group: '',
+      queuedFrames: j.queuedLocal,
+      renderingFrames: j.renderingLocal,
+      offloadedFrames: j.queuedCloud + j.runningCloud,
+      completedFrames: j.completed,
+      submittedAt: at(j.job.submitAtSeconds),
+      ...(j.job.deadlineAtSeconds === undefined ? {} : { deadline: at(j.job.deadlineAtSeconds) }),
+      // The estimate a studio submits with, until frames have finished.
+      frameTimeMs: j.job.frameSeconds.mean * sc.localFarm.speed * 1000,
+      ...(j.observedLocalFrameSeconds === undefined
+        ? {}
+        : {
+            localFrameTime: {
+              meanMs: j.observedLocalFrameSeconds * 1000,
+              stdevMs: (j.observedLocalFrameStdev ?? 0) * 1000,
+              samples: j.localFramesDone,
+            },
+          }),
+      ...(reporting === 'counts'
+        ? {}
+        : {
+            rendering: j.renderingLocalFrames.map((f) => ({
+              startedAt: at(f.startedAtSeconds),
+              ...(reporting === 'progress' ? { progress: progress(f) } : {}),
+            })),
+          }),
+      burstable: true,
+    }));
+  return {
+    source: 'simulator',
+    observedAt: at(view.nowSeconds),
+    jobs,
+    workers: [{ group: '', idle: view.idleWorkers, busy: view.busyWorkers }],
+  };
 }
 
 /** Spillway's policy (`decideBurst`) driving the simulated cloud in offload mode. */
 export function spillwayController(options: SpillwayControllerOptions = {}): Controller {
+  const reporting = options.reporting ?? 'progress';
+  const noise = options.progressNoise ?? 0.05;
+  let rng: SeededRandom | undefined;
   return {
     name: 'spillway',
     description:
@@ -138,28 +204,28 @@ export function spillwayController(options: SpillwayControllerOptions = {}): Con
     mode: 'offload',
     decide(view) {
       const sc = view.scenario;
-      const jobs: PolicyJob[] = view.jobs
-        .filter((j) => j.arrived && j.completed < j.job.frames)
-        .map((j) => ({
-          id: j.job.id,
-          priority: j.job.priority,
-          queuedFrames: j.queuedLocal,
-          renderingFrames: j.renderingLocal,
-          cloudQueuedFrames: j.queuedCloud,
-          cloudRunningFrames: j.runningCloud,
-          submittedAtSeconds: j.job.submitAtSeconds,
-          ...(j.job.deadlineAtSeconds === undefined ? {} : { deadlineAtSeconds: j.job.deadlineAtSeconds }),
-          // Observed when frames are done; until then the estimate a studio submits with.
-          frameSeconds: j.observedLocalFrameSeconds ?? j.job.frameSeconds.mean * sc.localFarm.speed,
-          frameSecondsStdev: j.observedLocalFrameStdev ?? j.job.frameSeconds.stdev * sc.localFarm.speed,
-          ...(options.ignoreFrameProgress
-            ? {}
-            : { renderingStartedAtSeconds: j.renderingLocalStartedAtSeconds }),
-        }));
+      rng ??= new SeededRandom(sc.seed * 104_729 + 7);
+      const r = rng;
+      const report = simulatedFarmReport(view, reporting, (f) => {
+        const truth = (view.nowSeconds - f.startedAtSeconds) / f.durationSeconds;
+        const noisy = noise > 0 ? truth + r.normal(0, noise) : truth;
+        return Math.max(0, Math.min(0.99, Math.round(noisy * 100) / 100));
+      });
+      const cloud = new Map(
+        view.jobs
+          .filter((j) => j.arrived)
+          .map((j) => [
+            j.job.id,
+            {
+              queued: j.queuedCloud,
+              running: j.runningCloud,
+              runningElapsedSeconds: j.runningCloudStartedAtSeconds.map((t) => view.nowSeconds - t),
+            },
+          ]),
+      );
       const plan = decideBurst({
-        nowSeconds: view.nowSeconds,
-        jobs,
-        farm: { idleWorkers: view.idleWorkers, busyWorkers: view.busyWorkers },
+        now: report.observedAt,
+        farms: [{ report, cloud }],
         group: {
           name: 'default',
           maxNodes: sc.cloud.maxNodes,
@@ -178,8 +244,8 @@ export function spillwayController(options: SpillwayControllerOptions = {}): Con
             .map((n) => ({
               kind: n.kind,
               state: n.state,
-              readyAtSeconds: n.readyAtSeconds,
-              idleSinceSeconds: n.idleSinceSeconds,
+              readyInSeconds: Math.max(0, n.readyAtSeconds - view.nowSeconds),
+              idleForSeconds: Math.max(0, view.nowSeconds - n.idleSinceSeconds),
             })),
         },
         ...(sc.budget?.maxSpendPerHour === undefined ? {} : { maxSpendPerHour: sc.budget.maxSpendPerHour }),
@@ -187,8 +253,8 @@ export function spillwayController(options: SpillwayControllerOptions = {}): Con
       });
       const target = plan.targets[0]!;
       return {
-        offload: new Map(plan.offload.map((o) => [o.jobId, o.frameCount])),
-        recall: new Map(plan.recall.map((r) => [r.jobId, r.frameCount])),
+        offload: new Map(plan.offload.map((o) => [o.sourceJobId, o.frameCount])),
+        recall: new Map(plan.recall.map((r) => [r.sourceJobId, r.frameCount])),
         spotNodes: target.spotNodes,
         dedicatedNodes: target.dedicatedNodes,
       };

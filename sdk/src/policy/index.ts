@@ -9,3 +9,7 @@ export * from './report';
 export * from './scenario';
 export { SeededRandom } from '../random';
 export * from './simulator';
+export * from './config';
+export { greedyPlan } from './greedy';
+export * from './online-floor';
+export * from './explain';

@@ -34,6 +34,17 @@ export interface SimJobView {
   readonly renderingLocal: number;
   /** When each of its frames rendering locally started (one entry per busy worker on it). */
   readonly renderingLocalStartedAtSeconds: readonly number[];
+  /**
+   * Its frames rendering locally: when each started and how long it will take in all (what
+   * a render manager's progress report approximates; controllers must not read the
+   * duration except to model such reports).
+   */
+  readonly renderingLocalFrames: readonly {
+    readonly startedAtSeconds: number;
+    readonly durationSeconds: number;
+  }[];
+  /** When each of its frames running in the cloud started. */
+  readonly runningCloudStartedAtSeconds: readonly number[];
   readonly queuedCloud: number;
   readonly runningCloud: number;
   readonly completed: number;
@@ -41,6 +52,8 @@ export interface SimJobView {
   readonly observedLocalFrameSeconds?: number;
   /** Standard deviation of those local frame times (two or more frames), or undefined. */
   readonly observedLocalFrameStdev?: number;
+  /** Frames done locally so far. */
+  readonly localFramesDone: number;
   /** Since when the job's oldest queued frame has waited (its submission). */
   readonly waitingSinceSeconds: number;
 }
@@ -204,6 +217,7 @@ interface Node {
   draining: boolean;
   job: number;
   frame: number;
+  startedAt: number;
   gen: number;
 }
 
@@ -302,6 +316,7 @@ export function simulate(
     n.state = 'busy';
     n.job = j;
     n.frame = f;
+    n.startedAt = t;
     st[j]!.runningCloud++;
     q.push(t + times[j]![f]! * c.nodeSpeed + c.transferSecondsPerFrame, Ev.CloudDone, n.id, n.gen);
   };
@@ -364,6 +379,7 @@ export function simulate(
             draining: false,
             job: -1,
             frame: -1,
+            startedAt: t,
             gen: 0,
           };
           nodes.push(n);
@@ -413,10 +429,18 @@ export function simulate(
         queuedLocal: s.local.length,
         renderingLocal: s.renderingLocal,
         renderingLocalStartedAtSeconds: [...s.localStarts.values()],
+        renderingLocalFrames: [...s.localStarts].map(([f, t0]) => ({
+          startedAtSeconds: t0,
+          durationSeconds: times[i]![f]! * scenario.localFarm.speed,
+        })),
+        runningCloudStartedAtSeconds: alive
+          .filter((n) => n.state === 'busy' && n.job === i)
+          .map((n) => n.startedAt),
         queuedCloud: s.cloud.length,
         runningCloud: s.runningCloud,
         completed: s.completed,
         waitingSinceSeconds: s.waitingSince,
+        localFramesDone: s.localDone,
         ...(s.localDone > 0 ? { observedLocalFrameSeconds: s.localTimeSum / s.localDone } : {}),
         ...(s.localDone > 1
           ? {

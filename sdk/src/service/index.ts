@@ -30,8 +30,9 @@ export { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from
 export { FrameStore, frameIdOf, jobIdOf, type FramePricing, type FrameStoreOptions } from './frames/store';
 export * from './capacity';
 export { SUBMIT_LIMITS, validateSubmission } from '../model/validate';
-export type { FarmReport, PlanInput, PlanOutput, Planner, PlannerGroup, ReportedJob } from './burst/planner';
-export { simpleRule } from './burst/simple-rule';
+export { PLANNERS, type PlanInput, type Planner } from './burst/planner';
+export { BurstManager, type BurstManagerOptions } from './burst/manager';
+export { GroupLearner, LEARNING_THRESHOLDS } from './burst/learned';
 export { batchCompute, embeddedProviders, localCompute, scaleSetBackend } from './embedded';
 export { blobStorage, type BlobServiceStorage } from './blob-storage';
 export { blobOutputResolver } from './frames/outputs';

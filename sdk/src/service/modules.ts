@@ -25,8 +25,8 @@ import type { Logger } from '../logging';
 import { AssetLifecycle, nodeCacheLimitOf } from './assets/lifecycle';
 import { AssetStore } from './assets/store';
 import { BurstManager } from './burst/manager';
-import type { Planner } from './burst/planner';
-import { simpleRule } from './burst/simple-rule';
+import { PLANNERS, type Planner } from './burst/planner';
+import { figuresOf } from '../policy/config';
 import { CapacityManager } from './capacity/manager';
 import { LicensePreflight } from './capacity/preflight';
 import { CostLedger } from './cost/ledger';
@@ -187,7 +187,7 @@ export function outsideWorldModule(world: OutsideWorld): ContainerModule {
     options.bind(TYPES.ListenOptions).toConstantValue(world.listen);
     options.bind(TYPES.Closers).toConstantValue(world.closers);
     options.bind(TYPES.ServiceMetrics).toConstantValue(world.metrics);
-    options.bind(TYPES.Planner).toConstantValue(world.planner ?? simpleRule);
+    options.bind(TYPES.Planner).toConstantValue(world.planner ?? PLANNERS[world.config.burst.planner]);
     provide(
       options,
       TYPES.BackendRegistry,
@@ -366,6 +366,17 @@ export const capacityModule = new ContainerModule((options) => {
     (capacity, store, planner, config, logger) =>
       new BurstManager(capacity, store, {
         planner,
+        plannerName: config.burst.planner,
+        reportIntervalMs: config.burst.reportIntervalMs,
+        figures: (group) => {
+          const f = figuresOf(config.burst, group);
+          // The embedded engine's nodes boot in its configured delay unless the group says otherwise.
+          return group === config.compute.defaultGroup &&
+            config.compute.backend === 'local' &&
+            config.burst.groups[group]?.nodeBootSeconds === undefined
+            ? { ...f, nodeBootSeconds: config.compute.local.bootDelayMs / 1000 }
+            : f;
+        },
         defaultGroup: config.compute.defaultGroup,
         maxSpendPerHour: config.budget.maxSpendPerHour,
         currency: config.budget.currency,

@@ -46,7 +46,7 @@ export interface RuntimeProviders {
   backends(config: ServiceConfig, logger: Logger): Promise<readonly RegisteredBackend[]>;
   /** Blob storage (Azurite when none is configured). */
   storage(config: ServiceConfig, logger: Logger): Promise<ServiceStorage>;
-  /** @default the interim simple rule */
+  /** @default the planner `burst.planner` names (the burst policy unless configured `greedy`) */
   readonly planner?: Planner;
 }
 

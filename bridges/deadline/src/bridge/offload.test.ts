@@ -1,4 +1,4 @@
-import type { DeadlineJob, DeadlineTask, DeadlineWorker } from '../webservice';
+import { progressOf, type DeadlineJob, type DeadlineTask, type DeadlineWorker } from '../webservice';
 import { chooseOffload, workerCanTake } from './offload';
 import { farmReport, jobDeadline } from './report';
 
@@ -27,87 +27,41 @@ const worker = (
 
 describe('chooseOffload', () => {
   const q = (n: number): DeadlineTask['state'][] => Array.from({ length: n }, () => 'queued' as const);
+  // The plan decides how many (the burst policy has counted the idle workers); this picks
+  // which: the highest queued task ids, the ones the farm would reach last.
   it.each<
     [
       string,
       DeadlineJob[],
       Record<string, DeadlineTask[]>,
-      DeadlineWorker[],
       Record<string, number>,
       string[],
       Record<string, number[]>,
     ]
   >([
+    ['the highest task ids go', [job('a')], { a: tasks('a', q(5)) }, { a: 2 }, [], { a: [3, 4] }],
+    ['never more than are queued', [job('a')], { a: tasks('a', q(3)) }, { a: 5 }, [], { a: [0, 1, 2] }],
     [
-      'no idle worker: the highest task ids go',
-      [job('a')],
-      { a: tasks('a', q(5)) },
-      [worker('w1', 'rendering')],
-      { a: 2 },
-      [],
-      { a: [3, 4] },
-    ],
-    [
-      'one idle worker keeps the lowest task local',
-      [job('a')],
-      { a: tasks('a', q(3)) },
-      [worker('w1')],
-      { a: 5 },
-      [],
-      { a: [1, 2] },
-    ],
-    [
-      'an idle worker of another group does not count',
-      [job('a', { group: 'gpu' })],
-      { a: tasks('a', q(2)) },
-      [worker('w1', 'idle', ['cpu'])],
-      { a: 2 },
-      [],
-      { a: [0, 1] },
-    ],
-    [
-      'an idle worker outside the pool does not count',
-      [job('a', { pool: 'p1' })],
-      { a: tasks('a', q(2)) },
-      [worker('w1', 'idle', [], ['p2'])],
-      { a: 2 },
-      [],
-      { a: [0, 1] },
-    ],
-    [
-      'a full limit blocks local workers',
-      [job('a', { limits: ['lic'] })],
-      { a: tasks('a', q(2)) },
-      [worker('w1')],
-      { a: 2 },
-      [],
-      { a: [0, 1] },
-    ],
-    [
-      'higher priority takes the idle worker first',
+      'each job its own count',
       [job('lo', { priority: 10 }), job('hi', { priority: 90 })],
-      { lo: tasks('lo', q(1)), hi: tasks('hi', q(1)) },
-      [worker('w1')],
-      { lo: 1, hi: 1 },
+      { lo: tasks('lo', q(2)), hi: tasks('hi', q(3)) },
+      { lo: 1, hi: 2 },
       [],
-      { lo: [0] },
+      { lo: [1], hi: [1, 2] },
     ],
     [
       'excluded and non-queued tasks never go',
       [job('a')],
       { a: tasks('a', ['rendering', 'suspended', 'queued', 'queued']) },
-      [],
       { a: 9 },
       ['a:3'],
       { a: [2] },
     ],
-    ['nothing wanted, nothing chosen', [job('a')], { a: tasks('a', q(3)) }, [], {}, [], {}],
-  ])('GIVEN %s WHEN chosen THEN the right tasks go', (_n, jobs, t, workers, wanted, exclude, want) => {
+    ['nothing wanted, nothing chosen', [job('a')], { a: tasks('a', q(3)) }, {}, [], {}],
+  ])('GIVEN %s WHEN chosen THEN the right tasks go', (_n, jobs, t, wanted, exclude, want) => {
     const got = chooseOffload({
       jobs,
       tasks: new Map(Object.entries(t)),
-      workers,
-      limits: [{ name: 'lic', limit: 1, inUse: 1 }],
       wanted: new Map(Object.entries(wanted)),
       exclude: new Set(exclude),
     });
@@ -148,11 +102,12 @@ describe('jobDeadline', () => {
 });
 
 describe('farmReport', () => {
+  const at = (s: number): Date => new Date(Date.UTC(2026, 0, 1) + s * 1000);
   it('GIVEN jobs, tasks and workers WHEN reported THEN counts are per state and per group', () => {
     const r = farmReport({
       source: 'deadline:t',
       now: new Date(0),
-      jobs: [job('a', { priority: 120 })],
+      jobs: [job('a', { priority: 120, pool: 'fx' })],
       tasks: new Map([['a', tasks('a', ['queued', 'queued', 'rendering', 'suspended', 'completed'])]]),
       workers: [
         worker('w1'),
@@ -164,16 +119,72 @@ describe('farmReport', () => {
       burstable: () => true,
       deadline: () => new Date(9),
     });
+    expect(r.sourceKind).toBe('deadline');
     expect(r.jobs[0]).toMatchObject({
+      name: 'a',
+      pool: 'fx',
       priority: 100,
       queuedFrames: 2,
       renderingFrames: 1,
       offloadedFrames: 1,
+      completedFrames: 1,
       burstable: true,
     });
     expect(r.workers).toEqual([
-      { group: '', idle: 1, busy: 1 },
+      { group: '', idle: 1, busy: 1, offline: 1 },
       { group: 'gpu', idle: 1, busy: 0 },
     ]);
+  });
+
+  it('GIVEN finished and rendering tasks WHEN reported THEN local frame times and rendering starts and progress', () => {
+    // GIVEN 3 tasks rendered locally in 60, 80 and 100 s, one completed from the cloud (never
+    // started by a worker), one the bridge still handles, and 2 rendering: one at 45 %, one
+    // whose plugin reports 0 %
+    const t = (taskId: number, state: DeadlineTask['state'], over: Partial<DeadlineTask> = {}) =>
+      ({ jobId: 'a', taskId, state, frames: `${taskId}`, ...over }) as DeadlineTask;
+    const r = farmReport({
+      source: 'deadline:t',
+      now: at(1000),
+      jobs: [job('a')],
+      tasks: new Map([
+        [
+          'a',
+          [
+            t(0, 'completed', { startedAt: at(0), completedAt: at(60) }),
+            t(1, 'completed', { startedAt: at(0), completedAt: at(80) }),
+            t(2, 'completed', { startedAt: at(100), completedAt: at(200) }),
+            t(3, 'completed', { completedAt: at(300) }),
+            t(4, 'completed', { startedAt: at(0), completedAt: at(900) }),
+            t(5, 'rendering', { startedAt: at(950), progress: 0.45 }),
+            t(6, 'rendering', { startedAt: at(990), progress: 0 }),
+          ],
+        ],
+      ]),
+      workers: [worker('w1', 'rendering'), worker('w2', 'rendering')],
+      offloaded: new Map(),
+      burstable: () => true,
+      deadline: () => at(3600),
+      bridgeTasks: new Set(['a:4']),
+    });
+    // THEN the local frame time is the three local renders', and the rendering frames say
+    // when they started and, where the plugin reports it, how far they are
+    expect(r.jobs[0]!.localFrameTime).toEqual({ meanMs: 80_000, stdevMs: 20_000, samples: 3 });
+    expect(r.jobs[0]!.rendering).toEqual([
+      { sourceTaskId: '5', startedAt: at(950), progress: 0.45 },
+      { sourceTaskId: '6', startedAt: at(990) },
+    ]);
+  });
+});
+
+describe('progressOf', () => {
+  it.each([
+    ['45 %', 0.45],
+    ['45.5%', 0.455],
+    [100, 1],
+    ['', undefined],
+    ['n/a', undefined],
+    ['150 %', undefined],
+  ])('reads Prog %j as %p', (value, want) => {
+    expect(progressOf(value)).toEqual(want);
   });
 });

@@ -1,7 +1,7 @@
 /**
- * How many and which queued tasks leave: the queued tasks no idle local worker could take,
- * up to what the service's plan asks per job. Pure. (The service's plan will decide the
- * counts alone; this module then only picks which tasks carry them out.)
+ * Which queued tasks carry out the service's plan. Pure. The plan decides how many frames of
+ * each job leave (the burst policy, which already counts the idle workers); this module only
+ * picks which tasks: the ones the farm would reach last.
  */
 import type { DeadlineJob, DeadlineLimit, DeadlineTask, DeadlineWorker } from '../webservice';
 import { taskKey, type TaskId } from './state';
@@ -26,8 +26,6 @@ export interface OffloadInput {
   /** Active jobs. */
   readonly jobs: readonly DeadlineJob[];
   readonly tasks: ReadonlyMap<string, readonly DeadlineTask[]>;
-  readonly workers: readonly DeadlineWorker[];
-  readonly limits?: readonly DeadlineLimit[];
   /** Tasks per job the plan offloads. */
   readonly wanted: ReadonlyMap<string, number>;
   /** `jobId:taskId` of tasks that must stay local (or are already handled). */
@@ -35,31 +33,18 @@ export interface OffloadInput {
 }
 
 /**
- * Per job, the task ids to offload: idle workers are handed out to jobs in priority order
- * (highest first, then submission order), each taking the job's lowest queued tasks as
- * Deadline would; of the queued tasks left, the highest ids go, up to the plan's count.
+ * Per job, the task ids to offload: the plan's count of its queued tasks, the highest ids
+ * first (Deadline dispatches a job's lowest task ids first, so these are the ones the farm
+ * would reach last), skipping excluded tasks.
  */
 export function chooseOffload(input: OffloadInput): Map<string, TaskId[]> {
-  const idle = input.workers.filter((w) => w.state === 'idle');
-  const taken = new Set<string>();
   const out = new Map<string, TaskId[]>();
-  const jobs = [...input.jobs].sort(
-    (a, b) => b.priority - a.priority || (a.submittedAt?.getTime() ?? 0) - (b.submittedAt?.getTime() ?? 0),
-  );
-  for (const job of jobs) {
-    const queued = (input.tasks.get(job.id) ?? [])
-      .filter((t) => t.state === 'queued')
-      .sort((a, b) => a.taskId - b.taskId);
-    let localSlots = 0;
-    for (const w of idle) {
-      if (localSlots >= queued.length) break;
-      if (taken.has(w.name) || !workerCanTake(w, job, input.limits)) continue;
-      taken.add(w.name);
-      localSlots += 1;
-    }
+  for (const job of input.jobs) {
     const want = input.wanted.get(job.id) ?? 0;
     if (want <= 0) continue;
-    const left = queued.slice(localSlots).filter((t) => !input.exclude?.has(taskKey(job.id, t.taskId)));
+    const left = (input.tasks.get(job.id) ?? [])
+      .filter((t) => t.state === 'queued' && !input.exclude?.has(taskKey(job.id, t.taskId)))
+      .sort((a, b) => a.taskId - b.taskId);
     const chosen = left.slice(Math.max(0, left.length - want)).map((t) => t.taskId);
     if (chosen.length > 0) out.set(job.id, chosen);
   }

@@ -5,7 +5,7 @@
  * cloud frames keyed `(deadline:<name>, job _id, TaskID)`, and recall what the plan recalls.
  */
 import { stagingDirOf } from '@spillway/bridge-kit';
-import { parseFrameRange, type BurstPlan, type FrameSpec, type JobSpec } from '@spillway/sdk';
+import { parseFrameRange, planReasonsKey, type BurstPlan, type FrameSpec, type JobSpec } from '@spillway/sdk';
 import { shellQuote } from '@spillway/sdk/template';
 import type { DeadlineJob, DeadlineLimit, DeadlineTask } from '../webservice';
 import type { JobAssetSync, JobAssets } from './assets';
@@ -31,6 +31,8 @@ export class PollCycle {
   private readonly loggedLocal = new Set<string>();
   /** The last plan the service answered. */
   lastPlan: BurstPlan | undefined;
+  /** The reasons last logged. */
+  private lastReasons: string | undefined;
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -45,7 +47,7 @@ export class PollCycle {
     const [jobs, workers, limits] = await Promise.all([
       deadline.listJobs(['active'], ctx.sig),
       deadline.listWorkers(ctx.sig),
-      // Limit groups only refine the choice: a Web Service that cannot list them does not stop the bridge.
+      // Limit groups only cap what leaves: a Web Service that cannot list them does not stop the bridge.
       deadline.listLimits(ctx.sig).catch((err: Error) => {
         ctx.log.debug('limit groups unavailable', { error: err.message });
         return [];
@@ -75,11 +77,21 @@ export class PollCycle {
       burstable: (j) => this.burstable(j),
       deadline: (j) => ctx.deadlineOf(j),
       capacityGroup: (j) => ctx.capacityGroupOf(j),
+      bridgeTasks: new Set(Object.keys(state.current.tasks)),
     });
-    const plan = await ctx.burst.reportFarmState(report, { ...ctx.sig, sourceKind: 'deadline' });
+    const plan = await ctx.burst.reportFarmState(report, ctx.sig);
     this.lastPlan = plan;
-    if (plan.offload.length || plan.recall.length)
-      ctx.log.debug('plan', { offload: plan.offload, recall: plan.recall, reasons: plan.reasons });
+    // The plan's reasons are logged when they change, once, not every cycle.
+    const said = planReasonsKey(plan.reasons);
+    if (said !== this.lastReasons) {
+      this.lastReasons = said;
+      ctx.log.info('plan', {
+        offload: plan.offload.reduce((n, o) => n + o.frameCount, 0),
+        recall: plan.recall.reduce((n, r) => n + r.frameCount, 0),
+        costPerHour: Number(plan.projectedCostPerHour.toFixed(4)),
+        reasons: plan.reasons,
+      });
+    }
 
     // Tasks kept local for good are forgotten once their job has left the active list.
     const stale = state.records((r) => r.phase === 'local' && !live.has(r.jobId));
@@ -91,8 +103,6 @@ export class PollCycle {
     const chosen = chooseOffload({
       jobs: jobs.filter((j) => ctx.route(j).ok),
       tasks,
-      workers,
-      limits,
       wanted: new Map(plan.offload.map((o) => [o.sourceJobId, o.frameCount])),
       exclude: new Set(Object.keys(state.current.tasks)),
     });

@@ -3,7 +3,7 @@
  * policy. Pure. One task counts as one frame.
  */
 import { jobDeadline as deadlineRule } from '@spillway/bridge-kit';
-import type { FarmReport } from '@spillway/sdk';
+import { frameTimeStats, type FarmReport, type FrameTimeStats, type RenderingFrame } from '@spillway/sdk';
 import type { DeadlineJob, DeadlineTask, DeadlineWorker } from '../webservice';
 
 /** The ExtraInfo key a job may carry its deadline in (ISO-8601, or epoch seconds). */
@@ -48,37 +48,90 @@ export interface ReportInput {
   readonly deadline: (job: DeadlineJob) => Date;
   /** Capacity group of a job. @default the service's default */
   readonly capacityGroup?: (job: DeadlineJob) => string | undefined;
+  /**
+   * `jobId:taskId` of tasks the bridge handles (in the cloud, or back from it): their times
+   * are not local render times.
+   * @default none
+   */
+  readonly bridgeTasks?: ReadonlySet<string>;
+}
+
+/**
+ * The render times of a job's tasks that finished on local workers: from render start to
+ * completion; tasks completed from the cloud (never started by a worker, or handled by the
+ * bridge) do not count.
+ */
+export function localFrameTime(
+  tasks: readonly DeadlineTask[],
+  bridgeTasks: ReadonlySet<string> = new Set(),
+): FrameTimeStats | undefined {
+  const seconds = tasks
+    .filter(
+      (t) =>
+        t.state === 'completed' && t.startedAt && t.completedAt && !bridgeTasks.has(`${t.jobId}:${t.taskId}`),
+    )
+    .map((t) => (t.completedAt!.getTime() - t.startedAt!.getTime()) / 1000)
+    .filter((x) => x > 0);
+  return frameTimeStats(seconds);
+}
+
+/**
+ * A job's tasks rendering on local workers: when each started and, where the plugin reports
+ * it (`Prog` above 0 %), how far it is. Deadline reports 0 % for plugins that never report
+ * progress (CommandLine), so 0 % reads as "not reported".
+ */
+export function renderingFrames(tasks: readonly DeadlineTask[]): RenderingFrame[] {
+  return tasks
+    .filter((t) => t.state === 'rendering')
+    .map((t) => ({
+      sourceTaskId: String(t.taskId),
+      ...(t.startedAt ? { startedAt: t.startedAt } : {}),
+      ...(t.progress !== undefined && t.progress > 0 ? { progress: t.progress } : {}),
+    }));
 }
 
 /** The farm as the service's `ReportFarmState` takes it; one task counts as one frame. */
 export function farmReport(input: ReportInput): FarmReport {
-  const workers = new Map<string, { idle: number; busy: number }>();
+  const workers = new Map<string, { idle: number; busy: number; offline: number }>();
   for (const w of input.workers) {
-    if (w.state !== 'idle' && w.state !== 'rendering' && w.state !== 'startingJob') continue;
     const g = reportGroupOf(w);
-    const c = workers.get(g) ?? { idle: 0, busy: 0 };
+    const c = workers.get(g) ?? { idle: 0, busy: 0, offline: 0 };
     if (w.state === 'idle') c.idle += 1;
-    else c.busy += 1;
+    else if (w.state === 'rendering' || w.state === 'startingJob') c.busy += 1;
+    else c.offline += 1;
     workers.set(g, c);
   }
   return {
     source: input.source,
+    sourceKind: 'deadline',
     observedAt: input.now,
     jobs: input.jobs.map((job) => {
       const tasks = input.tasks.get(job.id) ?? [];
+      const local = localFrameTime(tasks, input.bridgeTasks);
+      const rendering = renderingFrames(tasks);
       return {
         sourceJobId: job.id,
+        name: job.name,
         priority: Math.max(0, Math.min(100, Math.round(job.priority))),
         group: job.group,
+        ...(job.pool ? { pool: job.pool } : {}),
         queuedFrames: tasks.filter((t) => t.state === 'queued').length,
-        renderingFrames: tasks.filter((t) => t.state === 'rendering').length,
+        renderingFrames: rendering.length,
         offloadedFrames: input.offloaded.get(job.id) ?? 0,
+        completedFrames: tasks.filter((t) => t.state === 'completed').length,
         ...(job.submittedAt ? { submittedAt: job.submittedAt } : {}),
         deadline: input.deadline(job),
+        ...(local ? { localFrameTime: local } : {}),
+        rendering,
         burstable: input.burstable(job),
         ...(input.capacityGroup?.(job) ? { capacityGroup: input.capacityGroup(job)! } : {}),
       };
     }),
-    workers: [...workers].map(([group, c]) => ({ group, idle: c.idle, busy: c.busy })),
+    workers: [...workers].map(([group, c]) => ({
+      group,
+      idle: c.idle,
+      busy: c.busy,
+      ...(c.offline ? { offline: c.offline } : {}),
+    })),
   };
 }

@@ -87,6 +87,12 @@ export interface RawTask {
   readonly Stat?: number;
   readonly Prog?: string;
   readonly Errs?: number;
+  /** When a worker started the task. */
+  readonly Start?: string;
+  /** When its render started (after the plugin loaded). */
+  readonly StartRen?: string;
+  /** When it completed. */
+  readonly Comp?: string;
   readonly [key: string]: unknown;
 }
 
@@ -143,6 +149,12 @@ export interface DeadlineTask {
   readonly state: DeadlineTaskState;
   readonly worker: string;
   readonly errors: number;
+  /** When its render started (`StartRen`, else `Start`). @default unknown */
+  readonly startedAt?: Date;
+  /** When it completed (`Comp`). @default unknown */
+  readonly completedAt?: Date;
+  /** Fraction done (`Prog`, e.g. "45 %"), 0 to 1. @default not reported */
+  readonly progress?: number;
   readonly raw: RawTask;
 }
 
@@ -228,8 +240,20 @@ export function taskFromRaw(raw: RawTask, jobId?: string): DeadlineTask {
     state: taskStateOf(raw.Stat),
     worker: typeof raw.Slave === 'string' ? raw.Slave : '',
     errors: typeof raw.Errs === 'number' ? raw.Errs : 0,
+    ...dated('startedAt', parseDeadlineDate(raw.StartRen) ?? parseDeadlineDate(raw.Start)),
+    ...dated('completedAt', parseDeadlineDate(raw.Comp)),
+    ...(progressOf(raw.Prog) === undefined ? {} : { progress: progressOf(raw.Prog)! }),
     raw,
   };
+}
+
+const dated = <K extends string>(key: K, d: Date | undefined): Partial<Record<K, Date>> =>
+  (d ? { [key]: d } : {}) as Partial<Record<K, Date>>;
+
+/** A task's `Prog` ("45 %", "45.5%", 45) as a fraction 0..1; undefined when unreadable. */
+export function progressOf(value: unknown): number | undefined {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number.parseFloat(value) : NaN;
+  return Number.isFinite(n) && n >= 0 && n <= 100 ? n / 100 : undefined;
 }
 
 /** The friendly view of a raw worker. */

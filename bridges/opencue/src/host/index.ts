@@ -3,6 +3,6 @@ export { VirtualHost, type VirtualHostOptions, type VirtualHostStatus } from './
 export { CONFIG_DEFAULTS, readConfigFile, resolveConfig, type VirtualHostConfig } from './config';
 export { cloudJobId, coreDetail, DEADLINE_ENV, jobDeadline } from './policy';
 export { shouldOpen, type OpenInput } from './open';
-export { farmReport, type ObservedJob, type ReportInput } from './report';
+export { farmReport, localFrameTimeOf, type ObservedJob, type ReportInput } from './report';
 export { HostStateStore, type HostState, type LaunchRecord } from './state';
 export { mapPaths, validatePathRules, type PathRule } from './paths';

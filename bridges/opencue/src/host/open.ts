@@ -1,16 +1,17 @@
 /**
- * Whether the virtual host takes frames now (how much leaves the farm, OpenCue's way: Cuebot
- * books whole hosts, so the host opens or closes). Pure. (The service's plan will decide the
- * counts alone; the host then only opens while the plan offloads.)
+ * Whether the virtual host takes frames now, and how many: OpenCue's way of carrying out the
+ * service's plan (Cuebot books frames onto hosts with idle cores, so the host offers as many
+ * idle cores as the plan offloads frames). Pure. The plan decides how many frames leave (the
+ * burst policy, which already counts the local farm's idle cores); the host only carries
+ * that count out.
  */
+import { CORE_UNITS_PER_CORE } from '../cuebot';
 
 /** What the host decides from. */
 export interface OpenInput {
-  /** Idle cores on UP, OPEN hosts of the local allocations. */
-  readonly localIdleCores: number;
   /** Waiting frames that only the burst host may take (layers tagged burst). */
   readonly burstableWaiting: number;
-  /** Frames the service's plan wants offloaded now, over every job. */
+  /** Frames the service's plan offloads now, over every job. */
   readonly planOffload: number;
   /** Core units booked on this host. */
   readonly bookedUnits: number;
@@ -19,16 +20,20 @@ export interface OpenInput {
 }
 
 /**
- * Whether the host takes more frames: only while the local allocations are saturated (no
- * idle core), burstable frames wait, the service's plan allows offloading, and the host has
- * room.
+ * Open while the plan offloads frames, burstable frames wait and the host has room; it
+ * offers one core per frame the plan offloads (Cuebot books a frame on at least one core),
+ * no more than it has free.
  */
-export function shouldOpen(input: OpenInput): { open: boolean; reason: string } {
-  if (input.localIdleCores >= 1)
-    return { open: false, reason: `local farm has ${input.localIdleCores} idle cores` };
-  if (input.burstableWaiting <= 0) return { open: false, reason: 'no burstable frame waits' };
-  if (input.planOffload <= 0) return { open: false, reason: 'the service plan offloads nothing now' };
-  if (input.bookedUnits >= input.totalUnits)
-    return { open: false, reason: 'every core of the host is booked' };
-  return { open: true, reason: `local farm saturated; plan offloads ${input.planOffload} frames` };
+export function shouldOpen(input: OpenInput): { open: boolean; offerUnits: number; reason: string } {
+  const closed = (reason: string) => ({ open: false, offerUnits: 0, reason });
+  if (input.planOffload <= 0) return closed('the service plan offloads nothing now');
+  if (input.burstableWaiting <= 0) return closed('no burstable frame waits');
+  const free = input.totalUnits - input.bookedUnits;
+  if (free <= 0) return closed('every core of the host is booked');
+  const offerUnits = Math.min(free, input.planOffload * CORE_UNITS_PER_CORE);
+  return {
+    open: true,
+    offerUnits,
+    reason: `the plan offloads ${input.planOffload} frames: ${offerUnits / CORE_UNITS_PER_CORE} cores offered`,
+  };
 }

@@ -1,24 +1,27 @@
 import { shouldOpen, type OpenInput } from './open';
 import { cloudJobId, coreDetail, jobDeadline } from './policy';
+import { farmReport, localFrameTimeOf } from './report';
 
 const busy: OpenInput = {
-  localIdleCores: 0,
   burstableWaiting: 10,
   planOffload: 4,
   bookedUnits: 0,
-  totalUnits: 400,
+  totalUnits: 800,
 };
 
 describe('shouldOpen', () => {
-  it.each<[string, Partial<OpenInput>, boolean]>([
-    ['saturated farm, waiting burst frames, plan offloads', {}, true],
-    ['a local core idle', { localIdleCores: 1 }, false],
-    ['less than a core idle locally', { localIdleCores: 0.5 }, true],
-    ['nothing burstable waits', { burstableWaiting: 0 }, false],
-    ['plan offloads nothing', { planOffload: 0 }, false],
-    ['host fully booked', { bookedUnits: 400 }, false],
-  ])('GIVEN %s WHEN deciding THEN open is %p', (_name, over, open) => {
-    expect(shouldOpen({ ...busy, ...over }).open).toBe(open);
+  // The plan decides how many frames leave (the burst policy has counted the farm's idle
+  // cores); the host offers one core per frame it offloads, within its free cores.
+  it.each<[string, Partial<OpenInput>, boolean, number]>([
+    ['plan offloads 4, burst frames wait', {}, true, 400],
+    ['nothing burstable waits', { burstableWaiting: 0 }, false, 0],
+    ['plan offloads nothing', { planOffload: 0 }, false, 0],
+    ['host fully booked', { bookedUnits: 800 }, false, 0],
+    ['more offloaded than the host has free', { planOffload: 9, bookedUnits: 300 }, true, 500],
+  ])('GIVEN %s WHEN deciding THEN open is %p, offering %p units', (_name, over, open, units) => {
+    const d = shouldOpen({ ...busy, ...over });
+    expect(d.open).toBe(open);
+    expect(d.offerUnits).toBe(units);
   });
 });
 
@@ -29,6 +32,15 @@ describe('coreDetail', () => {
     [400, 500, true, { total_cores: 400, idle_cores: 0, locked_cores: 0, booked_cores: 400 }],
   ])('GIVEN %p units, %p booked, open %p WHEN reported THEN %p', (total, booked, open, detail) => {
     expect(coreDetail(total, booked, open)).toEqual(detail);
+  });
+
+  it("GIVEN an open host offering the plan's 2 frames WHEN reported THEN 2 cores idle, the rest locked", () => {
+    expect(coreDetail(800, 100, true, 200)).toEqual({
+      total_cores: 800,
+      idle_cores: 200,
+      locked_cores: 500,
+      booked_cores: 100,
+    });
   });
 });
 
@@ -47,5 +59,55 @@ describe('jobDeadline', () => {
 describe('cloudJobId', () => {
   it('GIVEN a relaunch WHEN named THEN it differs from the first launch', () => {
     expect(cloudJobId('j', 'f', 1)).not.toBe(cloudJobId('j', 'f', 2));
+  });
+});
+
+describe('farmReport', () => {
+  it('GIVEN observed jobs WHEN reported THEN source kind, names, local frame times and rendering starts go to the service', () => {
+    // GIVEN a job whose burst layer had 3 frames finish on local hosts (10, 12 and 14 s), one
+    // finish on this host (the cloud's, left out), and one rendering locally since 1,000 s
+    const frames = [
+      { id: 'f1', state: 'SUCCEEDED', start_time: 100, stop_time: 110 },
+      { id: 'f2', state: 'SUCCEEDED', start_time: 100, stop_time: 112 },
+      { id: 'f3', state: 'SUCCEEDED', start_time: 120, stop_time: 134 },
+      { id: 'f4', state: 'SUCCEEDED', start_time: 100, stop_time: 200 },
+      { id: 'f5', state: 'RUNNING', start_time: 1000, stop_time: 0 },
+    ];
+    const local = localFrameTimeOf(frames, new Set(['f4']));
+    expect(local).toEqual({ meanMs: 12_000, stdevMs: 2000, samples: 3 });
+    const r = farmReport({
+      source: 'opencue:h',
+      now: new Date(2_000_000),
+      jobs: [
+        {
+          id: 'j1',
+          name: 'shot-lighting',
+          priority: 150,
+          startTime: 0,
+          waitingFrames: 4,
+          runningFrames: 2,
+          offloadedFrames: 1,
+          succeededFrames: 4,
+          burstable: true,
+          localFrameTime: local!,
+          rendering: [{ sourceTaskId: '0005-render', startedAt: new Date(1_000_000) }],
+        },
+      ],
+      localIdleCores: 0.5,
+      localBusyCores: 2,
+      turnaroundSeconds: 3600,
+    });
+    // THEN
+    expect(r.sourceKind).toBe('opencue');
+    expect(r.jobs[0]).toMatchObject({
+      name: 'shot-lighting',
+      priority: 100,
+      queuedFrames: 4,
+      renderingFrames: 1,
+      completedFrames: 4,
+      localFrameTime: local,
+      rendering: [{ sourceTaskId: '0005-render', startedAt: new Date(1_000_000) }],
+    });
+    expect(r.workers).toEqual([{ group: '', idle: 0, busy: 2 }]);
   });
 });

@@ -8,14 +8,22 @@ import type { CoreDetail } from '../proto';
 
 /**
  * The host's cores as Cuebot reads them (core units). A closed host reports every core
- * locked, which Cuebot turns into LOCKED (no booking); running frames go on.
+ * locked, which Cuebot turns into LOCKED (no booking); running frames go on. An open host
+ * offers `offerUnits` of its free cores as idle (the plan's count) and locks the rest.
+ * @default offerUnits every free core
  */
-export function coreDetail(totalUnits: number, bookedUnits: number, open: boolean): CoreDetail {
+export function coreDetail(
+  totalUnits: number,
+  bookedUnits: number,
+  open: boolean,
+  offerUnits = Infinity,
+): CoreDetail {
   const booked = Math.min(bookedUnits, totalUnits);
+  const idle = open ? Math.max(0, Math.min(totalUnits - booked, offerUnits)) : 0;
   return {
     total_cores: totalUnits,
-    idle_cores: open ? totalUnits - booked : 0,
-    locked_cores: open ? 0 : totalUnits,
+    idle_cores: idle,
+    locked_cores: open ? totalUnits - booked - idle : totalUnits,
     booked_cores: booked,
   };
 }

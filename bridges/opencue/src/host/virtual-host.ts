@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   backoffMs,
   BurstClient,
+  planReasonsKey,
   silentLogger,
   sleep,
   TERMINAL_FRAME_STATES,
@@ -40,7 +41,7 @@ import { followLogIntoFile, rqdLogPath } from './frame-log';
 import { mapPaths } from './paths';
 import { shouldOpen } from './open';
 import { cloudJobId, coreDetail, jobDeadline } from './policy';
-import { farmReport, type ObservedJob } from './report';
+import { farmReport, localFrameTimeOf, type ObservedJob } from './report';
 import { HostStateStore, type LaunchRecord } from './state';
 
 /** Options of `VirtualHost.start`. */
@@ -78,6 +79,10 @@ export class VirtualHost {
   private allocation: CueAllocation | undefined;
   private boundPort = 0;
   private current: VirtualHostStatus = { open: false, reason: 'starting', running: 0 };
+  /** Core units offered to bookings while open: the plan's frames. */
+  private offerUnits = 0;
+  /** The plan reasons last logged. */
+  private lastReasons: string | undefined;
   /** The `source` of every frame this host submits: `opencue:<host name>`. */
   readonly source: string;
 
@@ -366,13 +371,13 @@ export class VirtualHost {
     return {
       host: this.renderHost(),
       frames: Object.values(this.state.current.launches).map((l) => this.runningInfo(l)),
-      core_info: coreDetail(this.totalUnits, this.bookedUnits(), this.current.open),
+      core_info: coreDetail(this.totalUnits, this.bookedUnits(), this.current.open, this.offerUnits),
     };
   }
 
   private async reportStatus(open: boolean): Promise<void> {
     const report = this.hostReport();
-    report.core_info = coreDetail(this.totalUnits, this.bookedUnits(), open);
+    report.core_info = coreDetail(this.totalUnits, this.bookedUnits(), open, this.offerUnits);
     await this.cuebot.reportStatus(report, { abortSignal: this.abort.signal });
   }
 
@@ -382,7 +387,7 @@ export class VirtualHost {
     if (this.cycling || this.abort.signal.aborted) return;
     this.cycling = true;
     try {
-      let decision = { open: false, reason: 'farm not observed' };
+      let decision = { open: false, offerUnits: 0, reason: 'farm not observed' };
       let plan: BurstPlan | undefined;
       try {
         const farm = await this.observe();
@@ -395,11 +400,20 @@ export class VirtualHost {
             localBusyCores: farm.localBusyCores,
             turnaroundSeconds: this.config.turnaroundSeconds,
           }),
-          { sourceKind: 'opencue', timeoutMs: 10_000, abortSignal: this.abort.signal },
+          { timeoutMs: 10_000, abortSignal: this.abort.signal },
         );
+        // The plan's reasons are logged when they change, once, not every cycle.
+        const said = planReasonsKey(plan.reasons);
+        if (said !== this.lastReasons) {
+          this.lastReasons = said;
+          this.log.info('plan', {
+            offload: plan.offload.reduce((n, o) => n + o.frameCount, 0),
+            costPerHour: Number(plan.projectedCostPerHour.toFixed(4)),
+            reasons: plan.reasons,
+          });
+        }
         const planOffload = plan.offload.reduce((n, o) => n + o.frameCount, 0);
         decision = shouldOpen({
-          localIdleCores: farm.localIdleCores,
           burstableWaiting: farm.burstableWaiting,
           planOffload,
           bookedUnits: this.bookedUnits(),
@@ -409,7 +423,7 @@ export class VirtualHost {
       } catch (err) {
         if (this.abort.signal.aborted) return;
         const e = err as Error & { code?: string };
-        decision = { open: false, reason: `closed: ${e.message}` };
+        decision = { open: false, offerUnits: 0, reason: `closed: ${e.message}` };
         // Once per episode: the same fault every cycle is logged when it starts.
         this.episodes.problem(
           'plan',
@@ -425,6 +439,7 @@ export class VirtualHost {
         this.log.info(decision.open ? 'opening to bookings' : 'closing to bookings', {
           reason: decision.reason,
         });
+      this.offerUnits = decision.offerUnits;
       this.current = {
         open: decision.open,
         reason: decision.reason,
@@ -490,14 +505,38 @@ export class VirtualHost {
         ).length;
       }
       if (burstLayers.length > 0) burstableWaiting += queued;
+      // What the policy needs of the frames the cloud could take: when each rendering one
+      // started, and how long the finished ones took on local hosts.
+      let timing: Pick<ObservedJob, 'localFrameTime' | 'rendering'> = {};
+      if (burstLayers.length > 0) {
+        const frames = await this.cuebot.getFrames(
+          job,
+          {
+            ...(burstLayers.length < layers.length ? { layers: burstLayers } : {}),
+            states: { frame_states: ['RUNNING', 'SUCCEEDED'] },
+          },
+          opts,
+        );
+        const here = new Set(Object.keys(this.state.current.generations));
+        const local = localFrameTimeOf(frames, here);
+        timing = {
+          ...(local ? { localFrameTime: local } : {}),
+          rendering: frames
+            .filter((f) => f.state === 'RUNNING' && !here.has(f.id) && f.start_time > 0)
+            .map((f) => ({ sourceTaskId: f.name, startedAt: new Date(f.start_time * 1000) })),
+        };
+      }
       jobs.push({
         id: job.id,
+        name: job.name,
         priority: job.priority,
         startTime: job.start_time,
         waitingFrames: queued,
         runningFrames: stats?.running_frames ?? 0,
         offloadedFrames: offloaded.get(job.id) ?? 0,
+        succeededFrames: stats?.succeeded_frames ?? 0,
         burstable: burstLayers.length > 0,
+        ...timing,
       });
     }
     return { localIdleCores, localBusyCores, burstableWaiting, jobs };

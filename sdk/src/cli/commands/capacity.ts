@@ -27,6 +27,8 @@ export function register(program: Command): void {
       try {
         const groups = await client.capacity.list();
         const budget = await client.capacity.budget();
+        // The figures the burst policy plans each group with, configured or observed.
+        const { parameters } = await client.burstStatus();
         const nodes = opts.nodes
           ? (await Promise.all(groups.map((g) => client.capacity.nodes(g.name)))).flat()
           : [];
@@ -37,7 +39,7 @@ export function register(program: Command): void {
           costPerHour: groups.reduce((n, g) => n + g.costPerHour, 0),
         };
         if (opts.json) {
-          printJson({ total, budget, groups, ...(opts.nodes ? { nodes } : {}) });
+          printJson({ total, budget, groups, parameters, ...(opts.nodes ? { nodes } : {}) });
           return 0;
         }
         if (groups.length === 0) {
@@ -60,6 +62,10 @@ export function register(program: Command): void {
           `total: ${total.groups} group(s), ${total.dedicated} dedicated + ${total.spot} spot node(s), ${total.costPerHour.toFixed(2)} per hour`,
         );
         console.log(budgetLine(budget));
+        if (parameters.length > 0) {
+          const { parameterLines } = require('../../policy/explain') as typeof import('../../policy/explain');
+          console.log(['planned with:', ...parameterLines(parameters)].join('\n'));
+        }
         if (opts.nodes) console.log(`\n${nodes.length > 0 ? nodeTable(nodes) : 'no nodes'}`);
         return 0;
       } finally {

@@ -1,72 +1,20 @@
 /**
- * What the service's planner decides from, and what it decides: plain data, so the
- * planner is a pure function that tests drive with tables.
+ * The service's planners: the burst policy (the default) and the greedy baseline, both pure
+ * functions of the same input (`PlanBurstInput`: every farm's latest report with its cloud
+ * frames, the capacity groups with their figures and nodes, the spend cap).
  */
-
-/** One job of a farm report. */
-export interface ReportedJob {
-  readonly sourceJobId: string;
-  readonly priority: number;
-  readonly group: string;
-  readonly queuedFrames: number;
-  readonly renderingFrames: number;
-  readonly offloadedFrames: number;
-  readonly submittedAt?: Date;
-  /** Unset: never worth cloud money. */
-  readonly deadline?: Date;
-  readonly frameTimeMs?: number;
-  readonly burstable: boolean;
-  readonly capacityGroup?: string;
-}
-
-/** One bridge's latest report. */
-export interface FarmReport {
-  readonly source: string;
-  readonly observedAt: Date;
-  readonly jobs: readonly ReportedJob[];
-  /** Idle and busy local workers by group ('' = any). */
-  readonly workers: readonly { readonly group: string; readonly idle: number; readonly busy: number }[];
-}
-
-/** A capacity group as the planner sees it. */
-export interface PlannerGroup {
-  readonly name: string;
-  readonly maxDedicatedNodes: number;
-  readonly maxSpotNodes: number;
-  readonly slotsPerNode: number;
-  readonly dedicatedPerHour: number;
-  readonly spotPerHour: number;
-  readonly currentDedicated: number;
-  readonly currentSpot: number;
-  /** Cloud frames of the group not yet started, by source and job. */
-  readonly queuedInCloud: number;
-  /** Cloud frames of the group running now. */
-  readonly runningInCloud: number;
-}
+import type { PlanDecision, PlannerName } from '../../model/burst';
+import { planBurst, type PlanBurstInput } from '../../policy/burst-policy';
+import { greedyPlan } from '../../policy/greedy';
 
 /** Everything a plan is made from. */
-export interface PlanInput {
-  readonly now: Date;
-  /** The report being answered. */
-  readonly report: FarmReport;
-  /** Every source's latest report (including this one): one budget for the studio. */
-  readonly allReports: readonly FarmReport[];
-  readonly groups: readonly PlannerGroup[];
-  readonly defaultGroup: string;
-  /** 0 = uncapped. */
-  readonly maxSpendPerHour: number;
-  /** Frames of the reporting source queued in the cloud and not yet started, by job. */
-  readonly cloudQueuedByJob: ReadonlyMap<string, number>;
-}
+export type PlanInput = PlanBurstInput;
 
-/** The plan for the reporting source. */
-export interface PlanOutput {
-  readonly offload: readonly { sourceJobId: string; frameCount: number; capacityGroup: string }[];
-  readonly recall: readonly { sourceJobId: string; frameCount: number }[];
-  readonly targets: readonly { capacityGroup: string; dedicated: number; spot: number }[];
-  readonly projectedCostPerHour: number;
-  readonly reasons: readonly string[];
-}
+/** Turns the studio's farms and cloud into a plan for one source. */
+export type Planner = (input: PlanInput) => PlanDecision;
 
-/** Turns a farm report into a plan. */
-export type Planner = (input: PlanInput) => PlanOutput;
+/** The planners by configuration name (`burst.planner`). */
+export const PLANNERS: Readonly<Record<PlannerName, Planner>> = {
+  policy: planBurst,
+  greedy: greedyPlan,
+};

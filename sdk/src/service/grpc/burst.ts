@@ -1,14 +1,17 @@
 import { ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/burst';
-import { durationFromWire, durationToWire, sourceKinds } from '../../model/wire-mapping';
+import type { FarmReport } from '../../model';
+import { burstPlanToWire, burstStatusToWire, farmReportFromWire } from '../../model/wire-mapping';
 import type { BurstManager } from '../burst/manager';
-import type { FarmReport } from '../burst/planner';
 import { unary, type HandlerContext } from './handlers';
 
 const SOURCE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Validates a wire farm report and turns it into the planner's shape. */
-export function farmReportFromWire(state: w.FarmState | undefined): FarmReport {
+/**
+ * Validates a wire farm report and maps it to the SDK's `FarmReport`.
+ * @throws ValidationError naming the field (`state.jobs[2].rendering[0].progress`) and quoting the value
+ */
+export function validFarmReport(state: w.FarmState | undefined, receivedAt = new Date()): FarmReport {
   if (!state) throw new ValidationError('state', null, 'is required');
   if (!SOURCE.test(state.source)) {
     throw new ValidationError(
@@ -17,78 +20,39 @@ export function farmReportFromWire(state: w.FarmState | undefined): FarmReport {
       'must be 1-128 characters of A-Z a-z 0-9 . _ : -',
     );
   }
-  return {
-    source: state.source,
-    observedAt: state.observedAt ?? new Date(),
-    jobs: state.jobs.map((j, i) => {
-      if (!j.sourceJobId)
-        throw new ValidationError(`state.jobs[${i}].source_job_id`, j.sourceJobId, 'is required');
-      if (j.priority > 100)
-        throw new ValidationError(`state.jobs[${i}].priority`, j.priority, 'must be from 0 to 100');
-      return {
-        sourceJobId: j.sourceJobId,
-        priority: j.priority,
-        group: j.group,
-        queuedFrames: j.queuedFrames,
-        renderingFrames: j.renderingFrames,
-        offloadedFrames: j.offloadedFrames,
-        ...(j.submittedAt ? { submittedAt: j.submittedAt } : {}),
-        ...(j.deadline ? { deadline: j.deadline } : {}),
-        ...(j.frameTime ? { frameTimeMs: durationFromWire(j.frameTime) } : {}),
-        burstable: j.burstable,
-        ...(j.capacityGroup ? { capacityGroup: j.capacityGroup } : {}),
-      };
-    }),
-    workers: state.workers.map((g) => ({ group: g.group, idle: g.idleWorkers, busy: g.busyWorkers })),
-  };
+  const seen = new Set<string>();
+  state.jobs.forEach((j, i) => {
+    const at = `state.jobs[${i}]`;
+    if (!j.sourceJobId) throw new ValidationError(`${at}.source_job_id`, j.sourceJobId, 'is required');
+    if (seen.has(j.sourceJobId))
+      throw new ValidationError(`${at}.source_job_id`, j.sourceJobId, 'must be unique in the report');
+    seen.add(j.sourceJobId);
+    if (j.priority > 100) throw new ValidationError(`${at}.priority`, j.priority, 'must be from 0 to 100');
+    for (const [name, d] of [
+      ['frame_time', j.frameTime],
+      ['local_frame_time.mean', j.localFrameTime?.mean],
+      ['local_frame_time.stdev', j.localFrameTime?.stdev],
+      ['cloud_frame_time.mean', j.cloudFrameTime?.mean],
+      ['cloud_frame_time.stdev', j.cloudFrameTime?.stdev],
+    ] as const) {
+      if (d && (d.seconds < 0 || d.nanos < 0))
+        throw new ValidationError(`${at}.${name}`, `${d.seconds}s ${d.nanos}ns`, 'must not be negative');
+    }
+    j.rendering.forEach((f, k) => {
+      if (f.progress !== undefined && !(f.progress >= 0 && f.progress <= 1))
+        throw new ValidationError(`${at}.rendering[${k}].progress`, f.progress, 'must be from 0 to 1');
+    });
+  });
+  return farmReportFromWire(state, receivedAt);
 }
 
 /** The BurstService handlers. */
-export function burstServiceHandlers(
-  ctx: HandlerContext,
-  burst: BurstManager,
-  reportIntervalMs = 5000,
-): w.BurstServiceServer {
+export function burstServiceHandlers(ctx: HandlerContext, burst: BurstManager): w.BurstServiceServer {
   return {
     reportFarmState: unary(ctx, async (req: w.ReportFarmStateRequest) => {
-      const plan = await burst.report(farmReportFromWire(req.state));
-      return {
-        plan: {
-          planId: plan.planId,
-          createdAt: new Date(),
-          offload: plan.offload.map((o) => ({ ...o })),
-          recall: plan.recall.map((r) => ({ ...r })),
-          targets: plan.targets.map((t) => ({
-            capacityGroup: t.capacityGroup,
-            targetDedicatedNodes: t.dedicated,
-            targetSpotNodes: t.spot,
-          })),
-          projectedCostPerHour: plan.projectedCostPerHour,
-          reasons: [...plan.reasons],
-          reportInterval: durationToWire(reportIntervalMs),
-        },
-      };
+      const plan = await burst.report(validFarmReport(req.state));
+      return { plan: burstPlanToWire(plan) };
     }),
-    getBurstStatus: unary(ctx, async () => {
-      const s = await burst.status();
-      return {
-        maxSpendPerHour: s.maxSpendPerHour,
-        costPerHour: s.costPerHour,
-        spentTotal: s.spentTotal,
-        currency: s.currency,
-        current: s.groups.map((g) => ({
-          capacityGroup: g.name,
-          targetDedicatedNodes: g.dedicated,
-          targetSpotNodes: g.spot,
-        })),
-        sources: s.sources.map((x) => ({
-          source: x.source,
-          sourceKind: sourceKinds.toWire('client'),
-          lastReportAt: x.lastReportAt,
-          queuedFrames: x.queuedFrames,
-          cloudFrames: x.cloudFrames,
-        })),
-      };
-    }),
+    getBurstStatus: unary(ctx, async () => burstStatusToWire(await burst.status())),
   };
 }

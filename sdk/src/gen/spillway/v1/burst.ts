@@ -22,6 +22,45 @@ import { Duration } from '../../google/protobuf/duration';
 import { Timestamp } from '../../google/protobuf/timestamp';
 import { SourceKind, sourceKindFromJSON, sourceKindToJSON } from './common';
 
+/** ParameterSource says where a group parameter's value comes from. */
+export enum ParameterSource {
+  /** PARAMETER_SOURCE_UNSPECIFIED - Not set. */
+  PARAMETER_SOURCE_UNSPECIFIED = 0,
+  /** PARAMETER_SOURCE_CONFIGURED - The configured value (or its documented default): nothing observed yet. */
+  PARAMETER_SOURCE_CONFIGURED = 1,
+  /** PARAMETER_SOURCE_OBSERVED - Learned from what the service observed. */
+  PARAMETER_SOURCE_OBSERVED = 2,
+}
+
+export function parameterSourceFromJSON(object: any): ParameterSource {
+  switch (object) {
+    case 0:
+    case 'PARAMETER_SOURCE_UNSPECIFIED':
+      return ParameterSource.PARAMETER_SOURCE_UNSPECIFIED;
+    case 1:
+    case 'PARAMETER_SOURCE_CONFIGURED':
+      return ParameterSource.PARAMETER_SOURCE_CONFIGURED;
+    case 2:
+    case 'PARAMETER_SOURCE_OBSERVED':
+      return ParameterSource.PARAMETER_SOURCE_OBSERVED;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum ParameterSource');
+  }
+}
+
+export function parameterSourceToJSON(object: ParameterSource): string {
+  switch (object) {
+    case ParameterSource.PARAMETER_SOURCE_UNSPECIFIED:
+      return 'PARAMETER_SOURCE_UNSPECIFIED';
+    case ParameterSource.PARAMETER_SOURCE_CONFIGURED:
+      return 'PARAMETER_SOURCE_CONFIGURED';
+    case ParameterSource.PARAMETER_SOURCE_OBSERVED:
+      return 'PARAMETER_SOURCE_OBSERVED';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum ParameterSource');
+  }
+}
+
 /** QueuedJob is one job of the local farm with work waiting, as the bridge sees it. */
 export interface QueuedJob {
   /** The job's id in the render manager. */
@@ -49,15 +88,53 @@ export interface QueuedJob {
    * turnaround target. Unset: the job is never worth cloud money.
    */
   deadline: Date | undefined;
-  /** Observed (or estimated) time of one frame on a local worker. */
+  /**
+   * The studio's estimate of one frame's time on a local worker, used until frames of the
+   * job have finished (local_frame_time). Unset: unknown.
+   */
   frameTime: Duration | undefined;
   /** False when the job cannot leave the farm (unsupported plugin, no assets, opted out). */
   burstable: boolean;
   /** The capacity group that would take its overflow; empty for the service's default. */
   capacityGroup: string;
+  /**
+   * Frame times of the job's frames that finished on local workers (Deadline: task start
+   * to completion; OpenCue: frame start to stop). Unset until one has finished.
+   */
+  localFrameTime: FrameTimeStats | undefined;
+  /**
+   * Frame times of the job's frames that finished in the cloud, as the bridge saw them.
+   * Unset until one has finished.
+   */
+  cloudFrameTime: FrameTimeStats | undefined;
+  /**
+   * The frames rendering on local workers now, one entry per frame, with when each started
+   * and its progress where the render manager reports it.
+   */
+  rendering: RenderingFrame[];
 }
 
-/** WorkerGroup counts the local workers able to take one group's work. */
+/** FrameTimeStats summarises observed frame times. */
+export interface FrameTimeStats {
+  /** Mean time of one frame (or chunk). */
+  mean: Duration | undefined;
+  /** Sample standard deviation; zero with one sample. */
+  stdev: Duration | undefined;
+  /** Number of frames the figures come from. */
+  samples: number;
+}
+
+/** RenderingFrame is one frame (or chunk) rendering on a local worker now. */
+export interface RenderingFrame {
+  /** The task's id in the render manager. */
+  sourceTaskId: string;
+  /** When it started rendering. Unset: the render manager does not say. */
+  startedAt: Date | undefined;
+  /** Fraction done, 0 to 1, where the render manager reports it. Unset: not reported. */
+  progress?: number | undefined;
+}
+
+/** WorkerGroup counts the workers able to take one group's work. */
 export interface WorkerGroup {
   /** Deadline group or OpenCue allocation; empty for "any". */
   group: string;
@@ -67,6 +144,11 @@ export interface WorkerGroup {
   busyWorkers: number;
   /** Workers offline, stalled or disabled. */
   offlineWorkers: number;
+  /**
+   * Set for cloud workers that joined the farm: the nodes of this worker-burst capacity
+   * group. The plan counts them as the group's nodes, not as local workers. Empty: local.
+   */
+  capacityGroup: string;
 }
 
 /** FarmState is one bridge's report of its farm. */
@@ -112,6 +194,13 @@ export interface CapacityTarget {
   targetDedicatedNodes: number;
   /** Target spot nodes. */
   targetSpotNodes: number;
+  /** What those nodes cost per hour. */
+  costPerHour: number;
+  /**
+   * Why the target is what it is, including limits it was clamped to (quota, budget,
+   * manual floors).
+   */
+  reasons: string[];
 }
 
 /** BurstPlan is the service's answer to a farm report. */
@@ -132,6 +221,39 @@ export interface BurstPlan {
   reasons: string[];
   /** When the bridge should report again. */
   reportInterval: Duration | undefined;
+  /**
+   * Per job of the report: when it is due, when the local farm would finish it, and what
+   * the plan does with it and why.
+   */
+  jobs: JobPlan[];
+  /** The planner that made the plan: "policy" (the burst policy) or "greedy" (the baseline). */
+  planner: string;
+}
+
+/** JobPlan explains the plan for one job. */
+export interface JobPlan {
+  /** The job. */
+  sourceJobId: string;
+  /** The capacity group its overflow would go to. */
+  capacityGroup: string;
+  /**
+   * When it must be done: its deadline, or submission plus the group's turnaround target.
+   * Unset: never worth cloud money.
+   */
+  dueAt: Date | undefined;
+  /**
+   * When the local farm would finish its frames that are not in the cloud, as projected.
+   * Unset: no frame left locally.
+   */
+  projectedLocalFinish: Date | undefined;
+  /** Frames the plan wants in the cloud (queued or running there), now and to come. */
+  cloudFrames: number;
+  /** Frames to move to the cloud now. */
+  offloadFrames: number;
+  /** Frames to bring back now. */
+  recallFrames: number;
+  /** Why, in one line. */
+  reason: string;
 }
 
 /** ReportFarmStateRequest carries a bridge's farm report. */
@@ -161,6 +283,36 @@ export interface SourceStatus {
   queuedFrames: number;
   /** Its frames in the cloud now (queued or running there). */
   cloudFrames: number;
+  /** The last plan made for it. */
+  lastPlan: BurstPlan | undefined;
+}
+
+/** GroupParameter is one value the policy plans a group with. */
+export interface GroupParameter {
+  /** The value, in the unit its name says. */
+  value: number;
+  /** Configured or observed. */
+  source: ParameterSource;
+  /** Observations behind an observed value. */
+  samples: number;
+}
+
+/** GroupParameters are the figures the policy plans one capacity group with. */
+export interface GroupParameters {
+  /** The group. */
+  capacityGroup: string;
+  /** From resize request to the node taking work, in seconds. */
+  nodeBootSeconds: GroupParameter | undefined;
+  /** Cloud frame time over local frame time for the same job. */
+  cloudFrameTimeRatio: GroupParameter | undefined;
+  /** Assets in and outputs back, per frame, in seconds. */
+  transferSecondsPerFrame: GroupParameter | undefined;
+  /** Spot evictions per running node-hour. */
+  spotEvictionsPerNodeHour: GroupParameter | undefined;
+  /** A node is billed per started interval of this many seconds (configured). */
+  billingGranularitySeconds: GroupParameter | undefined;
+  /** Turnaround target for jobs without a deadline, in seconds; unset: such jobs stay local. */
+  turnaroundTargetSeconds?: number | undefined;
 }
 
 /** GetBurstStatusResponse is the service summary. */
@@ -177,6 +329,10 @@ export interface GetBurstStatusResponse {
   current: CapacityTarget[];
   /** Bridges that have reported. */
   sources: SourceStatus[];
+  /** The figures the policy plans each group with, configured or observed. */
+  parameters: GroupParameters[];
+  /** The planner the service uses: "policy" or "greedy". */
+  planner: string;
 }
 
 function createBaseQueuedJob(): QueuedJob {
@@ -195,6 +351,9 @@ function createBaseQueuedJob(): QueuedJob {
     frameTime: undefined,
     burstable: false,
     capacityGroup: '',
+    localFrameTime: undefined,
+    cloudFrameTime: undefined,
+    rendering: [],
   };
 }
 
@@ -241,6 +400,15 @@ export const QueuedJob: MessageFns<QueuedJob> = {
     }
     if (message.capacityGroup !== '') {
       writer.uint32(114).string(message.capacityGroup);
+    }
+    if (message.localFrameTime !== undefined) {
+      FrameTimeStats.encode(message.localFrameTime, writer.uint32(122).fork()).join();
+    }
+    if (message.cloudFrameTime !== undefined) {
+      FrameTimeStats.encode(message.cloudFrameTime, writer.uint32(130).fork()).join();
+    }
+    for (const v of message.rendering) {
+      RenderingFrame.encode(v!, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -370,6 +538,30 @@ export const QueuedJob: MessageFns<QueuedJob> = {
             message.capacityGroup = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.localFrameTime = FrameTimeStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.cloudFrameTime = FrameTimeStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.rendering.push(RenderingFrame.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -430,6 +622,19 @@ export const QueuedJob: MessageFns<QueuedJob> = {
         : isSet(object.capacity_group)
           ? globalThis.String(object.capacity_group)
           : '',
+      localFrameTime: isSet(object.localFrameTime)
+        ? FrameTimeStats.fromJSON(object.localFrameTime)
+        : isSet(object.local_frame_time)
+          ? FrameTimeStats.fromJSON(object.local_frame_time)
+          : undefined,
+      cloudFrameTime: isSet(object.cloudFrameTime)
+        ? FrameTimeStats.fromJSON(object.cloudFrameTime)
+        : isSet(object.cloud_frame_time)
+          ? FrameTimeStats.fromJSON(object.cloud_frame_time)
+          : undefined,
+      rendering: globalThis.Array.isArray(object?.rendering)
+        ? object.rendering.map((e: any) => RenderingFrame.fromJSON(e))
+        : [],
     };
   },
 
@@ -477,6 +682,15 @@ export const QueuedJob: MessageFns<QueuedJob> = {
     if (message.capacityGroup !== '') {
       obj.capacityGroup = message.capacityGroup;
     }
+    if (message.localFrameTime !== undefined) {
+      obj.localFrameTime = FrameTimeStats.toJSON(message.localFrameTime);
+    }
+    if (message.cloudFrameTime !== undefined) {
+      obj.cloudFrameTime = FrameTimeStats.toJSON(message.cloudFrameTime);
+    }
+    if (message.rendering?.length) {
+      obj.rendering = message.rendering.map((e) => RenderingFrame.toJSON(e));
+    }
     return obj;
   },
 
@@ -502,12 +716,233 @@ export const QueuedJob: MessageFns<QueuedJob> = {
         : undefined;
     message.burstable = object.burstable ?? false;
     message.capacityGroup = object.capacityGroup ?? '';
+    message.localFrameTime =
+      object.localFrameTime !== undefined && object.localFrameTime !== null
+        ? FrameTimeStats.fromPartial(object.localFrameTime)
+        : undefined;
+    message.cloudFrameTime =
+      object.cloudFrameTime !== undefined && object.cloudFrameTime !== null
+        ? FrameTimeStats.fromPartial(object.cloudFrameTime)
+        : undefined;
+    message.rendering = object.rendering?.map((e) => RenderingFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFrameTimeStats(): FrameTimeStats {
+  return { mean: undefined, stdev: undefined, samples: 0 };
+}
+
+export const FrameTimeStats: MessageFns<FrameTimeStats> = {
+  encode(message: FrameTimeStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mean !== undefined) {
+      Duration.encode(message.mean, writer.uint32(10).fork()).join();
+    }
+    if (message.stdev !== undefined) {
+      Duration.encode(message.stdev, writer.uint32(18).fork()).join();
+    }
+    if (message.samples !== 0) {
+      writer.uint32(24).uint32(message.samples);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FrameTimeStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFrameTimeStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mean = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stdev = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.samples = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FrameTimeStats {
+    return {
+      mean: isSet(object.mean) ? Duration.fromJSON(object.mean) : undefined,
+      stdev: isSet(object.stdev) ? Duration.fromJSON(object.stdev) : undefined,
+      samples: isSet(object.samples) ? globalThis.Number(object.samples) : 0,
+    };
+  },
+
+  toJSON(message: FrameTimeStats): unknown {
+    const obj: any = {};
+    if (message.mean !== undefined) {
+      obj.mean = Duration.toJSON(message.mean);
+    }
+    if (message.stdev !== undefined) {
+      obj.stdev = Duration.toJSON(message.stdev);
+    }
+    if (message.samples !== 0) {
+      obj.samples = Math.round(message.samples);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FrameTimeStats>): FrameTimeStats {
+    return FrameTimeStats.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FrameTimeStats>): FrameTimeStats {
+    const message = createBaseFrameTimeStats();
+    message.mean =
+      object.mean !== undefined && object.mean !== null ? Duration.fromPartial(object.mean) : undefined;
+    message.stdev =
+      object.stdev !== undefined && object.stdev !== null ? Duration.fromPartial(object.stdev) : undefined;
+    message.samples = object.samples ?? 0;
+    return message;
+  },
+};
+
+function createBaseRenderingFrame(): RenderingFrame {
+  return { sourceTaskId: '', startedAt: undefined, progress: undefined };
+}
+
+export const RenderingFrame: MessageFns<RenderingFrame> = {
+  encode(message: RenderingFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sourceTaskId !== '') {
+      writer.uint32(10).string(message.sourceTaskId);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(18).fork()).join();
+    }
+    if (message.progress !== undefined) {
+      writer.uint32(25).double(message.progress);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenderingFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenderingFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sourceTaskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.progress = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenderingFrame {
+    return {
+      sourceTaskId: isSet(object.sourceTaskId)
+        ? globalThis.String(object.sourceTaskId)
+        : isSet(object.source_task_id)
+          ? globalThis.String(object.source_task_id)
+          : '',
+      startedAt: isSet(object.startedAt)
+        ? fromJsonTimestamp(object.startedAt)
+        : isSet(object.started_at)
+          ? fromJsonTimestamp(object.started_at)
+          : undefined,
+      progress: isSet(object.progress) ? globalThis.Number(object.progress) : undefined,
+    };
+  },
+
+  toJSON(message: RenderingFrame): unknown {
+    const obj: any = {};
+    if (message.sourceTaskId !== '') {
+      obj.sourceTaskId = message.sourceTaskId;
+    }
+    if (message.startedAt !== undefined) {
+      obj.startedAt = message.startedAt.toISOString();
+    }
+    if (message.progress !== undefined) {
+      obj.progress = floatToJson(message.progress);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RenderingFrame>): RenderingFrame {
+    return RenderingFrame.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RenderingFrame>): RenderingFrame {
+    const message = createBaseRenderingFrame();
+    message.sourceTaskId = object.sourceTaskId ?? '';
+    message.startedAt = object.startedAt ?? undefined;
+    message.progress = object.progress ?? undefined;
     return message;
   },
 };
 
 function createBaseWorkerGroup(): WorkerGroup {
-  return { group: '', idleWorkers: 0, busyWorkers: 0, offlineWorkers: 0 };
+  return { group: '', idleWorkers: 0, busyWorkers: 0, offlineWorkers: 0, capacityGroup: '' };
 }
 
 export const WorkerGroup: MessageFns<WorkerGroup> = {
@@ -523,6 +958,9 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
     }
     if (message.offlineWorkers !== 0) {
       writer.uint32(32).uint32(message.offlineWorkers);
+    }
+    if (message.capacityGroup !== '') {
+      writer.uint32(42).string(message.capacityGroup);
     }
     return writer;
   },
@@ -572,6 +1010,14 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
             message.offlineWorkers = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.capacityGroup = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -602,6 +1048,11 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
         : isSet(object.offline_workers)
           ? globalThis.Number(object.offline_workers)
           : 0,
+      capacityGroup: isSet(object.capacityGroup)
+        ? globalThis.String(object.capacityGroup)
+        : isSet(object.capacity_group)
+          ? globalThis.String(object.capacity_group)
+          : '',
     };
   },
 
@@ -619,6 +1070,9 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
     if (message.offlineWorkers !== 0) {
       obj.offlineWorkers = Math.round(message.offlineWorkers);
     }
+    if (message.capacityGroup !== '') {
+      obj.capacityGroup = message.capacityGroup;
+    }
     return obj;
   },
 
@@ -631,6 +1085,7 @@ export const WorkerGroup: MessageFns<WorkerGroup> = {
     message.idleWorkers = object.idleWorkers ?? 0;
     message.busyWorkers = object.busyWorkers ?? 0;
     message.offlineWorkers = object.offlineWorkers ?? 0;
+    message.capacityGroup = object.capacityGroup ?? '';
     return message;
   },
 };
@@ -985,7 +1440,7 @@ export const RecallDecision: MessageFns<RecallDecision> = {
 };
 
 function createBaseCapacityTarget(): CapacityTarget {
-  return { capacityGroup: '', targetDedicatedNodes: 0, targetSpotNodes: 0 };
+  return { capacityGroup: '', targetDedicatedNodes: 0, targetSpotNodes: 0, costPerHour: 0, reasons: [] };
 }
 
 export const CapacityTarget: MessageFns<CapacityTarget> = {
@@ -998,6 +1453,12 @@ export const CapacityTarget: MessageFns<CapacityTarget> = {
     }
     if (message.targetSpotNodes !== 0) {
       writer.uint32(24).uint32(message.targetSpotNodes);
+    }
+    if (message.costPerHour !== 0) {
+      writer.uint32(33).double(message.costPerHour);
+    }
+    for (const v of message.reasons) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -1039,6 +1500,22 @@ export const CapacityTarget: MessageFns<CapacityTarget> = {
             message.targetSpotNodes = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.costPerHour = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reasons.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1068,6 +1545,14 @@ export const CapacityTarget: MessageFns<CapacityTarget> = {
         : isSet(object.target_spot_nodes)
           ? globalThis.Number(object.target_spot_nodes)
           : 0,
+      costPerHour: isSet(object.costPerHour)
+        ? globalThis.Number(object.costPerHour)
+        : isSet(object.cost_per_hour)
+          ? globalThis.Number(object.cost_per_hour)
+          : 0,
+      reasons: globalThis.Array.isArray(object?.reasons)
+        ? object.reasons.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1082,6 +1567,12 @@ export const CapacityTarget: MessageFns<CapacityTarget> = {
     if (message.targetSpotNodes !== 0) {
       obj.targetSpotNodes = Math.round(message.targetSpotNodes);
     }
+    if (message.costPerHour !== 0) {
+      obj.costPerHour = floatToJson(message.costPerHour);
+    }
+    if (message.reasons?.length) {
+      obj.reasons = message.reasons;
+    }
     return obj;
   },
 
@@ -1093,6 +1584,8 @@ export const CapacityTarget: MessageFns<CapacityTarget> = {
     message.capacityGroup = object.capacityGroup ?? '';
     message.targetDedicatedNodes = object.targetDedicatedNodes ?? 0;
     message.targetSpotNodes = object.targetSpotNodes ?? 0;
+    message.costPerHour = object.costPerHour ?? 0;
+    message.reasons = object.reasons?.map((e) => e) || [];
     return message;
   },
 };
@@ -1107,6 +1600,8 @@ function createBaseBurstPlan(): BurstPlan {
     projectedCostPerHour: 0,
     reasons: [],
     reportInterval: undefined,
+    jobs: [],
+    planner: '',
   };
 }
 
@@ -1135,6 +1630,12 @@ export const BurstPlan: MessageFns<BurstPlan> = {
     }
     if (message.reportInterval !== undefined) {
       Duration.encode(message.reportInterval, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.jobs) {
+      JobPlan.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.planner !== '') {
+      writer.uint32(82).string(message.planner);
     }
     return writer;
   },
@@ -1216,6 +1717,22 @@ export const BurstPlan: MessageFns<BurstPlan> = {
             message.reportInterval = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.jobs.push(JobPlan.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.planner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1262,6 +1779,8 @@ export const BurstPlan: MessageFns<BurstPlan> = {
         : isSet(object.report_interval)
           ? Duration.fromJSON(object.report_interval)
           : undefined,
+      jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => JobPlan.fromJSON(e)) : [],
+      planner: isSet(object.planner) ? globalThis.String(object.planner) : '',
     };
   },
 
@@ -1291,6 +1810,12 @@ export const BurstPlan: MessageFns<BurstPlan> = {
     if (message.reportInterval !== undefined) {
       obj.reportInterval = Duration.toJSON(message.reportInterval);
     }
+    if (message.jobs?.length) {
+      obj.jobs = message.jobs.map((e) => JobPlan.toJSON(e));
+    }
+    if (message.planner !== '') {
+      obj.planner = message.planner;
+    }
     return obj;
   },
 
@@ -1310,6 +1835,226 @@ export const BurstPlan: MessageFns<BurstPlan> = {
       object.reportInterval !== undefined && object.reportInterval !== null
         ? Duration.fromPartial(object.reportInterval)
         : undefined;
+    message.jobs = object.jobs?.map((e) => JobPlan.fromPartial(e)) || [];
+    message.planner = object.planner ?? '';
+    return message;
+  },
+};
+
+function createBaseJobPlan(): JobPlan {
+  return {
+    sourceJobId: '',
+    capacityGroup: '',
+    dueAt: undefined,
+    projectedLocalFinish: undefined,
+    cloudFrames: 0,
+    offloadFrames: 0,
+    recallFrames: 0,
+    reason: '',
+  };
+}
+
+export const JobPlan: MessageFns<JobPlan> = {
+  encode(message: JobPlan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sourceJobId !== '') {
+      writer.uint32(10).string(message.sourceJobId);
+    }
+    if (message.capacityGroup !== '') {
+      writer.uint32(18).string(message.capacityGroup);
+    }
+    if (message.dueAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.dueAt), writer.uint32(26).fork()).join();
+    }
+    if (message.projectedLocalFinish !== undefined) {
+      Timestamp.encode(toTimestamp(message.projectedLocalFinish), writer.uint32(34).fork()).join();
+    }
+    if (message.cloudFrames !== 0) {
+      writer.uint32(40).uint32(message.cloudFrames);
+    }
+    if (message.offloadFrames !== 0) {
+      writer.uint32(48).uint32(message.offloadFrames);
+    }
+    if (message.recallFrames !== 0) {
+      writer.uint32(56).uint32(message.recallFrames);
+    }
+    if (message.reason !== '') {
+      writer.uint32(66).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobPlan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobPlan();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sourceJobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.capacityGroup = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.dueAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.projectedLocalFinish = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cloudFrames = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.offloadFrames = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.recallFrames = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobPlan {
+    return {
+      sourceJobId: isSet(object.sourceJobId)
+        ? globalThis.String(object.sourceJobId)
+        : isSet(object.source_job_id)
+          ? globalThis.String(object.source_job_id)
+          : '',
+      capacityGroup: isSet(object.capacityGroup)
+        ? globalThis.String(object.capacityGroup)
+        : isSet(object.capacity_group)
+          ? globalThis.String(object.capacity_group)
+          : '',
+      dueAt: isSet(object.dueAt)
+        ? fromJsonTimestamp(object.dueAt)
+        : isSet(object.due_at)
+          ? fromJsonTimestamp(object.due_at)
+          : undefined,
+      projectedLocalFinish: isSet(object.projectedLocalFinish)
+        ? fromJsonTimestamp(object.projectedLocalFinish)
+        : isSet(object.projected_local_finish)
+          ? fromJsonTimestamp(object.projected_local_finish)
+          : undefined,
+      cloudFrames: isSet(object.cloudFrames)
+        ? globalThis.Number(object.cloudFrames)
+        : isSet(object.cloud_frames)
+          ? globalThis.Number(object.cloud_frames)
+          : 0,
+      offloadFrames: isSet(object.offloadFrames)
+        ? globalThis.Number(object.offloadFrames)
+        : isSet(object.offload_frames)
+          ? globalThis.Number(object.offload_frames)
+          : 0,
+      recallFrames: isSet(object.recallFrames)
+        ? globalThis.Number(object.recallFrames)
+        : isSet(object.recall_frames)
+          ? globalThis.Number(object.recall_frames)
+          : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : '',
+    };
+  },
+
+  toJSON(message: JobPlan): unknown {
+    const obj: any = {};
+    if (message.sourceJobId !== '') {
+      obj.sourceJobId = message.sourceJobId;
+    }
+    if (message.capacityGroup !== '') {
+      obj.capacityGroup = message.capacityGroup;
+    }
+    if (message.dueAt !== undefined) {
+      obj.dueAt = message.dueAt.toISOString();
+    }
+    if (message.projectedLocalFinish !== undefined) {
+      obj.projectedLocalFinish = message.projectedLocalFinish.toISOString();
+    }
+    if (message.cloudFrames !== 0) {
+      obj.cloudFrames = Math.round(message.cloudFrames);
+    }
+    if (message.offloadFrames !== 0) {
+      obj.offloadFrames = Math.round(message.offloadFrames);
+    }
+    if (message.recallFrames !== 0) {
+      obj.recallFrames = Math.round(message.recallFrames);
+    }
+    if (message.reason !== '') {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JobPlan>): JobPlan {
+    return JobPlan.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JobPlan>): JobPlan {
+    const message = createBaseJobPlan();
+    message.sourceJobId = object.sourceJobId ?? '';
+    message.capacityGroup = object.capacityGroup ?? '';
+    message.dueAt = object.dueAt ?? undefined;
+    message.projectedLocalFinish = object.projectedLocalFinish ?? undefined;
+    message.cloudFrames = object.cloudFrames ?? 0;
+    message.offloadFrames = object.offloadFrames ?? 0;
+    message.recallFrames = object.recallFrames ?? 0;
+    message.reason = object.reason ?? '';
     return message;
   },
 };
@@ -1503,7 +2248,14 @@ export const GetBurstStatusRequest: MessageFns<GetBurstStatusRequest> = {
 };
 
 function createBaseSourceStatus(): SourceStatus {
-  return { source: '', sourceKind: 0, lastReportAt: undefined, queuedFrames: 0, cloudFrames: 0 };
+  return {
+    source: '',
+    sourceKind: 0,
+    lastReportAt: undefined,
+    queuedFrames: 0,
+    cloudFrames: 0,
+    lastPlan: undefined,
+  };
 }
 
 export const SourceStatus: MessageFns<SourceStatus> = {
@@ -1522,6 +2274,9 @@ export const SourceStatus: MessageFns<SourceStatus> = {
     }
     if (message.cloudFrames !== 0) {
       writer.uint32(40).uint32(message.cloudFrames);
+    }
+    if (message.lastPlan !== undefined) {
+      BurstPlan.encode(message.lastPlan, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1579,6 +2334,14 @@ export const SourceStatus: MessageFns<SourceStatus> = {
             message.cloudFrames = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastPlan = BurstPlan.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1614,6 +2377,11 @@ export const SourceStatus: MessageFns<SourceStatus> = {
         : isSet(object.cloud_frames)
           ? globalThis.Number(object.cloud_frames)
           : 0,
+      lastPlan: isSet(object.lastPlan)
+        ? BurstPlan.fromJSON(object.lastPlan)
+        : isSet(object.last_plan)
+          ? BurstPlan.fromJSON(object.last_plan)
+          : undefined,
     };
   },
 
@@ -1634,6 +2402,9 @@ export const SourceStatus: MessageFns<SourceStatus> = {
     if (message.cloudFrames !== 0) {
       obj.cloudFrames = Math.round(message.cloudFrames);
     }
+    if (message.lastPlan !== undefined) {
+      obj.lastPlan = BurstPlan.toJSON(message.lastPlan);
+    }
     return obj;
   },
 
@@ -1647,12 +2418,342 @@ export const SourceStatus: MessageFns<SourceStatus> = {
     message.lastReportAt = object.lastReportAt ?? undefined;
     message.queuedFrames = object.queuedFrames ?? 0;
     message.cloudFrames = object.cloudFrames ?? 0;
+    message.lastPlan =
+      object.lastPlan !== undefined && object.lastPlan !== null
+        ? BurstPlan.fromPartial(object.lastPlan)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseGroupParameter(): GroupParameter {
+  return { value: 0, source: 0, samples: 0 };
+}
+
+export const GroupParameter: MessageFns<GroupParameter> = {
+  encode(message: GroupParameter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.value !== 0) {
+      writer.uint32(9).double(message.value);
+    }
+    if (message.source !== 0) {
+      writer.uint32(16).int32(message.source);
+    }
+    if (message.samples !== 0) {
+      writer.uint32(24).uint32(message.samples);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GroupParameter {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGroupParameter();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.samples = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GroupParameter {
+    return {
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+      source: isSet(object.source) ? parameterSourceFromJSON(object.source) : 0,
+      samples: isSet(object.samples) ? globalThis.Number(object.samples) : 0,
+    };
+  },
+
+  toJSON(message: GroupParameter): unknown {
+    const obj: any = {};
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    if (message.source !== 0) {
+      obj.source = parameterSourceToJSON(message.source);
+    }
+    if (message.samples !== 0) {
+      obj.samples = Math.round(message.samples);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GroupParameter>): GroupParameter {
+    return GroupParameter.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GroupParameter>): GroupParameter {
+    const message = createBaseGroupParameter();
+    message.value = object.value ?? 0;
+    message.source = object.source ?? 0;
+    message.samples = object.samples ?? 0;
+    return message;
+  },
+};
+
+function createBaseGroupParameters(): GroupParameters {
+  return {
+    capacityGroup: '',
+    nodeBootSeconds: undefined,
+    cloudFrameTimeRatio: undefined,
+    transferSecondsPerFrame: undefined,
+    spotEvictionsPerNodeHour: undefined,
+    billingGranularitySeconds: undefined,
+    turnaroundTargetSeconds: undefined,
+  };
+}
+
+export const GroupParameters: MessageFns<GroupParameters> = {
+  encode(message: GroupParameters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.capacityGroup !== '') {
+      writer.uint32(10).string(message.capacityGroup);
+    }
+    if (message.nodeBootSeconds !== undefined) {
+      GroupParameter.encode(message.nodeBootSeconds, writer.uint32(18).fork()).join();
+    }
+    if (message.cloudFrameTimeRatio !== undefined) {
+      GroupParameter.encode(message.cloudFrameTimeRatio, writer.uint32(26).fork()).join();
+    }
+    if (message.transferSecondsPerFrame !== undefined) {
+      GroupParameter.encode(message.transferSecondsPerFrame, writer.uint32(34).fork()).join();
+    }
+    if (message.spotEvictionsPerNodeHour !== undefined) {
+      GroupParameter.encode(message.spotEvictionsPerNodeHour, writer.uint32(42).fork()).join();
+    }
+    if (message.billingGranularitySeconds !== undefined) {
+      GroupParameter.encode(message.billingGranularitySeconds, writer.uint32(50).fork()).join();
+    }
+    if (message.turnaroundTargetSeconds !== undefined) {
+      writer.uint32(57).double(message.turnaroundTargetSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GroupParameters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGroupParameters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.capacityGroup = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeBootSeconds = GroupParameter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cloudFrameTimeRatio = GroupParameter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.transferSecondsPerFrame = GroupParameter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.spotEvictionsPerNodeHour = GroupParameter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.billingGranularitySeconds = GroupParameter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.turnaroundTargetSeconds = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GroupParameters {
+    return {
+      capacityGroup: isSet(object.capacityGroup)
+        ? globalThis.String(object.capacityGroup)
+        : isSet(object.capacity_group)
+          ? globalThis.String(object.capacity_group)
+          : '',
+      nodeBootSeconds: isSet(object.nodeBootSeconds)
+        ? GroupParameter.fromJSON(object.nodeBootSeconds)
+        : isSet(object.node_boot_seconds)
+          ? GroupParameter.fromJSON(object.node_boot_seconds)
+          : undefined,
+      cloudFrameTimeRatio: isSet(object.cloudFrameTimeRatio)
+        ? GroupParameter.fromJSON(object.cloudFrameTimeRatio)
+        : isSet(object.cloud_frame_time_ratio)
+          ? GroupParameter.fromJSON(object.cloud_frame_time_ratio)
+          : undefined,
+      transferSecondsPerFrame: isSet(object.transferSecondsPerFrame)
+        ? GroupParameter.fromJSON(object.transferSecondsPerFrame)
+        : isSet(object.transfer_seconds_per_frame)
+          ? GroupParameter.fromJSON(object.transfer_seconds_per_frame)
+          : undefined,
+      spotEvictionsPerNodeHour: isSet(object.spotEvictionsPerNodeHour)
+        ? GroupParameter.fromJSON(object.spotEvictionsPerNodeHour)
+        : isSet(object.spot_evictions_per_node_hour)
+          ? GroupParameter.fromJSON(object.spot_evictions_per_node_hour)
+          : undefined,
+      billingGranularitySeconds: isSet(object.billingGranularitySeconds)
+        ? GroupParameter.fromJSON(object.billingGranularitySeconds)
+        : isSet(object.billing_granularity_seconds)
+          ? GroupParameter.fromJSON(object.billing_granularity_seconds)
+          : undefined,
+      turnaroundTargetSeconds: isSet(object.turnaroundTargetSeconds)
+        ? globalThis.Number(object.turnaroundTargetSeconds)
+        : isSet(object.turnaround_target_seconds)
+          ? globalThis.Number(object.turnaround_target_seconds)
+          : undefined,
+    };
+  },
+
+  toJSON(message: GroupParameters): unknown {
+    const obj: any = {};
+    if (message.capacityGroup !== '') {
+      obj.capacityGroup = message.capacityGroup;
+    }
+    if (message.nodeBootSeconds !== undefined) {
+      obj.nodeBootSeconds = GroupParameter.toJSON(message.nodeBootSeconds);
+    }
+    if (message.cloudFrameTimeRatio !== undefined) {
+      obj.cloudFrameTimeRatio = GroupParameter.toJSON(message.cloudFrameTimeRatio);
+    }
+    if (message.transferSecondsPerFrame !== undefined) {
+      obj.transferSecondsPerFrame = GroupParameter.toJSON(message.transferSecondsPerFrame);
+    }
+    if (message.spotEvictionsPerNodeHour !== undefined) {
+      obj.spotEvictionsPerNodeHour = GroupParameter.toJSON(message.spotEvictionsPerNodeHour);
+    }
+    if (message.billingGranularitySeconds !== undefined) {
+      obj.billingGranularitySeconds = GroupParameter.toJSON(message.billingGranularitySeconds);
+    }
+    if (message.turnaroundTargetSeconds !== undefined) {
+      obj.turnaroundTargetSeconds = floatToJson(message.turnaroundTargetSeconds);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GroupParameters>): GroupParameters {
+    return GroupParameters.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GroupParameters>): GroupParameters {
+    const message = createBaseGroupParameters();
+    message.capacityGroup = object.capacityGroup ?? '';
+    message.nodeBootSeconds =
+      object.nodeBootSeconds !== undefined && object.nodeBootSeconds !== null
+        ? GroupParameter.fromPartial(object.nodeBootSeconds)
+        : undefined;
+    message.cloudFrameTimeRatio =
+      object.cloudFrameTimeRatio !== undefined && object.cloudFrameTimeRatio !== null
+        ? GroupParameter.fromPartial(object.cloudFrameTimeRatio)
+        : undefined;
+    message.transferSecondsPerFrame =
+      object.transferSecondsPerFrame !== undefined && object.transferSecondsPerFrame !== null
+        ? GroupParameter.fromPartial(object.transferSecondsPerFrame)
+        : undefined;
+    message.spotEvictionsPerNodeHour =
+      object.spotEvictionsPerNodeHour !== undefined && object.spotEvictionsPerNodeHour !== null
+        ? GroupParameter.fromPartial(object.spotEvictionsPerNodeHour)
+        : undefined;
+    message.billingGranularitySeconds =
+      object.billingGranularitySeconds !== undefined && object.billingGranularitySeconds !== null
+        ? GroupParameter.fromPartial(object.billingGranularitySeconds)
+        : undefined;
+    message.turnaroundTargetSeconds = object.turnaroundTargetSeconds ?? undefined;
     return message;
   },
 };
 
 function createBaseGetBurstStatusResponse(): GetBurstStatusResponse {
-  return { maxSpendPerHour: 0, costPerHour: 0, spentTotal: 0, currency: '', current: [], sources: [] };
+  return {
+    maxSpendPerHour: 0,
+    costPerHour: 0,
+    spentTotal: 0,
+    currency: '',
+    current: [],
+    sources: [],
+    parameters: [],
+    planner: '',
+  };
 }
 
 export const GetBurstStatusResponse: MessageFns<GetBurstStatusResponse> = {
@@ -1674,6 +2775,12 @@ export const GetBurstStatusResponse: MessageFns<GetBurstStatusResponse> = {
     }
     for (const v of message.sources) {
       SourceStatus.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.parameters) {
+      GroupParameters.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.planner !== '') {
+      writer.uint32(66).string(message.planner);
     }
     return writer;
   },
@@ -1739,6 +2846,22 @@ export const GetBurstStatusResponse: MessageFns<GetBurstStatusResponse> = {
             message.sources.push(SourceStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.parameters.push(GroupParameters.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.planner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1775,6 +2898,10 @@ export const GetBurstStatusResponse: MessageFns<GetBurstStatusResponse> = {
       sources: globalThis.Array.isArray(object?.sources)
         ? object.sources.map((e: any) => SourceStatus.fromJSON(e))
         : [],
+      parameters: globalThis.Array.isArray(object?.parameters)
+        ? object.parameters.map((e: any) => GroupParameters.fromJSON(e))
+        : [],
+      planner: isSet(object.planner) ? globalThis.String(object.planner) : '',
     };
   },
 
@@ -1798,6 +2925,12 @@ export const GetBurstStatusResponse: MessageFns<GetBurstStatusResponse> = {
     if (message.sources?.length) {
       obj.sources = message.sources.map((e) => SourceStatus.toJSON(e));
     }
+    if (message.parameters?.length) {
+      obj.parameters = message.parameters.map((e) => GroupParameters.toJSON(e));
+    }
+    if (message.planner !== '') {
+      obj.planner = message.planner;
+    }
     return obj;
   },
 
@@ -1812,6 +2945,8 @@ export const GetBurstStatusResponse: MessageFns<GetBurstStatusResponse> = {
     message.currency = object.currency ?? '';
     message.current = object.current?.map((e) => CapacityTarget.fromPartial(e)) || [];
     message.sources = object.sources?.map((e) => SourceStatus.fromPartial(e)) || [];
+    message.parameters = object.parameters?.map((e) => GroupParameters.fromPartial(e)) || [];
+    message.planner = object.planner ?? '';
     return message;
   },
 };
