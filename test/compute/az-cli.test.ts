@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
+import { describeWithTool } from '../support/tools';
 import { azCliMissing } from './microsoft-clients';
 
 // GIVEN `spillway emulate batch`
@@ -12,7 +13,7 @@ import { azCliMissing } from './microsoft-clients';
 // THEN every command exits 0 with what Azure Batch would print, except the second resize,
 // refused as Batch refuses it while the first one runs.
 
-const missing = azCliMissing();
+const describeWithAz = describeWithTool(azCliMissing());
 
 interface AzResult {
   readonly code: number | null;
@@ -20,7 +21,7 @@ interface AzResult {
   readonly err: string;
 }
 
-(missing ? describe.skip : describe)("the Batch emulator, driven by Microsoft's az CLI", () => {
+describeWithAz("the Batch emulator, driven by Microsoft's az CLI", () => {
   let emu: BatchEmulator;
   let work: string;
   let account: string[];
@@ -204,7 +205,3 @@ interface AzResult {
     expect(emu.records.byOperation.get('AuthenticationFailed') ?? 0).toBe(0);
   }, 240_000);
 });
-
-if (missing) {
-  it.skip(`the az CLI test needs Microsoft's az CLI: ${missing}`, () => undefined);
-}

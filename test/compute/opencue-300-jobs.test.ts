@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BurstClient, silentLogger } from '@spillway/sdk';
+import { BurstClient, createLogger } from '@spillway/sdk';
 import { loadConfig } from '@spillway/sdk/config';
 import { DEFAULT_BATCH_QUOTA, startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
 import { embeddedProviders, startService, type RunningService } from '@spillway/sdk/service';
@@ -11,9 +11,9 @@ import { FakeCuebot } from '@spillway/bridge-opencue/testing';
 
 // GIVEN a Batch account (the emulator) that allows 100 active jobs, the service on the Batch
 // backend (the real @azure/batch client, as `compute.backend: batch` configures it), a fake
-// Cuebot with no free local host, and the OpenCue virtual host (48 cores) in its burst
+// Cuebot with no free local host, and the OpenCue virtual host (160 cores) in its burst
 // allocation, which makes one cloud job per frame
-// WHEN 300 one-frame OpenCue jobs (`true`) are launched
+// WHEN 300 one-frame OpenCue jobs (`sleep 1`) are launched, more at once than the quota allows
 // THEN every frame ends SUCCEEDED on the virtual host, each cloud frame once, and no Batch job
 // is left active: each ended when its frame settled, so 300 jobs fit a quota of 100.
 
@@ -39,6 +39,7 @@ describe('OpenCue: 300 one-frame jobs through the Batch backend under an active-
   let client: BurstClient;
   let cuebot: FakeCuebot;
   let host: VirtualHost | undefined;
+  const log: string[] = [];
 
   beforeAll(async () => {
     emu = await startBatchEmulator({
@@ -58,7 +59,12 @@ describe('OpenCue: 300 one-frame jobs through the Batch backend under an active-
         'compute.batch.accountKeyFile': path.join(work, 'batch.key'),
       },
     });
-    service = await startService(config, embeddedProviders(config), silentLogger);
+    // The service's log, shown when the test fails.
+    service = await startService(
+      config,
+      embeddedProviders(config),
+      createLogger({ level: 'info', write: (l) => log.push(l) }),
+    );
     client = new BurstClient(service.address);
     cuebot = await FakeCuebot.start({ dispatchIntervalMs: 200 });
     // The show renders on its local allocation, which has no free host: every frame waits.
@@ -74,7 +80,8 @@ describe('OpenCue: 300 one-frame jobs through the Batch backend under an active-
           hostName: HOST,
           rqdPort,
           rqdListenHost: '127.0.0.1',
-          cores: 48,
+          // More cores than the quota has jobs: more cloud jobs are wanted at once than Batch allows.
+          cores: 160,
           reportIntervalMs: 500,
           stateDir: path.join(work, 'host-state'),
           subscribeShows: ['pipe'],
@@ -98,14 +105,24 @@ describe('OpenCue: 300 one-frame jobs through the Batch backend under an active-
         name: `pipe-sh${String(i + 1).padStart(3, '0')}-comp`,
         show: 'pipe',
         priority: 50,
-        layers: [{ name: 'comp', range: '1', tags: ['burst'], command: 'true' }],
+        layers: [{ name: 'comp', range: '1', tags: ['burst'], command: 'sleep 1' }],
       }),
     );
     const frames = () => jobs.flatMap((j) => cuebot.getFrames(j.id));
-    await cuebot.waitFor(() => frames().every((f) => f.state === 'SUCCEEDED' || f.state === 'DEAD'), {
-      what: 'every frame to finish',
-      timeoutMs: 600_000,
-    });
+    let peakActive = 0;
+    const sampler = setInterval(() => (peakActive = Math.max(peakActive, emu.engine.activeJobCount())), 20);
+    try {
+      await cuebot.waitFor(() => frames().every((f) => f.state === 'SUCCEEDED' || f.state === 'DEAD'), {
+        what: 'every frame to finish',
+        timeoutMs: 600_000,
+      });
+    } finally {
+      clearInterval(sampler);
+    }
+    // The quota was really reached: Batch refused jobs, and the service waited instead of failing them.
+    expect(peakActive).toBe(QUOTA);
+    expect(emu.records.byOperation.get('Job_Add')).toBeGreaterThan(JOBS);
+    expect(log.filter((l) => l.includes('quota of active jobs; the job waits')).length).toBeGreaterThan(0);
     expect(
       frames()
         .filter((f) => f.state !== 'SUCCEEDED')
@@ -116,9 +133,17 @@ describe('OpenCue: 300 one-frame jobs through the Batch backend under an active-
     expect(ok).toHaveLength(JOBS);
     expect(new Set(ok.map((c) => c.frameId)).size).toBe(JOBS);
     expect(ok.every((c) => c.host === HOST)).toBe(true);
-    const successes = [...emu.records.taskSuccesses.values()];
-    expect(successes).toHaveLength(JOBS);
-    expect(successes.every((n) => n === 1)).toBe(true);
+    // One successful Batch task per job: the extra ones named.
+    const byJob = new Map<string, string[]>();
+    for (const [key, n] of emu.records.taskSuccesses) {
+      const [jobId, taskId] = key.split('/') as [string, string];
+      byJob.set(jobId, [...(byJob.get(jobId) ?? []), `${taskId}x${n}`]);
+    }
+    const extra = [...byJob].filter(([, tasks]) => tasks.length !== 1 || !tasks[0]!.endsWith('x1'));
+    expect(
+      extra.map(([jobId, tasks]) => ({ jobId, tasks, log: log.filter((l) => l.includes(jobId)) })),
+    ).toEqual([]);
+    expect(byJob.size).toBe(JOBS);
 
     // 300 Batch jobs were made in an account that allows 100 active ones, and none is left active.
     await cuebot.waitFor(() => emu.engine.activeJobCount() === 0, {

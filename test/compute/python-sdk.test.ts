@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { DEFAULT_BATCH_QUOTA, startBatchEmulator, type BatchEmulator } from '@spillway/sdk/emulate';
+import { describeWithTool } from '../support/tools';
 import { PYTHON, pythonBatchSdkMissing } from './microsoft-clients';
 
 // GIVEN `spillway emulate batch` with an active-job quota of 2
@@ -11,7 +12,7 @@ import { PYTHON, pythonBatchSdkMissing } from './microsoft-clients';
 // Content-Length 0 included), 409 PoolBeingResized on a second resize, the task's files, a
 // reactivated task rerun, the formula applied, ActiveJobAndScheduleQuotaReached past the quota.
 
-const missing = pythonBatchSdkMissing();
+const describeWithSdk = describeWithTool(pythonBatchSdkMissing());
 const script = path.join(__dirname, 'clients/batch_sdk.py');
 
 function runScript(
@@ -45,7 +46,7 @@ function runScript(
   });
 }
 
-(missing ? describe.skip : describe)("the Batch emulator, driven by Microsoft's Python Batch SDK", () => {
+describeWithSdk("the Batch emulator, driven by Microsoft's Python Batch SDK", () => {
   let emu: BatchEmulator;
   beforeAll(async () => {
     emu = await startBatchEmulator({
@@ -104,7 +105,3 @@ function runScript(
     expect(emu.records.byOperation.get('Pool_Delete')).toBe(1);
   }, 120_000);
 });
-
-if (missing) {
-  it.skip(`the Python SDK test needs Microsoft's Python Batch SDK: ${missing}`, () => undefined);
-}

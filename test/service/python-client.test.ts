@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startTestService, type TestService } from '../support/service';
+import { describeWithTool } from '../support/tools';
 
 // GIVEN a live service and the Python example (stubs generated from proto/ with Debian's
 // protoc, run with /usr/bin/python3 and Debian's grpcio)
@@ -13,8 +14,13 @@ const script = path.resolve(__dirname, '../../examples/python/spillway_client.py
 const python = '/usr/bin/python3';
 const ready =
   fs.existsSync(python) && fs.existsSync('/usr/bin/protoc') && fs.existsSync('/usr/bin/grpc_python_plugin');
+const describeWithPython = describeWithTool(
+  ready
+    ? undefined
+    : 'needs /usr/bin/python3, protoc and grpc_python_plugin (apt-get install protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf libprotobuf-dev)',
+);
 
-(ready ? describe : describe.skip)('the Python client example', () => {
+describeWithPython('the Python client example', () => {
   let service: TestService;
   let dir: string;
   beforeAll(async () => {
@@ -62,10 +68,3 @@ const ready =
     );
   });
 });
-
-if (!ready) {
-  // Say clearly why the example was not run (CI installs the packages).
-  console.warn(
-    'Python example skipped: needs /usr/bin/python3, protoc and grpc_python_plugin (apt-get install protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf libprotobuf-dev)',
-  );
-}

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { createLogger, SpillwayError, type Logger, type LogLevel } from '@spillway/sdk';
-import { endOnClosedStdout } from '@spillway/sdk/logging';
+import { endOnClosedStdout, untilStopped } from '@spillway/sdk/logging';
 
 /** One flag of a bridge's command. */
 export interface BridgeFlag {
@@ -63,18 +63,6 @@ const processIo: CommandIo = {
   out: (t) => void process.stdout.write(t),
   err: (t) => void process.stderr.write(t),
 };
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-}
 
 function program<C extends { readonly logLevel: LogLevel }>(
   spec: BridgeCommandSpec<C>,
@@ -162,7 +150,7 @@ export async function runBridgeCommand<C extends { readonly logLevel: LogLevel }
       code = 1;
     },
   );
-  await Promise.race([(io.stopSignal ?? waitForSignal)(), failed]);
+  await Promise.race([(io.stopSignal ?? untilStopped)(), failed]);
   await bridge.close();
   logger.info('bridge stopped', bridge.summary?.() ?? {});
   return code;

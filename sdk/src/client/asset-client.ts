@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ValidationError } from '../errors';
 import * as wa from '../gen/spillway/v1/assets';
+import { durationFromWire, durationToWire } from '../model/wire-mapping';
 import { IntegrityError } from '../storage/errors';
 import { fsyncDir } from '../storage/outputs';
 import { hashFile, type ManifestEntry } from '../storage/manifest';
@@ -313,7 +314,7 @@ export class AssetClient {
     const res = await this.unary(
       this.client.collectGarbage,
       {
-        olderThan: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
+        olderThan: durationToWire(ms),
         dryRun: options.dryRun ?? false,
       },
       { timeoutMs: 15 * 60_000, ...options },
@@ -329,7 +330,7 @@ export class AssetClient {
       contentKept: res.contentKept,
       bytesDeleted: res.bytesDeleted,
       ...(res.contentSkipped ? { contentSkipped: res.contentSkipped } : {}),
-      durationMs: d ? d.seconds * 1000 + Math.round(d.nanos / 1e6) : 0,
+      durationMs: d ? Math.round(durationFromWire(d)) : 0,
     };
   }
 

@@ -4,6 +4,7 @@
  * group names the backend it lives on, or gets the first one registered for its burst mode
  * and kind.
  */
+import { GROUP_NAME } from '../model/validate';
 import { FailedPreconditionError, NotFoundError, ValidationError } from '../errors';
 import { BackendKind, type CapacityGroupSpec } from '../gen/spillway/v1/capacity';
 import { BurstMode } from '../gen/spillway/v1/common';
@@ -56,7 +57,7 @@ export interface BackendQuery {
   readonly group?: string;
 }
 
-const NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const NAME = GROUP_NAME;
 
 const KIND_OF_WIRE: Partial<Record<BackendKind, string>> = {
   [BackendKind.BACKEND_KIND_LOCAL]: 'local',

@@ -8,4 +8,4 @@ export {
   type LogLevel,
 } from './logger';
 export { redact, redactKnown, registerSecret } from './redact';
-export { endOnClosedStdout } from './pipe';
+export { endOnClosedStdout, untilStopped } from './pipe';

@@ -21,7 +21,12 @@ const MANIFEST_ID = /^[0-9a-f]{64}$/;
 
 const SOURCE = /^[A-Za-z0-9._:-]{1,128}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const GROUP = /^[a-z][a-z0-9-]{0,63}$/;
+/**
+ * Capacity group names per the contract (and backend names, which follow the same rule):
+ * 1-64 of `[a-z0-9-]`, starting with a letter. The one copy of the rule.
+ */
+export const GROUP_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const GROUP = GROUP_NAME;
 
 /**
  * Checks a submission before anything is stored or sent. Throws `ValidationError` naming

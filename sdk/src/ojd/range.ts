@@ -1,6 +1,6 @@
 /**
  * Open Job Description's integer range expressions (`<IntRangeExpr>`, 2023-09 §3.4.1.1.1):
- * `1-100`, `1-100:2`, `10-15:2,1-5`, `1 - -1`. Not `compute/frames`' `parseFrameRange`: the
+ * `1-100`, `1-100:2`, `10-15:2,1-5`, `1 - -1`. Not `model/frame-range`'s `parseFrameRange`: the
  * OJD grammar differs where it matters — overlapping ranges are an error, the result is
  * sorted, `x-y` with `y < x` is just `{x}`, and a skip may be negative (`10-1:-3`). Pure.
  */

@@ -254,8 +254,13 @@ export class VirtualHost {
     try {
       await this.submit(record);
     } catch (err) {
+      // The generation is given back: the service may have taken the job before the call gave
+      // up (a slow service past the launch deadline), and Cuebot's next launch of the frame
+      // must find that job under the same key, not make a second one that renders it again.
       this.state.update((s) => {
         delete s.launches[run.frame_id];
+        if (generation > 1) s.generations[run.frame_id] = generation - 1;
+        else delete s.generations[run.frame_id];
       });
       this.log.warn('could not hand the frame to the service; Cuebot will requeue it', {
         frame: run.frame_name,

@@ -2,19 +2,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { DEFAULT_USAGE_LIMITS } from '../../emulate/arm/defaults';
 import { DEFAULT_BATCH_QUOTA, DEFAULT_RESIZE_TIME_MS } from '../../emulate/batch/defaults';
 import { decimal, exits, typedOption, wholeNumber } from '../command';
-
-/** Resolves on SIGINT or SIGTERM. */
-function untilStopped(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
+import { untilStopped } from '../../logging/pipe';
 
 const rate = (): ReturnType<typeof decimal> => decimal({ min: 0, max: 1 });
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import type { Command } from '@commander-js/extra-typings';
 import { exits, oneOf, typedOption, wholeNumber } from '../command';
+import { untilStopped } from '../../logging/pipe';
 
 /** See the action. */
 const SERVICE_HEAP_GROWING_PERCENT = 30;
@@ -78,15 +79,7 @@ export function register(program: Command): void {
         console.log(`spillway service listening on ${service.address} (state in ${config.dataDir})`);
         if (service.httpUrl)
           console.log(`status page: ${service.httpUrl} (Prometheus metrics: ${service.httpUrl}metrics)`);
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            resolve();
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await untilStopped();
         logger.info('stopping');
         await service.close();
         return 0;

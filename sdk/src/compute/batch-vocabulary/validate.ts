@@ -1,11 +1,11 @@
 import { ValidationError } from '../../errors';
+import { GROUP_NAME } from '../../model/validate';
 import { validateMounts } from '../../storage/mounts';
 import type { ComputeJobSpec, ComputeTaskSpec, GroupSpec, ResizeTarget } from '../backend';
 
 /** Batch ids: letters, digits, hyphens and underscores, 1-64 characters. */
 export const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
-/** Group names per the contract: 1-64 of `[a-z0-9-]`, starting with a letter. */
-export const GROUP_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+export { GROUP_NAME };
 /**
  * The longest command line Spillway sends: 8,191 characters, the limit of a Windows node's
  * command interpreter. Longer commands belong in a script shipped as a resource file.

@@ -2,6 +2,7 @@
  * The capacity-group spec of a VM Scale Set, its validation, and the ARM model built
  * from it. Pure functions: nothing here touches the network.
  */
+import { GROUP_NAME } from '../../model/validate';
 import type { VirtualMachineScaleSet } from '@azure/arm-compute';
 import { ValidationError } from '../../errors';
 import type { GroupSpec, ResizeTarget } from '../backend';
@@ -44,7 +45,7 @@ export interface ScaleSetGroupSpec extends GroupSpec {
   readonly sshPublicKey?: string;
 }
 
-const NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const NAME = GROUP_NAME;
 const EVICTION_POLICIES: readonly string[] = ['Delete', 'Deallocate'];
 const PRIORITIES: readonly string[] = ['Spot', 'Regular'];
 

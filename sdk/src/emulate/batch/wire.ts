@@ -3,6 +3,7 @@ import type { OutputFileSpec, ResourceFile } from '../../compute/backend';
 import { EngineError } from '../../compute/local/errors';
 import {
   BATCH_FOREVER,
+  BATCH_ID,
   BATCH_FOREVER_MS,
   formatIsoDuration,
   parseIsoDuration,
@@ -49,8 +50,6 @@ export function missingProperty(name: string): EngineError {
     [{ key: 'PropertyName', value: name }],
   );
 }
-
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 function str(body: Json, name: string, path: string, required: true): string;
 function str(body: Json, name: string, path: string, required?: false): string | undefined;
@@ -100,7 +99,7 @@ function arr(body: Json, name: string, path: string): Json[] {
 /** Checks an id as Batch does. */
 export function checkId(value: unknown, path = 'id'): string {
   if (value === undefined || value === null) throw missingProperty(path);
-  if (typeof value !== 'string' || !ID.test(value)) throw invalidProperty(path, value);
+  if (typeof value !== 'string' || !BATCH_ID.test(value)) throw invalidProperty(path, value);
   return value;
 }
 

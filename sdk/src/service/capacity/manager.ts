@@ -1,3 +1,4 @@
+import { GROUP_NAME } from '../../model/validate';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { backendQueryOf, type BackendRegistry } from '../../compute/registry';
@@ -166,7 +167,7 @@ interface StoredGroup {
   owner?: TargetOwner;
 }
 
-const NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const NAME = GROUP_NAME;
 const SUBNET =
   /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i;
 const NONE: NodePair = { dedicated: 0, spot: 0 };

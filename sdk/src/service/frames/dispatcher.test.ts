@@ -432,6 +432,38 @@ describe('FrameDispatcher', () => {
       expect(ids.map((id) => store.getFrame(id)!.state)).toEqual(['queued', 'queued', 'queued']);
     });
 
+    // GIVEN one job at a time and a job waiting for the active-job quota WHEN another job (whose
+    // backend job exists) is submitted THEN it is dispatched without waiting; WHEN the waiting
+    // job is cancelled THEN cancel answers at once and its job is never asked for again.
+    it('a job waiting for the active-job quota holds up no other job, and cancel wins over the wait', async () => {
+      dispatcher = new FrameDispatcher(store, backend, factory, outputs, {
+        defaultGroup: 'default',
+        logger: silentLogger,
+        retryBaseMs: 60_000,
+        concurrentJobs: 1,
+      });
+      await dispatcher.start();
+      const waiting = await submitJob(job);
+      const waitingJob = jobIdOf(waiting[0]!);
+      backend.failing.set(
+        waitingJob,
+        Object.assign(new Error('ActiveJobAndScheduleQuotaReached'), {
+          statusCode: 409,
+          code: 'ActiveJobAndScheduleQuotaReached',
+        }),
+      );
+      await until(() => (backend.calls.get(waitingJob) ?? 0) >= 1);
+      const good = await submitJob(other);
+      await until(() => good.every((id) => backend.created.includes(id)));
+      expect(waiting.map((id) => store.getFrame(id)!.state)).toEqual(['queued', 'queued', 'queued']);
+      const started = Date.now();
+      await dispatcher.cancel(waitingJob, 'user asked');
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(waiting.map((id) => store.getFrame(id)!.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+      await dispatcher.idle();
+      expect(backend.calls.get(waitingJob)).toBe(1);
+    });
+
     // GIVEN a job backing off after retryable faults WHEN it is cancelled THEN cancel returns at
     // once, every frame is cancelled, and no retry is ever made.
     it('cancel wins over a retry', async () => {

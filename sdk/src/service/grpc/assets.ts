@@ -2,6 +2,7 @@ import type { ServerReadableStream, ServerWritableStream } from '@grpc/grpc-js';
 import { FailedPreconditionError, ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/assets';
 import type { ManifestEntry as WireManifestEntry } from '../../gen/spillway/v1/common';
+import { durationFromWire, durationToWire } from '../../model/wire-mapping';
 import { normaliseRelativePath, type ManifestEntry } from '../../storage';
 import type { AssetLifecycle } from '../assets/lifecycle';
 import { MAX_CONTENT_BYTES, type AssetStore } from '../assets/store';
@@ -158,7 +159,7 @@ export function assetServiceHandlers(ctx: HandlerContext, deps: AssetServiceDeps
       if (d && (d.seconds < 0 || d.nanos < 0 || !Number.isSafeInteger(d.seconds))) {
         throw new ValidationError('older_than', `${d.seconds}s`, 'must be a duration of 0 or more');
       }
-      const olderThanMs = d ? d.seconds * 1000 + Math.round(d.nanos / 1e6) : 0;
+      const olderThanMs = d ? Math.round(durationFromWire(d)) : 0;
       const r = await deps.lifecycle.collectGarbage({
         olderThanMs,
         dryRun: req.dryRun,
@@ -181,7 +182,7 @@ export function assetServiceHandlers(ctx: HandlerContext, deps: AssetServiceDeps
         contentKept: r.contentKept,
         bytesDeleted: r.bytesDeleted,
         contentSkipped: r.contentSkipped ?? '',
-        duration: { seconds: Math.floor(r.durationMs / 1000), nanos: (r.durationMs % 1000) * 1e6 },
+        duration: durationToWire(r.durationMs),
       };
     }),
   };

@@ -18,6 +18,8 @@ import type { ServiceDefinition } from '@grpc/grpc-js';
 import { createFileRegistry, fromBinary, type DescField, type DescMessage } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { ValidationError } from '../../errors';
+import { GROUP_NAME } from '../../model/validate';
+import { durationFromWire } from '../../model/wire-mapping';
 import { SPILLWAY_V1_DESCRIPTOR_SET_BASE64 } from '../../wire';
 
 /** Longest a timer can wait: Node's timers overflow past 2^31-1 ms (and fire at once). */
@@ -47,8 +49,8 @@ interface FieldRule {
   readonly maxItems?: number;
 }
 
-const GROUP_NAME: readonly [RegExp, string] = [
-  /^[a-z][a-z0-9-]{0,63}$/,
+const GROUP_NAME_RULE: readonly [RegExp, string] = [
+  GROUP_NAME,
   'must be 1-64 characters of a-z 0-9 -, starting with a letter',
 ];
 const ID = { maxLength: 256 } as const;
@@ -59,7 +61,7 @@ const NODES = { max: MAX_NODES_PER_GROUP } as const;
 const RULES: Readonly<Record<string, FieldRule>> = {
   'spillway.v1.JobSpec.source_job_id': ID,
   'spillway.v1.JobSpec.name': ID,
-  'spillway.v1.JobSpec.capacity_group': { pattern: GROUP_NAME },
+  'spillway.v1.JobSpec.capacity_group': { pattern: GROUP_NAME_RULE },
   'spillway.v1.JobSpec.command_template': COMMAND,
   'spillway.v1.JobSpec.environment': { maxItems: 100, maxLength: 8000, multiline: true },
   'spillway.v1.OutputSpec.patterns': { maxItems: 100 },
@@ -73,11 +75,11 @@ const RULES: Readonly<Record<string, FieldRule>> = {
   'spillway.v1.QueuedJob.name': ID,
   'spillway.v1.QueuedJob.group': ID,
   'spillway.v1.QueuedJob.pool': ID,
-  'spillway.v1.QueuedJob.capacity_group': { pattern: GROUP_NAME },
+  'spillway.v1.QueuedJob.capacity_group': { pattern: GROUP_NAME_RULE },
   'spillway.v1.WorkerGroup.group': ID,
   'spillway.v1.FarmState.jobs': { maxItems: 10_000 },
   'spillway.v1.FarmState.workers': { maxItems: 1000 },
-  'spillway.v1.CapacityGroupSpec.name': { pattern: GROUP_NAME },
+  'spillway.v1.CapacityGroupSpec.name': { pattern: GROUP_NAME_RULE },
   'spillway.v1.CapacityGroupSpec.max_dedicated_nodes': NODES,
   'spillway.v1.CapacityGroupSpec.max_spot_nodes': NODES,
   'spillway.v1.CapacityGroupSpec.task_slots_per_node': { max: MAX_TASK_SLOTS_PER_NODE },
@@ -89,13 +91,13 @@ const RULES: Readonly<Record<string, FieldRule>> = {
   'spillway.v1.WorkerStartup.pools': { maxItems: 100 },
   'spillway.v1.ScaleSetOptions.subnet_id': { maxLength: 2048 },
   'spillway.v1.ImageReference.virtual_machine_image_id': { maxLength: 2048 },
-  'spillway.v1.GetCapacityGroupRequest.name': { pattern: GROUP_NAME },
-  'spillway.v1.ResizeCapacityGroupRequest.name': { pattern: GROUP_NAME },
+  'spillway.v1.GetCapacityGroupRequest.name': { pattern: GROUP_NAME_RULE },
+  'spillway.v1.ResizeCapacityGroupRequest.name': { pattern: GROUP_NAME_RULE },
   'spillway.v1.ResizeCapacityGroupRequest.target_dedicated_nodes': NODES,
   'spillway.v1.ResizeCapacityGroupRequest.target_spot_nodes': NODES,
-  'spillway.v1.DeleteCapacityGroupRequest.name': { pattern: GROUP_NAME },
-  'spillway.v1.ListNodesRequest.capacity_group': { pattern: GROUP_NAME },
-  'spillway.v1.WatchCapacityEventsRequest.capacity_group': { pattern: GROUP_NAME },
+  'spillway.v1.DeleteCapacityGroupRequest.name': { pattern: GROUP_NAME_RULE },
+  'spillway.v1.ListNodesRequest.capacity_group': { pattern: GROUP_NAME_RULE },
+  'spillway.v1.WatchCapacityEventsRequest.capacity_group': { pattern: GROUP_NAME_RULE },
   'spillway.v1.ListCapacityGroupsRequest.page_token': { maxLength: 256 },
   'spillway.v1.ListNodesRequest.page_token': { maxLength: 256 },
   'spillway.v1.ListJobsRequest.page_token': { maxLength: 256 },
@@ -376,7 +378,7 @@ function checkDuration(message: Record<string, unknown>, path: string): void {
   if (nanos > 999_999_999) {
     throw new ValidationError(`${path}.nanos`, nanos, 'must be from 0 to 999,999,999');
   }
-  const ms = seconds * 1000 + nanos / 1e6;
+  const ms = durationFromWire({ seconds, nanos });
   if (ms > MAX_DURATION_MS) {
     throw new ValidationError(
       path,
