@@ -8,3 +8,4 @@ export * from './cuebot';
 export * from './host';
 export { serveRqd, type RqdHandlers } from './rqd';
 export { main as runCli, HELP as CLI_HELP } from './cli/main';
+export * from './workers';

@@ -6,9 +6,11 @@ import { NodePriority } from '../gen/spillway/v1/common';
 import {
   backendKinds,
   burstModes,
+  durationFromWire,
   nodeStates,
   provisioningStates,
   targetOwners,
+  workerDispositions,
 } from '../model/wire-mapping';
 import { ValidationError } from '../errors';
 import type { UnaryMethod } from './call';
@@ -159,6 +161,8 @@ export interface CapacityGroupInfo {
   readonly targetOwner: 'manual' | 'plan' | undefined;
   /** What the group has cost so far. */
   readonly spentTotal: number;
+  /** Worker burst: Spot evictions and the render work they interrupted (part of the spend). */
+  readonly evictedWork: { readonly evictions: number; readonly lostMs: number; readonly lostCost: number };
   readonly errors: readonly { readonly code: string; readonly message: string }[];
   /** The pool's or scale set's id in the backend. */
   readonly backendId: string;
@@ -204,6 +208,34 @@ export interface CapacityNodeInfo {
   readonly createdAt: Date | undefined;
   /** GPUs of the node. */
   readonly gpus: number;
+  /** Scale sets: protected from scale-in (its worker is busy). */
+  readonly protectedFromScaleIn: boolean;
+  /** Worker burst: the name its worker joins the render manager with (its host name). */
+  readonly workerName: string | undefined;
+}
+
+/** A worker of a worker-burst group as its render manager sees it (for `reportWorkers`). */
+export interface WorkerReportInput {
+  /** Its name in the render manager (the instance's host name, `CapacityNodeInfo.workerName`). */
+  readonly workerName: string;
+  /** It renders a frame now. */
+  readonly busy: boolean;
+  /** The render manager may give it new work (Deadline: enabled; OpenCue: not locked). */
+  readonly acceptingWork: boolean;
+  /** When its current frame started. */
+  readonly busySince?: Date;
+}
+
+/** What one worker of a worker-burst group is to do. */
+export interface WorkerOrderInfo {
+  readonly workerName: string;
+  readonly nodeId: string;
+  /**
+   * `serve`: take work; `drain`: take no new work (its instance leaves once idle);
+   * `evicted`: give back the frame it was rendering now; `remove`: its instance is gone,
+   * remove its record.
+   */
+  readonly disposition: 'serve' | 'drain' | 'evicted' | 'remove';
 }
 
 /** Calls one unary RPC with the client's metadata, deadline and retries. */
@@ -237,6 +269,11 @@ function groupFromWire(g: wc.CapacityGroup | undefined): CapacityGroupInfo {
     pinned: { dedicated: s?.pinnedDedicatedNodes ?? 0, spot: s?.pinnedSpotNodes ?? 0 },
     targetOwner: s ? targetOwners.fromWire(s.targetOwner) : undefined,
     spentTotal: s?.spentTotal ?? 0,
+    evictedWork: {
+      evictions: s?.evictions ?? 0,
+      lostMs: durationFromWire(s?.evictedWork) ?? 0,
+      lostCost: s?.evictedWorkCost ?? 0,
+    },
     errors: (s?.errors ?? []).map((e) => ({ code: e.code, message: e.message })),
     backendId: s?.backendId ?? '',
     licenseServers: (spec?.licenseServers ?? []).map((l) => ({
@@ -416,6 +453,38 @@ export class CapacityApi {
     await this.call(this.service.deleteCapacityGroup.bind(this.service), { name }, options);
   }
 
+  /**
+   * Worker burst: reports how the render manager sees a worker-burst group's workers, and
+   * answers what each is to do (the bridge carries it out: Deadline disables or re-enables
+   * the worker, OpenCue locks or unlocks the host; evicted workers' frames are requeued;
+   * removed workers' records go). Busy workers are kept from scale-in; an instance is only
+   * deleted once its worker drained.
+   */
+  async reportWorkers(
+    group: string,
+    workers: readonly WorkerReportInput[],
+    options?: CapacityCallOptions & { readonly source?: string },
+  ): Promise<WorkerOrderInfo[]> {
+    const res = await this.call(
+      this.service.reportWorkers.bind(this.service),
+      {
+        capacityGroup: group,
+        source: options?.source ?? '',
+        workers: workers.map((w) => ({
+          workerName: w.workerName,
+          busy: w.busy,
+          acceptingWork: w.acceptingWork,
+          busySince: w.busySince,
+        })),
+      },
+      options,
+    );
+    return res.orders.flatMap((o) => {
+      const disposition = workerDispositions.fromWire(o.disposition);
+      return disposition ? [{ workerName: o.workerName, nodeId: o.nodeId, disposition }] : [];
+    });
+  }
+
   /** A group's nodes. */
   async nodes(group: string, options?: CapacityCallOptions): Promise<CapacityNodeInfo[]> {
     const nodes: CapacityNodeInfo[] = [];
@@ -436,6 +505,8 @@ export class CapacityApi {
           runningTasks: n.runningTasks,
           createdAt: n.createdAt,
           gpus: n.gpus,
+          protectedFromScaleIn: n.protectedFromScaleIn,
+          workerName: n.workerName === '' ? undefined : n.workerName,
         })),
       );
       pageToken = res.nextPageToken;

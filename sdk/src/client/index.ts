@@ -20,6 +20,8 @@ export {
   type CapacityGroupInput,
   type CapacityNodeInfo,
   type LicenseServerInput,
+  type WorkerOrderInfo,
+  type WorkerReportInput,
   type WorkerStartupInput,
 } from './capacity';
 export {

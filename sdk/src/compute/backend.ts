@@ -109,6 +109,8 @@ export interface ComputeNode {
   readonly protectedFromScaleIn?: boolean;
   /** GPUs of the node (from its VM size). @default 0 */
   readonly gpus?: number;
+  /** Scale sets: the instance's host name (`osProfile.computerName`), the name its worker joins the farm with. */
+  readonly hostName?: string;
 }
 
 /** Resize targets. */

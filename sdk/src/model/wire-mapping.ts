@@ -729,3 +729,10 @@ export function costReportFromWire(r: wcost.CostReport | undefined): CostReport 
     costPerCloudFrame: r?.costPerCloudFrame ?? 0,
   };
 }
+/** What a worker of a worker-burst group is to do. */
+export const workerDispositions = bimap<'serve' | 'drain' | 'evicted' | 'remove', wc.WorkerDisposition>([
+  ['serve', wc.WorkerDisposition.WORKER_DISPOSITION_SERVE],
+  ['drain', wc.WorkerDisposition.WORKER_DISPOSITION_DRAIN],
+  ['evicted', wc.WorkerDisposition.WORKER_DISPOSITION_EVICTED],
+  ['remove', wc.WorkerDisposition.WORKER_DISPOSITION_REMOVE],
+]);

@@ -45,6 +45,7 @@ import { handlerContext, startServer, type ListenOptions, type RunningServer } f
 import { grpcService, type GrpcService } from './grpc/service';
 import type { ServiceMetrics } from './http/metrics';
 import { blobLogReader, FrameLogService } from './logs';
+import { isWorkerBurstBackend, WorkerBurstCoordinator } from './workers';
 
 /** Storage as the service uses it: where tasks fetch assets and put outputs, and reading them back. */
 export interface ServiceStorage {
@@ -115,6 +116,8 @@ export const TYPES = {
   FrameManager: token<FrameManager>('FrameManager'),
   CapacityManager: token<CapacityManager>('CapacityManager'),
   BurstManager: token<BurstManager>('BurstManager'),
+  /** Drains, protects and meters worker-burst groups; undefined without a scale-set backend. */
+  WorkerBurstCoordinator: token<WorkerBurstCoordinator | undefined>('WorkerBurstCoordinator'),
   AssetStore: token<AssetStore>('AssetStore'),
   /** Garbage collection, job admission against it, output expiry; undefined without containers. */
   AssetLifecycle: token<AssetLifecycle | undefined>('AssetLifecycle'),
@@ -344,20 +347,49 @@ export const capacityModule = new ContainerModule((options) => {
     (compute, logger) => new GroupPreflight(compute, logger),
     (preflight) => preflight.close(),
   );
+  // Worker-burst groups (on the first worker-burst backend registered) shrink by draining:
+  // their busy workers are never removed.
+  provide(
+    options,
+    TYPES.WorkerBurstCoordinator,
+    [TYPES.BackendRegistry, TYPES.Logger],
+    (registry, logger) => {
+      const entry = registry.list().find((e) => e.mode === 'worker-burst');
+      return entry && isWorkerBurstBackend(entry.backend)
+        ? new WorkerBurstCoordinator(entry.backend, { logger })
+        : undefined;
+    },
+    (workers) => workers?.close(),
+  );
   provide(
     options,
     TYPES.CapacityManager,
-    [TYPES.BackendRegistry, TYPES.GroupPreflight, TYPES.ServiceConfig, TYPES.Logger],
-    (registry, preflight, config, logger) =>
-      new CapacityManager(registry, path.join(config.dataDir, 'state', 'groups.json'), logger, {
-        preflight,
-        budget: config.budget,
-        defaultGroup: config.compute.defaultGroup,
-        scaleSetDefaults: {
-          ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
-          ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
+    [
+      TYPES.BackendRegistry,
+      TYPES.GroupPreflight,
+      TYPES.WorkerBurstCoordinator,
+      TYPES.ServiceConfig,
+      TYPES.Logger,
+    ],
+    (registry, preflight, workers, config, logger) => {
+      const capacity = new CapacityManager(
+        registry,
+        path.join(config.dataDir, 'state', 'groups.json'),
+        logger,
+        {
+          preflight,
+          budget: config.budget,
+          defaultGroup: config.compute.defaultGroup,
+          scaleSetDefaults: {
+            ...(config.workerBurst?.resourceGroup ? { resourceGroup: config.workerBurst.resourceGroup } : {}),
+            ...(config.workerBurst?.location ? { location: config.workerBurst.location } : {}),
+          },
+          ...(workers ? { workerBurstResizer: workers } : {}),
         },
-      }),
+      );
+      workers?.attach(capacity);
+      return capacity;
+    },
     (capacity) => capacity.close(),
   );
   provide(
@@ -385,12 +417,15 @@ export const capacityModule = new ContainerModule((options) => {
       }),
     (burst) => burst.close(),
   );
-  provideGrpc(options, [TYPES.HandlerContext, TYPES.CapacityManager], (ctx, capacity) =>
-    grpcService(
-      'spillway.v1.CapacityService',
-      CapacityServiceService,
-      capacityServiceHandlers(ctx, capacity),
-    ),
+  provideGrpc(
+    options,
+    [TYPES.HandlerContext, TYPES.CapacityManager, TYPES.WorkerBurstCoordinator],
+    (ctx, capacity, workers) =>
+      grpcService(
+        'spillway.v1.CapacityService',
+        CapacityServiceService,
+        capacityServiceHandlers(ctx, capacity, workers),
+      ),
   );
   provideGrpc(options, [TYPES.HandlerContext, TYPES.BurstManager], (ctx, burst) =>
     grpcService('spillway.v1.BurstService', BurstServiceService, burstServiceHandlers(ctx, burst)),

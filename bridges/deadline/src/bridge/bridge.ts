@@ -10,8 +10,9 @@
  * - the frame watch: the bridge kit's `FrameEventFollower` (cursor in the state file).
  *
  * The poll and the watch never run at once (one lock), so a task is never settled while it
- * is being offloaded. Worker-burst mode would read and report the farm the same way and act
- * on `plan.targets` instead of `plan.offload`.
+ * is being offloaded.
+ * - `workers.ts`: worker burst: the cloud workers of `workerGroups` reported each poll, and
+ *   drained, re-enabled, requeued on eviction and removed as the service answers.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,6 +34,7 @@ import { PollCycle } from './poll';
 import { reconcile } from './reconcile';
 import { Settler } from './returns';
 import { BridgeStateStore, taskIdOf } from './state';
+import { WorkerBurstCycle } from './workers';
 
 export { ASSETS_EXTRA_INFO_KEY } from './assets';
 export { parseTaskFrames } from './poll';
@@ -52,6 +54,8 @@ export class DeadlineBridge {
   private readonly ctx: BridgeContext;
   private readonly poll: PollCycle;
   private readonly settler: Settler;
+  /** The worker-burst part of the poll (cloud workers of `workerGroups`). */
+  readonly workerBurst: WorkerBurstCycle;
   private readonly abort = new AbortController();
   private lock: Promise<unknown> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
@@ -89,7 +93,8 @@ export class DeadlineBridge {
       this.source,
     );
     this.settler = new Settler(this.ctx);
-    this.poll = new PollCycle(this.ctx, new JobAssetSync(this.ctx), this.settler);
+    this.workerBurst = new WorkerBurstCycle(this.ctx);
+    this.poll = new PollCycle(this.ctx, new JobAssetSync(this.ctx), this.settler, this.workerBurst);
     options.abortSignal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 

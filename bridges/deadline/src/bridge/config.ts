@@ -41,6 +41,12 @@ export interface BridgeConfig {
    * @default none: such jobs stay on the local farm
    */
   readonly gpuCapacityGroup?: string;
+  /**
+   * Worker-burst capacity groups whose cloud workers join this farm: the bridge reports them
+   * to the service and drains, re-enables, requeues and removes them as it answers.
+   * @default [] (none)
+   */
+  readonly workerGroups: readonly string[];
   /** Cloud retries of a frame before its task goes back to the local farm. @default 1 */
   readonly cloudRetries: number;
   /** Path mapping applied to scene and output paths of cloud frames (and to shared output folders as this host sees them). @default [] */
@@ -79,6 +85,7 @@ const KEYS: readonly (keyof BridgeConfig)[] = [
   'stateDir',
   'capacityGroup',
   'gpuCapacityGroup',
+  'workerGroups',
   'cloudRetries',
   'pathRules',
   'storageLocations',
@@ -170,7 +177,18 @@ export function resolveConfig(flags: BridgeConfigInput, file: BridgeConfigInput 
   const gpuCapacityGroup = str('gpuCapacityGroup', v('gpuCapacityGroup'));
   const commandWrapper = str('commandWrapper', v('commandWrapper'));
   const frameTimeout = v('frameTimeoutMs');
+  const workerGroups = v('workerGroups') ?? [];
+  if (!Array.isArray(workerGroups))
+    throw new ValidationError('workerGroups', workerGroups, 'must be a list of capacity group names');
+  for (const [i, g] of workerGroups.entries())
+    if (typeof g !== 'string' || !/^[a-z][a-z0-9-]{0,63}$/.test(g))
+      throw new ValidationError(
+        `workerGroups[${i}]`,
+        g,
+        'must be a capacity group name (a-z 0-9 -, starting with a letter)',
+      );
   return {
+    workerGroups: workerGroups as string[],
     webservice,
     service,
     name,

@@ -136,6 +136,35 @@ describe('farmReport', () => {
     ]);
   });
 
+  it('GIVEN cloud workers of a worker-burst group WHEN reported THEN they and their tasks are reported apart from the farm workers', () => {
+    const t = tasks('a', ['queued', 'rendering', 'rendering']).map((x, i) => ({
+      ...x,
+      worker: i === 1 ? 'Local-1' : i === 2 ? 'AZ-000001' : '',
+    }));
+    const r = farmReport({
+      source: 'deadline:t',
+      now: new Date(0),
+      jobs: [job('a')],
+      tasks: new Map([['a', t]]),
+      workers: [worker('Local-1', 'rendering'), worker('AZ-000001', 'rendering'), worker('az-000002')],
+      offloaded: new Map(),
+      burstable: () => true,
+      deadline: () => new Date(9),
+      cloudWorkers: new Map([
+        ['az-000001', 'cloud-workers'],
+        ['az-000002', 'cloud-workers'],
+      ]),
+    });
+    // THEN the farm's own worker is counted as the farm's, the cloud ones apart under their
+    // group, and only the farm's own task is rendering
+    expect(r.jobs[0]).toMatchObject({ queuedFrames: 1, renderingFrames: 1 });
+    expect(r.jobs[0]!.rendering).toEqual([{ sourceTaskId: '1' }]);
+    expect(r.workers).toEqual([
+      { group: '', idle: 0, busy: 1 },
+      { group: '', idle: 1, busy: 1, capacityGroup: 'cloud-workers' },
+    ]);
+  });
+
   it('GIVEN finished and rendering tasks WHEN reported THEN local frame times and rendering starts and progress', () => {
     // GIVEN 3 tasks rendered locally in 60, 80 and 100 s, one completed from the cloud (never
     // started by a worker), one the bridge still handles, and 2 rendering: one at 45 %, one

@@ -13,6 +13,7 @@ import { gpusOf, type BridgeContext } from './context';
 import { capByLimits, chooseOffload, lowered, type LimitUse } from './offload';
 import { farmReport } from './report';
 import type { Settler } from './returns';
+import type { WorkerBurstCycle } from './workers';
 import { sourceTaskIdOf, taskIdOf, taskKey, type TaskId, type TaskRecord } from './state';
 
 /** The staging folder of a task inside its job's output folder. */
@@ -38,6 +39,7 @@ export class PollCycle {
     private readonly ctx: BridgeContext,
     private readonly assets: JobAssetSync,
     private readonly settler: Settler,
+    private readonly workerBurst?: WorkerBurstCycle,
   ) {}
 
   /** Reads, reports, acts. */
@@ -67,7 +69,10 @@ export class PollCycle {
     const offloaded = new Map<string, number>();
     for (const r of state.records((r) => r.phase === 'cloud' || r.phase === 'suspending'))
       offloaded.set(r.jobId, (offloaded.get(r.jobId) ?? 0) + 1);
+    // Worker burst: the cloud workers that joined the farm are not counted as its own.
+    const cloudWorkers = await this.workerBurst?.members();
     const report = farmReport({
+      ...(cloudWorkers ? { cloudWorkers } : {}),
       source: ctx.source,
       now: new Date(),
       jobs,
@@ -111,6 +116,8 @@ export class PollCycle {
       await this.offload(ctx.jobs.get(jobId)!, ids, tasks.get(jobId) ?? [], capacityGroup);
     }
     for (const r of plan.recall) await this.recall(r.sourceJobId, r.frameCount);
+    // Worker burst: the cloud workers that joined the farm drain, come back or leave.
+    await this.workerBurst?.run(workers, tasks);
   }
 
   /** What Deadline's limit of each group is, as last read or set. */

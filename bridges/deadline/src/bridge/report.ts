@@ -54,6 +54,13 @@ export interface ReportInput {
    * @default none
    */
   readonly bridgeTasks?: ReadonlySet<string>;
+  /**
+   * Worker burst: the cloud workers that joined the farm, worker name (lower case) to its
+   * worker-burst group. They are not the farm's own: they are reported apart (`capacityGroup`),
+   * and the tasks they render or rendered are left out of the jobs' rendering frames and local
+   * frame times (the service counts them as the group's nodes). @default none
+   */
+  readonly cloudWorkers?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -92,14 +99,27 @@ export function renderingFrames(tasks: readonly DeadlineTask[]): RenderingFrame[
 
 /** The farm as the service's `ReportFarmState` takes it; one task counts as one frame. */
 export function farmReport(input: ReportInput): FarmReport {
-  const workers = new Map<string, { idle: number; busy: number; offline: number }>();
+  const cloud = input.cloudWorkers ?? new Map<string, string>();
+  const onCloud = (t: DeadlineTask): boolean => cloud.size > 0 && cloud.has(t.worker.toLowerCase());
+  const workers = new Map<
+    string,
+    { group: string; capacityGroup?: string; idle: number; busy: number; offline: number }
+  >();
   for (const w of input.workers) {
-    const g = reportGroupOf(w);
-    const c = workers.get(g) ?? { idle: 0, busy: 0, offline: 0 };
+    const group = reportGroupOf(w);
+    const capacityGroup = cloud.get(w.name.toLowerCase());
+    const key = `${group}\0${capacityGroup ?? ''}`;
+    const c = workers.get(key) ?? {
+      group,
+      ...(capacityGroup ? { capacityGroup } : {}),
+      idle: 0,
+      busy: 0,
+      offline: 0,
+    };
     if (w.state === 'idle') c.idle += 1;
     else if (w.state === 'rendering' || w.state === 'startingJob') c.busy += 1;
     else c.offline += 1;
-    workers.set(g, c);
+    workers.set(key, c);
   }
   return {
     source: input.source,
@@ -107,8 +127,9 @@ export function farmReport(input: ReportInput): FarmReport {
     observedAt: input.now,
     jobs: input.jobs.map((job) => {
       const tasks = input.tasks.get(job.id) ?? [];
-      const local = localFrameTime(tasks, input.bridgeTasks);
-      const rendering = renderingFrames(tasks);
+      const farmOwn = tasks.filter((t) => !onCloud(t));
+      const local = localFrameTime(farmOwn, input.bridgeTasks);
+      const rendering = renderingFrames(farmOwn);
       return {
         sourceJobId: job.id,
         name: job.name,
@@ -127,11 +148,12 @@ export function farmReport(input: ReportInput): FarmReport {
         ...(input.capacityGroup?.(job) ? { capacityGroup: input.capacityGroup(job)! } : {}),
       };
     }),
-    workers: [...workers].map(([group, c]) => ({
-      group,
+    workers: [...workers.values()].map((c) => ({
+      group: c.group,
       idle: c.idle,
       busy: c.busy,
       ...(c.offline ? { offline: c.offline } : {}),
+      ...(c.capacityGroup ? { capacityGroup: c.capacityGroup } : {}),
     })),
   };
 }

@@ -80,6 +80,13 @@ export const COMMAND: BridgeCommandSpec<BridgeConfig> = {
         'Spillway GPU capacity group of jobs with ExtraInfo SpillwayGpus=N (default: none, they stay local)',
     },
     {
+      flags: '--worker-group <name>',
+      key: 'workerGroups',
+      repeatable: true,
+      description:
+        'a worker-burst capacity group whose cloud workers join this farm: the bridge drains, requeues on eviction and removes them (repeatable)',
+    },
+    {
       flags: '--cloud-retries <n>',
       key: 'cloudRetries',
       description: 'cloud retries before a task returns to the farm (default 1)',

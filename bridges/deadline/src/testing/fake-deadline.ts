@@ -6,6 +6,14 @@
  * command or job id, 500 for an unknown job, 501 for unsupported verbs. Simulated workers
  * really run each task's command (built from the plugin as Deadline's plugins do) as child
  * processes, respecting groups, pools, limits and priority, and only ever pick Queued tasks.
+ *
+ * Workers may also run in other processes (`DeadlineTestingWorker`, started by a scale-set
+ * instance's `deadlineworker`): they register and take tasks through the testing routes
+ * under `/spillway-testing/workers` (what a real Worker does through the repository), and
+ * are managed through the documented worker routes: settings (`GET /api/slaves?Data=settings`,
+ * `PUT /api/slaves` `savesettings` with `Enable`), groups and pools (`PUT /api/groups`,
+ * `PUT /api/pools`), `DELETE /api/slaves?Name=`. A remote worker silent for
+ * `stallTimeoutMs` is Stalled and its task requeued, as Deadline's housekeeping does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
@@ -50,6 +58,12 @@ export interface FakeDeadlineOptions {
   readonly pathRules?: readonly PathRule[];
   /** Start the workers at once. @default true */
   readonly startWorkers?: boolean;
+  /**
+   * A worker in another process that has not been heard from for this long is Stalled and
+   * its task requeued (Deadline's stalled-worker detection; minutes on a real farm).
+   * @default 600000
+   */
+  readonly stallTimeoutMs?: number;
 }
 
 /** One render a simulated worker ran. */
@@ -96,6 +110,17 @@ interface Worker {
   taskId: number;
   child?: ChildProcess;
   enabled: boolean;
+  /** A worker in another process (registered through the testing routes). */
+  remote?: { lastSeen: number; startedAt: Date; command: string };
+}
+
+/** A task a remote worker takes: what its command line is, with which environment. */
+export interface RemoteTask {
+  readonly jobId: string;
+  readonly taskId: number;
+  readonly frames: string;
+  readonly command: string;
+  readonly environment: Readonly<Record<string, string>>;
 }
 
 const NULL_DATE = '0001-01-01T00:00:00Z';
@@ -112,6 +137,8 @@ export class FakeDeadline {
   readonly renders: RenderRecord[] = [];
   /** Every task command received, in order. */
   readonly taskCommands: TaskCommandRecord[] = [];
+  /** Tasks requeued because their worker stalled (stopped answering). */
+  stallRequeues = 0;
   /** Limit groups: name to maximum concurrent tasks, as `PUT /api/limitgroups` leaves them. */
   readonly limits: Map<string, number>;
   /** Every `PUT /api/limitgroups` `set` received, in order. */
@@ -145,6 +172,25 @@ export class FakeDeadline {
   startWorkers(): void {
     if (this.timer || this.closed) return;
     this.timer = setInterval(() => this.dispatch(), this.options.pollIntervalMs ?? 100);
+  }
+
+  /** The workers as the farm sees them: name, state code, whether enabled, groups, pools, remote. */
+  workerList(): {
+    name: string;
+    state: number;
+    enabled: boolean;
+    groups: string[];
+    pools: string[];
+    remote: boolean;
+  }[] {
+    return this.workers.map((w) => ({
+      name: w.spec.name,
+      state: w.stat,
+      enabled: w.enabled,
+      groups: [...(w.spec.groups ?? [])],
+      pools: [...(w.spec.pools ?? [])],
+      remote: w.remote !== undefined,
+    }));
   }
 
   /** Stops dispatching new tasks (running ones finish). */
@@ -293,24 +339,199 @@ export class FakeDeadline {
 
   // ---------------------------------------------------------------- the farm
 
-  private dispatch(): void {
-    const active = [...this.jobs.values()]
+  private activeJobs(): Job[] {
+    return [...this.jobs.values()]
       .filter((j) => j.raw.Stat === JOB_STATE_CODES.active)
       .sort(
         (a, b) =>
           Number(b.raw.Props.Pri) - Number(a.raw.Props.Pri) ||
           String(a.raw.Date).localeCompare(String(b.raw.Date)),
       );
-    for (const w of this.workers) {
-      if (!w.enabled || w.stat !== WORKER_STATE_CODES.idle) continue;
-      for (const job of active) {
-        if (!this.eligible(w, job)) continue;
-        const task = job.tasks.find((t) => t.stat === TASK_STATE_CODES.queued);
-        if (!task) continue;
-        this.run(w, job, task);
-        break;
-      }
+  }
+
+  /** The next task worker `w` may take, by priority then submission, or undefined. */
+  private nextTask(w: Worker): { job: Job; task: Task } | undefined {
+    if (!w.enabled || w.stat !== WORKER_STATE_CODES.idle) return undefined;
+    for (const job of this.activeJobs()) {
+      if (!this.eligible(w, job)) continue;
+      const task = job.tasks.find((t) => t.stat === TASK_STATE_CODES.queued);
+      if (task) return { job, task };
     }
+    return undefined;
+  }
+
+  private dispatch(): void {
+    this.detectStalls();
+    for (const w of this.workers) {
+      if (w.remote) continue; // remote workers take their tasks themselves
+      const next = this.nextTask(w);
+      if (next) this.run(w, next.job, next.task);
+    }
+  }
+
+  /** Remote workers silent for the stall timeout: Stalled, and their task requeued. */
+  private detectStalls(): void {
+    const limit = this.options.stallTimeoutMs ?? 600_000;
+    for (const w of this.workers) {
+      if (!w.remote || w.stat === WORKER_STATE_CODES.offline || w.stat === WORKER_STATE_CODES.stalled)
+        continue;
+      if (Date.now() - w.remote.lastSeen < limit) continue;
+      const running = this.taskOf(w);
+      if (running) {
+        running.task.stat = TASK_STATE_CODES.queued;
+        running.task.slave = '';
+        this.stallRequeues += 1;
+        this.recordRemote(w, running.job, running.task, null);
+      }
+      this.release(w, WORKER_STATE_CODES.stalled);
+    }
+  }
+
+  /** The task a worker is rendering, if it still is its own. */
+  private taskOf(w: Worker): { job: Job; task: Task } | undefined {
+    const job = this.jobs.get(w.jobId);
+    const task = job?.tasks.find((t) => t.taskId === w.taskId);
+    if (!job || !task || task.stat !== TASK_STATE_CODES.rendering || task.slave !== w.spec.name)
+      return undefined;
+    return { job, task };
+  }
+
+  private recordRemote(w: Worker, job: Job, task: Task, exitCode: number | null): void {
+    this.renders.push({
+      jobId: job.raw._id,
+      taskId: task.taskId,
+      worker: w.spec.name,
+      command: w.remote?.command ?? '',
+      exitCode,
+      startedAt: w.remote?.startedAt ?? new Date(),
+      finishedAt: new Date(),
+    });
+  }
+
+  private commandOf(job: Job, task: Task): string {
+    const [a, b] = task.frames.split('-').map(Number);
+    const built = buildCommand({
+      plugin: String(job.raw.Plug),
+      pluginInfo: job.raw.Props.PlugInfo as Record<string, string>,
+      frameStart: a!,
+      frameEnd: b ?? a!,
+      ...(this.options.executables ? { executables: this.options.executables } : {}),
+      ...(this.options.pathRules ? { pathRules: this.options.pathRules } : {}),
+    });
+    return built.supported ? built.command : `echo ${JSON.stringify(built.reason)} >&2; exit 1`;
+  }
+
+  /** A task ends on a worker: Completed on exit 0, else an error (Failed at the limit). */
+  private finish(job: Job, task: Task, code: number | null): void {
+    if (code === 0) {
+      task.stat = TASK_STATE_CODES.completed;
+      task.comp = new Date().toISOString();
+    } else {
+      task.errs += 1;
+      task.stat =
+        task.errs >= (this.options.taskFailureLimit ?? 3) ? TASK_STATE_CODES.failed : TASK_STATE_CODES.queued;
+    }
+    this.updateJob(job);
+  }
+
+  // ---------------------------------------------------------------- remote workers
+
+  private workerNamed(name: string): Worker | undefined {
+    return this.workers.find((w) => w.spec.name.toLowerCase() === name.toLowerCase());
+  }
+
+  /** A worker starts: registered (or back online), keeping its settings. */
+  private registerRemote(name: string, groups?: readonly string[], pools?: readonly string[]): Worker {
+    let w = this.workerNamed(name);
+    if (!w) {
+      w = { spec: { name }, stat: WORKER_STATE_CODES.offline, jobId: '', taskId: -1, enabled: true };
+      this.workers.push(w);
+    }
+    if (groups?.length) w.spec = { ...w.spec, groups: [...groups] };
+    if (pools?.length) w.spec = { ...w.spec, pools: [...pools] };
+    w.remote = { lastSeen: Date.now(), startedAt: new Date(), command: '' };
+    this.release(w, WORKER_STATE_CODES.idle);
+    return w;
+  }
+
+  /**
+   * A remote worker's heartbeat: it says which task it renders. Answers `cancel` when that
+   * task is no longer its own (requeued, suspended or completed from outside), and a new
+   * task when it is idle and enabled.
+   */
+  private pollRemote(name: string, rendering: { jobId?: unknown; taskId?: unknown } | undefined): unknown {
+    const w = this.workerNamed(name);
+    if (!w?.remote) throw new FakeDeadlineError(404, `worker ${name} is not registered`);
+    w.remote.lastSeen = Date.now();
+    if (w.stat === WORKER_STATE_CODES.stalled) w.stat = WORKER_STATE_CODES.idle;
+    if (rendering && rendering.jobId !== undefined) {
+      const mine = this.taskOf(w);
+      if (!mine || mine.job.raw._id !== rendering.jobId || mine.task.taskId !== Number(rendering.taskId)) {
+        this.release(w);
+        return { cancel: true };
+      }
+      return {};
+    }
+    if (w.stat === WORKER_STATE_CODES.rendering) {
+      // It says it renders nothing: whatever it had is lost (a restarted worker).
+      const lost = this.taskOf(w);
+      if (lost) {
+        lost.task.stat = TASK_STATE_CODES.queued;
+        lost.task.slave = '';
+        this.recordRemote(w, lost.job, lost.task, null);
+      }
+      w.stat = WORKER_STATE_CODES.idle;
+    }
+    if (!w.enabled && w.stat === WORKER_STATE_CODES.idle) w.stat = WORKER_STATE_CODES.offline;
+    if (w.enabled && w.stat === WORKER_STATE_CODES.offline) w.stat = WORKER_STATE_CODES.idle;
+    const next = this.nextTask(w);
+    if (!next) return {};
+    const { job, task } = next;
+    const command = this.commandOf(job, task);
+    this.assign(w, job, task);
+    w.remote.startedAt = new Date();
+    w.remote.command = command;
+    const remote: RemoteTask = {
+      jobId: job.raw._id,
+      taskId: task.taskId,
+      frames: task.frames,
+      command,
+      environment: job.raw.Props.Env as Record<string, string>,
+    };
+    return { task: remote };
+  }
+
+  /** A remote worker finished its task with an exit code. */
+  private doneRemote(name: string, jobId: unknown, taskId: unknown, exitCode: unknown): void {
+    const w = this.workerNamed(name);
+    if (!w?.remote) throw new FakeDeadlineError(404, `worker ${name} is not registered`);
+    w.remote.lastSeen = Date.now();
+    const mine = this.taskOf(w);
+    this.release(w);
+    const code = typeof exitCode === 'number' ? exitCode : null;
+    if (!mine || mine.job.raw._id !== jobId || mine.task.taskId !== Number(taskId)) {
+      // Not its task any more (requeued or completed meanwhile): recorded, not applied.
+      const job = this.jobs.get(String(jobId));
+      const task = job?.tasks.find((t) => t.taskId === Number(taskId));
+      if (job && task) this.recordRemote(w, job, task, code);
+      return;
+    }
+    this.recordRemote(w, mine.job, mine.task, code);
+    this.finish(mine.job, mine.task, code);
+  }
+
+  /** A remote worker shuts down: its task goes back to the queue at once; it is Offline. */
+  private stopRemote(name: string): void {
+    const w = this.workerNamed(name);
+    if (!w?.remote) return;
+    const mine = this.taskOf(w);
+    if (mine) {
+      mine.task.stat = TASK_STATE_CODES.queued;
+      mine.task.slave = '';
+      this.recordRemote(w, mine.job, mine.task, null);
+      this.updateJob(mine.job);
+    }
+    this.release(w, WORKER_STATE_CODES.offline);
   }
 
   private eligible(w: Worker, job: Job): boolean {
@@ -336,24 +557,30 @@ export class FakeDeadline {
     return n;
   }
 
-  private run(w: Worker, job: Job, task: Task): void {
-    const [a, b] = task.frames.split('-').map(Number);
-    const built = buildCommand({
-      plugin: String(job.raw.Plug),
-      pluginInfo: job.raw.Props.PlugInfo as Record<string, string>,
-      frameStart: a!,
-      frameEnd: b ?? a!,
-      ...(this.options.executables ? { executables: this.options.executables } : {}),
-      ...(this.options.pathRules ? { pathRules: this.options.pathRules } : {}),
-    });
+  /** The task is the worker's now: both show it rendering. */
+  private assign(w: Worker, job: Job, task: Task): void {
     task.stat = TASK_STATE_CODES.rendering;
     task.slave = w.spec.name;
     task.start = new Date().toISOString();
     w.stat = WORKER_STATE_CODES.rendering;
     w.jobId = job.raw._id;
     w.taskId = task.taskId;
+  }
+
+  /** The worker renders nothing now, in state `stat` (idle, or offline when disabled, unless given). */
+  private release(
+    w: Worker,
+    stat: number = w.enabled ? WORKER_STATE_CODES.idle : WORKER_STATE_CODES.offline,
+  ): void {
+    w.stat = stat;
+    w.jobId = '';
+    w.taskId = -1;
+  }
+
+  private run(w: Worker, job: Job, task: Task): void {
+    this.assign(w, job, task);
     const startedAt = new Date();
-    const command = built.supported ? built.command : `echo ${JSON.stringify(built.reason)} >&2; exit 1`;
+    const command = this.commandOf(job, task);
     // A worker is a machine of its own: a session and process group, at the niceness of
     // every simulated render node (see `shellCommand`), so farm and cloud share the CPU evenly.
     const [file, args] = shellCommand(command, RENDER_NICENESS);
@@ -366,9 +593,7 @@ export class FakeDeadline {
     child.once('error', () => undefined);
     child.once('exit', (code) => {
       w.child = undefined;
-      w.stat = w.enabled ? WORKER_STATE_CODES.idle : WORKER_STATE_CODES.offline;
-      w.jobId = '';
-      w.taskId = -1;
+      this.release(w);
       this.renders.push({
         jobId: job.raw._id,
         taskId: task.taskId,
@@ -380,23 +605,14 @@ export class FakeDeadline {
       });
       // The task may have been suspended, requeued or completed while rendering: then it is not ours.
       if (task.stat !== TASK_STATE_CODES.rendering || task.slave !== w.spec.name) return;
-      if (code === 0) {
-        task.stat = TASK_STATE_CODES.completed;
-        task.comp = new Date().toISOString();
-      } else {
-        task.errs += 1;
-        task.stat =
-          task.errs >= (this.options.taskFailureLimit ?? 3)
-            ? TASK_STATE_CODES.failed
-            : TASK_STATE_CODES.queued;
-      }
-      this.updateJob(job);
+      this.finish(job, task, code);
     });
   }
 
   private stopRender(job: Job, task: Task): void {
     if (task.stat !== TASK_STATE_CODES.rendering) return;
     const w = this.workers.find((x) => x.jobId === job.raw._id && x.taskId === task.taskId);
+    // A remote worker learns at its next heartbeat that the task is no longer its own.
     killGroup(w?.child);
   }
 
@@ -564,8 +780,21 @@ export class FakeDeadline {
         this.taskCommands.push({ command: body.Command, jobId, taskList: list, applied });
         return 'Success';
       }
-      case 'GET /api/slaves':
-        return this.workers.map((w) => ({
+      case 'GET /api/slaves': {
+        const names = q('Name')
+          ?.split(',')
+          .map((n) => n.trim().toLowerCase());
+        const picked = this.workers.filter((w) => !names || names.includes(w.spec.name.toLowerCase()));
+        if (q('NamesOnly') === 'true') return picked.map((w) => w.spec.name);
+        if ((q('Data') ?? 'info').toLowerCase() === 'settings')
+          return picked.map((w) => ({
+            _id: w.spec.name,
+            Name: w.spec.name,
+            Enable: w.enabled,
+            Grps: [...(w.spec.groups ?? [])],
+            Pools: [...(w.spec.pools ?? [])],
+          }));
+        return picked.map((w) => ({
           Name: w.spec.name,
           Stat: w.stat,
           JobId: w.jobId,
@@ -573,6 +802,63 @@ export class FakeDeadline {
           Pools: (w.spec.pools ?? []).join(','),
           LastRenderTime: NULL_DATE,
         }));
+      }
+      case 'PUT /api/slaves': {
+        const body = json();
+        if (body.Command !== 'savesettings')
+          throw new FakeDeadlineError(
+            400,
+            `Bad Request: unsupported command ${JSON.stringify(body.Command)}`,
+          );
+        const settings = (body.SlaveSettings ?? {}) as { Name?: unknown; Enable?: unknown };
+        const w = typeof settings.Name === 'string' ? this.workerNamed(settings.Name) : undefined;
+        if (!w)
+          throw new FakeDeadlineError(
+            500,
+            `Internal Server Error: worker ${String(settings.Name)} does not exist`,
+          );
+        if (typeof settings.Enable === 'boolean') this.setWorkerEnabled(w.spec.name, settings.Enable);
+        return 'Success';
+      }
+      case 'DELETE /api/slaves': {
+        const names = (q('Name') ?? '').split(',').filter(Boolean);
+        if (names.length === 0) throw new FakeDeadlineError(400, 'Bad Request: no Name');
+        for (const name of names) {
+          const w = this.workerNamed(name);
+          if (!w) continue;
+          this.stopRemote(w.spec.name);
+          killGroup(w.child);
+          this.workers.splice(this.workers.indexOf(w), 1);
+        }
+        return 'Success';
+      }
+      case 'PUT /api/groups':
+      case 'PUT /api/pools': {
+        const body = json();
+        const key = url.pathname.includes('groups') ? 'groups' : 'pools';
+        const names = ([] as unknown[]).concat(body.Slave ?? []).map(String);
+        const values = ([] as unknown[]).concat(body[key === 'groups' ? 'Group' : 'Pool'] ?? []).map(String);
+        for (const name of names) {
+          let w = this.workerNamed(name);
+          if (!w) {
+            // Settings can exist before the worker first starts (deadlinecommand writes them).
+            w = { spec: { name }, stat: WORKER_STATE_CODES.offline, jobId: '', taskId: -1, enabled: true };
+            this.workers.push(w);
+          }
+          const old = w.spec[key] ?? [];
+          const next = body.OverWrite === true ? values : [...new Set([...old, ...values])];
+          w.spec = { ...w.spec, [key]: next };
+        }
+        return 'Success';
+      }
+      case 'POST /spillway-testing/workers': {
+        const body = json() as { name?: unknown; groups?: unknown; pools?: unknown };
+        if (typeof body.name !== 'string' || body.name === '')
+          throw new FakeDeadlineError(400, 'Bad Request: no name');
+        const list = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
+        this.registerRemote(body.name, list(body.groups), list(body.pools));
+        return 'Success';
+      }
       case 'GET /api/pools':
         return [...new Set(['none', ...this.workers.flatMap((w) => w.spec.pools ?? [])])];
       case 'GET /api/groups':
@@ -592,9 +878,23 @@ export class FakeDeadline {
         this.limitChanges.push({ name: body.Name, limit: body.Limit });
         return 'Success';
       }
-      default:
+      default: {
+        const m = /^\/spillway-testing\/workers\/([^/]+)\/(poll|done|stop)$/.exec(url.pathname);
+        if (m && method === 'POST') {
+          const name = decodeURIComponent(m[1]!);
+          const body = (text.trim() === '' ? {} : json()) as Record<string, unknown>;
+          if (m[2] === 'poll')
+            return this.pollRemote(name, body.rendering as { jobId?: unknown; taskId?: unknown } | undefined);
+          if (m[2] === 'done') {
+            this.doneRemote(name, body.jobId, body.taskId, body.exitCode);
+            return 'Success';
+          }
+          this.stopRemote(name);
+          return 'Success';
+        }
         if (url.pathname.startsWith('/api/tasks')) throw new FakeDeadlineError(501, 'Not Implemented');
         throw new FakeDeadlineError(404, 'Not Found');
+      }
     }
   }
 }

@@ -20,6 +20,7 @@ import {
   type DeadlineLimit,
   type DeadlineTask,
   type DeadlineWorker,
+  type DeadlineWorkerSettings,
   type RawJob,
   type RawLimit,
   type RawTask,
@@ -214,6 +215,44 @@ export class DeadlineClient {
       (r) => typeof r.Name === 'string',
       'Name',
     ).map(workerFromRaw);
+  }
+
+  /** Worker settings (`GET /api/slaves?Data=settings`), of the named workers or all. */
+  async listWorkerSettings(
+    names?: readonly string[],
+    options?: DeadlineCallOptions,
+  ): Promise<DeadlineWorkerSettings[]> {
+    const query = names && names.length > 0 ? `&Name=${names.map(encodeURIComponent).join(',')}` : '';
+    const body = await this.request('GET', `/api/slaves?Data=settings${query}`, undefined, options);
+    return records<Record<string, unknown>>(
+      'GET /api/slaves?Data=settings',
+      body,
+      'worker settings',
+      (r) => typeof r.Name === 'string',
+      'Name',
+    ).map((raw) => ({ name: String(raw.Name), enabled: raw.Enable !== false, raw }));
+  }
+
+  /**
+   * Enables or disables a worker (`PUT /api/slaves` `savesettings` with its settings and
+   * `Enable`). A disabled worker takes no new task; the one it renders finishes.
+   */
+  async setWorkerEnabled(
+    settings: DeadlineWorkerSettings,
+    enabled: boolean,
+    options?: DeadlineCallOptions,
+  ): Promise<void> {
+    await this.request(
+      'PUT',
+      '/api/slaves',
+      { Command: 'savesettings', SlaveSettings: { ...settings.raw, Enable: enabled } },
+      options,
+    );
+  }
+
+  /** Removes a worker's record from the repository (`DELETE /api/slaves?Name=`). */
+  async deleteWorker(name: string, options?: DeadlineCallOptions): Promise<void> {
+    await this.request('DELETE', `/api/slaves?Name=${encodeURIComponent(name)}`, undefined, options);
   }
 
   /** Pool names (`GET /api/pools`). */

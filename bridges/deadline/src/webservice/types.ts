@@ -158,6 +158,15 @@ export interface DeadlineTask {
   readonly raw: RawTask;
 }
 
+/** A worker's settings (`GET /api/slaves?Data=settings`, subset). */
+export interface DeadlineWorkerSettings {
+  readonly name: string;
+  /** False when the worker is disabled: it takes no new task. */
+  readonly enabled: boolean;
+  /** The record as received (sent back whole by `saveWorkerSettings`). */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
 /** A Deadline worker, friendly. */
 export interface DeadlineWorker {
   readonly name: string;

@@ -13,6 +13,7 @@ import {
 } from '@spillway/bridge-kit';
 import { readConfigFile, resolveConfig, type VirtualHostConfig } from '../host/config';
 import { VirtualHost } from '../host/virtual-host';
+import { CloudWorkers } from '../workers';
 
 /** The command's flags and what it runs. */
 export const COMMAND: BridgeCommandSpec<VirtualHostConfig> = {
@@ -94,6 +95,13 @@ export const COMMAND: BridgeCommandSpec<VirtualHostConfig> = {
         "farm path prefix as the cloud mounts it, e.g. /mnt/show=/mnt/cloud/show or 'Z:\\projects=/mnt/projects' (repeatable; default none)",
       repeatable: true,
     },
+    {
+      flags: '--worker-group <name>',
+      key: 'workerGroups',
+      description:
+        'a worker-burst capacity group whose cloud RQD hosts join this Cuebot: the bridge locks them to drain, stops the frames of evicted ones and deletes gone hosts (repeatable)',
+      repeatable: true,
+    },
     { flags: '--log-level <level>', key: 'logLevel', description: 'debug, info, warn, error (default info)' },
   ],
   epilogue: `Exit codes: 0 stopped (SIGTERM/SIGINT), 1 could not start (Cuebot or allocation unreachable) or failed, 2 bad usage.
@@ -106,9 +114,22 @@ Example:
   start: async (config, logger) => {
     warnOfLegacyState(logger, 'spillway-opencue-state', config.stateDir, `${config.hostName}.json`);
     const host = await VirtualHost.start(config, { logger });
+    const workers =
+      config.workerGroups.length > 0
+        ? new CloudWorkers({
+            cuebot: config.cuebot,
+            service: config.service,
+            ...(config.tokenFile ? { tokenFile: config.tokenFile } : {}),
+            groups: config.workerGroups,
+            intervalMs: config.reportIntervalMs,
+            source: host.source,
+            logger,
+          }).start()
+        : undefined;
     return {
       close: async () => {
         logger.info('stopping: frames go on in the cloud; a restarted host picks them up');
+        await workers?.close();
         await host.close();
       },
       stopped: host.stopped,

@@ -17,6 +17,7 @@ import {
   type CueJob,
   type CueJobSearchCriteria,
   type CueLayer,
+  type CueProc,
   type CueShow,
   type CueSubscription,
   type FrameCompleteReport,
@@ -274,6 +275,47 @@ export class CuebotClient {
       { host: { id: host.id }, allocation_id: allocationId },
       { ...options, idempotent: true },
     );
+  }
+
+  /** Locks a host: Cuebot books nothing new on it; what runs there finishes. */
+  async lockHost(host: Pick<CueHost, 'id'>, options?: CuebotCallOptions): Promise<void> {
+    await this.call(
+      'host.HostInterface',
+      'Lock',
+      { host: { id: host.id } },
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** Unlocks a host locked with `lockHost`. */
+  async unlockHost(host: Pick<CueHost, 'id'>, options?: CuebotCallOptions): Promise<void> {
+    await this.call(
+      'host.HostInterface',
+      'Unlock',
+      { host: { id: host.id } },
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** Removes a host's record from Cuebot. */
+  async deleteHost(host: Pick<CueHost, 'id'>, options?: CuebotCallOptions): Promise<void> {
+    await this.call(
+      'host.HostInterface',
+      'Delete',
+      { host: { id: host.id } },
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** The procs (booked frames) of a host. */
+  async getProcs(host: Pick<CueHost, 'id'>, options?: CuebotCallOptions): Promise<CueProc[]> {
+    const res = await this.read<{ procs: { procs: CueProc[] } | null }>(
+      'host.HostInterface',
+      'GetProcs',
+      { host: { id: host.id } },
+      options,
+    );
+    return res.procs?.procs ?? [];
   }
 
   /** A facility by name, created when missing. */

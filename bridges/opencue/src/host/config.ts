@@ -48,6 +48,12 @@ export interface VirtualHostConfig {
    * environment (flag: `--path-map FROM=TO`, repeatable). @default none (same paths)
    */
   readonly pathMap: readonly PathRule[];
+  /**
+   * Worker-burst capacity groups whose cloud RQD hosts join this Cuebot: the bridge reports
+   * them to the service and locks, unlocks, stops the frames of and deletes them as it answers
+   * (flag: `--worker-group NAME`, repeatable). @default [] (none)
+   */
+  readonly workerGroups: readonly string[];
   /** @default 'info' */
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -65,6 +71,7 @@ export const CONFIG_DEFAULTS = {
   turnaroundSeconds: 7200,
   subscribeShows: [] as string[],
   pathMap: [] as PathRule[],
+  workerGroups: [] as string[],
   logLevel: 'info',
 } as const;
 
@@ -86,6 +93,7 @@ const KEYS = new Set([
   'tokenFile',
   'subscribeShows',
   'pathMap',
+  'workerGroups',
   'logLevel',
 ]);
 
@@ -196,6 +204,7 @@ export function resolveConfig(
     tokenFile: optional('tokenFile'),
     subscribeShows: list('subscribeShows', CONFIG_DEFAULTS.subscribeShows),
     pathMap,
+    workerGroups: list('workerGroups', CONFIG_DEFAULTS.workerGroups),
     logLevel: logLevel as VirtualHostConfig['logLevel'],
   };
 }

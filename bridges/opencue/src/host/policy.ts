@@ -28,6 +28,13 @@ export function coreDetail(
   };
 }
 
+/**
+ * The exit status a recalled frame is reported with: Cuebot's `FrameExitStatus.SKIP_RETRY`.
+ * Cuebot turns a frame reported with it back to WAITING whatever its retries, and does not
+ * count it as a retry when it next starts.
+ */
+export const RECALLED_EXIT_STATUS = 286;
+
 /** The environment variable a job sets to carry its deadline (ISO 8601, or epoch seconds). */
 export const DEADLINE_ENV = 'SPILLWAY_DEADLINE';
 

@@ -7,6 +7,13 @@
  * environment), reports each completion with the real exit status and the frame's
  * `resource_id`, and cancels the cloud frame when Cuebot kills it. Its own state file maps
  * frames to cloud frames and keeps the watch cursor, so a restarted host reconciles.
+ *
+ * Recall: when the plan recalls frames of a job (local hosts are idle), the host asks the
+ * service to take back that job's cloud frames that have not started, latest launched first,
+ * and gives each back to Cuebot with exit status `SKIP_RETRY` (286): Cuebot puts it back to
+ * WAITING without counting a retry (`FrameCompleteHandler`: SKIP_RETRY waits whatever the
+ * retries; `UPDATE_FRAME_RETRIES` skips it), so a local host books it and it is never marked
+ * SUCCEEDED or DEAD by the recall. A frame already rendering in the cloud is not recalled.
  */
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -40,7 +47,7 @@ import type { VirtualHostConfig } from './config';
 import { followLogIntoFile, rqdLogPath } from './frame-log';
 import { mapPaths } from './paths';
 import { shouldOpen } from './open';
-import { cloudJobId, coreDetail, jobDeadline } from './policy';
+import { cloudJobId, coreDetail, jobDeadline, RECALLED_EXIT_STATUS } from './policy';
 import { farmReport, localFrameTimeOf, type ObservedJob } from './report';
 import { HostStateStore, type LaunchRecord } from './state';
 
@@ -454,6 +461,8 @@ export class VirtualHost {
       try {
         await this.reportStatus(decision.open);
         this.episodes.recovered('status', 'status reports reach Cuebot again');
+        // After the closed status: a frame given back is booked on an idle local host, not here.
+        if (plan && plan.recall.length > 0) await this.recall(plan.recall);
       } catch (err) {
         if (this.abort.signal.aborted) return;
         const e = err as Error & { code?: string };
@@ -555,6 +564,32 @@ export class VirtualHost {
     return layers;
   }
 
+  /** Takes back up to `frameCount` not-yet-started cloud frames of each job (latest launched first). */
+  private async recall(recall: BurstPlan['recall']): Promise<void> {
+    for (const r of recall) {
+      let wanted = r.frameCount;
+      const candidates = Object.values(this.state.current.launches)
+        .filter((l) => l.run.job_id === r.sourceJobId && l.cloudJobId && !l.killRequested)
+        .sort((a, b) => b.launchedAt - a.launchedAt);
+      for (const l of candidates) {
+        if (wanted <= 0 || this.abort.signal.aborted) break;
+        const res = await this.burst.recallFrames(
+          {
+            keys: [{ source: this.source, sourceJobId: l.cloudSourceJobId, sourceTaskId: l.frameId }],
+            reason: 'local hosts are idle',
+          },
+          { timeoutMs: 10_000, abortSignal: this.abort.signal },
+        );
+        if (res.recalled.length === 0) continue; // started in the cloud: it finishes there
+        wanted -= 1;
+        this.log.info('frame recalled: not started in the cloud, local hosts are idle', {
+          frame: l.run.frame_name,
+          job: l.run.job_name,
+        });
+      }
+    }
+  }
+
   // ---- the watch: cloud results back to Cuebot --------------------------------------
 
   private watch(): Promise<void> {
@@ -580,7 +615,10 @@ export class VirtualHost {
       let exitStatus = 0;
       let exitSignal = 0;
       if (ev.state === 'failed') exitStatus = ev.exitCode && ev.exitCode !== 0 ? ev.exitCode : 1;
-      else if (ev.state === 'cancelled' || ev.state === 'recalled') {
+      else if (ev.state === 'recalled' && !l.killRequested) {
+        // Given back, not failed: Cuebot waits it again without counting a retry.
+        exitStatus = RECALLED_EXIT_STATUS;
+      } else if (ev.state === 'cancelled' || ev.state === 'recalled') {
         exitStatus = l.killRequested ? 137 : 1;
         exitSignal = l.killRequested ? 9 : 0;
       }

@@ -134,6 +134,20 @@ export interface CueHost {
   thread_mode: 'AUTO' | 'ALL' | 'VARIABLE';
 }
 
+/** A proc: a frame booked on a host (`dispatch_time` and `bookedTime` in epoch seconds). */
+export interface CueProc {
+  id: string;
+  name: string;
+  show_name: string;
+  job_name: string;
+  frame_name: string;
+  group_name: string;
+  ping_time: number;
+  bookedTime: number;
+  dispatch_time: number;
+  reserved_cores: number;
+}
+
 /** A facility. */
 export interface CueFacility {
   id: string;

@@ -10,6 +10,13 @@
  * `lostProcReports` consecutive status reports of its host is lost and requeued; a host
  * reporting `locked_cores >= total_cores`
  * is LOCKED, else OPEN; cores are core units (x100) and memory KB on the wire.
+ *
+ * Exit statuses follow Cuebot's dispatcher: a frame given back with `SKIP_RETRY` (286) goes
+ * WAITING whatever its retries and is not retry-counted, nor are frames cleared from a host
+ * that went down (399), whose kill failed because its RQD is gone (302), or that failed to
+ * launch (256). A host locked through `HostInterface.Lock` stays LOCKED until `Unlock`,
+ * whatever its RQD reports. A host whose RQD advertises `spillway_rqd_address` in its
+ * attributes (the testing farm's RQD, which binds any free port) is dialled there.
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -53,6 +60,11 @@ export interface FakeCuebotOptions {
   readonly lostProcReports?: number;
   /** Failed attempts before a frame is DEAD. @default 1 */
   readonly maxRetries?: number;
+  /**
+   * Frames booked on a host silent this long are cleared back to WAITING (exit status 399,
+   * not retry-counted), as Cuebot clears the procs of a host that went down. @default hostTimeoutMs
+   */
+  readonly downHostClearMs?: number;
   /** Facility and allocation that hosts with no matching allocation join. @default 'local', 'general' */
   readonly defaultFacility?: string;
   readonly defaultAllocation?: string;
@@ -147,7 +159,10 @@ interface Host {
   memoryKb: number;
   freeMemKb: number;
   state: 'UP' | 'DOWN';
+  /** From the RQD's reports (all cores locked: NIMBY). */
   lock: 'OPEN' | 'LOCKED';
+  /** Locked through `HostInterface.Lock` (until `Unlock`). */
+  adminLock: boolean;
   lastReport: number;
   bootTime: number;
 }
@@ -193,6 +208,8 @@ export class FakeCuebot {
   fencingKills = 0;
   /** LaunchFrame calls that failed (the frame went back to WAITING). */
   launchFailures = 0;
+  /** Frames cleared because their host went down (stopped reporting). */
+  downHostClears = 0;
 
   private constructor(
     private readonly server: grpc.Server,
@@ -390,7 +407,20 @@ export class FakeCuebot {
     for (const h of this.hosts.values()) {
       if (h.state === 'UP' && now - h.lastReport > (this.options.hostTimeoutMs ?? 30_000)) h.state = 'DOWN';
     }
+    const clearAfter = this.options.downHostClearMs ?? this.options.hostTimeoutMs ?? 30_000;
     for (const p of [...this.procs.values()]) {
+      const h = this.hosts.get(p.host);
+      if (h && now - h.lastReport > clearAfter && now - p.bookedAt > clearAfter) {
+        const e = this.frames.get(p.frameId);
+        this.log.warn('frame cleared: its host went down', { frame: e?.frame.name, host: p.host });
+        this.downHostClears += 1;
+        this.procs.delete(p.resourceId);
+        if (e && e.frame.state === 'RUNNING') {
+          e.frame.state = 'WAITING';
+          e.frame.exitStatus = EXIT_STATUS_DOWN_HOST;
+        }
+        continue;
+      }
       if (p.missedReports >= (this.options.lostProcReports ?? 3)) {
         const e = this.frames.get(p.frameId);
         this.log.warn('frame lost: its host stopped reporting it', { frame: e?.frame.name, host: p.host });
@@ -431,7 +461,7 @@ export class FakeCuebot {
       allocation: h.allocation,
       tags: [...h.tags, this.allocations.get(h.allocation)?.tag ?? ''],
       up: h.state === 'UP',
-      open: h.lock === 'OPEN',
+      open: lockOf(h) === 'OPEN',
       idleUnits: h.totalUnits - this.bookedUnits(h.name),
       idleMemoryKb: h.memoryKb - this.bookedMemory(h.name),
     }));
@@ -536,8 +566,17 @@ export class FakeCuebot {
       return;
     }
     proc.kill = how;
-    this.rqdCall(proc.host, 'KillRunningFrame', { frame_id: frameId, message: reason }).catch((err: Error) =>
-      this.log.warn('KillRunningFrame failed', { frame: e.frame.name, err: err.message }),
+    this.rqdCall(proc.host, 'KillRunningFrame', { frame_id: frameId, message: reason }).catch(
+      (err: Error) => {
+        this.log.warn('KillRunningFrame failed', { frame: e.frame.name, err: err.message });
+        // Its RQD is gone: the proc is released and the frame stopped with EXIT_STATUS_FAILED_KILL.
+        if (this.procs.get(proc.resourceId) !== proc) return;
+        this.procs.delete(proc.resourceId);
+        if (e.frame.state !== 'RUNNING') return;
+        e.frame.exitStatus = EXIT_STATUS_FAILED_KILL;
+        e.frame.state = how === 'eat' ? 'EATEN' : 'WAITING';
+        this.updateJobState(e.job);
+      },
     );
   }
 
@@ -568,6 +607,7 @@ export class FakeCuebot {
         freeMemKb: rh.free_mem,
         state: 'UP',
         lock: 'OPEN',
+        adminLock: false,
         lastReport: Date.now(),
         bootTime: rh.boot_time,
       };
@@ -579,6 +619,8 @@ export class FakeCuebot {
       host.tags = [...rh.tags];
       host.bootTime = rh.boot_time;
     }
+    const advertised = rh.attributes?.spillway_rqd_address;
+    if (advertised && this.hostAddresses.get(rh.name) !== advertised) this.mapHost(rh.name, advertised);
     host.freeMemKb = rh.free_mem;
     host.lastReport = Date.now();
     host.state = rh.state === 'DOWN' ? 'DOWN' : 'UP';
@@ -629,11 +671,15 @@ export class FakeCuebot {
       f.stopTime = Math.floor(Date.now() / 1000);
       f.exitStatus = report.exit_status;
       if (proc.kill === 'eat') f.state = 'EATEN';
-      else if (proc.kill === 'kill') {
+      else if (report.exit_status === 0 && report.exit_signal === 0 && proc.kill === undefined)
+        f.state = 'SUCCEEDED';
+      else if (NOT_RETRY_COUNTED.has(report.exit_status)) {
+        // Given back, not failed (SKIP_RETRY, failed launch...): waiting again, retries untouched.
+        f.state = 'WAITING';
+      } else if (proc.kill === 'kill') {
         f.state = 'WAITING';
         f.retryCount += 1;
-      } else if (report.exit_status === 0 && report.exit_signal === 0) f.state = 'SUCCEEDED';
-      else {
+      } else {
         f.retryCount += 1;
         f.state = f.retryCount > (this.options.maxRetries ?? 1) ? 'DEAD' : 'WAITING';
       }
@@ -778,7 +824,7 @@ export class FakeCuebot {
       os: 'linux',
       tags: [...h.tags],
       state: h.state,
-      lock_state: h.lock,
+      lock_state: lockOf(h),
       thread_mode: 'AUTO',
     };
   }
@@ -790,12 +836,14 @@ export class FakeCuebot {
       ...a,
       stats: {
         cores: unitsToCores(sum((h) => h.totalUnits)),
-        available_cores: unitsToCores(sum((h) => (h.state === 'UP' && h.lock === 'OPEN' ? h.totalUnits : 0))),
+        available_cores: unitsToCores(
+          sum((h) => (h.state === 'UP' && lockOf(h) === 'OPEN' ? h.totalUnits : 0)),
+        ),
         idle_cores: unitsToCores(sum((h) => h.totalUnits - this.bookedUnits(h.name))),
         running_cores: unitsToCores(sum((h) => this.bookedUnits(h.name))),
-        locked_cores: unitsToCores(sum((h) => (h.lock === 'LOCKED' ? h.totalUnits : 0))),
+        locked_cores: unitsToCores(sum((h) => (lockOf(h) === 'LOCKED' ? h.totalUnits : 0))),
         hosts: hosts.length,
-        locked_hosts: hosts.filter((h) => h.lock === 'LOCKED').length,
+        locked_hosts: hosts.filter((h) => lockOf(h) === 'LOCKED').length,
         down_hosts: hosts.filter((h) => h.state === 'DOWN').length,
       },
     };
@@ -974,6 +1022,52 @@ export class FakeCuebot {
         );
         return { hosts: { hosts: hosts.map((h) => this.toHost(h)) } };
       },
+      Lock: (req) => {
+        const id = str(obj(req.host).id);
+        host((x) => x.id === id, JSON.stringify(id)).adminLock = true;
+        return {};
+      },
+      Unlock: (req) => {
+        const id = str(obj(req.host).id);
+        host((x) => x.id === id, JSON.stringify(id)).adminLock = false;
+        return {};
+      },
+      Delete: (req) => {
+        const id = str(obj(req.host).id);
+        const h = host((x) => x.id === id, JSON.stringify(id));
+        if ([...this.procs.values()].some((p) => p.host === h.name))
+          throw new Status(
+            grpc.status.FAILED_PRECONDITION,
+            `host ${h.name} has frames booked; it cannot be deleted`,
+          );
+        this.hosts.delete(h.name);
+        this.rqdClients.get(h.name)?.close();
+        this.rqdClients.delete(h.name);
+        this.hostAddresses.delete(h.name);
+        return {};
+      },
+      GetProcs: (req) => {
+        const id = str(obj(req.host).id);
+        const h = host((x) => x.id === id, JSON.stringify(id));
+        const procs = [...this.procs.values()]
+          .filter((p) => p.host === h.name)
+          .map((p) => {
+            const e = this.frames.get(p.frameId)!;
+            return {
+              id: p.resourceId,
+              name: `${h.name}/${unitsToCores(p.units)}`,
+              show_name: e.job.spec.show,
+              job_name: e.job.spec.name,
+              frame_name: e.frame.name,
+              group_name: '',
+              ping_time: Math.floor(h.lastReport / 1000),
+              bookedTime: Math.floor(p.bookedAt / 1000),
+              dispatch_time: Math.floor(p.bookedAt / 1000),
+              reserved_cores: unitsToCores(p.units),
+            };
+          });
+        return { procs: { procs } };
+      },
       SetAllocation: (req) => {
         const id = str(obj(req.host).id);
         const h = host((x) => x.id === id, JSON.stringify(id));
@@ -1113,4 +1207,32 @@ export class FakeCuebot {
       },
     });
   }
+}
+
+/** Cuebot's `FrameExitStatus.SKIP_RETRY`: a frame given back, not failed. */
+export const EXIT_STATUS_SKIP_RETRY = 286;
+/** Cuebot's `FrameExitStatus.FAILED_LAUNCH`. */
+export const EXIT_STATUS_FAILED_LAUNCH = 256;
+/** Cuebot's `Dispatcher.EXIT_STATUS_FRAME_CLEARED`. */
+export const EXIT_STATUS_FRAME_CLEARED = 299;
+/** Cuebot's `Dispatcher.EXIT_STATUS_FRAME_ORPHAN`. */
+export const EXIT_STATUS_FRAME_ORPHAN = 301;
+/** Cuebot's `Dispatcher.EXIT_STATUS_FAILED_KILL`: the kill failed because RQD did not answer. */
+export const EXIT_STATUS_FAILED_KILL = 302;
+/** Cuebot's `Dispatcher.EXIT_STATUS_DOWN_HOST`: cleared from a host that went down. */
+export const EXIT_STATUS_DOWN_HOST = 399;
+
+/** Exit statuses Cuebot does not count as a retry (`FrameDaoJdbc.UPDATE_FRAME_RETRIES`). */
+const NOT_RETRY_COUNTED: ReadonlySet<number> = new Set([
+  EXIT_STATUS_SKIP_RETRY,
+  EXIT_STATUS_FAILED_LAUNCH,
+  EXIT_STATUS_FRAME_CLEARED,
+  EXIT_STATUS_FRAME_ORPHAN,
+  EXIT_STATUS_FAILED_KILL,
+  EXIT_STATUS_DOWN_HOST,
+]);
+
+/** What booking sees: locked through Cuebot, or all cores locked by the RQD (NIMBY). */
+function lockOf(h: { lock: 'OPEN' | 'LOCKED'; adminLock: boolean }): 'OPEN' | 'LOCKED' {
+  return h.adminLock ? 'LOCKED' : h.lock;
 }

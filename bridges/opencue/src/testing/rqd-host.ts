@@ -2,7 +2,10 @@
  * A simulated render host: a real RQD gRPC server on 127.0.0.1 that runs each launched
  * frame's command as a real child process (`/bin/sh -c`, its own process group), reports
  * start-up, status on a timer (with its running frames) and each completion (with the real
- * exit status) to Cuebot, and kills frames on request.
+ * exit status) to Cuebot, and kills frames on request. It advertises its RQD address in its
+ * attributes (`spillway_rqd_address`), so the fake Cuebot dials it wherever it listens.
+ * `shutdown` is what RQD does when stopped: its frames are killed and reported, then it
+ * reports itself DOWN.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -60,6 +63,8 @@ export class SimulatedRqdHost {
   private readonly log: Logger;
   /** Frames launched on this host, by frame name, in order. */
   readonly launched: string[] = [];
+  private down = false;
+  private readonly completions = new Set<Promise<void>>();
 
   private constructor(
     private readonly server: grpc.Server,
@@ -131,8 +136,8 @@ export class SimulatedRqdHost {
       load: 0,
       boot_time: this.bootTime,
       tags: [...(this.options.tags ?? ['general'])],
-      state: 'UP',
-      attributes: { SP_OS: 'linux' },
+      state: this.down ? 'DOWN' : 'UP',
+      attributes: { SP_OS: 'linux', spillway_rqd_address: this.rqdAddress },
       num_gpus: 0,
       free_gpu_mem: 0,
       total_gpu_mem: 0,
@@ -191,7 +196,9 @@ export class SimulatedRqdHost {
     child.on('exit', (code, signal) => {
       this.running.delete(run.frame_id);
       const signum = signal ? (os.constants.signals[signal] ?? 0) : 0;
-      void this.complete(run, startedAt, code ?? 128 + signum, signum);
+      const done = this.complete(run, startedAt, code ?? 128 + signum, signum);
+      this.completions.add(done);
+      void done.finally(() => this.completions.delete(done));
     });
     child.on('error', (err) =>
       this.log.error('frame did not start', { frame: run.frame_name, err: err.message }),
@@ -233,6 +240,28 @@ export class SimulatedRqdHost {
     }
   }
 
+  /**
+   * Stops as RQD does when it is shut down: running frames are killed and their completions
+   * reported (Cuebot requeues them), then a last status report says the host is DOWN.
+   */
+  async shutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const r of this.running.values()) {
+      try {
+        if (r.child.pid !== undefined) process.kill(-r.child.pid, 'SIGTERM');
+      } catch {
+        // gone
+      }
+    }
+    const deadline = Date.now() + 5000;
+    while ((this.running.size > 0 || this.completions.size > 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    this.down = true;
+    await this.report();
+    await this.close();
+  }
+
   /** Stops reporting, kills running frames and the server. */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
@@ -267,4 +296,70 @@ export function runningInfo(run: RunFrame, startedAt: number): RunningFrameInfo 
     llu_time: Math.floor(Date.now() / 1000),
     num_gpus: run.num_gpus,
   };
+}
+
+/** The `[Override]` settings of an rqd.conf that the testing RQD reads (RQD's own keys). */
+export interface RqdConf {
+  readonly cuebotHost?: string;
+  readonly cuebotPort?: number;
+  readonly facility?: string;
+  readonly tags?: readonly string[];
+  readonly hostname?: string;
+  readonly cores?: number;
+}
+
+/** Reads the `[Override]` section of an rqd.conf: OVERRIDE_CUEBOT, CUEBOT_GRPC_PORT, DEFAULT_FACILITY, RQD_TAGS, OVERRIDE_HOSTNAME, OVERRIDE_CORES. */
+export function parseRqdConf(text: string): RqdConf {
+  const values: Record<string, string> = {};
+  let section = '';
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      section = header[1]!;
+      continue;
+    }
+    const at = line.indexOf('=');
+    if (section === 'Override' && at > 0) values[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  const num = (v: string | undefined): number | undefined =>
+    v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+  return {
+    ...(values.OVERRIDE_CUEBOT ? { cuebotHost: values.OVERRIDE_CUEBOT } : {}),
+    ...(num(values.CUEBOT_GRPC_PORT) !== undefined ? { cuebotPort: num(values.CUEBOT_GRPC_PORT)! } : {}),
+    ...(values.DEFAULT_FACILITY ? { facility: values.DEFAULT_FACILITY } : {}),
+    ...(values.RQD_TAGS ? { tags: values.RQD_TAGS.split(/[\s,|]+/).filter(Boolean) } : {}),
+    ...(values.OVERRIDE_HOSTNAME ? { hostname: values.OVERRIDE_HOSTNAME } : {}),
+    ...(num(values.OVERRIDE_CORES) !== undefined ? { cores: num(values.OVERRIDE_CORES)! } : {}),
+  };
+}
+
+/**
+ * `rqd -c rqd.conf` of the testing farm: a `SimulatedRqdHost` named after the machine's
+ * host name (`hostname`, or OVERRIDE_HOSTNAME), joining the Cuebot the conf names, until
+ * SIGTERM/SIGINT, when it shuts down as RQD does.
+ */
+export async function testingRqdMain(argv: readonly string[]): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const at = argv.indexOf('-c');
+  const file = at >= 0 ? argv[at + 1] : (process.env.RQD_CONFIG_FILE ?? '/etc/opencue/rqd.conf');
+  if (!file) throw new Error('rqd: -c FILE needs a file');
+  const conf = parseRqdConf(fs.readFileSync(file, 'utf8'));
+  const name = conf.hostname ?? execFileSync('hostname', { encoding: 'utf8' }).trim();
+  const host = await SimulatedRqdHost.start({
+    name,
+    cuebot: `${conf.cuebotHost ?? 'localhost'}:${conf.cuebotPort ?? 8443}`,
+    ...(conf.cores !== undefined ? { cores: conf.cores } : {}),
+    ...(conf.facility ? { facility: conf.facility } : {}),
+    ...(conf.tags ? { tags: conf.tags } : {}),
+    workDir: process.cwd(),
+    reportIntervalMs: Number(process.env.SPILLWAY_RQD_REPORT_MS ?? 500),
+  });
+  process.stderr.write(`rqd (testing): host ${name} joined ${conf.cuebotHost}:${conf.cuebotPort}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => void host.shutdown().then(resolve, resolve);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
 }

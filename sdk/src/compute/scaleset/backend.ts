@@ -402,6 +402,24 @@ export class ScaleSetBackend implements CapacityBackend {
     }
   }
 
+  /**
+   * Asks Azure to evict a Spot instance as a real eviction would (ARM `simulateEviction`):
+   * the instance sees a `Preempt` scheduled event, then is evicted about 30 s later. For
+   * testing how a farm rides out evictions.
+   */
+  async simulateEviction(group: string, nodeId: string, options: OperationOptions = {}): Promise<void> {
+    if (typeof nodeId !== 'string' || !/^\d+$/.test(nodeId))
+      throw new ValidationError('nodeId', nodeId, 'must be a scale set instance id (digits)');
+    const record = await this.require(group, options);
+    if (!record.spot)
+      throw new FailedPreconditionError(`group ${JSON.stringify(group)} is not Spot: nothing to evict`);
+    await this.arm(`simulate eviction of instance ${nodeId} of ${JSON.stringify(group)}`, () =>
+      this.client.virtualMachineScaleSetVMs.simulateEviction(record.resourceGroup, group, nodeId, {
+        abortSignal: options.abortSignal,
+      }),
+    );
+  }
+
   /** @inheritdoc */
   onCapacityEvent(listener: (event: CapacityEvent) => void): () => void {
     this.listeners.add(listener);
@@ -651,6 +669,9 @@ export class ScaleSetBackend implements CapacityBackend {
           statusCodes: (vm.instanceView?.statuses ?? []).map((s) => s.code ?? ''),
           protectFromScaleIn: vm.protectionPolicy?.protectFromScaleIn === true,
           ...(vm.timeCreated ? { createdAt: vm.timeCreated } : {}),
+          ...((vm.osProfile?.computerName ?? vm.instanceView?.computerName)
+            ? { computerName: vm.osProfile?.computerName ?? vm.instanceView?.computerName }
+            : {}),
         });
       }
     });

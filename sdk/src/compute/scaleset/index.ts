@@ -20,6 +20,7 @@ export {
   shellQuote,
   validateWorkerStartup,
   type RenderManager,
+  type RenderWorkerStartupOptions,
   type WorkerStartup,
 } from './startup';
 export {

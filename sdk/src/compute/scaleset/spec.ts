@@ -183,9 +183,11 @@ export function validateScaleSetSpec(spec: ScaleSetGroupSpec): { customData: str
   validateWorkerStartup(spec.workerStartup, 'spec.workerStartup');
   // The group's mounts are mounted before the worker starts, and named in its environment.
   const before = renderMountCommands(spec.mounts ?? []);
-  return {
-    customData: encodeCustomData(renderWorkerStartup(spec.workerStartup, { before }), 'spec.workerStartup'),
-  };
+  const script = renderWorkerStartup(spec.workerStartup, {
+    before,
+    evictionNotice: priorityOf(spec) === 'Spot',
+  });
+  return { customData: encodeCustomData(script, 'spec.workerStartup') };
 }
 
 /** Checks a resize target against the spec and returns the scale set capacity. */

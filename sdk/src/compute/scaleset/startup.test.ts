@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ValidationError } from '../../errors';
 import {
   CUSTOM_DATA_MAX_BYTES,
@@ -69,17 +72,46 @@ describe('renderWorkerStartup', () => {
     expect(script).not.toContain('SetGroupsForSlave');
   });
 
-  it('renders an OpenCue RQD host for a Cuebot and facility', () => {
+  it('renders an OpenCue RQD host whose rqd.conf names the Cuebot, its port, the facility and the tags', () => {
+    // GIVEN an OpenCue start-up spec WHEN rendered and run with a stand-in rqd on PATH
     const script = renderWorkerStartup({
       renderManager: 'opencue',
       farmAddress: 'cuebot.studio:8443',
       facility: 'azure',
-      groups: ['burst'],
+      groups: ['burst', 'gpu'],
     });
     expect(script).toContain('SPILLWAY_FACILITY=azure');
-    expect(script).toContain('CUEBOT_HOSTNAME="${SPILLWAY_FARM_ADDRESS%:*}"');
-    expect(script).toContain('exec rqd');
     execFileSync('/bin/sh', ['-n', '-c', script]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rqd-conf-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'rqd'), '#!/bin/sh\n[ "$1" = -c ] && cat "$2"\n', { mode: 0o755 });
+      const out = execFileSync('/bin/sh', ['-c', script], {
+        encoding: 'utf8',
+        env: { PATH: `${dir}:/usr/bin:/bin`, RQD_CONFIG_FILE: path.join(dir, 'etc', 'rqd.conf') },
+      });
+      // THEN RQD gets the keys it reads from [Override] (rqconstants.py)
+      expect(out.split('\n')).toEqual([
+        '[Override]',
+        'OVERRIDE_CUEBOT=cuebot.studio',
+        'CUEBOT_GRPC_PORT=8443',
+        'DEFAULT_FACILITY=azure',
+        'RQD_TAGS=burst gpu',
+        '',
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the eviction notice, runs the worker beside a watcher and still parses as sh', () => {
+    // GIVEN a Spot start-up WHEN rendered THEN the worker runs in the background with the watcher
+    const script = renderWorkerStartup(deadline, { evictionNotice: true });
+    expect(script).toContain('spillway_worker &');
+    expect(script).toContain('/metadata/scheduledevents?api-version=2020-07-01');
+    expect(script).toContain('exec "$DEADLINE_BIN/deadlineworker" -nogui -name "$WORKER"');
+    execFileSync('/bin/sh', ['-n', '-c', script]);
+    // AND without it the script is the plain one
+    expect(renderWorkerStartup(deadline)).not.toContain('scheduledevents');
   });
 
   it('runs a custom command with the farm settings in the environment', () => {

@@ -182,30 +182,77 @@ function deadlineCommand(startup: WorkerStartup): string[] {
 
 function opencueCommand(): string[] {
   return [
-    '# RQD reads its Cuebot and facility from the environment and rqd.conf.',
-    'export CUEBOT_HOSTNAME="${SPILLWAY_FARM_ADDRESS%:*}"',
-    'mkdir -p /etc/opencue',
-    'cat > /etc/opencue/rqd.conf <<EOF',
-    '[Override]',
-    'DEFAULT_FACILITY=$SPILLWAY_FACILITY',
-    'CUEBOT_HOSTNAME=$CUEBOT_HOSTNAME',
-    'EOF',
-    '# Tags (SPILLWAY_GROUPS) are applied to the host by the OpenCue bridge when it joins.',
-    'exec rqd',
+    '# RQD reads its Cuebot, port, facility and tags from the [Override] section of rqd.conf.',
+    'RQD_CONFIG_FILE="${RQD_CONFIG_FILE:-/etc/opencue/rqd.conf}"',
+    'mkdir -p "$(dirname "$RQD_CONFIG_FILE")"',
+    'case "$SPILLWAY_FARM_ADDRESS" in *:*) cuebot_port="${SPILLWAY_FARM_ADDRESS##*:}" ;; *) cuebot_port=8443 ;; esac',
+    '{',
+    "  echo '[Override]'",
+    '  echo "OVERRIDE_CUEBOT=${SPILLWAY_FARM_ADDRESS%:*}"',
+    '  echo "CUEBOT_GRPC_PORT=$cuebot_port"',
+    '  echo "DEFAULT_FACILITY=$SPILLWAY_FACILITY"',
+    `  if [ -n "$SPILLWAY_GROUPS" ]; then echo "RQD_TAGS=$(printf %s "$SPILLWAY_GROUPS" | tr , ' ')"; fi`,
+    '} > "$RQD_CONFIG_FILE"',
+    'exec rqd -c "$RQD_CONFIG_FILE"',
   ];
+}
+
+/**
+ * The Spot eviction-notice watcher: Azure announces an eviction about 30 s ahead with a
+ * `Preempt` scheduled event, readable only inside the VM (Instance Metadata Service). On
+ * notice the worker is stopped the way its render manager stops it (SIGTERM: a Deadline
+ * Worker or RQD gives its frame back when it shuts down), so the frame is requeued at once
+ * rather than after the farm's stall timeout.
+ */
+function noticeWatcher(): string[] {
+  return [
+    'spillway_watch_notice() {',
+    '  imds="${SPILLWAY_IMDS_ENDPOINT:-http://169.254.169.254}"',
+    '  vm=""',
+    '  while kill -0 "$SPILLWAY_WORKER_PID" 2>/dev/null; do',
+    '    if [ -z "$vm" ]; then',
+    '      vm=$(curl -fsS -m 5 -H Metadata:true "$imds/metadata/instance/compute/name?api-version=2021-02-01&format=text" 2>/dev/null || true)',
+    '    fi',
+    '    events=$(curl -fsS -m 5 -H Metadata:true "$imds/metadata/scheduledevents?api-version=2020-07-01" 2>/dev/null || true)',
+    '    case "$events" in',
+    `      *'"Preempt"'*)`,
+    '        case "$events" in',
+    '          *"\\"$vm\\""*)',
+    '            if [ -n "$vm" ]; then',
+    '              echo "spillway: eviction notice for $vm; stopping the worker so it gives its frame back" >&2',
+    '              kill -TERM "$SPILLWAY_WORKER_PID" 2>/dev/null || true',
+    '              return 0',
+    '            fi',
+    '            ;;',
+    '        esac',
+    '        ;;',
+    '    esac',
+    '    sleep "${SPILLWAY_NOTICE_POLL_SECONDS:-2}"',
+    '  done',
+    '}',
+  ];
+}
+
+/** Options of `renderWorkerStartup`. */
+export interface RenderWorkerStartupOptions {
+  /**
+   * Watch for Spot eviction notices and stop the worker on notice (Spot scale sets).
+   * @default false
+   */
+  readonly evictionNotice?: boolean;
+  /** Lines run before the worker starts (the group's mounts: `storage.renderMountCommands`). @default none */
+  readonly before?: readonly string[];
 }
 
 /**
  * Renders the start-up script for a worker-burst instance. With `command` set, the
  * command replaces the render manager's default worker start; the farm settings stay in
- * the environment (`SPILLWAY_FARM_ADDRESS`, `SPILLWAY_GROUPS`, ...).
+ * the environment (`SPILLWAY_FARM_ADDRESS`, `SPILLWAY_GROUPS`, ...). With `evictionNotice`
+ * the worker runs beside the eviction-notice watcher.
  */
 export function renderWorkerStartup(
   startup: WorkerStartup,
-  options: {
-    /** Lines run before the worker starts (the group's mounts: `storage.renderMountCommands`). @default none */
-    readonly before?: readonly string[];
-  } = {},
+  options: RenderWorkerStartupOptions = {},
 ): string {
   validateWorkerStartup(startup);
   const body =
@@ -214,7 +261,22 @@ export function renderWorkerStartup(
       : startup.renderManager === 'deadline'
         ? deadlineCommand(startup)
         : opencueCommand();
-  return [...header(startup), ...(options.before ?? []), ...body, ''].join('\n');
+  const before = options.before ?? [];
+  if (!options.evictionNotice) return [...header(startup), ...before, ...body, ''].join('\n');
+  return [
+    ...header(startup),
+    ...before,
+    'spillway_worker() {',
+    ...body,
+    '}',
+    ...noticeWatcher(),
+    'spillway_worker &',
+    'SPILLWAY_WORKER_PID=$!',
+    `trap 'kill -TERM "$SPILLWAY_WORKER_PID" 2>/dev/null || true' TERM INT`,
+    'spillway_watch_notice &',
+    'wait "$SPILLWAY_WORKER_PID"',
+    '',
+  ].join('\n');
 }
 
 /** Base64 custom data for a script, checked against Azure's 65,535-byte limit. */

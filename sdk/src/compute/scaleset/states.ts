@@ -13,6 +13,8 @@ export interface InstanceView {
   readonly statusCodes: readonly string[];
   readonly protectFromScaleIn: boolean;
   readonly createdAt?: Date;
+  /** The VM's host name (`osProfile.computerName`). */
+  readonly computerName?: string;
 }
 
 /** The power state from status codes (`running`, `deallocated`, ...), if reported. */
@@ -58,6 +60,7 @@ export function toComputeNode(group: string, instance: InstanceView, spot: boole
     runningTasks: state === 'running' ? 1 : 0,
     createdAt: instance.createdAt ?? new Date(0),
     protectedFromScaleIn: instance.protectFromScaleIn,
+    ...(instance.computerName ? { hostName: instance.computerName } : {}),
   };
 }
 

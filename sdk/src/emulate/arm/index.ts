@@ -12,3 +12,4 @@ export {
 } from './server';
 export { generateLoopbackCertificate, type LoopbackCertificate } from './certificate';
 export { InstanceProcess, type InstanceProcessSpec } from './process';
+export { ImdsServer, type ImdsInstance, type ScheduledEvent } from './imds';

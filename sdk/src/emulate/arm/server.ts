@@ -16,6 +16,7 @@ import { vmSizeCores } from '../../compute/vm-sizes';
 import { silentLogger, type Logger } from '../../logging';
 import { generateLoopbackCertificate } from './certificate';
 import { DEFAULT_USAGE_LIMITS, type UsageLimits } from './defaults';
+import { ImdsServer } from './imds';
 import { InstanceProcess } from './process';
 import { sleep } from '../../retry';
 
@@ -44,6 +45,18 @@ export interface ArmEmulatorOptions {
   readonly bootDelayMs?: number;
   /** With the Delete eviction policy, how long an evicted instance shows deallocated before it is gone. @default 1000 */
   readonly evictionDeleteDelayMs?: number;
+  /**
+   * `simulateEviction`: time from the `Preempt` scheduled event to the eviction (Azure gives
+   * at least 30 s). An instance that approves the event is evicted at once. @default 30000
+   */
+  readonly evictionNoticeMs?: number;
+  /**
+   * Directories put first on every instance's `PATH`: the software baked into the image (a
+   * render manager's worker, `curl`...). @default none
+   */
+  readonly imagePath?: readonly string[];
+  /** Environment every instance gets, like settings baked into the image. @default none */
+  readonly instanceEnvironment?: Readonly<Record<string, string>>;
   /** SIGTERM-to-SIGKILL grace when an instance stops. @default 2000 */
   readonly killGraceMs?: number;
   /** Answer some requests with 429. @default none */
@@ -81,6 +94,10 @@ export interface EmulatedInstance {
   readonly provisioningState: string;
   readonly powerState: string;
   readonly protectFromScaleIn: boolean;
+  /** Its host name (`osProfile.computerName`): the name its worker joins the farm with. */
+  readonly computerName: string;
+  /** Its Instance Metadata Service base URL (`SPILLWAY_IMDS_ENDPOINT` inside the instance). */
+  readonly imdsEndpoint: string;
   /** The start-up shell's pid (its process group id), while it runs. */
   readonly pid?: number;
   readonly running: boolean;
@@ -108,6 +125,10 @@ interface Instance {
   process?: InstanceProcess;
   dir: string;
   timeCreated: Date;
+  computerName: string;
+  imdsEndpoint: string;
+  /** A `simulateEviction` notice under way. */
+  eviction?: NodeJS.Timeout;
 }
 
 interface ScaleSet {
@@ -155,6 +176,7 @@ const routes = {
   deleteInstances: new RegExp(`^${VMSS}/([^/]+)/delete$`, 'i'),
   vms: new RegExp(`^${VMSS}/([^/]+)/virtualMachines$`, 'i'),
   vm: new RegExp(`^${VMSS}/([^/]+)/virtualMachines/([^/]+)$`, 'i'),
+  simulateEviction: new RegExp(`^${VMSS}/([^/]+)/virtualMachines/([^/]+)/simulateEviction$`, 'i'),
   operation: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/locations/([^/]+)/operations/([^/]+)$`, 'i'),
   usages: new RegExp(`^${SUB}/providers/Microsoft\\.Compute/locations/([^/]+)/usages$`, 'i'),
   evict: /^\/spillway-admin\/evict$/,
@@ -217,6 +239,7 @@ export class ArmEmulator {
     /** The CA certificate, PEM. */
     readonly caPem: string,
     readonly workDir: string,
+    private readonly imds: ImdsServer,
   ) {
     this.logger = options.logger ?? silentLogger;
     this.throttle = options.throttle;
@@ -238,6 +261,13 @@ export class ArmEmulator {
     });
     const port = (server.address() as AddressInfo).port;
     const urlHost = host.includes(':') ? `[${host}]` : host;
+    const imds = await ImdsServer.start(host);
+    // Every instance has its own host name, as a VM does: `hostname` answers COMPUTERNAME.
+    const vmBin = path.join(workDir, 'vm-bin');
+    fs.mkdirSync(vmBin, { recursive: true });
+    fs.writeFileSync(path.join(vmBin, 'hostname'), '#!/bin/sh\nprintf \'%s\\n\' "$COMPUTERNAME"\n', {
+      mode: 0o755,
+    });
     const emulator = new ArmEmulator(
       server,
       options,
@@ -245,6 +275,7 @@ export class ArmEmulator {
       cert.caPath,
       cert.certPem,
       workDir,
+      imds,
     );
     holder.emulator = emulator;
     return emulator;
@@ -293,6 +324,8 @@ export class ArmEmulator {
           provisioningState: i.provisioningState,
           powerState: i.power,
           protectFromScaleIn: i.protectFromScaleIn,
+          computerName: i.computerName,
+          imdsEndpoint: i.imdsEndpoint,
           ...(i.process?.pid !== undefined && i.process.running ? { pid: i.process.pid } : {}),
           running: i.process?.running ?? false,
           dir: i.dir,
@@ -315,8 +348,11 @@ export class ArmEmulator {
     if (!instance)
       throw new HttpError(404, 'NotFound', `instance ${instanceId} of ${scaleSetName} not found`);
     this.logger.info('evicting spot instance', { scaleSet: scaleSetName, instance: instanceId });
+    if (instance.eviction) clearTimeout(instance.eviction);
+    instance.eviction = undefined;
     instance.power = 'deallocated';
     await instance.process?.stop(this.options.killGraceMs ?? 2000);
+    this.imds.remove(instance.imdsEndpoint);
     if (profile.evictionPolicy !== 'Deallocate') {
       instance.provisioningState = 'Deleting';
       this.track(
@@ -325,6 +361,43 @@ export class ArmEmulator {
         }),
       );
     }
+  }
+
+  /**
+   * Simulates a Spot eviction as Azure's `simulateEviction` does: the instance's metadata
+   * service shows a `Preempt` scheduled event at once, and the instance is evicted
+   * `evictionNoticeMs` later (or as soon as it approves the event).
+   */
+  simulateEviction(resourceGroup: string, scaleSetName: string, instanceId: string): void {
+    const set = this.getSet(this.findSubscription(resourceGroup, scaleSetName), resourceGroup, scaleSetName);
+    const profile = (set.properties.virtualMachineProfile ?? {}) as Record<string, unknown>;
+    if (profile.priority !== 'Spot')
+      throw new HttpError(
+        409,
+        'OperationNotAllowed',
+        `Simulate eviction is only supported for Spot VMs; scale set ${scaleSetName} is not Spot priority.`,
+      );
+    const instance = set.instances.get(instanceId);
+    if (!instance || instance.provisioningState === 'Deleting' || instance.power === 'deallocated')
+      throw new HttpError(404, 'NotFound', `instance ${instanceId} of ${scaleSetName} not found`);
+    if (instance.eviction) return; // already under notice
+    const noticeMs = this.options.evictionNoticeMs ?? 30_000;
+    instance.eviction = setTimeout(() => this.evictAfterNotice(set, instance), noticeMs);
+    this.imds.schedulePreempt(instance.imdsEndpoint, new Date(Date.now() + noticeMs));
+    this.logger.info('spot eviction notice', { scaleSet: scaleSetName, instance: instanceId, noticeMs });
+  }
+
+  /** The notice is over (or the instance approved the event): evict it now. */
+  private evictAfterNotice(set: ScaleSet, instance: Instance): void {
+    if (!instance.eviction || this.closed) return;
+    this.track(
+      this.evict(set.resourceGroup, set.name, instance.instanceId).catch((err: unknown) =>
+        this.logger.warn('eviction after notice failed', {
+          instance: instance.instanceId,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      ),
+    );
   }
 
   /** Stops serving and ends every instance's process tree. */
@@ -337,10 +410,14 @@ export class ArmEmulator {
     });
     const stops: Promise<void>[] = [];
     for (const set of this.sets.values())
-      for (const i of set.instances.values())
+      for (const i of set.instances.values()) {
+        if (i.eviction) clearTimeout(i.eviction);
+        i.eviction = undefined;
         if (i.process) stops.push(i.process.stop(this.options.killGraceMs ?? 2000));
+      }
     await Promise.all(stops);
     await Promise.allSettled([...this.pending]);
+    await this.imds.close();
   }
 
   private track(p: Promise<unknown>): void {
@@ -475,6 +552,12 @@ export class ArmEmulator {
       const set = this.getSet(m[1]!, m[2]!, m[3]!);
       const expand = url.searchParams.get('$expand') === 'instanceView';
       return send(200, { value: [...set.instances.values()].map((i) => this.vmJson(set, i, expand)) });
+    }
+    if ((m = routes.simulateEviction.exec(p)) && method === 'POST') {
+      const [, sub, rg, name, id] = m as unknown as [string, string, string, string, string];
+      this.getSet(sub, rg, name);
+      this.simulateEviction(rg, name, id);
+      return send(204);
     }
     if ((m = routes.vm.exec(p))) {
       const [, sub, rg, name, id] = m as unknown as [string, string, string, string, string];
@@ -878,6 +961,9 @@ export class ArmEmulator {
     const instanceId = String(set.nextInstanceId++);
     const name = `${set.name}_${instanceId}`;
     const dir = path.join(this.workDir, 'instances', set.resourceGroup, set.name, instanceId);
+    const osProfile = ((set.properties.virtualMachineProfile as Record<string, unknown>)?.osProfile ??
+      {}) as Record<string, unknown>;
+    const prefix = String(osProfile.computerNamePrefix ?? set.name);
     const instance: Instance = {
       instanceId,
       name,
@@ -887,40 +973,46 @@ export class ArmEmulator {
       protectFromScaleIn: false,
       dir,
       timeCreated: new Date(),
+      // Azure names a Uniform scale set's VMs <prefix><instance id in base 36, six digits>.
+      computerName: `${prefix}${Number(instanceId).toString(36).padStart(6, '0')}`,
+      imdsEndpoint: '',
     };
+    instance.imdsEndpoint = this.imds.add({
+      name,
+      scaleSet: set.name,
+      resourceGroup: set.resourceGroup,
+      subscriptionId: set.subscriptionId,
+      location: set.location,
+      onApprove: () => this.evictAfterNotice(set, instance),
+    });
     set.instances.set(instanceId, instance);
     const script = set.customData !== undefined ? Buffer.from(set.customData, 'base64').toString('utf8') : '';
-    if (script !== '') {
-      const prefix = String(
-        (
-          (set.properties.virtualMachineProfile as Record<string, unknown>)?.osProfile as Record<
-            string,
-            unknown
-          >
-        )?.computerNamePrefix ?? set.name,
-      );
+    // As on Azure, the custom data runs once the VM is up (after `bootDelayMs`), not while it provisions.
+    const ready = (): void => {
+      if (instance.provisioningState !== 'Creating' || this.closed) return;
+      instance.provisioningState = 'Succeeded';
+      instance.power = 'running';
+      if (script === '') return;
+      const pathDirs = [path.join(this.workDir, 'vm-bin'), ...(this.options.imagePath ?? [])];
       instance.process = new InstanceProcess({
         dir,
         script,
         env: {
+          ...this.options.instanceEnvironment,
+          PATH: [...pathDirs, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter),
           SPILLWAY_INSTANCE_NAME: name,
           SPILLWAY_INSTANCE_ID: instanceId,
           SPILLWAY_SCALE_SET: set.name,
           SPILLWAY_RESOURCE_GROUP: set.resourceGroup,
-          COMPUTERNAME: `${prefix}${Number(instanceId).toString(36).padStart(6, '0')}`,
+          SPILLWAY_IMDS_ENDPOINT: instance.imdsEndpoint,
+          COMPUTERNAME: instance.computerName,
         },
       });
-    }
-    this.logger.info('instance started', {
-      scaleSet: set.name,
-      instance: instanceId,
-      pid: instance.process?.pid,
-    });
-    const ready = (): void => {
-      if (instance.provisioningState === 'Creating') {
-        instance.provisioningState = 'Succeeded';
-        instance.power = 'running';
-      }
+      this.logger.info('instance started', {
+        scaleSet: set.name,
+        instance: instanceId,
+        pid: instance.process.pid,
+      });
     };
     const boot = this.options.bootDelayMs ?? 0;
     if (boot > 0) this.track(sleep(boot).then(ready));
@@ -929,7 +1021,10 @@ export class ArmEmulator {
 
   private async removeInstance(set: ScaleSet, instance: Instance): Promise<void> {
     instance.provisioningState = 'Deleting';
+    if (instance.eviction) clearTimeout(instance.eviction);
+    instance.eviction = undefined;
     await instance.process?.stop(this.options.killGraceMs ?? 2000);
+    this.imds.remove(instance.imdsEndpoint);
     set.instances.delete(instance.instanceId);
     this.logger.info('instance deleted', { scaleSet: set.name, instance: instance.instanceId });
   }
@@ -973,7 +1068,8 @@ export class ArmEmulator {
         provisioningState: i.provisioningState,
         timeCreated: i.timeCreated.toISOString(),
         protectionPolicy: { protectFromScaleIn: i.protectFromScaleIn, protectFromScaleSetActions: false },
-        ...(expand ? { instanceView: { computerName: i.name, statuses } } : {}),
+        osProfile: { computerName: i.computerName },
+        ...(expand ? { instanceView: { computerName: i.computerName, statuses } } : {}),
       },
     };
   }

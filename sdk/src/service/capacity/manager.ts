@@ -34,7 +34,7 @@ import {
 } from './environments';
 import { mountPreflightCheck } from './mount-check';
 import type { DispatchVerdict, GroupPreflight, PreflightCheck, PreflightView } from './preflight';
-import { SpendMeter } from './spend';
+import { SpendMeter, type EvictedWork } from './spend';
 import {
   checkBudget,
   clampPlan,
@@ -62,6 +62,8 @@ export interface CapacityGroupView {
   readonly targetOwner: TargetOwner | undefined;
   /** What the group has cost since metering began. */
   readonly spentTotal: number;
+  /** Worker burst: evictions and the render work they interrupted. */
+  readonly evictedWork: EvictedWork;
   /** The latest preflight on one of its nodes; undefined when the group needs none or none ran yet. */
   readonly preflight?: PreflightView;
   /** False while the last preflight failed: the group takes no frames (the reasons are in `status.errors`). */
@@ -134,10 +136,31 @@ export interface CapacityManagerOptions {
   /** How often every group's cost is looked at for the spend meter; 0 turns it off. @default 30000 */
   readonly meterIntervalMs?: number;
   /**
+   * How worker-burst groups are resized: the worker-burst coordinator, which grows the
+   * scale set and drains on scale-in (a busy worker is never removed). @default the backend's `resizeGroup`
+   */
+  readonly workerBurstResizer?: {
+    resizeGroup(
+      name: string,
+      target: NodePair,
+      options?: { abortSignal?: AbortSignal },
+    ): Promise<GroupStatus>;
+  };
+  /**
    * Runs each group's preflight (its mounts, its licence servers) on one of its nodes before its
    * first frame. @default none: groups naming licence servers are refused, mounts are not checked
    */
   readonly preflight?: GroupPreflight;
+}
+
+/** The render work one eviction in a worker-burst group interrupted, when it was recorded. */
+export interface EvictedWorkRecord {
+  readonly group: string;
+  readonly at: Date;
+  /** Render time lost. */
+  readonly lostMs: number;
+  /** What it cost, in the budget's currency. */
+  readonly lostCost: number;
 }
 
 /** The budget is exhausted: the change would take the studio over `budget.maxSpendPerHour`. */
@@ -202,6 +225,7 @@ export class CapacityManager {
   private readonly groups = new Map<string, GroupRecord>();
   private readonly events: SequencedCapacityEvent[] = [];
   private readonly listeners = new Set<() => void>();
+  private readonly evictedWorkListeners = new Set<(work: EvictedWorkRecord) => void>();
   private readonly unsubscribes: (() => void)[] = [];
   private readonly budgetCap: BudgetCap;
   private readonly meter: SpendMeter;
@@ -288,6 +312,35 @@ export class CapacityManager {
   /** The first frame-offload backend registered: where groups that name no backend kind go. */
   private offload(): CapacityBackend {
     return this.backends.resolve({ mode: 'frame-offload' }).backend;
+  }
+
+  /** Who resizes a group: the worker-burst coordinator for worker-burst groups (drain on scale-in), else its backend. */
+  private resizerFor(spec: CapacityGroupSpec): Pick<CapacityBackend, 'resizeGroup'> {
+    const wb = this.options.workerBurstResizer;
+    if (wb && spec.mode === BurstMode.BURST_MODE_WORKER_BURST) {
+      this.backendFor(spec); // refuses when no scale-set backend is configured
+      return { resizeGroup: (name, target, options) => wb.resizeGroup(name, target, options) };
+    }
+    return this.backendFor(spec);
+  }
+
+  /** A group's price per node hour for a priority (0 for an unknown or unpriced group). */
+  pricePerNodeHour(group: string, priority: 'dedicated' | 'spot'): number {
+    const spec = this.groups.get(group)?.spec;
+    return spec ? pricesOf(spec)[priority] : 0;
+  }
+
+  /** Records the render work an eviction in a worker-burst group interrupted (spend and status). */
+  recordEvictedWork(group: string, lostMs: number, lostCost: number): void {
+    this.meter.recordEviction(group, lostMs, lostCost);
+    const work = { group, at: new Date(), lostMs, lostCost };
+    for (const l of this.evictedWorkListeners) l(work);
+  }
+
+  /** Calls `listener` with each eviction's lost work as it is recorded (the cost ledger's feed). */
+  onEvictedWork(listener: (work: EvictedWorkRecord) => void): () => void {
+    this.evictedWorkListeners.add(listener);
+    return () => this.evictedWorkListeners.delete(listener);
   }
 
   /** The backend that serves a mode here: scale sets for worker burst, the offload backend's kind otherwise. */
@@ -527,7 +580,7 @@ export class CapacityManager {
         const status = await backend.ensureGroup(toBackendSpec(record.spec), options);
         const pin = clampTo(record.pinned, maxOf(record.spec));
         if (status.targetDedicatedNodes < pin.dedicated || status.targetSpotNodes < pin.spot) {
-          await backend.resizeGroup(
+          await this.resizerFor(record.spec).resizeGroup(
             record.spec.name,
             {
               dedicated: Math.max(status.targetDedicatedNodes, pin.dedicated),
@@ -685,7 +738,7 @@ export class CapacityManager {
     // Whatever a plan queued before this is stale now.
     record.manualSeq += 1;
     this.planned.delete(name);
-    const status = await this.backendFor(spec).resizeGroup(name, target, options);
+    const status = await this.resizerFor(spec).resizeGroup(name, target, options);
     record.pinned = { dedicated: target.dedicated, spot: target.spot };
     record.owner = 'manual';
     this.save();
@@ -789,7 +842,7 @@ export class CapacityManager {
         const record = this.groups.get(group);
         if (this.abort.signal.aborted || !record || record.manualSeq !== next.manualSeq) continue;
         try {
-          await this.backendFor(record.spec).resizeGroup(group, next.target, {
+          await this.resizerFor(record.spec).resizeGroup(group, next.target, {
             abortSignal: this.abort.signal,
           });
           if (record.manualSeq === next.manualSeq) {
@@ -940,6 +993,11 @@ export class CapacityManager {
       pinned: record?.pinned ?? NONE,
       targetOwner: record?.owner,
       spentTotal: this.meter.snapshot().byGroup.get(spec.name) ?? 0,
+      evictedWork: this.meter.snapshot().evictionsByGroup.get(spec.name) ?? {
+        evictions: 0,
+        lostMs: 0,
+        lostCost: 0,
+      },
       ...(preflight ? { preflight } : {}),
       healthy,
     };

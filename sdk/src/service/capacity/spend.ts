@@ -11,6 +11,17 @@ export interface SpendSnapshot {
   readonly byGroup: ReadonlyMap<string, number>;
   /** What the groups cost per hour now, as last observed. */
   readonly perHour: number;
+  /** Worker burst: evictions and the render time they interrupted, by group. */
+  readonly evictionsByGroup: ReadonlyMap<string, EvictedWork>;
+}
+
+/** Evictions of a group and the render work they interrupted (part of its spend, not added to it). */
+export interface EvictedWork {
+  readonly evictions: number;
+  /** Render time of the frames the evictions interrupted. */
+  readonly lostMs: number;
+  /** What that time cost at the group's price. */
+  readonly lostCost: number;
 }
 
 interface Rate {
@@ -25,6 +36,8 @@ interface Stored {
   byGroup: Record<string, number>;
   lastAt: number;
   rates: Record<string, Rate>;
+  /** Absent in files written before evictions were metered. */
+  evictions?: Record<string, EvictedWork>;
 }
 
 /** Options of the meter. */
@@ -86,11 +99,24 @@ export class SpendMeter {
     }
   }
 
+  /** An eviction in a group, with the render time it interrupted and what that cost. */
+  recordEviction(group: string, lostMs: number, lostCost: number): void {
+    const all = (this.state.evictions ??= {});
+    const was = all[group] ?? { evictions: 0, lostMs: 0, lostCost: 0 };
+    all[group] = {
+      evictions: was.evictions + 1,
+      lostMs: was.lostMs + lostMs,
+      lostCost: was.lostCost + lostCost,
+    };
+    this.save();
+  }
+
   /** A deleted group: it costs nothing from now on; what it cost stays in the total. */
   forget(group: string): void {
     this.accrue(this.now());
     delete this.state.rates[group];
     delete this.state.byGroup[group];
+    delete this.state.evictions?.[group];
     this.save();
   }
 
@@ -102,6 +128,7 @@ export class SpendMeter {
       total: this.state.total,
       byGroup: new Map(Object.entries(this.state.byGroup)),
       perHour: Object.values(this.state.rates).reduce((sum, r) => sum + r.perHour, 0),
+      evictionsByGroup: new Map(Object.entries(this.state.evictions ?? {})),
     };
   }
 

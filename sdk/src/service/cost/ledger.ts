@@ -34,6 +34,13 @@ export interface LedgerCapacity {
   eventsAfter(afterSeq: number): readonly (CapacityEvent & { readonly seq: number })[];
   readonly lastSeq: number;
   onEvents(listener: () => void): () => void;
+  /**
+   * Worker burst: the render work each eviction interrupted (the render manager's frames run on
+   * the group's workers, not in the frame journal). @default none
+   */
+  onEvictedWork?(
+    listener: (work: { group: string; at: Date; lostMs: number; lostCost: number }) => void,
+  ): () => void;
 }
 
 type Record_ =
@@ -42,7 +49,9 @@ type Record_ =
   /** A node's priority, when first seen. */
   | { t: 'node'; group: string; node: string; p: 'dedicated' | 'spot' }
   /** A spot node was evicted. */
-  | { t: 'evict'; at: number; group: string; node: string };
+  | { t: 'evict'; at: number; group: string; node: string }
+  /** Worker burst: an eviction interrupted `ms` of a worker's render, which cost `cost`. */
+  | { t: 'lost'; at: number; group: string; ms: number; cost: number };
 
 /** Options of the ledger. */
 export interface CostLedgerOptions {
@@ -95,6 +104,8 @@ export class CostLedger {
   private readonly rates = new Map<string, Rate[]>();
   private readonly priorities = new Map<string, 'dedicated' | 'spot'>();
   private readonly evictions: { at: number; group: string; node: string }[] = [];
+  private readonly lostWork: { at: number; group: string; ms: number; cost: number }[] = [];
+  private unsubscribeLost: (() => void) | undefined;
   private readonly since: number;
   private capacitySeq: number;
   private timer: NodeJS.Timeout | undefined;
@@ -116,7 +127,10 @@ export class CostLedger {
         first ??= r.at;
         this.pushRate(r.group, r);
       } else if (r.t === 'node') this.priorities.set(`${r.group}/${r.node}`, r.p);
-      else {
+      else if (r.t === 'lost') {
+        first ??= r.at;
+        this.lostWork.push(r);
+      } else {
         first ??= r.at;
         this.evictions.push(r);
       }
@@ -134,6 +148,21 @@ export class CostLedger {
   /** Starts following capacity: a look now, at every capacity event, and every `sampleMs`. */
   async start(): Promise<void> {
     this.unsubscribe = this.capacity.onEvents(() => this.sample());
+    this.unsubscribeLost = this.capacity.onEvictedWork?.((work) => {
+      const r = {
+        t: 'lost' as const,
+        at: work.at.getTime(),
+        group: work.group,
+        ms: work.lostMs,
+        cost: work.lostCost,
+      };
+      this.lostWork.push(r);
+      void this.journal.append(r).catch((err: unknown) =>
+        this.options.logger?.warn('cost ledger: recording lost work failed', {
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
+    });
     const every = this.options.sampleMs ?? 10_000;
     if (every > 0) {
       this.timer = setInterval(() => this.sample(), every);
@@ -250,6 +279,14 @@ export class CostLedger {
       evictedNodes.set(group, set);
     };
     for (const e of this.evictions) if (e.at >= since && e.at <= until) evicted(e.group, e.node);
+    // Worker burst: the renders evictions interrupted on the group's workers.
+    for (const l of this.lostWork) {
+      if (l.at < since || l.at > until) continue;
+      const ev = groupOf(l.group).evictions;
+      ev.lostAttempts += 1;
+      ev.lostNodeHours += l.ms / HOUR_MS;
+      ev.lostCost += l.cost;
+    }
 
     // Jobs, from the frame journal.
     const jobs = new Map<string, Tally<JobCost> & { nodes: Set<string> }>();
@@ -384,6 +421,7 @@ export class CostLedger {
     this.abort.abort();
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
+    this.unsubscribeLost?.();
     await this.sampling;
     const at = Date.now();
     const records: Record_[] = [];

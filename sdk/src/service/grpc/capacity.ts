@@ -1,10 +1,20 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { ComputeNode, NodeState } from '../../compute/backend';
-import { ValidationError } from '../../errors';
+import { FailedPreconditionError, ValidationError } from '../../errors';
 import * as w from '../../gen/spillway/v1/capacity';
 import { NodePriority } from '../../gen/spillway/v1/common';
-import { durationFromWire, nodeStates, provisioningStates, targetOwners } from '../../model/wire-mapping';
+import { BurstMode } from '../../gen/spillway/v1/common';
+import {
+  durationFromWire,
+  durationToWire,
+  nodeStates,
+  provisioningStates,
+  targetOwners,
+  workerDispositions,
+} from '../../model/wire-mapping';
 import type { CapacityGroupView, CapacityManager, SequencedCapacityEvent } from '../capacity/manager';
+import type { WorkerView } from '../workers/plan';
+import type { WorkerBurstCoordinator } from '../workers/coordinator';
 import { abortOf, serverStream, unary, type HandlerContext } from './handlers';
 import { parseCursor, pump } from './watch';
 import { pageOf } from '../paging';
@@ -45,6 +55,9 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
           pinnedDedicatedNodes: g.pinned.dedicated,
           pinnedSpotNodes: g.pinned.spot,
           spentTotal: g.spentTotal,
+          evictions: g.evictedWork.evictions,
+          evictedWork: durationToWire(Math.round(g.evictedWork.lostMs)),
+          evictedWorkCost: g.evictedWork.lostCost,
           preflight: g.preflight
             ? {
                 state: preflightStates[g.preflight.state],
@@ -79,7 +92,7 @@ function nodeToWire(n: ComputeNode): w.Node {
     runningTasks: n.runningTasks,
     createdAt: n.createdAt,
     protectedFromScaleIn: n.protectedFromScaleIn ?? false,
-    workerName: '',
+    workerName: n.hostName ?? '',
     gpus: n.gpus ?? 0,
   };
 }
@@ -88,8 +101,44 @@ function nodeToWire(n: ComputeNode): w.Node {
 export function capacityServiceHandlers(
   ctx: HandlerContext,
   capacity: CapacityManager,
+  workers?: WorkerBurstCoordinator,
 ): w.CapacityServiceServer {
   return {
+    reportWorkers: unary(ctx, async (req: w.ReportWorkersRequest, call) => {
+      const spec = capacity.specOf(req.capacityGroup);
+      if (!spec) await capacity.get(req.capacityGroup); // NOT_FOUND naming the group
+      if (spec?.mode !== BurstMode.BURST_MODE_WORKER_BURST)
+        throw new FailedPreconditionError(
+          `capacity group ${JSON.stringify(req.capacityGroup)} is not worker burst: it has no workers to report`,
+        );
+      if (!workers)
+        throw new FailedPreconditionError(
+          'this service has no worker-burst backend (configuration workerBurst.subscriptionId and workerBurst.resourceGroup)',
+        );
+      const views = new Map<string, WorkerView>();
+      for (const [i, r] of req.workers.entries()) {
+        if (r.workerName === '')
+          throw new ValidationError(`workers[${i}].worker_name`, r.workerName, 'is required');
+        if (views.has(r.workerName))
+          throw new ValidationError(`workers[${i}].worker_name`, r.workerName, 'is reported twice');
+        views.set(r.workerName, {
+          busy: r.busy,
+          acceptingWork: r.acceptingWork,
+          ...(r.busySince ? { busySince: r.busySince } : {}),
+        });
+      }
+      const orders = await workers.report(req.capacityGroup, views, {
+        abortSignal: abortOf(call),
+        source: req.source,
+      });
+      return {
+        orders: orders.map((o) => ({
+          workerName: o.workerName,
+          nodeId: o.nodeId,
+          disposition: workerDispositions.toWire(o.disposition),
+        })),
+      };
+    }),
     listCapacityGroups: unary(ctx, async (req: w.ListCapacityGroupsRequest, call) => {
       const page = pageOf(await capacity.list({ abortSignal: abortOf(call) }), req);
       return { groups: page.items.map(groupToWire), nextPageToken: page.nextPageToken };

@@ -623,6 +623,68 @@ export function capacityEventTypeToJSON(object: CapacityEventType): string {
   }
 }
 
+/** WorkerDisposition is what a worker of a worker-burst group is to do. */
+export enum WorkerDisposition {
+  /** WORKER_DISPOSITION_UNSPECIFIED - Not set. */
+  WORKER_DISPOSITION_UNSPECIFIED = 0,
+  /** WORKER_DISPOSITION_SERVE - Take work as usual (re-enable or unlock it if the bridge stopped new work reaching it). */
+  WORKER_DISPOSITION_SERVE = 1,
+  /**
+   * WORKER_DISPOSITION_DRAIN - Its instance is leaving: take no new work (Deadline: disable the worker; OpenCue: lock the
+   * host); the frame it renders finishes; then the instance is deleted.
+   */
+  WORKER_DISPOSITION_DRAIN = 2,
+  /**
+   * WORKER_DISPOSITION_EVICTED - Its instance was evicted: give back the frame it was rendering now (requeue it) and take
+   * no new work.
+   */
+  WORKER_DISPOSITION_EVICTED = 3,
+  /**
+   * WORKER_DISPOSITION_REMOVE - Its instance is gone: remove the worker's record from the render manager, or mark it
+   * offline where the render manager keeps it.
+   */
+  WORKER_DISPOSITION_REMOVE = 4,
+}
+
+export function workerDispositionFromJSON(object: any): WorkerDisposition {
+  switch (object) {
+    case 0:
+    case 'WORKER_DISPOSITION_UNSPECIFIED':
+      return WorkerDisposition.WORKER_DISPOSITION_UNSPECIFIED;
+    case 1:
+    case 'WORKER_DISPOSITION_SERVE':
+      return WorkerDisposition.WORKER_DISPOSITION_SERVE;
+    case 2:
+    case 'WORKER_DISPOSITION_DRAIN':
+      return WorkerDisposition.WORKER_DISPOSITION_DRAIN;
+    case 3:
+    case 'WORKER_DISPOSITION_EVICTED':
+      return WorkerDisposition.WORKER_DISPOSITION_EVICTED;
+    case 4:
+    case 'WORKER_DISPOSITION_REMOVE':
+      return WorkerDisposition.WORKER_DISPOSITION_REMOVE;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum WorkerDisposition');
+  }
+}
+
+export function workerDispositionToJSON(object: WorkerDisposition): string {
+  switch (object) {
+    case WorkerDisposition.WORKER_DISPOSITION_UNSPECIFIED:
+      return 'WORKER_DISPOSITION_UNSPECIFIED';
+    case WorkerDisposition.WORKER_DISPOSITION_SERVE:
+      return 'WORKER_DISPOSITION_SERVE';
+    case WorkerDisposition.WORKER_DISPOSITION_DRAIN:
+      return 'WORKER_DISPOSITION_DRAIN';
+    case WorkerDisposition.WORKER_DISPOSITION_EVICTED:
+      return 'WORKER_DISPOSITION_EVICTED';
+    case WorkerDisposition.WORKER_DISPOSITION_REMOVE:
+      return 'WORKER_DISPOSITION_REMOVE';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum WorkerDisposition');
+  }
+}
+
 /** ImageReference names the OS image of a group's nodes. */
 export interface ImageReference {
   /** Marketplace publisher, e.g. "canonical". */
@@ -954,6 +1016,15 @@ export interface CapacityGroupStatus {
    * licence server unreachable); the failures are also in errors.
    */
   healthy: boolean;
+  /** Worker burst: instances evicted (Spot) since metering began. */
+  evictions: number;
+  /**
+   * Worker burst: render time of the frames those evictions interrupted (given back to the
+   * render manager and rendered again).
+   */
+  evictedWork: Duration | undefined;
+  /** What that lost render time cost at the group's spot price, in the budget's currency. */
+  evictedWorkCost: number;
 }
 
 /** CapacityGroup is a group's spec and status. */
@@ -1134,6 +1205,50 @@ export interface WatchCapacityEventsRequest {
 export interface WatchCapacityEventsResponse {
   /** Events in cursor order. */
   events: CapacityEvent[];
+}
+
+/** WorkerReport is one worker of a worker-burst group as its render manager sees it. */
+export interface WorkerReport {
+  /** The worker's name in the render manager: its instance's host name (Node.worker_name). */
+  workerName: string;
+  /** True while it renders a frame. */
+  busy: boolean;
+  /**
+   * True while the render manager may give it new work (Deadline: the worker is enabled;
+   * OpenCue: the host is not locked).
+   */
+  acceptingWork: boolean;
+  /** When the frame it renders started; unset when idle. */
+  busySince: Date | undefined;
+}
+
+/** ReportWorkersRequest carries a bridge's view of one worker-burst group's workers. */
+export interface ReportWorkersRequest {
+  /** The worker-burst group. */
+  capacityGroup: string;
+  /** Every worker of the group the render manager knows (workers of other machines are ignored). */
+  workers: WorkerReport[];
+  /** The reporting bridge, e.g. "deadline:main" (for logs). */
+  source: string;
+}
+
+/** WorkerOrder is what one worker is to do. */
+export interface WorkerOrder {
+  /** The worker's name in the render manager. */
+  workerName: string;
+  /** Its instance (scale set instance id). */
+  nodeId: string;
+  /** What it is to do. */
+  disposition: WorkerDisposition;
+}
+
+/** ReportWorkersResponse says what each of the group's workers is to do. */
+export interface ReportWorkersResponse {
+  /**
+   * One order per instance of the group that has a worker name, and per instance removed or
+   * evicted lately.
+   */
+  orders: WorkerOrder[];
 }
 
 function createBaseImageReference(): ImageReference {
@@ -3434,6 +3549,9 @@ function createBaseCapacityGroupStatus(): CapacityGroupStatus {
     spentTotal: 0,
     preflight: undefined,
     healthy: false,
+    evictions: 0,
+    evictedWork: undefined,
+    evictedWorkCost: 0,
   };
 }
 
@@ -3486,6 +3604,15 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     }
     if (message.healthy !== false) {
       writer.uint32(128).bool(message.healthy);
+    }
+    if (message.evictions !== 0) {
+      writer.uint32(136).uint32(message.evictions);
+    }
+    if (message.evictedWork !== undefined) {
+      Duration.encode(message.evictedWork, writer.uint32(146).fork()).join();
+    }
+    if (message.evictedWorkCost !== 0) {
+      writer.uint32(153).double(message.evictedWorkCost);
     }
     return writer;
   },
@@ -3631,6 +3758,30 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
             message.healthy = reader.bool();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.evictions = reader.uint32();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.evictedWork = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 153) {
+              break;
+            }
+
+            message.evictedWorkCost = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3711,6 +3862,17 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
           : 0,
       preflight: isSet(object.preflight) ? Preflight.fromJSON(object.preflight) : undefined,
       healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
+      evictions: isSet(object.evictions) ? globalThis.Number(object.evictions) : 0,
+      evictedWork: isSet(object.evictedWork)
+        ? Duration.fromJSON(object.evictedWork)
+        : isSet(object.evicted_work)
+          ? Duration.fromJSON(object.evicted_work)
+          : undefined,
+      evictedWorkCost: isSet(object.evictedWorkCost)
+        ? globalThis.Number(object.evictedWorkCost)
+        : isSet(object.evicted_work_cost)
+          ? globalThis.Number(object.evicted_work_cost)
+          : 0,
     };
   },
 
@@ -3764,6 +3926,15 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.healthy !== false) {
       obj.healthy = message.healthy;
     }
+    if (message.evictions !== 0) {
+      obj.evictions = Math.round(message.evictions);
+    }
+    if (message.evictedWork !== undefined) {
+      obj.evictedWork = Duration.toJSON(message.evictedWork);
+    }
+    if (message.evictedWorkCost !== 0) {
+      obj.evictedWorkCost = floatToJson(message.evictedWorkCost);
+    }
     return obj;
   },
 
@@ -3791,6 +3962,12 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         ? Preflight.fromPartial(object.preflight)
         : undefined;
     message.healthy = object.healthy ?? false;
+    message.evictions = object.evictions ?? 0;
+    message.evictedWork =
+      object.evictedWork !== undefined && object.evictedWork !== null
+        ? Duration.fromPartial(object.evictedWork)
+        : undefined;
+    message.evictedWorkCost = object.evictedWorkCost ?? 0;
     return message;
   },
 };
@@ -5783,6 +5960,422 @@ export const WatchCapacityEventsResponse: MessageFns<WatchCapacityEventsResponse
   },
 };
 
+function createBaseWorkerReport(): WorkerReport {
+  return { workerName: '', busy: false, acceptingWork: false, busySince: undefined };
+}
+
+export const WorkerReport: MessageFns<WorkerReport> = {
+  encode(message: WorkerReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workerName !== '') {
+      writer.uint32(10).string(message.workerName);
+    }
+    if (message.busy !== false) {
+      writer.uint32(16).bool(message.busy);
+    }
+    if (message.acceptingWork !== false) {
+      writer.uint32(24).bool(message.acceptingWork);
+    }
+    if (message.busySince !== undefined) {
+      Timestamp.encode(toTimestamp(message.busySince), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkerReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkerReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workerName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.busy = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.acceptingWork = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.busySince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkerReport {
+    return {
+      workerName: isSet(object.workerName)
+        ? globalThis.String(object.workerName)
+        : isSet(object.worker_name)
+          ? globalThis.String(object.worker_name)
+          : '',
+      busy: isSet(object.busy) ? globalThis.Boolean(object.busy) : false,
+      acceptingWork: isSet(object.acceptingWork)
+        ? globalThis.Boolean(object.acceptingWork)
+        : isSet(object.accepting_work)
+          ? globalThis.Boolean(object.accepting_work)
+          : false,
+      busySince: isSet(object.busySince)
+        ? fromJsonTimestamp(object.busySince)
+        : isSet(object.busy_since)
+          ? fromJsonTimestamp(object.busy_since)
+          : undefined,
+    };
+  },
+
+  toJSON(message: WorkerReport): unknown {
+    const obj: any = {};
+    if (message.workerName !== '') {
+      obj.workerName = message.workerName;
+    }
+    if (message.busy !== false) {
+      obj.busy = message.busy;
+    }
+    if (message.acceptingWork !== false) {
+      obj.acceptingWork = message.acceptingWork;
+    }
+    if (message.busySince !== undefined) {
+      obj.busySince = message.busySince.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WorkerReport>): WorkerReport {
+    return WorkerReport.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WorkerReport>): WorkerReport {
+    const message = createBaseWorkerReport();
+    message.workerName = object.workerName ?? '';
+    message.busy = object.busy ?? false;
+    message.acceptingWork = object.acceptingWork ?? false;
+    message.busySince = object.busySince ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReportWorkersRequest(): ReportWorkersRequest {
+  return { capacityGroup: '', workers: [], source: '' };
+}
+
+export const ReportWorkersRequest: MessageFns<ReportWorkersRequest> = {
+  encode(message: ReportWorkersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.capacityGroup !== '') {
+      writer.uint32(10).string(message.capacityGroup);
+    }
+    for (const v of message.workers) {
+      WorkerReport.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.source !== '') {
+      writer.uint32(26).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportWorkersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportWorkersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.capacityGroup = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workers.push(WorkerReport.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportWorkersRequest {
+    return {
+      capacityGroup: isSet(object.capacityGroup)
+        ? globalThis.String(object.capacityGroup)
+        : isSet(object.capacity_group)
+          ? globalThis.String(object.capacity_group)
+          : '',
+      workers: globalThis.Array.isArray(object?.workers)
+        ? object.workers.map((e: any) => WorkerReport.fromJSON(e))
+        : [],
+      source: isSet(object.source) ? globalThis.String(object.source) : '',
+    };
+  },
+
+  toJSON(message: ReportWorkersRequest): unknown {
+    const obj: any = {};
+    if (message.capacityGroup !== '') {
+      obj.capacityGroup = message.capacityGroup;
+    }
+    if (message.workers?.length) {
+      obj.workers = message.workers.map((e) => WorkerReport.toJSON(e));
+    }
+    if (message.source !== '') {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportWorkersRequest>): ReportWorkersRequest {
+    return ReportWorkersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportWorkersRequest>): ReportWorkersRequest {
+    const message = createBaseReportWorkersRequest();
+    message.capacityGroup = object.capacityGroup ?? '';
+    message.workers = object.workers?.map((e) => WorkerReport.fromPartial(e)) || [];
+    message.source = object.source ?? '';
+    return message;
+  },
+};
+
+function createBaseWorkerOrder(): WorkerOrder {
+  return { workerName: '', nodeId: '', disposition: 0 };
+}
+
+export const WorkerOrder: MessageFns<WorkerOrder> = {
+  encode(message: WorkerOrder, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workerName !== '') {
+      writer.uint32(10).string(message.workerName);
+    }
+    if (message.nodeId !== '') {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.disposition !== 0) {
+      writer.uint32(24).int32(message.disposition);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkerOrder {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkerOrder();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workerName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.disposition = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkerOrder {
+    return {
+      workerName: isSet(object.workerName)
+        ? globalThis.String(object.workerName)
+        : isSet(object.worker_name)
+          ? globalThis.String(object.worker_name)
+          : '',
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+          ? globalThis.String(object.node_id)
+          : '',
+      disposition: isSet(object.disposition) ? workerDispositionFromJSON(object.disposition) : 0,
+    };
+  },
+
+  toJSON(message: WorkerOrder): unknown {
+    const obj: any = {};
+    if (message.workerName !== '') {
+      obj.workerName = message.workerName;
+    }
+    if (message.nodeId !== '') {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.disposition !== 0) {
+      obj.disposition = workerDispositionToJSON(message.disposition);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WorkerOrder>): WorkerOrder {
+    return WorkerOrder.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WorkerOrder>): WorkerOrder {
+    const message = createBaseWorkerOrder();
+    message.workerName = object.workerName ?? '';
+    message.nodeId = object.nodeId ?? '';
+    message.disposition = object.disposition ?? 0;
+    return message;
+  },
+};
+
+function createBaseReportWorkersResponse(): ReportWorkersResponse {
+  return { orders: [] };
+}
+
+export const ReportWorkersResponse: MessageFns<ReportWorkersResponse> = {
+  encode(message: ReportWorkersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.orders) {
+      WorkerOrder.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportWorkersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportWorkersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.orders.push(WorkerOrder.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportWorkersResponse {
+    return {
+      orders: globalThis.Array.isArray(object?.orders)
+        ? object.orders.map((e: any) => WorkerOrder.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReportWorkersResponse): unknown {
+    const obj: any = {};
+    if (message.orders?.length) {
+      obj.orders = message.orders.map((e) => WorkerOrder.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportWorkersResponse>): ReportWorkersResponse {
+    return ReportWorkersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportWorkersResponse>): ReportWorkersResponse {
+    const message = createBaseReportWorkersResponse();
+    message.orders = object.orders?.map((e) => WorkerOrder.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * CapacityService manages capacity groups: an Azure Batch pool (frame offload) or a VM
  * Scale Set (worker burst), or their local stand-ins in the embedded default. The service
@@ -5909,6 +6502,23 @@ export const CapacityServiceService = {
     responseDeserialize: (value: Buffer): WatchCapacityEventsResponse =>
       WatchCapacityEventsResponse.decode(value),
   },
+  /**
+   * Worker burst: a bridge reports how its render manager sees the workers of a
+   * worker-burst group. The service keeps busy workers protected from scale-in, deletes an
+   * instance only once its worker has drained (takes no new work and renders nothing),
+   * meters the work lost to evictions, and answers what each worker is to do.
+   */
+  reportWorkers: {
+    path: '/spillway.v1.CapacityService/ReportWorkers' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportWorkersRequest): Buffer =>
+      Buffer.from(ReportWorkersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportWorkersRequest => ReportWorkersRequest.decode(value),
+    responseSerialize: (value: ReportWorkersResponse): Buffer =>
+      Buffer.from(ReportWorkersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportWorkersResponse => ReportWorkersResponse.decode(value),
+  },
 } as const;
 
 export interface CapacityServiceServer extends UntypedServiceImplementation {
@@ -5942,6 +6552,13 @@ export interface CapacityServiceServer extends UntypedServiceImplementation {
    * cursor, so a bridge can act on them (e.g. remove an evicted worker from its farm).
    */
   watchCapacityEvents: handleServerStreamingCall<WatchCapacityEventsRequest, WatchCapacityEventsResponse>;
+  /**
+   * Worker burst: a bridge reports how its render manager sees the workers of a
+   * worker-burst group. The service keeps busy workers protected from scale-in, deletes an
+   * instance only once its worker has drained (takes no new work and renders nothing),
+   * meters the work lost to evictions, and answers what each worker is to do.
+   */
+  reportWorkers: handleUnaryCall<ReportWorkersRequest, ReportWorkersResponse>;
 }
 
 export interface CapacityServiceClient extends Client {
@@ -6081,6 +6698,27 @@ export interface CapacityServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchCapacityEventsResponse>;
+  /**
+   * Worker burst: a bridge reports how its render manager sees the workers of a
+   * worker-burst group. The service keeps busy workers protected from scale-in, deletes an
+   * instance only once its worker has drained (takes no new work and renders nothing),
+   * meters the work lost to evictions, and answers what each worker is to do.
+   */
+  reportWorkers(
+    request: ReportWorkersRequest,
+    callback: (error: ServiceError | null, response: ReportWorkersResponse) => void,
+  ): ClientUnaryCall;
+  reportWorkers(
+    request: ReportWorkersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportWorkersResponse) => void,
+  ): ClientUnaryCall;
+  reportWorkers(
+    request: ReportWorkersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportWorkersResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const CapacityServiceClient = makeGenericClientConstructor(
