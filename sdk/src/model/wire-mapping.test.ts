@@ -190,6 +190,7 @@ const job: Job = {
     assetManifestId: 'm-1',
     outputPatterns: ['out/*.png'],
     outputDestination: '/mnt/out',
+    sharedOutput: { mount: 'renders', path: 'shot10/out' },
     environment: { A: 'b' },
     maxRetries: 2,
     priority: 70,

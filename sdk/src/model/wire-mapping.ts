@@ -42,6 +42,7 @@ import type {
 import type { FrameLogChunk, FrameLogSource } from './frame-logs';
 import type { CostReport, Evictions, GroupCost, JobCost, NodeHours } from './cost';
 import type * as wcost from '../gen/spillway/v1/cost';
+import { dropUndefined } from './defined';
 
 function bimap<A extends string, B extends number>(pairs: readonly (readonly [A, B])[]) {
   const to = new Map<A, B>(pairs);
@@ -634,11 +635,6 @@ export function burstStatusFromWire(s: wb.GetBurstStatusResponse): BurstStatus {
     parameters: s.parameters.map(groupParametersFromWire),
     planner: plannerNames.fromWire(s.planner),
   };
-}
-
-function dropUndefined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
 }
 
 /** Where a piece of a frame's log was read. */

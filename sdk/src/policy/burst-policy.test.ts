@@ -434,6 +434,42 @@ describe('decideBurst', () => {
     else expect(line!.reason).toMatch(reason);
   });
 
+  it('sees a job late before any frame finishes when its first frames have run past what the deadline allows', () => {
+    // GIVEN 22 queued frames, 2 workers whose frames (no progress reported) started 60 s
+    // ago, due in 250 s, and idle cloud nodes
+    const rendering = [{ startedAt: at(940) }, { startedAt: at(940) }];
+    const late = job({
+      queuedFrames: 22,
+      renderingFrames: 2,
+      rendering,
+      localFrameTime: undefined,
+      deadline: at(1250),
+    });
+    const situation: Situation = {
+      now: 1000,
+      jobs: [late],
+      idle: 0,
+      busy: 2,
+      group: group({
+        nodeBootSeconds: 0,
+        nodes: nodes(10, { kind: 'spot', state: 'idle', idleForSeconds: 0 }),
+      }),
+    };
+    // WHEN the policy decides THEN frames of at least 60 s cannot all finish locally: part
+    // goes, and the reason no longer says the frame time is unknown
+    const plan = decideBurst(input(situation));
+    expect(sum(plan.offload)).toBeGreaterThan(0);
+    expect(plan.jobs[0]!.reason).not.toMatch(/frame time not known/);
+    // AND a job whose frames started a moment ago stays local (a 1 s lower bound fits)
+    const fresh = decideBurst(
+      input({
+        ...situation,
+        jobs: [{ ...late, rendering: [{ startedAt: at(999) }, { startedAt: at(999) }] }],
+      }),
+    );
+    expect(sum(fresh.offload)).toBe(0);
+  });
+
   it("counts other bridges' cloud frames against the room, and tells only the planned source", () => {
     // GIVEN two farms both late, sharing 5 idle nodes; the other farm already has 5 frames
     // waiting in the cloud
@@ -634,7 +670,15 @@ describe('estimateFrameTime', () => {
       // 200 s ÷ 0.5, less the bias of a noisy divisor (1 + (0.05/0.5)²)
       { mean: 396.04, stdev: 99.01, from: 'progress' },
     ],
-    ['nothing', { localFrameTime: undefined, rendering: [{ startedAt: at(990) }] }, undefined],
+    [
+      'the longest a rendering frame has run, when only starts are known (a lower bound, no spread)',
+      {
+        localFrameTime: undefined,
+        rendering: [{ startedAt: at(990) }, { startedAt: at(940), progress: 0.05 }, {}],
+      },
+      { mean: 60, stdev: 0, from: 'elapsed' },
+    ],
+    ['nothing', { localFrameTime: undefined, rendering: [{ progress: 0.5 }, {}] }, undefined],
     [
       "the studio's estimate, with the spread of three rendering frames' elapsed over progress",
       {

@@ -312,13 +312,15 @@ export interface FrameTimeEstimate {
   readonly mean: number;
   readonly stdev: number;
   /** Where the mean comes from. */
-  readonly from: 'observed' | 'estimate' | 'progress';
+  readonly from: 'observed' | 'estimate' | 'progress' | 'elapsed';
 }
 
 /**
  * A job's local frame time: the mean of its finished local frames; else the studio's
- * estimate; else elapsed ÷ progress of its rendering frames (those at least 15 % done).
- * The spread is the observed one from two finished frames on; before that, from three
+ * estimate; else elapsed ÷ progress of its rendering frames (those at least 15 % done);
+ * else, when only their starts are known, the longest any has run so far: a lower bound
+ * (no spread), so that a job whose first frames run past its deadline is seen late before
+ * one finishes, and never more than it is. The spread is the observed one from two finished frames on; before that, from three
  * rendering frames' elapsed ÷ progress (less the reports' own noise), weighed with
  * `priorCv` × mean as two more samples; else `priorCv` × mean. Undefined when nothing is
  * known yet.
@@ -368,6 +370,13 @@ export function estimateFrameTime(
     const mean = totals.reduce((a, x) => a + x.t, 0) / totals.length;
     return { mean, stdev: spreadFromProgress(mean), from: 'progress' };
   }
+  const longest = Math.max(
+    0,
+    ...(job.rendering ?? [])
+      .filter((f) => f.startedAt !== undefined)
+      .map((f) => (now.getTime() - f.startedAt!.getTime()) / 1000),
+  );
+  if (longest > 0) return { mean: longest, stdev: 0, from: 'elapsed' };
   return undefined;
 }
 

@@ -61,6 +61,11 @@ describe('burst configuration', () => {
       '"often"',
     ],
     [{ burst: { groups: [] } }, 'burst.groups', '[]'],
+    [
+      { burst: { groups: { gpu: { billingGranularitySeconds: 0 } } } },
+      'burst.groups.gpu.billingGranularitySeconds',
+      '0',
+    ],
   ])('refuses %j, naming %s and quoting %s', (json, field, quoted) => {
     // GIVEN a bad key WHEN read THEN a ValidationError names it and quotes the value
     let err: unknown;

@@ -30,6 +30,7 @@ import { gpusOfVmSize, vmSizeCores } from '../vm-sizes';
 import { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
 import { retry, sleep, type BackoffOptions } from '../../retry';
 import { mapLimit } from './limit';
+import { nextPollDelay } from './poll';
 import {
   MAX_NODES_PER_REMOVE,
   validateGroupSpec,
@@ -81,8 +82,17 @@ export interface BatchComputeBackendOptions {
   readonly requestTimeoutMs?: number;
   /** Retry of retryable faults. @default {@link BATCH_BACKOFF}: 6 attempts, 200 ms first pause, 10 s cap, full jitter */
   readonly retry?: BackoffOptions;
-  /** Poll interval of task and capacity monitoring (only while someone listens). @default 5000 */
+  /**
+   * Longest poll interval of task and capacity monitoring (only while someone listens),
+   * reached by backing off while nothing moves. @default 5000
+   */
   readonly pollIntervalMs?: number;
+  /**
+   * Poll interval while a watched job has tasks running, or the last poll saw its counts
+   * change: how late a completion is seen at most (plus one call). @default a tenth of
+   * `pollIntervalMs`, at least 100 (500 at its default)
+   */
+  readonly activePollIntervalMs?: number;
   /** How long a resize or node removal waits for a running resize before stopping it. @default 60000 */
   readonly resizeConflictWaitMs?: number;
   /**
@@ -188,6 +198,10 @@ export class BatchComputeBackend implements ComputeBackend {
   >();
   private timer?: NodeJS.Timeout;
   private polling?: Promise<void>;
+  /** Delay before the next poll; whether the last one saw work; when the last one ended. */
+  private pollDelayMs = 0;
+  private pollBusy = false;
+  private lastPollAt?: number;
   private closed = false;
   private readonly abort = new AbortController();
   private readonly baseUrl: string;
@@ -1122,7 +1136,12 @@ export class BatchComputeBackend implements ComputeBackend {
         .finally(() => {
           this.polling = undefined;
           if (!this.closed && (this.taskListeners.size > 0 || this.capacityListeners.size > 0)) {
-            this.timer = setTimeout(tick, this.options.pollIntervalMs ?? 5000);
+            const idleMs = this.options.pollIntervalMs ?? 5000;
+            this.pollDelayMs = nextPollDelay(this.pollDelayMs, this.pollBusy, {
+              activeMs: this.options.activePollIntervalMs ?? Math.max(100, idleMs / 10),
+              idleMs,
+            });
+            this.timer = setTimeout(tick, this.pollDelayMs);
             this.timer.unref();
           }
         });
@@ -1131,8 +1150,17 @@ export class BatchComputeBackend implements ComputeBackend {
     this.timer.unref();
   }
 
+  /**
+   * How stale the view of task states is: ms since the last monitoring pass ended (a
+   * completion is seen at most this late, plus one pass); undefined before the first.
+   */
+  taskViewAgeMs(now = Date.now()): number | undefined {
+    return this.lastPollAt === undefined ? undefined : now - this.lastPollAt;
+  }
+
   /** One monitoring pass: capacity of watched groups, then state changes of watched jobs. Exposed for tests. */
   async pollOnce(options: OperationOptions = {}): Promise<void> {
+    let busy = false;
     if (this.capacityListeners.size > 0) {
       for (const name of [...this.groups.keys()]) {
         const pool = await this.pool(name, options);
@@ -1147,8 +1175,10 @@ export class BatchComputeBackend implements ComputeBackend {
       }
     }
     if (this.taskListeners.size > 0) {
-      for (const [jobId, watch] of [...this.jobs]) await this.pollJob(jobId, watch, options);
+      for (const [jobId, watch] of [...this.jobs]) if (await this.pollJob(jobId, watch, options)) busy = true;
     }
+    this.pollBusy = busy;
+    this.lastPollAt = Date.now();
   }
 
   private emitCapacity(e: CapacityEvent): void {
@@ -1222,22 +1252,24 @@ export class BatchComputeBackend implements ComputeBackend {
     }
   }
 
-  private async pollJob(jobId: string, watch: JobWatch, options: OperationOptions): Promise<void> {
+  /** Polls one job's task changes; true when it has tasks running, or its counts changed. */
+  private async pollJob(jobId: string, watch: JobWatch, options: OperationOptions): Promise<boolean> {
     let counts: TaskCounts;
     try {
       counts = await this.getTaskCounts(jobId, options);
     } catch (e) {
       if (BatchComputeBackend.code(e) === 'JobNotFound') {
         this.jobs.delete(jobId);
-        return;
+        return false;
       }
       throw e;
     }
     const key = JSON.stringify(counts);
+    const busy = key !== watch.lastCounts || counts.running > 0;
     // Nothing moved and nothing is running: no task can have changed state.
     if (key === watch.lastCounts && counts.running === 0) {
       if (watch.ending) this.jobs.delete(jobId); // ended, and its last changes were seen
-      return;
+      return busy;
     }
     // Overlap the watermark a little: equal timestamps are deduplicated below.
     const since = watch.watermark ? new Date(watch.watermark.getTime() - 1000) : undefined;
@@ -1265,6 +1297,7 @@ export class BatchComputeBackend implements ComputeBackend {
     }
     if (newest > 0) watch.watermark = new Date(newest);
     watch.lastCounts = key;
+    return busy;
   }
 
   async close(): Promise<void> {

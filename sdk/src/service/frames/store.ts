@@ -15,6 +15,7 @@ import {
   type OutputFile,
 } from '../../model/frames';
 import { Journal } from '../../state/journal';
+import { dropUndefined } from '../../model/defined';
 
 /** What a state change carries besides its type and state. */
 export interface FrameChange {
@@ -494,9 +495,4 @@ function specJson(spec: JobSpec): JobSpecJson {
 function reviveSpec(json: JobSpecJson): JobSpec {
   const { deadline, ...rest } = json;
   return deadline === undefined ? rest : { ...rest, deadline: new Date(deadline) };
-}
-
-function dropUndefined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
 }
