@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `buf breaking` for the wire contract: every version of proto/ committed on this branch
-# is checked against the version before it, so no commit ever broke spillway.v1 wire or
+# on its first-parent line is checked against the version before it (a merge against the branch it merged into), so no commit ever broke spillway.v1 wire or
 # source compatibility (FILE rules). The first version has nothing to compare with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 buf=node_modules/.bin/buf
-mapfile -t commits < <(git log --format=%H --reverse -- proto)
+mapfile -t commits < <(git log --first-parent --format=%H --reverse -- proto)
 if [ "${#commits[@]}" -lt 2 ]; then
   echo "buf breaking: ${#commits[@]} version(s) of proto/ so far; nothing to compare yet"
   exit 0
