@@ -1,3 +1,5 @@
+import * as grpc from '@grpc/grpc-js';
+import { wire } from '@spillway/sdk';
 import { startTestService, type TestService } from '../support/service';
 import { closedPort, eventsUntilDone, tcpListener as licenceServer, until } from '../support/waits';
 
@@ -97,6 +99,22 @@ describe('licence servers per capacity group', () => {
         message: expect.stringContaining(`arnold (${address}): ConnectionRefusedError`),
       },
     ]);
+    // A client built before `preflight` still reads the deprecated `license_check` (field 15).
+    const raw = new wire.capacity.CapacityServiceClient(svc.address, grpc.credentials.createInsecure());
+    try {
+      const res = await new Promise<wire.capacity.GetCapacityGroupResponse>((resolve, reject) =>
+        raw.getCapacityGroup({ name: 'lic-down' }, (err, r) => (err ? reject(err) : resolve(r))),
+      );
+      expect(res.group?.status?.licenseCheck).toEqual(
+        expect.objectContaining({
+          state: wire.capacity.LicenseCheckState.LICENSE_CHECK_STATE_FAILED,
+          unreachable: [expect.stringContaining(`arnold (${address})`)],
+        }),
+      );
+      expect(res.group?.status?.preflight?.state).toBe(wire.capacity.PreflightState.PREFLIGHT_STATE_FAILED);
+    } finally {
+      raw.close();
+    }
     expect(group.errors).toEqual(
       expect.arrayContaining([
         expect.objectContaining({

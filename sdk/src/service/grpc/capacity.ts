@@ -71,6 +71,7 @@ function groupToWire(g: CapacityGroupView): w.CapacityGroup {
                 checks: [...g.preflight.checks],
               }
             : undefined,
+          licenseCheck: licenseCheckToWire(g.preflight),
           healthy: g.healthy,
         }
       : undefined,
@@ -82,6 +83,29 @@ const preflightStates: Record<NonNullable<CapacityGroupView['preflight']>['state
   passed: w.PreflightState.PREFLIGHT_STATE_PASSED,
   failed: w.PreflightState.PREFLIGHT_STATE_FAILED,
 };
+
+/**
+ * The deprecated `license_check` (field 15), for clients built before `preflight`: the
+ * licence servers' part of the preflight, unset when the group names no licence server.
+ */
+function licenseCheckToWire(p: CapacityGroupView['preflight']): w.LicenseCheck | undefined {
+  if (!p || !p.checks.includes('licence servers')) return undefined;
+  const unreachable = p.failures.filter((f) => f.code === 'LicenseServerUnreachable');
+  const state = p.state === 'failed' && unreachable.length === 0 ? 'passed' : p.state;
+  return {
+    state: licenseCheckStates[state],
+    unreachable: unreachable.map((f) => f.message),
+    checkedAt: p.checkedAt,
+    nodeId: p.nodeId ?? '',
+  };
+}
+
+const licenseCheckStates: Record<NonNullable<CapacityGroupView['preflight']>['state'], w.LicenseCheckState> =
+  {
+    pending: w.LicenseCheckState.LICENSE_CHECK_STATE_PENDING,
+    passed: w.LicenseCheckState.LICENSE_CHECK_STATE_PASSED,
+    failed: w.LicenseCheckState.LICENSE_CHECK_STATE_FAILED,
+  };
 
 function nodeToWire(n: ComputeNode): w.Node {
   return {

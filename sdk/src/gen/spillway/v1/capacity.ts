@@ -270,6 +270,52 @@ export function mountKindToJSON(object: MountKind): string {
   }
 }
 
+/** LicenseCheckState is where a group's licence preflight stands. Deprecated: see PreflightState. */
+export enum LicenseCheckState {
+  /** LICENSE_CHECK_STATE_UNSPECIFIED - The group names no licence server: nothing to check. */
+  LICENSE_CHECK_STATE_UNSPECIFIED = 0,
+  /** LICENSE_CHECK_STATE_PENDING - Not checked yet, or a check is running on a node of the group. */
+  LICENSE_CHECK_STATE_PENDING = 1,
+  /** LICENSE_CHECK_STATE_PASSED - A node of the group reached every licence server. */
+  LICENSE_CHECK_STATE_PASSED = 2,
+  /** LICENSE_CHECK_STATE_FAILED - A node of the group could not reach a licence server: the group takes no frames. */
+  LICENSE_CHECK_STATE_FAILED = 3,
+}
+
+export function licenseCheckStateFromJSON(object: any): LicenseCheckState {
+  switch (object) {
+    case 0:
+    case 'LICENSE_CHECK_STATE_UNSPECIFIED':
+      return LicenseCheckState.LICENSE_CHECK_STATE_UNSPECIFIED;
+    case 1:
+    case 'LICENSE_CHECK_STATE_PENDING':
+      return LicenseCheckState.LICENSE_CHECK_STATE_PENDING;
+    case 2:
+    case 'LICENSE_CHECK_STATE_PASSED':
+      return LicenseCheckState.LICENSE_CHECK_STATE_PASSED;
+    case 3:
+    case 'LICENSE_CHECK_STATE_FAILED':
+      return LicenseCheckState.LICENSE_CHECK_STATE_FAILED;
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum LicenseCheckState');
+  }
+}
+
+export function licenseCheckStateToJSON(object: LicenseCheckState): string {
+  switch (object) {
+    case LicenseCheckState.LICENSE_CHECK_STATE_UNSPECIFIED:
+      return 'LICENSE_CHECK_STATE_UNSPECIFIED';
+    case LicenseCheckState.LICENSE_CHECK_STATE_PENDING:
+      return 'LICENSE_CHECK_STATE_PENDING';
+    case LicenseCheckState.LICENSE_CHECK_STATE_PASSED:
+      return 'LICENSE_CHECK_STATE_PASSED';
+    case LicenseCheckState.LICENSE_CHECK_STATE_FAILED:
+      return 'LICENSE_CHECK_STATE_FAILED';
+    default:
+      throw new globalThis.Error('Unrecognized enum value ' + object + ' for enum LicenseCheckState');
+  }
+}
+
 /** PreflightState is where a group's preflight stands. */
 export enum PreflightState {
   /** PREFLIGHT_STATE_UNSPECIFIED - The group needs no preflight (it mounts nothing and names no licence server). */
@@ -919,6 +965,21 @@ export interface CapacityGroupSpec_LabelsEntry {
   value: string;
 }
 
+/**
+ * LicenseCheck is the licence part of a group's latest preflight. Deprecated: kept on the
+ * wire for clients built before Preflight; read CapacityGroupStatus.preflight instead.
+ */
+export interface LicenseCheck {
+  /** Where it stands. */
+  state: LicenseCheckState;
+  /** The servers the node could not reach, as "name (host:port): reason". */
+  unreachable: string[];
+  /** When the check finished (or started, while pending). */
+  checkedAt: Date | undefined;
+  /** The node that ran it. */
+  nodeId: string;
+}
+
 /** PreflightFailure is one thing a node of the group found wrong. */
 export interface PreflightFailure {
   /**
@@ -1009,8 +1070,13 @@ export interface CapacityGroupStatus {
    * budget's currency.
    */
   spentTotal: number;
-  /** The latest preflight (mounts, licence servers); unset when the group needs none or none ran yet. */
-  preflight: Preflight | undefined;
+  /**
+   * Deprecated: the licence servers' part of the preflight, for clients built before
+   * preflight (field 20); unset when the group names no licence server.
+   *
+   * @deprecated
+   */
+  licenseCheck: LicenseCheck | undefined;
   /**
    * False when the group takes no frames now (its last preflight failed: a mount missing, a
    * licence server unreachable); the failures are also in errors.
@@ -1025,6 +1091,8 @@ export interface CapacityGroupStatus {
   evictedWork: Duration | undefined;
   /** What that lost render time cost at the group's spot price, in the budget's currency. */
   evictedWorkCost: number;
+  /** The latest preflight (mounts, licence servers); unset when the group needs none or none ran yet. */
+  preflight: Preflight | undefined;
 }
 
 /** CapacityGroup is a group's spec and status. */
@@ -3079,6 +3147,133 @@ export const CapacityGroupSpec_LabelsEntry: MessageFns<CapacityGroupSpec_LabelsE
   },
 };
 
+function createBaseLicenseCheck(): LicenseCheck {
+  return { state: 0, unreachable: [], checkedAt: undefined, nodeId: '' };
+}
+
+export const LicenseCheck: MessageFns<LicenseCheck> = {
+  encode(message: LicenseCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    for (const v of message.unreachable) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.checkedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.checkedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.nodeId !== '') {
+      writer.uint32(34).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LicenseCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLicenseCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.unreachable.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.checkedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LicenseCheck {
+    return {
+      state: isSet(object.state) ? licenseCheckStateFromJSON(object.state) : 0,
+      unreachable: globalThis.Array.isArray(object?.unreachable)
+        ? object.unreachable.map((e: any) => globalThis.String(e))
+        : [],
+      checkedAt: isSet(object.checkedAt)
+        ? fromJsonTimestamp(object.checkedAt)
+        : isSet(object.checked_at)
+          ? fromJsonTimestamp(object.checked_at)
+          : undefined,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+          ? globalThis.String(object.node_id)
+          : '',
+    };
+  },
+
+  toJSON(message: LicenseCheck): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = licenseCheckStateToJSON(message.state);
+    }
+    if (message.unreachable?.length) {
+      obj.unreachable = message.unreachable;
+    }
+    if (message.checkedAt !== undefined) {
+      obj.checkedAt = message.checkedAt.toISOString();
+    }
+    if (message.nodeId !== '') {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LicenseCheck>): LicenseCheck {
+    return LicenseCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LicenseCheck>): LicenseCheck {
+    const message = createBaseLicenseCheck();
+    message.state = object.state ?? 0;
+    message.unreachable = object.unreachable?.map((e) => e) || [];
+    message.checkedAt = object.checkedAt ?? undefined;
+    message.nodeId = object.nodeId ?? '';
+    return message;
+  },
+};
+
 function createBasePreflightFailure(): PreflightFailure {
   return { code: '', subject: '', message: '' };
 }
@@ -3547,11 +3742,12 @@ function createBaseCapacityGroupStatus(): CapacityGroupStatus {
     pinnedDedicatedNodes: 0,
     pinnedSpotNodes: 0,
     spentTotal: 0,
-    preflight: undefined,
+    licenseCheck: undefined,
     healthy: false,
     evictions: 0,
     evictedWork: undefined,
     evictedWorkCost: 0,
+    preflight: undefined,
   };
 }
 
@@ -3599,8 +3795,8 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.spentTotal !== 0) {
       writer.uint32(113).double(message.spentTotal);
     }
-    if (message.preflight !== undefined) {
-      Preflight.encode(message.preflight, writer.uint32(122).fork()).join();
+    if (message.licenseCheck !== undefined) {
+      LicenseCheck.encode(message.licenseCheck, writer.uint32(122).fork()).join();
     }
     if (message.healthy !== false) {
       writer.uint32(128).bool(message.healthy);
@@ -3613,6 +3809,9 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     }
     if (message.evictedWorkCost !== 0) {
       writer.uint32(153).double(message.evictedWorkCost);
+    }
+    if (message.preflight !== undefined) {
+      Preflight.encode(message.preflight, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -3747,7 +3946,7 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
               break;
             }
 
-            message.preflight = Preflight.decode(reader, reader.uint32());
+            message.licenseCheck = LicenseCheck.decode(reader, reader.uint32());
             continue;
           }
           case 16: {
@@ -3780,6 +3979,14 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
             }
 
             message.evictedWorkCost = reader.double();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.preflight = Preflight.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -3860,7 +4067,11 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         : isSet(object.spent_total)
           ? globalThis.Number(object.spent_total)
           : 0,
-      preflight: isSet(object.preflight) ? Preflight.fromJSON(object.preflight) : undefined,
+      licenseCheck: isSet(object.licenseCheck)
+        ? LicenseCheck.fromJSON(object.licenseCheck)
+        : isSet(object.license_check)
+          ? LicenseCheck.fromJSON(object.license_check)
+          : undefined,
       healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
       evictions: isSet(object.evictions) ? globalThis.Number(object.evictions) : 0,
       evictedWork: isSet(object.evictedWork)
@@ -3873,6 +4084,7 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         : isSet(object.evicted_work_cost)
           ? globalThis.Number(object.evicted_work_cost)
           : 0,
+      preflight: isSet(object.preflight) ? Preflight.fromJSON(object.preflight) : undefined,
     };
   },
 
@@ -3920,8 +4132,8 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     if (message.spentTotal !== 0) {
       obj.spentTotal = floatToJson(message.spentTotal);
     }
-    if (message.preflight !== undefined) {
-      obj.preflight = Preflight.toJSON(message.preflight);
+    if (message.licenseCheck !== undefined) {
+      obj.licenseCheck = LicenseCheck.toJSON(message.licenseCheck);
     }
     if (message.healthy !== false) {
       obj.healthy = message.healthy;
@@ -3934,6 +4146,9 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     }
     if (message.evictedWorkCost !== 0) {
       obj.evictedWorkCost = floatToJson(message.evictedWorkCost);
+    }
+    if (message.preflight !== undefined) {
+      obj.preflight = Preflight.toJSON(message.preflight);
     }
     return obj;
   },
@@ -3957,9 +4172,9 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
     message.pinnedDedicatedNodes = object.pinnedDedicatedNodes ?? 0;
     message.pinnedSpotNodes = object.pinnedSpotNodes ?? 0;
     message.spentTotal = object.spentTotal ?? 0;
-    message.preflight =
-      object.preflight !== undefined && object.preflight !== null
-        ? Preflight.fromPartial(object.preflight)
+    message.licenseCheck =
+      object.licenseCheck !== undefined && object.licenseCheck !== null
+        ? LicenseCheck.fromPartial(object.licenseCheck)
         : undefined;
     message.healthy = object.healthy ?? false;
     message.evictions = object.evictions ?? 0;
@@ -3968,6 +4183,10 @@ export const CapacityGroupStatus: MessageFns<CapacityGroupStatus> = {
         ? Duration.fromPartial(object.evictedWork)
         : undefined;
     message.evictedWorkCost = object.evictedWorkCost ?? 0;
+    message.preflight =
+      object.preflight !== undefined && object.preflight !== null
+        ? Preflight.fromPartial(object.preflight)
+        : undefined;
     return message;
   },
 };
