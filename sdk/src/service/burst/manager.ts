@@ -239,8 +239,21 @@ export class BurstManager {
         { queued: c.queued, running: c.running, runningElapsedSeconds: c.elapsed },
       ]),
     );
+    // A bridge that sends each launch as a cloud job of its own names it `<its job>/<launch>`
+    // (OpenCue's virtual host: `<Cuebot job>/<frame>/<generation>`): those frames are the
+    // reported job's, queued ones recallable.
+    for (const j of report.jobs) {
+      if (frames.has(j.sourceJobId)) continue;
+      const parts = [...cloud].filter(([id]) => id.startsWith(`${j.sourceJobId}/`)).map(([, c]) => c);
+      if (parts.length > 0)
+        frames.set(j.sourceJobId, {
+          queued: parts.reduce((n, c) => n + c.queued, 0),
+          running: parts.reduce((n, c) => n + c.running, 0),
+          runningElapsedSeconds: parts.flatMap((c) => c.elapsed),
+        });
+    }
     // Jobs the service has (had) frames of, with none unfinished: nothing in its cloud. Jobs
-    // it never saw (an OpenCue launch is a job of its own) keep the bridge's count.
+    // it never saw keep the bridge's count.
     const known = new Set(
       this.frames
         .listJobs()
