@@ -32,10 +32,11 @@ import { readSecretFile } from '@spillway/sdk/config';
 import { Episodes, FrameEventFollower } from '@spillway/bridge-kit';
 import { OpenCueCallError } from '../cuebot/call';
 import { CuebotClient } from '../cuebot/client';
-import { parseFrameName, renderHostCores } from '../cuebot/units';
+import { CORE_UNITS_PER_CORE, parseFrameName, renderHostCores } from '../cuebot/units';
 import {
   openCueServices,
   type CueAllocation,
+  type CoreDetail,
   type CueLayer,
   type HostReport,
   type RenderHost,
@@ -86,8 +87,14 @@ export class VirtualHost {
   private allocation: CueAllocation | undefined;
   private boundPort = 0;
   private current: VirtualHostStatus = { open: false, reason: 'starting', running: 0 };
-  /** Core units offered to bookings while open: the plan's frames. */
-  private offerUnits = 0;
+  /**
+   * Frames the host may answer for in all: those it had when the last plan came plus those
+   * the plan offloads; 0 while closed. Cuebot books onto whatever cores it counts idle,
+   * several frames in one pass, before the host's next report can lock it: a launch beyond
+   * this is refused (Cuebot requeues it), so the host never takes more frames than the plan
+   * offloads.
+   */
+  private allowedFrames = 0;
   /** The plan reasons last logged. */
   private lastReasons: string | undefined;
   /** The `source` of every frame this host submits: `opencue:<host name>`. */
@@ -143,6 +150,19 @@ export class VirtualHost {
     let n = 0;
     for (const l of Object.values(this.state.current.launches)) n += l.run.num_cores;
     return n;
+  }
+
+  /** Frames the plan still lets the host take. */
+  private framesLeft(): number {
+    return Math.max(0, this.allowedFrames - Object.keys(this.state.current.launches).length);
+  }
+
+  /** Core units offered to bookings: one core per frame the plan still lets it take, within its free cores. */
+  private offeredUnits(): number {
+    return Math.max(
+      0,
+      Math.min(this.totalUnits - this.bookedUnits(), this.framesLeft() * CORE_UNITS_PER_CORE),
+    );
   }
 
   private async boot(): Promise<void> {
@@ -244,6 +264,18 @@ export class VirtualHost {
         code: grpc.status.RESOURCE_EXHAUSTED,
       });
     }
+    if (this.framesLeft() <= 0) {
+      this.log.info('launch refused: the plan offloads no more frames now; Cuebot requeues it', {
+        frame: run.frame_name,
+        job: run.job_name,
+      });
+      throw Object.assign(
+        new Error(
+          `${this.config.hostName} takes no more frames: the plan offloads none beyond those it runs`,
+        ),
+        { code: grpc.status.RESOURCE_EXHAUSTED },
+      );
+    }
     const generation = (this.state.current.generations[run.frame_id] ?? 0) + 1;
     const record: LaunchRecord = {
       frameId: run.frame_id,
@@ -258,6 +290,8 @@ export class VirtualHost {
       s.generations[run.frame_id] = generation;
       s.launches[run.frame_id] = record;
     });
+    // The plan's frames are booked: lock at once, not at the next cycle.
+    if (this.framesLeft() <= 0 && this.current.open) this.reportStatusSoon();
     try {
       await this.submit(record);
     } catch (err) {
@@ -383,14 +417,28 @@ export class VirtualHost {
     return {
       host: this.renderHost(),
       frames: Object.values(this.state.current.launches).map((l) => this.runningInfo(l)),
-      core_info: coreDetail(this.totalUnits, this.bookedUnits(), this.current.open, this.offerUnits),
+      core_info: this.coreInfo(this.current.open),
     };
+  }
+
+  /** Open only while the plan leaves cores to offer; every other core reported locked. */
+  private coreInfo(open: boolean): CoreDetail {
+    const offered = this.offeredUnits();
+    return coreDetail(this.totalUnits, this.bookedUnits(), open && offered > 0, offered);
   }
 
   private async reportStatus(open: boolean): Promise<void> {
     const report = this.hostReport();
-    report.core_info = coreDetail(this.totalUnits, this.bookedUnits(), open, this.offerUnits);
+    report.core_info = this.coreInfo(open);
     await this.cuebot.reportStatus(report, { abortSignal: this.abort.signal });
+  }
+
+  /** A status report now, outside the cycle (its failure is the cycle's to see again). */
+  private reportStatusSoon(): void {
+    this.reportStatus(this.current.open).catch((err: Error) => {
+      if (!this.abort.signal.aborted)
+        this.log.debug('status report after a launch failed', { err: err.message });
+    });
   }
 
   // ---- the cycle: observe the farm, ask for a plan, report status ---------------------
@@ -401,6 +449,7 @@ export class VirtualHost {
     try {
       let decision = { open: false, offerUnits: 0, reason: 'farm not observed' };
       let plan: BurstPlan | undefined;
+      let planOffload = 0;
       try {
         const farm = await this.observe();
         plan = await this.burst.reportFarmState(
@@ -424,7 +473,7 @@ export class VirtualHost {
             reasons: plan.reasons,
           });
         }
-        const planOffload = plan.offload.reduce((n, o) => n + o.frameCount, 0);
+        planOffload = plan.offload.reduce((n, o) => n + o.frameCount, 0);
         decision = shouldOpen({
           burstableWaiting: farm.burstableWaiting,
           planOffload,
@@ -451,7 +500,7 @@ export class VirtualHost {
         this.log.info(decision.open ? 'opening to bookings' : 'closing to bookings', {
           reason: decision.reason,
         });
-      this.offerUnits = decision.offerUnits;
+      this.allowedFrames = decision.open ? Object.keys(this.state.current.launches).length + planOffload : 0;
       this.current = {
         open: decision.open,
         reason: decision.reason,
