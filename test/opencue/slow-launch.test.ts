@@ -8,22 +8,36 @@ import { FakeCuebot } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
 import { freePort } from './ports';
 
-// GIVEN a real service behind a gRPC relay that answers the first SubmitFrames only after 5 s
-// (the service has taken the job by then; the virtual host's launch gives up after 4 s and
-// Cuebot requeues the frame), and the OpenCue virtual host in a burst allocation
-// WHEN a one-frame job is launched
+// GIVEN a real service behind a gRPC relay that passes the first SubmitFrames on to the service
+// (which takes the job) but never gives its answer back: the virtual host's launch gives up at
+// its 4 s deadline whatever the machine's load, and Cuebot requeues the frame; and the OpenCue
+// virtual host in a burst allocation
+// WHEN a one-frame job is launched whose frame runs longer than the launch deadline
 // THEN the frame ends SUCCEEDED on the virtual host, and the service holds one cloud job for
 // it: the relaunch found the job the slow launch made instead of rendering the frame twice
 // (on a loaded machine, 2 of 300 frames of the active-job quota test used to run twice).
+// AND WHEN the frame ends before the launch deadline (while the host still waits for the
+// answer) THEN the host reports it SUCCEEDED once and the launch does not fail: no relaunch.
 
 const HOST = 'azure-slow';
 const identity = (b: Buffer): Buffer => b;
 
-/** A relay of the unary and server-streaming calls of `spillway.v1` to `target`; `delay(path)` holds an answer back. */
+/** What the relay did with a unary call it held: the service's answer, and whether the caller gave up. */
+interface HeldCall {
+  readonly answered: Promise<grpc.ServiceError | null>;
+  readonly gaveUp: Promise<void>;
+}
+
+/**
+ * A relay of the unary and server-streaming calls of `spillway.v1` to `target`. A unary call
+ * `hold(path)` picks goes on to the service, but its answer is kept from the caller, who can
+ * only give up (its deadline); `held` lists those calls.
+ */
 async function startRelay(
   target: string,
-  delayMs: (path: string) => number,
-): Promise<{ address: string; close(): void }> {
+  hold: (path: string) => boolean,
+): Promise<{ address: string; held: HeldCall[]; close(): void }> {
+  const held: HeldCall[] = [];
   const upstream = new grpc.Client(target, grpc.credentials.createInsecure());
   const server = new grpc.Server();
   const services = [
@@ -59,16 +73,24 @@ async function startRelay(
             call.on('cancelled', () => up.cancel());
           }
         : (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-            upstream.makeUnaryRequest(
-              method.path,
-              identity,
-              identity,
-              call.request,
-              call.metadata,
-              (err, res) => {
-                setTimeout(() => callback(err, res), delayMs(method.path));
-              },
+            if (!hold(method.path)) {
+              upstream.makeUnaryRequest(
+                method.path,
+                identity,
+                identity,
+                call.request,
+                call.metadata,
+                callback,
+              );
+              return;
+            }
+            const gaveUp = new Promise<void>((resolve) => call.on('cancelled', () => resolve()));
+            const answered = new Promise<grpc.ServiceError | null>((resolve) =>
+              upstream.makeUnaryRequest(method.path, identity, identity, call.request, call.metadata, (err) =>
+                resolve(err),
+              ),
             );
+            held.push({ answered, gaveUp });
           };
     }
     server.addService(definition, handlers);
@@ -80,6 +102,7 @@ async function startRelay(
   );
   return {
     address: `127.0.0.1:${port}`,
+    held,
     close() {
       server.forceShutdown();
       upstream.close();
@@ -90,16 +113,22 @@ async function startRelay(
 describe('OpenCue virtual host with a slow service', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-slow-'));
   let svc: TestService;
-  let relay: { address: string; close(): void };
+  let relay: Awaited<ReturnType<typeof startRelay>>;
   let cuebot: FakeCuebot;
   let host: VirtualHost | undefined;
   let submissions = 0;
+  /** The next SubmitFrames is held (the service takes it; its caller never hears back). */
+  let holdNext = false;
 
   beforeAll(async () => {
     svc = await startTestService({ nodes: 1, slotsPerNode: 2 });
-    relay = await startRelay(svc.address, (p) =>
-      p === '/spillway.v1.FrameService/SubmitFrames' && ++submissions === 1 ? 5000 : 0,
-    );
+    relay = await startRelay(svc.address, (p) => {
+      if (p !== '/spillway.v1.FrameService/SubmitFrames') return false;
+      submissions += 1;
+      const hold = holdNext;
+      holdNext = false;
+      return hold;
+    });
     cuebot = await FakeCuebot.start({ dispatchIntervalMs: 200 });
     cuebot.subscribe('pipe', 'local.general', 0, 0);
     const rqdPort = await freePort();
@@ -129,25 +158,68 @@ describe('OpenCue virtual host with a slow service', () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
+  const cloudJobsOf = async (cueJobId: string): Promise<string[]> => {
+    const ids: string[] = [];
+    for await (const j of svc.client.listJobs({ source: `opencue:${HOST}` }))
+      if (j.spec.sourceJobId.startsWith(`${cueJobId}/`)) ids.push(j.jobId);
+    return ids;
+  };
+
   it('renders a frame once when its first launch timed out after the service took it', async () => {
+    holdNext = true;
+    const before = submissions;
     const job = cuebot.launchJob({
       name: 'pipe-sh001-comp',
+      show: 'pipe',
+      priority: 50,
+      // Longer than the 4 s launch deadline: still running in the cloud when the launch gives up.
+      layers: [{ name: 'comp', range: '1', tags: ['burst'], command: 'sleep 6' }],
+    });
+    await cuebot.waitFor(
+      () => cuebot.getFrames(job.id).every((f) => f.state === 'SUCCEEDED' || f.state === 'DEAD'),
+      { what: 'the frame to finish', timeoutMs: 90_000 },
+    );
+    expect(cuebot.getFrames(job.id).map((f) => f.state)).toEqual(['SUCCEEDED']);
+    // The slow launch really happened: the service took the first submission, its caller gave
+    // up waiting for the answer, and the frame was launched again.
+    expect(relay.held).toHaveLength(1);
+    await expect(relay.held[0]!.answered).resolves.toBeNull();
+    await relay.held[0]!.gaveUp;
+    expect(submissions - before).toBeGreaterThanOrEqual(2);
+    const frameId = cuebot.getFrames(job.id)[0]!.id;
+    const ok = cuebot.completions.filter(
+      (c) => c.frameId === frameId && c.accepted && c.state === 'SUCCEEDED',
+    );
+    expect(ok).toHaveLength(1);
+    expect(await cloudJobsOf(job.id)).toHaveLength(1);
+  });
+
+  it('reports a frame that ended while its launch still waited for the service, without a relaunch', async () => {
+    holdNext = true;
+    const before = { submissions, failures: cuebot.launchFailures };
+    const job = cuebot.launchJob({
+      name: 'pipe-sh002-comp',
       show: 'pipe',
       priority: 50,
       layers: [{ name: 'comp', range: '1', tags: ['burst'], command: 'true' }],
     });
     await cuebot.waitFor(
       () => cuebot.getFrames(job.id).every((f) => f.state === 'SUCCEEDED' || f.state === 'DEAD'),
-      {
-        what: 'the frame to finish',
-        timeoutMs: 90_000,
-      },
+      { what: 'the frame to finish', timeoutMs: 90_000 },
     );
     expect(cuebot.getFrames(job.id).map((f) => f.state)).toEqual(['SUCCEEDED']);
-    // The slow launch really happened: the first submission was answered late, and relaunched.
-    expect(submissions).toBeGreaterThanOrEqual(2);
-    const cloudJobs: string[] = [];
-    for await (const j of svc.client.listJobs({ source: `opencue:${HOST}` })) cloudJobs.push(j.jobId);
-    expect(cloudJobs).toHaveLength(1);
+    expect(relay.held).toHaveLength(2);
+    await expect(relay.held[1]!.answered).resolves.toBeNull();
+    // The launch's caller gives up waiting; the launch itself is not failed, so no relaunch.
+    await relay.held[1]!.gaveUp;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(cuebot.launchFailures).toBe(before.failures);
+    expect(submissions - before.submissions).toBe(1);
+    const frameId = cuebot.getFrames(job.id)[0]!.id;
+    const ok = cuebot.completions.filter(
+      (c) => c.frameId === frameId && c.accepted && c.state === 'SUCCEEDED',
+    );
+    expect(ok).toHaveLength(1);
+    expect(await cloudJobsOf(job.id)).toHaveLength(1);
   });
 });

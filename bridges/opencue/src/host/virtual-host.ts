@@ -85,6 +85,8 @@ export class VirtualHost {
   /** Cloud logs being written where RQD writes a frame's log, by OpenCue frame id. */
   private readonly logs = new Map<string, Promise<void>>();
   private allocation: CueAllocation | undefined;
+  /** Cloud jobs whose end is being reported to Cuebot. */
+  private readonly settling = new Set<string>();
   private boundPort = 0;
   private current: VirtualHostStatus = { open: false, reason: 'starting', running: 0 };
   /**
@@ -295,6 +297,13 @@ export class VirtualHost {
     try {
       await this.submit(record);
     } catch (err) {
+      if (!this.state.current.launches[run.frame_id] || this.settling.has(record.cloudSourceJobId)) {
+        // The service took it and it ended while the call waited: reported to Cuebot already.
+        this.log.info('the service answered late; the frame had already ended in the cloud', {
+          frame: run.frame_name,
+        });
+        return;
+      }
       // The generation is given back: the service may have taken the job before the call gave
       // up (a slow service past the launch deadline), and Cuebot's next launch of the frame
       // must find that job under the same key, not make a second one that renders it again.
@@ -349,6 +358,21 @@ export class VirtualHost {
     });
     this.followLog(record, res.jobId);
     if (this.state.current.launches[record.frameId]?.killRequested) await this.cancelCloud(record.frameId);
+    // Already ended in the service (a launch that timed out after the service took the frame,
+    // which finished before this relaunch): its end went by the watch while no launch
+    // answered for it, so it is reported from here, once Cuebot has its launch's answer.
+    const ended = res.frames[0];
+    if (ended && TERMINAL_FRAME_STATES.has(ended.state))
+      setImmediate(() => {
+        const l = this.state.current.launches[record.frameId];
+        if (l?.cloudSourceJobId === record.cloudSourceJobId)
+          void this.settle(l, ended.state).catch((err: Error) =>
+            this.log.warn('could not report a frame the service had already finished', {
+              frame: l.run.frame_name,
+              err: err.message,
+            }),
+          );
+      });
   }
 
   private async kill(frameId: string, message: string): Promise<void> {
@@ -660,14 +684,23 @@ export class VirtualHost {
     const l = Object.values(this.state.current.launches).find(
       (x) => x.cloudSourceJobId === ev.key.sourceJobId,
     );
-    if (l && TERMINAL_FRAME_STATES.has(ev.state)) {
+    if (l && TERMINAL_FRAME_STATES.has(ev.state)) await this.settle(l, ev.state, ev.exitCode);
+  }
+
+  /** A cloud frame ended: its completion to Cuebot (once), and the launch forgotten. */
+  private async settle(l: LaunchRecord, state: FrameEvent['state'], exitCode?: number): Promise<void> {
+    const key = l.cloudSourceJobId;
+    // Reported once: the watch and a relaunch's answer may both say the frame ended.
+    if (this.settling.has(key) || this.state.current.launches[l.frameId]?.cloudSourceJobId !== key) return;
+    this.settling.add(key);
+    try {
       let exitStatus = 0;
       let exitSignal = 0;
-      if (ev.state === 'failed') exitStatus = ev.exitCode && ev.exitCode !== 0 ? ev.exitCode : 1;
-      else if (ev.state === 'recalled' && !l.killRequested) {
+      if (state === 'failed') exitStatus = exitCode && exitCode !== 0 ? exitCode : 1;
+      else if (state === 'recalled' && !l.killRequested) {
         // Given back, not failed: Cuebot waits it again without counting a retry.
         exitStatus = RECALLED_EXIT_STATUS;
-      } else if (ev.state === 'cancelled' || ev.state === 'recalled') {
+      } else if (state === 'cancelled' || state === 'recalled') {
         exitStatus = l.killRequested ? 137 : 1;
         exitSignal = l.killRequested ? 9 : 0;
       }
@@ -680,9 +713,11 @@ export class VirtualHost {
       });
       this.log.info('frame finished in the cloud; reported to Cuebot', {
         frame: l.run.frame_name,
-        state: ev.state,
+        state,
         exitStatus,
       });
+    } finally {
+      this.settling.delete(key);
     }
   }
 
