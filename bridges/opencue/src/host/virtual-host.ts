@@ -80,6 +80,9 @@ export class VirtualHost {
   /** Layers change rarely: asked again after a minute, not every cycle. */
   private readonly layerCache = new Map<string, { layers: CueLayer[]; at: number }>();
   private timer: NodeJS.Timeout | undefined;
+  /** The status reports' own timer: they never wait behind a slow observation of the farm. */
+  private statusTimer: NodeJS.Timeout | undefined;
+  private reporting = false;
   private cycling = false;
   private watchDone: Promise<void> = Promise.resolve();
   /** Cloud logs being written where RQD writes a frame's log, by OpenCue frame id. */
@@ -222,6 +225,10 @@ export class VirtualHost {
     this.watchDone = this.watch();
     this.watchDone.catch(() => undefined); // surfaced through `stopped`
     this.timer = setInterval(() => void this.cycle(), c.reportIntervalMs);
+    // Like RQD, the host reports on its own clock: observing a farm of hundreds of jobs can
+    // take longer than Cuebot waits for a report before it takes the host for down and
+    // requeues every frame it runs (which then ran twice in the cloud).
+    this.statusTimer = setInterval(() => void this.reportStatusNow(), c.reportIntervalMs);
     void this.cycle();
     this.log.info('virtual host ready', {
       host: c.hostName,
@@ -267,7 +274,7 @@ export class VirtualHost {
       });
     }
     if (this.framesLeft() <= 0) {
-      this.log.info('launch refused: the plan offloads no more frames now; Cuebot requeues it', {
+      this.log.debug('launch refused: the plan offloads no more frames now; Cuebot requeues it', {
         frame: run.frame_name,
         job: run.job_name,
       });
@@ -455,6 +462,24 @@ export class VirtualHost {
     const report = this.hostReport();
     report.core_info = this.coreInfo(open);
     await this.cuebot.reportStatus(report, { abortSignal: this.abort.signal });
+  }
+
+  /** The timer's status report, unless one is under way. */
+  private async reportStatusNow(): Promise<void> {
+    if (this.reporting || this.abort.signal.aborted) return;
+    this.reporting = true;
+    try {
+      await this.reportStatus(this.current.open);
+      this.episodes.recovered('status', 'status reports reach Cuebot again');
+    } catch (err) {
+      if (this.abort.signal.aborted) return;
+      const e = err as Error & { code?: string };
+      this.episodes.problem('status', `${e.name}:${e.code ?? ''}`, 'status report to Cuebot failed', {
+        err: e.message,
+      });
+    } finally {
+      this.reporting = false;
+    }
   }
 
   /** A status report now, outside the cycle (its failure is the cycle's to see again). */
@@ -780,6 +805,7 @@ export class VirtualHost {
   /** Stops the timer, the watch and the RQD server. Frames keep running in the cloud. */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
     this.abort.abort();
     await this.watchDone.catch(() => undefined);
     await Promise.allSettled([...this.logs.values()]);
