@@ -135,6 +135,11 @@ describe('fuzzing every RPC', () => {
     );
     const summary = [...codes].map(([m, c]) => `${m}: ${[...c].map(([k, n]) => `${k} ${n}`).join(', ')}`);
     console.log(`fuzz seed ${SEED}, ${requests.length} requests\n${summary.join('\n')}`);
+    // On a failure, the service's last words say why (a crash, a stall).
+    if (failures.length > 0 || service!.child.exitCode !== null)
+      console.log(
+        `service exit ${service!.child.exitCode}; its output ends:\n${service!.output().slice(-4000)}`,
+      );
     expect(failures.slice(0, 20)).toEqual([]);
 
     // The process is alive and healthy.

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { BurstClient, type BurstServiceError } from '@spillway/sdk';
-import { capacity as wc, frames as wf } from '@spillway/sdk/wire';
+import { burst as wb, capacity as wc, frames as wf } from '@spillway/sdk/wire';
 import { spawnService, type ServiceProcess } from '../support/service';
 
 // Regressions of what an independent fuzzer did to a real `spillway serve` (a child process):
@@ -241,6 +241,48 @@ describe('hostile input over the wire', () => {
       /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${service.child.pid}/status`, 'utf8'))?.[1],
     );
     expect(rssKb).toBeLessThan(1024 * 1024);
+    alive();
+  });
+
+  // 2,147,483,648 busy workers (or 4,294,967,295 queued frames) in a farm report used to kill
+  // the service: the plan walks every worker and frame, and V8 aborted growing the array
+  // ("invalid size error"). Now a report claims at most 100,000 workers and 1,000,000 frames
+  // per job per state; a report at those bounds is planned and the service keeps answering.
+  it('bounds a farm report, and a report at the bounds is planned', async () => {
+    const report = (state: Parameters<typeof wb.FarmState.fromPartial>[0]) =>
+      rawCall(
+        '/spillway.v1.BurstService/ReportFarmState',
+        Buffer.from(
+          wb.ReportFarmStateRequest.encode(
+            wb.ReportFarmStateRequest.fromPartial({ state: { source: 'test:bounds', ...state } }),
+          ).finish(),
+        ),
+      );
+    const manyWorkers = await report({ workers: [{ group: 'g', idleWorkers: 1, busyWorkers: 2147483648 }] });
+    expect(manyWorkers.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(manyWorkers.details).toContain('state.workers[0].busy_workers');
+    expect(manyWorkers.details).toContain('2147483648');
+    const manyFrames = await report({
+      jobs: [{ sourceJobId: 'j', queuedFrames: 4294967295, burstable: true }],
+    });
+    expect(manyFrames.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(manyFrames.details).toContain('state.jobs[0].queued_frames');
+    const atBounds = await report({
+      workers: [{ group: 'g', idleWorkers: 50_000, busyWorkers: 50_000 }],
+      jobs: [
+        {
+          sourceJobId: 'big',
+          queuedFrames: 1_000_000,
+          renderingFrames: 1_000_000,
+          burstable: true,
+          deadline: new Date(Date.now() + 3_600_000),
+          frameTime: { seconds: 60, nanos: 0 },
+        },
+      ],
+    });
+    expect(atBounds.code).toBe(grpc.status.OK);
+    const health = await rawCall('/grpc.health.v1.Health/Check', Buffer.alloc(0));
+    expect(health.code).toBe(grpc.status.OK);
     alive();
   });
 });
