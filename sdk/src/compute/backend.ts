@@ -299,8 +299,21 @@ export interface ListTasksOptions extends OperationOptions {
   readonly changedSince?: Date;
 }
 
+/**
+ * What a failed call of a {@link ComputeBackend} means for the frames it carried; the frame
+ * dispatcher acts on it and never looks into a backend's errors itself.
+ * - `wait`: the account is full (Azure Batch's active-job quota) and frees itself as other
+ *   jobs end: the frames wait, for as long as it takes, as they wait for nodes. Not a fault.
+ * - `retry`: a transient fault (throttled, busy, timed out, the network): retried with
+ *   backoff, a bounded number of times.
+ * - `fail`: retrying cannot help (refused, not found, a bad spec): the frames fail, naming it.
+ */
+export type FaultKind = 'wait' | 'retry' | 'fail';
+
 /** Frame offload: capacity plus jobs and tasks (Azure Batch, the local engine). */
 export interface ComputeBackend extends CapacityBackend {
+  /** What an error thrown by a call for the job `jobId` means (see {@link FaultKind}). */
+  faultKind(jobId: string, error: unknown): FaultKind;
   /**
    * Creates the job. Idempotent: an existing active job with the same id and group is fine.
    * An existing job that has ended (terminated: a job cannot be reopened) is replaced by a

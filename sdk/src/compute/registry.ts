@@ -13,6 +13,7 @@ import type {
   CapacityBackend,
   CapacityEvent,
   ComputeBackend,
+  FaultKind,
   ComputeJobSpec,
   ComputeNode,
   ComputeTaskSpec,
@@ -191,6 +192,15 @@ export class RoutedComputeBackend implements ComputeBackend {
     return backend;
   }
 
+  faultKind(jobId: string, error: unknown): FaultKind {
+    let backend: ComputeBackend;
+    try {
+      backend = this.forJob(jobId);
+    } catch {
+      return 'fail'; // a job of no known group: nothing to retry against
+    }
+    return backend.faultKind(jobId, error);
+  }
   async createJob(spec: ComputeJobSpec, options?: OperationOptions): Promise<void> {
     const backend = this.forGroup(spec.group);
     await backend.createJob(spec, options);

@@ -657,6 +657,32 @@ describe('worker burst', () => {
     expect(plan.targets.find((t) => t.capacityGroup === 'g')!.spotNodes).toBeLessThanOrEqual(3);
   });
 
+  it('grows for a late job that could not be offloaded (not burstable): worker burst moves no frame', () => {
+    // GIVEN the late job of farm group "lighting" that the bridge cannot offload (e.g. it
+    // names no output directory)
+    const plan = (mode: 'worker' | 'offload') =>
+      planBurst({
+        now: at(0),
+        farms: [
+          {
+            report: {
+              source: 's',
+              observedAt: at(0),
+              jobs: [
+                job({ queuedFrames: 3000, group: 'lighting', capacityGroup: 'cloud', burstable: false }),
+              ],
+              workers: [{ group: 'lighting', idle: 0, busy: 40 }],
+            },
+          },
+        ],
+        groups: [group({ name: 'cloud', mode, farmGroups: ['lighting'] })],
+      });
+    // THEN a worker-burst group grows for it; an offload group does not
+    expect(plan('worker').targets[0]!.spotNodes).toBeGreaterThan(10);
+    expect(plan('offload').targets[0]!.spotNodes).toBe(0);
+    expect(plan('offload').jobs[0]!.reason).toMatch(/not burstable/);
+  });
+
   it("counts cloud workers that joined the farm as the group's nodes, not as local workers", () => {
     // GIVEN the late job of farm group "lighting", and the worker group's 20 nodes in the
     // farm as workers, idle for 10 minutes: reported apart (capacityGroup) or as local ones

@@ -554,15 +554,18 @@ export function decideBurst(input: PolicyInput): PlanDecision {
               ? target
               : undefined;
       const cloud = farm.cloud?.get(job.sourceJobId);
-      const blocked = !job.burstable
-        ? 'not burstable'
-        : capacityGroup !== group.name
-          ? `goes to group ${capacityGroup}`
-          : due === undefined
-            ? 'no deadline and no turnaround target: never worth cloud money'
-            : ft === undefined
-              ? 'frame time not known yet (no finished frame, estimate or progress)'
-              : undefined;
+      // `burstable` says whether its frames can leave the farm; worker burst moves no frame
+      // (the group's nodes join the farm), so it does not apply there.
+      const blocked =
+        !job.burstable && group.mode !== 'worker'
+          ? 'not burstable'
+          : capacityGroup !== group.name
+            ? `goes to group ${capacityGroup}`
+            : due === undefined
+              ? 'no deadline and no turnaround target: never worth cloud money'
+              : ft === undefined
+                ? 'frame time not known yet (no finished frame, estimate or progress)'
+                : undefined;
       return {
         source: report.source,
         job,

@@ -8,6 +8,7 @@ import type {
   AddTasksResult,
   CapacityEvent,
   ComputeBackend,
+  FaultKind,
   ComputeJobSpec,
   ComputeNode,
   ComputeTaskSpec,
@@ -27,7 +28,7 @@ import type {
 } from '../backend';
 import { QuotaExceededError, type BatchQuotaSource } from '../quota';
 import { gpusOfVmSize, vmSizeCores } from '../vm-sizes';
-import { BATCH_BACKOFF, BatchError, isRetryable, toBatchError } from './errors';
+import { BATCH_BACKOFF, BatchError, batchFaultKind, isRetryable, toBatchError } from './errors';
 import { retry, sleep, type BackoffOptions } from '../../retry';
 import { mapLimit } from './limit';
 import { nextPollDelay } from './poll';
@@ -183,6 +184,10 @@ interface GroupWatch {
  */
 export class BatchComputeBackend implements ComputeBackend {
   readonly kind = 'batch' as const;
+
+  faultKind(_jobId: string, error: unknown): FaultKind {
+    return batchFaultKind(error);
+  }
   /** The underlying client (for what the contract does not cover). */
   readonly client: BatchServiceClient;
   private readonly bounds = new Map<string, { maxDedicatedNodes: number; maxSpotNodes: number }>();

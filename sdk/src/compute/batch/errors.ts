@@ -1,3 +1,4 @@
+import type { FaultKind } from '../backend';
 import { SpillwayError } from '../../errors';
 import type { BackoffOptions } from '../../retry';
 
@@ -108,10 +109,12 @@ export function isRetryable(e: unknown): boolean {
 }
 
 /**
- * The account's active-job quota is full (`ActiveJobAndScheduleQuotaReached`): no fault, it
- * clears as the account's jobs end, so a job waiting for it waits as frames wait for nodes.
+ * What a Batch error means for the frames of the call (see `FaultKind`): the account's
+ * active-job quota full (`ActiveJobAndScheduleQuotaReached`) is `wait` (it clears as the
+ * account's jobs end), {@link isRetryable} faults are `retry`, the rest `fail`.
  */
-export function isJobQuotaReached(e: unknown): boolean {
+export function batchFaultKind(e: unknown): FaultKind {
   const code = (e as { code?: unknown } | undefined)?.code;
-  return code === 'ActiveJobAndScheduleQuotaReached';
+  if (code === 'ActiveJobAndScheduleQuotaReached') return 'wait';
+  return isRetryable(e) ? 'retry' : 'fail';
 }

@@ -4,6 +4,7 @@ import type {
   AddTasksResult,
   CapacityEvent,
   ComputeBackend,
+  FaultKind,
   ComputeJobSpec,
   ComputeNode,
   ComputeTaskSpec,
@@ -31,6 +32,7 @@ import {
   validateTasks,
 } from '../batch-vocabulary';
 import { LocalEngine, type LocalEngineOptions } from './engine';
+import { batchFaultKind } from '../batch/errors';
 import { EngineError } from './errors';
 import { readTaskDirFile, readTaskDirFileRange } from './files';
 import type { EngineMount, EnginePool, EngineTask, EngineTaskSpec } from './types';
@@ -127,6 +129,11 @@ export function canonical(value: unknown): string {
  * Groups are pools of simulated nodes; tasks are real child processes.
  */
 export class LocalComputeBackend implements ComputeBackend {
+  /** The engine answers in Azure Batch's vocabulary (codes and statuses), so Batch's rule reads it. */
+  faultKind(_jobId: string, error: unknown): FaultKind {
+    return batchFaultKind(error);
+  }
+
   readonly kind = 'local' as const;
   /** The engine underneath (for preemption on demand, inspection). */
   readonly engine: LocalEngine;

@@ -7,9 +7,11 @@ import type {
   ComputeBackend,
   ComputeJobSpec,
   ComputeTaskSpec,
+  FaultKind,
   TaskEvent,
   TaskInfo,
 } from '../../compute/backend';
+import { batchFaultKind } from '../../compute/batch/errors';
 import { silentLogger } from '../../logging';
 import type { JobSpec } from '../../model/frames';
 import { FrameDispatcher, taskIdOf, type OutputResolver, type TaskFactory } from './dispatcher';
@@ -21,6 +23,10 @@ import { FrameStore } from './store';
 
 class ScriptedBackend implements ComputeBackend {
   readonly kind = 'local' as const;
+  /** Its scripted faults imitate Batch's (status codes, `ActiveJobAndScheduleQuotaReached`). */
+  faultKind(_jobId: string, error: unknown): FaultKind {
+    return batchFaultKind(error);
+  }
   readonly tasks = new Map<string, TaskInfo>();
   readonly created: string[] = [];
   readonly terminated: string[] = [];

@@ -7,7 +7,6 @@ import type {
   TaskEvent,
   TaskInfo,
 } from '../../compute/backend';
-import { isJobQuotaReached, isRetryable } from '../../compute/batch/errors';
 import { MAX_COMMAND_LINE, validateJobSpec, validateTasks } from '../../compute/batch-vocabulary';
 import { ValidationError } from '../../errors';
 import type { FrameSpec, JobSpec, OutputFile } from '../../model/frames';
@@ -334,16 +333,19 @@ export class FrameDispatcher {
         job.quotaWaits = 0;
         continue;
       }
-      if (failure.atJob && isJobQuotaReached(failure.error)) {
-        // The account is full of active jobs; they end as their frames settle. Wait, unbounded.
+      const fault = this.backend.faultKind(jobId, failure.error);
+      if (fault === 'wait') {
+        // The account is full (Batch: its quota of active jobs); it frees itself as other
+        // jobs' frames settle. Wait, unbounded: not a fault.
         job.quotaWaits = (job.quotaWaits ?? 0) + 1;
         const wait = backoffMs(Math.min(job.quotaWaits, 6), {
           initialIntervalMs: this.options.retryBaseMs ?? 500,
           maxIntervalMs: this.options.retryMaxMs ?? 30_000,
         });
         if (job.quotaWaits === 1) {
-          this.options.logger.info('the Batch account has its quota of active jobs; the job waits', {
+          this.options.logger.info('the compute account is at its quota of active jobs; the job waits', {
             jobId,
+            reason: errorText(failure.error),
             frames: job.waiting.size,
           });
         }
@@ -354,7 +356,7 @@ export class FrameDispatcher {
       job.attempts++;
       const max = this.options.maxDispatchAttempts ?? 8;
       const reason = errorText(failure.error);
-      if (isRetryable(failure.error) && job.attempts < max) {
+      if (fault === 'retry' && job.attempts < max) {
         // The one backoff; the wait is a timer, so the job holds nothing while it waits.
         const wait = backoffMs(job.attempts, {
           initialIntervalMs: this.options.retryBaseMs ?? 500,
@@ -372,9 +374,10 @@ export class FrameDispatcher {
       }
       // Not retryable, or out of attempts: these frames cannot run in the cloud.
       const failed = failure.atJob ? [...job.waiting] : frameIds;
-      const why = isRetryable(failure.error)
-        ? `could not be handed to the compute backend after ${job.attempts} attempts: ${reason}`
-        : `could not be handed to the compute backend: ${reason}`;
+      const why =
+        fault === 'retry'
+          ? `could not be handed to the compute backend after ${job.attempts} attempts: ${reason}`
+          : `could not be handed to the compute backend: ${reason}`;
       this.options.logger.error('dispatch failed; failing the frames', {
         jobId,
         frames: failed.length,
