@@ -76,8 +76,16 @@ describe('spillway --help', () => {
         expect(option.long).toBeDefined();
         expect(option.description.length).toBeGreaterThan(3);
         expect(text).toContain(`${option.flags} ${option.description.replace(/\s+/g, ' ').slice(0, 40)}`);
-        if (option.defaultValue !== undefined)
-          expect(text).toContain(`(default: ${JSON.stringify(option.defaultValue)})`);
+        if (option.defaultValue !== undefined) {
+          // Help shows the default as commander does: its description when one is given
+          // (`.default(2592000000, '30d')`), else the value itself.
+          const shown = option.defaultValueDescription || JSON.stringify(option.defaultValue);
+          expect(text).toContain(`(default: ${shown})`);
+          // A described default must be honest: the option's own parser reads the
+          // description back as the value the command gets.
+          if (option.defaultValueDescription && option.parseArg)
+            expect(option.parseArg(option.defaultValueDescription, undefined)).toEqual(option.defaultValue);
+        }
       }
       for (const argument of command.registeredArguments) {
         expect(argument.description.length).toBeGreaterThan(3);

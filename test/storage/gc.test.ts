@@ -186,9 +186,6 @@ describe('spillway assets gc (through the AssetService)', () => {
     const y = random(4000);
     writeTree(tree, { 'x.bin': x, 'y.bin': y });
     const old = await sync(assets, tree);
-    // (Blob times have one-second resolution: a blob of the collection's own second is not
-    // older than it, so the old manifest is made at least a second old.)
-    await new Promise((r) => setTimeout(r, 1100));
     // ... and a sync of a tree with x, y and a large new file, which finds x and y present
     // and relies on them. Its first block upload is held (a pipeline policy on the real
     // client) until the collection has had every chance to delete.
@@ -259,6 +256,31 @@ describe('spillway assets gc (through the AssetService)', () => {
     expect(r.filesUploaded).toBe(1);
     // The sync let go of its lock: none is left behind.
     expect((await storage.listLocks(assets)).map((l) => l.name)).toEqual([]);
+  });
+
+  test('GIVEN a manifest committed in the same second a collection with --older-than 0s is asked for THEN the collection (and its dry run) deletes it', async () => {
+    // GIVEN a storage clock that has just moved to a new second (blob times are whole
+    // seconds), and a sync committed at once, in that second
+    const { assets } = serviceContainers(service.dataDir);
+    const second = async (): Promise<number> => (await assets.getProperties()).date!.getTime();
+    const before = await second();
+    while ((await second()) === before) await new Promise((r) => setTimeout(r, 10));
+    const tree = tmp('gc-same-second');
+    writeTree(tree, { 'same.bin': random(1000) });
+    const synced = await sync(assets, tree);
+    const committed = (await assets.getBlobClient(manifestBlob(synced.manifestId)).getProperties())
+      .lastModified!;
+    // WHEN a collection of everything older than 0s is asked for right after
+    const dry = await service.client.assets.collectGarbage({ olderThanMs: 0, dryRun: true });
+    const report = await service.client.assets.collectGarbage({ olderThanMs: 0 });
+    // THEN the manifest, committed before the collection was asked for, is older than its
+    // cutoff, and goes with its content
+    for (const r of [dry, report]) {
+      expect(r.cutoff.getTime()).toBeGreaterThan(committed.getTime());
+      expect(r.manifestsDeleted).toContain(synced.manifestId);
+    }
+    expect(await blobExists(assets, manifestBlob(synced.manifestId))).toBe(false);
+    expect(await blobExists(assets, contentBlob(synced.built.manifest.files[0]!.sha256))).toBe(false);
   });
 
   test('GIVEN a collection running WHEN a second one is asked for THEN it is refused with FAILED_PRECONDITION', async () => {

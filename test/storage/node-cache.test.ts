@@ -41,7 +41,12 @@ function cached(service: TestService): string[] {
     .sort();
 }
 
-/** A job whose one frame checks its assets (sha256sum of every .bin into out/sums.txt). */
+/**
+ * A job whose one frame checks its assets (sha256sum of every .bin into out/sums.txt) and
+ * records the asset trees laid out on its node while it runs (out/trees.txt): once a job
+ * ends, its release step removes its tree, so what the node held during a task is only
+ * seen from the task.
+ */
 async function submitJob(
   service: TestService,
   name: string,
@@ -54,18 +59,22 @@ async function submitJob(
       source: 'test',
       sourceJobId: name,
       assetManifestId: manifestId,
-      commandTemplate: `${wait}cd "$SPILLWAY_ASSETS_DIR" && sha256sum *.bin > "$AZ_BATCH_TASK_WORKING_DIR/out/sums.txt"`,
+      commandTemplate:
+        `${wait}cd "$SPILLWAY_ASSETS_DIR" && sha256sum *.bin > "$AZ_BATCH_TASK_WORKING_DIR/out/sums.txt"` +
+        ' && ls .. > "$AZ_BATCH_TASK_WORKING_DIR/out/trees.txt"',
     },
     [{ sourceTaskId: 'f1', frameStart: 1, frameEnd: 1 }],
   );
   return jobId;
 }
 
-async function sums(service: TestService, frame: Frame): Promise<string> {
-  const out = path.join(tmp('sums'), 'sums.txt');
-  await service.client.assets.fetchOutput(frame.frameId, 'sums.txt', out);
+/** An output of a frame of `submitJob`: `sums.txt` or `trees.txt`. */
+async function output(service: TestService, frame: Frame, name: 'sums.txt' | 'trees.txt'): Promise<string> {
+  const out = path.join(tmp('out'), name);
+  await service.client.assets.fetchOutput(frame.frameId, name, out);
   return fs.readFileSync(out, 'utf8');
 }
+const sums = (service: TestService, frame: Frame): Promise<string> => output(service, frame, 'sums.txt');
 
 /** A tree of one file, synced into the service's container. */
 async function syncOne(service: TestService, file: string, bytes: Buffer): Promise<storage.SyncResult> {
@@ -108,12 +117,12 @@ describe('bounded node cache', () => {
       expect(await sums(service, fa!)).toBe(`${sha(a)}  a.bin\n`);
       expect(await sums(service, fb!)).toBe(`${sha(b)}  b.bin\n`);
       // ... one after the other, and the node keeps only the second's content: the first's
-      // was evicted (with its idle tree) to make room.
+      // was evicted to make room (the cache outlives the jobs: their release steps, which
+      // run as each job ends, remove only their trees). While the second ran, the first's
+      // tree was no longer on the node.
       expect(fb!.startedAt!.getTime()).toBeGreaterThanOrEqual(fa!.finishedAt!.getTime());
       expect(cached(service)).toEqual([sha(b)]);
-      const shared = sharedDir(service);
-      expect(fs.existsSync(path.join(shared, 'spillway-assets', ma.manifestId))).toBe(false);
-      expect(fs.existsSync(path.join(shared, 'spillway-assets', mb.manifestId, 'b.bin'))).toBe(true);
+      expect(await output(service, fb!, 'trees.txt')).toBe(`${mb.manifestId}\n`);
     } finally {
       await service.close();
     }
@@ -203,7 +212,7 @@ describe('bounded node cache', () => {
 });
 
 describe('per-job clean-up', () => {
-  test('GIVEN a finished job WHEN it ends on the node THEN its release removes its laid-out tree and keeps the shared cache', async () => {
+  test('GIVEN a job whose frames settled WHEN it ends on the node THEN its release removes its laid-out tree and keeps the shared cache', async () => {
     const service = await startTestService({ nodes: 1 });
     try {
       const bytes = random(10_000);
@@ -211,11 +220,13 @@ describe('per-job clean-up', () => {
       const jobId = await submitJob(service, 'release', m.manifestId);
       const [frame] = await finishedFrames(service.client, jobId);
       expect(frame!.state).toBe('succeeded');
-      const tree = path.join(sharedDir(service), 'spillway-assets', m.manifestId);
-      expect(fs.existsSync(path.join(tree, 'c.bin'))).toBe(true);
-      // WHEN the job ends (the backend job is terminated: its release step runs on the node)
-      await service.client.cancelJob(jobId);
+      // The task ran in its laid-out tree.
+      expect(await sums(service, frame!)).toBe(`${sha(bytes)}  c.bin\n`);
+      expect(await output(service, frame!, 'trees.txt')).toBe(`${m.manifestId}\n`);
+      // WHEN the job ends (the service ends the backend job once its frames have settled:
+      // its release step runs on the node)
       // THEN
+      const tree = path.join(sharedDir(service), 'spillway-assets', m.manifestId);
       await eventually('the release step', async () => (fs.existsSync(tree) ? undefined : true), 30_000);
       expect(cached(service)).toEqual([sha(bytes)]);
     } finally {

@@ -1,4 +1,10 @@
-import { parseDurationText, planGarbage, type ContentBlobInfo, type ManifestBlobInfo } from './gc';
+import {
+  collectionCutoff,
+  parseDurationText,
+  planGarbage,
+  type ContentBlobInfo,
+  type ManifestBlobInfo,
+} from './gc';
 import { liveLocks, type SeenLock } from './locks';
 
 const T = (minutes: number): Date => new Date(Date.UTC(2026, 0, 1, 0, minutes));
@@ -142,4 +148,44 @@ describe('parseDurationText', () => {
       expect(() => parseDurationText(text, '--older-than')).toThrow(/--older-than: must be a duration/);
     },
   );
+});
+
+describe('collectionCutoff (whole-second storage times)', () => {
+  // A storage clock as HTTP dates give it: whole seconds, rounded down; each read moves it on by `stepMs`.
+  const clockFrom = (startMs: number, stepMs: number) => {
+    let t = startMs;
+    const reads: number[] = [];
+    const clock = async (): Promise<Date> => {
+      reads.push(t);
+      const shown = new Date(Math.floor(t / 1000) * 1000);
+      t += stepMs;
+      return shown;
+    };
+    return { clock, reads };
+  };
+  const at = (s: number): number => Date.UTC(2026, 0, 1, 0, 0, s);
+  test.each([
+    // name, asked at (ms past 00:00:10), olderThanMs, cutoff (s), storage reads
+    ['GIVEN 0s asked mid-second THEN the cutoff is the next whole second, waited for', 400, 0, 11, 3],
+    [
+      'GIVEN 0s asked at the start of a second THEN still the next one (the read is rounded down)',
+      0,
+      0,
+      11,
+      5,
+    ],
+    ['GIVEN 250ms THEN whole seconds count: as 0s', 999, 250, 11, 2],
+    ['GIVEN 1s THEN the cutoff is the second asked in, already reached: no wait', 400, 1000, 10, 1],
+    ['GIVEN 30d THEN 30 days before the next whole second, no wait', 400, 2_592_000_000, 11 - 2_592_000, 1],
+  ])('%s', async (_, askedMs, olderThanMs, cutoffS, reads) => {
+    const { clock, reads: seen } = clockFrom(at(10) + askedMs, 300);
+    const r = await collectionCutoff(clock, olderThanMs);
+    expect(r.start).toEqual(new Date(at(11)));
+    expect(r.cutoff).toEqual(new Date(at(cutoffS)));
+    expect(r.now).toEqual(new Date(at(10)));
+    expect(seen).toHaveLength(reads);
+    // It returns only once the storage clock shows the cutoff: a blob written before it
+    // carries an earlier second, one written after carries the cutoff's second or later.
+    expect(Math.floor(seen[seen.length - 1]! / 1000) * 1000).toBeGreaterThanOrEqual(r.cutoff.getTime());
+  });
 });

@@ -2,7 +2,7 @@
  * Content garbage collection of the assets container.
  *
  * The rule (docs/storage.md, "Lifecycle"): with a cutoff of (collection start, on the
- * storage service's clock) minus `olderThanMs`,
+ * storage service's clock) minus `olderThanMs` (see `collectionCutoff`),
  * 1. a manifest is deleted when it was last written (synced, committed, or found again by
  *    a sync: each refreshes it) before the cutoff and no unfinished job uses it;
  * 2. then a content blob is deleted when no remaining manifest lists it and it was written
@@ -22,6 +22,7 @@ import { CONTENT_PREFIX, contentHashOf, manifestBlobName, manifestIdOf, MANIFEST
 import { acquireGcLock, listLocks, type StorageLockOptions } from './locks';
 import { parseManifest, sha256Hex } from './manifest';
 import { forEachLimited } from './pool';
+import { sleep } from '../retry';
 
 /** A manifest blob as listed. */
 export interface ManifestBlobInfo {
@@ -100,7 +101,11 @@ export function planGarbage(input: GarbagePlanInput): GarbagePlan {
 
 /** Options of `collectGarbage`. */
 export interface CollectGarbageOptions {
-  /** Blobs last written at least this long before the collection started may go; 0 means all. */
+  /**
+   * Blobs last written at least this long before the collection started may go; 0 means
+   * all written before it started. Counted in whole seconds, as storage times are (see
+   * `collectionCutoff`).
+   */
   readonly olderThanMs: number;
   /** Report what would be deleted, delete nothing, take no lock. @default false */
   readonly dryRun?: boolean;
@@ -157,6 +162,36 @@ async function serviceNow(container: ContainerClient, abortSignal?: AbortSignal)
   } catch (e) {
     throw toStorageError(e, 'get properties of', container.url);
   }
+}
+
+/** Storage times (`Date`, `Last-Modified`) are HTTP dates: whole seconds, rounded down. */
+const STORAGE_TICK_MS = 1000;
+
+/**
+ * When the collection starts and its cutoff, on the storage service's clock, such that a
+ * listed Last-Modified compares with the cutoff exactly. Storage times are whole seconds
+ * (rounded down): a blob written in the second the collection was asked for carries the
+ * same time as one written a moment after. So the collection starts at the next whole
+ * second of the storage clock, the cutoff is that start minus `olderThanMs` in whole
+ * seconds, and while the cutoff is not yet past on the storage clock (an age under a
+ * second: `--older-than 0s`) it waits until it is. Then every blob written before the
+ * cutoff is listed as older than it (a manifest committed before the collection was asked
+ * for goes, even with `0s`), and every blob written after it carries a later time.
+ * `now` is the storage clock when it was first read.
+ */
+export async function collectionCutoff(
+  clock: () => Promise<Date>,
+  olderThanMs: number,
+  abortSignal?: AbortSignal,
+): Promise<{ readonly now: Date; readonly start: Date; readonly cutoff: Date }> {
+  const now = await clock();
+  const start = Math.floor(now.getTime() / STORAGE_TICK_MS) * STORAGE_TICK_MS + STORAGE_TICK_MS;
+  const cutoff = start - Math.floor(olderThanMs / STORAGE_TICK_MS) * STORAGE_TICK_MS;
+  for (let t = now.getTime(); t < cutoff; t = (await clock()).getTime()) {
+    await sleep(Math.min(250, Math.max(25, cutoff - t)), abortSignal);
+    abortSignal?.throwIfAborted();
+  }
+  return { now, start: new Date(start), cutoff: new Date(cutoff) };
 }
 
 async function listManifests(
@@ -275,8 +310,7 @@ export async function collectGarbage(
   const refs = options.manifestReferences ?? new Map<string, readonly string[]>();
   const exclusive = options.exclusive ?? (<T>(fn: () => Promise<T>) => fn());
   const dryRun = options.dryRun ?? false;
-  const now = await serviceNow(container, signal);
-  const cutoff = new Date(now.getTime() - olderThanMs);
+  const { now, cutoff } = await collectionCutoff(() => serviceNow(container, signal), olderThanMs, signal);
 
   // Read every manifest before taking the lock (the long part), then again under it for
   // whatever was committed meanwhile: syncs are not held up while manifests are read.

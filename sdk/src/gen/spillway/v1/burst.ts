@@ -93,7 +93,10 @@ export interface QueuedJob {
    * job have finished (local_frame_time). Unset: unknown.
    */
   frameTime: Duration | undefined;
-  /** False when the job cannot leave the farm (unsupported plugin, no assets, opted out). */
+  /**
+   * False when the job cannot leave the farm (unsupported plugin, no assets, opted out).
+   * Worker burst ignores it: its cloud workers join the farm and no frame leaves.
+   */
   burstable: boolean;
   /** The capacity group that would take its overflow; empty for the service's default. */
   capacityGroup: string;
