@@ -173,6 +173,8 @@ interface Proc {
   units: number;
   memoryKb: number;
   bookedAt: number;
+  /** When the host answered its LaunchFrame: a report sent before it cannot list the frame. */
+  launchedAt?: number;
   missedReports: number;
   kill?: 'kill' | 'eat';
 }
@@ -532,18 +534,22 @@ export class FakeCuebot {
       soft_memory_limit: 0,
       hard_memory_limit: 0,
     };
-    this.rqdCall(hostName, 'LaunchFrame', { run_frame: runFrame }).catch((err: Error) => {
-      this.launchFailures += 1;
-      this.log.warn('LaunchFrame failed; frame back to WAITING', {
-        frame: frame.name,
-        host: hostName,
-        err: err.message,
+    this.rqdCall(hostName, 'LaunchFrame', { run_frame: runFrame })
+      .then(() => {
+        proc.launchedAt = Date.now();
+      })
+      .catch((err: Error) => {
+        this.launchFailures += 1;
+        this.log.warn('LaunchFrame failed; frame back to WAITING', {
+          frame: frame.name,
+          host: hostName,
+          err: err.message,
+        });
+        if (this.procs.get(proc.resourceId)) {
+          this.procs.delete(proc.resourceId);
+          if (frame.state === 'RUNNING') frame.state = 'WAITING';
+        }
       });
-      if (this.procs.get(proc.resourceId)) {
-        this.procs.delete(proc.resourceId);
-        if (frame.state === 'RUNNING') frame.state = 'WAITING';
-      }
-    });
   }
 
   private rqdCall(hostName: string, method: string, request: unknown): Promise<unknown> {
@@ -653,7 +659,9 @@ export class FakeCuebot {
       }
     }
     for (const p of this.procs.values()) {
-      if (p.host !== host.name || now - p.bookedAt < 1000) continue;
+      // Missed reports count from a second after the host took the launch (not from the
+      // booking: a host whose launch is still on its way cannot list the frame yet).
+      if (p.host !== host.name || p.launchedAt === undefined || now - p.launchedAt < 1000) continue;
       p.missedReports = listed.has(p.resourceId) ? 0 : p.missedReports + 1;
     }
   }
