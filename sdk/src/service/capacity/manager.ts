@@ -374,7 +374,7 @@ export class CapacityManager {
     if (spec.maxDedicatedNodes + spec.maxSpotNodes === 0) {
       throw new ValidationError('spec.max_dedicated_nodes', 0, 'and max_spot_nodes cannot both be 0');
     }
-    validateMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts');
+    validateMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts', 'proto');
     for (const [field, v] of [
       ['spec.cost.dedicated_per_node_hour', spec.cost?.dedicatedPerNodeHour ?? 0],
       ['spec.cost.spot_per_node_hour', spec.cost?.spotPerNodeHour ?? 0],
