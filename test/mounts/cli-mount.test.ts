@@ -132,6 +132,31 @@ describe('spillway pools create --mount', () => {
       ],
       [[{ ...nfs, fileCache: { maxSizeMb: 1024 } }], 'spec.mounts[0].file_cache'],
     ];
+    // A scale set's instances cannot read a file on the service's host.
+    const onScaleSet = await svc.client.capacity
+      .ensure({
+        name: 'wire-ss',
+        mode: 'worker-burst',
+        backend: 'scale-set',
+        vmSize: 'Standard_D4as_v5',
+        image: { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server' },
+        maxDedicatedNodes: 1,
+        resourceGroup: 'render',
+        location: 'westeurope',
+        workerStartup: { renderManager: 'deadline', farmAddress: 'repo.studio.internal:4433' },
+        mounts: [
+          {
+            name: 'tex',
+            kind: 'azureBlob',
+            source: 'https://acct.blob.core.windows.net/textures',
+            credentialReference: 'file:/etc/spillway/key',
+          },
+        ],
+      })
+      .catch((e: unknown) => e as BurstServiceError);
+    expect(onScaleSet).toBeInstanceOf(BurstServiceError);
+    expect((onScaleSet as BurstServiceError).field).toBe('spec.mounts[0].credential_reference');
+    expect((onScaleSet as BurstServiceError).message).toContain('file:/etc/spillway/key');
     for (const [mounts, field] of cases) {
       const err = await refusal(mounts);
       expect(err).toBeInstanceOf(BurstServiceError);

@@ -476,6 +476,27 @@ export function mountLogType(kind: MountKind): string {
 }
 
 /**
+ * `validateMounts`, and what a scale set cannot do: a `file:` credential names a file on the
+ * service's host, which an instance cannot read. Errors name fields as `validateMounts` does.
+ */
+export function validateScaleSetMounts(
+  mounts: readonly MountSpec[],
+  prefix = 'mounts',
+  naming: MountFieldNames = 'sdk',
+): void {
+  validateMounts(mounts, prefix, naming);
+  mounts.forEach((m, i) => {
+    const ref = m.credentialReference ? parseCredentialReference(m.credentialReference) : undefined;
+    if (ref?.kind === 'file')
+      throw new ValidationError(
+        `${prefix}[${i}].${mountFieldName('credentialReference', naming)}`,
+        m.credentialReference,
+        "names a file on the service's host, which a scale-set instance cannot read; name a Key Vault secret URI (read at boot with the instance's managed identity)",
+      );
+  });
+}
+
+/**
  * Shell lines a scale-set instance runs at boot to mount the group's file systems under
  * `mountsDir`, and to export `SPILLWAY_MOUNT_<NAME>` for the worker it starts. No secret is
  * in them: an account key, SAS or password is read at boot from its Key Vault reference with
@@ -488,17 +509,8 @@ export function renderMountCommands(
   options: { readonly mountsDir?: string } = {},
 ): string[] {
   if (mounts.length === 0) return [];
-  validateMounts(mounts);
+  validateScaleSetMounts(mounts);
   const dir = options.mountsDir ?? SCALE_SET_MOUNTS_DIR;
-  for (const m of mounts) {
-    const ref = m.credentialReference ? parseCredentialReference(m.credentialReference) : undefined;
-    if (ref?.kind === 'file')
-      throw new ValidationError(
-        `mounts[${mounts.indexOf(m)}].credentialReference`,
-        m.credentialReference,
-        "names a file on the service's host, which a scale-set instance cannot read; name a Key Vault secret URI (read at boot with the instance's managed identity)",
-      );
-  }
   const lines = [
     '# Spillway mounts: credentials come from Key Vault at boot, never from this script.',
     `SPILLWAY_MOUNTS_DIR="\${SPILLWAY_MOUNTS_DIR:-${dir}}"`,

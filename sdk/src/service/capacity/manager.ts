@@ -21,7 +21,12 @@ import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
-import { canonicalMounts, validateMounts, type MountSpec } from '../../storage/mounts';
+import {
+  canonicalMounts,
+  validateMounts,
+  validateScaleSetMounts,
+  type MountSpec,
+} from '../../storage/mounts';
 import { mountsFromWire } from '../../storage/mounts-wire';
 import type { JobSpec } from '../../model/frames';
 import {
@@ -493,6 +498,7 @@ export class CapacityManager {
         );
       }
       validateVmImage(spec, false);
+      validateScaleSetMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts', 'proto');
       const startup = scaleSet.workerStartup;
       if (!startup || startup.renderManager === 0) {
         throw new ValidationError(
