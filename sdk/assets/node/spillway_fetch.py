@@ -703,7 +703,7 @@ def cmd_collect(args):
     os.chmod(tmp, 0o644)
     os.replace(tmp, dest)
     fsync_dir(root)
-    print(json.dumps({"files": len(entries), "bytes": sum(e["sizeBytes"] for e in entries), "outputs": out_name, "skipped": len(skipped)}))
+    print(json.dumps({"files": len(entries), "bytes": sum(e["sizeBytes"] for e in entries), "outputs": out_name}))
 
 
 def main(argv):
