@@ -9,7 +9,10 @@
 // (the embedded engine evicts only on demand). The simulator decides at the bridge's poll
 // interval. Frame times are the simulator's own draws for the scaled scenario's seed: the
 // farm's workers and the cloud nodes sleep exactly them (cloud frames × nodeSpeed), so live
-// and simulated runs render the same frames.
+// and simulated runs render the same frames. Each run also prints what the live parts add
+// per frame that the scaled scenario does not have (process start, a worker's wait for its
+// next task, the embedded engine's round trip through Azurite) and the group figures the
+// service learned: where live and simulated cost part, those say why.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -65,13 +68,14 @@ export function scaleScenario(sc: Scenario, size: number, time: number): Scenari
   };
 }
 
-/** The frame script: sleeps its frame's scenario time (× nodeSpeed on a cloud node). */
-const SLEEP_FRAME = `'use strict';
-const fs = require('node:fs');
-const [table, job, frame] = process.argv.slice(2);
-const t = JSON.parse(fs.readFileSync(table, 'utf8'));
-const seconds = t.times[job][Number(frame)] * (process.env.AZ_BATCH_NODE_ID ? t.nodeSpeed : t.localSpeed);
-setTimeout(() => {}, Math.max(0, Math.round(seconds * 1000)));
+/**
+ * The frame script: sleeps its frame's scenario time, read from a file of one time per
+ * line (`<job>.local`, or `<job>.cloud` on a cloud node, already × its speed). `/bin/sh`
+ * and `sleep` start in milliseconds: a `node` script's start took about 0.5 s of every
+ * 4.5 s frame on this machine, a per-frame cost the time-compressed scenario does not have.
+ */
+const SLEEP_FRAME = `if [ -n "$AZ_BATCH_NODE_ID" ]; then kind=cloud; else kind=local; fi
+exec sleep "$(sed -n "$(($3 + 1))p" "$1/$2.$kind")"
 `;
 
 interface LiveResult {
@@ -80,22 +84,29 @@ interface LiveResult {
   readonly deadlinesTotal: number;
   readonly framesInCloud: number;
   readonly wallSeconds: number;
+  /** Local frames: mean of (wall time on the worker − the frame's drawn time), seconds. */
+  readonly localOverheadSeconds: number;
+  /** Cloud frames: mean of (start to success in the service − the frame's drawn time × node speed), seconds. */
+  readonly cloudOverheadSeconds: number;
+  /** Mean wait of a local worker between one frame and its next, seconds. */
+  readonly localGapSeconds: number;
+  /** The group figures the service planned with at the end (value and source). */
+  readonly learned: string;
+  readonly finishedAt: Readonly<Record<string, number>>;
 }
 
 async function runLive(sc: Scenario, work: string): Promise<LiveResult> {
   const farm = path.join(work, 'farm');
   fs.mkdirSync(farm, { recursive: true });
   const times = sampleFrameTimes(sc);
-  const table = path.join(farm, 'frames.json');
-  fs.writeFileSync(
-    table,
-    JSON.stringify({
-      times: Object.fromEntries(sc.jobs.map((j, i) => [j.id, times[i]])),
-      localSpeed: sc.localFarm.speed,
-      nodeSpeed: sc.cloud.nodeSpeed,
-    }),
-  );
-  const script = path.join(farm, 'sleep-frame.js');
+  const table = path.join(farm, 'times');
+  fs.mkdirSync(table);
+  sc.jobs.forEach((j, i) => {
+    const lines = (speed: number): string => times[i]!.map((t) => (t * speed).toFixed(3)).join('\n') + '\n';
+    fs.writeFileSync(path.join(table, `${j.id}.local`), lines(sc.localFarm.speed));
+    fs.writeFileSync(path.join(table, `${j.id}.cloud`), lines(sc.cloud.nodeSpeed));
+  });
+  const script = path.join(farm, 'sleep-frame.sh');
   fs.writeFileSync(script, SLEEP_FRAME);
   const logLines: string[] = [];
   const quiet = createLogger({ level: 'warn', write: (l) => logLines.push(l) });
@@ -132,6 +143,8 @@ async function runLive(sc: Scenario, work: string): Promise<LiveResult> {
     cost: { dedicated: sc.cloud.dedicatedPricePerHour, spot: sc.cloud.spotPricePerHour },
   });
   const deadline = await FakeDeadline.start({
+    // Workers take a queued task within 10 ms (a worker gap is a per-frame cost too).
+    pollIntervalMs: 10,
     workers: Array.from({ length: sc.localFarm.workers }, (_, i) => ({
       name: `w${String(i).padStart(3, '0')}`,
     })),
@@ -187,7 +200,7 @@ async function runLive(sc: Scenario, work: string): Promise<LiveResult> {
                 ExtraInfoKeyValue0: `SpillwayDeadline=${new Date(start + j.deadlineAtSeconds * 1000).toISOString()}`,
               }),
         },
-        { Executable: process.execPath, Arguments: `${script} ${table} ${j.id} <STARTFRAME>` },
+        { Executable: '/bin/sh', Arguments: `${script} ${table} ${j.id} <STARTFRAME>` },
       );
       ids.set(j.id, id);
       if (j.deadlineAtSeconds !== undefined) due.set(j.id, start + j.deadlineAtSeconds * 1000);
@@ -213,14 +226,71 @@ async function runLive(sc: Scenario, work: string): Promise<LiveResult> {
   }
   let met = 0;
   for (const [name, at] of due) if ((finished.get(name) ?? Infinity) <= at) met++;
+  const jobName = new Map([...ids].map(([name, id]) => [id, name]));
+  const jobIndex = new Map(sc.jobs.map((j, i) => [j.id, i]));
   let cloudFrames = 0;
-  for await (const job of client.listJobs({ source: 'deadline:live' })) cloudFrames += job.counts.succeeded;
+  let cloudOver = 0;
+  let cloudOverN = 0;
+  for await (const job of client.listJobs({ source: 'deadline:live' })) {
+    cloudFrames += job.counts.succeeded;
+    const i = jobIndex.get(jobName.get(job.spec.sourceJobId) ?? '');
+    if (i === undefined) continue;
+    for await (const f of client.listFrames(job.jobId, { states: ['succeeded'] })) {
+      const drawn = times[i]![Number(f.key.sourceTaskId)];
+      if (drawn === undefined || !f.startedAt || !f.finishedAt) continue;
+      cloudOver += (f.finishedAt.getTime() - f.startedAt.getTime()) / 1000 - drawn * sc.cloud.nodeSpeed;
+      cloudOverN++;
+    }
+  }
   const wallSeconds = (Date.now() - start) / 1000;
+  let over = 0;
+  let overN = 0;
+  for (const r of deadline.renders) {
+    if (r.exitCode !== 0) continue;
+    const drawn = times[jobIndex.get(jobName.get(r.jobId)!)!]![r.taskId]! * sc.localFarm.speed;
+    over += (r.finishedAt.getTime() - r.startedAt.getTime()) / 1000 - drawn;
+    overN++;
+  }
+  const byWorker = new Map<string, { s: number; f: number }[]>();
+  for (const r of deadline.renders)
+    byWorker.set(r.worker, [
+      ...(byWorker.get(r.worker) ?? []),
+      { s: r.startedAt.getTime(), f: r.finishedAt.getTime() },
+    ]);
+  let gap = 0;
+  let gapN = 0;
+  for (const list of byWorker.values()) {
+    list.sort((a, b) => a.s - b.s);
+    for (let i = 1; i < list.length; i++) {
+      gap += (list[i]!.s - list[i - 1]!.f) / 1000;
+      gapN++;
+    }
+  }
+  const status = await client.burstStatus();
+  const p = status.parameters.find((g) => g.capacityGroup === group);
+  const fig = (name: string, v: { value: number; source: string } | undefined): string =>
+    v ? `${name} ${v.value.toFixed(3)} (${v.source})` : `${name} –`;
+  const learned = [
+    fig('boot s', p?.nodeBootSeconds),
+    fig('cloud:local', p?.cloudFrameTimeRatio),
+    fig('transfer s', p?.transferSecondsPerFrame),
+  ].join(', ');
   client.close();
   await bridge.close();
   await deadline.close();
   await service.close();
-  return { cost, deadlinesMet: met, deadlinesTotal: due.size, framesInCloud: cloudFrames, wallSeconds };
+  return {
+    cost,
+    deadlinesMet: met,
+    deadlinesTotal: due.size,
+    framesInCloud: cloudFrames,
+    wallSeconds,
+    localOverheadSeconds: overN > 0 ? over / overN : 0,
+    cloudOverheadSeconds: cloudOverN > 0 ? cloudOver / cloudOverN : 0,
+    localGapSeconds: gapN > 0 ? gap / gapN : 0,
+    learned,
+    finishedAt: Object.fromEntries([...finished].map(([k, v]) => [k, (v - start) / 1000])),
+  };
 }
 
 async function main(): Promise<void> {
@@ -239,7 +309,8 @@ async function main(): Promise<void> {
       'wall',
     ],
   ];
-  for (const run of RUNS) {
+  const only = process.env.BENCH_LIVE_ONLY;
+  for (const run of RUNS.filter((r) => !only || r.file.startsWith(only))) {
     const sc = scaleScenario(loadScenario(path.join(ROOT, 'scenarios', run.file)), run.size, run.time);
     const predicted = simulate(sc, spillwayController(), { decisionIntervalSeconds: POLL_MS / 1000 });
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-bench-live-'));
@@ -256,6 +327,22 @@ async function main(): Promise<void> {
         `${live.wallSeconds.toFixed(0)} s`,
       ]);
       console.log(rows.at(-1)!.join('  '));
+      console.log(
+        `  local frame overhead ${live.localOverheadSeconds.toFixed(3)} s (frames average ${(
+          sc.jobs[0]!.frameSeconds.mean * sc.localFarm.speed
+        ).toFixed(
+          2,
+        )} s), worker gap ${live.localGapSeconds.toFixed(3)} s; cloud frame overhead ${live.cloudOverheadSeconds.toFixed(3)} s (simulated transfer ${sc.cloud.transferSecondsPerFrame.toFixed(3)} s); ${live.learned}`,
+      );
+      console.log(
+        `  jobs finished at (s): live ${Object.entries(live.finishedAt)
+          .map(([id, t]) => `${id} ${t.toFixed(1)}`)
+          .join(', ')}; simulated ${predicted.jobs
+          .map((j) => `${j.id} ${j.finishedAtSeconds?.toFixed(1) ?? 'never'}`)
+          .join(
+            ', ',
+          )}; due ${sc.jobs.map((j) => `${j.id} ${j.deadlineAtSeconds?.toFixed(1) ?? '–'}`).join(', ')}`,
+      );
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@ import {
   meanGivenAtLeast,
   planBurst,
   projectRenderingFrame,
+  raisedByRunning,
   redoSlots,
   varianceGivenAtLeast,
   type PolicyCapacityGroup,
@@ -470,6 +471,55 @@ describe('decideBurst', () => {
     expect(sum(fresh.offload)).toBe(0);
   });
 
+  it('sees a slow cloud from frames still running there, before the first comes back', () => {
+    // GIVEN 100 frames of 60 s due in 300 s, 10 busy local workers, and 10 busy spot nodes
+    // running its frames (60 s expected there: ratio 1, no transfer, no boot)
+    const late = job({
+      queuedFrames: 100,
+      renderingFrames: 0,
+      localFrameTime: { meanMs: 60_000, stdevMs: 5_000, samples: 30 },
+      deadline: at(1300),
+    });
+    const situation = (elapsed: number): PolicyInput => {
+      const base = input({
+        now: 1000,
+        jobs: [late],
+        idle: 10,
+        busy: 0,
+        group: group({
+          nodeBootSeconds: 0,
+          transferSecondsPerFrame: 0,
+          spotEvictionsPerNodeHour: 0,
+          nodes: nodes(10, { kind: 'spot', state: 'busy' }),
+        }),
+      });
+      return {
+        ...base,
+        farms: [
+          {
+            ...base.farms[0]!,
+            cloud: new Map([
+              ['shot', { queued: 0, running: 10, runningElapsedSeconds: Array(10).fill(elapsed) }],
+            ]),
+          },
+        ],
+      };
+    };
+    const nodesOf = (plan: PlanDecision): number =>
+      plan.targets.reduce((a, t) => a + t.spotNodes + t.dedicatedNodes, 0);
+    // WHEN they have run 20 s (as expected) and WHEN they have run 180 s (3× the expected
+    // whole frame, no frame back yet)
+    const onTime = decideBurst(situation(20));
+    const slow = decideBurst(situation(180));
+    // THEN the slow cloud is planned with frames of at least 180 s: more nodes for the same
+    // late frames, or fewer of them sent
+    expect(nodesOf(onTime)).toBeGreaterThan(0);
+    expect(nodesOf(slow) > nodesOf(onTime) || sum(slow.offload) < sum(onTime.offload)).toBe(true);
+    expect(slow.reasons.join('\n') + slow.jobs[0]!.reason).not.toEqual(
+      onTime.reasons.join('\n') + onTime.jobs[0]!.reason,
+    );
+  });
+
   it("counts other bridges' cloud frames against the room, and tells only the planned source", () => {
     // GIVEN two farms both late, sharing 5 idle nodes; the other farm already has 5 frames
     // waiting in the cloud
@@ -704,6 +754,15 @@ describe('estimateFrameTime', () => {
       },
       { mean: 60, stdev: 0, from: 'elapsed' },
     ],
+    [
+      'one fast observed frame raised by three still running longer',
+      {
+        localFrameTime: { meanMs: 300_000, stdevMs: 0, samples: 1 },
+        rendering: [{ startedAt: at(400) }, { startedAt: at(400) }, { startedAt: at(400) }],
+      },
+      // (300 + 3 × 600) ÷ 4; the prior spread of that
+      { mean: 525, stdev: 131.25, from: 'observed' },
+    ],
     ['nothing', { localFrameTime: undefined, rendering: [{ progress: 0.5 }, {}] }, undefined],
     [
       "the studio's estimate, with the spread of three rendering frames' elapsed over progress",
@@ -728,6 +787,20 @@ describe('estimateFrameTime', () => {
       expect(got!.mean).toBeCloseTo(expected.mean, 1);
       expect(got!.stdev).toBeCloseTo(expected.stdev, 1);
     }
+  });
+});
+
+describe('raisedByRunning', () => {
+  it.each([
+    ['nothing running: the mean', 10, 0, [], 10],
+    ['running frames shorter than the mean: the mean', 10, 0, [4, 6], 10],
+    ['no frame finished, running ones past the mean: their run so far', 10, 0, [14, 16], 15],
+    ['finished and running together', 10, 2, [16, 16], 13],
+    ['running ones short, finished ones many: the mean', 10, 20, [30], 10.95],
+  ] as const)('%s', (_name, mean, finished, elapsed, expected) => {
+    // GIVEN a mean from `finished` frames and the run so far of those still running
+    // WHEN raised THEN a lower bound of all their mean, never below the mean
+    expect(raisedByRunning(mean, finished, elapsed)).toBeCloseTo(expected, 2);
   });
 });
 

@@ -307,6 +307,19 @@ function erfc(x: number): number {
   return x >= 0 ? r : 2 - r;
 }
 
+/**
+ * A frame-time mean raised to what frames still running already show: the mean over the
+ * `finished` frames (at `mean`) and the running ones counted at how long they have run so
+ * far. A running frame takes at least that long, so this is a lower bound of those frames'
+ * mean: a slow farm or cloud shows before its first frame finishes, and a fast first frame
+ * does not hide slow ones still running. Only ever raises `mean`.
+ */
+export function raisedByRunning(mean: number, finished: number, elapsed: readonly number[]): number {
+  if (elapsed.length === 0) return mean;
+  const sum = mean * finished + elapsed.reduce((a, e) => a + Math.max(0, e), 0);
+  return Math.max(mean, sum / (finished + elapsed.length));
+}
+
 /** A job's local frame time as the policy uses it, seconds. */
 export interface FrameTimeEstimate {
   readonly mean: number;
@@ -317,7 +330,7 @@ export interface FrameTimeEstimate {
 
 /**
  * A job's local frame time: the mean of its finished local frames; else the studio's
- * estimate; else elapsed ÷ progress of its rendering frames (those at least 15 % done);
+ * estimate (either raised by its rendering frames' run so far, `raisedByRunning`); else elapsed ÷ progress of its rendering frames (those at least 15 % done);
  * else, when only their starts are known, the longest any has run so far: a lower bound
  * (no spread), so that a job whose first frames run past its deadline is seen late before
  * one finishes, and never more than it is. The spread is the observed one from two finished frames on; before that, from three
@@ -353,9 +366,13 @@ export function estimateFrameTime(
     const seen = Math.max(0, sample - noise);
     return Math.sqrt((n * seen + 2 * prior * prior) / (n + 2));
   };
+  // Its rendering frames' run so far (a running frame is at least this long).
+  const running = (job.rendering ?? [])
+    .filter((f) => f.startedAt !== undefined)
+    .map((f) => (now.getTime() - f.startedAt!.getTime()) / 1000);
   const local = job.localFrameTime;
   if (local && local.samples >= 1 && local.meanMs > 0) {
-    const mean = local.meanMs / 1000;
+    const mean = raisedByRunning(local.meanMs / 1000, local.samples, running);
     return {
       mean,
       stdev: local.samples >= 2 ? local.stdevMs / 1000 : spreadFromProgress(mean),
@@ -363,19 +380,14 @@ export function estimateFrameTime(
     };
   }
   if (job.frameTimeMs !== undefined && job.frameTimeMs > 0) {
-    const mean = job.frameTimeMs / 1000;
+    const mean = raisedByRunning(job.frameTimeMs / 1000, 0, running);
     return { mean, stdev: spreadFromProgress(mean), from: 'estimate' };
   }
   if (totals.length > 0) {
     const mean = totals.reduce((a, x) => a + x.t, 0) / totals.length;
     return { mean, stdev: spreadFromProgress(mean), from: 'progress' };
   }
-  const longest = Math.max(
-    0,
-    ...(job.rendering ?? [])
-      .filter((f) => f.startedAt !== undefined)
-      .map((f) => (now.getTime() - f.startedAt!.getTime()) / 1000),
-  );
+  const longest = Math.max(0, ...running);
   if (longest > 0) return { mean: longest, stdev: 0, from: 'elapsed' };
   return undefined;
 }
@@ -659,10 +671,17 @@ export function decideBurst(input: PolicyInput): PlanDecision {
 
   // 2. Cloud sizing over every farm's jobs of this group.
   const mineOfGroup = works.filter((w) => w.capacityGroup === group.name);
+  // Observed (or local × ratio + transfer), raised by what its running cloud frames show:
+  // a slow cloud is seen before its first frame comes back.
   const cloudFt = (w: Work): number => {
     const observed = w.job.cloudFrameTime;
-    if (observed && observed.samples >= 1 && observed.meanMs > 0) return observed.meanMs / 1000;
-    return (w.ft?.mean ?? 0) * group.cloudFrameTimeRatio + group.transferSecondsPerFrame;
+    if (observed && observed.samples >= 1 && observed.meanMs > 0)
+      return raisedByRunning(observed.meanMs / 1000, observed.samples, w.runningElapsed);
+    return raisedByRunning(
+      (w.ft?.mean ?? 0) * group.cloudFrameTimeRatio + group.transferSecondsPerFrame,
+      0,
+      w.runningElapsed,
+    );
   };
   const cloudSd = (w: Work): number => {
     const observed = w.job.cloudFrameTime;
