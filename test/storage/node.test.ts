@@ -352,6 +352,65 @@ describe('outputs back', () => {
     expect(fs.readdirSync(dest)).toEqual(['frame_0001.png']);
   });
 
+  test('GIVEN dot-files, symlinks and a FIFO in out/ WHEN collected THEN dot-files are outputs, no link is followed, and each skip is named with why', async () => {
+    const task = tmp('task-links');
+    const secret = tmp('outside');
+    fs.writeFileSync(path.join(secret, 'passwd'), 'not yours');
+    fs.mkdirSync(path.join(secret, 'tree'));
+    fs.writeFileSync(path.join(secret, 'tree', 'key.png'), 'not yours either');
+    const shared = tmp('task-shared-links');
+    fs.mkdirSync(path.join(shared, 'spillway'));
+    fs.copyFileSync(storage.NODE_SCRIPT_PATH, path.join(shared, 'spillway', 'spillway_fetch.py'));
+    const render = [
+      'mkdir -p out/sub',
+      "printf 'pixels' > out/frame.png",
+      "printf 'cache' > out/.frame.png.meta",
+      "printf 'deep' > out/sub/.hidden.png",
+      `ln -s ${secret}/passwd out/escape.png`,
+      `ln -s ${secret}/tree out/linked`,
+      'ln -s frame.png out/alias.png',
+      'mkfifo out/pipe.png',
+      "printf 'stale' > out/.spillway-outputs-old",
+    ].join(' && ');
+    const cmd = storage.wrapRenderCommand(render, { outputDir: 'out', patterns: ['**'] });
+    const r = await run('/bin/sh', ['-c', `exec 2>&1\n${cmd}`], {
+      cwd: task,
+      env: { PATH: `${path.dirname(PYTHON)}:/bin:/usr/bin`, AZ_BATCH_NODE_SHARED_DIR: shared },
+    });
+    expect(r.code).toBe(0);
+    const index = JSON.parse(fs.readFileSync(path.join(task, 'out', 'outputs.json'), 'utf8')) as {
+      files: storage.ManifestEntry[];
+      skipped: { path: string; reason: string }[];
+    };
+    // Dot-files are outputs; Spillway's own bookkeeping (outputs.json, .spillway-*) is not.
+    expect(index.files.map((f) => f.path)).toEqual(['.frame.png.meta', 'frame.png', 'sub/.hidden.png']);
+    expect(index.files[0]).toEqual({ path: '.frame.png.meta', sizeBytes: 5, sha256: sha('cache') });
+    expect(index.skipped).toEqual([
+      {
+        path: 'alias.png',
+        reason: expect.stringMatching(/^symlink inside the output directory: not followed/),
+      },
+      {
+        path: 'escape.png',
+        reason: expect.stringMatching(/^symlink to outside the output directory: never followed, removed/),
+      },
+      {
+        path: 'linked',
+        reason: expect.stringMatching(/^symlink to outside the output directory: never followed, removed/),
+      },
+      { path: 'pipe.png', reason: 'not a regular file' },
+    ]);
+    // The frame's log names each skipped path and why.
+    for (const s of index.skipped)
+      expect(r.stdout).toContain(`spillway_fetch: collect: skipped ${s.path}: ${s.reason}`);
+    // Links leading out are gone from out/, so no uploader can follow them; the outside is untouched.
+    expect(fs.existsSync(path.join(task, 'out', 'escape.png'))).toBe(false);
+    expect(fs.existsSync(path.join(task, 'out', 'linked'))).toBe(false);
+    expect(fs.lstatSync(path.join(task, 'out', 'alias.png')).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(path.join(secret, 'passwd'), 'utf8')).toBe('not yours');
+    expect(r.stdout).not.toContain('not yours');
+  });
+
   test('GIVEN outputs.json naming a path outside the destination WHEN placed THEN refused before any download', async () => {
     const container = await freshContainer(azurite, 'outesc');
     const body = JSON.stringify({

@@ -14,8 +14,11 @@
            is not on the node (evicted while no task used it).
   release  when a job ends on the node: forget the job, and remove its laid-out tree
            when no other job or running task uses it (the shared cache stays).
-  collect  after a render: hash the outputs matching glob patterns and write
-           outputs.json ({path, sizeBytes, sha256} per file) beside them, atomically.
+  collect  after a render: hash the outputs matching glob patterns (dot-files included)
+           and write outputs.json ({path, sizeBytes, sha256} per file) beside them,
+           atomically. Symbolic links are never followed (one leading outside the output
+           directory is removed) and special files are not read: each skipped path is
+           named, with why, on stderr (the frame's log) and in outputs.json's "skipped".
 
 Node bookkeeping lives in <cache>/.spillway/: a lock (flock), manifests seen, the trees
 laid out (complete/<manifest id> holds the tree's path), job references (jobs/<job id>)
@@ -27,13 +30,13 @@ The last line written to stdout is a JSON summary.
 """
 import argparse
 import errno
-import glob
 import hashlib
 import json
 import os
 import random
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -619,21 +622,74 @@ def publish(root, dest_root, entries):
         fsync_dir(d)
 
 
+def glob_re(pattern):
+    """A glob over "/"-separated paths as a regular expression: `*` and `?` stay within a
+    segment, `**` crosses them. Dot-files match like any file (as the uploader sends them)."""
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*" and pattern[i + 1:i + 2] == "*":
+            i += 1
+            if pattern[i + 1:i + 2] == "/":
+                i += 1
+                out += "(?:.*/)?"
+            else:
+                out += ".*"
+        elif c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        else:
+            out += re.escape(c)
+        i += 1
+    return re.compile("^%s$" % out, re.DOTALL)
+
+
+def is_bookkeeping(rel, out_name):
+    """Spillway's own files in an output directory: outputs.json and temporary names."""
+    return rel == out_name or os.path.basename(rel).startswith(".spillway-")
+
+
+def scan_outputs(root, patterns, out_name):
+    """The regular files below root matching a pattern (dot-files included), and every path
+    skipped with why: a symbolic link is never followed (one to outside root is removed, so
+    no uploader follows it either), nor is a socket, FIFO or device read."""
+    found, skipped = [], []
+    for dirpath, dirnames, filenames in os.walk(root):  # does not descend into linked dirs
+        base = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = name if base == "." else base + "/" + name
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if target == root or target.startswith(root + os.sep):
+                    skipped.append({"path": rel, "reason": "symlink inside the output directory: not followed (its target is collected as itself)"})
+                else:
+                    os.unlink(full)
+                    skipped.append({"path": rel, "reason": "symlink to outside the output directory: never followed, removed"})
+                continue
+            if name in dirnames:
+                continue
+            if not stat.S_ISREG(os.lstat(full).st_mode):
+                skipped.append({"path": rel, "reason": "not a regular file"})
+                continue
+            if not is_bookkeeping(rel, out_name) and any(p.match(rel) for p in patterns):
+                found.append(rel)
+    return sorted(found), skipped
+
+
 def cmd_collect(args):
     root = os.path.abspath(args.dir)
     if not os.path.isdir(root):
         raise FetchError("--dir: not a directory (got %r)" % args.dir)
     out_name = args.output
-    found = set()
-    for pattern in args.pattern:
-        check_rel(pattern, "--pattern")
-        for m in glob.glob(os.path.join(root, pattern), recursive=True):
-            if os.path.isfile(m) and not os.path.islink(m):
-                rel = os.path.relpath(m, root).replace(os.sep, "/")
-                if rel != out_name and not os.path.basename(rel).startswith(".spillway-"):
-                    found.add(rel)
+    patterns = [glob_re(check_rel(p, "--pattern")) for p in args.pattern]
+    found, skipped = scan_outputs(os.path.realpath(root), patterns, out_name)
+    for s in skipped:
+        sys.stderr.write("spillway_fetch: collect: skipped %s: %s\n" % (s["path"], s["reason"]))
+    sys.stderr.flush()
     entries = []
-    for rel in sorted(found):
+    for rel in found:
         sha, size = hash_file(os.path.join(root, rel))
         entries.append({"path": rel, "sizeBytes": size, "sha256": sha})
     if args.publish_to:
@@ -641,7 +697,7 @@ def cmd_collect(args):
     dest = os.path.join(root, out_name)
     fd, tmp = tempfile.mkstemp(prefix=".spillway-outputs-", dir=root)
     with os.fdopen(fd, "w") as f:
-        json.dump({"version": 1, "files": entries}, f, separators=(",", ":"))
+        json.dump({"version": 1, "files": entries, "skipped": skipped}, f, separators=(",", ":"))
         f.flush()
         os.fsync(f.fileno())
     os.chmod(tmp, 0o644)

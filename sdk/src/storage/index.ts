@@ -152,6 +152,7 @@ export {
   storageSourceParts,
   toBatchMountConfiguration,
   validateMounts,
+  validateScaleSetMounts,
   withoutSecrets,
   type BatchMountConfiguration,
   type BlobFileCache,

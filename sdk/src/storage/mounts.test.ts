@@ -4,6 +4,7 @@ import {
   mountEnvName,
   mountExports,
   toBatchMountConfiguration,
+  mountFlagOf,
   validateMounts,
   withoutSecrets,
   type MountSpec,
@@ -133,6 +134,49 @@ describe('validateMounts', () => {
     ).toBe('spec.mounts[1].relativeMountPath');
     const many = Array.from({ length: 11 }, (_, i) => ({ ...ok[3]!, name: `m${i}` }));
     expect(errorOf(many).field).toBe('spec.mounts');
+  });
+});
+
+describe('mount field names', () => {
+  it.each<[string, MountSpec, string, string]>([
+    ['a bad path', { ...ok[3]!, relativeMountPath: '../x' }, 'relativeMountPath', 'relative_mount_path'],
+    ['bad options', { ...ok[3]!, mountOptions: 'ro;rm' }, 'mountOptions', 'mount_options'],
+    [
+      'a missing credential',
+      { ...ok[0]!, credentialReference: undefined },
+      'credentialReference',
+      'credential_reference',
+    ],
+    [
+      'a bad cache size',
+      { ...ok[0]!, fileCache: { maxSizeMb: -1 } },
+      'fileCache.maxSizeMb',
+      'file_cache.max_size_mb',
+    ],
+  ])('GIVEN %s THEN sdk names %s and proto names %s', (_what, mount, sdk, proto) => {
+    const named = (names: 'sdk' | 'proto'): string | undefined => {
+      try {
+        validateMounts([ok[4]!, mount], 'spec.mounts', names);
+      } catch (e) {
+        return (e as ValidationError).field;
+      }
+      return undefined;
+    };
+    expect(named('sdk')).toBe(`spec.mounts[1].${sdk}`);
+    expect(named('proto')).toBe(`spec.mounts[1].${proto}`);
+  });
+
+  it.each<[string, string | undefined]>([
+    ['spec.mounts', '--mount'],
+    ['spec.mounts[0]', '--mount #1'],
+    ['spec.mounts[1].relative_mount_path', '--mount #2 path='],
+    ['spec.mounts[0].credential_reference', '--mount #1 cred='],
+    ['spec.mounts[2].file_cache.timeout_seconds', '--mount #3 cache-timeout='],
+    ['spec.mounts[0].kind', '--mount #1 KIND:'],
+    ['spec.vm_size', undefined],
+    ['spec.mountsx', undefined],
+  ])('the wire field %s is set with %s', (field, flag) => {
+    expect(mountFlagOf(field)).toBe(flag);
   });
 });
 

@@ -142,10 +142,16 @@ const CREDENTIALS: Record<MountKind, { required: boolean; identity: boolean; sec
  * Checks a group's mounts: names and relative paths unique and safe, at most 10 (Batch's
  * limit), each source in its kind's form, the credential the kind needs (and none it does not
  * take) given by reference, and no credential anywhere else. Errors name the field under
- * `prefix` (e.g. `spec.mounts[1].source`) and quote the value, except values that look like
+ * `prefix` the way the caller wrote them (`naming`: `proto` on the wire, e.g.
+ * `spec.mounts[1].relative_mount_path`; `sdk` for `MountSpec`s and config files, e.g.
+ * `group.mounts[1].relativeMountPath`) and quote the value, except values that look like
  * secrets, which are never repeated.
  */
-export function validateMounts(mounts: readonly MountSpec[], prefix = 'mounts'): void {
+export function validateMounts(
+  mounts: readonly MountSpec[],
+  prefix = 'mounts',
+  naming: MountFieldNames = 'sdk',
+): void {
   if (!Array.isArray(mounts)) throw new ValidationError(prefix, mounts, 'must be a list of mounts');
   if (mounts.length > MAX_MOUNTS)
     throw new ValidationError(
@@ -156,7 +162,7 @@ export function validateMounts(mounts: readonly MountSpec[], prefix = 'mounts'):
   const names = new Set<string>();
   const paths = new Set<string>();
   mounts.forEach((m, i) => {
-    const at = (f: string): string => `${prefix}[${i}].${f}`;
+    const at = (f: string): string => `${prefix}[${i}].${mountFieldName(f, naming)}`;
     for (const f of ['name', 'source', 'relativeMountPath', 'mountOptions', 'username'] as const) {
       const v = m[f];
       if (v === undefined) continue;
@@ -269,6 +275,41 @@ function validateCredential(m: MountSpec, at: (f: string) => string): void {
       looksLikeSecret(ref) ? '<redacted>' : ref,
       'must be a reference, not a secret: file:/path, https://<vault>.vault.azure.net/secrets/<name> or identity:<resource id>',
     );
+}
+
+/** How mount errors name fields: as `MountSpec` (and config files) spell them, or as the proto does. */
+export type MountFieldNames = 'sdk' | 'proto';
+
+/** Each mount field as `MountSpec` spells it, as `spillway.v1.Mount` does, and the `--mount` key that sets it. */
+const MOUNT_FIELDS: readonly (readonly [sdk: string, proto: string, flag: string])[] = [
+  ['name', 'name', 'NAME='],
+  ['kind', 'kind', 'KIND:'],
+  ['source', 'source', ':SOURCE'],
+  ['relativeMountPath', 'relative_mount_path', 'path='],
+  ['mountOptions', 'mount_options', 'options='],
+  ['credentialReference', 'credential_reference', 'cred='],
+  ['username', 'username', 'user='],
+  ['writable', 'writable', 'writable'],
+  ['fileCache', 'file_cache', 'cache-timeout= / cache-max-mb='],
+  ['fileCache.timeoutSeconds', 'file_cache.timeout_seconds', 'cache-timeout='],
+  ['fileCache.maxSizeMb', 'file_cache.max_size_mb', 'cache-max-mb='],
+];
+
+/** A mount field (as `MountSpec` spells it) named the `names` way. */
+export function mountFieldName(field: string, names: MountFieldNames): string {
+  return names === 'proto' ? (MOUNT_FIELDS.find(([sdk]) => sdk === field)?.[1] ?? field) : field;
+}
+
+/**
+ * The `spillway pools create --mount` part that sets a wire field the service named
+ * (`spec.mounts[1].relative_mount_path` → `--mount #2 path=`); undefined for other fields.
+ */
+export function mountFlagOf(field: string): string | undefined {
+  const m = /^spec\.mounts(?:\[(\d+)\](?:\.(.+))?)?$/.exec(field);
+  if (!m) return undefined;
+  if (m[1] === undefined) return '--mount';
+  const key = m[2] === undefined ? undefined : MOUNT_FIELDS.find(([, proto]) => proto === m[2])?.[2];
+  return `--mount #${Number(m[1]) + 1}${key ? ` ${key}` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------- Batch
@@ -435,6 +476,27 @@ export function mountLogType(kind: MountKind): string {
 }
 
 /**
+ * `validateMounts`, and what a scale set cannot do: a `file:` credential names a file on the
+ * service's host, which an instance cannot read. Errors name fields as `validateMounts` does.
+ */
+export function validateScaleSetMounts(
+  mounts: readonly MountSpec[],
+  prefix = 'mounts',
+  naming: MountFieldNames = 'sdk',
+): void {
+  validateMounts(mounts, prefix, naming);
+  mounts.forEach((m, i) => {
+    const ref = m.credentialReference ? parseCredentialReference(m.credentialReference) : undefined;
+    if (ref?.kind === 'file')
+      throw new ValidationError(
+        `${prefix}[${i}].${mountFieldName('credentialReference', naming)}`,
+        m.credentialReference,
+        "names a file on the service's host, which a scale-set instance cannot read; name a Key Vault secret URI (read at boot with the instance's managed identity)",
+      );
+  });
+}
+
+/**
  * Shell lines a scale-set instance runs at boot to mount the group's file systems under
  * `mountsDir`, and to export `SPILLWAY_MOUNT_<NAME>` for the worker it starts. No secret is
  * in them: an account key, SAS or password is read at boot from its Key Vault reference with
@@ -447,17 +509,8 @@ export function renderMountCommands(
   options: { readonly mountsDir?: string } = {},
 ): string[] {
   if (mounts.length === 0) return [];
-  validateMounts(mounts);
+  validateScaleSetMounts(mounts);
   const dir = options.mountsDir ?? SCALE_SET_MOUNTS_DIR;
-  for (const m of mounts) {
-    const ref = m.credentialReference ? parseCredentialReference(m.credentialReference) : undefined;
-    if (ref?.kind === 'file')
-      throw new ValidationError(
-        `mounts[${mounts.indexOf(m)}].credentialReference`,
-        m.credentialReference,
-        "names a file on the service's host, which a scale-set instance cannot read; name a Key Vault secret URI (read at boot with the instance's managed identity)",
-      );
-  }
   const lines = [
     '# Spillway mounts: credentials come from Key Vault at boot, never from this script.',
     `SPILLWAY_MOUNTS_DIR="\${SPILLWAY_MOUNTS_DIR:-${dir}}"`,

@@ -17,7 +17,7 @@ import {
   withConnection,
   type ValueParser,
 } from '../command';
-import { parseMountFlag, type MountSpec } from '../../storage/mounts';
+import { mountFlagOf, parseMountFlag, type MountSpec } from '../../storage/mounts';
 import { connect } from '../connect';
 import { groupTable, nodeTable } from '../format';
 
@@ -40,18 +40,17 @@ const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['spec.mode', '--mode'],
   ['spec.license_servers', '--license-server'],
   ['spec.gpu', '--gpus / --gpu-device'],
-  ['spec.mounts', '--mount'],
 ];
 
 /** The service's refusal of a spec, saying which flag sets the field it names. */
 function withFlag(err: unknown): unknown {
   if (!(err instanceof BurstServiceError) || !err.field) return err;
   const field = err.field;
-  const flag = FLAG_OF_FIELD.find(
-    ([f]) => field === f || field.startsWith(`${f}.`) || field.startsWith(`${f}[`),
-  );
+  const flag =
+    mountFlagOf(field) ??
+    FLAG_OF_FIELD.find(([f]) => field === f || field.startsWith(`${f}.`) || field.startsWith(`${f}[`))?.[1];
   return flag
-    ? new BurstServiceError(`${err.message} [set with ${flag[1]}]`, err.code, err.status, field, err)
+    ? new BurstServiceError(`${err.message} [set with ${flag}]`, err.code, err.status, field, err)
     : err;
 }
 

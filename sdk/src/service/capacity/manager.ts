@@ -21,7 +21,12 @@ import { BackendKind, CapacityGroupSpec } from '../../gen/spillway/v1/capacity';
 import { BurstMode } from '../../gen/spillway/v1/common';
 import type { Logger } from '../../logging';
 import { writeFileAtomic } from '../../state/atomic-file';
-import { canonicalMounts, validateMounts, type MountSpec } from '../../storage/mounts';
+import {
+  canonicalMounts,
+  validateMounts,
+  validateScaleSetMounts,
+  type MountSpec,
+} from '../../storage/mounts';
 import { mountsFromWire } from '../../storage/mounts-wire';
 import type { JobSpec } from '../../model/frames';
 import {
@@ -374,7 +379,7 @@ export class CapacityManager {
     if (spec.maxDedicatedNodes + spec.maxSpotNodes === 0) {
       throw new ValidationError('spec.max_dedicated_nodes', 0, 'and max_spot_nodes cannot both be 0');
     }
-    validateMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts');
+    validateMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts', 'proto');
     for (const [field, v] of [
       ['spec.cost.dedicated_per_node_hour', spec.cost?.dedicatedPerNodeHour ?? 0],
       ['spec.cost.spot_per_node_hour', spec.cost?.spotPerNodeHour ?? 0],
@@ -493,6 +498,7 @@ export class CapacityManager {
         );
       }
       validateVmImage(spec, false);
+      validateScaleSetMounts(mountsFromWire(spec.mounts ?? []), 'spec.mounts', 'proto');
       const startup = scaleSet.workerStartup;
       if (!startup || startup.renderManager === 0) {
         throw new ValidationError(
