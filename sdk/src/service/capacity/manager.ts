@@ -847,15 +847,17 @@ export class CapacityManager {
         this.planned.delete(group);
         const record = this.groups.get(group);
         if (this.abort.signal.aborted || !record || record.manualSeq !== next.manualSeq) continue;
+        // The plan owns the targets from the moment it asks for them: the backend shows the
+        // new targets while the resize runs (a scale set's long-running operation).
+        const before = record.owner;
+        record.owner = 'plan';
         try {
           await this.resizerFor(record.spec).resizeGroup(group, next.target, {
             abortSignal: this.abort.signal,
           });
-          if (record.manualSeq === next.manualSeq) {
-            record.owner = 'plan';
-            this.save();
-          }
+          if (record.manualSeq === next.manualSeq) this.save();
         } catch (err) {
+          if (record.manualSeq === next.manualSeq && record.owner === 'plan') record.owner = before;
           if (!this.abort.signal.aborted) {
             this.logger.warn('resize from plan failed', { group, error: errorText(err) });
           }
