@@ -472,14 +472,19 @@ export class VirtualHost {
       await this.reportStatus(this.current.open);
       this.episodes.recovered('status', 'status reports reach Cuebot again');
     } catch (err) {
-      if (this.abort.signal.aborted) return;
-      const e = err as Error & { code?: string };
-      this.episodes.problem('status', `${e.name}:${e.code ?? ''}`, 'status report to Cuebot failed', {
-        err: e.message,
-      });
+      this.statusFailed(err);
     } finally {
       this.reporting = false;
     }
+  }
+
+  /** A failed status report, said once per episode (nothing when the host is closing). */
+  private statusFailed(err: unknown): void {
+    if (this.abort.signal.aborted) return;
+    const e = err as Error & { code?: string };
+    this.episodes.problem('status', `${e.name}:${e.code ?? ''}`, 'status report to Cuebot failed', {
+      err: e.message,
+    });
   }
 
   /** A status report now, outside the cycle (its failure is the cycle's to see again). */
@@ -562,11 +567,7 @@ export class VirtualHost {
         // After the closed status: a frame given back is booked on an idle local host, not here.
         if (plan && plan.recall.length > 0) await this.recall(plan.recall);
       } catch (err) {
-        if (this.abort.signal.aborted) return;
-        const e = err as Error & { code?: string };
-        this.episodes.problem('status', `${e.name}:${e.code ?? ''}`, 'status report to Cuebot failed', {
-          err: e.message,
-        });
+        this.statusFailed(err);
       }
     } finally {
       this.cycling = false;
