@@ -60,25 +60,12 @@ describe('spillway pools create --mount', () => {
   }, 60_000);
 
   it('refuses a malformed --mount, and one the service refuses, naming the flag', async () => {
-    const bad = await cli(
-      svc.address,
-      'pools',
-      'create',
-      'bad',
-      '--vm-size',
-      'local',
-      '--mount',
-      'projects=zfs:x',
-    );
+    const createBad = (...args: string[]) =>
+      cli(svc.address, 'pools', 'create', 'bad', '--vm-size', 'local', ...args);
+    const bad = await createBad('--mount', 'projects=zfs:x');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--mount "projects=zfs:x"');
-    const refused = await cli(
-      svc.address,
-      'pools',
-      'create',
-      'bad',
-      '--vm-size',
-      'local',
+    const refused = await createBad(
       '--max-dedicated',
       '1',
       '--mount',
@@ -87,13 +74,7 @@ describe('spillway pools create --mount', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('spec.mounts[0].credential_reference');
     expect(refused.stderr).toContain('[set with --mount #1 cred=]');
-    const badPath = await cli(
-      svc.address,
-      'pools',
-      'create',
-      'bad',
-      '--vm-size',
-      'local',
+    const badPath = await createBad(
       '--max-dedicated',
       '1',
       '--mount',
