@@ -55,7 +55,6 @@ describe('a group whose mount is missing on its nodes', () => {
         { name: 'projects', kind: 'nfs', source: 'nas.studio.internal:/export/projects', writable: true },
       ],
     });
-    await svc.client.capacity.resize('broken', { dedicated: 1, spot: 0 });
   }, 60_000);
   afterAll(async () => {
     await svc.close();
@@ -95,6 +94,12 @@ describe('a group whose mount is missing on its nodes', () => {
       { logger: createLogger({ name: 'deadline', level: 'debug', write: (l) => lines.push(l) }) },
     );
     try {
+      // The group's node comes up only once frames were sent to it: its preflight then fails
+      // with the frames already there (they come back), and the plan keeps the rest local.
+      // (With the node up first, the preflight may fail before the bridge's first plan, and no
+      // frame is ever offloaded: a race, not the path this test follows.)
+      await deadline.waitFor(() => bridge.counters.offloaded > 0, 60_000, 'frames offloaded to the group');
+      await svc.client.capacity.resize('broken', { dedicated: 1, spot: 0 });
       await deadline
         .waitFor(
           () => deadline.tasks(jobId).every((t) => t.state === 'completed'),
