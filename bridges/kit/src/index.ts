@@ -14,6 +14,7 @@
  * | the command skeleton (commander, config file, exit codes, signals) | `cli` |
  * | path mapping of one path, or of every path in a command line | `paths` |
  * | sleep, backoff, "is this a passing fault" | `retry` |
+ * | the farm report, cloud workers apart | `report` |
  * @packageDocumentation
  */
 export * from './state';
@@ -26,3 +27,4 @@ export * from './episodes';
 export * from './cli';
 export * from './retry';
 export * from './paths';
+export * from './report';

@@ -49,8 +49,8 @@ describe('the Deadline farm report', () => {
 
   it('WHEN listing rendering tasks THEN each has its start, and its progress only where the plugin reports one', () => {
     expect(renderingFrames(tasks)).toEqual([
-      { sourceTaskId: '4', startedAt: new Date('2026-12-03T10:00:20Z'), progress: 0.4 },
-      { sourceTaskId: '5', startedAt: new Date('2026-12-03T10:00:25Z') },
+      { worker: '', sourceTaskId: '4', startedAt: new Date('2026-12-03T10:00:20Z'), progress: 0.4 },
+      { worker: '', sourceTaskId: '5', startedAt: new Date('2026-12-03T10:00:25Z') },
     ]);
   });
 
@@ -91,7 +91,7 @@ describe('the Deadline farm report', () => {
         completedFrames: 4,
         deadline: new Date('2026-12-03T12:00:00Z'),
         localFrameTime: { meanMs: 12_000, stdevMs: 2000, samples: 3 },
-        rendering: renderingFrames(tasks),
+        rendering: renderingFrames(tasks).map(({ worker: _worker, ...f }) => f),
         burstable: true,
         capacityGroup: 'batch-east',
       },

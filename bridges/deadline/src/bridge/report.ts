@@ -2,8 +2,13 @@
  * The farm as the service's `ReportFarmState` takes it, and each job's deadline for the
  * policy. Pure. One task counts as one frame.
  */
-import { jobDeadline as deadlineRule } from '@spillway/bridge-kit';
-import { frameTimeStats, type FarmReport, type FrameTimeStats, type RenderingFrame } from '@spillway/sdk';
+import {
+  buildFarmReport,
+  jobDeadline as deadlineRule,
+  type FinishedFrame,
+  type WorkerFrame,
+} from '@spillway/bridge-kit';
+import { frameTimeStats, type FarmReport, type FrameTimeStats } from '@spillway/sdk';
 import type { DeadlineJob, DeadlineTask, DeadlineWorker } from '../webservice';
 
 /** The ExtraInfo key a job may carry its deadline in (ISO-8601, or epoch seconds). */
@@ -64,72 +69,67 @@ export interface ReportInput {
 }
 
 /**
- * The render times of a job's tasks that finished on local workers: from render start to
- * completion; tasks completed from the cloud (never started by a worker, or handled by the
- * bridge) do not count.
+ * A job's tasks that finished on a worker: who rendered each and how long it took (render
+ * start to completion); tasks completed from the cloud (never started by a worker, or
+ * handled by the bridge) are left out.
  */
-export function localFrameTime(
+export function finishedTasks(
   tasks: readonly DeadlineTask[],
   bridgeTasks: ReadonlySet<string> = new Set(),
-): FrameTimeStats | undefined {
-  const seconds = tasks
+): FinishedFrame[] {
+  return tasks
     .filter(
       (t) =>
         t.state === 'completed' && t.startedAt && t.completedAt && !bridgeTasks.has(`${t.jobId}:${t.taskId}`),
     )
-    .map((t) => (t.completedAt!.getTime() - t.startedAt!.getTime()) / 1000)
-    .filter((x) => x > 0);
-  return frameTimeStats(seconds);
+    .map((t) => ({ worker: t.worker, seconds: (t.completedAt!.getTime() - t.startedAt!.getTime()) / 1000 }))
+    .filter((f) => f.seconds > 0);
+}
+
+/** The render times of a job's tasks that finished on workers (`finishedTasks`). */
+export function localFrameTime(
+  tasks: readonly DeadlineTask[],
+  bridgeTasks: ReadonlySet<string> = new Set(),
+): FrameTimeStats | undefined {
+  return frameTimeStats(finishedTasks(tasks, bridgeTasks).map((f) => f.seconds));
 }
 
 /**
- * A job's tasks rendering on local workers: when each started and, where the plugin reports
+ * A job's tasks rendering on workers: when each started and, where the plugin reports
  * it (`Prog` above 0 %), how far it is. Deadline reports 0 % for plugins that never report
  * progress (CommandLine), so 0 % reads as "not reported".
  */
-export function renderingFrames(tasks: readonly DeadlineTask[]): RenderingFrame[] {
+export function renderingFrames(tasks: readonly DeadlineTask[]): WorkerFrame[] {
   return tasks
     .filter((t) => t.state === 'rendering')
     .map((t) => ({
+      worker: t.worker,
       sourceTaskId: String(t.taskId),
       ...(t.startedAt ? { startedAt: t.startedAt } : {}),
       ...(t.progress !== undefined && t.progress > 0 ? { progress: t.progress } : {}),
     }));
 }
 
-/** The farm as the service's `ReportFarmState` takes it; one task counts as one frame. */
+/**
+ * The farm as the service's `ReportFarmState` takes it (the bridge kit's `buildFarmReport`);
+ * one task counts as one frame, one worker as one slot.
+ */
 export function farmReport(input: ReportInput): FarmReport {
-  const cloud = input.cloudWorkers ?? new Map<string, string>();
-  const onCloud = (t: DeadlineTask): boolean => cloud.size > 0 && cloud.has(t.worker.toLowerCase());
-  const workers = new Map<
-    string,
-    { group: string; capacityGroup?: string; idle: number; busy: number; offline: number }
-  >();
-  for (const w of input.workers) {
-    const group = reportGroupOf(w);
-    const capacityGroup = cloud.get(w.name.toLowerCase());
-    const key = `${group}\0${capacityGroup ?? ''}`;
-    const c = workers.get(key) ?? {
-      group,
-      ...(capacityGroup ? { capacityGroup } : {}),
-      idle: 0,
-      busy: 0,
-      offline: 0,
-    };
-    if (w.state === 'idle') c.idle += 1;
-    else if (w.state === 'rendering' || w.state === 'startingJob') c.busy += 1;
-    else c.offline += 1;
-    workers.set(key, c);
-  }
-  return {
+  return buildFarmReport({
     source: input.source,
     sourceKind: 'deadline',
-    observedAt: input.now,
+    now: input.now,
+    ...(input.cloudWorkers ? { cloudWorkers: input.cloudWorkers } : {}),
+    workers: input.workers.map((w) => ({
+      name: w.name,
+      group: reportGroupOf(w),
+      idle: w.state === 'idle' ? 1 : 0,
+      busy: w.state === 'rendering' || w.state === 'startingJob' ? 1 : 0,
+      offline: w.state === 'idle' || w.state === 'rendering' || w.state === 'startingJob' ? 0 : 1,
+    })),
     jobs: input.jobs.map((job) => {
       const tasks = input.tasks.get(job.id) ?? [];
-      const farmOwn = tasks.filter((t) => !onCloud(t));
-      const local = localFrameTime(farmOwn, input.bridgeTasks);
-      const rendering = renderingFrames(farmOwn);
+      const capacityGroup = input.capacityGroup?.(job);
       return {
         sourceJobId: job.id,
         name: job.name,
@@ -137,23 +137,15 @@ export function farmReport(input: ReportInput): FarmReport {
         group: job.group,
         ...(job.pool ? { pool: job.pool } : {}),
         queuedFrames: tasks.filter((t) => t.state === 'queued').length,
-        renderingFrames: rendering.length,
         offloadedFrames: input.offloaded.get(job.id) ?? 0,
         completedFrames: tasks.filter((t) => t.state === 'completed').length,
         ...(job.submittedAt ? { submittedAt: job.submittedAt } : {}),
         deadline: input.deadline(job),
-        ...(local ? { localFrameTime: local } : {}),
-        rendering,
+        rendering: renderingFrames(tasks),
+        finished: finishedTasks(tasks, input.bridgeTasks),
         burstable: input.burstable(job),
-        ...(input.capacityGroup?.(job) ? { capacityGroup: input.capacityGroup(job)! } : {}),
+        ...(capacityGroup ? { capacityGroup } : {}),
       };
     }),
-    workers: [...workers.values()].map((c) => ({
-      group: c.group,
-      idle: c.idle,
-      busy: c.busy,
-      ...(c.offline ? { offline: c.offline } : {}),
-      ...(c.capacityGroup ? { capacityGroup: c.capacityGroup } : {}),
-    })),
-  };
+  });
 }

@@ -10,6 +10,7 @@
  *   waiting for Deadline to find the worker stalled), then remove its record;
  * - `remove`: its instance is gone: remove its record (`DELETE /api/slaves`).
  */
+import { cloudWorkersOf } from '@spillway/bridge-kit';
 import type { WorkerOrderInfo, WorkerReportInput } from '@spillway/sdk';
 import type { DeadlineTask, DeadlineWorker } from '../webservice';
 import type { BridgeContext } from './context';
@@ -40,17 +41,11 @@ export class WorkerBurstCycle {
    * out (its workers count as the farm's own until it answers again).
    */
   async members(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const group of this.ctx.config.workerGroups) {
-      try {
-        const nodes = await this.ctx.burst.capacity.nodes(group, this.ctx.sig);
-        for (const n of nodes) if (n.workerName) out.set(n.workerName.toLowerCase(), group);
-      } catch (err) {
-        if (this.ctx.signal.aborted) break;
-        this.ctx.log.debug('worker-burst group not listed', { group, error: (err as Error).message });
-      }
-    }
-    return out;
+    return cloudWorkersOf(this.ctx.burst.capacity, this.ctx.config.workerGroups, {
+      ...this.ctx.sig,
+      onUnlisted: (group, err) =>
+        this.ctx.log.debug('worker-burst group not listed', { group, error: err.message }),
+    });
   }
 
   /** Reports each served group's workers and carries out the answer. */
