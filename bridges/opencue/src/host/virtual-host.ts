@@ -29,7 +29,7 @@ import {
   type Logger,
 } from '@spillway/sdk';
 import { readSecretFile } from '@spillway/sdk/config';
-import { Episodes, FrameEventFollower } from '@spillway/bridge-kit';
+import { cloudWorkersOf, Episodes, FrameEventFollower } from '@spillway/bridge-kit';
 import { OpenCueCallError } from '../cuebot/call';
 import { CuebotClient } from '../cuebot/client';
 import { CORE_UNITS_PER_CORE, parseFrameName, renderHostCores } from '../cuebot/units';
@@ -49,7 +49,14 @@ import { followLogIntoFile, rqdLogPath } from './frame-log';
 import { mapPaths } from './paths';
 import { shouldOpen } from './open';
 import { cloudJobId, coreDetail, jobDeadline, RECALLED_EXIT_STATUS } from './policy';
-import { farmReport, localFrameTimeOf, type ObservedJob } from './report';
+import {
+  farmReport,
+  finishedFramesOf,
+  layerGroupOf,
+  renderingFramesOf,
+  type ObservedHost,
+  type ObservedJob,
+} from './report';
 import { HostStateStore, type LaunchRecord } from './state';
 
 /** Options of `VirtualHost.start`. */
@@ -511,8 +518,8 @@ export class VirtualHost {
             source: this.source,
             now: new Date(),
             jobs: farm.jobs,
-            localIdleCores: farm.localIdleCores,
-            localBusyCores: farm.localBusyCores,
+            hosts: farm.hosts,
+            ...(farm.cloudHosts ? { cloudHosts: farm.cloudHosts } : {}),
             turnaroundSeconds: this.config.turnaroundSeconds,
           }),
           { timeoutMs: 10_000, abortSignal: this.abort.signal },
@@ -575,23 +582,35 @@ export class VirtualHost {
   }
 
   private async observe(): Promise<{
-    localIdleCores: number;
-    localBusyCores: number;
+    hosts: ObservedHost[];
+    cloudHosts: Map<string, string> | undefined;
     burstableWaiting: number;
     jobs: ObservedJob[];
   }> {
     const opts = { abortSignal: this.abort.signal };
+    // Worker burst: the RQD hosts that joined from the served worker-burst groups are not the
+    // farm's own (reported apart, their frames not local).
+    const workerGroups = this.config.workerGroups;
+    const cloudHosts =
+      workerGroups.length > 0
+        ? await cloudWorkersOf(this.burst.capacity, workerGroups, {
+            ...opts,
+            onUnlisted: (group, err) =>
+              this.log.debug('worker-burst group not listed', { group, err: err.message }),
+          })
+        : undefined;
     const allocs = (await this.cuebot.getAllocations(opts)).filter((a) => a.name !== this.allocation?.name);
-    const hosts =
+    const cueHosts =
       allocs.length > 0 ? await this.cuebot.getHosts({ allocs: allocs.map((a) => a.name) }, opts) : [];
-    let localIdleCores = 0;
-    let localBusyCores = 0;
-    for (const h of hosts) {
-      if (h.name === this.config.hostName) continue;
-      const usable = h.state === 'UP' && h.lock_state === 'OPEN';
-      if (usable) localIdleCores += h.idle_cores;
-      localBusyCores += Math.floor(h.cores - h.idle_cores);
-    }
+    const hosts: ObservedHost[] = cueHosts
+      .filter((h) => h.name !== this.config.hostName)
+      .map((h) => ({
+        name: h.name,
+        cores: h.cores,
+        idleCores: h.idle_cores,
+        usable: h.state === 'UP' && h.lock_state === 'OPEN',
+        tags: h.tags,
+      }));
     const offloaded = new Map<string, number>();
     for (const l of Object.values(this.state.current.launches))
       offloaded.set(l.run.job_id, (offloaded.get(l.run.job_id) ?? 0) + 1);
@@ -618,32 +637,28 @@ export class VirtualHost {
         ).length;
       }
       if (burstLayers.length > 0) burstableWaiting += queued;
-      // What the policy needs of the frames the cloud could take: when each rendering one
-      // started, and how long the finished ones took on local hosts.
-      let timing: Pick<ObservedJob, 'localFrameTime' | 'rendering'> = {};
-      if (burstLayers.length > 0) {
+      // What the policy needs of the frames the cloud could take (of burst-tagged layers; of
+      // every layer when the host serves worker-burst groups, whose RQD hosts take any): when
+      // each rendering one started and where, and how long the finished ones took where.
+      let timing: Pick<ObservedJob, 'finished' | 'rendering'> = {};
+      if (burstLayers.length > 0 || cloudHosts) {
         const frames = await this.cuebot.getFrames(
           job,
           {
-            ...(burstLayers.length < layers.length ? { layers: burstLayers } : {}),
+            ...(burstLayers.length > 0 && burstLayers.length < layers.length ? { layers: burstLayers } : {}),
             states: { frame_states: ['RUNNING', 'SUCCEEDED'] },
           },
           opts,
         );
         const here = new Set(Object.keys(this.state.current.generations));
-        const local = localFrameTimeOf(frames, here);
-        timing = {
-          ...(local ? { localFrameTime: local } : {}),
-          rendering: frames
-            .filter((f) => f.state === 'RUNNING' && !here.has(f.id) && f.start_time > 0)
-            .map((f) => ({ sourceTaskId: f.name, startedAt: new Date(f.start_time * 1000) })),
-        };
+        timing = { finished: finishedFramesOf(frames, here), rendering: renderingFramesOf(frames, here) };
       }
       jobs.push({
         id: job.id,
         name: job.name,
         priority: job.priority,
         startTime: job.start_time,
+        group: layerGroupOf(layers, this.config.tags),
         waitingFrames: queued,
         runningFrames: stats?.running_frames ?? 0,
         offloadedFrames: offloaded.get(job.id) ?? 0,
@@ -652,7 +667,7 @@ export class VirtualHost {
         ...timing,
       });
     }
-    return { localIdleCores, localBusyCores, burstableWaiting, jobs };
+    return { hosts, cloudHosts, burstableWaiting, jobs };
   }
 
   private async layersOf(jobId: string): Promise<CueLayer[]> {
