@@ -9,3 +9,4 @@ export * from './host';
 export { serveRqd, type RqdHandlers } from './rqd';
 export { main as runCli, HELP as CLI_HELP } from './cli/main';
 export * from './workers';
+export { startOpenCueBridge, type OpenCueBridge } from './bridge';

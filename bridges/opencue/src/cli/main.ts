@@ -12,8 +12,7 @@ import {
   type CommandIo,
 } from '@spillway/bridge-kit';
 import { readConfigFile, resolveConfig, type VirtualHostConfig } from '../host/config';
-import { VirtualHost } from '../host/virtual-host';
-import { CloudWorkers } from '../workers';
+import { startOpenCueBridge } from '../bridge';
 
 /** The command's flags and what it runs. */
 export const COMMAND: BridgeCommandSpec<VirtualHostConfig> = {
@@ -113,26 +112,13 @@ Example:
   resolve: (flags, file) => resolveConfig(file, flags),
   start: async (config, logger) => {
     warnOfLegacyState(logger, 'spillway-opencue-state', config.stateDir, `${config.hostName}.json`);
-    const host = await VirtualHost.start(config, { logger });
-    const workers =
-      config.workerGroups.length > 0
-        ? new CloudWorkers({
-            cuebot: config.cuebot,
-            service: config.service,
-            ...(config.tokenFile ? { tokenFile: config.tokenFile } : {}),
-            groups: config.workerGroups,
-            intervalMs: config.reportIntervalMs,
-            source: host.source,
-            logger,
-          }).start()
-        : undefined;
+    const bridge = await startOpenCueBridge(config, logger);
     return {
       close: async () => {
         logger.info('stopping: frames go on in the cloud; a restarted host picks them up');
-        await workers?.close();
-        await host.close();
+        await bridge.close();
       },
-      stopped: host.stopped,
+      stopped: bridge.stopped,
     };
   },
 };
