@@ -1,12 +1,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { wire } from '@spillway/sdk';
 import { resolveConfig, VirtualHost } from '@spillway/bridge-opencue';
 import { FakeCuebot } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
 import { freePort } from './ports';
+import { startRelay } from './relay';
 
 // GIVEN a real service behind a gRPC relay that passes the first SubmitFrames on to the service
 // (which takes the job) but never gives its answer back: the virtual host's launch gives up at
@@ -20,96 +19,6 @@ import { freePort } from './ports';
 // answer) THEN the host reports it SUCCEEDED once and the launch does not fail: no relaunch.
 
 const HOST = 'azure-slow';
-const identity = (b: Buffer): Buffer => b;
-
-/** What the relay did with a unary call it held: the service's answer, and whether the caller gave up. */
-interface HeldCall {
-  readonly answered: Promise<grpc.ServiceError | null>;
-  readonly gaveUp: Promise<void>;
-}
-
-/**
- * A relay of the unary and server-streaming calls of `spillway.v1` to `target`. A unary call
- * `hold(path)` picks goes on to the service, but its answer is kept from the caller, who can
- * only give up (its deadline); `held` lists those calls.
- */
-async function startRelay(
-  target: string,
-  hold: (path: string) => boolean,
-): Promise<{ address: string; held: HeldCall[]; close(): void }> {
-  const held: HeldCall[] = [];
-  const upstream = new grpc.Client(target, grpc.credentials.createInsecure());
-  const server = new grpc.Server();
-  const services = [
-    wire.frames.FrameServiceService,
-    wire.burst.BurstServiceService,
-    wire.capacity.CapacityServiceService,
-    wire.assets.AssetServiceService,
-  ];
-  for (const service of services) {
-    const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
-    const handlers: grpc.UntypedServiceImplementation = {};
-    for (const [name, method] of Object.entries(service as grpc.ServiceDefinition)) {
-      if (method.requestStream) continue; // the virtual host streams nothing up
-      definition[name] = {
-        ...method,
-        requestSerialize: identity,
-        requestDeserialize: identity,
-        responseSerialize: identity,
-        responseDeserialize: identity,
-      };
-      handlers[name] = method.responseStream
-        ? (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-            const up = upstream.makeServerStreamRequest(
-              method.path,
-              identity,
-              identity,
-              call.request,
-              call.metadata,
-            );
-            up.on('data', (b: Buffer) => call.write(b));
-            up.on('error', (e: grpc.ServiceError) => call.destroy(e));
-            up.on('end', () => call.end());
-            call.on('cancelled', () => up.cancel());
-          }
-        : (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-            if (!hold(method.path)) {
-              upstream.makeUnaryRequest(
-                method.path,
-                identity,
-                identity,
-                call.request,
-                call.metadata,
-                callback,
-              );
-              return;
-            }
-            const gaveUp = new Promise<void>((resolve) => call.on('cancelled', () => resolve()));
-            const answered = new Promise<grpc.ServiceError | null>((resolve) =>
-              upstream.makeUnaryRequest(method.path, identity, identity, call.request, call.metadata, (err) =>
-                resolve(err),
-              ),
-            );
-            held.push({ answered, gaveUp });
-          };
-    }
-    server.addService(definition, handlers);
-  }
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  return {
-    address: `127.0.0.1:${port}`,
-    held,
-    close() {
-      server.forceShutdown();
-      upstream.close();
-    },
-  };
-}
-
 describe('OpenCue virtual host with a slow service', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-slow-'));
   let svc: TestService;

@@ -35,6 +35,22 @@ export interface HostState {
   generations: Record<string, number>;
   /** Launches not yet reported complete, by frame id. */
   launches: Record<string, LaunchRecord>;
+  /**
+   * Launches dropped on restart because Cuebot never had their answer (it relaunches those
+   * frames itself): their cloud jobs, which the service may have taken before the crash, to
+   * cancel. @default none
+   */
+  abandoned?: AbandonedLaunch[];
+}
+
+/** A launch dropped on restart whose cloud job is to be cancelled if the service has one. */
+export interface AbandonedLaunch {
+  /** The cloud job's source job id. */
+  readonly cloudSourceJobId: string;
+  /** Cuebot's frame name, for logs. */
+  readonly frameName: string;
+  /** When Cuebot launched it (epoch ms). */
+  readonly launchedAt: number;
 }
 
 /** Loads and saves the state file (the bridge kit's versioned JSON state file). */

@@ -20,6 +20,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   backoffMs,
   BurstClient,
+  BurstServiceError,
   planReasonsKey,
   silentLogger,
   sleep,
@@ -58,6 +59,9 @@ import {
   type ObservedJob,
 } from './report';
 import { HostStateStore, type LaunchRecord } from './state';
+
+/** How long after its launch the service is asked for the cloud job of an abandoned launch. */
+const ABANDONED_WATCH_MS = 60_000;
 
 /** Options of `VirtualHost.start`. */
 export interface VirtualHostOptions {
@@ -212,21 +216,15 @@ export class VirtualHost {
       await this.cuebot.setAllocation(me, this.allocation.id, { abortSignal: this.abort.signal });
       this.log.info('moved the virtual host into the burst allocation', { allocation: this.allocation.name });
     }
+    // Launches recorded before a crash whose LaunchFrame Cuebot never had the answer to: it
+    // took each as failed and launches the frame again (here or on another host), so that
+    // launch must be the only one. Dropped, and their cloud jobs (the service may have taken
+    // one before the crash) cancelled.
+    this.abandonUnanswered();
     // Keep every frame we answer for in Cuebot's view at once, before anything else.
     await this.reportStatus(false);
+    await this.cancelAbandoned();
 
-    // Launches recorded before a crash but never known to be submitted: submit again
-    // (idempotent by key: a frame already in the service is not run twice).
-    for (const l of Object.values(this.state.current.launches)) {
-      if (!l.cloudJobId) {
-        await this.submit(l).catch((err: Error) =>
-          this.log.warn('resubmission after restart failed; will retry', {
-            frame: l.run.frame_name,
-            err: err.message,
-          }),
-        );
-      }
-    }
     for (const l of Object.values(this.state.current.launches))
       if (l.cloudJobId) this.followLog(l, l.cloudJobId);
     this.watchDone = this.watch();
@@ -243,6 +241,75 @@ export class VirtualHost {
       allocation: this.allocation?.name,
       frames: Object.keys(this.state.current.launches).length,
     });
+  }
+
+  /**
+   * Drops the launches that never had their cloud job's id (the host died inside
+   * LaunchFrame, before answering it: Cuebot requeued the frame), keeping their generation so
+   * a later launch here is a new cloud job, and owes the cancel of their cloud jobs.
+   */
+  private abandonUnanswered(): void {
+    const unanswered = Object.values(this.state.current.launches).filter((l) => !l.cloudJobId);
+    if (unanswered.length === 0) return;
+    this.state.update((s) => {
+      const owed = s.abandoned ?? [];
+      for (const l of unanswered) {
+        delete s.launches[l.frameId];
+        owed.push({
+          cloudSourceJobId: l.cloudSourceJobId,
+          frameName: l.run.frame_name,
+          launchedAt: l.launchedAt,
+        });
+      }
+      s.abandoned = owed;
+    });
+    for (const l of unanswered)
+      this.log.warn('launch dropped: the host stopped before answering it, Cuebot launches the frame again', {
+        frame: l.run.frame_name,
+        job: l.run.job_name,
+      });
+  }
+
+  /**
+   * Cancels the cloud jobs of abandoned launches. A job the service does not have is looked
+   * for again until a minute after its launch (a submission sent just before the crash may
+   * reach the service late); one the service cannot be asked about now is tried next cycle.
+   */
+  private async cancelAbandoned(): Promise<void> {
+    const owed = this.state.current.abandoned ?? [];
+    if (owed.length === 0) return;
+    const settled = new Set<string>();
+    for (const a of owed) {
+      if (this.abort.signal.aborted) return;
+      try {
+        const job = await this.burst.getJob(
+          { source: this.source, sourceJobId: a.cloudSourceJobId },
+          { timeoutMs: 10_000, abortSignal: this.abort.signal },
+        );
+        if (job.state === 'active') {
+          await this.burst.cancelJob(job.jobId, {
+            reason: 'its OpenCue launch was never answered: Cuebot launched the frame again',
+            timeoutMs: 10_000,
+            abortSignal: this.abort.signal,
+          });
+          this.log.info('cloud job of a dropped launch cancelled', { frame: a.frameName });
+        }
+        settled.add(a.cloudSourceJobId);
+      } catch (err) {
+        const notFound = err instanceof BurstServiceError && err.status === grpc.status.NOT_FOUND;
+        if (notFound && Date.now() - a.launchedAt > ABANDONED_WATCH_MS) settled.add(a.cloudSourceJobId);
+        else if (!notFound && !this.abort.signal.aborted)
+          this.log.debug('cloud job of a dropped launch not cancelled yet; will retry', {
+            frame: a.frameName,
+            err: (err as Error).message,
+          });
+      }
+    }
+    if (settled.size > 0)
+      this.state.update((s) => {
+        s.abandoned = (s.abandoned ?? []).filter((a) => !settled.has(a.cloudSourceJobId));
+        if (s.abandoned.length === 0) delete s.abandoned;
+      });
   }
 
   private async ensureSubscription(showName: string): Promise<void> {
@@ -508,6 +575,7 @@ export class VirtualHost {
     if (this.cycling || this.abort.signal.aborted) return;
     this.cycling = true;
     try {
+      await this.cancelAbandoned();
       let decision = { open: false, offerUnits: 0, reason: 'farm not observed' };
       let plan: BurstPlan | undefined;
       let planOffload = 0;
