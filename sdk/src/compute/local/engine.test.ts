@@ -224,6 +224,25 @@ describe('LocalEngine', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
   });
 
+  it('GIVEN resizeTimeMs WHEN its timer fires before the wall clock reaches the end of the hold THEN the pool still becomes steady', async () => {
+    // Timers run on the monotonic clock, Date.now() on the wall clock: a timer may fire a
+    // millisecond "early" by Date.now(), or more when the wall clock is stepped back. The end
+    // of the hold is the timer's: the pool must not stay resizing for ever (it did, in CI).
+    engine = new LocalEngine({ resizeTimeMs: 100 });
+    engine.addPool({ id: 'p', vmSize: 'x' });
+    const realNow = Date.now.bind(Date);
+    const ahead = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 50);
+    try {
+      engine.resizePool('p', { targetDedicatedNodes: 0, targetSpotNodes: 0 });
+    } finally {
+      ahead.mockRestore();
+    }
+    const t0 = Date.now();
+    while (engine.getPool('p')?.allocationState !== 'steady' && Date.now() - t0 < 1_000)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(engine.getPool('p')?.allocationState).toBe('steady');
+  });
+
   it('GIVEN a failed task WHEN reactivated THEN it runs again with its retry count reset; a succeeded one is refused', async () => {
     engine = new LocalEngine();
     engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
