@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +9,7 @@ import {
   SimulatedRqdHost,
 } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
+import { BridgeProcess, requireBuiltBridge, waitFor } from './bridge-process';
 import { freePort } from './ports';
 
 // GIVEN a real Spillway service (local engine), a fake Cuebot with 2 local 1-core hosts, a
@@ -21,21 +21,7 @@ import { freePort } from './ports';
 // once with its PNG in place, the killed frame's cloud job was cancelled (and its relaunch
 // ran as a new cloud job), and Cuebot lost no frame across the restart.
 
-const repoRoot = path.resolve(__dirname, '../..');
-const bin = path.join(repoRoot, 'bridges/opencue/bin/spillway-opencue.js');
 const HOST = 'azure-burst';
-
-async function waitFor(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('OpenCue virtual host end to end', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-e2e-'));
@@ -47,58 +33,35 @@ describe('OpenCue virtual host end to end', () => {
   let svc: TestService;
   let cuebot: FakeCuebot;
   const hosts: SimulatedRqdHost[] = [];
-  let bridge: ChildProcess | undefined;
-  let bridgeLog = '';
   let rqdPort = 0;
 
-  async function startBridge(): Promise<void> {
-    const before = bridgeLog.length;
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        '--cuebot',
-        cuebot.address,
-        '--service',
-        svc.address,
-        '--host-name',
-        HOST,
-        '--rqd-port',
-        String(rqdPort),
-        '--rqd-listen-host',
-        '127.0.0.1',
-        '--cores',
-        '2',
-        '--report-interval-ms',
-        '500',
-        '--turnaround',
-        '60',
-        '--state-dir',
-        stateDir,
-        '--subscribe-shows',
-        'pipe',
-        '--path-map',
-        `${farm}=${cloudMount}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child.stdout!.on('data', (d: Buffer) => (bridgeLog += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (bridgeLog += d.toString()));
-    bridge = child;
-    await waitFor(
-      'the virtual host to be ready',
-      () => {
-        if (child.exitCode !== null) throw new Error(`spillway-opencue exited early:\n${bridgeLog}`);
-        return bridgeLog.slice(before).includes('virtual host ready');
-      },
-      30_000,
-    );
-  }
+  const bridge = new BridgeProcess(() => [
+    '--cuebot',
+    cuebot.address,
+    '--service',
+    svc.address,
+    '--host-name',
+    HOST,
+    '--rqd-port',
+    String(rqdPort),
+    '--rqd-listen-host',
+    '127.0.0.1',
+    '--cores',
+    '2',
+    '--report-interval-ms',
+    '500',
+    '--turnaround',
+    '60',
+    '--state-dir',
+    stateDir,
+    '--subscribe-shows',
+    'pipe',
+    '--path-map',
+    `${farm}=${cloudMount}`,
+  ]);
 
   beforeAll(async () => {
-    if (!fs.existsSync(bin) || !fs.existsSync(path.join(repoRoot, 'bridges/opencue/dist/cli/main.js'))) {
-      throw new Error('bridges/opencue is not built: run `npx tsc -b` first (npm test does)');
-    }
+    requireBuiltBridge();
     if (!blenderAvailable())
       throw new Error('Blender is missing: install it (apt-get install blender); CI does');
     fs.mkdirSync(outDir, { recursive: true });
@@ -121,15 +84,11 @@ describe('OpenCue virtual host end to end', () => {
     rqdPort = await freePort();
     // Cuebot dials every host by name on the farm's RQD port; here, the name maps to loopback.
     cuebot.mapHost(HOST, `127.0.0.1:${rqdPort}`);
-    await startBridge();
+    await bridge.start();
   });
 
   afterAll(async () => {
-    if (bridge && bridge.exitCode === null && bridge.signalCode === null) {
-      const exited = new Promise((r) => bridge!.once('exit', r));
-      bridge.kill('SIGTERM');
-      await exited;
-    }
+    await bridge.kill('SIGTERM');
     for (const h of hosts) await h.close();
     await cuebot?.close();
     await svc?.close();
@@ -196,10 +155,8 @@ describe('OpenCue virtual host end to end', () => {
       await waitFor('render frames on the virtual host', () =>
         cuebot.getFrames(render.id).some((f) => f.state === 'RUNNING' && cuebot.hostOf(f.id) === HOST),
       );
-      const exited = new Promise((r) => bridge!.once('exit', r));
-      bridge!.kill('SIGKILL');
-      await exited;
-      await startBridge();
+      await bridge.kill('SIGKILL');
+      await bridge.start();
 
       await waitFor(
         'every frame to finish',
@@ -262,10 +219,10 @@ describe('OpenCue virtual host end to end', () => {
         10_000,
       );
     } catch (err) {
-      process.stderr.write(`--- spillway-opencue log ---\n${bridgeLog}\n`);
+      process.stderr.write(`--- spillway-opencue log ---\n${bridge.log}\n`);
       throw err;
     } finally {
-      if (process.env.OPENCUE_E2E_LOG) fs.writeFileSync(process.env.OPENCUE_E2E_LOG, bridgeLog);
+      if (process.env.OPENCUE_E2E_LOG) fs.writeFileSync(process.env.OPENCUE_E2E_LOG, bridge.log);
     }
   });
 });

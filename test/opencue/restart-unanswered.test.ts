@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HostStateStore } from '@spillway/bridge-opencue';
 import { FakeCuebot, SimulatedRqdHost } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
+import { BridgeProcess, requireBuiltBridge, waitFor } from './bridge-process';
 import { freePort } from './ports';
 import { startRelay } from './relay';
 
@@ -21,21 +21,7 @@ import { startRelay } from './relay';
 // (Before: the restarted host submitted the launch again, found the cloud job under its key,
 // and the frame rendered twice.)
 
-const repoRoot = path.resolve(__dirname, '../..');
-const bin = path.join(repoRoot, 'bridges/opencue/bin/spillway-opencue.js');
 const HOST = 'azure-restart';
-
-async function waitFor(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('OpenCue virtual host restarted inside a LaunchFrame', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-restart-'));
@@ -47,55 +33,33 @@ describe('OpenCue virtual host restarted inside a LaunchFrame', () => {
   let relay: Awaited<ReturnType<typeof startRelay>>;
   let cuebot: FakeCuebot;
   let local: SimulatedRqdHost | undefined;
-  let bridge: ChildProcess | undefined;
-  let bridgeLog = '';
   let rqdPort = 0;
   /** The next SubmitFrames is held (the service takes it; its caller never hears back). */
   let holdNext = false;
 
-  async function startBridge(): Promise<void> {
-    const before = bridgeLog.length;
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        '--cuebot',
-        cuebot.address,
-        '--service',
-        relay.address,
-        '--host-name',
-        HOST,
-        '--rqd-port',
-        String(rqdPort),
-        '--rqd-listen-host',
-        '127.0.0.1',
-        '--cores',
-        '2',
-        '--report-interval-ms',
-        '500',
-        '--state-dir',
-        stateDir,
-        '--subscribe-shows',
-        'pipe',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child.stdout!.on('data', (d: Buffer) => (bridgeLog += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (bridgeLog += d.toString()));
-    bridge = child;
-    await waitFor(
-      'the virtual host to be ready',
-      () => {
-        if (child.exitCode !== null) throw new Error(`spillway-opencue exited early:\n${bridgeLog}`);
-        return bridgeLog.slice(before).includes('virtual host ready');
-      },
-      30_000,
-    );
-  }
+  const bridge = new BridgeProcess(() => [
+    '--cuebot',
+    cuebot.address,
+    '--service',
+    relay.address,
+    '--host-name',
+    HOST,
+    '--rqd-port',
+    String(rqdPort),
+    '--rqd-listen-host',
+    '127.0.0.1',
+    '--cores',
+    '2',
+    '--report-interval-ms',
+    '500',
+    '--state-dir',
+    stateDir,
+    '--subscribe-shows',
+    'pipe',
+  ]);
 
   beforeAll(async () => {
-    if (!fs.existsSync(bin) || !fs.existsSync(path.join(repoRoot, 'bridges/opencue/dist/cli/main.js')))
-      throw new Error('bridges/opencue is not built: run `npx tsc -b` first (npm test does)');
+    requireBuiltBridge();
     svc = await startTestService({ nodes: 1, slotsPerNode: 2 });
     relay = await startRelay(svc.address, (p) => {
       if (p !== '/spillway.v1.FrameService/SubmitFrames') return false;
@@ -107,17 +71,13 @@ describe('OpenCue virtual host restarted inside a LaunchFrame', () => {
     cuebot.subscribe('pipe', 'local.general', 1, 1);
     rqdPort = await freePort();
     cuebot.mapHost(HOST, `127.0.0.1:${rqdPort}`);
-    await startBridge();
+    await bridge.start();
   });
 
   afterAll(async () => {
     // Renders still waiting on the gate (a failed run) end.
     fs.writeFileSync(gate, '');
-    if (bridge && bridge.exitCode === null && bridge.signalCode === null) {
-      const exited = new Promise((r) => bridge!.once('exit', r));
-      bridge.kill('SIGTERM');
-      await exited;
-    }
+    await bridge.kill('SIGTERM');
     await local?.close();
     await cuebot?.close();
     relay?.close();
@@ -145,9 +105,7 @@ describe('OpenCue virtual host restarted inside a LaunchFrame', () => {
 
       // WHEN the virtual host is SIGKILLed while its launch waits for the service's answer
       await waitFor('the launch submitted to the service', () => relay.held.length === 1, 60_000);
-      const exited = new Promise((r) => bridge!.once('exit', r));
-      bridge!.kill('SIGKILL');
-      await exited;
+      await bridge.kill('SIGKILL');
       // (the launch was recorded without its cloud job's id; the service took the job)
       const recorded = new HostStateStore(path.join(stateDir, `${HOST}.json`)).current.launches[frame.id];
       expect(recorded).toBeDefined();
@@ -170,7 +128,7 @@ describe('OpenCue virtual host restarted inside a LaunchFrame', () => {
         () => frame.id !== undefined && cuebot.hostOf(frame.id) === 'local-1',
       );
       // AND the virtual host restarts
-      await startBridge();
+      await bridge.start();
 
       // THEN its cloud job is cancelled before it could render
       await waitFor(
@@ -196,7 +154,7 @@ describe('OpenCue virtual host restarted inside a LaunchFrame', () => {
       expect(state.launches).toEqual({});
       expect(state.abandoned).toBeUndefined();
     } catch (err) {
-      process.stderr.write(`--- spillway-opencue log ---\n${bridgeLog}\n`);
+      process.stderr.write(`--- spillway-opencue log ---\n${bridge.log}\n`);
       throw err;
     }
   }, 180_000);

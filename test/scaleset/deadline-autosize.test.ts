@@ -5,7 +5,9 @@ import { createLogger } from '@spillway/sdk';
 import {
   DEADLINE_WORKER_IMAGE,
   eventually,
+  eventuallyPlanned,
   liveInstances,
+  POLICY_PLANNING,
   startWorkerBurstRig,
   workerGroup,
   type WorkerBurstRig,
@@ -37,13 +39,7 @@ describe('worker burst sized by the burst policy', () => {
       stallTimeoutMs: 300_000,
     });
     rig = await startWorkerBurstRig({
-      config: {
-        'burst.planner': 'policy',
-        // The emulator's instances join in about a second, not Azure's minutes.
-        'burst.groupDefaults.nodeBootSeconds': 3,
-        'burst.groupDefaults.transferSecondsPerFrame': 1,
-        'burst.groupDefaults.billingGranularitySeconds': 5,
-      },
+      config: POLICY_PLANNING,
       emulator: DEADLINE_WORKER_IMAGE,
     });
   }, 60_000);
@@ -85,14 +81,7 @@ describe('worker burst sized by the burst policy', () => {
     );
 
     // THEN the plan grows the group and its workers render tasks
-    await eventually(
-      'the plan grows the group',
-      async () => (await rig.client.capacity.get(GROUP)).target.spot > 0,
-      40_000,
-    ).catch(async (err: Error) => {
-      const status = await rig.client.burstStatus().catch((e: Error) => e.message);
-      throw new Error(`${err.message}\nburst status: ${JSON.stringify(status)}\n${logs.join('\n')}`);
-    });
+    await eventuallyPlanned(rig, GROUP, 'the plan grows the group', (spot) => spot > 0, 40_000, logs);
     const owner = (await rig.client.capacity.get(GROUP)).targetOwner;
     await eventually(
       'a cloud worker rendering',
@@ -106,10 +95,13 @@ describe('worker burst sized by the burst policy', () => {
     await eventually('the job complete', () => farm.summary(jobId).completed === 30, 120_000);
 
     // AND once the queue drains, the plan shrinks the group to 0 by draining
-    await eventually(
+    await eventuallyPlanned(
+      rig,
+      GROUP,
       'the plan shrinks the group to 0',
-      async () => (await rig.client.capacity.get(GROUP)).target.spot === 0,
+      (spot) => spot === 0,
       60_000,
+      logs,
     );
     await eventually('the scale set at 0', () => liveInstances(rig.emulator, GROUP).length === 0, 60_000);
 

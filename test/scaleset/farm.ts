@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEADLINE_TESTING_BIN } from '@spillway/bridge-deadline/testing';
+import { OPENCUE_TESTING_BIN } from '@spillway/bridge-opencue/testing';
 import { BurstClient, silentLogger, type CapacityGroupInput, type Logger } from '@spillway/sdk';
 import { ScaleSetBackend } from '@spillway/sdk/compute/scaleset';
 import { loadConfig } from '@spillway/sdk/config';
@@ -38,12 +39,37 @@ export const DEADLINE_WORKER_IMAGE: Omit<ArmEmulatorOptions, 'workDir'> = {
   instanceEnvironment: { DEADLINE_BIN: DEADLINE_TESTING_BIN },
 };
 
+/**
+ * An emulator whose instances start within a second and run the testing OpenCue RQD from the
+ * default OpenCue start-up template; each instance writes its rqd.conf in its own folder (the
+ * image has no /etc/opencue) and reports every 300 ms.
+ */
+export const OPENCUE_WORKER_IMAGE: Omit<ArmEmulatorOptions, 'workDir'> = {
+  lroDelayMs: 20,
+  bootDelayMs: 500,
+  killGraceMs: 3000,
+  imagePath: [OPENCUE_TESTING_BIN],
+  instanceEnvironment: { RQD_CONFIG_FILE: 'rqd.conf', SPILLWAY_RQD_REPORT_MS: '300' },
+};
+
+/**
+ * The service's configuration for the tests where the burst policy sizes the group: the
+ * policy plans, with figures that fit the emulator (its instances join in about a second,
+ * not Azure's minutes).
+ */
+export const POLICY_PLANNING: Readonly<Record<string, unknown>> = {
+  'burst.planner': 'policy',
+  'burst.groupDefaults.nodeBootSeconds': 3,
+  'burst.groupDefaults.transferSecondsPerFrame': 1,
+  'burst.groupDefaults.billingGranularitySeconds': 5,
+};
+
 /** Options of `startWorkerBurstRig`. */
 export interface WorkerBurstRigOptions {
   /** The emulator's image and timing. */
   readonly emulator: Omit<ArmEmulatorOptions, 'workDir'>;
   /** Configuration overrides of the service (budget...). @default none */
-  readonly config?: Record<string, unknown>;
+  readonly config?: Readonly<Record<string, unknown>>;
   readonly logger?: Logger;
 }
 
@@ -155,4 +181,26 @@ export async function eventually(
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Waits until the plan's Spot target of `group` satisfies `want`; on time-out the error
+ * carries the service's burst status and `logs` (the bridge's), to say why.
+ */
+export async function eventuallyPlanned(
+  rig: WorkerBurstRig,
+  group: string,
+  what: string,
+  want: (spot: number) => boolean,
+  timeoutMs: number,
+  logs: readonly string[],
+): Promise<void> {
+  await eventually(
+    what,
+    async () => want((await rig.client.capacity.get(group)).target.spot),
+    timeoutMs,
+  ).catch(async (err: Error) => {
+    const status = await rig.client.burstStatus().catch((e: Error) => e.message);
+    throw new Error(`${err.message}\nburst status: ${JSON.stringify(status)}\n${logs.join('\n')}`);
+  });
 }

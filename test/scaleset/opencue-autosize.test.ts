@@ -1,9 +1,18 @@
 import * as path from 'node:path';
 import { resolveConfig, startOpenCueBridge, type OpenCueBridge } from '@spillway/bridge-opencue';
-import { FakeCuebot, OPENCUE_TESTING_BIN, SimulatedRqdHost } from '@spillway/bridge-opencue/testing';
+import { FakeCuebot, SimulatedRqdHost } from '@spillway/bridge-opencue/testing';
 import { createLogger } from '@spillway/sdk';
 import { freePort } from '../opencue/ports';
-import { eventually, liveInstances, startWorkerBurstRig, workerGroup, type WorkerBurstRig } from './farm';
+import {
+  eventually,
+  eventuallyPlanned,
+  liveInstances,
+  OPENCUE_WORKER_IMAGE,
+  POLICY_PLANNING,
+  startWorkerBurstRig,
+  workerGroup,
+  type WorkerBurstRig,
+} from './farm';
 
 // Worker burst sized by the burst policy (#15, #14), OpenCue, end to end. GIVEN a testing
 // Cuebot with 2 local 1-core RQD hosts taking `general` frames, a real service planning with
@@ -32,21 +41,8 @@ describe('OpenCue worker burst sized by the burst policy', () => {
     for (const name of ['local-1', 'local-2'])
       locals.push(await SimulatedRqdHost.start({ name, cuebot: cuebot.address, reportIntervalMs: 300 }));
     rig = await startWorkerBurstRig({
-      config: {
-        'burst.planner': 'policy',
-        // The emulator's instances join in about a second, not Azure's minutes.
-        'burst.groupDefaults.nodeBootSeconds': 3,
-        'burst.groupDefaults.transferSecondsPerFrame': 1,
-        'burst.groupDefaults.billingGranularitySeconds': 5,
-      },
-      emulator: {
-        lroDelayMs: 20,
-        bootDelayMs: 500,
-        killGraceMs: 3000,
-        imagePath: [OPENCUE_TESTING_BIN],
-        // Each instance writes its rqd.conf in its own folder (the image has no /etc/opencue).
-        instanceEnvironment: { RQD_CONFIG_FILE: 'rqd.conf', SPILLWAY_RQD_REPORT_MS: '300' },
-      },
+      config: POLICY_PLANNING,
+      emulator: OPENCUE_WORKER_IMAGE,
     });
   }, 60_000);
 
@@ -95,14 +91,7 @@ describe('OpenCue worker burst sized by the burst policy', () => {
     });
 
     // THEN the plan grows the group and its RQD hosts render frames
-    await eventually(
-      'the plan grows the group',
-      async () => (await rig.client.capacity.get(GROUP)).target.spot > 0,
-      40_000,
-    ).catch(async (err: Error) => {
-      const status = await rig.client.burstStatus().catch((e: Error) => e.message);
-      throw new Error(`${err.message}\nburst status: ${JSON.stringify(status)}\n${logs.join('\n')}`);
-    });
+    await eventuallyPlanned(rig, GROUP, 'the plan grows the group', (spot) => spot > 0, 40_000, logs);
     const owner = (await rig.client.capacity.get(GROUP)).targetOwner;
     const cloud = new Set<string>();
     await eventually(
@@ -125,14 +114,14 @@ describe('OpenCue worker burst sized by the burst policy', () => {
     );
 
     // AND once the queue drains, the plan shrinks the group to 0 by draining
-    await eventually(
+    await eventuallyPlanned(
+      rig,
+      GROUP,
       'the plan shrinks the group to 0',
-      async () => (await rig.client.capacity.get(GROUP)).target.spot === 0,
+      (spot) => spot === 0,
       60_000,
-    ).catch(async (err: Error) => {
-      const status = await rig.client.burstStatus().catch((e: Error) => e.message);
-      throw new Error(`${err.message}\nburst status: ${JSON.stringify(status)}\n${logs.join('\n')}`);
-    });
+      logs,
+    );
     await eventually('the scale set at 0', () => liveInstances(rig.emulator, GROUP).length === 0, 60_000);
     await eventually(
       'the cloud hosts removed from Cuebot',

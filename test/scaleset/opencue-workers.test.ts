@@ -1,8 +1,15 @@
 import { CloudWorkers } from '@spillway/bridge-opencue';
-import { FakeCuebot, OPENCUE_TESTING_BIN, SimulatedRqdHost } from '@spillway/bridge-opencue/testing';
+import { FakeCuebot, SimulatedRqdHost } from '@spillway/bridge-opencue/testing';
 import { createLogger } from '@spillway/sdk';
 import { RESOURCE_GROUP } from './support';
-import { eventually, liveInstances, startWorkerBurstRig, workerGroup, type WorkerBurstRig } from './farm';
+import {
+  eventually,
+  liveInstances,
+  OPENCUE_WORKER_IMAGE,
+  startWorkerBurstRig,
+  workerGroup,
+  type WorkerBurstRig,
+} from './farm';
 
 // Worker burst, OpenCue, end to end (#15). GIVEN a testing Cuebot with 2 local RQD hosts, a
 // real Spillway service whose worker-burst backend drives the ARM emulator (instances run the
@@ -35,15 +42,10 @@ describe('worker burst on an OpenCue farm', () => {
     }
     rig = await startWorkerBurstRig({
       emulator: {
-        lroDelayMs: 20,
-        bootDelayMs: 500,
-        killGraceMs: 3000,
+        ...OPENCUE_WORKER_IMAGE,
         evictionNoticeMs: NOTICE_MS,
-        imagePath: [OPENCUE_TESTING_BIN],
-        // Each instance writes its rqd.conf in its own folder (the image has no /etc/opencue).
         instanceEnvironment: {
-          RQD_CONFIG_FILE: 'rqd.conf',
-          SPILLWAY_RQD_REPORT_MS: '300',
+          ...OPENCUE_WORKER_IMAGE.instanceEnvironment,
           SPILLWAY_NOTICE_POLL_SECONDS: '0.5',
         },
       },
