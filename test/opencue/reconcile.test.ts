@@ -7,10 +7,14 @@ import { startTestService, type TestService } from '../support/service';
 import { freePort } from './ports';
 
 // GIVEN a virtual host that crashed after recording a launch and before the service
-// answered its SubmitFrames (its state file holds the launch without a cloud job id)
+// answered its SubmitFrames (its state file holds the launch without a cloud job id): it never
+// answered Cuebot's LaunchFrame either, so Cuebot took the launch as failed and launches the
+// frame again itself
 // WHEN it starts again against a real service
-// THEN it submits the frame (once), reports it in its status while it runs, reports its
-// completion with the resource id Cuebot booked, and its state drains.
+// THEN it does not submit the frame again (that made a second render beside Cuebot's
+// relaunch): it drops the launch, reports no completion for it, keeps its generation (a
+// later launch here is a new cloud job), finds no cloud job to cancel, and its state drains.
+// (test/opencue/restart-unanswered.test.ts: the same when the service did take the job.)
 
 describe('virtual host restart reconciliation', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spillway-opencue-reconcile-'));
@@ -29,7 +33,7 @@ describe('virtual host restart reconciliation', () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it('GIVEN a launch recorded but never submitted WHEN the host restarts THEN it runs once and is reported', async () => {
+  it('GIVEN a launch recorded but never answered WHEN the host restarts THEN it is dropped, not run', async () => {
     const out = path.join(work, 'ran');
     const run: RunFrame = {
       resource_id: 'res-1',
@@ -64,7 +68,8 @@ describe('virtual host restart reconciliation', () => {
         run,
         generation: 1,
         cloudSourceJobId: `${run.job_id}/${run.frame_id}/1`,
-        launchedAt: Date.now(),
+        // Long enough ago that a submission sent before the crash would have reached the service.
+        launchedAt: Date.now() - 120_000,
       };
     });
 
@@ -83,20 +88,21 @@ describe('virtual host restart reconciliation', () => {
       ),
     );
 
-    await cuebot.waitFor(() => cuebot.completions.some((c) => c.frameId === run.frame_id), {
-      what: 'the completion report',
-      timeoutMs: 30_000,
-    });
-    const completion = cuebot.completions.find((c) => c.frameId === run.frame_id)!;
-    expect(completion).toMatchObject({ resourceId: 'res-1', exitStatus: 0, exitSignal: 0, host: 'azure-r' });
-    const job = await svc.client.getJob({ source: 'opencue:azure-r', sourceJobId: 'job-1/frame-7/1' });
-    expect(job.counts.succeeded).toBe(1);
-    expect(fs.readFileSync(out, 'utf8')).toBe('once\n');
+    // THEN the launch is gone from the state at once, and nothing is owed for it
+    const state = new HostStateStore(path.join(stateDir, 'azure-r.json')).current;
+    expect(state.launches).toEqual({});
+    expect(state.generations).toEqual({ [run.frame_id]: 1 });
     await cuebot.waitFor(
-      () =>
-        Object.keys(new HostStateStore(path.join(stateDir, 'azure-r.json')).current.launches).length === 0,
-      { what: 'the state to drain', timeoutMs: 5000 },
+      () => new HostStateStore(path.join(stateDir, 'azure-r.json')).current.abandoned === undefined,
+      { what: 'the dropped launch settled', timeoutMs: 10_000 },
     );
+    // AND the service has no cloud job for it, the frame never ran, and Cuebot got no completion
+    const cloudJobs: string[] = [];
+    for await (const j of svc.client.listJobs({ source: 'opencue:azure-r' }))
+      cloudJobs.push(j.spec.sourceJobId);
+    expect(cloudJobs).toEqual([]);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(cuebot.completions.filter((c) => c.frameId === run.frame_id)).toEqual([]);
     // The host is in its burst allocation, locked (nothing local is saturated here).
     expect(cuebot.getHosts().find((h) => h.name === 'azure-r')).toMatchObject({
       alloc_name: 'cloud.burst',
