@@ -54,7 +54,20 @@ describe('OpenCue: the cloud log in the frame log path', () => {
       soft_memory_limit: 0,
       hard_memory_limit: 0,
     };
-    // A launch Cuebot made (recorded by the host; the host submits it when it starts).
+    // A launch Cuebot made and the host answered: its cloud job submitted as the host submits
+    // it, and recorded with its id (a restarted host follows the logs of the launches it has).
+    const cloudSourceJobId = `${run.job_id}/${run.frame_id}/1`;
+    const submitted = await svc.client.submitFrames(
+      {
+        source: 'opencue:azure-l',
+        sourceKind: 'opencue',
+        sourceJobId: cloudSourceJobId,
+        name: `${run.job_name}/${run.frame_name}`,
+        commandTemplate: run.command,
+        environment: run.environment,
+      },
+      [{ sourceTaskId: run.frame_id, frameStart: 9, frameEnd: 9, command: run.command }],
+    );
     const stateDir = path.join(work, 'state');
     new HostStateStore(path.join(stateDir, 'azure-l.json')).update((s) => {
       s.generations[run.frame_id] = 1;
@@ -63,7 +76,8 @@ describe('OpenCue: the cloud log in the frame log path', () => {
         resourceId: run.resource_id,
         run,
         generation: 1,
-        cloudSourceJobId: `${run.job_id}/${run.frame_id}/1`,
+        cloudSourceJobId,
+        cloudJobId: submitted.jobId,
         launchedAt: Date.now(),
       };
     });
