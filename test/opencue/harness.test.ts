@@ -102,4 +102,55 @@ describe('OpenCue testing harness', () => {
     await client.eatFrame(frame!);
     await client.waitForFrame(frame!.id, (f) => f.state === 'EATEN', { timeoutMs: 10_000 });
   });
+
+  it('GIVEN a host rendering WHEN its RQD shuts down THEN it locks its cores first: nothing more is booked on it', async () => {
+    const host = await SimulatedRqdHost.start({
+      name: 'leaving-1',
+      cuebot: cuebot.address,
+      cores: 2,
+      tags: ['leaving'],
+      reportIntervalMs: 300,
+      workDir: work,
+    });
+    cuebot.mapHost('leaving-1', host.rqdAddress);
+    cuebot.ensureAllocation('local', 'leaving', 'leaving');
+    cuebot.subscribe('pipe', 'local.leaving', 2, 2);
+    try {
+      // One frame takes 2 s to die after SIGTERM; the other dies at once, freeing a core
+      // while the host is still shutting down, with a third frame waiting.
+      const ready = path.join(work, 'slow-ready');
+      const job = cuebot.launchJob({
+        name: 'given-back',
+        show: 'pipe',
+        layers: [
+          {
+            name: 'slow',
+            range: '1',
+            command: `trap "sleep 2; exit 143" TERM; touch ${ready}; sleep 30 & wait`,
+            tags: ['leaving'],
+          },
+          { name: 'quick', range: '1-2', command: 'sleep 30', tags: ['leaving'] },
+        ],
+      });
+      await cuebot.waitFor(() => host.launched.length === 2 && fs.existsSync(ready), {
+        what: 'two frames running, the slow one trapping SIGTERM',
+        timeoutMs: 10_000,
+      });
+      const running = [...host.launched];
+      await host.shutdown();
+      // Both running frames were given back, and Cuebot booked nothing more on the leaving host
+      // (before the fix, the waiting frame was launched there the moment a core came free).
+      const frames = cuebot.getFrames(job.id);
+      expect(host.launched).toEqual(running);
+      const givenBack = cuebot.completions.filter((c) => c.host === 'leaving-1');
+      expect(givenBack.map((c) => [c.frameName, c.exitStatus]).sort()).toEqual([
+        ['0001-quick', 143],
+        ['0001-slow', 143],
+      ]);
+      expect(frames.map((f) => f.state)).toEqual(['WAITING', 'WAITING', 'WAITING']);
+      for (const f of frames) await client.eatFrame(f);
+    } finally {
+      await host.close();
+    }
+  });
 });

@@ -4,8 +4,8 @@
  * start-up, status on a timer (with its running frames) and each completion (with the real
  * exit status) to Cuebot, and kills frames on request. It advertises its RQD address in its
  * attributes (`spillway_rqd_address`), so the fake Cuebot dials it wherever it listens.
- * `shutdown` is what RQD does when stopped: its frames are killed and reported, then it
- * reports itself DOWN.
+ * `shutdown` is what RQD does when stopped: its cores are locked, its frames are killed and
+ * reported, then it reports itself DOWN.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -64,6 +64,8 @@ export class SimulatedRqdHost {
   /** Frames launched on this host, by frame name, in order. */
   readonly launched: string[] = [];
   private down = false;
+  /** Shutting down: every core locked, launches refused (as RQD's shutdown locks all first). */
+  private stopping = false;
   private readonly completions = new Set<Promise<void>>();
 
   private constructor(
@@ -113,8 +115,8 @@ export class SimulatedRqdHost {
     const booked = this.bookedUnits();
     return {
       total_cores: this.totalUnits(),
-      idle_cores: this.totalUnits() - booked,
-      locked_cores: 0,
+      idle_cores: this.stopping ? 0 : this.totalUnits() - booked,
+      locked_cores: this.stopping ? this.totalUnits() : 0,
       booked_cores: booked,
     };
   }
@@ -166,6 +168,11 @@ export class SimulatedRqdHost {
   }
 
   private async launch(run: RunFrame): Promise<void> {
+    if (this.stopping) {
+      throw Object.assign(new Error(`not launching ${run.frame_name}: rqd is shutting down`), {
+        code: grpc.status.FAILED_PRECONDITION,
+      });
+    }
     if (this.running.has(run.frame_id)) {
       throw Object.assign(new Error(`frame ${run.frame_name} is already running here`), {
         code: grpc.status.ALREADY_EXISTS,
@@ -241,12 +248,16 @@ export class SimulatedRqdHost {
   }
 
   /**
-   * Stops as RQD does when it is shut down: running frames are killed and their completions
-   * reported (Cuebot requeues them), then a last status report says the host is DOWN.
+   * Stops as RQD does when it is shut down: every core is locked first (a status report says
+   * so, and launches are refused), so Cuebot books nothing more here; then running frames are
+   * killed and their completions reported (Cuebot requeues them elsewhere), then a last status
+   * report says the host is DOWN.
    */
   async shutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.stopping = true;
+    await this.report();
     for (const r of this.running.values()) {
       try {
         if (r.child.pid !== undefined) process.kill(-r.child.pid, 'SIGTERM');

@@ -34,6 +34,15 @@ function dead(pid: number): boolean {
     return true;
   }
 }
+/**
+ * Dead within 5 s: a SIGKILLed process is gone once the kernel has run its exit, which under
+ * load can come after the task's end was seen (a `sleep 30` that was not killed outlives this).
+ */
+async function diesSoon(pid: number): Promise<boolean> {
+  const end = Date.now() + 5000;
+  while (!dead(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return dead(pid);
+}
 const allDone = (n: number) => (ts: EngineTask[]) =>
   ts.length === n && ts.every((t) => t.state === 'completed');
 
@@ -128,7 +137,7 @@ describe('LocalEngine', () => {
     });
     const [t] = await until(engine, 'j', allDone(1));
     expect(t?.failureInfo?.code).toBe('MaxWallClockTimeExpiry');
-    expect(dead(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
+    expect(await diesSoon(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
   });
 
   it('GIVEN a running task WHEN it is terminated THEN its process group dies and it completes with TaskEnded', async () => {
@@ -145,7 +154,7 @@ describe('LocalEngine', () => {
     engine.terminateTask('j', 'long');
     const [t] = await until(engine, 'j', allDone(1));
     expect(t?.failureInfo?.code).toBe('TaskEnded');
-    expect(dead(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
+    expect(await diesSoon(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
   });
 
   it('GIVEN tasks running on spot nodes WHEN the nodes are preempted THEN tasks are requeued without using retries and complete once', async () => {
@@ -224,6 +233,25 @@ describe('LocalEngine', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
   });
 
+  it('GIVEN resizeTimeMs WHEN its timer fires before the wall clock reaches the end of the hold THEN the pool still becomes steady', async () => {
+    // Timers run on the monotonic clock, Date.now() on the wall clock: a timer may fire a
+    // millisecond "early" by Date.now(), or more when the wall clock is stepped back. The end
+    // of the hold is the timer's: the pool must not stay resizing for ever (it did, in CI).
+    engine = new LocalEngine({ resizeTimeMs: 100 });
+    engine.addPool({ id: 'p', vmSize: 'x' });
+    const realNow = Date.now.bind(Date);
+    const ahead = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 50);
+    try {
+      engine.resizePool('p', { targetDedicatedNodes: 0, targetSpotNodes: 0 });
+    } finally {
+      ahead.mockRestore();
+    }
+    const t0 = Date.now();
+    while (engine.getPool('p')?.allocationState !== 'steady' && Date.now() - t0 < 1_000)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(engine.getPool('p')?.allocationState).toBe('steady');
+  });
+
   it('GIVEN a failed task WHEN reactivated THEN it runs again with its retry count reset; a succeeded one is refused', async () => {
     engine = new LocalEngine();
     engine.addPool({ id: 'p', vmSize: 'x', targetDedicatedNodes: 1 });
@@ -269,9 +297,7 @@ describe('LocalEngine', () => {
     while (fs.readFileSync(pidFile, 'utf8').trim() === '') await new Promise((r) => setTimeout(r, 10));
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     engine.deleteTask('j', 'long');
-    const end = Date.now() + 5000;
-    while (!dead(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    expect(dead(pid)).toBe(true);
+    expect(await diesSoon(pid)).toBe(true);
     expect(engine.getTask('j', 'long')).toBeUndefined();
     expect(engine.taskCounts('j')).toEqual({ active: 0, running: 0, completed: 0, succeeded: 0, failed: 0 });
     expect(engine.listNodes('p')[0]?.runningTasks).toBe(0);

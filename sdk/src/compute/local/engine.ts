@@ -453,7 +453,10 @@ export class LocalEngine {
     pool.settleAt = Date.now() + ms;
     if (pool.settleTimer) clearTimeout(pool.settleTimer);
     pool.settleTimer = setTimeout(() => {
+      // The hold ends when its timer fires: timers run on the monotonic clock and may fire
+      // before Date.now() reaches settleAt, and nothing else would look again.
       pool.settleTimer = undefined;
+      pool.settleAt = undefined;
       if (!this.closed) this.checkAllocation(pool);
     }, ms);
     pool.settleTimer.unref();
