@@ -348,6 +348,63 @@ describe('decideBurst', () => {
     expect(unknown).toBeGreaterThanOrEqual(nearlyDone);
   });
 
+  // 20 frames of 600 s (± 60 s) start now on 20 idle workers, due at 768 s: each frame's
+  // finish (612 s with the margin) is 2.6 deviations before the due moment, inside the
+  // per-frame guard (2.5), but 20 frames each late with a chance of Q(2.6) = 0.47 % sum to
+  // 9 %: by default (jobMissRisk 0.007) only the first fits the job's budget.
+  it.each([
+    { guard: 'default (summed chance of any late frame, 0.007)', options: {}, late: 19 },
+    { guard: 'jobMissRisk 0: each frame on its own 2.5 deviations', options: { jobMissRisk: 0 }, late: 0 },
+    { guard: 'jobMissRisk 0.2', options: { jobMissRisk: 0.2 }, late: 0 },
+    { guard: 'jobMissRisk 0.02: four frames fit', options: { jobMissRisk: 0.02 }, late: 16 },
+  ])('guards a job whose last frames end on many workers at once: $guard', ({ options, late }) => {
+    // GIVEN 20 idle workers and a job of 20 queued frames due at 768 s
+    const situation: Situation = {
+      now: 0,
+      jobs: [job({ queuedFrames: 20, deadline: at(768) })],
+      idle: 20,
+      busy: 0,
+      group: group(),
+    };
+    // WHEN the policy decides with that guard
+    const plan = decideBurst({ ...input(situation), options });
+    // THEN the frames past the job's budget are late
+    const line = plan.jobs.find((j) => j.sourceJobId === 'shot')!;
+    if (late === 0) expect(line.reason).toMatch(/^in time locally/);
+    else expect(line.reason).toMatch(new RegExp(`^${late} frames would finish locally too late`));
+  });
+
+  // The demo's case: 24 frames of 1.7 s (± 0.05 s) on 2 idle workers, due in 22 s. Back to
+  // back they end at 20.8 s (with the 2 % margin); with the farm's 0.2 s between a worker's
+  // tasks, 12 tasks each end at 23.2 s: late.
+  it.each([
+    { gap: undefined, late: false },
+    { gap: 0, late: false },
+    { gap: 0.2, late: true },
+  ])("counts the farm's gap between a worker's tasks ($gap s) in the local projection", ({ gap, late }) => {
+    // GIVEN the farm's report and its learned gap
+    const base = input({
+      now: 0,
+      jobs: [
+        job({
+          queuedFrames: 24,
+          deadline: at(22),
+          localFrameTime: { meanMs: 1700, stdevMs: 50, samples: 4 },
+        }),
+      ],
+      idle: 2,
+      busy: 0,
+      group: group({ nodeBootSeconds: 0 }),
+    });
+    const farms = base.farms.map((f) => ({ ...f, ...(gap === undefined ? {} : { taskGapSeconds: gap }) }));
+    // WHEN the policy decides
+    const plan = decideBurst({ ...base, farms });
+    // THEN the job is late only when the gap is counted
+    const line = plan.jobs.find((j) => j.sourceJobId === 'shot')!;
+    expect(line.reason).toMatch(late ? /frames would finish locally too late/ : /^in time locally/);
+    expect(line.projectedLocalFinishAt!.getTime() - at(0).getTime()).toBeGreaterThan(late ? 22_000 : 20_000);
+  });
+
   it('sends 0 frames when the local farm meets the deadline (24 frames, 2 workers, due in 3 hours)', () => {
     // GIVEN the studio case of issue #14: a 24-frame job of ~2 s frames, 2 local workers,
     // due 3 hours after submission, and an idle cloud node

@@ -26,6 +26,7 @@ import { withoutRefusedGroups } from '../capacity/preflight';
 import type { FrameStore } from '../frames/store';
 import { GroupLearner } from './learned';
 import type { Planner } from './planner';
+import { TaskGapLearner } from './task-gap';
 
 /** Options of the burst manager. */
 export interface BurstManagerOptions {
@@ -80,6 +81,8 @@ export class BurstManager {
   /** The reasons last logged per source (logged again only when they change). */
   private readonly logged = new Map<string, string>();
   private readonly learner = new GroupLearner();
+  /** Each farm's per-task overhead, from its successive reports. */
+  private readonly taskGaps = new TaskGapLearner();
   /** Node id -> since when it has been idle (ms). */
   private readonly idleSince = new Map<string, number>();
   private frameSeq = 0;
@@ -101,6 +104,7 @@ export class BurstManager {
   async report(report: FarmReport): Promise<BurstPlan> {
     const now = new Date();
     this.reports.set(report.source, report);
+    this.taskGaps.observe(report);
     const ttl = this.options.reportTtlMs ?? 120_000;
     for (const [source, r] of this.reports)
       if (now.getTime() - r.observedAt.getTime() > ttl && source !== report.source)
@@ -122,10 +126,17 @@ export class BurstManager {
     });
     // A group whose preflight failed (a mount missing on its nodes, a licence server
     // unreachable) takes no frames: they stay local.
+    const gap = this.taskGaps.gap(report.source);
     const decision: PlanDecision = {
       ...planned,
       ...withoutRefusedGroups(planned, (g) => this.capacity.dispatchVerdict(g)),
     };
+    const gapReason =
+      gap && gap.seconds > 0
+        ? [
+            `farm ${report.source}: ${gap.seconds.toFixed(2)} s between a worker's tasks (observed over ${gap.tasks} tasks), added to every local frame not started`,
+          ]
+        : [];
     // Capacity has owners: the plan's targets go through the capacity manager, which clamps
     // them (pins, maxima, busy nodes, the farm groups a worker-burst group serves, the
     // budget), starts the resizes and says why a target differs from the plan's.
@@ -158,7 +169,7 @@ export class BurstManager {
       ...decision,
       targets,
       projectedCostPerHour: targets.reduce((sum, t) => sum + (t.costPerHour ?? 0), 0),
-      reasons: [...decision.reasons, ...applied.reasons],
+      reasons: [...decision.reasons, ...applied.reasons, ...gapReason],
       planId: randomUUID(),
       createdAt: now,
       planner: this.plannerName,
@@ -263,7 +274,12 @@ export class BurstManager {
     for (const j of report.jobs)
       if (!frames.has(j.sourceJobId) && known.has(j.sourceJobId))
         frames.set(j.sourceJobId, { queued: 0, running: 0 });
-    return { report: { ...report, jobs }, cloud: frames };
+    const gap = this.taskGaps.gap(report.source);
+    return {
+      report: { ...report, jobs },
+      cloud: frames,
+      ...(gap && gap.seconds > 0 ? { taskGapSeconds: gap.seconds } : {}),
+    };
   }
 
   /** Local frame times per job key, from every source's report. */
