@@ -22,6 +22,32 @@ export async function waitFor(
   }
 }
 
+/**
+ * The flags every end-to-end test's virtual host runs with: its Cuebot and service, a 2-core
+ * host on loopback reporting every 500 ms, its state directory, show `pipe`; then `extra`.
+ */
+export function virtualHostFlags(o: {
+  cuebot: string;
+  service: string;
+  hostName: string;
+  rqdPort: number;
+  stateDir: string;
+  extra?: readonly string[];
+}): string[] {
+  return [
+    '--cuebot', o.cuebot,
+    '--service', o.service,
+    '--host-name', o.hostName,
+    '--rqd-port', String(o.rqdPort),
+    '--rqd-listen-host', '127.0.0.1',
+    '--cores', '2',
+    '--report-interval-ms', '500',
+    '--state-dir', o.stateDir,
+    '--subscribe-shows', 'pipe',
+    ...(o.extra ?? []),
+  ]; // prettier-ignore
+}
+
 /** Throws unless the bridge is built. */
 export function requireBuiltBridge(): void {
   if (!fs.existsSync(bin) || !fs.existsSync(path.join(repoRoot, 'bridges/opencue/dist/cli/main.js')))

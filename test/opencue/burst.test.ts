@@ -9,7 +9,7 @@ import {
   SimulatedRqdHost,
 } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
-import { BridgeProcess, requireBuiltBridge, waitFor } from './bridge-process';
+import { BridgeProcess, requireBuiltBridge, virtualHostFlags, waitFor } from './bridge-process';
 import { freePort } from './ports';
 
 // GIVEN a real Spillway service (local engine), a fake Cuebot with 2 local 1-core hosts, a
@@ -35,30 +35,16 @@ describe('OpenCue virtual host end to end', () => {
   const hosts: SimulatedRqdHost[] = [];
   let rqdPort = 0;
 
-  const bridge = new BridgeProcess(() => [
-    '--cuebot',
-    cuebot.address,
-    '--service',
-    svc.address,
-    '--host-name',
-    HOST,
-    '--rqd-port',
-    String(rqdPort),
-    '--rqd-listen-host',
-    '127.0.0.1',
-    '--cores',
-    '2',
-    '--report-interval-ms',
-    '500',
-    '--turnaround',
-    '60',
-    '--state-dir',
-    stateDir,
-    '--subscribe-shows',
-    'pipe',
-    '--path-map',
-    `${farm}=${cloudMount}`,
-  ]);
+  const bridge = new BridgeProcess(() =>
+    virtualHostFlags({
+      cuebot: cuebot.address,
+      service: svc.address,
+      hostName: HOST,
+      rqdPort,
+      stateDir,
+      extra: ['--turnaround', '60', '--path-map', `${farm}=${cloudMount}`],
+    }),
+  );
 
   beforeAll(async () => {
     requireBuiltBridge();

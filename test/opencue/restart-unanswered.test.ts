@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { HostStateStore } from '@spillway/bridge-opencue';
 import { FakeCuebot, SimulatedRqdHost } from '@spillway/bridge-opencue/testing';
 import { startTestService, type TestService } from '../support/service';
-import { BridgeProcess, requireBuiltBridge, waitFor } from './bridge-process';
+import { BridgeProcess, requireBuiltBridge, virtualHostFlags, waitFor } from './bridge-process';
 import { freePort } from './ports';
 import { startRelay } from './relay';
 
@@ -37,26 +37,9 @@ describe('OpenCue virtual host restarted inside a LaunchFrame', () => {
   /** The next SubmitFrames is held (the service takes it; its caller never hears back). */
   let holdNext = false;
 
-  const bridge = new BridgeProcess(() => [
-    '--cuebot',
-    cuebot.address,
-    '--service',
-    relay.address,
-    '--host-name',
-    HOST,
-    '--rqd-port',
-    String(rqdPort),
-    '--rqd-listen-host',
-    '127.0.0.1',
-    '--cores',
-    '2',
-    '--report-interval-ms',
-    '500',
-    '--state-dir',
-    stateDir,
-    '--subscribe-shows',
-    'pipe',
-  ]);
+  const bridge = new BridgeProcess(() =>
+    virtualHostFlags({ cuebot: cuebot.address, service: relay.address, hostName: HOST, rqdPort, stateDir }),
+  );
 
   beforeAll(async () => {
     requireBuiltBridge();
